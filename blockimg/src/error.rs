@@ -1,0 +1,143 @@
+//! The one error type of the blockimg library.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while building an image. Each variant carries
+/// what a user needs to find the problem: paths, sizes, offending values.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O operation on a named path failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Writing the output failed at a given byte offset.
+    #[error("writing {path} at byte offset {offset}: {source}")]
+    Write {
+        /// The output being written.
+        path: PathBuf,
+        /// Offset of the failed write within the output.
+        offset: u64,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A size given by the user could not be understood.
+    #[error("invalid size {text:?}: {reason}")]
+    InvalidSize {
+        /// The text as given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The image is too small for what it has to hold.
+    #[error("{what} needs {needed} bytes but only {available} bytes are available")]
+    TooSmall {
+        /// What does not fit.
+        what: String,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// The image is larger than the format allows.
+    #[error("{what} of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// What is too large.
+        what: String,
+        /// Requested size.
+        size: u64,
+        /// The largest size allowed.
+        limit: u64,
+    },
+    /// The output exists and overwriting it was not asked for.
+    #[error("{path} already exists (use --force to replace it)")]
+    OutputExists {
+        /// The existing output.
+        path: PathBuf,
+    },
+    /// A file name longer than a directory entry can hold.
+    #[error("file name {name:?} is {len} bytes long; ext4 allows at most 255")]
+    NameTooLong {
+        /// The name (lossily decoded).
+        name: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A file name that cannot be a directory entry.
+    #[error("invalid file name {name:?}")]
+    InvalidName {
+        /// The name (lossily decoded).
+        name: String,
+    },
+    /// An entry was added to something that is not a directory.
+    #[error("cannot add {name:?}: its parent is not a directory")]
+    NotADirectory {
+        /// The entry's name.
+        name: String,
+    },
+    /// The tree has more nodes than can be numbered.
+    #[error("the tree has {count} nodes, more than can be stored")]
+    TooManyNodes {
+        /// Number of nodes.
+        count: u64,
+    },
+    /// A source file changed between scanning the tree and copying it.
+    #[error("{path} changed while the image was being built ({detail})")]
+    SourceChanged {
+        /// The file that changed.
+        path: PathBuf,
+        /// What was seen to differ.
+        detail: String,
+    },
+    /// A source path has a type that cannot be stored.
+    #[error("{path}: unsupported file type")]
+    UnsupportedFileType {
+        /// The offending path.
+        path: PathBuf,
+    },
+    /// A symlink target too long for the filesystem's block size.
+    #[error("symlink {path} has a {len}-byte target; at most {limit} bytes fit")]
+    SymlinkTooLong {
+        /// Path of the link within the tree.
+        path: String,
+        /// Length of its target.
+        len: usize,
+        /// Largest target length allowed.
+        limit: usize,
+    },
+    /// Extended attributes that do not fit in an inode plus one block.
+    #[error("extended attributes of {path} need {needed} bytes; at most {limit} fit")]
+    XattrsTooLarge {
+        /// Path within the tree.
+        path: String,
+        /// Bytes the attributes need.
+        needed: usize,
+        /// Bytes available.
+        limit: usize,
+    },
+    /// An option value that is out of range or contradicts another.
+    #[error("invalid {option}: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        option: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The in-memory model of a filesystem that every source builds and every
+//! filesystem planner consumes.
+//!
+//! A [`Tree`] holds nodes (inodes): their metadata, their kind and, for regular
+//! files, a reference to where the data lives. Directory entries point at nodes
+//! by [`NodeId`]; a node reachable from several entries is a hard link.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// Longest file name a directory entry can hold, in bytes.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// A point in time: seconds since the Unix epoch (may be negative) and
+/// nanoseconds within that second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    /// Whole seconds since 1970-01-01T00:00:00Z.
+    pub secs: i64,
+    /// Nanoseconds, `0..1_000_000_000`.
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// A timestamp at a whole second.
+    pub const fn from_secs(secs: i64) -> Self {
+        Timestamp { secs, nanos: 0 }
+    }
+
+    /// The earlier of `self` and `limit` (used to clamp times to
+    /// `SOURCE_DATE_EPOCH`).
+    pub fn clamp_to(self, limit: Timestamp) -> Self {
+        self.min(limit)
+    }
+}
+
+/// Ownership, permissions and times of one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// Permission bits including setuid, setgid and sticky (`0o7777` mask).
+    pub permissions: u16,
+    /// Numeric owner.
+    pub uid: u32,
+    /// Numeric group.
+    pub gid: u32,
+    /// Last access.
+    pub atime: Timestamp,
+    /// Last modification of the content.
+    pub mtime: Timestamp,
+    /// Last change of the inode.
+    pub ctime: Timestamp,
+    /// Creation (birth) time, when the source knows it.
+    pub crtime: Option<Timestamp>,
+}
+
+/// One extended attribute: its full name (`user.foo`, `security.selinux`,
+/// `system.posix_acl_access`, ...) and its value as the VFS presents it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Xattr {
+    /// Full attribute name including its namespace prefix.
+    pub name: Vec<u8>,
+    /// Value bytes (POSIX ACLs in the VFS `posix_acl_xattr` format).
+    pub value: Vec<u8>,
+}
+
+/// A byte range of a regular file that holds data; everything outside the
+/// segments of a file is a hole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Offset of the first byte of the range within the file.
+    pub offset: u64,
+    /// Length of the range in bytes.
+    pub len: u64,
+}
+
+/// Where the bytes of a regular file come from.
+#[derive(Clone, Debug)]
+pub enum DataSource {
+    /// A file on the host, read when the image is written. `mtime` and the
+    /// file's size are those seen when the tree was built; a mismatch at write
+    /// time means the source changed while it was read.
+    HostFile {
+        /// Path of the file on the host.
+        path: PathBuf,
+        /// Modification time seen when the tree was built.
+        mtime: Timestamp,
+    },
+    /// Bytes held in memory (generated files, small inline content).
+    Memory(Arc<[u8]>),
+}
+
+/// Content of a regular file.
+#[derive(Clone, Debug)]
+pub struct FileContent {
+    /// Apparent size of the file in bytes.
+    pub size: u64,
+    /// Ranges of the file holding data, ascending and non-overlapping.
+    pub segments: Vec<Segment>,
+    /// Where the data comes from.
+    pub source: DataSource,
+}
+
+impl FileContent {
+    /// Content held in memory, with no holes.
+    pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
+        let bytes: Arc<[u8]> = bytes.into();
+        let size = bytes.len() as u64;
+        let segments = if size == 0 {
+            Vec::new()
+        } else {
+            vec![Segment { offset: 0, len: size }]
+        };
+        FileContent {
+            size,
+            segments,
+            source: DataSource::Memory(bytes),
+        }
+    }
+}
+
+/// Identifies a node within its [`Tree`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// Position of the node in [`Tree::nodes`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What a node is.
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    /// A regular file.
+    File(FileContent),
+    /// A directory: its entries by name (without `.` and `..`).
+    Directory(BTreeMap<Vec<u8>, NodeId>),
+    /// A symbolic link and its target.
+    Symlink(Vec<u8>),
+    /// A character device.
+    CharDevice {
+        /// Major device number.
+        major: u32,
+        /// Minor device number.
+        minor: u32,
+    },
+    /// A block device.
+    BlockDevice {
+        /// Major device number.
+        major: u32,
+        /// Minor device number.
+        minor: u32,
+    },
+    /// A named pipe.
+    Fifo,
+    /// A Unix domain socket.
+    Socket,
+}
+
+/// One inode of the tree.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Owner, permissions and times.
+    pub meta: Metadata,
+    /// Type and type-specific content.
+    pub kind: NodeKind,
+    /// Extended attributes, sorted by name.
+    pub xattrs: Vec<Xattr>,
+}
+
+impl Node {
+    /// A node of the given kind with the given metadata and no xattrs.
+    pub fn new(meta: Metadata, kind: NodeKind) -> Self {
+        Node {
+            meta,
+            kind,
+            xattrs: Vec::new(),
+        }
+    }
+
+    /// True for directories.
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, NodeKind::Directory(_))
+    }
+
+    /// The file-type bits of `st_mode` (`S_IFREG`, `S_IFDIR`, ...).
+    pub fn type_bits(&self) -> u16 {
+        match self.kind {
+            NodeKind::File(_) => 0o100000,
+            NodeKind::Directory(_) => 0o040000,
+            NodeKind::Symlink(_) => 0o120000,
+            NodeKind::CharDevice { .. } => 0o020000,
+            NodeKind::BlockDevice { .. } => 0o060000,
+            NodeKind::Fifo => 0o010000,
+            NodeKind::Socket => 0o140000,
+        }
+    }
+
+    /// The full `st_mode`: type bits and permissions.
+    pub fn mode(&self) -> u16 {
+        self.type_bits() | (self.meta.permissions & 0o7777)
+    }
+}
+
+/// An in-memory filesystem tree. Node 0 is the root directory.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// The root directory's id.
+    pub const ROOT: NodeId = NodeId(0);
+
+    /// A tree holding only a root directory with the given metadata.
+    pub fn new(root: Metadata) -> Self {
+        Tree {
+            nodes: vec![Node::new(root, NodeKind::Directory(BTreeMap::new()))],
+        }
+    }
+
+    /// All nodes, indexed by [`NodeId::index`].
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The node with the given id.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    /// Mutable access to the node with the given id.
+    pub fn node_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.nodes[id.index()]
+    }
+
+    /// Number of nodes, the root included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when the tree holds only the root.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 1
+    }
+
+    /// Adds `node` as entry `name` of directory `parent` and returns its id.
+    /// An existing entry of that name is replaced.
+    pub fn add(&mut self, parent: NodeId, name: &[u8], node: Node) -> Result<NodeId> {
+        let id = NodeId(
+            u32::try_from(self.nodes.len()).map_err(|_| Error::TooManyNodes {
+                count: self.nodes.len() as u64,
+            })?,
+        );
+        self.nodes.push(node);
+        if let Err(e) = self.link(parent, name, id) {
+            self.nodes.pop();
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Adds entry `name` in directory `parent` pointing at the existing node
+    /// `target` (a hard link when `target` already has a name).
+    pub fn link(&mut self, parent: NodeId, name: &[u8], target: NodeId) -> Result<()> {
+        validate_name(name)?;
+        match &mut self.nodes[parent.index()].kind {
+            NodeKind::Directory(entries) => {
+                entries.insert(name.to_vec(), target);
+                Ok(())
+            }
+            _ => Err(Error::NotADirectory {
+                name: String::from_utf8_lossy(name).into_owned(),
+            }),
+        }
+    }
+
+    /// The entries of a directory node, or `None` for other kinds.
+    pub fn entries(&self, dir: NodeId) -> Option<&BTreeMap<Vec<u8>, NodeId>> {
+        match &self.node(dir).kind {
+            NodeKind::Directory(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// Looks up a `/`-separated path relative to the root.
+    pub fn lookup(&self, path: &[u8]) -> Option<NodeId> {
+        let mut current = Self::ROOT;
+        for component in path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".") {
+            current = *self.entries(current)?.get(component)?;
+        }
+        Some(current)
+    }
+
+    /// Hard-link count of every node: the number of directory entries naming
+    /// it; for directories, 2 plus the number of subdirectories.
+    pub fn link_counts(&self) -> Vec<u32> {
+        let mut counts = vec![0u32; self.nodes.len()];
+        for (index, node) in self.nodes.iter().enumerate() {
+            if let NodeKind::Directory(entries) = &node.kind {
+                counts[index] = counts[index].saturating_add(2);
+                for &child in entries.values() {
+                    let slot = if self.node(child).is_dir() { index } else { child.index() };
+                    counts[slot] = counts[slot].saturating_add(1);
+                }
+            }
+        }
+        counts
+    }
+}
+
+/// Checks that `name` can be a directory entry: 1..=255 bytes, no `/` or NUL,
+/// not `.` or `..`.
+pub fn validate_name(name: &[u8]) -> Result<()> {
+    let display = || String::from_utf8_lossy(name).into_owned();
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::NameTooLong {
+            name: display(),
+            len: name.len(),
+        });
+    }
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+    {
+        return Err(Error::InvalidName { name: display() });
+    }
+    Ok(())
+}

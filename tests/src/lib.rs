@@ -1,0 +1,1 @@
+//! Oracles and fixtures shared by the end-to-end tests.
