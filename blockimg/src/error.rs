@@ -122,6 +122,30 @@ pub enum Error {
         /// Bytes available.
         limit: usize,
     },
+    /// An extended attribute that cannot be stored.
+    #[error("{path}: extended attribute {name:?}: {reason}")]
+    InvalidXattr {
+        /// Path within the tree.
+        path: String,
+        /// The attribute's full name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A directory reachable under two names.
+    #[error("{path}: directories cannot be hard links")]
+    DirectoryHardLink {
+        /// The second name of the directory.
+        path: String,
+    },
+    /// A file with more hard links than ext4 can count.
+    #[error("{path} has {links} hard links; ext4 allows at most 65000")]
+    TooManyLinks {
+        /// One name of the file.
+        path: String,
+        /// Its number of links.
+        links: u32,
+    },
     /// An option value that is out of range or contradicts another.
     #[error("invalid {option}: {reason}")]
     InvalidOption {
@@ -129,6 +153,15 @@ pub enum Error {
         option: String,
         /// What is wrong.
         reason: String,
+    },
+    /// An entry of a source (a host directory, an archive) that cannot be
+    /// stored in the tree, with the path it came from.
+    #[error("{path}: {source}")]
+    SourceEntry {
+        /// Path of the entry in its source.
+        path: PathBuf,
+        /// Why the entry cannot be stored.
+        source: Box<Error>,
     },
 }
 

@@ -11,6 +11,8 @@
 pub mod disk;
 pub mod error;
 pub mod ext4;
+pub mod identity;
+pub mod image;
 pub mod sink;
 pub mod size;
 pub mod source;

@@ -296,6 +296,16 @@ impl Tree {
         Some(current)
     }
 
+    /// Gives every node, the root included, the owner `uid` and group `gid`
+    /// (for images whose files should all belong to one user, typically root,
+    /// whatever their owners on the host).
+    pub fn set_owner_all(&mut self, uid: u32, gid: u32) {
+        for node in &mut self.nodes {
+            node.meta.uid = uid;
+            node.meta.gid = gid;
+        }
+    }
+
     /// Hard-link count of every node: the number of directory entries naming
     /// it; for directories, 2 plus the number of subdirectories.
     pub fn link_counts(&self) -> Vec<u32> {

@@ -1,1 +1,59 @@
-//! TODO
+//! The ext4 planner and writer: turns a [`Tree`](crate::tree::Tree) into a
+//! complete ext4 layout before a byte is written, then emits it in ascending
+//! offset order.
+
+pub mod hash;
+
+use crate::tree::Timestamp;
+
+/// How to format the filesystem.
+#[derive(Clone, Debug)]
+pub struct Ext4Options {
+    /// Block size in bytes: 1024, 2048 or 4096.
+    pub block_size: u32,
+    /// Volume label, at most 16 bytes.
+    pub label: String,
+    /// Filesystem UUID; `None` picks one (random, or derived from
+    /// `timestamp` when that is set, for reproducible builds).
+    pub uuid: Option<[u8; 16]>,
+    /// The time recorded as "now" in the image. When set, the build is
+    /// reproducible: newer source times are clamped to it and the UUID, hash
+    /// seed and disk signature are derived from it. `None` uses the clock.
+    pub timestamp: Option<Timestamp>,
+    /// Whether to create an internal jbd2 journal.
+    pub journal: bool,
+    /// Bytes of filesystem per inode (mke2fs's inode_ratio).
+    pub inode_ratio: u64,
+    /// Percentage of blocks reserved for the superuser.
+    pub reserved_percent: u8,
+}
+
+impl Default for Ext4Options {
+    fn default() -> Self {
+        Ext4Options {
+            block_size: 4096,
+            label: String::new(),
+            uuid: None,
+            timestamp: None,
+            journal: true,
+            inode_ratio: 16384,
+            reserved_percent: 5,
+        }
+    }
+}
+
+mod alloc;
+mod bytes;
+mod csum;
+mod dir;
+mod extent;
+mod geometry;
+mod inode;
+mod journal;
+mod plan;
+mod superblock;
+mod write;
+mod xattr;
+
+pub use geometry::Geometry;
+pub use plan::Ext4Plan;

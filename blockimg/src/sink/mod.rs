@@ -1,1 +1,25 @@
-//! TODO
+//! Sinks receive a disk image in ascending offset order.
+//!
+//! Because the whole layout is planned before a byte is written, every
+//! output format can be produced in one pass: a sparse raw file today,
+//! other formats through the same trait.
+
+mod sparse_file;
+
+pub use sparse_file::SparseFile;
+
+use crate::error::Result;
+
+/// Where an image's bytes go. Writes come in ascending, non-overlapping
+/// offset order; ranges never written read as zeros.
+pub trait Sink {
+    /// Writes `data` at byte `offset` of the image.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+}
+
+/// True when every byte of `data` is zero.
+pub fn is_zero(data: &[u8]) -> bool {
+    let mut words = data.chunks_exact(16);
+    let body_zero = words.all(|w| u128::from_ne_bytes(w.try_into().unwrap_or([1; 16])) == 0);
+    body_zero && words.remainder().iter().all(|&b| b == 0)
+}

@@ -1,1 +1,8 @@
-//! TODO
+//! Sources: everything that builds a [`Tree`](crate::tree::Tree), the
+//! in-memory model of a filesystem that the planners turn into an image.
+//!
+//! - [`dir`]: a directory on the host, scanned without following symlinks and
+//!   without root privileges; file data stays on the host and is read only
+//!   when the image is written.
+
+pub mod dir;

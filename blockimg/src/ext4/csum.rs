@@ -1,0 +1,69 @@
+//! metadata_csum checksums (crc32c) of every ext4 structure that carries one.
+
+use super::hash::crc32c_raw;
+
+/// Computes checksums seeded from the filesystem UUID.
+#[derive(Clone, Copy, Debug)]
+pub struct Checksummer {
+    /// crc32c of the UUID: the seed of every checksum but the superblock's.
+    seed: u32,
+}
+
+impl Checksummer {
+    /// Checksums for the filesystem with this UUID.
+    pub fn new(uuid: &[u8; 16]) -> Self {
+        Checksummer {
+            seed: crc32c_raw(!0, uuid),
+        }
+    }
+
+    /// Superblock checksum over its first 1020 bytes.
+    pub fn superblock(sb: &[u8]) -> u32 {
+        crc32c_raw(!0, &sb[..0x3FC])
+    }
+
+    /// Seed for the structures owned by inode `ino` (extent blocks,
+    /// directory blocks).
+    pub fn inode_seed(&self, ino: u32, generation: u32) -> u32 {
+        let crc = crc32c_raw(self.seed, &ino.to_le_bytes());
+        crc32c_raw(crc, &generation.to_le_bytes())
+    }
+
+    /// Inode checksum over the whole inode with both checksum fields zero.
+    pub fn inode(&self, ino: u32, generation: u32, inode: &[u8]) -> u32 {
+        let mut crc = self.inode_seed(ino, generation);
+        crc = crc32c_raw(crc, &inode[..0x7C]);
+        crc = crc32c_raw(crc, &[0, 0]);
+        crc = crc32c_raw(crc, &inode[0x7E..0x82]);
+        crc = crc32c_raw(crc, &[0, 0]);
+        crc32c_raw(crc, &inode[0x84..])
+    }
+
+    /// Group descriptor checksum (16 bits) with `bg_checksum` zero.
+    pub fn group_desc(&self, group: u32, desc: &[u8]) -> u16 {
+        let mut crc = crc32c_raw(self.seed, &group.to_le_bytes());
+        crc = crc32c_raw(crc, &desc[..0x1E]);
+        crc = crc32c_raw(crc, &[0, 0]);
+        crc = crc32c_raw(crc, &desc[0x20..]);
+        crc as u16
+    }
+
+    /// Bitmap checksum over the bitmap's meaningful bytes.
+    pub fn bitmap(&self, bitmap: &[u8]) -> u32 {
+        crc32c_raw(self.seed, bitmap)
+    }
+
+    /// Checksum of data owned by an inode (extent block, directory leaf
+    /// block): `inode_seed` continued over `data`.
+    pub fn owned(inode_seed: u32, data: &[u8]) -> u32 {
+        crc32c_raw(inode_seed, data)
+    }
+
+    /// Extended attribute block checksum, with `h_checksum` zero.
+    pub fn xattr_block(&self, block_nr: u64, block: &[u8]) -> u32 {
+        let mut crc = crc32c_raw(self.seed, &block_nr.to_le_bytes());
+        crc = crc32c_raw(crc, &block[..0x10]);
+        crc = crc32c_raw(crc, &[0; 4]);
+        crc32c_raw(crc, &block[0x14..])
+    }
+}

@@ -1,0 +1,783 @@
+//! The planner: numbers the inodes, lays out every directory, places every
+//! block of metadata and data, and records what goes where, all before a
+//! byte is written.
+
+use std::collections::VecDeque;
+
+use super::alloc::{Allocator, Run};
+use super::csum::Checksummer;
+use super::dir::{self, DirLayout};
+use super::extent::{self, Extent, MAX_EXTENT_LEN};
+use super::geometry::{has_super, Geometry, FIRST_INO};
+use super::superblock::{GroupDesc, SuperblockInfo, BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED};
+use super::xattr::{self, XattrLayout};
+use super::Ext4Options;
+use crate::error::{Error, Result};
+use crate::identity;
+use crate::tree::{NodeId, NodeKind, Timestamp, Tree};
+
+/// Inode number of the root directory.
+pub const ROOT_INO: u32 = 2;
+/// Inode number of the journal.
+pub const JOURNAL_INO: u32 = 8;
+/// Inode number of lost+found.
+pub const LOST_FOUND_INO: u32 = FIRST_INO;
+/// Size mke2fs gives lost+found.
+const LOST_FOUND_BYTES: usize = 16 * 1024;
+/// Longest hard-link count ext4 stores.
+const MAX_LINKS: u32 = 65000;
+
+/// What an inode number holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// A reserved inode left zeroed.
+    Reserved,
+    /// A node of the tree.
+    Node(NodeId),
+    /// The lost+found directory made for the image.
+    LostFound,
+    /// The journal.
+    Journal,
+}
+
+/// Where one inode's blocks are.
+#[derive(Clone, Debug, Default)]
+pub struct InodePlan {
+    /// Data extents (files, directories, slow symlinks, the journal).
+    pub extents: Vec<Extent>,
+    /// Extent tree blocks below the inode.
+    pub tree_blocks: Vec<u64>,
+    /// Directory layout, for directories.
+    pub dir: Option<DirLayout>,
+    /// Extended attributes.
+    pub xattrs: XattrLayout,
+    /// Block of the external xattr block, 0 for none.
+    pub xattr_block: u64,
+    /// Hard-link count.
+    pub links: u16,
+    /// Parent directory's inode number (directories).
+    pub parent: u32,
+}
+
+impl InodePlan {
+    /// Blocks owned by the inode: data, extent tree and xattr block.
+    pub fn blocks(&self) -> u64 {
+        self.extents.iter().map(|e| u64::from(e.len)).sum::<u64>()
+            + self.tree_blocks.len() as u64
+            + u64::from(self.xattr_block != 0)
+    }
+}
+
+/// A stretch of the filesystem with known content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    /// First block.
+    pub block: u64,
+    /// Number of blocks.
+    pub count: u64,
+    /// What the blocks hold.
+    pub kind: PieceKind,
+}
+
+/// What a [`Piece`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PieceKind {
+    /// A superblock copy of a group.
+    Superblock(u32),
+    /// The group descriptor table copy of a group.
+    Gdt(u32),
+    /// A group's block bitmap.
+    BlockBitmap(u32),
+    /// A group's inode bitmap.
+    InodeBitmap(u32),
+    /// The used part of a group's inode table.
+    InodeTable(u32),
+    /// The journal superblock.
+    JournalSuperblock,
+    /// Directory blocks from this logical index.
+    Dir(Slot, u64),
+    /// File data (or a slow symlink's target) from this logical block.
+    Data(NodeId, u64),
+    /// The `index`th extent tree block of an inode.
+    ExtentBlock(Slot, u32),
+    /// An inode's xattr block.
+    XattrBlock(Slot),
+}
+
+/// A complete ext4 layout for a tree.
+pub struct Ext4Plan<'t> {
+    pub(super) tree: &'t Tree,
+    pub(super) geometry: Geometry,
+    pub(super) csum: Checksummer,
+    pub(super) superblock: SuperblockInfo,
+    pub(super) groups: Vec<GroupDesc>,
+    /// Inode number of each node (0 for nodes not reachable from the root).
+    pub(super) inos: Vec<u32>,
+    /// What each inode number (index `ino - 1`) holds, up to the last used.
+    pub(super) slots: Vec<Slot>,
+    /// Per node of the tree.
+    pub(super) nodes: Vec<InodePlan>,
+    pub(super) lost_found: Option<InodePlan>,
+    pub(super) journal: Option<InodePlan>,
+    /// Free blocks, ascending (the complement is in use).
+    pub(super) free: Vec<Run>,
+    pub(super) pieces: Vec<Piece>,
+    pub(super) now: Timestamp,
+    pub(super) clamp: Option<Timestamp>,
+    pub(super) hash_seed: [u32; 4],
+    /// Bytes of file data to copy, for progress reporting.
+    pub(super) data_bytes: u64,
+}
+
+/// The parts of a plan that do not depend on the filesystem size.
+struct Content {
+    inos: Vec<u32>,
+    slots: Vec<Slot>,
+    /// Nodes in inode order (the allocation order).
+    order: Vec<NodeId>,
+    links: Vec<u32>,
+    parents: Vec<u32>,
+    /// Node of an existing /lost+found directory.
+    lost_found_node: Option<NodeId>,
+    /// Blocks the content needs, metadata of the filesystem aside.
+    blocks: u64,
+}
+
+impl<'t> Ext4Plan<'t> {
+    /// Plans a filesystem of `size_bytes` holding `tree`.
+    pub fn new(tree: &'t Tree, size_bytes: u64, options: &Ext4Options) -> Result<Self> {
+        let content = number_inodes(tree, options.block_size)?;
+        let geometry = Geometry::new(
+            size_bytes,
+            options.block_size,
+            options.inode_ratio,
+            content.slots.len() as u64,
+            options.journal,
+        )?;
+        plan_with(tree, content, geometry, size_bytes, options)
+    }
+
+    /// The smallest filesystem size (bytes) that holds `tree`, plus
+    /// `headroom_percent` of the tree's own size as free space.
+    pub fn min_size(tree: &Tree, options: &Ext4Options, headroom_percent: u32) -> Result<u64> {
+        let content = number_inodes(tree, options.block_size)?;
+        let bs = u64::from(options.block_size);
+        let content_bytes = content.blocks * bs;
+        let extra = content_bytes / 100 * u64::from(headroom_percent);
+        let inodes = content.slots.len() as u64 * (100 + u64::from(headroom_percent)) / 100;
+        // Inode tables, bitmaps, superblock copies and a journal on top of the
+        // content; then grow until the plan fits.
+        let mut size = (content_bytes + extra + inodes * 256).max(8 << 20);
+        size += default_journal_bytes(size / bs, bs, options.journal);
+        size = size.div_ceil(1 << 20) << 20;
+        for _ in 0..64 {
+            let geometry = Geometry::new(size, options.block_size, options.inode_ratio, inodes, options.journal);
+            if let Ok(geometry) = geometry {
+                let free = geometry_free_estimate(&geometry);
+                if free >= content.blocks + extra / bs {
+                    return Ok(size);
+                }
+            }
+            size = (size + size / 16).div_ceil(1 << 20) << 20;
+        }
+        Err(Error::TooLarge {
+            what: "tree".into(),
+            size,
+            limit: size,
+        })
+    }
+
+    /// Geometry of the planned filesystem.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// Filesystem UUID.
+    pub fn uuid(&self) -> [u8; 16] {
+        self.superblock.uuid
+    }
+
+    /// Free blocks after writing.
+    pub fn free_blocks(&self) -> u64 {
+        self.superblock.free_blocks
+    }
+
+    /// Free inodes after writing.
+    pub fn free_inodes(&self) -> u32 {
+        self.superblock.free_inodes
+    }
+
+    /// Bytes of file data the write will copy.
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
+    /// Everything to write, ascending by block.
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+}
+
+fn default_journal_bytes(blocks: u64, bs: u64, journal: bool) -> u64 {
+    if journal {
+        u64::from(super::geometry::default_journal_blocks(blocks)) * bs
+    } else {
+        0
+    }
+}
+
+/// Blocks left for content once a geometry's fixed metadata is placed.
+fn geometry_free_estimate(g: &Geometry) -> u64 {
+    let backups: u64 = (0..g.groups).map(|grp| g.backup_blocks(grp)).sum();
+    let per_group = 2 + u64::from(g.inode_table_blocks);
+    let fixed = backups + per_group * u64::from(g.groups) + u64::from(g.journal_blocks);
+    (g.blocks_count - g.first_data_block).saturating_sub(fixed)
+}
+
+/// Path of a node for error messages (its first name found).
+fn node_path(tree: &Tree, parents_names: &[(NodeId, Vec<u8>)], id: NodeId) -> String {
+    let mut parts = Vec::new();
+    let mut current = id;
+    while current != Tree::ROOT {
+        let (parent, name) = &parents_names[current.index()];
+        parts.push(String::from_utf8_lossy(name).into_owned());
+        current = *parent;
+        if parts.len() > 4096 {
+            break;
+        }
+    }
+    let _ = tree;
+    parts.reverse();
+    format!("/{}", parts.join("/"))
+}
+
+/// Numbers the inodes breadth-first from the root and counts links and the
+/// blocks the content needs.
+fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
+    let n = tree.len();
+    let mut inos = vec![0u32; n];
+    let mut links = vec![0u32; n];
+    let mut parents = vec![0u32; n];
+    let mut names: Vec<(NodeId, Vec<u8>)> = vec![(Tree::ROOT, Vec::new()); n];
+    let mut slots = vec![Slot::Reserved; (FIRST_INO - 1) as usize];
+    slots[(ROOT_INO - 1) as usize] = Slot::Node(Tree::ROOT);
+    inos[Tree::ROOT.index()] = ROOT_INO;
+    parents[Tree::ROOT.index()] = ROOT_INO;
+    let lost_found_node = tree
+        .entries(Tree::ROOT)
+        .and_then(|e| e.get(b"lost+found".as_slice()).copied())
+        .filter(|&id| tree.node(id).is_dir());
+    match lost_found_node {
+        Some(id) => {
+            slots.push(Slot::Node(id));
+            inos[id.index()] = LOST_FOUND_INO;
+        }
+        None => slots.push(Slot::LostFound),
+    }
+    let mut order = vec![Tree::ROOT];
+    if let Some(id) = lost_found_node {
+        order.push(id);
+    }
+    let mut seen = vec![false; n];
+    seen[Tree::ROOT.index()] = true;
+    let mut queue = VecDeque::from([Tree::ROOT]);
+    while let Some(dir_id) = queue.pop_front() {
+        let dir_ino = inos[dir_id.index()];
+        let Some(entries) = tree.entries(dir_id) else { continue };
+        for (name, &child) in entries {
+            let child_is_dir = tree.node(child).is_dir();
+            if child_is_dir {
+                links[dir_id.index()] += 1;
+            }
+            if seen[child.index()] {
+                if child_is_dir {
+                    return Err(Error::DirectoryHardLink {
+                        path: format!("{}/{}", node_path(tree, &names, dir_id), String::from_utf8_lossy(name)),
+                    });
+                }
+                links[child.index()] += 1;
+                continue;
+            }
+            seen[child.index()] = true;
+            names[child.index()] = (dir_id, name.clone());
+            if inos[child.index()] == 0 {
+                slots.push(Slot::Node(child));
+                inos[child.index()] = slots.len() as u32;
+                order.push(child);
+            }
+            links[child.index()] = if child_is_dir { 2 } else { 1 };
+            parents[child.index()] = dir_ino;
+            if child_is_dir {
+                queue.push_back(child);
+            }
+        }
+    }
+    links[Tree::ROOT.index()] += 2 + u32::from(lost_found_node.is_none());
+    let bs = u64::from(block_size);
+    let mut blocks = if lost_found_node.is_none() { (LOST_FOUND_BYTES as u64).div_ceil(bs) } else { 0 };
+    for &id in &order {
+        let node = tree.node(id);
+        let path = || node_path(tree, &names, id);
+        if !node.is_dir() && links[id.index()] > MAX_LINKS {
+            return Err(Error::TooManyLinks {
+                path: path(),
+                links: links[id.index()],
+            });
+        }
+        blocks += match &node.kind {
+            NodeKind::File(content) => {
+                let data: u64 = logical_runs(&content.segments, content.size, bs).iter().map(|r| r.len).sum();
+                data + data.div_ceil(MAX_EXTENT_LEN * 4)
+            }
+            NodeKind::Directory(entries) => {
+                let bytes: usize = entries.keys().map(|k| dir::rec_len(k.len())).sum::<usize>() + 24;
+                (bytes as u64).div_ceil(bs - 12) + 1
+            }
+            NodeKind::Symlink(target) => {
+                if target.is_empty() || target.len() >= block_size as usize {
+                    return Err(Error::SymlinkTooLong {
+                        path: path(),
+                        len: target.len(),
+                        limit: block_size as usize - 1,
+                    });
+                }
+                u64::from(target.len() >= 60)
+            }
+            _ => 0,
+        };
+        blocks += u64::from(!node.xattrs.is_empty());
+    }
+    Ok(Content {
+        inos,
+        slots,
+        order,
+        links,
+        parents,
+        lost_found_node,
+        blocks,
+    })
+}
+
+/// The logical blocks of a file that hold data, as runs of `(first, count)`.
+pub fn logical_runs(segments: &[crate::tree::Segment], size: u64, bs: u64) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for seg in segments {
+        let end = (seg.offset.saturating_add(seg.len)).min(size);
+        if seg.len == 0 || seg.offset >= end {
+            continue;
+        }
+        let first = seg.offset / bs;
+        let last = (end - 1) / bs;
+        match runs.last_mut() {
+            Some(run) if first <= run.end() => {
+                let new_end = run.end().max(last + 1);
+                run.len = new_end - run.start;
+            }
+            _ => runs.push(Run {
+                start: first,
+                len: last + 1 - first,
+            }),
+        }
+    }
+    runs
+}
+
+/// Maps logical runs onto physical runs as extents of at most 32768 blocks.
+fn map_extents(logical: &[Run], physical: &[Run]) -> Vec<Extent> {
+    let mut out = Vec::new();
+    let mut phys = physical.iter().copied();
+    let mut current = phys.next();
+    for run in logical {
+        let (mut lstart, mut left) = (run.start, run.len);
+        while left > 0 {
+            let Some(p) = current.as_mut() else { break };
+            let n = left.min(p.len).min(MAX_EXTENT_LEN);
+            out.push(Extent {
+                logical: lstart as u32,
+                physical: p.start,
+                len: n as u16,
+            });
+            lstart += n;
+            left -= n;
+            p.start += n;
+            p.len -= n;
+            if p.len == 0 {
+                current = phys.next();
+            }
+        }
+    }
+    out
+}
+
+fn plan_with<'t>(
+    tree: &'t Tree,
+    content: Content,
+    geometry: Geometry,
+    size_bytes: u64,
+    options: &Ext4Options,
+) -> Result<Ext4Plan<'t>> {
+    let g = &geometry;
+    let bs = g.bs();
+    let label = label_bytes(&options.label)?;
+    let now = match options.timestamp {
+        Some(t) => t,
+        None => system_now(),
+    };
+    let count = (tree.len() as u64).to_le_bytes();
+    let size_le = size_bytes.to_le_bytes();
+    let secs = now.secs.to_le_bytes();
+    let derive = |tag: &str| identity::derived_uuid(tag, &[&secs, &label, &size_le, &count]);
+    let uuid = match (options.uuid, options.timestamp) {
+        (Some(u), _) => u,
+        (None, Some(_)) => derive("blockimg ext4 uuid"),
+        (None, None) => identity::random_uuid()?,
+    };
+    let seed_bytes = match options.timestamp {
+        Some(_) => derive("blockimg ext4 hash seed"),
+        None => identity::random_uuid()?,
+    };
+    let hash_seed = [0, 4, 8, 12].map(|i| u32::from_le_bytes([seed_bytes[i], seed_bytes[i + 1], seed_bytes[i + 2], seed_bytes[i + 3]]));
+    let csum = Checksummer::new(&uuid);
+    let too_small = |what: &str| Error::TooSmall {
+        what: what.to_string(),
+        needed: (content.blocks + geometry_free_estimate_overhead(g)) * bs,
+        available: size_bytes,
+    };
+
+    // Fixed metadata: superblock copies and descriptor tables, then each
+    // flex group's bitmaps and inode tables at its start.
+    let mut alloc = Allocator::new(g.first_data_block, g.blocks_count);
+    for group in 0..g.groups {
+        let backup = g.backup_blocks(group);
+        if backup > 0 {
+            alloc.reserve(Run { start: g.group_first_block(group), len: backup });
+        }
+    }
+    let mut groups = vec![GroupDesc::default(); g.groups as usize];
+    let flex = g.groups_per_flex();
+    for first in (0..g.groups).step_by(flex as usize) {
+        let members = first..(first + flex).min(g.groups);
+        let goal = g.group_first_block(first);
+        for group in members.clone() {
+            groups[group as usize].block_bitmap = alloc.take_contiguous(1, goal).ok_or_else(|| too_small("block bitmaps"))?;
+        }
+        for group in members.clone() {
+            groups[group as usize].inode_bitmap = alloc.take_contiguous(1, goal).ok_or_else(|| too_small("inode bitmaps"))?;
+        }
+        for group in members {
+            groups[group as usize].inode_table = alloc
+                .take_contiguous(u64::from(g.inode_table_blocks), goal)
+                .ok_or_else(|| too_small("inode tables"))?;
+        }
+    }
+
+    let mut pieces = Vec::new();
+    let mut journal = None;
+    if g.journal_blocks > 0 {
+        let middle = (g.groups.saturating_sub(1) / 2) & !(flex - 1);
+        let goal = g.group_first_block(middle);
+        let len = u64::from(g.journal_blocks);
+        let runs = match alloc.take_contiguous(len, goal) {
+            Some(start) => vec![Run { start, len }],
+            None => alloc.take(len).ok_or_else(|| too_small("the journal"))?,
+        };
+        let extents = map_extents(&[Run { start: 0, len }], &runs);
+        let tree_blocks = take_tree_blocks(&mut alloc, extents.len(), g.block_size).ok_or_else(|| too_small("the journal"))?;
+        pieces.push(Piece { block: runs[0].start, count: 1, kind: PieceKind::JournalSuperblock });
+        push_tree_pieces(&mut pieces, Slot::Journal, &tree_blocks);
+        journal = Some(InodePlan { extents, tree_blocks, links: 1, ..Default::default() });
+    }
+
+    // Content, in inode order.
+    let seed = hash_seed;
+    let mut nodes: Vec<InodePlan> = vec![InodePlan::default(); tree.len()];
+    let mut lost_found = None;
+    let mut data_bytes = 0u64;
+    let mut place = |slot: Slot, alloc: &mut Allocator, pieces: &mut Vec<Piece>| -> Result<InodePlan> {
+        let mut plan = InodePlan::default();
+        let (logical, kind_for, path): (Vec<Run>, fn(Slot, u64) -> PieceKind, String) = match slot {
+            Slot::LostFound => {
+                let layout = dir::plan(&[], g.block_size, &seed, LOST_FOUND_BYTES.div_ceil(g.block_size as usize))?;
+                let runs = vec![Run { start: 0, len: layout.block_count() as u64 }];
+                plan.dir = Some(layout);
+                plan.links = 2;
+                plan.parent = ROOT_INO;
+                (runs, |s, l| PieceKind::Dir(s, l), "/lost+found".to_string())
+            }
+            Slot::Node(id) => {
+                let node = tree.node(id);
+                plan.links = content.links[id.index()].min(u32::from(u16::MAX)) as u16;
+                if node.is_dir() && content.links[id.index()] > MAX_LINKS {
+                    plan.links = 1;
+                }
+                plan.parent = content.parents[id.index()];
+                let path = format!("inode {}", content.inos[id.index()]);
+                match &node.kind {
+                    NodeKind::Directory(entries) => {
+                        let mut names: Vec<&[u8]> = entries.keys().map(|k| k.as_slice()).collect();
+                        if id == Tree::ROOT && content.lost_found_node.is_none() {
+                            names.push(b"lost+found");
+                        }
+                        let min_blocks = if Some(id) == content.lost_found_node {
+                            LOST_FOUND_BYTES.div_ceil(g.block_size as usize)
+                        } else {
+                            1
+                        };
+                        let layout = dir::plan(&names, g.block_size, &seed, min_blocks)?;
+                        let runs = vec![Run { start: 0, len: layout.block_count() as u64 }];
+                        plan.dir = Some(layout);
+                        (runs, |s, l| PieceKind::Dir(s, l), path)
+                    }
+                    NodeKind::File(file) => {
+                        data_bytes += file.size;
+                        (logical_runs(&file.segments, file.size, bs), data_piece, path)
+                    }
+                    NodeKind::Symlink(target) if target.len() >= 60 => {
+                        (vec![Run { start: 0, len: 1 }], data_piece, path)
+                    }
+                    _ => (Vec::new(), data_piece, path),
+                }
+            }
+            Slot::Reserved | Slot::Journal => return Ok(plan),
+        };
+        let total: u64 = logical.iter().map(|r| r.len).sum();
+        if total > u64::from(u32::MAX) {
+            return Err(Error::TooLarge { what: path, size: total * bs, limit: u64::from(u32::MAX) * bs });
+        }
+        let physical = if total > 0 {
+            alloc.take(total).ok_or_else(|| too_small("the tree"))?
+        } else {
+            Vec::new()
+        };
+        plan.extents = map_extents(&logical, &physical);
+        for e in &plan.extents {
+            pieces.push(Piece { block: e.physical, count: u64::from(e.len), kind: kind_for(slot, u64::from(e.logical)) });
+        }
+        plan.tree_blocks = take_tree_blocks(alloc, plan.extents.len(), g.block_size).ok_or_else(|| too_small("the tree"))?;
+        push_tree_pieces(pieces, slot, &plan.tree_blocks);
+        if let Slot::Node(id) = slot {
+            let node = tree.node(id);
+            plan.xattrs = xattr::layout(&node.xattrs, g.block_size, &path)?;
+            if plan.xattrs.block.is_some() {
+                let block = alloc.take(1).ok_or_else(|| too_small("the tree"))?[0].start;
+                plan.xattr_block = block;
+                pieces.push(Piece { block, count: 1, kind: PieceKind::XattrBlock(slot) });
+            }
+        }
+        Ok(plan)
+    };
+    for &slot in &content.slots {
+        match slot {
+            Slot::LostFound => lost_found = Some(place(slot, &mut alloc, &mut pieces)?),
+            Slot::Node(id) => nodes[id.index()] = place(slot, &mut alloc, &mut pieces)?,
+            Slot::Reserved | Slot::Journal => {}
+        }
+    }
+    let mut slots = content.slots;
+    if journal.is_some() {
+        slots[(JOURNAL_INO - 1) as usize] = Slot::Journal;
+    }
+
+    // Group descriptors and bitmaps' checksums.
+    let free = alloc.into_free();
+    let used_inodes = slots.len() as u64;
+    let ipg = u64::from(g.inodes_per_group);
+    let mut dirs_per_group = vec![0u32; g.groups as usize];
+    for (i, slot) in slots.iter().enumerate() {
+        let is_dir = match slot {
+            Slot::LostFound => true,
+            Slot::Node(id) => tree.node(*id).is_dir(),
+            _ => false,
+        };
+        if is_dir {
+            dirs_per_group[i / ipg as usize] += 1;
+        }
+    }
+    let mut free_iter = FreeCounter::new(&free);
+    let mut total_free = 0u64;
+    for group in 0..g.groups {
+        let desc = &mut groups[group as usize];
+        let start = g.group_first_block(group);
+        let len = g.group_len(group);
+        let free_blocks = free_iter.free_in(start, start + len);
+        total_free += free_blocks;
+        let inodes_used = used_inodes.saturating_sub(u64::from(group) * ipg).min(ipg);
+        desc.free_blocks = free_blocks as u32;
+        desc.free_inodes = (ipg - inodes_used) as u32;
+        desc.itable_unused = (ipg - inodes_used) as u32;
+        desc.used_dirs = dirs_per_group[group as usize];
+        desc.flags = BG_ITABLE_ZEROED;
+        let used_blocks = len - free_blocks;
+        if group != 0 && group + 1 != g.groups && used_blocks == g.backup_blocks(group) {
+            desc.flags |= BG_BLOCK_UNINIT;
+        } else {
+            let bitmap = block_bitmap(g, &free, group);
+            desc.block_bitmap_csum = csum.bitmap(&bitmap[..(g.blocks_per_group / 8) as usize]);
+            pieces.push(Piece { block: desc.block_bitmap, count: 1, kind: PieceKind::BlockBitmap(group) });
+        }
+        if group != 0 && inodes_used == 0 {
+            desc.flags |= BG_INODE_UNINIT;
+        } else {
+            let bitmap = inode_bitmap(g, inodes_used);
+            desc.inode_bitmap_csum = csum.bitmap(&bitmap[..(g.inodes_per_group / 8) as usize]);
+            pieces.push(Piece { block: desc.inode_bitmap, count: 1, kind: PieceKind::InodeBitmap(group) });
+            let table_blocks = (inodes_used * 256).div_ceil(bs);
+            pieces.push(Piece { block: desc.inode_table, count: table_blocks, kind: PieceKind::InodeTable(group) });
+        }
+    }
+    for group in 0..g.groups {
+        if has_super(group) {
+            let start = g.group_first_block(group);
+            pieces.push(Piece { block: start, count: 1, kind: PieceKind::Superblock(group) });
+            pieces.push(Piece { block: start + 1, count: u64::from(g.gdt_blocks), kind: PieceKind::Gdt(group) });
+        }
+    }
+    pieces.sort_unstable_by_key(|p| p.block);
+
+    let reserved_blocks = g.blocks_count * u64::from(options.reserved_percent.min(50)) / 100;
+    let mut plan = Ext4Plan {
+        tree,
+        geometry: geometry.clone(),
+        csum,
+        superblock: SuperblockInfo {
+            geometry: geometry.clone(),
+            free_blocks: total_free,
+            free_inodes: (u64::from(geometry.inodes_count()) - used_inodes) as u32,
+            reserved_blocks,
+            uuid,
+            hash_seed: seed_bytes,
+            label,
+            now: now.secs,
+            journal: None,
+        },
+        groups,
+        inos: content.inos,
+        slots,
+        nodes,
+        lost_found,
+        journal,
+        free,
+        pieces,
+        now,
+        clamp: options.timestamp,
+        hash_seed,
+        data_bytes,
+    };
+    if let Some(j) = &plan.journal {
+        let record = plan.journal_record(j);
+        plan.superblock.journal = Some((record.i_block, record.size));
+    }
+    Ok(plan)
+}
+
+fn data_piece(slot: Slot, logical: u64) -> PieceKind {
+    match slot {
+        Slot::Node(id) => PieceKind::Data(id, logical),
+        other => PieceKind::Dir(other, logical),
+    }
+}
+
+fn geometry_free_estimate_overhead(g: &Geometry) -> u64 {
+    (g.blocks_count - g.first_data_block).saturating_sub(geometry_free_estimate(g))
+}
+
+fn take_tree_blocks(alloc: &mut Allocator, extents: usize, block_size: u32) -> Option<Vec<u64>> {
+    let n = extent::tree_blocks(extents, block_size);
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let runs = alloc.take(n)?;
+    Some(runs.iter().flat_map(|r| r.start..r.end()).collect())
+}
+
+fn push_tree_pieces(pieces: &mut Vec<Piece>, slot: Slot, blocks: &[u64]) {
+    for (i, &block) in blocks.iter().enumerate() {
+        pieces.push(Piece { block, count: 1, kind: PieceKind::ExtentBlock(slot, i as u32) });
+    }
+}
+
+/// Counts free blocks in ascending windows of a free list.
+struct FreeCounter<'a> {
+    free: &'a [Run],
+    index: usize,
+}
+
+impl<'a> FreeCounter<'a> {
+    fn new(free: &'a [Run]) -> Self {
+        FreeCounter { free, index: 0 }
+    }
+
+    /// Free blocks in `start..end`; windows must ascend.
+    fn free_in(&mut self, start: u64, end: u64) -> u64 {
+        while self.index < self.free.len() && self.free[self.index].end() <= start {
+            self.index += 1;
+        }
+        let mut n = 0;
+        let mut i = self.index;
+        while i < self.free.len() && self.free[i].start < end {
+            let r = self.free[i];
+            n += r.end().min(end) - r.start.max(start);
+            i += 1;
+        }
+        n
+    }
+}
+
+/// The block bitmap of `group`: every block of the group in use but the
+/// free ones, and the padding past the group's end set.
+pub fn block_bitmap(g: &Geometry, free: &[Run], group: u32) -> Vec<u8> {
+    let start = g.group_first_block(group);
+    let len = g.group_len(group);
+    let mut bitmap = vec![0xFFu8; g.block_size as usize];
+    let first = free.partition_point(|r| r.end() <= start);
+    for r in &free[first..] {
+        if r.start >= start + len {
+            break;
+        }
+        let (s, e) = (r.start.max(start) - start, r.end().min(start + len) - start);
+        clear_bits(&mut bitmap, s, e);
+    }
+    bitmap
+}
+
+fn clear_bits(bitmap: &mut [u8], mut from: u64, to: u64) {
+    while from < to && from % 8 != 0 {
+        bitmap[(from / 8) as usize] &= !(1 << (from % 8));
+        from += 1;
+    }
+    while from + 8 <= to {
+        bitmap[(from / 8) as usize] = 0;
+        from += 8;
+    }
+    while from < to {
+        bitmap[(from / 8) as usize] &= !(1 << (from % 8));
+        from += 1;
+    }
+}
+
+/// The inode bitmap of a group whose first `used` inodes are in use.
+pub fn inode_bitmap(g: &Geometry, used: u64) -> Vec<u8> {
+    let mut bitmap = vec![0xFFu8; g.block_size as usize];
+    clear_bits(&mut bitmap, used, u64::from(g.inodes_per_group));
+    bitmap
+}
+
+fn label_bytes(label: &str) -> Result<[u8; 16]> {
+    let bytes = label.as_bytes();
+    if bytes.len() > 16 {
+        return Err(Error::InvalidOption {
+            option: "label".into(),
+            reason: format!("{label:?} is {} bytes long; at most 16 fit", bytes.len()),
+        });
+    }
+    let mut out = [0u8; 16];
+    out[..bytes.len()].copy_from_slice(bytes);
+    Ok(out)
+}
+
+fn system_now() -> Timestamp {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp { secs: now.as_secs() as i64, nanos: now.subsec_nanos() }
+}

@@ -1,0 +1,352 @@
+//! Emission: turns a plan into bytes, in ascending offset order, into a
+//! sink. File data is read from its source only here.
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+
+use super::bytes::put_u32;
+use super::dir::DirContext;
+use super::extent;
+use super::inode::{InodeRecord, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
+use super::journal;
+use super::plan::{block_bitmap, inode_bitmap, Ext4Plan, InodePlan, PieceKind, Slot, LOST_FOUND_INO, ROOT_INO};
+use super::xattr;
+use crate::error::{Error, Result};
+use crate::sink::Sink;
+use crate::tree::{DataSource, FileContent, NodeId, NodeKind, Timestamp};
+
+/// Largest read of file data at once.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// The open source file of the data being copied.
+struct OpenSource {
+    node: NodeId,
+    file: File,
+}
+
+impl Ext4Plan<'_> {
+    /// Writes the filesystem into `sink`, at byte `offset` of the disk.
+    /// `progress` is told how many bytes of file data were copied so far.
+    pub fn write(&self, sink: &mut dyn Sink, offset: u64, progress: &mut dyn FnMut(u64)) -> Result<()> {
+        let bs = self.geometry.bs();
+        let mut open: Option<OpenSource> = None;
+        let mut copied = 0u64;
+        let mut buf = Vec::new();
+        for piece in &self.pieces {
+            let at = offset + piece.block * bs;
+            match piece.kind {
+                PieceKind::Superblock(group) => {
+                    let mut block = vec![0u8; bs as usize];
+                    let start = if group == 0 && bs > 1024 { 1024 } else { 0 };
+                    block[start..start + 1024].copy_from_slice(&self.superblock.encode(group));
+                    sink.write_at(at, &block)?;
+                }
+                PieceKind::Gdt(_) => {
+                    let mut table = vec![0u8; (piece.count * bs) as usize];
+                    for (g, desc) in self.groups.iter().enumerate() {
+                        let d = desc.encode(g as u32, &self.csum);
+                        table[g * d.len()..(g + 1) * d.len()].copy_from_slice(&d);
+                    }
+                    sink.write_at(at, &table)?;
+                }
+                PieceKind::BlockBitmap(group) => {
+                    sink.write_at(at, &block_bitmap(&self.geometry, &self.free, group))?;
+                }
+                PieceKind::InodeBitmap(group) => {
+                    let used = self.inodes_used_in(group);
+                    sink.write_at(at, &inode_bitmap(&self.geometry, used))?;
+                }
+                PieceKind::InodeTable(group) => {
+                    sink.write_at(at, &self.inode_table(group, piece.count))?;
+                }
+                PieceKind::JournalSuperblock => {
+                    let block = journal::superblock(self.geometry.block_size, self.geometry.journal_blocks, &self.superblock.uuid);
+                    sink.write_at(at, &block)?;
+                }
+                PieceKind::Dir(slot, logical) => {
+                    let (layout_plan, ctx_names, targets, ino, parent) = self.dir_parts(slot);
+                    let ctx = DirContext {
+                        block_size: self.geometry.block_size,
+                        ino,
+                        parent_ino: parent,
+                        names: &ctx_names,
+                        targets: &targets,
+                        inode_seed: self.csum.inode_seed(ino, 0),
+                    };
+                    if let Some(layout) = &layout_plan.dir {
+                        let mut bytes = Vec::with_capacity((piece.count * bs) as usize);
+                        for i in 0..piece.count {
+                            bytes.extend_from_slice(&ctx.block(layout, (logical + i) as usize));
+                        }
+                        sink.write_at(at, &bytes)?;
+                    }
+                }
+                PieceKind::Data(id, logical) => {
+                    let node = self.tree.node(id);
+                    match &node.kind {
+                        NodeKind::File(content) => {
+                            let start = logical * bs;
+                            let end = ((logical + piece.count) * bs).min(content.size);
+                            let mut pos = start;
+                            while pos < end {
+                                let n = (end - pos).min(READ_CHUNK);
+                                buf.resize(n.div_ceil(bs) as usize * bs as usize, 0);
+                                buf[n as usize..].fill(0);
+                                read_data(&mut open, id, content, pos, &mut buf[..n as usize])?;
+                                sink.write_at(at + (pos - start), &buf)?;
+                                pos += n;
+                                copied += n;
+                                progress(copied);
+                            }
+                        }
+                        NodeKind::Symlink(target) => {
+                            let mut block = vec![0u8; bs as usize];
+                            block[..target.len()].copy_from_slice(target);
+                            sink.write_at(at, &block)?;
+                        }
+                        _ => {}
+                    }
+                }
+                PieceKind::ExtentBlock(slot, index) => {
+                    let (plan, ino) = self.inode_plan(slot);
+                    let tree = extent::encode(&plan.extents, &plan.tree_blocks, self.geometry.block_size, self.csum.inode_seed(ino, 0));
+                    if let Some((_, block)) = tree.blocks.get(index as usize) {
+                        sink.write_at(at, block)?;
+                    }
+                }
+                PieceKind::XattrBlock(slot) => {
+                    let (plan, _) = self.inode_plan(slot);
+                    if let Some(block) = &plan.xattrs.block {
+                        let mut block = block.clone();
+                        xattr::seal_block(&mut block, plan.xattr_block, &self.csum);
+                        sink.write_at(at, &block)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn inodes_used_in(&self, group: u32) -> u64 {
+        let ipg = u64::from(self.geometry.inodes_per_group);
+        (self.slots.len() as u64).saturating_sub(u64::from(group) * ipg).min(ipg)
+    }
+
+    fn ino_of_slot(&self, slot: Slot) -> u32 {
+        match slot {
+            Slot::Node(id) => self.inos[id.index()],
+            Slot::LostFound => LOST_FOUND_INO,
+            Slot::Journal => super::plan::JOURNAL_INO,
+            Slot::Reserved => 0,
+        }
+    }
+
+    fn inode_plan(&self, slot: Slot) -> (&InodePlan, u32) {
+        static EMPTY: std::sync::OnceLock<InodePlan> = std::sync::OnceLock::new();
+        let empty = EMPTY.get_or_init(InodePlan::default);
+        let plan = match slot {
+            Slot::Node(id) => &self.nodes[id.index()],
+            Slot::LostFound => self.lost_found.as_ref().unwrap_or(empty),
+            Slot::Journal => self.journal.as_ref().unwrap_or(empty),
+            Slot::Reserved => empty,
+        };
+        (plan, self.ino_of_slot(slot))
+    }
+
+    /// The directory's plan, entry names, entry targets, own and parent
+    /// inode numbers.
+    #[allow(clippy::type_complexity)]
+    fn dir_parts(&self, slot: Slot) -> (&InodePlan, Vec<&[u8]>, Vec<(u32, u8)>, u32, u32) {
+        let (plan, ino) = self.inode_plan(slot);
+        let mut names = Vec::new();
+        let mut targets = Vec::new();
+        if let Slot::Node(id) = slot {
+            if let Some(entries) = self.tree.entries(id) {
+                for (name, &child) in entries {
+                    names.push(name.as_slice());
+                    targets.push((self.inos[child.index()], file_type(&self.tree.node(child).kind)));
+                }
+            }
+            if id == crate::tree::Tree::ROOT && self.lost_found.is_some() {
+                names.push(b"lost+found".as_slice());
+                targets.push((LOST_FOUND_INO, 2));
+            }
+        }
+        (plan, names, targets, ino, plan.parent.max(ROOT_INO))
+    }
+
+    fn clamp(&self, t: Timestamp) -> Timestamp {
+        match self.clamp {
+            Some(limit) => t.clamp_to(limit),
+            None => t,
+        }
+    }
+
+    fn inode_table(&self, group: u32, blocks: u64) -> Vec<u8> {
+        let bs = self.geometry.bs();
+        let mut table = vec![0u8; (blocks * bs) as usize];
+        let first = group * self.geometry.inodes_per_group;
+        let used = self.inodes_used_in(group) as u32;
+        for i in 0..used {
+            let ino = first + i + 1;
+            let slot = self.slots[(ino - 1) as usize];
+            if slot == Slot::Reserved {
+                continue;
+            }
+            let record = self.record(slot);
+            let bytes = record.encode(ino, &self.csum);
+            let at = i as usize * bytes.len();
+            table[at..at + bytes.len()].copy_from_slice(&bytes);
+        }
+        table
+    }
+
+    /// The journal inode's record.
+    pub(super) fn journal_record(&self, plan: &InodePlan) -> InodeRecord {
+        let mut r = self.base_record(plan, super::plan::JOURNAL_INO);
+        r.mode = 0o100600;
+        r.size = u64::from(self.geometry.journal_blocks) * self.geometry.bs();
+        r.flags = EXTENTS_FL;
+        r.atime = self.now;
+        r.ctime = self.now;
+        r.mtime = self.now;
+        r.crtime = self.now;
+        r
+    }
+
+    fn base_record(&self, plan: &InodePlan, ino: u32) -> InodeRecord {
+        let tree = extent::encode(&plan.extents, &plan.tree_blocks, self.geometry.block_size, self.csum.inode_seed(ino, 0));
+        InodeRecord {
+            links: plan.links,
+            sectors: plan.blocks() * (self.geometry.bs() / 512),
+            i_block: tree.i_block,
+            xattr_block: plan.xattr_block,
+            ibody_xattrs: plan.xattrs.ibody.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn record(&self, slot: Slot) -> InodeRecord {
+        let (plan, ino) = self.inode_plan(slot);
+        let now = self.clamp(self.now);
+        match slot {
+            Slot::Journal => self.journal_record(plan),
+            Slot::LostFound => {
+                let mut r = self.base_record(plan, ino);
+                r.mode = 0o040700;
+                r.size = plan.blocks() * self.geometry.bs();
+                r.flags = EXTENTS_FL;
+                (r.atime, r.ctime, r.mtime, r.crtime) = (now, now, now, now);
+                r
+            }
+            Slot::Reserved => InodeRecord::default(),
+            Slot::Node(id) => {
+                let node = self.tree.node(id);
+                let mut r = self.base_record(plan, ino);
+                r.mode = node.mode();
+                r.uid = node.meta.uid;
+                r.gid = node.meta.gid;
+                r.atime = self.clamp(node.meta.atime);
+                r.ctime = self.clamp(node.meta.ctime);
+                r.mtime = self.clamp(node.meta.mtime);
+                r.crtime = self.clamp(node.meta.crtime.unwrap_or(now));
+                match &node.kind {
+                    NodeKind::File(content) => {
+                        r.size = content.size;
+                        r.flags = EXTENTS_FL;
+                    }
+                    NodeKind::Directory(_) => {
+                        let blocks = plan.dir.as_ref().map_or(0, |d| d.block_count() as u64);
+                        r.size = blocks * self.geometry.bs();
+                        r.flags = EXTENTS_FL;
+                        if plan.dir.as_ref().is_some_and(|d| d.is_indexed()) {
+                            r.flags |= INDEX_FL;
+                        }
+                    }
+                    NodeKind::Symlink(target) => {
+                        r.size = target.len() as u64;
+                        if target.len() < I_BLOCK_LEN {
+                            r.i_block = [0; I_BLOCK_LEN];
+                            r.i_block[..target.len()].copy_from_slice(target);
+                        } else {
+                            r.flags = EXTENTS_FL;
+                        }
+                    }
+                    NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
+                        r.i_block = [0; I_BLOCK_LEN];
+                        if *major < 256 && *minor < 256 {
+                            put_u32(&mut r.i_block, 0, (major << 8) | minor);
+                        } else {
+                            put_u32(&mut r.i_block, 4, (minor & 0xFF) | (major << 8) | ((minor & !0xFF) << 12));
+                        }
+                    }
+                    NodeKind::Fifo | NodeKind::Socket => {
+                        r.i_block = [0; I_BLOCK_LEN];
+                    }
+                }
+                r
+            }
+        }
+    }
+}
+
+/// The ext4 directory entry file type of a node kind.
+fn file_type(kind: &NodeKind) -> u8 {
+    match kind {
+        NodeKind::File(_) => 1,
+        NodeKind::Directory(_) => 2,
+        NodeKind::CharDevice { .. } => 3,
+        NodeKind::BlockDevice { .. } => 4,
+        NodeKind::Fifo => 5,
+        NodeKind::Socket => 6,
+        NodeKind::Symlink(_) => 7,
+    }
+}
+
+/// Reads `buf.len()` bytes of a file's data from `pos`.
+fn read_data(open: &mut Option<OpenSource>, id: NodeId, content: &FileContent, pos: u64, buf: &mut [u8]) -> Result<()> {
+    match &content.source {
+        DataSource::Memory(bytes) => {
+            let start = pos as usize;
+            let src = bytes.get(start..start + buf.len()).ok_or_else(|| Error::SourceChanged {
+                path: "<memory>".into(),
+                detail: "content shorter than its recorded size".into(),
+            })?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+        DataSource::HostFile { path, mtime } => {
+            if open.as_ref().map(|o| o.node) != Some(id) {
+                let file = File::open(path).map_err(|e| Error::io(path, e))?;
+                let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+                let seen = Timestamp { secs: meta.mtime(), nanos: meta.mtime_nsec() as u32 };
+                if meta.len() != content.size || seen != *mtime {
+                    return Err(Error::SourceChanged {
+                        path: path.clone(),
+                        detail: format!(
+                            "size {} -> {}, mtime {}.{:09} -> {}.{:09}",
+                            content.size, meta.len(), mtime.secs, mtime.nanos, seen.secs, seen.nanos
+                        ),
+                    });
+                }
+                *open = Some(OpenSource { node: id, file });
+            }
+            let file = match open.as_ref() {
+                Some(o) => &o.file,
+                None => return Ok(()),
+            };
+            let mut done = 0;
+            while done < buf.len() {
+                let n = file.read_at(&mut buf[done..], pos + done as u64).map_err(|e| Error::io(path, e))?;
+                if n == 0 {
+                    return Err(Error::SourceChanged {
+                        path: path.clone(),
+                        detail: format!("ended at byte {} of {}", pos + done as u64, content.size),
+                    });
+                }
+                done += n;
+            }
+            Ok(())
+        }
+    }
+}

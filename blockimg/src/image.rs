@@ -1,0 +1,221 @@
+//! Whole-disk images: the partition table, the ext4 filesystem inside it, and
+//! the output file, written atomically.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mbrman::{MBRHeader, MBRPartitionEntry, CHS};
+
+use crate::error::{Error, Result};
+use crate::ext4::{Ext4Options, Ext4Plan};
+use crate::identity;
+use crate::sink::{Sink, SparseFile};
+use crate::tree::Tree;
+
+/// The partition table written in front of the filesystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionTable {
+    /// An MBR with one bootable Linux partition (type 0x83) starting at
+    /// 1 MiB and filling the disk.
+    Mbr,
+    /// No table: the image is a bare ext4 filesystem.
+    None,
+}
+
+/// How large the disk is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskSize {
+    /// Exactly this many bytes (rounded down to whole filesystem blocks).
+    Exact(u64),
+    /// The smallest disk that holds the tree, plus this much free space in
+    /// percent of the tree's size.
+    Auto {
+        /// Extra free space as a percentage of what the tree needs.
+        headroom_percent: u32,
+    },
+}
+
+/// Everything that decides what `build_image` writes.
+#[derive(Clone, Debug)]
+pub struct ImageOptions {
+    /// Disk size.
+    pub size: DiskSize,
+    /// Partition table.
+    pub table: PartitionTable,
+    /// Filesystem options.
+    pub ext4: Ext4Options,
+    /// Replace an existing output file.
+    pub overwrite: bool,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+}
+
+/// What `build_image` wrote.
+#[derive(Clone, Debug)]
+pub struct ImageSummary {
+    /// Size of the disk image in bytes.
+    pub disk_size: u64,
+    /// MBR disk signature, when a table was written.
+    pub disk_signature: Option<u32>,
+    /// Byte offset of the filesystem within the image.
+    pub partition_offset: u64,
+    /// Size of the filesystem in bytes.
+    pub partition_size: u64,
+    /// Filesystem UUID.
+    pub uuid: [u8; 16],
+    /// Filesystem block size in bytes.
+    pub block_size: u32,
+    /// Blocks in the filesystem.
+    pub blocks_count: u64,
+    /// Free blocks.
+    pub free_blocks: u64,
+    /// Inodes in the filesystem.
+    pub inodes_count: u32,
+    /// Free inodes.
+    pub free_inodes: u32,
+}
+
+/// Byte offset of the first partition: 1 MiB, the usual alignment, which
+/// leaves room for a boot loader after the MBR.
+pub const PARTITION_START: u64 = 1 << 20;
+/// Largest disk an MBR can describe with 512-byte sectors.
+const MBR_LIMIT: u64 = (u32::MAX as u64) * 512;
+/// MBR partition type of a Linux filesystem.
+const LINUX_PARTITION: u8 = 0x83;
+
+/// Builds a disk image holding `tree` at `output`. The image is written to a
+/// temporary file next to `output` and renamed into place only when complete:
+/// on error nothing is left behind and an existing file is untouched.
+pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result<ImageSummary> {
+    let table_bytes = match options.table {
+        PartitionTable::Mbr => PARTITION_START,
+        PartitionTable::None => 0,
+    };
+    let disk_size = match options.size {
+        DiskSize::Exact(bytes) => bytes / 512 * 512,
+        DiskSize::Auto { headroom_percent } => {
+            table_bytes + Ext4Plan::min_size(tree, &options.ext4, headroom_percent)?
+        }
+    };
+    if disk_size <= table_bytes {
+        return Err(Error::TooSmall {
+            what: "a partitioned disk".into(),
+            needed: table_bytes + (1 << 20),
+            available: disk_size,
+        });
+    }
+    if options.table == PartitionTable::Mbr && disk_size > MBR_LIMIT {
+        return Err(Error::TooLarge {
+            what: "an MBR-partitioned disk".into(),
+            size: disk_size,
+            limit: MBR_LIMIT,
+        });
+    }
+    let fs_size = disk_size - table_bytes;
+    let plan = Ext4Plan::new(tree, fs_size, &options.ext4)?;
+    let mut sink = SparseFile::create(output, options.overwrite)?;
+    let disk_signature = match options.table {
+        PartitionTable::Mbr => {
+            let signature = disk_signature(&options.ext4, &plan.uuid())?;
+            let sector = mbr_sector(signature, PARTITION_START / 512, fs_size / 512)?;
+            sink.write_at(0, &sector)?;
+            Some(signature)
+        }
+        PartitionTable::None => None,
+    };
+    let bar = progress_bar(options.progress, plan.data_bytes());
+    plan.write(&mut sink, table_bytes, &mut |done| bar.set_position(done))?;
+    bar.finish_and_clear();
+    sink.finish(disk_size)?;
+    let g = plan.geometry();
+    Ok(ImageSummary {
+        disk_size,
+        disk_signature,
+        partition_offset: table_bytes,
+        partition_size: fs_size,
+        uuid: plan.uuid(),
+        block_size: g.block_size,
+        blocks_count: g.blocks_count,
+        free_blocks: plan.free_blocks(),
+        inodes_count: g.inodes_count(),
+        free_inodes: plan.free_inodes(),
+    })
+}
+
+fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The MBR disk signature: derived from the filesystem UUID for
+/// reproducible builds, random otherwise.
+fn disk_signature(ext4: &crate::ext4::Ext4Options, fs_uuid: &[u8; 16]) -> Result<u32> {
+    let bytes = match ext4.timestamp {
+        Some(_) => identity::derived_uuid("blockimg disk signature", &[fs_uuid]),
+        None => identity::random_uuid()?,
+    };
+    Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+/// Cylinder/head/sector address of `lba` at 255 heads and 63 sectors per
+/// track, saturated at 1023/254/63 as firmware expects past cylinder 1023.
+fn chs(lba: u64) -> CHS {
+    let cylinder = lba / (255 * 63);
+    if cylinder > 1023 {
+        return CHS::new(1023, 254, 63);
+    }
+    CHS::new(cylinder as u16, ((lba / 63) % 255) as u8, (lba % 63 + 1) as u8)
+}
+
+/// The first sector of the disk: an MBR with one bootable Linux partition.
+fn mbr_sector(signature: u32, start: u64, sectors: u64) -> Result<Vec<u8>> {
+    let mut header = MBRHeader::new(signature.to_le_bytes());
+    header.partition_1 = MBRPartitionEntry {
+        boot: mbrman::BOOT_ACTIVE,
+        first_chs: chs(start),
+        sys: LINUX_PARTITION,
+        last_chs: chs(start + sectors - 1),
+        starting_lba: start as u32,
+        sectors: sectors as u32,
+    };
+    let mut sector = std::io::Cursor::new(vec![0u8; 512]);
+    header.write_into(&mut sector).map_err(|e| Error::InvalidOption {
+        option: "partition table".into(),
+        reason: e.to_string(),
+    })?;
+    Ok(sector.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chs_matches_the_usual_encoding() {
+        // LBA 2048 at 255/63 is cylinder 0, head 32, sector 33.
+        let c = chs(2048);
+        assert_eq!(c, CHS::new(0, 32, 33));
+        assert_eq!(chs(1 << 40), CHS::new(1023, 254, 63));
+    }
+
+    #[test]
+    fn mbr_has_signature_and_partition() {
+        let s = mbr_sector(0x1234_5678, 2048, 4096).unwrap();
+        assert_eq!(&s[0x1FE..], &[0x55, 0xAA]);
+        assert_eq!(&s[0x1B8..0x1BC], &0x1234_5678u32.to_le_bytes());
+        assert_eq!(s[0x1BE], 0x80);
+        assert_eq!(s[0x1C2], 0x83);
+        assert_eq!(u32::from_le_bytes(s[0x1C6..0x1CA].try_into().unwrap()), 2048);
+        assert_eq!(u32::from_le_bytes(s[0x1CA..0x1CE].try_into().unwrap()), 4096);
+    }
+}
