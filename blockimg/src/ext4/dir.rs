@@ -269,7 +269,9 @@ impl DirContext<'_> {
         let tail = at + limit * 8;
         let covered = at + entries.len() * 8;
         let mut sum = Checksummer::owned(self.inode_seed, &buf[..covered]);
+        // The tail's reserved word, then its checksum field as zero.
         sum = Checksummer::owned(sum, &buf[tail..tail + 4]);
+        sum = Checksummer::owned(sum, &[0; 4]);
         put_u32(buf, tail + 4, sum);
     }
 }
