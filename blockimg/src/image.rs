@@ -148,9 +148,8 @@ fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    );
+    let style =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}");
     if let Ok(style) = style {
         bar.set_style(style);
     }
@@ -174,7 +173,11 @@ fn chs(lba: u64) -> CHS {
     if cylinder > 1023 {
         return CHS::new(1023, 254, 63);
     }
-    CHS::new(cylinder as u16, ((lba / 63) % 255) as u8, (lba % 63 + 1) as u8)
+    CHS::new(
+        cylinder as u16,
+        ((lba / 63) % 255) as u8,
+        (lba % 63 + 1) as u8,
+    )
 }
 
 /// The first sector of the disk: an MBR with one bootable Linux partition.
@@ -189,10 +192,12 @@ fn mbr_sector(signature: u32, start: u64, sectors: u64) -> Result<Vec<u8>> {
         sectors: sectors as u32,
     };
     let mut sector = std::io::Cursor::new(vec![0u8; 512]);
-    header.write_into(&mut sector).map_err(|e| Error::InvalidOption {
-        option: "partition table".into(),
-        reason: e.to_string(),
-    })?;
+    header
+        .write_into(&mut sector)
+        .map_err(|e| Error::InvalidOption {
+            option: "partition table".into(),
+            reason: e.to_string(),
+        })?;
     Ok(sector.into_inner())
 }
 
@@ -215,7 +220,13 @@ mod tests {
         assert_eq!(&s[0x1B8..0x1BC], &0x1234_5678u32.to_le_bytes());
         assert_eq!(s[0x1BE], 0x80);
         assert_eq!(s[0x1C2], 0x83);
-        assert_eq!(u32::from_le_bytes(s[0x1C6..0x1CA].try_into().unwrap()), 2048);
-        assert_eq!(u32::from_le_bytes(s[0x1CA..0x1CE].try_into().unwrap()), 4096);
+        assert_eq!(
+            u32::from_le_bytes(s[0x1C6..0x1CA].try_into().unwrap()),
+            2048
+        );
+        assert_eq!(
+            u32::from_le_bytes(s[0x1CA..0x1CE].try_into().unwrap()),
+            4096
+        );
     }
 }

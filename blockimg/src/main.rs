@@ -84,7 +84,10 @@ fn parse_owner(text: &str) -> std::result::Result<(u32, u32), String> {
     let (uid, gid) = text
         .split_once(':')
         .ok_or_else(|| format!("{text:?} is not UID:GID"))?;
-    let num = |s: &str| s.parse::<u32>().map_err(|_| format!("{s:?} in {text:?} is not a number"));
+    let num = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| format!("{s:?} in {text:?} is not a number"))
+    };
     Ok((num(uid)?, num(gid)?))
 }
 
@@ -104,10 +107,15 @@ fn main() -> ExitCode {
 
 fn source_date_epoch() -> Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) if !text.trim().is_empty() => text.trim().parse().map(Some).map_err(|_| Error::InvalidOption {
-            option: "SOURCE_DATE_EPOCH".into(),
-            reason: format!("{text:?} is not a number of seconds"),
-        }),
+        Ok(text) if !text.trim().is_empty() => {
+            text.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::InvalidOption {
+                    option: "SOURCE_DATE_EPOCH".into(),
+                    reason: format!("{text:?} is not a number of seconds"),
+                })
+        }
         _ => Ok(None),
     }
 }
@@ -182,7 +190,12 @@ fn default_root_metadata(timestamp: Option<i64>) -> Metadata {
 }
 
 fn print_summary(args: &MkdiskArgs, s: &ImageSummary, nodes: usize, seconds: f64) {
-    println!("{}: {} ({} bytes)", args.output.display(), format_size(s.disk_size), s.disk_size);
+    println!(
+        "{}: {} ({} bytes)",
+        args.output.display(),
+        format_size(s.disk_size),
+        s.disk_size
+    );
     if let Some(sig) = s.disk_signature {
         println!("  partition table: MBR, disk signature 0x{sig:08x}");
         println!(

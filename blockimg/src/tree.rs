@@ -111,7 +111,10 @@ impl FileContent {
         let segments = if size == 0 {
             Vec::new()
         } else {
-            vec![Segment { offset: 0, len: size }]
+            vec![Segment {
+                offset: 0,
+                len: size,
+            }]
         };
         FileContent {
             size,
@@ -290,7 +293,10 @@ impl Tree {
     /// Looks up a `/`-separated path relative to the root.
     pub fn lookup(&self, path: &[u8]) -> Option<NodeId> {
         let mut current = Self::ROOT;
-        for component in path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".") {
+        for component in path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+        {
             current = *self.entries(current)?.get(component)?;
         }
         Some(current)
@@ -314,7 +320,11 @@ impl Tree {
             if let NodeKind::Directory(entries) = &node.kind {
                 counts[index] = counts[index].saturating_add(2);
                 for &child in entries.values() {
-                    let slot = if self.node(child).is_dir() { index } else { child.index() };
+                    let slot = if self.node(child).is_dir() {
+                        index
+                    } else {
+                        child.index()
+                    };
                     counts[slot] = counts[slot].saturating_add(1);
                 }
             }

@@ -11,11 +11,6 @@ pub fn put_u32(buf: &mut [u8], offset: usize, value: u32) {
     buf[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
 }
 
-/// Writes `value` little-endian at `offset`.
-pub fn put_u64(buf: &mut [u8], offset: usize, value: u64) {
-    buf[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
-}
-
 /// Writes `value` big-endian at `offset` (jbd2 structures).
 pub fn put_be32(buf: &mut [u8], offset: usize, value: u32) {
     buf[offset..offset + 4].copy_from_slice(&value.to_be_bytes());

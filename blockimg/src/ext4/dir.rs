@@ -68,7 +68,12 @@ fn node_limit(bs: usize) -> usize {
 
 /// Plans the blocks of a directory whose entries have these names.
 /// `min_blocks` pads an unindexed directory with empty blocks (lost+found).
-pub fn plan(names: &[&[u8]], block_size: u32, seed: &[u32; 4], min_blocks: usize) -> Result<DirLayout> {
+pub fn plan(
+    names: &[&[u8]],
+    block_size: u32,
+    seed: &[u32; 4],
+    min_blocks: usize,
+) -> Result<DirLayout> {
     let bs = block_size as usize;
     let room = bs - TAIL;
     let total: usize = 2 * DOT_LEN + names.iter().map(|n| rec_len(n.len())).sum::<usize>();
@@ -290,7 +295,9 @@ mod tests {
 
     #[test]
     fn large_directories_get_an_index() {
-        let owned: Vec<Vec<u8>> = (0..10_000).map(|i| format!("file-{i}").into_bytes()).collect();
+        let owned: Vec<Vec<u8>> = (0..10_000)
+            .map(|i| format!("file-{i}").into_bytes())
+            .collect();
         let names: Vec<&[u8]> = owned.iter().map(|n| n.as_slice()).collect();
         let l = plan(&names, 4096, &[1, 2, 3, 4], 1).unwrap();
         assert!(l.is_indexed());

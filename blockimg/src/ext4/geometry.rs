@@ -74,7 +74,11 @@ impl Geometry {
         let rem = (blocks_count - first_data_block) % bpg;
         if groups > 1 && rem != 0 {
             let last = groups - 1;
-            let overhead = if has_super(last as u32) { 1 + gdt_blocks_for(groups) } else { 0 };
+            let overhead = if has_super(last as u32) {
+                1 + gdt_blocks_for(groups)
+            } else {
+                0
+            };
             if rem < overhead + 50 {
                 blocks_count -= rem;
                 groups -= 1;

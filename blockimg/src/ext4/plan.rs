@@ -9,7 +9,9 @@ use super::csum::Checksummer;
 use super::dir::{self, DirLayout};
 use super::extent::{self, Extent, MAX_EXTENT_LEN};
 use super::geometry::{has_super, Geometry, FIRST_INO};
-use super::superblock::{GroupDesc, SuperblockInfo, BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED};
+use super::superblock::{
+    GroupDesc, SuperblockInfo, BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED,
+};
 use super::xattr::{self, XattrLayout};
 use super::Ext4Options;
 use crate::error::{Error, Result};
@@ -124,7 +126,6 @@ pub struct Ext4Plan<'t> {
     pub(super) pieces: Vec<Piece>,
     pub(super) now: Timestamp,
     pub(super) clamp: Option<Timestamp>,
-    pub(super) hash_seed: [u32; 4],
     /// Bytes of file data to copy, for progress reporting.
     pub(super) data_bytes: u64,
 }
@@ -133,8 +134,6 @@ pub struct Ext4Plan<'t> {
 struct Content {
     inos: Vec<u32>,
     slots: Vec<Slot>,
-    /// Nodes in inode order (the allocation order).
-    order: Vec<NodeId>,
     links: Vec<u32>,
     parents: Vec<u32>,
     /// Node of an existing /lost+found directory.
@@ -171,7 +170,13 @@ impl<'t> Ext4Plan<'t> {
         size += default_journal_bytes(size / bs, bs, options.journal);
         size = size.div_ceil(1 << 20) << 20;
         for _ in 0..64 {
-            let geometry = Geometry::new(size, options.block_size, options.inode_ratio, inodes, options.journal);
+            let geometry = Geometry::new(
+                size,
+                options.block_size,
+                options.inode_ratio,
+                inodes,
+                options.journal,
+            );
             if let Ok(geometry) = geometry {
                 let free = geometry_free_estimate(&geometry);
                 if free >= content.blocks + extra / bs {
@@ -274,16 +279,14 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
         }
         None => slots.push(Slot::LostFound),
     }
-    let mut order = vec![Tree::ROOT];
-    if let Some(id) = lost_found_node {
-        order.push(id);
-    }
     let mut seen = vec![false; n];
     seen[Tree::ROOT.index()] = true;
     let mut queue = VecDeque::from([Tree::ROOT]);
     while let Some(dir_id) = queue.pop_front() {
         let dir_ino = inos[dir_id.index()];
-        let Some(entries) = tree.entries(dir_id) else { continue };
+        let Some(entries) = tree.entries(dir_id) else {
+            continue;
+        };
         for (name, &child) in entries {
             let child_is_dir = tree.node(child).is_dir();
             if child_is_dir {
@@ -292,7 +295,11 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
             if seen[child.index()] {
                 if child_is_dir {
                     return Err(Error::DirectoryHardLink {
-                        path: format!("{}/{}", node_path(tree, &names, dir_id), String::from_utf8_lossy(name)),
+                        path: format!(
+                            "{}/{}",
+                            node_path(tree, &names, dir_id),
+                            String::from_utf8_lossy(name)
+                        ),
                     });
                 }
                 links[child.index()] += 1;
@@ -303,7 +310,6 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
             if inos[child.index()] == 0 {
                 slots.push(Slot::Node(child));
                 inos[child.index()] = slots.len() as u32;
-                order.push(child);
             }
             links[child.index()] = if child_is_dir { 2 } else { 1 };
             parents[child.index()] = dir_ino;
@@ -314,8 +320,13 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
     }
     links[Tree::ROOT.index()] += 2 + u32::from(lost_found_node.is_none());
     let bs = u64::from(block_size);
-    let mut blocks = if lost_found_node.is_none() { (LOST_FOUND_BYTES as u64).div_ceil(bs) } else { 0 };
-    for &id in &order {
+    let mut blocks = if lost_found_node.is_none() {
+        (LOST_FOUND_BYTES as u64).div_ceil(bs)
+    } else {
+        0
+    };
+    for &slot in &slots {
+        let Slot::Node(id) = slot else { continue };
         let node = tree.node(id);
         let path = || node_path(tree, &names, id);
         if !node.is_dir() && links[id.index()] > MAX_LINKS {
@@ -326,11 +337,15 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
         }
         blocks += match &node.kind {
             NodeKind::File(content) => {
-                let data: u64 = logical_runs(&content.segments, content.size, bs).iter().map(|r| r.len).sum();
+                let data: u64 = logical_runs(&content.segments, content.size, bs)
+                    .iter()
+                    .map(|r| r.len)
+                    .sum();
                 data + data.div_ceil(MAX_EXTENT_LEN * 4)
             }
             NodeKind::Directory(entries) => {
-                let bytes: usize = entries.keys().map(|k| dir::rec_len(k.len())).sum::<usize>() + 24;
+                let bytes: usize =
+                    entries.keys().map(|k| dir::rec_len(k.len())).sum::<usize>() + 24;
                 (bytes as u64).div_ceil(bs - 12) + 1
             }
             NodeKind::Symlink(target) => {
@@ -350,7 +365,6 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
     Ok(Content {
         inos,
         slots,
-        order,
         links,
         parents,
         lost_found_node,
@@ -436,7 +450,14 @@ fn plan_with<'t>(
         Some(_) => derive("blockimg ext4 hash seed"),
         None => identity::random_uuid()?,
     };
-    let hash_seed = [0, 4, 8, 12].map(|i| u32::from_le_bytes([seed_bytes[i], seed_bytes[i + 1], seed_bytes[i + 2], seed_bytes[i + 3]]));
+    let hash_seed = [0, 4, 8, 12].map(|i| {
+        u32::from_le_bytes([
+            seed_bytes[i],
+            seed_bytes[i + 1],
+            seed_bytes[i + 2],
+            seed_bytes[i + 3],
+        ])
+    });
     let csum = Checksummer::new(&uuid);
     let too_small = |what: &str| Error::TooSmall {
         what: what.to_string(),
@@ -450,7 +471,10 @@ fn plan_with<'t>(
     for group in 0..g.groups {
         let backup = g.backup_blocks(group);
         if backup > 0 {
-            alloc.reserve(Run { start: g.group_first_block(group), len: backup });
+            alloc.reserve(Run {
+                start: g.group_first_block(group),
+                len: backup,
+            });
         }
     }
     let mut groups = vec![GroupDesc::default(); g.groups as usize];
@@ -459,10 +483,14 @@ fn plan_with<'t>(
         let members = first..(first + flex).min(g.groups);
         let goal = g.group_first_block(first);
         for group in members.clone() {
-            groups[group as usize].block_bitmap = alloc.take_contiguous(1, goal).ok_or_else(|| too_small("block bitmaps"))?;
+            groups[group as usize].block_bitmap = alloc
+                .take_contiguous(1, goal)
+                .ok_or_else(|| too_small("block bitmaps"))?;
         }
         for group in members.clone() {
-            groups[group as usize].inode_bitmap = alloc.take_contiguous(1, goal).ok_or_else(|| too_small("inode bitmaps"))?;
+            groups[group as usize].inode_bitmap = alloc
+                .take_contiguous(1, goal)
+                .ok_or_else(|| too_small("inode bitmaps"))?;
         }
         for group in members {
             groups[group as usize].inode_table = alloc
@@ -482,10 +510,20 @@ fn plan_with<'t>(
             None => alloc.take(len).ok_or_else(|| too_small("the journal"))?,
         };
         let extents = map_extents(&[Run { start: 0, len }], &runs);
-        let tree_blocks = take_tree_blocks(&mut alloc, extents.len(), g.block_size).ok_or_else(|| too_small("the journal"))?;
-        pieces.push(Piece { block: runs[0].start, count: 1, kind: PieceKind::JournalSuperblock });
+        let tree_blocks = take_tree_blocks(&mut alloc, extents.len(), g.block_size)
+            .ok_or_else(|| too_small("the journal"))?;
+        pieces.push(Piece {
+            block: runs[0].start,
+            count: 1,
+            kind: PieceKind::JournalSuperblock,
+        });
         push_tree_pieces(&mut pieces, Slot::Journal, &tree_blocks);
-        journal = Some(InodePlan { extents, tree_blocks, links: 1, ..Default::default() });
+        journal = Some(InodePlan {
+            extents,
+            tree_blocks,
+            links: 1,
+            ..Default::default()
+        });
     }
 
     // Content, in inode order.
@@ -493,12 +531,23 @@ fn plan_with<'t>(
     let mut nodes: Vec<InodePlan> = vec![InodePlan::default(); tree.len()];
     let mut lost_found = None;
     let mut data_bytes = 0u64;
-    let mut place = |slot: Slot, alloc: &mut Allocator, pieces: &mut Vec<Piece>| -> Result<InodePlan> {
+    let mut place = |slot: Slot,
+                     alloc: &mut Allocator,
+                     pieces: &mut Vec<Piece>|
+     -> Result<InodePlan> {
         let mut plan = InodePlan::default();
         let (logical, kind_for, path): (Vec<Run>, fn(Slot, u64) -> PieceKind, String) = match slot {
             Slot::LostFound => {
-                let layout = dir::plan(&[], g.block_size, &seed, LOST_FOUND_BYTES.div_ceil(g.block_size as usize))?;
-                let runs = vec![Run { start: 0, len: layout.block_count() as u64 }];
+                let layout = dir::plan(
+                    &[],
+                    g.block_size,
+                    &seed,
+                    LOST_FOUND_BYTES.div_ceil(g.block_size as usize),
+                )?;
+                let runs = vec![Run {
+                    start: 0,
+                    len: layout.block_count() as u64,
+                }];
                 plan.dir = Some(layout);
                 plan.links = 2;
                 plan.parent = ROOT_INO;
@@ -524,13 +573,20 @@ fn plan_with<'t>(
                             1
                         };
                         let layout = dir::plan(&names, g.block_size, &seed, min_blocks)?;
-                        let runs = vec![Run { start: 0, len: layout.block_count() as u64 }];
+                        let runs = vec![Run {
+                            start: 0,
+                            len: layout.block_count() as u64,
+                        }];
                         plan.dir = Some(layout);
                         (runs, |s, l| PieceKind::Dir(s, l), path)
                     }
                     NodeKind::File(file) => {
                         data_bytes += file.size;
-                        (logical_runs(&file.segments, file.size, bs), data_piece, path)
+                        (
+                            logical_runs(&file.segments, file.size, bs),
+                            data_piece,
+                            path,
+                        )
                     }
                     NodeKind::Symlink(target) if target.len() >= 60 => {
                         (vec![Run { start: 0, len: 1 }], data_piece, path)
@@ -542,7 +598,11 @@ fn plan_with<'t>(
         };
         let total: u64 = logical.iter().map(|r| r.len).sum();
         if total > u64::from(u32::MAX) {
-            return Err(Error::TooLarge { what: path, size: total * bs, limit: u64::from(u32::MAX) * bs });
+            return Err(Error::TooLarge {
+                what: path,
+                size: total * bs,
+                limit: u64::from(u32::MAX) * bs,
+            });
         }
         let physical = if total > 0 {
             alloc.take(total).ok_or_else(|| too_small("the tree"))?
@@ -551,9 +611,14 @@ fn plan_with<'t>(
         };
         plan.extents = map_extents(&logical, &physical);
         for e in &plan.extents {
-            pieces.push(Piece { block: e.physical, count: u64::from(e.len), kind: kind_for(slot, u64::from(e.logical)) });
+            pieces.push(Piece {
+                block: e.physical,
+                count: u64::from(e.len),
+                kind: kind_for(slot, u64::from(e.logical)),
+            });
         }
-        plan.tree_blocks = take_tree_blocks(alloc, plan.extents.len(), g.block_size).ok_or_else(|| too_small("the tree"))?;
+        plan.tree_blocks = take_tree_blocks(alloc, plan.extents.len(), g.block_size)
+            .ok_or_else(|| too_small("the tree"))?;
         push_tree_pieces(pieces, slot, &plan.tree_blocks);
         if let Slot::Node(id) = slot {
             let node = tree.node(id);
@@ -561,7 +626,11 @@ fn plan_with<'t>(
             if plan.xattrs.block.is_some() {
                 let block = alloc.take(1).ok_or_else(|| too_small("the tree"))?[0].start;
                 plan.xattr_block = block;
-                pieces.push(Piece { block, count: 1, kind: PieceKind::XattrBlock(slot) });
+                pieces.push(Piece {
+                    block,
+                    count: 1,
+                    kind: PieceKind::XattrBlock(slot),
+                });
             }
         }
         Ok(plan)
@@ -613,23 +682,43 @@ fn plan_with<'t>(
         } else {
             let bitmap = block_bitmap(g, &free, group);
             desc.block_bitmap_csum = csum.bitmap(&bitmap[..(g.blocks_per_group / 8) as usize]);
-            pieces.push(Piece { block: desc.block_bitmap, count: 1, kind: PieceKind::BlockBitmap(group) });
+            pieces.push(Piece {
+                block: desc.block_bitmap,
+                count: 1,
+                kind: PieceKind::BlockBitmap(group),
+            });
         }
         if group != 0 && inodes_used == 0 {
             desc.flags |= BG_INODE_UNINIT;
         } else {
             let bitmap = inode_bitmap(g, inodes_used);
             desc.inode_bitmap_csum = csum.bitmap(&bitmap[..(g.inodes_per_group / 8) as usize]);
-            pieces.push(Piece { block: desc.inode_bitmap, count: 1, kind: PieceKind::InodeBitmap(group) });
+            pieces.push(Piece {
+                block: desc.inode_bitmap,
+                count: 1,
+                kind: PieceKind::InodeBitmap(group),
+            });
             let table_blocks = (inodes_used * 256).div_ceil(bs);
-            pieces.push(Piece { block: desc.inode_table, count: table_blocks, kind: PieceKind::InodeTable(group) });
+            pieces.push(Piece {
+                block: desc.inode_table,
+                count: table_blocks,
+                kind: PieceKind::InodeTable(group),
+            });
         }
     }
     for group in 0..g.groups {
         if has_super(group) {
             let start = g.group_first_block(group);
-            pieces.push(Piece { block: start, count: 1, kind: PieceKind::Superblock(group) });
-            pieces.push(Piece { block: start + 1, count: u64::from(g.gdt_blocks), kind: PieceKind::Gdt(group) });
+            pieces.push(Piece {
+                block: start,
+                count: 1,
+                kind: PieceKind::Superblock(group),
+            });
+            pieces.push(Piece {
+                block: start + 1,
+                count: u64::from(g.gdt_blocks),
+                kind: PieceKind::Gdt(group),
+            });
         }
     }
     pieces.sort_unstable_by_key(|p| p.block);
@@ -660,7 +749,6 @@ fn plan_with<'t>(
         pieces,
         now,
         clamp: options.timestamp,
-        hash_seed,
         data_bytes,
     };
     if let Some(j) = &plan.journal {
@@ -692,7 +780,11 @@ fn take_tree_blocks(alloc: &mut Allocator, extents: usize, block_size: u32) -> O
 
 fn push_tree_pieces(pieces: &mut Vec<Piece>, slot: Slot, blocks: &[u64]) {
     for (i, &block) in blocks.iter().enumerate() {
-        pieces.push(Piece { block, count: 1, kind: PieceKind::ExtentBlock(slot, i as u32) });
+        pieces.push(Piece {
+            block,
+            count: 1,
+            kind: PieceKind::ExtentBlock(slot, i as u32),
+        });
     }
 }
 
@@ -779,5 +871,8 @@ fn system_now() -> Timestamp {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    Timestamp { secs: now.as_secs() as i64, nanos: now.subsec_nanos() }
+    Timestamp {
+        secs: now.as_secs() as i64,
+        nanos: now.subsec_nanos(),
+    }
 }

@@ -84,8 +84,16 @@ impl SuperblockInfo {
         put_u32(&mut b, 0x54, FIRST_INO);
         put_u16(&mut b, 0x58, INODE_SIZE as u16);
         put_u16(&mut b, 0x5A, group as u16);
-        let journal_compat = if self.journal.is_some() { COMPAT_HAS_JOURNAL } else { 0 };
-        put_u32(&mut b, 0x5C, journal_compat | COMPAT_EXT_ATTR | COMPAT_DIR_INDEX);
+        let journal_compat = if self.journal.is_some() {
+            COMPAT_HAS_JOURNAL
+        } else {
+            0
+        };
+        put_u32(
+            &mut b,
+            0x5C,
+            journal_compat | COMPAT_EXT_ATTR | COMPAT_DIR_INDEX,
+        );
         put_u32(
             &mut b,
             0x60,

@@ -9,7 +9,9 @@ use super::dir::DirContext;
 use super::extent;
 use super::inode::{InodeRecord, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
 use super::journal;
-use super::plan::{block_bitmap, inode_bitmap, Ext4Plan, InodePlan, PieceKind, Slot, LOST_FOUND_INO, ROOT_INO};
+use super::plan::{
+    block_bitmap, inode_bitmap, Ext4Plan, InodePlan, PieceKind, Slot, LOST_FOUND_INO, ROOT_INO,
+};
 use super::xattr;
 use crate::error::{Error, Result};
 use crate::sink::Sink;
@@ -27,7 +29,12 @@ struct OpenSource {
 impl Ext4Plan<'_> {
     /// Writes the filesystem into `sink`, at byte `offset` of the disk.
     /// `progress` is told how many bytes of file data were copied so far.
-    pub fn write(&self, sink: &mut dyn Sink, offset: u64, progress: &mut dyn FnMut(u64)) -> Result<()> {
+    pub fn write(
+        &self,
+        sink: &mut dyn Sink,
+        offset: u64,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         let bs = self.geometry.bs();
         let mut open: Option<OpenSource> = None;
         let mut copied = 0u64;
@@ -60,7 +67,11 @@ impl Ext4Plan<'_> {
                     sink.write_at(at, &self.inode_table(group, piece.count))?;
                 }
                 PieceKind::JournalSuperblock => {
-                    let block = journal::superblock(self.geometry.block_size, self.geometry.journal_blocks, &self.superblock.uuid);
+                    let block = journal::superblock(
+                        self.geometry.block_size,
+                        self.geometry.journal_blocks,
+                        &self.superblock.uuid,
+                    );
                     sink.write_at(at, &block)?;
                 }
                 PieceKind::Dir(slot, logical) => {
@@ -109,7 +120,12 @@ impl Ext4Plan<'_> {
                 }
                 PieceKind::ExtentBlock(slot, index) => {
                     let (plan, ino) = self.inode_plan(slot);
-                    let tree = extent::encode(&plan.extents, &plan.tree_blocks, self.geometry.block_size, self.csum.inode_seed(ino, 0));
+                    let tree = extent::encode(
+                        &plan.extents,
+                        &plan.tree_blocks,
+                        self.geometry.block_size,
+                        self.csum.inode_seed(ino, 0),
+                    );
                     if let Some((_, block)) = tree.blocks.get(index as usize) {
                         sink.write_at(at, block)?;
                     }
@@ -129,7 +145,9 @@ impl Ext4Plan<'_> {
 
     fn inodes_used_in(&self, group: u32) -> u64 {
         let ipg = u64::from(self.geometry.inodes_per_group);
-        (self.slots.len() as u64).saturating_sub(u64::from(group) * ipg).min(ipg)
+        (self.slots.len() as u64)
+            .saturating_sub(u64::from(group) * ipg)
+            .min(ipg)
     }
 
     fn ino_of_slot(&self, slot: Slot) -> u32 {
@@ -164,7 +182,10 @@ impl Ext4Plan<'_> {
             if let Some(entries) = self.tree.entries(id) {
                 for (name, &child) in entries {
                     names.push(name.as_slice());
-                    targets.push((self.inos[child.index()], file_type(&self.tree.node(child).kind)));
+                    targets.push((
+                        self.inos[child.index()],
+                        file_type(&self.tree.node(child).kind),
+                    ));
                 }
             }
             if id == crate::tree::Tree::ROOT && self.lost_found.is_some() {
@@ -215,7 +236,12 @@ impl Ext4Plan<'_> {
     }
 
     fn base_record(&self, plan: &InodePlan, ino: u32) -> InodeRecord {
-        let tree = extent::encode(&plan.extents, &plan.tree_blocks, self.geometry.block_size, self.csum.inode_seed(ino, 0));
+        let tree = extent::encode(
+            &plan.extents,
+            &plan.tree_blocks,
+            self.geometry.block_size,
+            self.csum.inode_seed(ino, 0),
+        );
         InodeRecord {
             links: plan.links,
             sectors: plan.blocks() * (self.geometry.bs() / 512),
@@ -272,12 +298,17 @@ impl Ext4Plan<'_> {
                             r.flags = EXTENTS_FL;
                         }
                     }
-                    NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
+                    NodeKind::CharDevice { major, minor }
+                    | NodeKind::BlockDevice { major, minor } => {
                         r.i_block = [0; I_BLOCK_LEN];
                         if *major < 256 && *minor < 256 {
                             put_u32(&mut r.i_block, 0, (major << 8) | minor);
                         } else {
-                            put_u32(&mut r.i_block, 4, (minor & 0xFF) | (major << 8) | ((minor & !0xFF) << 12));
+                            put_u32(
+                                &mut r.i_block,
+                                4,
+                                (minor & 0xFF) | (major << 8) | ((minor & !0xFF) << 12),
+                            );
                         }
                     }
                     NodeKind::Fifo | NodeKind::Socket => {
@@ -304,14 +335,22 @@ fn file_type(kind: &NodeKind) -> u8 {
 }
 
 /// Reads `buf.len()` bytes of a file's data from `pos`.
-fn read_data(open: &mut Option<OpenSource>, id: NodeId, content: &FileContent, pos: u64, buf: &mut [u8]) -> Result<()> {
+fn read_data(
+    open: &mut Option<OpenSource>,
+    id: NodeId,
+    content: &FileContent,
+    pos: u64,
+    buf: &mut [u8],
+) -> Result<()> {
     match &content.source {
         DataSource::Memory(bytes) => {
             let start = pos as usize;
-            let src = bytes.get(start..start + buf.len()).ok_or_else(|| Error::SourceChanged {
-                path: "<memory>".into(),
-                detail: "content shorter than its recorded size".into(),
-            })?;
+            let src = bytes
+                .get(start..start + buf.len())
+                .ok_or_else(|| Error::SourceChanged {
+                    path: "<memory>".into(),
+                    detail: "content shorter than its recorded size".into(),
+                })?;
             buf.copy_from_slice(src);
             Ok(())
         }
@@ -319,13 +358,21 @@ fn read_data(open: &mut Option<OpenSource>, id: NodeId, content: &FileContent, p
             if open.as_ref().map(|o| o.node) != Some(id) {
                 let file = File::open(path).map_err(|e| Error::io(path, e))?;
                 let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-                let seen = Timestamp { secs: meta.mtime(), nanos: meta.mtime_nsec() as u32 };
+                let seen = Timestamp {
+                    secs: meta.mtime(),
+                    nanos: meta.mtime_nsec() as u32,
+                };
                 if meta.len() != content.size || seen != *mtime {
                     return Err(Error::SourceChanged {
                         path: path.clone(),
                         detail: format!(
                             "size {} -> {}, mtime {}.{:09} -> {}.{:09}",
-                            content.size, meta.len(), mtime.secs, mtime.nanos, seen.secs, seen.nanos
+                            content.size,
+                            meta.len(),
+                            mtime.secs,
+                            mtime.nanos,
+                            seen.secs,
+                            seen.nanos
                         ),
                     });
                 }
@@ -337,7 +384,9 @@ fn read_data(open: &mut Option<OpenSource>, id: NodeId, content: &FileContent, p
             };
             let mut done = 0;
             while done < buf.len() {
-                let n = file.read_at(&mut buf[done..], pos + done as u64).map_err(|e| Error::io(path, e))?;
+                let n = file
+                    .read_at(&mut buf[done..], pos + done as u64)
+                    .map_err(|e| Error::io(path, e))?;
                 if n == 0 {
                     return Err(Error::SourceChanged {
                         path: path.clone(),

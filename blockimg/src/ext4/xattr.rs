@@ -244,7 +244,13 @@ mod tests {
     #[test]
     fn acl_converts_to_disk_format() {
         let mut vfs = 2u32.to_le_bytes().to_vec();
-        for (tag, perm, id) in [(1u16, 6u16, u32::MAX), (2, 4, 1000), (4, 4, u32::MAX), (0x10, 4, u32::MAX), (0x20, 0, u32::MAX)] {
+        for (tag, perm, id) in [
+            (1u16, 6u16, u32::MAX),
+            (2, 4, 1000),
+            (4, 4, u32::MAX),
+            (0x10, 4, u32::MAX),
+            (0x20, 0, u32::MAX),
+        ] {
             vfs.extend_from_slice(&tag.to_le_bytes());
             vfs.extend_from_slice(&perm.to_le_bytes());
             vfs.extend_from_slice(&id.to_le_bytes());

@@ -46,7 +46,8 @@ impl SparseFile {
             reason: format!("{} does not name a file", path.display()),
         })?;
         let mut nonce = [0u8; 6];
-        getrandom::fill(&mut nonce).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+        getrandom::fill(&mut nonce)
+            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
         let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let mut temp_name = std::ffi::OsString::from(".");
         temp_name.push(name);

@@ -1001,6 +1001,69 @@ mod tests {
     }
 
     #[test]
+    fn posix_acls_and_trusted_xattrs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        // An extended ACL in the VFS format: version 2, then (tag, perm, id)
+        // entries: owner rw-, user 1000 r--, group r--, mask r--, other r--.
+        let mut acl = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in [
+            (0x01u16, 6u16, u32::MAX),
+            (0x02, 4, 1000),
+            (0x04, 4, u32::MAX),
+            (0x10, 4, u32::MAX),
+            (0x20, 4, u32::MAX),
+        ] {
+            acl.extend_from_slice(&tag.to_le_bytes());
+            acl.extend_from_slice(&perm.to_le_bytes());
+            acl.extend_from_slice(&id.to_le_bytes());
+        }
+        let set = |name: &CStr, value: &[u8]| {
+            // SAFETY: NUL-terminated strings and a valid buffer.
+            let rc = unsafe {
+                libc::lsetxattr(
+                    c_path(&file).as_ptr(),
+                    name.as_ptr(),
+                    value.as_ptr().cast(),
+                    value.len(),
+                    0,
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        let acl_set = match set(c"system.posix_acl_access", &acl) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("skipping ACL check: {e}");
+                false
+            }
+        };
+        let trusted_set = is_root() && set(c"trusted.blockimg", b"t").is_ok();
+
+        let tree = scan(tmp.path()).unwrap();
+        let xattrs = &lookup(&tree, "file").xattrs;
+        if acl_set {
+            assert!(
+                xattrs
+                    .iter()
+                    .any(|x| x.name == b"system.posix_acl_access" && x.value == acl),
+                "{xattrs:?}"
+            );
+        }
+        if trusted_set {
+            assert!(xattrs
+                .iter()
+                .any(|x| x.name == b"trusted.blockimg" && x.value == b"t"));
+        }
+    }
+
+    #[test]
     fn nanosecond_timestamps() {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("file");
