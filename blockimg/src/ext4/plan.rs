@@ -9,6 +9,7 @@ use super::csum::Checksummer;
 use super::dir::{self, DirLayout};
 use super::extent::{self, Extent, MAX_EXTENT_LEN};
 use super::geometry::{has_super, Geometry, FIRST_INO};
+use super::inode::I_BLOCK_LEN;
 use super::superblock::{
     GroupDesc, SuperblockInfo, BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED,
 };
@@ -136,6 +137,8 @@ struct Content {
     slots: Vec<Slot>,
     links: Vec<u32>,
     parents: Vec<u32>,
+    /// First parent of each node, for error messages.
+    parent_nodes: Vec<NodeId>,
     /// Node of an existing /lost+found directory.
     lost_found_node: Option<NodeId>,
     /// Blocks the content needs, metadata of the filesystem aside.
@@ -239,19 +242,21 @@ fn geometry_free_estimate(g: &Geometry) -> u64 {
     (g.blocks_count - g.first_data_block).saturating_sub(fixed)
 }
 
-/// Path of a node for error messages (its first name found).
-fn node_path(tree: &Tree, parents_names: &[(NodeId, Vec<u8>)], id: NodeId) -> String {
+/// Path of a node for error messages, found by walking up its first
+/// parents (only on error paths, so the lookup of names is fine).
+fn node_path(tree: &Tree, parent_nodes: &[NodeId], id: NodeId) -> String {
     let mut parts = Vec::new();
     let mut current = id;
-    while current != Tree::ROOT {
-        let (parent, name) = &parents_names[current.index()];
-        parts.push(String::from_utf8_lossy(name).into_owned());
-        current = *parent;
-        if parts.len() > 4096 {
-            break;
-        }
+    while current != Tree::ROOT && parts.len() < 4096 {
+        let parent = parent_nodes[current.index()];
+        let name = tree
+            .entries(parent)
+            .and_then(|entries| entries.iter().find(|(_, &child)| child == current))
+            .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
+            .unwrap_or_default();
+        parts.push(name);
+        current = parent;
     }
-    let _ = tree;
     parts.reverse();
     format!("/{}", parts.join("/"))
 }
@@ -263,7 +268,7 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
     let mut inos = vec![0u32; n];
     let mut links = vec![0u32; n];
     let mut parents = vec![0u32; n];
-    let mut names: Vec<(NodeId, Vec<u8>)> = vec![(Tree::ROOT, Vec::new()); n];
+    let mut parent_nodes = vec![Tree::ROOT; n];
     let mut slots = vec![Slot::Reserved; (FIRST_INO - 1) as usize];
     slots[(ROOT_INO - 1) as usize] = Slot::Node(Tree::ROOT);
     inos[Tree::ROOT.index()] = ROOT_INO;
@@ -297,7 +302,7 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
                     return Err(Error::DirectoryHardLink {
                         path: format!(
                             "{}/{}",
-                            node_path(tree, &names, dir_id),
+                            node_path(tree, &parent_nodes, dir_id),
                             String::from_utf8_lossy(name)
                         ),
                     });
@@ -306,7 +311,7 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
                 continue;
             }
             seen[child.index()] = true;
-            names[child.index()] = (dir_id, name.clone());
+            parent_nodes[child.index()] = dir_id;
             if inos[child.index()] == 0 {
                 slots.push(Slot::Node(child));
                 inos[child.index()] = slots.len() as u32;
@@ -328,7 +333,7 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
     for &slot in &slots {
         let Slot::Node(id) = slot else { continue };
         let node = tree.node(id);
-        let path = || node_path(tree, &names, id);
+        let path = || node_path(tree, &parent_nodes, id);
         if !node.is_dir() && links[id.index()] > MAX_LINKS {
             return Err(Error::TooManyLinks {
                 path: path(),
@@ -366,6 +371,7 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
         inos,
         slots,
         links,
+        parent_nodes,
         parents,
         lost_found_node,
         blocks,
@@ -527,121 +533,26 @@ fn plan_with<'t>(
     }
 
     // Content, in inode order.
-    let seed = hash_seed;
+    let mut placer = Placer {
+        tree,
+        content: &content,
+        geometry: g,
+        seed: &hash_seed,
+        alloc: &mut alloc,
+        pieces: &mut pieces,
+        data_bytes: 0,
+        needed: size_bytes,
+    };
     let mut nodes: Vec<InodePlan> = vec![InodePlan::default(); tree.len()];
     let mut lost_found = None;
-    let mut data_bytes = 0u64;
-    let mut place = |slot: Slot,
-                     alloc: &mut Allocator,
-                     pieces: &mut Vec<Piece>|
-     -> Result<InodePlan> {
-        let mut plan = InodePlan::default();
-        let (logical, kind_for, path): (Vec<Run>, fn(Slot, u64) -> PieceKind, String) = match slot {
-            Slot::LostFound => {
-                let layout = dir::plan(
-                    &[],
-                    g.block_size,
-                    &seed,
-                    LOST_FOUND_BYTES.div_ceil(g.block_size as usize),
-                )?;
-                let runs = vec![Run {
-                    start: 0,
-                    len: layout.block_count() as u64,
-                }];
-                plan.dir = Some(layout);
-                plan.links = 2;
-                plan.parent = ROOT_INO;
-                (runs, |s, l| PieceKind::Dir(s, l), "/lost+found".to_string())
-            }
-            Slot::Node(id) => {
-                let node = tree.node(id);
-                plan.links = content.links[id.index()].min(u32::from(u16::MAX)) as u16;
-                if node.is_dir() && content.links[id.index()] > MAX_LINKS {
-                    plan.links = 1;
-                }
-                plan.parent = content.parents[id.index()];
-                let path = format!("inode {}", content.inos[id.index()]);
-                match &node.kind {
-                    NodeKind::Directory(entries) => {
-                        let mut names: Vec<&[u8]> = entries.keys().map(|k| k.as_slice()).collect();
-                        if id == Tree::ROOT && content.lost_found_node.is_none() {
-                            names.push(b"lost+found");
-                        }
-                        let min_blocks = if Some(id) == content.lost_found_node {
-                            LOST_FOUND_BYTES.div_ceil(g.block_size as usize)
-                        } else {
-                            1
-                        };
-                        let layout = dir::plan(&names, g.block_size, &seed, min_blocks)?;
-                        let runs = vec![Run {
-                            start: 0,
-                            len: layout.block_count() as u64,
-                        }];
-                        plan.dir = Some(layout);
-                        (runs, |s, l| PieceKind::Dir(s, l), path)
-                    }
-                    NodeKind::File(file) => {
-                        data_bytes += file.size;
-                        (
-                            logical_runs(&file.segments, file.size, bs),
-                            data_piece,
-                            path,
-                        )
-                    }
-                    NodeKind::Symlink(target) if target.len() >= 60 => {
-                        (vec![Run { start: 0, len: 1 }], data_piece, path)
-                    }
-                    _ => (Vec::new(), data_piece, path),
-                }
-            }
-            Slot::Reserved | Slot::Journal => return Ok(plan),
-        };
-        let total: u64 = logical.iter().map(|r| r.len).sum();
-        if total > u64::from(u32::MAX) {
-            return Err(Error::TooLarge {
-                what: path,
-                size: total * bs,
-                limit: u64::from(u32::MAX) * bs,
-            });
-        }
-        let physical = if total > 0 {
-            alloc.take(total).ok_or_else(|| too_small("the tree"))?
-        } else {
-            Vec::new()
-        };
-        plan.extents = map_extents(&logical, &physical);
-        for e in &plan.extents {
-            pieces.push(Piece {
-                block: e.physical,
-                count: u64::from(e.len),
-                kind: kind_for(slot, u64::from(e.logical)),
-            });
-        }
-        plan.tree_blocks = take_tree_blocks(alloc, plan.extents.len(), g.block_size)
-            .ok_or_else(|| too_small("the tree"))?;
-        push_tree_pieces(pieces, slot, &plan.tree_blocks);
-        if let Slot::Node(id) = slot {
-            let node = tree.node(id);
-            plan.xattrs = xattr::layout(&node.xattrs, g.block_size, &path)?;
-            if plan.xattrs.block.is_some() {
-                let block = alloc.take(1).ok_or_else(|| too_small("the tree"))?[0].start;
-                plan.xattr_block = block;
-                pieces.push(Piece {
-                    block,
-                    count: 1,
-                    kind: PieceKind::XattrBlock(slot),
-                });
-            }
-        }
-        Ok(plan)
-    };
     for &slot in &content.slots {
         match slot {
-            Slot::LostFound => lost_found = Some(place(slot, &mut alloc, &mut pieces)?),
-            Slot::Node(id) => nodes[id.index()] = place(slot, &mut alloc, &mut pieces)?,
+            Slot::LostFound => lost_found = Some(placer.place(slot)?),
+            Slot::Node(id) => nodes[id.index()] = placer.place(slot)?,
             Slot::Reserved | Slot::Journal => {}
         }
     }
+    let data_bytes = placer.data_bytes;
     let mut slots = content.slots;
     if journal.is_some() {
         slots[(JOURNAL_INO - 1) as usize] = Slot::Journal;
@@ -758,10 +669,155 @@ fn plan_with<'t>(
     Ok(plan)
 }
 
-fn data_piece(slot: Slot, logical: u64) -> PieceKind {
-    match slot {
-        Slot::Node(id) => PieceKind::Data(id, logical),
-        other => PieceKind::Dir(other, logical),
+/// Places the blocks of one inode after another, in inode order.
+struct Placer<'a, 't> {
+    tree: &'t Tree,
+    content: &'a Content,
+    geometry: &'a Geometry,
+    seed: &'a [u32; 4],
+    alloc: &'a mut Allocator,
+    pieces: &'a mut Vec<Piece>,
+    /// Bytes of file data placed so far.
+    data_bytes: u64,
+    /// Size of the filesystem, for "too small" errors.
+    needed: u64,
+}
+
+impl Placer<'_, '_> {
+    fn too_small(&self, what: &str) -> Error {
+        let g = self.geometry;
+        Error::TooSmall {
+            what: what.to_string(),
+            needed: (self.content.blocks + geometry_free_estimate_overhead(g)) * g.bs(),
+            available: self.needed,
+        }
+    }
+
+    fn take(&mut self, blocks: u64, what: &str) -> Result<Vec<Run>> {
+        if blocks == 0 {
+            return Ok(Vec::new());
+        }
+        self.alloc.take(blocks).ok_or_else(|| self.too_small(what))
+    }
+
+    fn dir_layout(&self, names: &[&[u8]], min_blocks: usize) -> Result<DirLayout> {
+        dir::plan(names, self.geometry.block_size, self.seed, min_blocks)
+    }
+
+    /// Plans the directory layout, link count and logical blocks of `slot`.
+    fn shape(&mut self, slot: Slot, plan: &mut InodePlan) -> Result<Vec<Run>> {
+        let lost_found_blocks = LOST_FOUND_BYTES.div_ceil(self.geometry.block_size as usize);
+        let dir_runs = |layout: &DirLayout| {
+            vec![Run {
+                start: 0,
+                len: layout.block_count() as u64,
+            }]
+        };
+        let id = match slot {
+            Slot::LostFound => {
+                let layout = self.dir_layout(&[], lost_found_blocks)?;
+                let runs = dir_runs(&layout);
+                plan.dir = Some(layout);
+                plan.links = 2;
+                plan.parent = ROOT_INO;
+                return Ok(runs);
+            }
+            Slot::Node(id) => id,
+            Slot::Reserved | Slot::Journal => return Ok(Vec::new()),
+        };
+        let content = self.content;
+        let node = self.tree.node(id);
+        let links = content.links[id.index()];
+        plan.links = if node.is_dir() && links > MAX_LINKS {
+            1
+        } else {
+            links as u16
+        };
+        plan.parent = content.parents[id.index()];
+        Ok(match &node.kind {
+            NodeKind::Directory(entries) => {
+                let mut names: Vec<&[u8]> = entries.keys().map(|k| k.as_slice()).collect();
+                if id == Tree::ROOT && content.lost_found_node.is_none() {
+                    names.push(b"lost+found");
+                }
+                let min_blocks = if Some(id) == content.lost_found_node {
+                    lost_found_blocks
+                } else {
+                    1
+                };
+                let layout = self.dir_layout(&names, min_blocks)?;
+                let runs = dir_runs(&layout);
+                plan.dir = Some(layout);
+                runs
+            }
+            NodeKind::File(file) => {
+                self.data_bytes += file.size;
+                logical_runs(&file.segments, file.size, self.geometry.bs())
+            }
+            NodeKind::Symlink(target) if target.len() >= I_BLOCK_LEN => {
+                vec![Run { start: 0, len: 1 }]
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// Places every block `slot` owns and records the pieces to write.
+    fn place(&mut self, slot: Slot) -> Result<InodePlan> {
+        let g = self.geometry;
+        let mut plan = InodePlan::default();
+        let logical = self.shape(slot, &mut plan)?;
+        let total: u64 = logical.iter().map(|r| r.len).sum();
+        let path = || self.path(slot);
+        if total > u64::from(u32::MAX) {
+            return Err(Error::TooLarge {
+                what: path(),
+                size: total * g.bs(),
+                limit: u64::from(u32::MAX) * g.bs(),
+            });
+        }
+        let physical = self.take(total, "the tree")?;
+        plan.extents = map_extents(&logical, &physical);
+        for e in &plan.extents {
+            let logical = u64::from(e.logical);
+            let kind = match slot {
+                Slot::Node(id) if plan.dir.is_none() => PieceKind::Data(id, logical),
+                _ => PieceKind::Dir(slot, logical),
+            };
+            self.pieces.push(Piece {
+                block: e.physical,
+                count: u64::from(e.len),
+                kind,
+            });
+        }
+        let tree_blocks = self.take(
+            extent::tree_blocks(plan.extents.len(), g.block_size),
+            "the tree",
+        )?;
+        plan.tree_blocks = tree_blocks.iter().flat_map(|r| r.start..r.end()).collect();
+        push_tree_pieces(self.pieces, slot, &plan.tree_blocks);
+        if let Slot::Node(id) = slot {
+            plan.xattrs =
+                xattr::layout(&self.tree.node(id).xattrs, g.block_size, &self.path(slot))?;
+            if plan.xattrs.block.is_some() {
+                let block = self.take(1, "the tree")?[0].start;
+                plan.xattr_block = block;
+                self.pieces.push(Piece {
+                    block,
+                    count: 1,
+                    kind: PieceKind::XattrBlock(slot),
+                });
+            }
+        }
+        Ok(plan)
+    }
+
+    fn path(&self, slot: Slot) -> String {
+        match slot {
+            Slot::Node(id) => node_path(self.tree, &self.content.parent_nodes, id),
+            Slot::LostFound => "/lost+found".into(),
+            Slot::Journal => "<journal>".into(),
+            Slot::Reserved => "<reserved>".into(),
+        }
     }
 }
 
