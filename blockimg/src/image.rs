@@ -92,10 +92,13 @@ pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result
         PartitionTable::Mbr => PARTITION_START,
         PartitionTable::None => 0,
     };
+    let mut ext4 = options.ext4.clone();
     let disk_size = match options.size {
         DiskSize::Exact(bytes) => bytes / 512 * 512,
         DiskSize::Auto { headroom_percent } => {
-            table_bytes + Ext4Plan::min_size(tree, &options.ext4, headroom_percent)?
+            let (fs_size, inodes) = Ext4Plan::min_size(tree, &ext4, headroom_percent)?;
+            ext4.min_inodes = ext4.min_inodes.max(inodes);
+            table_bytes + fs_size
         }
     };
     if disk_size <= table_bytes {
@@ -113,11 +116,11 @@ pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result
         });
     }
     let fs_size = disk_size - table_bytes;
-    let plan = Ext4Plan::new(tree, fs_size, &options.ext4)?;
+    let plan = Ext4Plan::new(tree, fs_size, &ext4)?;
     let mut sink = SparseFile::create(output, options.overwrite)?;
     let disk_signature = match options.table {
         PartitionTable::Mbr => {
-            let signature = disk_signature(&options.ext4, &plan.uuid())?;
+            let signature = disk_signature(&ext4, &plan.uuid())?;
             let sector = mbr_sector(signature, PARTITION_START / 512, fs_size / 512)?;
             sink.write_at(0, &sector)?;
             Some(signature)

@@ -5,6 +5,47 @@
 //! model of a filesystem), the ext4 planner ([`ext4`]) lays out the whole
 //! filesystem before a byte is written, and a [`sink::Sink`] receives the disk
 //! in ascending offset order.
+//!
+//! # Example
+//!
+//! Build a partitioned disk image from a tree made in memory:
+//!
+//! ```
+//! use blockimg::image::{build_image, DiskSize, ImageOptions, PartitionTable};
+//! use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+//!
+//! # fn main() -> blockimg::Result<()> {
+//! let time = Timestamp::from_secs(1_700_000_000);
+//! let meta = |permissions| Metadata {
+//!     permissions,
+//!     uid: 0,
+//!     gid: 0,
+//!     atime: time,
+//!     mtime: time,
+//!     ctime: time,
+//!     crtime: None,
+//! };
+//! let mut tree = Tree::new(meta(0o755));
+//! let etc = tree.add(Tree::ROOT, b"etc", Node::new(meta(0o755), NodeKind::Directory(Default::default())))?;
+//! let hostname = FileContent::from_bytes(b"appliance\n".to_vec());
+//! tree.add(etc, b"hostname", Node::new(meta(0o644), NodeKind::File(hostname)))?;
+//!
+//! let options = ImageOptions {
+//!     size: DiskSize::Exact(64 << 20),
+//!     table: PartitionTable::Mbr,
+//!     ext4: blockimg::ext4::Ext4Options {
+//!         timestamp: Some(time), // reproducible: same tree, same bytes
+//!         ..Default::default()
+//!     },
+//!     overwrite: false,
+//!     progress: false,
+//! };
+//! let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+//! let summary = build_image(&tree, &options, &dir.path().join("disk.img"))?;
+//! assert_eq!(summary.partition_offset, 1 << 20);
+//! # Ok(())
+//! # }
+//! ```
 
 #![deny(missing_docs)]
 

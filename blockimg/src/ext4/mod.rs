@@ -26,6 +26,9 @@ pub struct Ext4Options {
     pub inode_ratio: u64,
     /// Percentage of blocks reserved for the superuser.
     pub reserved_percent: u8,
+    /// At least this many inodes, whatever `inode_ratio` gives (room for
+    /// files added later).
+    pub min_inodes: u64,
 }
 
 impl Default for Ext4Options {
@@ -38,6 +41,7 @@ impl Default for Ext4Options {
             journal: true,
             inode_ratio: 16384,
             reserved_percent: 5,
+            min_inodes: 0,
         }
     }
 }

@@ -153,15 +153,20 @@ impl<'t> Ext4Plan<'t> {
             size_bytes,
             options.block_size,
             options.inode_ratio,
-            content.slots.len() as u64,
+            options.min_inodes.max(content.slots.len() as u64),
             options.journal,
         )?;
         plan_with(tree, content, geometry, size_bytes, options)
     }
 
     /// The smallest filesystem size (bytes) that holds `tree`, plus
-    /// `headroom_percent` of the tree's own size as free space.
-    pub fn min_size(tree: &Tree, options: &Ext4Options, headroom_percent: u32) -> Result<u64> {
+    /// `headroom_percent` of the tree's own size as free space, and the
+    /// number of inodes to ask for (the tree's plus the same headroom).
+    pub fn min_size(
+        tree: &Tree,
+        options: &Ext4Options,
+        headroom_percent: u32,
+    ) -> Result<(u64, u64)> {
         let content = number_inodes(tree, options.block_size)?;
         let bs = u64::from(options.block_size);
         let content_bytes = content.blocks * bs;
@@ -183,7 +188,7 @@ impl<'t> Ext4Plan<'t> {
             if let Ok(geometry) = geometry {
                 let free = geometry_free_estimate(&geometry);
                 if free >= content.blocks + extra / bs {
-                    return Ok(size);
+                    return Ok((size, inodes));
                 }
             }
             size = (size + size / 16).div_ceil(1 << 20) << 20;
