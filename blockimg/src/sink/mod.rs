@@ -23,3 +23,20 @@ pub fn is_zero(data: &[u8]) -> bool {
     let body_zero = words.all(|w| u128::from_ne_bytes(w.try_into().unwrap_or([1; 16])) == 0);
     body_zero && words.remainder().iter().all(|&b| b == 0)
 }
+
+/// An image held in memory: bytes land at their offsets, gaps are zeros.
+impl Sink for Vec<u8> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let start = usize::try_from(offset).map_err(|_| crate::error::Error::TooLarge {
+            what: "in-memory image".into(),
+            size: offset,
+            limit: usize::MAX as u64,
+        })?;
+        let end = start + data.len();
+        if self.len() < end {
+            self.resize(end, 0);
+        }
+        self[start..end].copy_from_slice(data);
+        Ok(())
+    }
+}
