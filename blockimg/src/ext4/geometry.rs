@@ -34,6 +34,9 @@ pub struct Geometry {
     pub inode_table_blocks: u32,
     /// Blocks holding the group descriptor table.
     pub gdt_blocks: u32,
+    /// Blocks reserved after each descriptor table copy for online growth
+    /// (the resize inode's blocks).
+    pub reserved_gdt_blocks: u32,
     /// Blocks of the journal (0 for none).
     pub journal_blocks: u32,
 }
@@ -75,7 +78,10 @@ impl Geometry {
         if groups > 1 && rem != 0 {
             let last = groups - 1;
             let overhead = if has_super(last as u32) {
-                1 + gdt_blocks_for(groups)
+                let gdt = gdt_blocks_for(groups);
+                let rsv =
+                    reserved_gdt_blocks(blocks_count, first_data_block, block_size, gdt as u32);
+                1 + gdt + u64::from(rsv)
             } else {
                 0
             };
@@ -120,6 +126,9 @@ impl Geometry {
         } else {
             0
         };
+        let gdt_blocks = gdt_blocks_for(groups) as u32;
+        let reserved_gdt_blocks =
+            reserved_gdt_blocks(blocks_count, first_data_block, block_size, gdt_blocks);
         Ok(Geometry {
             block_size,
             blocks_count,
@@ -128,7 +137,8 @@ impl Geometry {
             groups: groups_u32,
             inodes_per_group,
             inode_table_blocks,
-            gdt_blocks: gdt_blocks_for(groups) as u32,
+            gdt_blocks,
+            reserved_gdt_blocks,
             journal_blocks,
         })
     }
@@ -158,7 +168,7 @@ impl Geometry {
     /// group descriptor table (0 when the group has no backup).
     pub fn backup_blocks(&self, group: u32) -> u64 {
         if has_super(group) {
-            1 + u64::from(self.gdt_blocks)
+            1 + u64::from(self.gdt_blocks) + u64::from(self.reserved_gdt_blocks)
         } else {
             0
         }
@@ -173,6 +183,28 @@ impl Geometry {
     pub fn bs(&self) -> u64 {
         u64::from(self.block_size)
     }
+}
+
+/// Descriptor blocks to reserve so the filesystem can grow online to 1024
+/// times its size (or 2^32 blocks), as mke2fs computes them; at most one
+/// indirect block's worth.
+fn reserved_gdt_blocks(
+    blocks: u64,
+    first_data_block: u64,
+    block_size: u32,
+    gdt_blocks: u32,
+) -> u32 {
+    let max_blocks: u64 = if blocks < u64::from(u32::MAX) / 1024 {
+        blocks * 1024
+    } else {
+        u64::from(u32::MAX)
+    };
+    let groups = (max_blocks - first_data_block).div_ceil(u64::from(block_size) * 8);
+    let per_block = u64::from(block_size / DESC_SIZE);
+    let wanted = groups
+        .div_ceil(per_block)
+        .saturating_sub(u64::from(gdt_blocks));
+    wanted.min(u64::from(block_size / 4)) as u32
 }
 
 /// Whether `group` carries a superblock backup under sparse_super: groups
@@ -228,6 +260,7 @@ mod tests {
         assert_eq!(g.inode_table_blocks, 512);
         assert_eq!(g.journal_blocks, 16384);
         assert_eq!(g.gdt_blocks, 1);
+        assert_eq!(g.reserved_gdt_blocks, 767);
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod geometry;
 mod inode;
 mod journal;
 mod plan;
+mod resize;
 mod superblock;
 mod write;
 mod xattr;

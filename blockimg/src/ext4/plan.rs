@@ -21,6 +21,8 @@ use crate::tree::{NodeId, NodeKind, Timestamp, Tree};
 
 /// Inode number of the root directory.
 pub const ROOT_INO: u32 = 2;
+/// Inode number of the resize inode.
+pub const RESIZE_INO: u32 = 7;
 /// Inode number of the journal.
 pub const JOURNAL_INO: u32 = 8;
 /// Inode number of lost+found.
@@ -41,6 +43,8 @@ pub enum Slot {
     LostFound,
     /// The journal.
     Journal,
+    /// The resize inode.
+    Resize,
 }
 
 /// Where one inode's blocks are.
@@ -97,6 +101,10 @@ pub enum PieceKind {
     InodeTable(u32),
     /// The journal superblock.
     JournalSuperblock,
+    /// The resize inode's double-indirect block.
+    ResizeDind,
+    /// Primary reserved descriptor block `n`, listing its backup copies.
+    ReservedGdt(u32),
     /// Directory blocks from this logical index.
     Dir(Slot, u64),
     /// File data (or a slow symlink's target) from this logical block.
@@ -122,6 +130,8 @@ pub struct Ext4Plan<'t> {
     pub(super) nodes: Vec<InodePlan>,
     pub(super) lost_found: Option<InodePlan>,
     pub(super) journal: Option<InodePlan>,
+    /// The resize inode's double-indirect block, 0 without a resize inode.
+    pub(super) resize_dind: u64,
     /// Free blocks, ascending (the complement is in use).
     pub(super) free: Vec<Run>,
     pub(super) pieces: Vec<Piece>,
@@ -537,6 +547,24 @@ fn plan_with<'t>(
         });
     }
 
+    let mut resize_dind = 0;
+    if g.reserved_gdt_blocks > 0 {
+        resize_dind = alloc.take(1).ok_or_else(|| too_small("the resize inode"))?[0].start;
+        pieces.push(Piece {
+            block: resize_dind,
+            count: 1,
+            kind: PieceKind::ResizeDind,
+        });
+        let first = g.first_data_block + 1 + u64::from(g.gdt_blocks);
+        for i in 0..g.reserved_gdt_blocks {
+            pieces.push(Piece {
+                block: first + u64::from(i),
+                count: 1,
+                kind: PieceKind::ReservedGdt(i),
+            });
+        }
+    }
+
     // Content, in inode order.
     let mut placer = Placer {
         tree,
@@ -554,13 +582,16 @@ fn plan_with<'t>(
         match slot {
             Slot::LostFound => lost_found = Some(placer.place(slot)?),
             Slot::Node(id) => nodes[id.index()] = placer.place(slot)?,
-            Slot::Reserved | Slot::Journal => {}
+            Slot::Reserved | Slot::Journal | Slot::Resize => {}
         }
     }
     let data_bytes = placer.data_bytes;
     let mut slots = content.slots;
     if journal.is_some() {
         slots[(JOURNAL_INO - 1) as usize] = Slot::Journal;
+    }
+    if resize_dind != 0 {
+        slots[(RESIZE_INO - 1) as usize] = Slot::Resize;
     }
 
     // Group descriptors and bitmaps' checksums.
@@ -661,6 +692,7 @@ fn plan_with<'t>(
         nodes,
         lost_found,
         journal,
+        resize_dind,
         free,
         pieces,
         now,
@@ -728,7 +760,7 @@ impl Placer<'_, '_> {
                 return Ok(runs);
             }
             Slot::Node(id) => id,
-            Slot::Reserved | Slot::Journal => return Ok(Vec::new()),
+            Slot::Reserved | Slot::Journal | Slot::Resize => return Ok(Vec::new()),
         };
         let content = self.content;
         let node = self.tree.node(id);
@@ -821,6 +853,7 @@ impl Placer<'_, '_> {
             Slot::Node(id) => node_path(self.tree, &self.content.parent_nodes, id),
             Slot::LostFound => "/lost+found".into(),
             Slot::Journal => "<journal>".into(),
+            Slot::Resize => "<resize inode>".into(),
             Slot::Reserved => "<reserved>".into(),
         }
     }

@@ -10,6 +10,7 @@ const MAGIC: u16 = 0xEF53;
 
 const COMPAT_HAS_JOURNAL: u32 = 0x4;
 const COMPAT_EXT_ATTR: u32 = 0x8;
+const COMPAT_RESIZE_INODE: u32 = 0x10;
 const COMPAT_DIR_INDEX: u32 = 0x20;
 const INCOMPAT_FILETYPE: u32 = 0x2;
 const INCOMPAT_EXTENTS: u32 = 0x40;
@@ -89,11 +90,17 @@ impl SuperblockInfo {
         } else {
             0
         };
+        let resize_compat = if g.reserved_gdt_blocks > 0 {
+            COMPAT_RESIZE_INODE
+        } else {
+            0
+        };
         put_u32(
             &mut b,
             0x5C,
-            journal_compat | COMPAT_EXT_ATTR | COMPAT_DIR_INDEX,
+            journal_compat | resize_compat | COMPAT_EXT_ATTR | COMPAT_DIR_INDEX,
         );
+        put_u16(&mut b, 0xCE, g.reserved_gdt_blocks as u16);
         put_u32(
             &mut b,
             0x60,

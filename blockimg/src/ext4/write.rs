@@ -12,6 +12,7 @@ use super::journal;
 use super::plan::{
     block_bitmap, inode_bitmap, Ext4Plan, InodePlan, PieceKind, Slot, LOST_FOUND_INO, ROOT_INO,
 };
+use super::resize;
 use super::xattr;
 use crate::error::{Error, Result};
 use crate::sink::Sink;
@@ -73,6 +74,12 @@ impl Ext4Plan<'_> {
                         &self.superblock.uuid,
                     );
                     sink.write_at(at, &block)?;
+                }
+                PieceKind::ResizeDind => {
+                    sink.write_at(at, &resize::dind_block(&self.geometry))?;
+                }
+                PieceKind::ReservedGdt(index) => {
+                    sink.write_at(at, &resize::reserved_block(&self.geometry, index))?;
                 }
                 PieceKind::Dir(slot, logical) => {
                     let (layout_plan, ctx_names, targets, ino, parent) = self.dir_parts(slot);
@@ -155,6 +162,7 @@ impl Ext4Plan<'_> {
             Slot::Node(id) => self.inos[id.index()],
             Slot::LostFound => LOST_FOUND_INO,
             Slot::Journal => super::plan::JOURNAL_INO,
+            Slot::Resize => super::plan::RESIZE_INO,
             Slot::Reserved => 0,
         }
     }
@@ -166,7 +174,7 @@ impl Ext4Plan<'_> {
             Slot::Node(id) => &self.nodes[id.index()],
             Slot::LostFound => self.lost_found.as_ref().unwrap_or(empty),
             Slot::Journal => self.journal.as_ref().unwrap_or(empty),
-            Slot::Reserved => empty,
+            Slot::Reserved | Slot::Resize => empty,
         };
         (plan, self.ino_of_slot(slot))
     }
@@ -266,6 +274,19 @@ impl Ext4Plan<'_> {
                 r
             }
             Slot::Reserved => InodeRecord::default(),
+            Slot::Resize => {
+                let mut r = InodeRecord {
+                    mode: 0o100600,
+                    links: 1,
+                    size: resize::size(&self.geometry),
+                    sectors: resize::owned_blocks(&self.geometry) * (self.geometry.bs() / 512),
+                    ..Default::default()
+                };
+                // Only the double-indirect slot of the block map is used.
+                put_u32(&mut r.i_block, 13 * 4, self.resize_dind as u32);
+                (r.atime, r.ctime, r.mtime, r.crtime) = (now, now, now, now);
+                r
+            }
             Slot::Node(id) => {
                 let node = self.tree.node(id);
                 let mut r = self.base_record(plan, ino);
