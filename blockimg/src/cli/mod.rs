@@ -1,0 +1,3 @@
+//! One module per subcommand of the `blockimg` command line.
+
+pub mod mkdisk;
