@@ -84,10 +84,72 @@ const MBR_LIMIT: u64 = (u32::MAX as u64) * 512;
 /// MBR partition type of a Linux filesystem.
 const LINUX_PARTITION: u8 = 0x83;
 
-/// Builds a disk image holding `tree` at `output`. The image is written to a
-/// temporary file next to `output` and renamed into place only when complete:
-/// on error nothing is left behind and an existing file is untouched.
-pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result<ImageSummary> {
+/// A disk whose whole layout is known: the partition table and the planned
+/// filesystem. Nothing has been written yet; [`PlannedDisk::write_to`] emits
+/// it into any sink in ascending offset order.
+pub struct PlannedDisk<'t> {
+    plan: Ext4Plan<'t>,
+    disk_size: u64,
+    table_bytes: u64,
+    mbr: Option<(u32, Vec<u8>)>,
+    progress: bool,
+}
+
+impl PlannedDisk<'_> {
+    /// Size of the disk in bytes.
+    pub fn disk_size(&self) -> u64 {
+        self.disk_size
+    }
+
+    /// Byte ranges of the disk that [`PlannedDisk::write_to`] fills,
+    /// ascending and non-overlapping; everything else reads as zeros.
+    /// Sequential formats use this to size their allocation tables up front.
+    pub fn written_ranges(&self) -> Vec<(u64, u64)> {
+        let mut ranges = Vec::new();
+        if self.mbr.is_some() {
+            ranges.push((0, 512));
+        }
+        ranges.extend(
+            self.plan
+                .written_ranges()
+                .map(|(offset, len)| (self.table_bytes + offset, len)),
+        );
+        ranges
+    }
+
+    /// Writes the whole disk into `sink`, in ascending offset order, with a
+    /// progress bar on a terminal when the options asked for one.
+    pub fn write_to(&self, sink: &mut dyn Sink) -> Result<()> {
+        if let Some((_, sector)) = &self.mbr {
+            sink.write_at(0, sector)?;
+        }
+        let bar = progress_bar(self.progress, self.plan.data_bytes());
+        self.plan
+            .write(sink, self.table_bytes, &mut |done| bar.set_position(done))?;
+        bar.finish_and_clear();
+        Ok(())
+    }
+
+    /// What the disk holds.
+    pub fn summary(&self) -> ImageSummary {
+        let g = self.plan.geometry();
+        ImageSummary {
+            disk_size: self.disk_size,
+            disk_signature: self.mbr.as_ref().map(|(signature, _)| *signature),
+            partition_offset: self.table_bytes,
+            partition_size: self.disk_size - self.table_bytes,
+            uuid: self.plan.uuid(),
+            block_size: g.block_size,
+            blocks_count: g.blocks_count,
+            free_blocks: self.plan.free_blocks(),
+            inodes_count: g.inodes_count(),
+            free_inodes: self.plan.free_inodes(),
+        }
+    }
+}
+
+/// Plans a disk holding `tree`: its size, partition table and filesystem.
+pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDisk<'t>> {
     let table_bytes = match options.table {
         PartitionTable::Mbr => PARTITION_START,
         PartitionTable::None => 0,
@@ -117,33 +179,33 @@ pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result
     }
     let fs_size = disk_size - table_bytes;
     let plan = Ext4Plan::new(tree, fs_size, &ext4)?;
-    let mut sink = SparseFile::create(output, options.overwrite)?;
-    let disk_signature = match options.table {
+    let mbr = match options.table {
         PartitionTable::Mbr => {
             let signature = disk_signature(&ext4, &plan.uuid())?;
             let sector = mbr_sector(signature, PARTITION_START / 512, fs_size / 512)?;
-            sink.write_at(0, &sector)?;
-            Some(signature)
+            Some((signature, sector))
         }
         PartitionTable::None => None,
     };
-    let bar = progress_bar(options.progress, plan.data_bytes());
-    plan.write(&mut sink, table_bytes, &mut |done| bar.set_position(done))?;
-    bar.finish_and_clear();
-    sink.finish(disk_size)?;
-    let g = plan.geometry();
-    Ok(ImageSummary {
+    Ok(PlannedDisk {
+        plan,
         disk_size,
-        disk_signature,
-        partition_offset: table_bytes,
-        partition_size: fs_size,
-        uuid: plan.uuid(),
-        block_size: g.block_size,
-        blocks_count: g.blocks_count,
-        free_blocks: plan.free_blocks(),
-        inodes_count: g.inodes_count(),
-        free_inodes: plan.free_inodes(),
+        table_bytes,
+        mbr,
+        progress: options.progress,
     })
+}
+
+/// Builds a disk image holding `tree` at `output` as a sparse raw file. The
+/// image is written to a temporary file next to `output` and renamed into
+/// place only when complete: on error nothing is left behind and an
+/// existing file is untouched.
+pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result<ImageSummary> {
+    let disk = plan_disk(tree, options)?;
+    let mut sink = SparseFile::create(output, options.overwrite)?;
+    disk.write_to(&mut sink)?;
+    sink.finish(disk.disk_size())?;
+    Ok(disk.summary())
 }
 
 fn progress_bar(enabled: bool, total: u64) -> ProgressBar {

@@ -235,6 +235,15 @@ impl<'t> Ext4Plan<'t> {
         self.data_bytes
     }
 
+    /// Byte ranges (from the filesystem's start) that `write` fills,
+    /// ascending; everything else reads as zeros.
+    pub fn written_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let bs = self.geometry.bs();
+        self.pieces
+            .iter()
+            .map(move |p| (p.block * bs, p.count * bs))
+    }
+
     /// Everything to write, ascending by block.
     pub fn pieces(&self) -> &[Piece] {
         &self.pieces
