@@ -26,9 +26,9 @@ pub mod tools;
 
 pub use bin::{blockimg_bin, blockimg_cmd, mkdisk, RunOutput};
 pub use tools::{
-    allocated_bytes, debugfs, debugfs_batch, debugfs_htree, debugfs_stat, debugfs_xattrs,
-    dumpe2fs_h, e2fsck, e2fsck_clean, find_tool, is_root, require_tool, sfdisk_dump,
-    sha256_file,
+    allocated_bytes, debugfs, debugfs_batch, debugfs_ea_list, debugfs_htree, debugfs_stat,
+    debugfs_xattrs, dumpe2fs_h, e2fsck, e2fsck_clean, find_tool, is_root, require_tool,
+    sfdisk_dump, sha256_file,
 };
 
 /// Byte offset of the first partition in an image with the default MBR table

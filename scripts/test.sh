@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The one test command: installs the oracles the tests use (on Debian, as
+# root or through sudo), then checks formatting, runs clippy, and runs every
+# test of the workspace, doctests included.
+#
+#   bash scripts/test.sh
+#
+# BLOCKIMG_SKIP_APT=1   never run apt-get (tests whose tools are missing say
+#                       SKIPPED and why)
+# PROPTEST_CASES=N      cases of the random-tree property test (default 24)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+    e2fsprogs genext2fs fdisk util-linux
+    qemu-system-x86 qemu-utils
+    grub-pc-bin grub-efi-amd64-bin ovmf
+    fuse3 dosfstools mtools busybox-static cpio linux-image-amd64
+)
+
+# Commands and files that show the packages above are installed.
+NEEDED_COMMANDS=(
+    e2fsck debugfs dumpe2fs mke2fs genext2fs sfdisk losetup mount setpriv
+    qemu-system-x86_64 qemu-img grub-mkimage fusermount3 fsck.fat mdir busybox cpio
+)
+NEEDED_PATHS=(
+    /usr/lib/grub/i386-pc/boot.img
+    /usr/lib/grub/x86_64-efi
+    /usr/share/ovmf/OVMF.fd
+)
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+have_command() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+
+missing_tools() {
+    local missing=()
+    for cmd in "${NEEDED_COMMANDS[@]}"; do
+        have_command "$cmd" || missing+=("$cmd")
+    done
+    for path in "${NEEDED_PATHS[@]}"; do
+        [ -e "$path" ] || missing+=("$path")
+    done
+    compgen -G '/boot/vmlinuz-*' >/dev/null || missing+=("/boot/vmlinuz-*")
+    printf '%s\n' "${missing[@]}"
+}
+
+install_tools() {
+    if [ "${BLOCKIMG_SKIP_APT:-0}" = 1 ]; then
+        log "BLOCKIMG_SKIP_APT=1: not installing test tools"
+        return
+    fi
+    local missing
+    missing=$(missing_tools)
+    if [ -z "$missing" ]; then
+        log "every test tool is installed"
+        return
+    fi
+    if [ ! -f /etc/debian_version ] || ! command -v apt-get >/dev/null; then
+        log "not Debian: install these yourself, or the tests that need them skip:" $missing
+        return
+    fi
+    local sudo=()
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            log "not root and no sudo: cannot install" $missing "- the tests that need them skip"
+            return
+        fi
+    fi
+    log "installing test tools (missing:" $missing")"
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+    "${apt[@]}" update
+    if ! "${apt[@]}" install -y --no-install-recommends "${PACKAGES[@]}"; then
+        # A qemu-utils from another suite (backports, say) breaks the
+        # qemu-system-x86 of this one: install both at the version
+        # qemu-system-x86 has here.
+        local version
+        version=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+        [ -n "$version" ] && [ "$version" != "(none)" ] || return 1
+        log "retrying with qemu-system-x86 and qemu-utils both at $version"
+        local pinned=()
+        for pkg in "${PACKAGES[@]}"; do
+            case $pkg in
+                qemu-system-x86 | qemu-utils) pinned+=("$pkg=$version") ;;
+                *) pinned+=("$pkg") ;;
+            esac
+        done
+        "${apt[@]}" install -y --no-install-recommends --allow-downgrades "${pinned[@]}"
+    fi
+}
+
+install_tools
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+# Build the binary the end-to-end tests run once, before they start, and
+# point every test at it.
+log "cargo build -p blockimg"
+cargo build -p blockimg --bin blockimg
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in
+    /*) ;;
+    *) target_dir=$PWD/$target_dir ;;
+esac
+export BLOCKIMG_BIN=$target_dir/debug/blockimg
+
+if command -v cargo-nextest >/dev/null 2>&1; then
+    log "cargo nextest run --workspace"
+    cargo nextest run --workspace --no-fail-fast
+else
+    log "cargo test --workspace (cargo-nextest is not installed)"
+    cargo test --workspace --no-fail-fast
+fi
+
+log "cargo test --workspace --doc"
+cargo test --workspace --doc
+
+log "all tests passed"
