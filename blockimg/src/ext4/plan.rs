@@ -842,8 +842,9 @@ impl Placer<'_, '_> {
         plan.tree_blocks = tree_blocks.iter().flat_map(|r| r.start..r.end()).collect();
         push_tree_pieces(self.pieces, slot, &plan.tree_blocks);
         if let Slot::Node(id) = slot {
-            plan.xattrs =
-                xattr::layout(&self.tree.node(id).xattrs, g.block_size, &self.path(slot))?;
+            plan.xattrs = xattr::layout(&self.tree.node(id).xattrs, g.block_size, &|| {
+                self.path(slot)
+            })?;
             if plan.xattrs.block.is_some() {
                 let block = self.take(1, "the tree")?[0].start;
                 plan.xattr_block = block;

@@ -293,7 +293,12 @@ impl Ext4Plan<'_> {
                 r.mode = node.mode();
                 r.uid = node.meta.uid;
                 r.gid = node.meta.gid;
-                r.atime = self.clamp(node.meta.atime);
+                // Access times change whenever anything reads the source, so
+                // a reproducible build records the modification time instead.
+                r.atime = match self.clamp {
+                    Some(_) => self.clamp(node.meta.mtime),
+                    None => node.meta.atime,
+                };
                 r.ctime = self.clamp(node.meta.ctime);
                 r.mtime = self.clamp(node.meta.mtime);
                 r.crtime = self.clamp(node.meta.crtime.unwrap_or(now));
@@ -355,6 +360,23 @@ fn file_type(kind: &NodeKind) -> u8 {
     }
 }
 
+/// Opens a source file for reading without updating its access time where
+/// the kernel allows that (the caller owns the file, or is root).
+fn open_noatime(path: &std::path::Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let noatime = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path);
+    match noatime {
+        Ok(file) => Ok(file),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            File::open(path).map_err(|e| Error::io(path, e))
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Reads `buf.len()` bytes of a file's data from `pos`.
 fn read_data(
     open: &mut Option<OpenSource>,
@@ -377,7 +399,7 @@ fn read_data(
         }
         DataSource::HostFile { path, mtime } => {
             if open.as_ref().map(|o| o.node) != Some(id) {
-                let file = File::open(path).map_err(|e| Error::io(path, e))?;
+                let file = open_noatime(path)?;
                 let meta = file.metadata().map_err(|e| Error::io(path, e))?;
                 let seen = Timestamp {
                     secs: meta.mtime(),

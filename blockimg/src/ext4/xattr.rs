@@ -52,8 +52,8 @@ pub struct XattrLayout {
 }
 
 /// Splits `xattrs` between the inode and an external block. `path` names
-/// the node in errors.
-pub fn layout(xattrs: &[Xattr], block_size: u32, path: &str) -> Result<XattrLayout> {
+/// the node in errors (called only when there is one).
+pub fn layout(xattrs: &[Xattr], block_size: u32, path: &dyn Fn() -> String) -> Result<XattrLayout> {
     if xattrs.is_empty() {
         return Ok(XattrLayout::default());
     }
@@ -82,7 +82,7 @@ pub fn layout(xattrs: &[Xattr], block_size: u32, path: &str) -> Result<XattrLayo
             .sum::<usize>();
     if block_need > block_room {
         return Err(Error::XattrsTooLarge {
-            path: path.to_string(),
+            path: path(),
             needed: block_need + used,
             limit: block_room + ibody_room,
         });
@@ -151,9 +151,9 @@ const PREFIXES: [(&[u8], u8); 4] = [
     (b"system.", 7),
 ];
 
-fn to_disk(x: &Xattr, path: &str) -> Result<DiskXattr> {
+fn to_disk(x: &Xattr, path: &dyn Fn() -> String) -> Result<DiskXattr> {
     let bad = |reason: &str| Error::InvalidXattr {
-        path: path.to_string(),
+        path: path(),
         name: String::from_utf8_lossy(&x.name).into_owned(),
         reason: reason.to_string(),
     };
@@ -218,27 +218,30 @@ mod tests {
 
     #[test]
     fn small_attributes_stay_in_the_inode() {
-        let l = layout(&[x("user.a", 10)], 4096, "/f").unwrap();
+        let l = layout(&[x("user.a", 10)], 4096, &|| "/f".to_string()).unwrap();
         assert!(!l.ibody.is_empty());
         assert!(l.block.is_none());
     }
 
     #[test]
     fn large_attributes_go_to_a_block() {
-        let l = layout(&[x("user.a", 10), x("user.big", 2000)], 4096, "/f").unwrap();
+        let l = layout(&[x("user.a", 10), x("user.big", 2000)], 4096, &|| {
+            "/f".to_string()
+        })
+        .unwrap();
         assert!(!l.ibody.is_empty());
         assert!(l.block.is_some());
     }
 
     #[test]
     fn too_large_is_an_error_naming_the_path() {
-        let e = layout(&[x("user.huge", 5000)], 4096, "/f").unwrap_err();
+        let e = layout(&[x("user.huge", 5000)], 4096, &|| "/f".to_string()).unwrap_err();
         assert!(e.to_string().contains("/f"));
     }
 
     #[test]
     fn unknown_namespace_is_refused() {
-        assert!(layout(&[x("weird.a", 1)], 4096, "/f").is_err());
+        assert!(layout(&[x("weird.a", 1)], 4096, &|| "/f".to_string()).is_err());
     }
 
     #[test]
