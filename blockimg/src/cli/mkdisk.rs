@@ -25,7 +25,7 @@ enum TableArg {
 pub struct MkdiskArgs {
     /// Disk size: bytes, or with a binary suffix (512M, 6G, 10GiB), or
     /// `auto` for the smallest size that holds the tree plus --headroom.
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     size: String,
     /// Free space with --size auto, in percent of the tree's size.
     #[arg(long, default_value_t = 20)]
