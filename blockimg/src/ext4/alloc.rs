@@ -138,6 +138,32 @@ impl Allocator {
         Some(runs)
     }
 
+    /// Returns `run` to the free space (it must have been taken).
+    pub fn release(&mut self, run: Run) {
+        if run.len == 0 {
+            return;
+        }
+        let index = self.free.partition_point(|r| r.start < run.start);
+        self.free.insert(index, run);
+        // Merge with neighbours so ranges stay disjoint and maximal.
+        if index + 1 < self.free.len() && self.free[index].end() == self.free[index + 1].start {
+            self.free[index].len += self.free[index + 1].len;
+            self.free.remove(index + 1);
+        }
+        if index > 0 && self.free[index - 1].end() == self.free[index].start {
+            self.free[index - 1].len += self.free[index].len;
+            self.free.remove(index);
+        }
+        self.cursor = 0;
+    }
+
+    /// Returns every run of `runs` to the free space.
+    pub fn release_all(&mut self, runs: &[Run]) {
+        for &run in runs {
+            self.release(run);
+        }
+    }
+
     /// The free ranges left, ascending.
     pub fn into_free(self) -> Vec<Run> {
         self.free.into_iter().filter(|r| r.len > 0).collect()
@@ -162,6 +188,19 @@ mod tests {
             100 - 5 - 14
         );
         assert_eq!(a.take(1000), None);
+    }
+
+    #[test]
+    fn released_blocks_are_free_again() {
+        let mut a = Allocator::new(0, 100);
+        a.take(30).unwrap();
+        a.release(Run { start: 10, len: 10 });
+        assert_eq!(
+            a.clone().into_free(),
+            vec![Run { start: 10, len: 10 }, Run { start: 30, len: 70 }]
+        );
+        a.release_all(&[Run { start: 0, len: 10 }, Run { start: 20, len: 10 }]);
+        assert_eq!(a.into_free(), vec![Run { start: 0, len: 100 }]);
     }
 
     #[test]

@@ -54,11 +54,14 @@ mod extent;
 mod geometry;
 mod inode;
 mod journal;
+mod layout;
 mod plan;
 mod resize;
 mod superblock;
 mod write;
 mod xattr;
 
+pub use alloc::Run;
 pub use geometry::Geometry;
+pub use layout::{Ext4Layout, PlacedData};
 pub use plan::Ext4Plan;

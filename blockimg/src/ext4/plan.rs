@@ -10,6 +10,7 @@ use super::dir::{self, DirLayout};
 use super::extent::{self, Extent, MAX_EXTENT_LEN};
 use super::geometry::{has_super, Geometry, FIRST_INO};
 use super::inode::I_BLOCK_LEN;
+use super::layout::{Ext4Layout, PlacedData};
 use super::superblock::{
     GroupDesc, SuperblockInfo, BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED,
 };
@@ -159,14 +160,29 @@ impl<'t> Ext4Plan<'t> {
     /// Plans a filesystem of `size_bytes` holding `tree`.
     pub fn new(tree: &'t Tree, size_bytes: u64, options: &Ext4Options) -> Result<Self> {
         let content = number_inodes(tree, options.block_size)?;
-        let geometry = Geometry::new(
-            size_bytes,
-            options.block_size,
-            options.inode_ratio,
-            options.min_inodes.max(content.slots.len() as u64),
-            options.journal,
-        )?;
-        plan_with(tree, content, geometry, size_bytes, options)
+        let layout = Ext4Layout::new(size_bytes, options, content.slots.len() as u64)?;
+        plan_with(tree, content, layout, options, &PlacedData::default())
+    }
+
+    /// Plans `tree` into a layout whose file data was already placed (and
+    /// written) as it streamed in: files listed in `placed` keep their
+    /// blocks; everything else is placed after them.
+    pub fn with_placed(
+        tree: &'t Tree,
+        layout: Ext4Layout,
+        options: &Ext4Options,
+        placed: &PlacedData,
+    ) -> Result<Self> {
+        let content = number_inodes(tree, options.block_size)?;
+        let capacity = u64::from(layout.geometry.inodes_count());
+        if content.slots.len() as u64 > capacity {
+            return Err(Error::TooSmall {
+                what: format!("{} inodes", content.slots.len()),
+                needed: content.slots.len() as u64 * layout.geometry.bs() * 4,
+                available: layout.size_bytes,
+            });
+        }
+        plan_with(tree, content, layout, options, placed)
     }
 
     /// The smallest filesystem size (bytes) that holds `tree`, plus
@@ -427,7 +443,7 @@ pub fn logical_runs(segments: &[crate::tree::Segment], size: u64, bs: u64) -> Ve
 }
 
 /// Maps logical runs onto physical runs as extents of at most 32768 blocks.
-fn map_extents(logical: &[Run], physical: &[Run]) -> Vec<Extent> {
+pub(super) fn map_extents(logical: &[Run], physical: &[Run]) -> Vec<Extent> {
     let mut out = Vec::new();
     let mut phys = physical.iter().copied();
     let mut current = phys.next();
@@ -456,19 +472,17 @@ fn map_extents(logical: &[Run], physical: &[Run]) -> Vec<Extent> {
 fn plan_with<'t>(
     tree: &'t Tree,
     content: Content,
-    geometry: Geometry,
-    size_bytes: u64,
+    layout: Ext4Layout,
     options: &Ext4Options,
+    placed: &PlacedData,
 ) -> Result<Ext4Plan<'t>> {
-    let g = &geometry;
-    let bs = g.bs();
     let label = label_bytes(&options.label)?;
     let now = match options.timestamp {
         Some(t) => t,
         None => system_now(),
     };
     let count = (tree.len() as u64).to_le_bytes();
-    let size_le = size_bytes.to_le_bytes();
+    let size_le = layout.size_bytes.to_le_bytes();
     let secs = now.secs.to_le_bytes();
     let derive = |tag: &str| identity::derived_uuid(tag, &[&secs, &label, &size_le, &count]);
     let uuid = match (options.uuid, options.timestamp) {
@@ -489,88 +503,23 @@ fn plan_with<'t>(
         ])
     });
     let csum = Checksummer::new(&uuid);
-    let too_small = |what: &str| Error::TooSmall {
-        what: what.to_string(),
-        needed: (content.blocks + geometry_free_estimate_overhead(g)) * bs,
-        available: size_bytes,
-    };
+    let Ext4Layout {
+        geometry,
+        mut alloc,
+        mut groups,
+        mut pieces,
+        journal,
+        resize_dind,
+        size_bytes,
+    } = layout;
+    let g = &geometry;
+    let bs = g.bs();
 
-    // Fixed metadata: superblock copies and descriptor tables, then each
-    // flex group's bitmaps and inode tables at its start.
-    let mut alloc = Allocator::new(g.first_data_block, g.blocks_count);
-    for group in 0..g.groups {
-        let backup = g.backup_blocks(group);
-        if backup > 0 {
-            alloc.reserve(Run {
-                start: g.group_first_block(group),
-                len: backup,
-            });
-        }
-    }
-    let mut groups = vec![GroupDesc::default(); g.groups as usize];
-    let flex = g.groups_per_flex();
-    for first in (0..g.groups).step_by(flex as usize) {
-        let members = first..(first + flex).min(g.groups);
-        let goal = g.group_first_block(first);
-        for group in members.clone() {
-            groups[group as usize].block_bitmap = alloc
-                .take_contiguous(1, goal)
-                .ok_or_else(|| too_small("block bitmaps"))?;
-        }
-        for group in members.clone() {
-            groups[group as usize].inode_bitmap = alloc
-                .take_contiguous(1, goal)
-                .ok_or_else(|| too_small("inode bitmaps"))?;
-        }
-        for group in members {
-            groups[group as usize].inode_table = alloc
-                .take_contiguous(u64::from(g.inode_table_blocks), goal)
-                .ok_or_else(|| too_small("inode tables"))?;
-        }
-    }
-
-    let mut pieces = Vec::new();
-    let mut journal = None;
-    if g.journal_blocks > 0 {
-        let middle = (g.groups.saturating_sub(1) / 2) & !(flex - 1);
-        let goal = g.group_first_block(middle);
-        let len = u64::from(g.journal_blocks);
-        let runs = match alloc.take_contiguous(len, goal) {
-            Some(start) => vec![Run { start, len }],
-            None => alloc.take(len).ok_or_else(|| too_small("the journal"))?,
-        };
-        let extents = map_extents(&[Run { start: 0, len }], &runs);
-        let tree_blocks = take_tree_blocks(&mut alloc, extents.len(), g.block_size)
-            .ok_or_else(|| too_small("the journal"))?;
-        pieces.push(Piece {
-            block: runs[0].start,
-            count: 1,
-            kind: PieceKind::JournalSuperblock,
-        });
-        push_tree_pieces(&mut pieces, Slot::Journal, &tree_blocks);
-        journal = Some(InodePlan {
-            extents,
-            tree_blocks,
-            links: 1,
-            ..Default::default()
-        });
-    }
-
-    let mut resize_dind = 0;
-    if g.reserved_gdt_blocks > 0 {
-        resize_dind = alloc.take(1).ok_or_else(|| too_small("the resize inode"))?[0].start;
-        pieces.push(Piece {
-            block: resize_dind,
-            count: 1,
-            kind: PieceKind::ResizeDind,
-        });
-        let first = g.first_data_block + 1 + u64::from(g.gdt_blocks);
-        for i in 0..g.reserved_gdt_blocks {
-            pieces.push(Piece {
-                block: first + u64::from(i),
-                count: 1,
-                kind: PieceKind::ReservedGdt(i),
-            });
+    // Data placed for files that a later entry replaced goes back to the
+    // free space.
+    for node in placed.nodes() {
+        if !matches!(content.inos.get(node.index()), Some(&ino) if ino != 0) {
+            alloc.release_all(placed.get(node).unwrap_or_default());
         }
     }
 
@@ -582,6 +531,7 @@ fn plan_with<'t>(
         seed: &hash_seed,
         alloc: &mut alloc,
         pieces: &mut pieces,
+        placed,
         data_bytes: 0,
         needed: size_bytes,
     };
@@ -723,6 +673,8 @@ struct Placer<'a, 't> {
     seed: &'a [u32; 4],
     alloc: &'a mut Allocator,
     pieces: &'a mut Vec<Piece>,
+    /// File data already written while its source streamed in.
+    placed: &'a PlacedData,
     /// Bytes of file data placed so far.
     data_bytes: u64,
     /// Size of the filesystem, for "too small" errors.
@@ -821,9 +773,25 @@ impl Placer<'_, '_> {
                 limit: u64::from(u32::MAX) * g.bs(),
             });
         }
-        let physical = self.take(total, "the tree")?;
+        let placed = match slot {
+            Slot::Node(id) => self.placed.get(id),
+            _ => None,
+        };
+        let physical = match placed {
+            Some(runs) => {
+                let have: u64 = runs.iter().map(|r| r.len).sum();
+                if have != total {
+                    return Err(Error::SourceChanged {
+                        path: path().into(),
+                        detail: format!("{have} blocks were written for {total} blocks of data"),
+                    });
+                }
+                runs.to_vec()
+            }
+            None => self.take(total, "the tree")?,
+        };
         plan.extents = map_extents(&logical, &physical);
-        for e in &plan.extents {
+        for e in plan.extents.iter().filter(|_| placed.is_none()) {
             let logical = u64::from(e.logical);
             let kind = match slot {
                 Slot::Node(id) if plan.dir.is_none() => PieceKind::Data(id, logical),
@@ -869,11 +837,15 @@ impl Placer<'_, '_> {
     }
 }
 
-fn geometry_free_estimate_overhead(g: &Geometry) -> u64 {
+pub(super) fn geometry_free_estimate_overhead(g: &Geometry) -> u64 {
     (g.blocks_count - g.first_data_block).saturating_sub(geometry_free_estimate(g))
 }
 
-fn take_tree_blocks(alloc: &mut Allocator, extents: usize, block_size: u32) -> Option<Vec<u64>> {
+pub(super) fn take_tree_blocks(
+    alloc: &mut Allocator,
+    extents: usize,
+    block_size: u32,
+) -> Option<Vec<u64>> {
     let n = extent::tree_blocks(extents, block_size);
     if n == 0 {
         return Some(Vec::new());
@@ -882,7 +854,7 @@ fn take_tree_blocks(alloc: &mut Allocator, extents: usize, block_size: u32) -> O
     Some(runs.iter().flat_map(|r| r.start..r.end()).collect())
 }
 
-fn push_tree_pieces(pieces: &mut Vec<Piece>, slot: Slot, blocks: &[u64]) {
+pub(super) fn push_tree_pieces(pieces: &mut Vec<Piece>, slot: Slot, blocks: &[u64]) {
     for (i, &block) in blocks.iter().enumerate() {
         pieces.push(Piece {
             block,
