@@ -146,6 +146,17 @@ pub enum Error {
         /// Its number of links.
         links: u32,
     },
+    /// An archive member that cannot be read or stored.
+    #[error("{archive}: member {member:?}: {reason}")]
+    BadArchive {
+        /// The archive.
+        archive: String,
+        /// The member's path as stored (empty when the archive itself is
+        /// unreadable).
+        member: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An option value that is out of range or contradicts another.
     #[error("invalid {option}: {reason}")]
     InvalidOption {

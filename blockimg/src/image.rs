@@ -8,9 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mbrman::{MBRHeader, MBRPartitionEntry, CHS};
 
 use crate::error::{Error, Result};
-use crate::ext4::{Ext4Options, Ext4Plan};
+use crate::ext4::{Ext4Layout, Ext4Options, Ext4Plan};
 use crate::identity;
 use crate::sink::{Sink, SparseFile};
+use crate::source::tar::{decompress, read_archive, OutsideRoot, StreamPlacement};
 use crate::tree::Tree;
 
 /// The partition table written in front of the filesystem.
@@ -150,10 +151,7 @@ impl PlannedDisk<'_> {
 
 /// Plans a disk holding `tree`: its size, partition table and filesystem.
 pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDisk<'t>> {
-    let table_bytes = match options.table {
-        PartitionTable::Mbr => PARTITION_START,
-        PartitionTable::None => 0,
-    };
+    let table_bytes = table_bytes(options.table);
     let mut ext4 = options.ext4.clone();
     let disk_size = match options.size {
         DiskSize::Exact(bytes) => bytes / 512 * 512,
@@ -163,6 +161,22 @@ pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDi
             table_bytes + fs_size
         }
     };
+    check_disk_size(disk_size, options.table)?;
+    let plan = Ext4Plan::new(tree, disk_size - table_bytes, &ext4)?;
+    with_table(plan, disk_size, options, &ext4)
+}
+
+/// Bytes in front of the filesystem for a partition table.
+fn table_bytes(table: PartitionTable) -> u64 {
+    match table {
+        PartitionTable::Mbr => PARTITION_START,
+        PartitionTable::None => 0,
+    }
+}
+
+/// Refuses disks too small for their table or too large for an MBR.
+fn check_disk_size(disk_size: u64, table: PartitionTable) -> Result<()> {
+    let table_bytes = table_bytes(table);
     if disk_size <= table_bytes {
         return Err(Error::TooSmall {
             what: "a partitioned disk".into(),
@@ -170,18 +184,28 @@ pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDi
             available: disk_size,
         });
     }
-    if options.table == PartitionTable::Mbr && disk_size > MBR_LIMIT {
+    if table == PartitionTable::Mbr && disk_size > MBR_LIMIT {
         return Err(Error::TooLarge {
             what: "an MBR-partitioned disk".into(),
             size: disk_size,
             limit: MBR_LIMIT,
         });
     }
+    Ok(())
+}
+
+/// Puts the partition table in front of a planned filesystem.
+fn with_table<'t>(
+    plan: Ext4Plan<'t>,
+    disk_size: u64,
+    options: &ImageOptions,
+    ext4: &Ext4Options,
+) -> Result<PlannedDisk<'t>> {
+    let table_bytes = table_bytes(options.table);
     let fs_size = disk_size - table_bytes;
-    let plan = Ext4Plan::new(tree, fs_size, &ext4)?;
     let mbr = match options.table {
         PartitionTable::Mbr => {
-            let signature = disk_signature(&ext4, &plan.uuid())?;
+            let signature = disk_signature(ext4, &plan.uuid())?;
             let sector = mbr_sector(signature, PARTITION_START / 512, fs_size / 512)?;
             Some((signature, sector))
         }
@@ -196,6 +220,44 @@ pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDi
     })
 }
 
+/// Builds a sparse raw disk image at `output` from a tar archive read once,
+/// from any stream (a pipe, a compressed file): each member's data is
+/// written into the image as it streams past, then the rest of the
+/// filesystem is planned around it. `adjust` may change the tree (owners,
+/// overrides) before it is planned. The disk size must be exact: nothing is
+/// known about the tree before the stream ends.
+pub fn build_image_from_archive(
+    input: impl std::io::Read,
+    name: &str,
+    options: &ImageOptions,
+    outside: OutsideRoot,
+    adjust: impl FnOnce(&mut Tree) -> Result<()>,
+    output: &Path,
+) -> Result<(ImageSummary, usize)> {
+    let DiskSize::Exact(bytes) = options.size else {
+        return Err(Error::InvalidOption {
+            option: "size".into(),
+            reason: format!(
+                "{name} is read as a stream, so the disk size must be given (--size auto needs an uncompressed archive file)"
+            ),
+        });
+    };
+    let disk_size = bytes / 512 * 512;
+    check_disk_size(disk_size, options.table)?;
+    let table_bytes = table_bytes(options.table);
+    let mut sink = SparseFile::create(output, options.overwrite)?;
+    let mut layout = Ext4Layout::new(disk_size - table_bytes, &options.ext4, 0)?;
+    let mut placement = StreamPlacement::new(&mut layout, &mut sink, table_bytes);
+    let mut tree = read_archive(decompress(input, name)?, name, &mut placement, outside)?;
+    let placed = placement.into_placed();
+    adjust(&mut tree)?;
+    let plan = Ext4Plan::with_placed(&tree, layout, &options.ext4, &placed)?;
+    let disk = with_table(plan, disk_size, options, &options.ext4)?;
+    disk.write_to(&mut sink)?;
+    sink.finish(disk_size)?;
+    Ok((disk.summary(), tree.len()))
+}
+
 /// Builds a disk image holding `tree` at `output` as a sparse raw file. The
 /// image is written to a temporary file next to `output` and renamed into
 /// place only when complete: on error nothing is left behind and an
@@ -208,7 +270,9 @@ pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result
     Ok(disk.summary())
 }
 
-fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
+/// A progress bar on standard error with throughput and ETA, hidden when
+/// not `enabled` or when standard error is not a terminal.
+pub(crate) fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
     if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

@@ -90,6 +90,17 @@ pub enum DataSource {
     },
     /// Bytes held in memory (generated files, small inline content).
     Memory(Arc<[u8]>),
+    /// A byte range of an uncompressed archive file: the file's data starts
+    /// at `offset` and is contiguous.
+    Archive {
+        /// Path of the archive.
+        path: Arc<PathBuf>,
+        /// Offset of the file's first byte within the archive.
+        offset: u64,
+    },
+    /// Data already written into the image as its source streamed in; the
+    /// planner keeps it where it is (see `ext4::PlacedData`).
+    Written,
 }
 
 /// Content of a regular file.
@@ -104,6 +115,45 @@ pub struct FileContent {
 }
 
 impl FileContent {
+    /// A reader over the whole content (`size` bytes, holes as zeros).
+    /// Host files are checked against the size and mtime seen when the tree
+    /// was built.
+    pub fn reader(&self) -> Result<Box<dyn std::io::Read + Send>> {
+        use std::io::{Read, Seek, SeekFrom};
+        use std::os::unix::fs::MetadataExt;
+        match &self.source {
+            DataSource::Memory(bytes) => Ok(Box::new(
+                std::io::Cursor::new(bytes.clone()).take(self.size),
+            )),
+            DataSource::HostFile { path, mtime } => {
+                let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+                let seen = Timestamp {
+                    secs: meta.mtime(),
+                    nanos: meta.mtime_nsec() as u32,
+                };
+                if meta.len() != self.size || seen != *mtime {
+                    return Err(Error::SourceChanged {
+                        path: path.clone(),
+                        detail: format!("size {} -> {}", self.size, meta.len()),
+                    });
+                }
+                Ok(Box::new(file.take(self.size)))
+            }
+            DataSource::Archive { path, offset } => {
+                let mut file = std::fs::File::open(path.as_path())
+                    .map_err(|e| Error::io(path.as_path(), e))?;
+                file.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| Error::io(path.as_path(), e))?;
+                Ok(Box::new(file.take(self.size)))
+            }
+            DataSource::Written => Err(Error::SourceChanged {
+                path: "<image>".into(),
+                detail: "data written while streaming has no source to read again".into(),
+            }),
+        }
+    }
+
     /// Content held in memory, with no holes.
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes: Arc<[u8]> = bytes.into();

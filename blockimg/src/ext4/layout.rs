@@ -182,6 +182,12 @@ impl Ext4Layout {
     pub fn place_data(&mut self, segments: &[Segment], size: u64) -> Result<Vec<Run>> {
         let bs = self.geometry.bs();
         let blocks: u64 = logical_runs(segments, size, bs).iter().map(|r| r.len).sum();
+        self.take_blocks(blocks)
+    }
+
+    /// Takes `blocks` blocks for file data, next-fit, in as few runs as the
+    /// free space allows.
+    pub fn take_blocks(&mut self, blocks: u64) -> Result<Vec<Run>> {
         if blocks == 0 {
             return Ok(Vec::new());
         }

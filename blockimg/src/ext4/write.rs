@@ -21,9 +21,18 @@ use crate::tree::{DataSource, FileContent, NodeId, NodeKind, Timestamp};
 /// Largest read of file data at once.
 const READ_CHUNK: u64 = 1 << 20;
 
+/// Which source an open file belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SourceKey {
+    /// The host file of one node.
+    Node(NodeId),
+    /// An archive, by the address of its shared path.
+    Archive(usize),
+}
+
 /// The open source file of the data being copied.
 struct OpenSource {
-    node: NodeId,
+    key: SourceKey,
     file: File,
 }
 
@@ -398,7 +407,7 @@ fn read_data(
             Ok(())
         }
         DataSource::HostFile { path, mtime } => {
-            if open.as_ref().map(|o| o.node) != Some(id) {
+            if open.as_ref().map(|o| o.key) != Some(SourceKey::Node(id)) {
                 let file = open_noatime(path)?;
                 let meta = file.metadata().map_err(|e| Error::io(path, e))?;
                 let seen = Timestamp {
@@ -419,26 +428,55 @@ fn read_data(
                         ),
                     });
                 }
-                *open = Some(OpenSource { node: id, file });
+                *open = Some(OpenSource {
+                    key: SourceKey::Node(id),
+                    file,
+                });
             }
-            let file = match open.as_ref() {
-                Some(o) => &o.file,
-                None => return Ok(()),
-            };
-            let mut done = 0;
-            while done < buf.len() {
-                let n = file
-                    .read_at(&mut buf[done..], pos + done as u64)
-                    .map_err(|e| Error::io(path, e))?;
-                if n == 0 {
-                    return Err(Error::SourceChanged {
-                        path: path.clone(),
-                        detail: format!("ended at byte {} of {}", pos + done as u64, content.size),
-                    });
-                }
-                done += n;
-            }
-            Ok(())
+            read_exact_at(open, path, buf, pos)
         }
+        DataSource::Archive { path, offset } => {
+            let key = SourceKey::Archive(std::sync::Arc::as_ptr(path) as usize);
+            if open.as_ref().map(|o| o.key) != Some(key) {
+                let file = open_noatime(path)?;
+                *open = Some(OpenSource { key, file });
+            }
+            read_exact_at(open, path, buf, offset + pos)
+        }
+        DataSource::Written => Err(Error::SourceChanged {
+            path: "<image>".into(),
+            detail: "data written while streaming has no source to read again".into(),
+        }),
     }
+}
+
+/// Fills `buf` from the open source at `pos`; a short read means the source
+/// shrank after it was scanned.
+fn read_exact_at(
+    open: &Option<OpenSource>,
+    path: &std::path::Path,
+    buf: &mut [u8],
+    pos: u64,
+) -> Result<()> {
+    let Some(source) = open.as_ref() else {
+        return Ok(());
+    };
+    let mut done = 0;
+    while done < buf.len() {
+        let n = source
+            .file
+            .read_at(&mut buf[done..], pos + done as u64)
+            .map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            return Err(Error::SourceChanged {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "ended at byte {} while more data was expected",
+                    pos + done as u64
+                ),
+            });
+        }
+        done += n;
+    }
+    Ok(())
 }

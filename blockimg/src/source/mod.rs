@@ -6,3 +6,5 @@
 //!   when the image is written.
 
 pub mod dir;
+pub mod tar;
+pub mod tar_reader;

@@ -1,0 +1,632 @@
+//! Tar archives as a source: plain, gzip, xz or zstd (detected from the
+//! bytes), from a file or a stream. Ownership, modes, nanosecond times,
+//! devices, hard links and xattrs come from the archive, never from the
+//! host, so a rootless build keeps root-owned files and device nodes.
+//!
+//! File data is never extracted: [`MemberData`] decides what becomes of it.
+//! [`ArchiveRanges`] leaves it in an uncompressed archive file and records
+//! where; [`StreamPlacement`] writes it straight into the image as the
+//! archive streams past.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::tar_reader::{MemberKind, TarReader};
+use crate::error::{Error, Result};
+use crate::ext4::{Ext4Layout, PlacedData, Run};
+use crate::sink::{is_zero, Sink};
+use crate::tree::{
+    DataSource, FileContent, Metadata, Node, NodeId, NodeKind, Segment, Tree, Xattr,
+};
+
+/// The compression of an archive, recognised from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar stream.
+    None,
+    /// gzip (`1f 8b`).
+    Gzip,
+    /// xz (`fd 37 7a 58 5a 00`).
+    Xz,
+    /// zstd (`28 b5 2f fd`).
+    Zstd,
+}
+
+impl Compression {
+    /// Recognises the compression from the first bytes of a stream.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Compression::Xz
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Wraps `input` in the decoder its first bytes call for.
+pub fn decompress<'a>(input: impl Read + 'a, name: &str) -> Result<Box<dyn Read + 'a>> {
+    let mut buffered = BufReader::with_capacity(1 << 20, input);
+    let head = buffered.fill_buf().map_err(|e| Error::io(name, e))?;
+    Ok(match Compression::detect(head) {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| Error::io(name, e))?,
+        ),
+    })
+}
+
+/// What happens to the data of regular members.
+pub trait MemberData {
+    /// Takes the `size` bytes of a member's data from `data` (which starts at
+    /// byte `archive_offset` of the uncompressed archive) and says where the
+    /// file's content lives.
+    fn take(
+        &mut self,
+        data: &mut dyn Read,
+        size: u64,
+        archive_offset: u64,
+        sparse: bool,
+    ) -> Result<FileContent>;
+
+    /// Called once the file taken last is in the tree as `node`.
+    fn added(&mut self, _node: NodeId) {}
+}
+
+/// Leaves the data in an uncompressed archive file and records its offset.
+pub struct ArchiveRanges {
+    path: Arc<PathBuf>,
+}
+
+impl ArchiveRanges {
+    /// Data will be read from the archive at `path` when the image is
+    /// written.
+    pub fn new(path: &Path) -> Self {
+        ArchiveRanges {
+            path: Arc::new(path.to_path_buf()),
+        }
+    }
+}
+
+impl MemberData for ArchiveRanges {
+    fn take(
+        &mut self,
+        _data: &mut dyn Read,
+        size: u64,
+        archive_offset: u64,
+        sparse: bool,
+    ) -> Result<FileContent> {
+        if sparse {
+            return Err(Error::InvalidOption {
+                option: "archive".into(),
+                reason: "sparse members are read as a stream: give the disk size with --size"
+                    .into(),
+            });
+        }
+        let segments = if size == 0 {
+            Vec::new()
+        } else {
+            vec![Segment {
+                offset: 0,
+                len: size,
+            }]
+        };
+        Ok(FileContent {
+            size,
+            segments,
+            source: DataSource::Archive {
+                path: self.path.clone(),
+                offset: archive_offset,
+            },
+        })
+    }
+}
+
+/// Writes each member's data into the image as it streams past: blocks are
+/// taken from the layout, all-zero blocks become holes, and the filesystem
+/// starts at byte `fs_offset` of the sink.
+pub struct StreamPlacement<'a> {
+    layout: &'a mut Ext4Layout,
+    sink: &'a mut dyn Sink,
+    fs_offset: u64,
+    placed: PlacedData,
+    pending: Option<Vec<Run>>,
+    buffer: Vec<u8>,
+}
+
+/// Bytes of member data handled at once.
+const CHUNK: usize = 1 << 20;
+
+impl<'a> StreamPlacement<'a> {
+    /// Places data in `layout`, writing it into `sink`.
+    pub fn new(layout: &'a mut Ext4Layout, sink: &'a mut dyn Sink, fs_offset: u64) -> Self {
+        StreamPlacement {
+            layout,
+            sink,
+            fs_offset,
+            placed: PlacedData::default(),
+            pending: None,
+            buffer: vec![0u8; CHUNK],
+        }
+    }
+
+    /// Where every file's data went.
+    pub fn into_placed(self) -> PlacedData {
+        self.placed
+    }
+}
+
+impl MemberData for StreamPlacement<'_> {
+    fn take(
+        &mut self,
+        data: &mut dyn Read,
+        size: u64,
+        _archive_offset: u64,
+        _sparse: bool,
+    ) -> Result<FileContent> {
+        let bs = self.layout.geometry().bs();
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
+        let mut pos = 0u64;
+        while pos < size {
+            let want = (size - pos).min(CHUNK as u64) as usize;
+            let chunk = &mut self.buffer[..want];
+            data.read_exact(chunk)
+                .map_err(|e| Error::io("<archive>", e))?;
+            // Runs of non-zero blocks go to disk; zero blocks stay holes.
+            let mut block = 0usize;
+            while block * (bs as usize) < want {
+                let start = block * bs as usize;
+                let end = (start + bs as usize).min(want);
+                if is_zero(&chunk[start..end]) {
+                    block += 1;
+                    continue;
+                }
+                let mut stop = block + 1;
+                while stop * (bs as usize) < want {
+                    let s = stop * bs as usize;
+                    if is_zero(&chunk[s..(s + bs as usize).min(want)]) {
+                        break;
+                    }
+                    stop += 1;
+                }
+                let bytes = &chunk[start..(stop * bs as usize).min(want)];
+                let taken = self.layout.take_blocks((stop - block) as u64)?;
+                let mut at = 0usize;
+                for run in &taken {
+                    let n = ((run.len * bs) as usize).min(bytes.len() - at);
+                    self.sink
+                        .write_at(self.fs_offset + run.start * bs, &bytes[at..at + n])?;
+                    at += n;
+                }
+                runs.extend(taken);
+                let offset = pos + start as u64;
+                match segments.last_mut() {
+                    Some(last) if last.offset + last.len == offset => {
+                        last.len += bytes.len() as u64
+                    }
+                    _ => segments.push(Segment {
+                        offset,
+                        len: bytes.len() as u64,
+                    }),
+                }
+                block = stop;
+            }
+            pos += want as u64;
+        }
+        self.pending = Some(runs);
+        Ok(FileContent {
+            size,
+            segments,
+            source: DataSource::Written,
+        })
+    }
+
+    fn added(&mut self, node: NodeId) {
+        if let Some(runs) = self.pending.take() {
+            self.placed.insert(node, runs);
+        }
+    }
+}
+
+/// How members whose path leaves the root are treated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutsideRoot {
+    /// Refuse the archive, naming the member.
+    #[default]
+    Refuse,
+    /// Skip such members with a warning on standard error.
+    Skip,
+}
+
+/// Reads every member of the (decompressed) tar stream `input` into a tree.
+/// `name` names the archive in errors.
+pub fn read_archive(
+    input: impl Read,
+    name: &str,
+    data: &mut dyn MemberData,
+    outside: OutsideRoot,
+) -> Result<Tree> {
+    let mut reader = TarReader::new(input);
+    let mut builder = TreeBuilder::new();
+    let mut last_member = String::new();
+    loop {
+        let member = match reader.next_member() {
+            Ok(Some(member)) => member,
+            Ok(None) => break,
+            Err(e) => {
+                let after = if last_member.is_empty() {
+                    "at the start".to_string()
+                } else {
+                    format!("after {last_member:?}")
+                };
+                return Err(bad(name, "", &format!("{e} ({after})")));
+            }
+        };
+        let shown = String::from_utf8_lossy(&member.path).into_owned();
+        last_member = shown.clone();
+        let Some(components) = normalise(&member.path) else {
+            match outside {
+                OutsideRoot::Refuse => {
+                    return Err(bad(
+                        name,
+                        &shown,
+                        "the path leaves the archive's root (`..`)",
+                    ))
+                }
+                OutsideRoot::Skip => {
+                    eprintln!(
+                        "blockimg: warning: {name}: skipping {shown:?}: the path leaves the root"
+                    );
+                    continue;
+                }
+            }
+        };
+        let meta = Metadata {
+            permissions: (member.mode & 0o7777) as u16,
+            uid: member.uid,
+            gid: member.gid,
+            atime: member.atime.unwrap_or(member.mtime),
+            mtime: member.mtime,
+            ctime: member.ctime.unwrap_or(member.mtime),
+            crtime: None,
+        };
+        let kind = match member.kind {
+            MemberKind::Directory => NodeKind::Directory(BTreeMap::new()),
+            MemberKind::File => {
+                let mut body = TarData(&mut reader);
+                let content = data
+                    .take(
+                        &mut body,
+                        member.size,
+                        member.data_offset,
+                        member.sparse.is_some(),
+                    )
+                    .map_err(|e| bad(name, &shown, &e.to_string()))?;
+                NodeKind::File(content)
+            }
+            MemberKind::Symlink => NodeKind::Symlink(member.link.clone()),
+            MemberKind::CharDevice => NodeKind::CharDevice {
+                major: member.major,
+                minor: member.minor,
+            },
+            MemberKind::BlockDevice => NodeKind::BlockDevice {
+                major: member.major,
+                minor: member.minor,
+            },
+            MemberKind::Fifo => NodeKind::Fifo,
+            MemberKind::HardLink => {
+                let target = normalise(&member.link)
+                    .ok_or_else(|| bad(name, &shown, "hard link target leaves the root"))?;
+                builder
+                    .hard_link(&components, &target)
+                    .map_err(|reason| bad(name, &shown, &reason))?;
+                continue;
+            }
+        };
+        let mut node = Node::new(meta, kind);
+        node.xattrs = member
+            .xattrs
+            .into_iter()
+            .map(|(name, value)| Xattr { name, value })
+            .collect();
+        if let Some(id) = builder
+            .put(&components, node)
+            .map_err(|reason| bad(name, &shown, &reason))?
+        {
+            data.added(id);
+        }
+    }
+    Ok(builder.tree)
+}
+
+/// The data of the member a reader is at.
+struct TarData<'a, R: Read>(&'a mut TarReader<R>);
+
+impl<R: Read> Read for TarData<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read_data(buf)
+    }
+}
+
+fn bad(archive: &str, member: &str, reason: &str) -> Error {
+    Error::BadArchive {
+        archive: archive.to_string(),
+        member: member.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Splits a member path into components: `./` prefixes, leading `/` and
+/// empty or `.` components dropped. `None` when a `..` component appears.
+fn normalise(path: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for part in path.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return None,
+            other => out.push(other.to_vec()),
+        }
+    }
+    Some(out)
+}
+
+/// Builds a tree with tar's semantics: missing parents are created, a later
+/// member replaces an earlier one of the same path, a directory member
+/// listed after its contents only updates the directory's metadata.
+struct TreeBuilder {
+    tree: Tree,
+}
+
+impl TreeBuilder {
+    fn new() -> Self {
+        TreeBuilder {
+            tree: Tree::new(default_dir_metadata()),
+        }
+    }
+
+    /// The directory holding `components`' last part, created as needed.
+    fn parent_of(&mut self, components: &[Vec<u8>]) -> std::result::Result<NodeId, String> {
+        let mut dir = Tree::ROOT;
+        let Some((_, parents)) = components.split_last() else {
+            return Ok(dir);
+        };
+        for (depth, part) in parents.iter().enumerate() {
+            let existing = self.tree.entries(dir).and_then(|e| e.get(part)).copied();
+            dir = match existing {
+                Some(id) if self.tree.node(id).is_dir() => id,
+                Some(_) => {
+                    let shown: Vec<String> = components[..=depth]
+                        .iter()
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect();
+                    return Err(format!("its parent {} is not a directory", shown.join("/")));
+                }
+                None => self
+                    .tree
+                    .add(
+                        dir,
+                        part,
+                        Node::new(default_dir_metadata(), NodeKind::Directory(BTreeMap::new())),
+                    )
+                    .map_err(|e| e.to_string())?,
+            };
+        }
+        Ok(dir)
+    }
+
+    /// Adds or replaces the node at `components`; returns its id (none for
+    /// the root, whose metadata a `./` member sets).
+    fn put(
+        &mut self,
+        components: &[Vec<u8>],
+        node: Node,
+    ) -> std::result::Result<Option<NodeId>, String> {
+        let Some(last) = components.last() else {
+            if node.is_dir() {
+                let root = self.tree.node_mut(Tree::ROOT);
+                root.meta = node.meta;
+                root.xattrs = node.xattrs;
+            }
+            return Ok(None);
+        };
+        let parent = self.parent_of(components)?;
+        let existing = self.tree.entries(parent).and_then(|e| e.get(last)).copied();
+        if let Some(id) = existing {
+            if node.is_dir() && self.tree.node(id).is_dir() {
+                let current = self.tree.node_mut(id);
+                current.meta = node.meta;
+                current.xattrs = node.xattrs;
+                return Ok(Some(id));
+            }
+        }
+        self.tree
+            .add(parent, last, node)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    fn hard_link(
+        &mut self,
+        components: &[Vec<u8>],
+        target: &[Vec<u8>],
+    ) -> std::result::Result<(), String> {
+        let joined = target
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let target_id = self
+            .tree
+            .lookup(target.join(&b'/').as_slice())
+            .filter(|_| !target.is_empty())
+            .ok_or_else(|| {
+                format!("hard link to {joined}, which is not in the archive before it")
+            })?;
+        if self.tree.node(target_id).is_dir() {
+            return Err(format!("hard link to directory {joined}"));
+        }
+        let Some(last) = components.last() else {
+            return Err("hard link named like the root".into());
+        };
+        let parent = self.parent_of(components)?;
+        self.tree
+            .link(parent, last, target_id)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Metadata of directories an archive implies but does not list: 0755,
+/// root-owned, at the epoch (clamping and `--owner` apply later).
+fn default_dir_metadata() -> Metadata {
+    Metadata {
+        permissions: 0o755,
+        ..Metadata::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        b.into_inner().unwrap()
+    }
+
+    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_600_000_000);
+        h
+    }
+
+    struct InMemory;
+    impl MemberData for InMemory {
+        fn take(&mut self, data: &mut dyn Read, size: u64, _: u64, _: bool) -> Result<FileContent> {
+            let mut bytes = vec![0u8; size as usize];
+            data.read_exact(&mut bytes).unwrap();
+            Ok(FileContent::from_bytes(bytes))
+        }
+    }
+
+    #[test]
+    fn later_members_replace_and_missing_parents_appear() {
+        let bytes = archive(|b| {
+            b.append_data(
+                &mut header(tar::EntryType::Regular, 3, 0o644),
+                "./a/b/f",
+                &b"one"[..],
+            )
+            .unwrap();
+            b.append_data(
+                &mut header(tar::EntryType::Regular, 3, 0o600),
+                "a/b/f",
+                &b"two"[..],
+            )
+            .unwrap();
+            b.append_data(
+                &mut header(tar::EntryType::Directory, 0, 0o700),
+                "a/",
+                &b""[..],
+            )
+            .unwrap();
+        });
+        let tree = read_archive(&bytes[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap();
+        let f = tree.lookup(b"a/b/f").unwrap();
+        assert_eq!(tree.node(f).meta.permissions, 0o600);
+        let a = tree.lookup(b"a").unwrap();
+        assert_eq!(tree.node(a).meta.permissions, 0o700);
+        assert!(
+            tree.lookup(b"a/b").is_some(),
+            "contents kept when the directory comes later"
+        );
+    }
+
+    #[test]
+    fn dotdot_members_are_refused_or_skipped() {
+        let mut h = header(tar::EntryType::Regular, 1, 0o644);
+        let mut raw = archive(|b| {
+            b.append_data(&mut h, "ok", &b"x"[..]).unwrap();
+        });
+        // Write a `..` path directly into the header (the builder refuses it).
+        let name = b"../evil";
+        raw[..100].fill(0);
+        raw[..name.len()].copy_from_slice(name);
+        let mut fixed = tar::Header::from_byte_slice(&raw[..512]).clone();
+        fixed.set_cksum();
+        raw[..512].copy_from_slice(fixed.as_bytes());
+        let err = read_archive(&raw[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap_err();
+        assert!(err.to_string().contains("../evil"), "{err}");
+        let tree = read_archive(&raw[..], "t.tar", &mut InMemory, OutsideRoot::Skip).unwrap();
+        assert!(tree.is_empty());
+        let _ = &mut h;
+    }
+
+    #[test]
+    fn hard_links_share_a_node_and_missing_targets_are_errors() {
+        let bytes = archive(|b| {
+            b.append_data(
+                &mut header(tar::EntryType::Regular, 2, 0o644),
+                "f",
+                &b"hi"[..],
+            )
+            .unwrap();
+            let mut l = header(tar::EntryType::Link, 0, 0o644);
+            b.append_link(&mut l, "d/g", "f").unwrap();
+        });
+        let tree = read_archive(&bytes[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap();
+        assert_eq!(tree.lookup(b"f"), tree.lookup(b"d/g"));
+        let bad_link = archive(|b| {
+            let mut l = header(tar::EntryType::Link, 0, 0o644);
+            b.append_link(&mut l, "g", "missing").unwrap();
+        });
+        let err =
+            read_archive(&bad_link[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn a_file_as_parent_is_an_error() {
+        let bytes = archive(|b| {
+            b.append_data(
+                &mut header(tar::EntryType::Regular, 1, 0o644),
+                "f",
+                &b"x"[..],
+            )
+            .unwrap();
+            b.append_data(
+                &mut header(tar::EntryType::Regular, 1, 0o644),
+                "f/g",
+                &b"y"[..],
+            )
+            .unwrap();
+        });
+        let err =
+            read_archive(&bytes[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn compression_is_recognised_from_bytes() {
+        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
+        assert_eq!(Compression::detect(b"\xfd7zXZ\0"), Compression::Xz);
+        assert_eq!(
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
+        assert_eq!(Compression::detect(b"ustar"), Compression::None);
+    }
+}
