@@ -157,6 +157,16 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A manifest line that does not parse or cannot be applied.
+    #[error("{manifest}: line {line}: {reason}")]
+    BadManifest {
+        /// The manifest.
+        manifest: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// An option value that is out of range or contradicts another.
     #[error("invalid {option}: {reason}")]
     InvalidOption {

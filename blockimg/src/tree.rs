@@ -332,6 +332,30 @@ impl Tree {
         }
     }
 
+    /// Maps owners: a uid equal to the first of a pair in `uids` becomes
+    /// the second (likewise for gids); others are kept.
+    pub fn map_owners(&mut self, uids: &[(u32, u32)], gids: &[(u32, u32)]) {
+        let map = |pairs: &[(u32, u32)], id: u32| {
+            pairs
+                .iter()
+                .find(|(from, _)| *from == id)
+                .map_or(id, |(_, to)| *to)
+        };
+        for node in &mut self.nodes {
+            node.meta.uid = map(uids, node.meta.uid);
+            node.meta.gid = map(gids, node.meta.gid);
+        }
+    }
+
+    /// Removes entry `name` from directory `parent`; the node stays in the
+    /// tree but is no longer reachable through that name.
+    pub fn unlink(&mut self, parent: NodeId, name: &[u8]) -> Option<NodeId> {
+        match &mut self.nodes[parent.index()].kind {
+            NodeKind::Directory(entries) => entries.remove(name),
+            _ => None,
+        }
+    }
+
     /// The entries of a directory node, or `None` for other kinds.
     pub fn entries(&self, dir: NodeId) -> Option<&BTreeMap<Vec<u8>, NodeId>> {
         match &self.node(dir).kind {

@@ -450,6 +450,33 @@ impl Scanner {
     }
 }
 
+/// The content of the host file at `path` (symlinks followed), for
+/// sources that name single files.
+pub fn host_file_content(path: &Path) -> Result<FileContent> {
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::UnsupportedFileType {
+            path: path.to_path_buf(),
+        });
+    }
+    let size = meta.len();
+    let segments = if size == 0 {
+        Vec::new()
+    } else {
+        data_segments(file.as_raw_fd(), size).map_err(|e| Error::io(path, e))?
+    };
+    Ok(FileContent {
+        size,
+        segments,
+        source: DataSource::HostFile {
+            path: path.to_path_buf(),
+            mtime: timestamp(meta.mtime(), meta.mtime_nsec()),
+        },
+    })
+}
+
 /// The content of the regular file `name` in `dirfd`, at `path`.
 fn file_content(dirfd: RawFd, name: &CStr, path: PathBuf, stat: &Stat) -> Result<FileContent> {
     let size = stat.size;

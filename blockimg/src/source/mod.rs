@@ -5,6 +5,8 @@
 //!   without root privileges; file data stays on the host and is read only
 //!   when the image is written.
 
+pub mod base_layout;
 pub mod dir;
+pub mod manifest;
 pub mod tar;
 pub mod tar_reader;

@@ -1,0 +1,602 @@
+//! Manifests: a line format that adds or overrides entries on top of any
+//! source. One directive a line; `#` starts a comment; fields are separated
+//! by spaces; a field may be quoted with `"` (with `\"` and `\\` escapes).
+//!
+//! ```text
+//! dir      PATH MODE UID:GID
+//! file     PATH MODE UID:GID HOST-PATH
+//! symlink  PATH TARGET [UID:GID]
+//! char     PATH MAJOR MINOR MODE UID:GID
+//! block    PATH MAJOR MINOR MODE UID:GID
+//! fifo     PATH MODE UID:GID
+//! owner    GLOB UID:GID
+//! mode     GLOB MODE
+//! mtime    GLOB SECONDS[.FRACTION]
+//! remove   GLOB
+//! ```
+//!
+//! `PATH` is absolute within the image; missing parent directories are
+//! created (0755, root). `GLOB` matches paths: `*` and `?` within one
+//! component, `**` across components, `[abc]` and `[a-z]` classes. The
+//! directives apply in order, so a later line overrides an earlier one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
+
+/// One parsed manifest line.
+#[derive(Clone, Debug)]
+pub enum Directive {
+    /// Create (or update) a directory.
+    Dir {
+        /// Path in the image.
+        path: Vec<u8>,
+        /// Permissions.
+        mode: u16,
+        /// Owner.
+        owner: (u32, u32),
+    },
+    /// Create a file from a host file.
+    File {
+        /// Path in the image.
+        path: Vec<u8>,
+        /// Permissions.
+        mode: u16,
+        /// Owner.
+        owner: (u32, u32),
+        /// The host file, relative to the manifest's directory.
+        host: PathBuf,
+    },
+    /// Create a symlink.
+    Symlink {
+        /// Path in the image.
+        path: Vec<u8>,
+        /// Target.
+        target: Vec<u8>,
+        /// Owner.
+        owner: (u32, u32),
+    },
+    /// Create a device node or FIFO.
+    Special {
+        /// Path in the image.
+        path: Vec<u8>,
+        /// The node's kind.
+        kind: NodeKind,
+        /// Permissions.
+        mode: u16,
+        /// Owner.
+        owner: (u32, u32),
+    },
+    /// Set the owner of matching paths.
+    Owner {
+        /// Which paths.
+        glob: Vec<u8>,
+        /// New owner.
+        owner: (u32, u32),
+    },
+    /// Set the permissions of matching paths.
+    Mode {
+        /// Which paths.
+        glob: Vec<u8>,
+        /// New permissions.
+        mode: u16,
+    },
+    /// Set the modification time of matching paths.
+    Mtime {
+        /// Which paths.
+        glob: Vec<u8>,
+        /// New time.
+        time: Timestamp,
+    },
+    /// Remove matching paths (and what is below them).
+    Remove {
+        /// Which paths.
+        glob: Vec<u8>,
+    },
+}
+
+/// A parsed manifest and where its relative host paths start.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// Directives in file order, with their line numbers.
+    pub directives: Vec<(usize, Directive)>,
+    /// Directory that relative host paths are resolved against.
+    pub base: PathBuf,
+    /// Name of the manifest in errors.
+    pub name: String,
+}
+
+/// Reads and parses the manifest file at `path`.
+pub fn load(path: &Path) -> Result<Manifest> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, &path.display().to_string(), base)
+}
+
+/// Parses manifest text; `name` names it in errors.
+pub fn parse(text: &[u8], name: &str, base: PathBuf) -> Result<Manifest> {
+    let mut directives = Vec::new();
+    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+        let number = index + 1;
+        let fail = |reason: String| Error::BadManifest {
+            manifest: name.to_string(),
+            line: number,
+            reason,
+        };
+        let fields = split_fields(line).map_err(fail)?;
+        let Some((keyword, args)) = fields.split_first() else {
+            continue;
+        };
+        let directive = directive(keyword, args).map_err(fail)?;
+        directives.push((number, directive));
+    }
+    Ok(Manifest {
+        directives,
+        base,
+        name: name.to_string(),
+    })
+}
+
+fn split_fields(line: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            b' ' | b'\t' | b'\r' => i += 1,
+            b'#' => break,
+            b'"' => {
+                let mut field = Vec::new();
+                i += 1;
+                loop {
+                    match line.get(i) {
+                        None => return Err("unterminated quote".into()),
+                        Some(b'"') => break,
+                        Some(b'\\') => {
+                            let escaped = *line.get(i + 1).ok_or("a backslash ends the line")?;
+                            field.push(escaped);
+                            i += 2;
+                        }
+                        Some(&b) => {
+                            field.push(b);
+                            i += 1;
+                        }
+                    }
+                }
+                i += 1;
+                fields.push(field);
+            }
+            _ => {
+                let start = i;
+                while i < line.len() && !matches!(line[i], b' ' | b'\t' | b'\r') {
+                    i += 1;
+                }
+                fields.push(line[start..i].to_vec());
+            }
+        }
+    }
+    Ok(fields)
+}
+
+fn text(field: &[u8]) -> String {
+    String::from_utf8_lossy(field).into_owned()
+}
+
+fn parse_mode(field: &[u8]) -> std::result::Result<u16, String> {
+    u16::from_str_radix(&text(field), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("mode {:?} is not octal 0..7777", text(field)))
+}
+
+fn parse_owner(field: &[u8]) -> std::result::Result<(u32, u32), String> {
+    let t = text(field);
+    let (u, g) = t
+        .split_once(':')
+        .ok_or_else(|| format!("owner {t:?} is not UID:GID"))?;
+    let num = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| format!("{s:?} in owner {t:?} is not a number"))
+    };
+    Ok((num(u)?, num(g)?))
+}
+
+fn parse_u32(field: &[u8], what: &str) -> std::result::Result<u32, String> {
+    text(field)
+        .parse()
+        .map_err(|_| format!("{what} {:?} is not a number", text(field)))
+}
+
+fn parse_time(field: &[u8]) -> std::result::Result<Timestamp, String> {
+    let t = text(field);
+    let (int, frac) = t.split_once('.').unwrap_or((&t, ""));
+    let secs: i64 = int
+        .parse()
+        .map_err(|_| format!("time {t:?} is not seconds"))?;
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("time {t:?} has a bad fraction"));
+    }
+    let nanos = format!("{frac:0<9}").parse().unwrap_or(0);
+    Ok(Timestamp { secs, nanos })
+}
+
+fn image_path(field: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    if !field.starts_with(b"/") {
+        return Err(format!("path {:?} is not absolute", text(field)));
+    }
+    if field.split(|&b| b == b'/').any(|c| c == b"..") {
+        return Err(format!("path {:?} contains `..`", text(field)));
+    }
+    Ok(field.to_vec())
+}
+
+fn directive(keyword: &[u8], args: &[Vec<u8>]) -> std::result::Result<Directive, String> {
+    let want = |n: usize, usage: &str| {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(format!("expected `{usage}`"))
+        }
+    };
+    Ok(match keyword {
+        b"dir" => {
+            want(3, "dir PATH MODE UID:GID")?;
+            Directive::Dir {
+                path: image_path(&args[0])?,
+                mode: parse_mode(&args[1])?,
+                owner: parse_owner(&args[2])?,
+            }
+        }
+        b"file" => {
+            want(4, "file PATH MODE UID:GID HOST-PATH")?;
+            Directive::File {
+                path: image_path(&args[0])?,
+                mode: parse_mode(&args[1])?,
+                owner: parse_owner(&args[2])?,
+                host: PathBuf::from(std::ffi::OsStr::new(&text(&args[3]))),
+            }
+        }
+        b"symlink" => {
+            if !(2..=3).contains(&args.len()) {
+                return Err("expected `symlink PATH TARGET [UID:GID]`".into());
+            }
+            let owner = match args.get(2) {
+                Some(o) => parse_owner(o)?,
+                None => (0, 0),
+            };
+            Directive::Symlink {
+                path: image_path(&args[0])?,
+                target: args[1].clone(),
+                owner,
+            }
+        }
+        b"char" | b"block" => {
+            want(5, "char|block PATH MAJOR MINOR MODE UID:GID")?;
+            let (major, minor) = (parse_u32(&args[1], "major")?, parse_u32(&args[2], "minor")?);
+            let kind = if keyword == b"char" {
+                NodeKind::CharDevice { major, minor }
+            } else {
+                NodeKind::BlockDevice { major, minor }
+            };
+            Directive::Special {
+                path: image_path(&args[0])?,
+                kind,
+                mode: parse_mode(&args[3])?,
+                owner: parse_owner(&args[4])?,
+            }
+        }
+        b"fifo" => {
+            want(3, "fifo PATH MODE UID:GID")?;
+            Directive::Special {
+                path: image_path(&args[0])?,
+                kind: NodeKind::Fifo,
+                mode: parse_mode(&args[1])?,
+                owner: parse_owner(&args[2])?,
+            }
+        }
+        b"owner" => {
+            want(2, "owner GLOB UID:GID")?;
+            Directive::Owner {
+                glob: args[0].clone(),
+                owner: parse_owner(&args[1])?,
+            }
+        }
+        b"mode" => {
+            want(2, "mode GLOB MODE")?;
+            Directive::Mode {
+                glob: args[0].clone(),
+                mode: parse_mode(&args[1])?,
+            }
+        }
+        b"mtime" => {
+            want(2, "mtime GLOB SECONDS")?;
+            Directive::Mtime {
+                glob: args[0].clone(),
+                time: parse_time(&args[1])?,
+            }
+        }
+        b"remove" => {
+            want(1, "remove GLOB")?;
+            Directive::Remove {
+                glob: args[0].clone(),
+            }
+        }
+        other => return Err(format!("unknown directive {:?}", text(other))),
+    })
+}
+
+impl Manifest {
+    /// Applies every directive to `tree`, in order. New nodes get `time` as
+    /// their times.
+    pub fn apply(&self, tree: &mut Tree, time: Timestamp) -> Result<()> {
+        for (line, directive) in &self.directives {
+            let fail = |reason: String| Error::BadManifest {
+                manifest: self.name.clone(),
+                line: *line,
+                reason,
+            };
+            let meta = |mode: u16, owner: (u32, u32)| Metadata {
+                permissions: mode,
+                uid: owner.0,
+                gid: owner.1,
+                atime: time,
+                mtime: time,
+                ctime: time,
+                crtime: None,
+            };
+            match directive {
+                Directive::Dir { path, mode, owner } => {
+                    let (parent, name) = parent_dir(tree, path, time).map_err(fail)?;
+                    let existing = tree.entries(parent).and_then(|e| e.get(&name)).copied();
+                    match existing {
+                        Some(id) if tree.node(id).is_dir() => {
+                            let node = tree.node_mut(id);
+                            node.meta.permissions = *mode;
+                            (node.meta.uid, node.meta.gid) = *owner;
+                        }
+                        _ => {
+                            tree.add(
+                                parent,
+                                &name,
+                                Node::new(
+                                    meta(*mode, *owner),
+                                    NodeKind::Directory(BTreeMap::new()),
+                                ),
+                            )?;
+                        }
+                    }
+                }
+                Directive::File {
+                    path,
+                    mode,
+                    owner,
+                    host,
+                } => {
+                    let host = self.base.join(host);
+                    let (parent, name) = parent_dir(tree, path, time).map_err(fail)?;
+                    let content = super::dir::host_file_content(&host)?;
+                    tree.add(
+                        parent,
+                        &name,
+                        Node::new(meta(*mode, *owner), NodeKind::File(content)),
+                    )?;
+                }
+                Directive::Symlink {
+                    path,
+                    target,
+                    owner,
+                } => {
+                    let (parent, name) = parent_dir(tree, path, time).map_err(fail)?;
+                    tree.add(
+                        parent,
+                        &name,
+                        Node::new(meta(0o777, *owner), NodeKind::Symlink(target.clone())),
+                    )?;
+                }
+                Directive::Special {
+                    path,
+                    kind,
+                    mode,
+                    owner,
+                } => {
+                    let (parent, name) = parent_dir(tree, path, time).map_err(fail)?;
+                    tree.add(parent, &name, Node::new(meta(*mode, *owner), kind.clone()))?;
+                }
+                Directive::Owner { glob, owner } => {
+                    for id in matching(tree, glob) {
+                        let node = tree.node_mut(id);
+                        (node.meta.uid, node.meta.gid) = *owner;
+                    }
+                }
+                Directive::Mode { glob, mode } => {
+                    for id in matching(tree, glob) {
+                        tree.node_mut(id).meta.permissions = *mode;
+                    }
+                }
+                Directive::Mtime { glob, time } => {
+                    for id in matching(tree, glob) {
+                        tree.node_mut(id).meta.mtime = *time;
+                    }
+                }
+                Directive::Remove { glob } => {
+                    for (parent, name) in matching_entries(tree, glob) {
+                        tree.unlink(parent, &name);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The directory that will hold `path` (created as needed) and the last
+/// component's name.
+fn parent_dir(
+    tree: &mut Tree,
+    path: &[u8],
+    time: Timestamp,
+) -> std::result::Result<(NodeId, Vec<u8>), String> {
+    let parts: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return Err("the root cannot be replaced".into());
+    };
+    let mut dir = Tree::ROOT;
+    for part in parents {
+        let existing = tree.entries(dir).and_then(|e| e.get(*part)).copied();
+        dir = match existing {
+            Some(id) if tree.node(id).is_dir() => id,
+            Some(_) => return Err(format!("{} is not a directory", text(part))),
+            None => {
+                let meta = Metadata {
+                    permissions: 0o755,
+                    atime: time,
+                    mtime: time,
+                    ctime: time,
+                    ..Metadata::default()
+                };
+                tree.add(
+                    dir,
+                    part,
+                    Node::new(meta, NodeKind::Directory(BTreeMap::new())),
+                )
+                .map_err(|e| e.to_string())?
+            }
+        };
+    }
+    Ok((dir, last.to_vec()))
+}
+
+/// Every `(parent, name)` entry whose path matches `glob`.
+fn matching_entries(tree: &Tree, glob: &[u8]) -> Vec<(NodeId, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut stack = vec![(Tree::ROOT, Vec::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let Some(entries) = tree.entries(dir) else {
+            continue;
+        };
+        for (name, &child) in entries {
+            let mut path = prefix.clone();
+            path.push(b'/');
+            path.extend_from_slice(name);
+            if glob_match(glob, &path) {
+                found.push((dir, name.clone()));
+            }
+            if tree.node(child).is_dir() {
+                stack.push((child, path));
+            }
+        }
+    }
+    found
+}
+
+fn matching(tree: &Tree, glob: &[u8]) -> Vec<NodeId> {
+    let mut ids: Vec<NodeId> = matching_entries(tree, glob)
+        .into_iter()
+        .filter_map(|(parent, name)| tree.entries(parent).and_then(|e| e.get(&name)).copied())
+        .collect();
+    if glob == b"/" {
+        ids.push(Tree::ROOT);
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Shell-style matching of a whole path: `*` and `?` stay within a
+/// component, `**` crosses components, `[...]` is a class.
+pub fn glob_match(pattern: &[u8], path: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => path.is_empty(),
+        Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+            let rest = &rest[1..];
+            (0..=path.len()).any(|i| glob_match(rest, &path[i..]))
+        }
+        Some((b'*', rest)) => {
+            let limit = path.iter().position(|&b| b == b'/').unwrap_or(path.len());
+            (0..=limit).any(|i| glob_match(rest, &path[i..]))
+        }
+        Some((b'?', rest)) => {
+            matches!(path.first(), Some(&c) if c != b'/') && glob_match(rest, &path[1..])
+        }
+        Some((b'[', rest)) => {
+            let Some(close) = rest.iter().skip(1).position(|&b| b == b']').map(|p| p + 1) else {
+                return path.first() == Some(&b'[') && glob_match(rest, &path[1..]);
+            };
+            let (class, after) = (&rest[..close], &rest[close + 1..]);
+            let Some(&c) = path.first() else { return false };
+            let (negate, class) = match class.split_first() {
+                Some((b'!', tail)) | Some((b'^', tail)) => (true, tail),
+                _ => (false, class),
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == b'-' {
+                    hit |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == c;
+                    i += 1;
+                }
+            }
+            hit != negate && c != b'/' && glob_match(after, &path[1..])
+        }
+        Some((&p, rest)) => path.first() == Some(&p) && glob_match(rest, &path[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_a_shell() {
+        assert!(glob_match(b"/usr/bin/*", b"/usr/bin/sudo"));
+        assert!(!glob_match(b"/usr/bin/*", b"/usr/bin/x/y"));
+        assert!(glob_match(b"/usr/**", b"/usr/bin/x/y"));
+        assert!(glob_match(b"/dev/tty[0-9]", b"/dev/tty5"));
+        assert!(!glob_match(b"/dev/tty[!0-9]", b"/dev/tty5"));
+        assert!(glob_match(b"/a?c", b"/abc"));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let err = parse(b"dir /etc 0755 0:0\nbogus /x\n", "m.txt", PathBuf::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("m.txt") && text.contains("line 2"), "{text}");
+        assert!(parse(b"dir etc 0755 0:0", "m", PathBuf::new()).is_err());
+        assert!(parse(b"char /dev/x 1 3 0999 0:0", "m", PathBuf::new()).is_err());
+    }
+
+    #[test]
+    fn directives_apply_in_order() {
+        let t = Timestamp::from_secs(5);
+        let mut tree = Tree::new(Metadata {
+            permissions: 0o755,
+            ..Metadata::default()
+        });
+        let m = parse(
+            b"# devices\nchar /dev/console 5 1 0600 0:0\n\"dir\" \"/a b\" 0700 1:2\nowner /dev/* 9:9\nmode /a* 0711\nsymlink /var/run /run\nremove /var\n",
+            "m",
+            PathBuf::new(),
+        )
+        .unwrap();
+        m.apply(&mut tree, t).unwrap();
+        let console = tree.lookup(b"dev/console").unwrap();
+        assert!(matches!(
+            tree.node(console).kind,
+            NodeKind::CharDevice { major: 5, minor: 1 }
+        ));
+        assert_eq!(
+            (tree.node(console).meta.uid, tree.node(console).meta.gid),
+            (9, 9)
+        );
+        let ab = tree.lookup(b"a b").unwrap();
+        assert_eq!(tree.node(ab).meta.permissions, 0o711);
+        assert!(tree.lookup(b"var").is_none());
+    }
+}
