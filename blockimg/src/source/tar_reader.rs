@@ -136,12 +136,14 @@ impl<R: Read> TarReader<R> {
         while done < buf.len() {
             match self.input.read(&mut buf[done..]) {
                 Ok(0) => return Err(TarError::Truncated),
-                Ok(n) => done += n,
+                Ok(n) => {
+                    done += n;
+                    self.position += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(TarError::Io(e)),
             }
         }
-        self.position += buf.len() as u64;
         Ok(())
     }
 
@@ -182,11 +184,15 @@ impl<R: Read> TarReader<R> {
         let mut pax: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         loop {
             let mut header = [0u8; 512];
+            // A stream that ends exactly where a header would start ends the
+            // archive (some writers omit the two zero blocks); one that ends
+            // inside a header is truncated.
+            let at_start = self.position;
             match self.read_exact(&mut header) {
                 Ok(()) => {}
-                // A stream that ends where a header would start ends the
-                // archive (some writers omit the two zero blocks).
-                Err(TarError::Truncated) if long_name.is_none() && pax.is_empty() => {
+                Err(TarError::Truncated)
+                    if self.position == at_start && long_name.is_none() && pax.is_empty() =>
+                {
                     self.finished = true;
                     return Ok(None);
                 }
@@ -659,6 +665,14 @@ mod tests {
         let parsed = parse_pax(&rec).unwrap();
         assert_eq!(parsed, vec![(b"user.x".to_vec(), value.to_vec())]);
         assert!(parse_pax(b"5 a=b\n").is_err());
+    }
+
+    #[test]
+    fn a_partial_header_is_truncation_and_an_empty_stream_is_the_end() {
+        let mut empty = TarReader::new(&b""[..]);
+        assert!(matches!(empty.next_member(), Ok(None)));
+        let mut partial = TarReader::new(&b"not a directory"[..]);
+        assert!(matches!(partial.next_member(), Err(TarError::Truncated)));
     }
 
     #[test]
