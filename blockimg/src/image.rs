@@ -12,7 +12,7 @@ use crate::ext4::{Ext4Layout, Ext4Options, Ext4Plan};
 use crate::identity;
 use crate::sink::{Sink, SparseFile};
 use crate::source::tar::{decompress, read_archive, OutsideRoot, StreamPlacement};
-use crate::tree::Tree;
+use crate::tree::{Timestamp, Tree};
 
 /// The partition table written in front of the filesystem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,7 +248,14 @@ pub fn build_image_from_archive(
     let mut sink = SparseFile::create(output, options.overwrite)?;
     let mut layout = Ext4Layout::new(disk_size - table_bytes, &options.ext4, 0)?;
     let mut placement = StreamPlacement::new(&mut layout, &mut sink, table_bytes);
-    let mut tree = read_archive(decompress(input, name)?, name, &mut placement, outside)?;
+    let implied = options.ext4.timestamp.unwrap_or_else(Timestamp::now);
+    let mut tree = read_archive(
+        decompress(input, name)?,
+        name,
+        &mut placement,
+        outside,
+        implied,
+    )?;
     let placed = placement.into_placed();
     adjust(&mut tree)?;
     let plan = Ext4Plan::with_placed(&tree, layout, &options.ext4, &placed)?;

@@ -30,6 +30,17 @@ impl Timestamp {
         Timestamp { secs, nanos: 0 }
     }
 
+    /// The current time from the system clock.
+    pub fn now() -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp {
+            secs: now.as_secs() as i64,
+            nanos: now.subsec_nanos(),
+        }
+    }
+
     /// The earlier of `self` and `limit` (used to clamp times to
     /// `SOURCE_DATE_EPOCH`).
     pub fn clamp_to(self, limit: Timestamp) -> Self {

@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use blockimg::source::tar::{decompress, read_archive, MemberData, OutsideRoot};
-use blockimg::tree::FileContent;
+use blockimg::tree::{FileContent, Timestamp};
 use libfuzzer_sys::fuzz_target;
 
 /// Reads member data (bounded) into memory, as a small stand-in for the
@@ -32,5 +32,11 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(input) = decompress(bytes, "fuzz.tar") else {
         return;
     };
-    let _ = read_archive(input.take(16 << 20), "fuzz.tar", &mut Bounded, OutsideRoot::Skip);
+    let _ = read_archive(
+        input.take(16 << 20),
+        "fuzz.tar",
+        &mut Bounded,
+        OutsideRoot::Skip,
+        Timestamp::from_secs(0),
+    );
 });

@@ -479,7 +479,7 @@ fn plan_with<'t>(
     let label = label_bytes(&options.label)?;
     let now = match options.timestamp {
         Some(t) => t,
-        None => system_now(),
+        None => Timestamp::now(),
     };
     let count = (tree.len() as u64).to_le_bytes();
     let size_le = layout.size_bytes.to_le_bytes();
@@ -941,14 +941,4 @@ fn label_bytes(label: &str) -> Result<[u8; 16]> {
     let mut out = [0u8; 16];
     out[..bytes.len()].copy_from_slice(bytes);
     Ok(out)
-}
-
-fn system_now() -> Timestamp {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp {
-        secs: now.as_secs() as i64,
-        nanos: now.subsec_nanos(),
-    }
 }

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, PlacedData, Run};
 use crate::sink::{is_zero, Sink};
 use crate::tree::{
-    DataSource, FileContent, Metadata, Node, NodeId, NodeKind, Segment, Tree, Xattr,
+    DataSource, FileContent, Metadata, Node, NodeId, NodeKind, Segment, Timestamp, Tree, Xattr,
 };
 
 /// The compression of an archive, recognised from its first bytes.
@@ -158,8 +158,16 @@ impl<'a> StreamPlacement<'a> {
     }
 
     /// Where every file's data went.
-    pub fn into_placed(self) -> PlacedData {
+    pub fn into_placed(mut self) -> PlacedData {
+        self.release_pending();
         self.placed
+    }
+
+    /// Gives back the blocks of a file taken but never added to the tree.
+    fn release_pending(&mut self) {
+        if let Some(runs) = self.pending.take() {
+            self.layout.release(&runs);
+        }
     }
 }
 
@@ -171,6 +179,7 @@ impl MemberData for StreamPlacement<'_> {
         _archive_offset: u64,
         _sparse: bool,
     ) -> Result<FileContent> {
+        self.release_pending();
         let bs = self.layout.geometry().bs();
         let mut segments: Vec<Segment> = Vec::new();
         let mut runs: Vec<Run> = Vec::new();
@@ -247,15 +256,18 @@ pub enum OutsideRoot {
 }
 
 /// Reads every member of the (decompressed) tar stream `input` into a tree.
-/// `name` names the archive in errors.
+/// `name` names the archive in errors. Directories the archive implies but
+/// does not list (the root included) get the times `implied`, mode 0755
+/// and root as owner, as `tar -x` would create them at that time.
 pub fn read_archive(
     input: impl Read,
     name: &str,
     data: &mut dyn MemberData,
     outside: OutsideRoot,
+    implied: Timestamp,
 ) -> Result<Tree> {
     let mut reader = TarReader::new(input);
-    let mut builder = TreeBuilder::new();
+    let mut builder = TreeBuilder::new(implied);
     let mut last_member = String::new();
     loop {
         let member = match reader.next_member() {
@@ -383,12 +395,22 @@ fn normalise(path: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// listed after its contents only updates the directory's metadata.
 struct TreeBuilder {
     tree: Tree,
+    /// Metadata of directories created because members need them.
+    implied: Metadata,
 }
 
 impl TreeBuilder {
-    fn new() -> Self {
+    fn new(time: Timestamp) -> Self {
+        let implied = Metadata {
+            permissions: 0o755,
+            atime: time,
+            mtime: time,
+            ctime: time,
+            ..Metadata::default()
+        };
         TreeBuilder {
-            tree: Tree::new(default_dir_metadata()),
+            tree: Tree::new(implied.clone()),
+            implied,
         }
     }
 
@@ -414,7 +436,7 @@ impl TreeBuilder {
                     .add(
                         dir,
                         part,
-                        Node::new(default_dir_metadata(), NodeKind::Directory(BTreeMap::new())),
+                        Node::new(self.implied.clone(), NodeKind::Directory(BTreeMap::new())),
                     )
                     .map_err(|e| e.to_string())?,
             };
@@ -430,11 +452,12 @@ impl TreeBuilder {
         node: Node,
     ) -> std::result::Result<Option<NodeId>, String> {
         let Some(last) = components.last() else {
-            if node.is_dir() {
-                let root = self.tree.node_mut(Tree::ROOT);
-                root.meta = node.meta;
-                root.xattrs = node.xattrs;
+            if !node.is_dir() {
+                return Err("the archive's root can only be a directory".into());
             }
+            let root = self.tree.node_mut(Tree::ROOT);
+            root.meta = node.meta;
+            root.xattrs = node.xattrs;
             return Ok(None);
         };
         let parent = self.parent_of(components)?;
@@ -480,15 +503,6 @@ impl TreeBuilder {
         self.tree
             .link(parent, last, target_id)
             .map_err(|e| e.to_string())
-    }
-}
-
-/// Metadata of directories an archive implies but does not list: 0755,
-/// root-owned, at the epoch (clamping and `--owner` apply later).
-fn default_dir_metadata() -> Metadata {
-    Metadata {
-        permissions: 0o755,
-        ..Metadata::default()
     }
 }
 
@@ -544,7 +558,14 @@ mod tests {
             )
             .unwrap();
         });
-        let tree = read_archive(&bytes[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap();
+        let tree = read_archive(
+            &bytes[..],
+            "t.tar",
+            &mut InMemory,
+            OutsideRoot::Refuse,
+            Timestamp::from_secs(0),
+        )
+        .unwrap();
         let f = tree.lookup(b"a/b/f").unwrap();
         assert_eq!(tree.node(f).meta.permissions, 0o600);
         let a = tree.lookup(b"a").unwrap();
@@ -568,9 +589,23 @@ mod tests {
         let mut fixed = tar::Header::from_byte_slice(&raw[..512]).clone();
         fixed.set_cksum();
         raw[..512].copy_from_slice(fixed.as_bytes());
-        let err = read_archive(&raw[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap_err();
+        let err = read_archive(
+            &raw[..],
+            "t.tar",
+            &mut InMemory,
+            OutsideRoot::Refuse,
+            Timestamp::from_secs(0),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("../evil"), "{err}");
-        let tree = read_archive(&raw[..], "t.tar", &mut InMemory, OutsideRoot::Skip).unwrap();
+        let tree = read_archive(
+            &raw[..],
+            "t.tar",
+            &mut InMemory,
+            OutsideRoot::Skip,
+            Timestamp::from_secs(0),
+        )
+        .unwrap();
         assert!(tree.is_empty());
         let _ = &mut h;
     }
@@ -587,14 +622,27 @@ mod tests {
             let mut l = header(tar::EntryType::Link, 0, 0o644);
             b.append_link(&mut l, "d/g", "f").unwrap();
         });
-        let tree = read_archive(&bytes[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap();
+        let tree = read_archive(
+            &bytes[..],
+            "t.tar",
+            &mut InMemory,
+            OutsideRoot::Refuse,
+            Timestamp::from_secs(0),
+        )
+        .unwrap();
         assert_eq!(tree.lookup(b"f"), tree.lookup(b"d/g"));
         let bad_link = archive(|b| {
             let mut l = header(tar::EntryType::Link, 0, 0o644);
             b.append_link(&mut l, "g", "missing").unwrap();
         });
-        let err =
-            read_archive(&bad_link[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap_err();
+        let err = read_archive(
+            &bad_link[..],
+            "t.tar",
+            &mut InMemory,
+            OutsideRoot::Refuse,
+            Timestamp::from_secs(0),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
     }
 
@@ -614,8 +662,14 @@ mod tests {
             )
             .unwrap();
         });
-        let err =
-            read_archive(&bytes[..], "t.tar", &mut InMemory, OutsideRoot::Refuse).unwrap_err();
+        let err = read_archive(
+            &bytes[..],
+            "t.tar",
+            &mut InMemory,
+            OutsideRoot::Refuse,
+            Timestamp::from_secs(0),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not a directory"), "{err}");
     }
 
