@@ -69,7 +69,7 @@ fn write_archive(members: &[Member], out: &Path) -> std::io::Result<()> {
     let mut dirs: std::collections::BTreeSet<String> = Default::default();
     // Snapshots list their directories (the root as `./`), so `tar -x` and
     // the image agree on their times and modes.
-    let mut dir_header = |builder: &mut tar::Builder<fs::File>, name: &str| {
+    let dir_header = |builder: &mut tar::Builder<fs::File>, name: &str| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_size(0);
@@ -112,7 +112,7 @@ fn write_archive(members: &[Member], out: &Path) -> std::io::Result<()> {
                 ..
             } => {
                 let mut bytes = data.clone();
-                bytes.extend(std::iter::repeat_n(0u8, *zeros as usize * 8192));
+                bytes.extend(vec![0u8; *zeros as usize * 8192]);
                 bytes.extend_from_slice(data);
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(bytes.len() as u64);
