@@ -184,6 +184,143 @@ pub enum Error {
         /// Why the entry cannot be stored.
         source: Box<Error>,
     },
+    /// Reading an input failed at a given byte offset.
+    #[error("reading {path} at byte offset {offset}: {source}")]
+    Read {
+        /// The input being read.
+        path: PathBuf,
+        /// Offset of the failed read within the input.
+        offset: u64,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A disk image whose contents break its format's rules.
+    #[error("{path}: {format} {field} is {value}: {reason}")]
+    CorruptImage {
+        /// The image file.
+        path: PathBuf,
+        /// Its format (VHD, VMDK).
+        format: String,
+        /// The structure and field at fault.
+        field: String,
+        /// The offending value, as found.
+        value: String,
+        /// What the value should be or why it cannot be used.
+        reason: String,
+    },
+    /// An image format that is recognized but not supported.
+    #[error("{path}: {reason}")]
+    UnsupportedFormat {
+        /// The image file.
+        path: PathBuf,
+        /// What the file is and what to do instead.
+        reason: String,
+    },
+    /// A format named by the user contradicts a file's name or contents.
+    #[error("{path}: {reason}")]
+    FormatMismatch {
+        /// The file concerned.
+        path: PathBuf,
+        /// What contradicts what.
+        reason: String,
+    },
+    /// The target of a write is mounted or held by another device.
+    #[error("{path} is in use: {reason}")]
+    TargetInUse {
+        /// The target device or file.
+        path: PathBuf,
+        /// Where it is mounted or what holds it.
+        reason: String,
+    },
+    /// The target of a write holds data and overwriting it was not asked for.
+    #[error("{path} is not blank ({reason}); use --force to overwrite it")]
+    TargetNotBlank {
+        /// The target device or file.
+        path: PathBuf,
+        /// What was found on it.
+        reason: String,
+    },
+    /// Reading back a written target found bytes that differ from the image.
+    #[error("verifying {path}: byte offset {offset} differs from the image")]
+    VerifyFailed {
+        /// The target device or file.
+        path: PathBuf,
+        /// Offset of the first differing byte.
+        offset: u64,
+    },
+    /// A file that should be an ELF executable or library is not one.
+    #[error("{path}: not an ELF executable or library")]
+    NotElf {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An ELF file whose headers cannot be read.
+    #[error("{path}: invalid ELF file: {reason}")]
+    InvalidElf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An ELF file built for another architecture than the one asked for.
+    #[error("{path}: ELF file for {found}, but the target is {expected}")]
+    ElfArchitecture {
+        /// The file.
+        path: PathBuf,
+        /// Its class and machine.
+        found: String,
+        /// The target's class and machine.
+        expected: String,
+    },
+    /// A shared library needed by a binary that the search did not find.
+    #[error(
+        "{binary}: library {library} (needed by {needed_by}) not found; searched {}",
+        if searched.is_empty() { "nothing".to_string() } else { searched.join(", ") }
+    )]
+    LibraryNotFound {
+        /// The binary whose dependencies were being resolved.
+        binary: PathBuf,
+        /// The library's name (its `DT_NEEDED` entry).
+        library: String,
+        /// The binary or library that needs it.
+        needed_by: PathBuf,
+        /// The directories searched, in order.
+        searched: Vec<String>,
+    },
+    /// A kernel module asked for that the modules tree does not have.
+    #[error("kernel module {name:?} is not in {dir} (not in modules.dep, modules.alias or modules.builtin)")]
+    ModuleNotFound {
+        /// The name as given.
+        name: String,
+        /// The modules directory searched.
+        dir: PathBuf,
+    },
+    /// Kernel modules that depend on each other in a circle.
+    #[error("{path}: dependency cycle between kernel modules: {cycle}")]
+    ModuleCycle {
+        /// The `modules.dep` file.
+        path: PathBuf,
+        /// The modules of the cycle, `a -> b -> a`.
+        cycle: String,
+    },
+    /// A malformed line of a kernel modules index (`modules.dep`, ...).
+    #[error("{path}:{line}: {reason}")]
+    ModuleIndex {
+        /// The index file.
+        path: PathBuf,
+        /// Line number, from 1.
+        line: usize,
+        /// What is wrong with the line.
+        reason: String,
+    },
+    /// A host file cannot be placed in the tree at the path it needs.
+    #[error("cannot place {path} in the image: {reason}")]
+    PlacementConflict {
+        /// Path inside the image.
+        path: String,
+        /// What is in the way.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -49,14 +49,18 @@
 
 #![deny(missing_docs)]
 
+pub mod convert;
 pub mod disk;
+pub mod disk_format;
 pub mod error;
 pub mod ext4;
 pub mod identity;
 pub mod image;
+pub mod initramfs;
 pub mod sink;
 pub mod size;
 pub mod source;
+pub mod target;
 pub mod tree;
 
 pub use error::{Error, Result};

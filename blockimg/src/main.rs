@@ -16,15 +16,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Make a sparse disk image with an ext4 root filesystem, optionally
-    /// filled from a directory.
+    /// Make a disk image (sparse raw, VHD or VMDK) with an ext4 root
+    /// filesystem, optionally filled from a directory.
     Mkdisk(cli::mkdisk::MkdiskArgs),
+    /// Make an initramfs (newc cpio) with executables and their libraries,
+    /// kernel modules and their dependencies, and an /init.
+    Initramfs(cli::initramfs::InitramfsArgs),
+    /// Convert a disk image between raw, VHD (dynamic or fixed) and
+    /// stream-optimized VMDK.
+    Convert(cli::convert::ConvertArgs),
+    /// Write a disk image onto a block device (such as an attached EBS
+    /// volume) or an existing file.
+    Write(cli::write::WriteArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Mkdisk(args) => cli::mkdisk::run(args),
+        Command::Initramfs(args) => cli::initramfs::run(args),
+        Command::Convert(args) => cli::convert::run(args),
+        Command::Write(args) => cli::write::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

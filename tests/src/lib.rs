@@ -13,6 +13,7 @@
 //!   of an image into the same model through `ext4-view` and `debugfs`.
 //! - [`fixture`] creates rich host trees to build images from.
 //! - [`mount`] attaches an image to a loop device and mounts it.
+//! - [`qemu`] runs `qemu-img`, the oracle for VHD and VMDK images.
 
 #![deny(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod host;
 pub mod image;
 pub mod model;
 pub mod mount;
+pub mod qemu;
 pub mod tools;
 
 pub use bin::{blockimg_bin, blockimg_cmd, mkdisk, RunOutput};

@@ -1,16 +1,23 @@
 //! `blockimg mkdisk`: a partitioned, ext4-formatted disk image, optionally
 //! filled from a directory.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use blockimg::ext4::Ext4Options;
 use blockimg::identity::{format_uuid, parse_uuid};
-use blockimg::image::{build_image, DiskSize, ImageOptions, ImageSummary, PartitionTable};
+use blockimg::image::{
+    build_image_from_archive, plan_disk, DiskSize, ImageOptions, ImageSummary, PartitionTable,
+};
+use blockimg::sink::{open_output, Destination, OutputFormat};
 use blockimg::size::{format_size, parse_size};
-use blockimg::tree::{Metadata, Timestamp, Tree};
-use blockimg::{Error, Result};
+use blockimg::tree::{Timestamp, Tree};
+use blockimg::Result;
 use clap::ValueEnum;
+
+use super::common::{build_timestamp, load_root_with, parse_owner, RootSource, TreeArgs};
+use super::output_args::{describe, OutputArgs};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum TableArg {
@@ -62,34 +69,21 @@ pub struct MkdiskArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
-    /// The image file to write.
-    output: PathBuf,
-}
-
-fn parse_owner(text: &str) -> std::result::Result<(u32, u32), String> {
-    let (uid, gid) = text
-        .split_once(':')
-        .ok_or_else(|| format!("{text:?} is not UID:GID"))?;
-    let num = |s: &str| {
-        s.parse::<u32>()
-            .map_err(|_| format!("{s:?} in {text:?} is not a number"))
-    };
-    Ok((num(uid)?, num(gid)?))
-}
-
-fn source_date_epoch() -> Result<Option<i64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) if !text.trim().is_empty() => {
-            text.trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| Error::InvalidOption {
-                    option: "SOURCE_DATE_EPOCH".into(),
-                    reason: format!("{text:?} is not a number of seconds"),
-                })
-        }
-        _ => Ok(None),
-    }
+    /// The image file to write (or give it with -o).
+    #[arg(
+        value_name = "OUTPUT",
+        required_unless_present = "out",
+        conflicts_with = "out"
+    )]
+    output: Option<PathBuf>,
+    /// The image file to write, or `-` for standard output (raw, VMDK or
+    /// fixed VHD, in one pass, for a pipe).
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    format: OutputArgs,
+    #[command(flatten)]
+    tree: TreeArgs,
 }
 
 /// Runs `blockimg mkdisk`.
@@ -102,18 +96,8 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     } else {
         DiskSize::Exact(parse_size(&args.size)?)
     };
-    let timestamp = match args.timestamp {
-        Some(t) => Some(t),
-        None => source_date_epoch()?,
-    };
+    let timestamp = build_timestamp(args.timestamp)?;
     let uuid = args.uuid.as_deref().map(parse_uuid).transpose()?;
-    let mut tree = match &args.root {
-        Some(root) => blockimg::source::dir::scan(root)?,
-        None => Tree::new(default_root_metadata(timestamp)),
-    };
-    if let Some((uid, gid)) = args.owner {
-        tree.set_owner_all(uid, gid);
-    }
     let options = ImageOptions {
         size,
         table: match args.table {
@@ -131,61 +115,97 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         overwrite: args.force,
         progress: !args.quiet,
     };
-    let summary = build_image(&tree, &options, &args.output)?;
+    let dest = Destination::from_arg(
+        args.out
+            .as_deref()
+            .or(args.output.as_deref())
+            .unwrap_or(Path::new("-")),
+    );
+    let source = RootSource::of(args.root.as_deref())?;
+    // An archive becoming a raw image of known size is read once, its data
+    // written into the image as it streams past.
+    if let (RootSource::Archive(archive), DiskSize::Exact(_), Destination::File(out)) =
+        (&source, size, &dest)
+    {
+        let format = OutputFormat::resolve(args.format.format.map(Into::into), &dest)?;
+        if format == OutputFormat::Raw {
+            let input = RootSource::open_archive(archive)?;
+            let name = archive.display().to_string();
+            let adjust = |tree: &mut Tree| args.tree.adjust(tree, args.owner, timestamp);
+            let (summary, nodes) =
+                build_image_from_archive(input, &name, &options, args.tree.outside(), adjust, out)?;
+            if !args.quiet {
+                let seconds = started.elapsed().as_secs_f64();
+                print_summary(&mut std::io::stdout(), &args, out, &summary, nodes, seconds);
+            }
+            return Ok(());
+        }
+    }
+    let mut tree = load_root_with(args.root.as_deref(), timestamp, args.tree.outside())?;
+    args.tree.adjust(&mut tree, args.owner, timestamp)?;
+    let disk = plan_disk(&tree, &options)?;
+    let summary = disk.summary();
+    let reproducible = timestamp.map(|t| (t, summary.uuid));
+    let out_options = args.format.options(&dest, args.force, reproducible)?;
+    let mut out = open_output(&dest, disk.disk_size(), &out_options)?;
+    disk.write_to(out.sink())?;
+    let virtual_size = out.virtual_size();
+    let file_bytes = out.finish()?;
     if !args.quiet {
-        print_summary(&args, &summary, tree.len(), started.elapsed().as_secs_f64());
+        // Standard output may carry the image itself.
+        let mut w: Box<dyn Write> = match dest {
+            Destination::Stdout => Box::new(std::io::stderr()),
+            Destination::File(_) => Box::new(std::io::stdout()),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        print_summary(&mut w, &args, dest.path(), &summary, tree.len(), seconds);
+        let _ = writeln!(
+            w,
+            "{}",
+            describe(out_options.format, virtual_size, file_bytes)
+        );
     }
     Ok(())
 }
 
-fn default_root_metadata(timestamp: Option<i64>) -> Metadata {
-    let now = match timestamp {
-        Some(t) => Timestamp::from_secs(t),
-        None => {
-            let d = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            Timestamp {
-                secs: d.as_secs() as i64,
-                nanos: d.subsec_nanos(),
-            }
-        }
-    };
-    Metadata {
-        permissions: 0o755,
-        uid: 0,
-        gid: 0,
-        atime: now,
-        mtime: now,
-        ctime: now,
-        crtime: Some(now),
-    }
-}
-
-fn print_summary(args: &MkdiskArgs, s: &ImageSummary, nodes: usize, seconds: f64) {
-    println!(
+fn print_summary(
+    w: &mut dyn Write,
+    args: &MkdiskArgs,
+    output: &Path,
+    s: &ImageSummary,
+    nodes: usize,
+    seconds: f64,
+) {
+    let _ = writeln!(
+        w,
         "{}: {} ({} bytes)",
-        args.output.display(),
+        output.display(),
         format_size(s.disk_size),
         s.disk_size
     );
     if let Some(sig) = s.disk_signature {
-        println!("  partition table: MBR, disk signature 0x{sig:08x}");
-        println!(
+        let _ = writeln!(w, "  partition table: MBR, disk signature 0x{sig:08x}");
+        let _ = writeln!(
+            w,
             "  partition 1: Linux (0x83), bootable, start sector {}, {} sectors, PARTUUID {sig:08x}-01",
             s.partition_offset / 512,
             s.partition_size / 512
         );
     }
-    println!(
+    let _ = writeln!(
+        w,
         "  ext4 at byte offset {}: UUID {}, label {:?}",
         s.partition_offset,
         format_uuid(&s.uuid),
         args.label
     );
-    println!(
+    let _ = writeln!(
+        w,
         "  blocks: {} of {} bytes, {} free; inodes: {}, {} free",
         s.blocks_count, s.block_size, s.free_blocks, s.inodes_count, s.free_inodes
     );
-    println!("  {nodes} files and directories written in {seconds:.2} s");
+    let _ = writeln!(
+        w,
+        "  {nodes} files and directories written in {seconds:.2} s"
+    );
 }

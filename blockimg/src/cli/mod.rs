@@ -1,3 +1,8 @@
 //! One module per subcommand of the `blockimg` command line.
 
+pub mod common;
+pub mod convert;
+pub mod initramfs;
 pub mod mkdisk;
+pub mod output_args;
+pub mod write;

@@ -4,9 +4,23 @@
 //! output format can be produced in one pass: a sparse raw file today,
 //! other formats through the same trait.
 
+mod blocks;
+mod deflate_pool;
+mod device;
+mod output;
 mod sparse_file;
+mod stream;
+mod temp_output;
+mod vhd;
+mod vmdk;
 
+pub use device::{DeviceWriter, WINDOW};
+pub use output::{open_output, virtual_size, Destination, Output, OutputFormat, OutputOptions};
 pub use sparse_file::SparseFile;
+pub use stream::Stream;
+pub use temp_output::TempOutput;
+pub use vhd::{VhdDynamic, VhdFixed};
+pub use vmdk::VmdkStream;
 
 use crate::error::Result;
 
@@ -15,6 +29,15 @@ use crate::error::Result;
 pub trait Sink {
     /// Writes `data` at byte `offset` of the image.
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+
+    /// Like [`Sink::write_at`], but takes the buffer, and returns a buffer
+    /// the caller may fill next (its length and contents are arbitrary).
+    /// Sinks that hand buffers to another thread take it as it is and save
+    /// a copy.
+    fn write_owned(&mut self, offset: u64, data: Vec<u8>) -> Result<Vec<u8>> {
+        self.write_at(offset, &data)?;
+        Ok(data)
+    }
 }
 
 /// True when every byte of `data` is zero.

@@ -4,14 +4,13 @@
 //! Writes are gathered into large buffers that a background thread writes
 //! out, so reading sources and writing the image overlap.
 
-use std::ffi::CString;
-use std::fs::{File, OpenOptions};
-use std::os::unix::ffi::OsStrExt;
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use super::temp_output::TempOutput;
 use super::{is_zero, Sink};
 use crate::error::{Error, Result};
 
@@ -33,56 +32,29 @@ struct Chunk {
 /// lives in a temporary file beside the output, removed if the build fails.
 pub struct SparseFile {
     path: PathBuf,
-    temp_path: PathBuf,
-    overwrite: bool,
+    output: Option<TempOutput>,
     current: Chunk,
     to_writer: Option<SyncSender<Chunk>>,
     recycled: Receiver<Vec<u8>>,
-    writer: Option<JoinHandle<Result<File>>>,
-    finished: bool,
+    writer: Option<JoinHandle<Result<()>>>,
 }
 
 impl SparseFile {
     /// Starts writing an image that will be named `path`. Refuses an
     /// existing `path` unless `overwrite`.
     pub fn create(path: &Path, overwrite: bool) -> Result<SparseFile> {
-        if !overwrite && path.symlink_metadata().is_ok() {
-            return Err(Error::OutputExists {
-                path: path.to_path_buf(),
-            });
-        }
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path.file_name().ok_or_else(|| Error::InvalidOption {
-            option: "output".into(),
-            reason: format!("{} does not name a file", path.display()),
-        })?;
-        let mut nonce = [0u8; 6];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
-        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{nonce}.partial"));
-        let temp_path = dir.join(temp_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)
-            .map_err(|e| Error::io(&dir, e))?;
+        let output = TempOutput::create(path, overwrite)?;
+        let file = output.file().try_clone().map_err(|e| Error::io(path, e))?;
         let (to_writer, from_caller) = sync_channel::<Chunk>(IN_FLIGHT);
         let (recycle, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
-        let output = path.to_path_buf();
+        let name = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("image writer".into())
-            .spawn(move || write_chunks(file, &output, from_caller, recycle))
+            .spawn(move || write_chunks(file, &name, from_caller, recycle))
             .map_err(|e| Error::io(path, e))?;
         Ok(SparseFile {
             path: path.to_path_buf(),
-            temp_path,
-            overwrite,
+            output: Some(output),
             current: Chunk {
                 offset: 0,
                 bytes: Vec::with_capacity(BUFFER),
@@ -90,7 +62,6 @@ impl SparseFile {
             to_writer: Some(to_writer),
             recycled,
             writer: Some(writer),
-            finished: false,
         })
     }
 
@@ -99,10 +70,8 @@ impl SparseFile {
         if self.current.bytes.is_empty() {
             return Ok(());
         }
-        let fresh = self
-            .recycled
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BUFFER));
+        let mut fresh = self.spare();
+        fresh.clear();
         let offset = self.current.offset + self.current.bytes.len() as u64;
         let full = std::mem::replace(
             &mut self.current,
@@ -111,7 +80,20 @@ impl SparseFile {
                 bytes: fresh,
             },
         );
-        let sent = self.to_writer.as_ref().map(|tx| tx.send(full));
+        self.send(full)
+    }
+
+    /// A buffer the writer has finished with, or a new one.
+    fn spare(&mut self) -> Vec<u8> {
+        self.recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BUFFER))
+    }
+
+    /// Hands a chunk to the writer thread.
+    fn send(&mut self, chunk: Chunk) -> Result<()> {
+        let offset = chunk.offset;
+        let sent = self.to_writer.as_ref().map(|tx| tx.send(chunk));
         match sent {
             Some(Ok(())) => Ok(()),
             // The writer stopped: its error explains why.
@@ -123,7 +105,7 @@ impl SparseFile {
         }
     }
 
-    fn join_writer(&mut self) -> Result<File> {
+    fn join_writer(&mut self) -> Result<()> {
         self.to_writer = None;
         let handle = self.writer.take().ok_or_else(|| Error::Write {
             path: self.path.clone(),
@@ -141,36 +123,72 @@ impl SparseFile {
 
     /// Completes the image: sets its size to `size`, syncs it and renames it
     /// to the output path.
-    pub fn finish(mut self, size: u64) -> Result<()> {
+    pub fn finish(self, size: u64) -> Result<()> {
+        self.finish_patched(size, &[])
+    }
+
+    /// Like [`SparseFile::finish`], but first writes `patches` (offset,
+    /// bytes) over what was written: for formats whose tables are known only
+    /// at the end, such as a dynamic VHD's block allocation table.
+    pub fn finish_patched(mut self, size: u64, patches: &[(u64, &[u8])]) -> Result<()> {
         self.flush()?;
-        let file = self.join_writer()?;
-        let write_err = |source| Error::Write {
+        self.join_writer()?;
+        let output = self.output.take().ok_or_else(|| Error::Write {
             path: self.path.clone(),
             offset: size,
-            source,
-        };
-        file.set_len(size).map_err(write_err)?;
-        file.sync_all().map_err(write_err)?;
-        rename(&self.temp_path, &self.path, self.overwrite)?;
-        self.finished = true;
-        Ok(())
+            source: std::io::Error::other("image already finished"),
+        })?;
+        for (offset, bytes) in patches {
+            output
+                .file()
+                .write_all_at(bytes, *offset)
+                .map_err(|source| Error::Write {
+                    path: self.path.clone(),
+                    offset: *offset,
+                    source,
+                })?;
+        }
+        output.commit(size)
     }
 }
 
-/// The writer thread: writes each chunk's non-zero parts, returns buffers
-/// for reuse, and gives the file back when the caller is done.
+/// The writer thread: writes each chunk's non-zero parts and returns buffers
+/// for reuse.
 fn write_chunks(
     file: File,
     path: &Path,
     chunks: Receiver<Chunk>,
     recycle: SyncSender<Vec<u8>>,
-) -> Result<File> {
-    for mut chunk in chunks {
+) -> Result<()> {
+    for chunk in chunks {
         write_nonzero(&file, path, chunk.offset, &chunk.bytes)?;
-        chunk.bytes.clear();
+        start_writeback(&file, chunk.offset, chunk.bytes.len());
         let _ = recycle.try_send(chunk.bytes);
     }
-    Ok(file)
+    Ok(())
+}
+
+/// Asks the kernel to start writing a range to the disk now, without
+/// waiting, so that the disk works while the image is still being made and
+/// the final sync has little left to do. Only a hint: errors surface at the
+/// sync.
+fn start_writeback(file: &File, offset: u64, len: usize) {
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return;
+    };
+    // SAFETY: sync_file_range only reads its arguments; the descriptor is
+    // valid for the call.
+    unsafe {
+        libc::sync_file_range(
+            std::os::unix::io::AsRawFd::as_raw_fd(file),
+            offset,
+            len,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
 }
 
 /// Writes the parts of `data` that are not all-zero chunks.
@@ -202,6 +220,22 @@ fn write_nonzero(file: &File, path: &Path, offset: u64, data: &[u8]) -> Result<(
 }
 
 impl Sink for SparseFile {
+    /// Large buffers go to the writer thread as they are.
+    fn write_owned(&mut self, offset: u64, data: Vec<u8>) -> Result<Vec<u8>> {
+        if data.len() < BUFFER / 2 {
+            self.write_at(offset, &data)?;
+            return Ok(data);
+        }
+        self.flush()?;
+        let end = offset + data.len() as u64;
+        self.send(Chunk {
+            offset,
+            bytes: data,
+        })?;
+        self.current.offset = end;
+        Ok(self.spare())
+    }
+
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         let end = self.current.offset + self.current.bytes.len() as u64;
         if offset != end || self.current.bytes.len() + data.len() > BUFFER {
@@ -218,45 +252,13 @@ impl Sink for SparseFile {
 
 impl Drop for SparseFile {
     fn drop(&mut self) {
-        if !self.finished {
-            self.to_writer = None;
-            if let Some(handle) = self.writer.take() {
-                let _ = handle.join();
-            }
-            let _ = std::fs::remove_file(&self.temp_path);
+        // Stop the writer before the temporary file is removed (when
+        // `output` is dropped after this).
+        self.to_writer = None;
+        if let Some(handle) = self.writer.take() {
+            let _ = handle.join();
         }
     }
-}
-
-/// Renames `from` to `to`; without `overwrite` an existing `to` is kept and
-/// the rename fails.
-fn rename(from: &Path, to: &Path, overwrite: bool) -> Result<()> {
-    if overwrite {
-        return std::fs::rename(from, to).map_err(|e| Error::io(to, e));
-    }
-    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|e| Error::io(p, e.into()));
-    let (cfrom, cto) = (c(from)?, c(to)?);
-    // SAFETY: both arguments are valid NUL-terminated paths that outlive the
-    // call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            cfrom.as_ptr(),
-            libc::AT_FDCWD,
-            cto.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EEXIST) {
-        return Err(Error::OutputExists {
-            path: to.to_path_buf(),
-        });
-    }
-    Err(Error::io(to, err))
 }
 
 #[cfg(test)]

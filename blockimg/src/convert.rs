@@ -1,0 +1,97 @@
+//! Converting a disk image from one format to another.
+//!
+//! The input is read as a [`VirtualDisk`] (any format [`disk_format::open`]
+//! recognizes) and only its ranges that may hold data are read: holes of a
+//! sparse raw file, unallocated VHD blocks and absent VMDK grains are
+//! skipped. The output sink then leaves out what is still zeros.
+//!
+//! [`disk_format::open`]: crate::disk_format::open
+
+use std::path::Path;
+
+use crate::disk_format::{self, check_name_matches, Format, VirtualDisk};
+use crate::error::Result;
+use crate::image::progress_bar;
+use crate::sink::{open_output, Destination, OutputOptions, Sink};
+
+/// Bytes read and written at a time.
+pub const CHUNK: usize = 4 << 20;
+
+/// What [`convert`] did.
+#[derive(Clone, Debug)]
+pub struct ConvertSummary {
+    /// Format of the input.
+    pub input_format: Format,
+    /// Size of the input's disk in bytes.
+    pub disk_size: u64,
+    /// Size of the disk the output describes (VHD rounds it up).
+    pub virtual_size: u64,
+    /// Length of the output in bytes.
+    pub output_bytes: u64,
+    /// Bytes of the input's disk that were read.
+    pub data_bytes: u64,
+}
+
+/// Copies the ranges of `disk` that may hold data into `sink`, in ascending
+/// order, `CHUNK` bytes at a time; `progress` gets the bytes copied so far.
+/// Returns the bytes copied.
+pub fn copy_disk(
+    disk: &mut dyn VirtualDisk,
+    sink: &mut dyn Sink,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut copied = 0u64;
+    for (start, len) in disk.data_ranges()? {
+        let mut at = start;
+        let end = start + len;
+        while at < end {
+            // Chunks end on CHUNK boundaries, so blocks and grains of every
+            // format arrive whole.
+            let boundary = (at / CHUNK as u64 + 1) * CHUNK as u64;
+            let n = (end.min(boundary) - at) as usize;
+            buf.resize(n, 0);
+            disk.read_at(at, &mut buf)?;
+            buf = sink.write_owned(at, buf)?;
+            at += n as u64;
+            copied += n as u64;
+            progress(copied);
+        }
+    }
+    Ok(copied)
+}
+
+/// The bytes of `disk` that may hold data.
+pub fn data_bytes(disk: &mut dyn VirtualDisk) -> Result<u64> {
+    Ok(disk.data_ranges()?.iter().map(|&(_, len)| len).sum())
+}
+
+/// Converts the image at `input` into `options.format` at `dest`, with a
+/// progress bar on a terminal when `progress`. An input whose name claims a
+/// format its contents do not have is refused.
+pub fn convert(
+    input: &Path,
+    dest: &Destination,
+    options: &OutputOptions,
+    progress: bool,
+) -> Result<ConvertSummary> {
+    let mut disk = disk_format::open(input)?;
+    check_name_matches(input, disk.format())?;
+    let disk_size = disk.size();
+    let total = data_bytes(disk.as_mut())?;
+    let mut out = open_output(dest, disk_size, options)?;
+    let bar = progress_bar(progress, total);
+    let data_bytes = copy_disk(disk.as_mut(), out.sink(), &mut |done| {
+        bar.set_position(done)
+    })?;
+    bar.finish_and_clear();
+    let virtual_size = out.virtual_size();
+    let output_bytes = out.finish()?;
+    Ok(ConvertSummary {
+        input_format: disk.format(),
+        disk_size,
+        virtual_size,
+        output_bytes,
+        data_bytes,
+    })
+}

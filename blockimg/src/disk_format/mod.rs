@@ -1,0 +1,339 @@
+//! Disk image formats: raw, VHD (fixed and dynamic), VMDK (stream-optimized
+//! and monolithic sparse) and, for reading, qcow2.
+//!
+//! [`open`] recognizes a format from a file's bytes (never from its name),
+//! checks its structures, and returns a [`VirtualDisk`] that reads the disk
+//! it holds. Readers never trust the file: every offset, size and count is
+//! checked before use, and errors name the file, the field and the value.
+//! The on-disk structures ([`vhd`], [`vmdk`]) are shared with the sinks
+//! that write these formats.
+
+mod bytes;
+mod clustered;
+mod qcow2_reader;
+mod raw;
+#[cfg(test)]
+mod roundtrip_tests;
+pub mod vhd;
+mod vhd_reader;
+pub mod vmdk;
+mod vmdk_reader;
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+pub use qcow2_reader::Qcow2Disk;
+pub use raw::RawDisk;
+pub use vhd_reader::VhdDisk;
+pub use vmdk_reader::VmdkDisk;
+
+use crate::error::{Error, Result};
+
+/// The formats [`open`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The disk's bytes as they are.
+    Raw,
+    /// VHD, fixed: the raw disk followed by a footer.
+    VhdFixed,
+    /// VHD, dynamic: allocated 2 MiB blocks only.
+    VhdDynamic,
+    /// VMDK, stream-optimized: compressed grains.
+    VmdkStream,
+    /// VMDK, monolithic sparse: uncompressed grains.
+    VmdkSparse,
+    /// qcow2 (read only): plain, zero and compressed clusters.
+    Qcow2,
+}
+
+impl Format {
+    /// The name used on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::VhdFixed => "vhd-fixed",
+            Format::VhdDynamic => "vhd",
+            Format::VmdkStream => "vmdk",
+            Format::VmdkSparse => "vmdk (monolithicSparse)",
+            Format::Qcow2 => "qcow2",
+        }
+    }
+}
+
+/// Identity written into image headers: a UUID (VHD) or content ID (VMDK)
+/// and a creation time. Derived from the filesystem for reproducible
+/// builds, random otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageIdentity {
+    /// Unique identifier of the image.
+    pub uuid: [u8; 16],
+    /// Creation time in seconds since the Unix epoch.
+    pub time: i64,
+}
+
+impl ImageIdentity {
+    /// A random identifier and the current time.
+    pub fn random() -> Result<ImageIdentity> {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Ok(ImageIdentity {
+            uuid: crate::identity::random_uuid()?,
+            time,
+        })
+    }
+}
+
+/// Where an image's bytes are read from: a file, or memory (tests, fuzzing).
+pub trait Backing: Send {
+    /// Length in bytes.
+    fn byte_len(&self) -> io::Result<u64>;
+    /// Fills `buf` from `offset`; fails if the range ends past the end.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// The ranges of `start..end` that may hold data, as (offset, length),
+    /// ascending; the rest reads as zeros. The default is the whole range.
+    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<(u64, u64)>> {
+        Ok(if end > start {
+            vec![(start, end - start)]
+        } else {
+            Vec::new()
+        })
+    }
+}
+
+impl Backing for File {
+    fn byte_len(&self) -> io::Result<u64> {
+        let meta = self.metadata()?;
+        if meta.file_type().is_file() {
+            return Ok(meta.len());
+        }
+        // A block device: its size is where a seek to the end lands.
+        let mut me = self;
+        io::Seek::seek(&mut me, io::SeekFrom::End(0))
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+
+    /// Data and holes as the filesystem reports them (`SEEK_DATA` and
+    /// `SEEK_HOLE`), so holes of a sparse file are never read.
+    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<(u64, u64)>> {
+        let fd = self.as_raw_fd();
+        let seek = |offset: u64, whence| -> io::Result<Option<u64>> {
+            let offset = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+            // SAFETY: lseek on a file descriptor this File owns; it only moves
+            // the file position, which no other code of this crate relies on
+            // (all reads are positioned).
+            let r = unsafe { libc::lseek(fd, offset, whence) };
+            if r >= 0 {
+                return Ok(Some(r as u64));
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ENXIO) => Ok(None),
+                _ => Err(err),
+            }
+        };
+        let mut ranges = Vec::new();
+        let mut at = start;
+        while at < end {
+            let data = match seek(at, libc::SEEK_DATA) {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                // No SEEK_DATA support: everything is data.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    return Ok(vec![(at, end - at)]);
+                }
+                Err(e) => return Err(e),
+            };
+            if data >= end {
+                break;
+            }
+            let hole = seek(data, libc::SEEK_HOLE)?.unwrap_or(end).min(end);
+            ranges.push((data, hole - data));
+            at = hole;
+        }
+        Ok(ranges)
+    }
+}
+
+impl Backing for Vec<u8> {
+    fn byte_len(&self) -> io::Result<u64> {
+        Ok(Vec::len(self) as u64)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let start = usize::try_from(offset).map_err(io::Error::other)?;
+        let src = start
+            .checked_add(buf.len())
+            .and_then(|end| self.get(start..end))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// A disk held in an image file, read as the disk it describes.
+pub trait VirtualDisk: Send {
+    /// The image's format.
+    fn format(&self) -> Format;
+    /// Size of the disk in bytes.
+    fn size(&self) -> u64;
+    /// The ranges of the disk that may hold data, as (offset, length),
+    /// ascending and non-overlapping; everything else reads as zeros.
+    fn data_ranges(&mut self) -> Result<Vec<(u64, u64)>>;
+    /// Fills `buf` with the disk's bytes from `offset`; the range must lie
+    /// within the disk.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+}
+
+/// Reads `buf.len()` bytes at `offset` of `backing`, naming `path` and the
+/// offset on failure.
+pub(crate) fn read_exact(
+    backing: &dyn Backing,
+    path: &Path,
+    buf: &mut [u8],
+    offset: u64,
+) -> Result<()> {
+    backing
+        .read_exact_at(buf, offset)
+        .map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            offset,
+            source,
+        })
+}
+
+/// Checks that `offset..offset + len` lies within a disk of `size` bytes.
+pub(crate) fn check_range(path: &Path, size: u64, offset: u64, len: usize) -> Result<()> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::Read {
+            path: path.to_path_buf(),
+            offset,
+            source: io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{len} bytes at byte offset {offset} lie beyond the disk's {size} bytes"),
+            ),
+        }),
+    }
+}
+
+/// Recognizes the format of the image in `backing` from its bytes.
+pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
+    let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
+    if len < 512 {
+        return Ok(Format::Raw);
+    }
+    let mut head = [0u8; 512];
+    read_exact(backing, path, &mut head, 0)?;
+    let unsupported = |what: &str| {
+        Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{what} images cannot be read; convert to raw first \
+                 (qemu-img convert -O raw)"
+            ),
+        })
+    };
+    if head.starts_with(b"KDMV") {
+        let header = vmdk::SparseHeader::decode(&head, path, "header")?;
+        return Ok(match header.compress_algorithm {
+            vmdk::COMPRESS_DEFLATE => Format::VmdkStream,
+            _ => Format::VmdkSparse,
+        });
+    }
+    if head.starts_with(b"conectix") {
+        return Ok(Format::VhdDynamic);
+    }
+    if head.starts_with(b"QFI\xfb") {
+        return Ok(Format::Qcow2);
+    }
+    if head.starts_with(b"vhdxfile") {
+        return unsupported("VHDX");
+    }
+    if head.starts_with(b"COWD") {
+        return unsupported("VMware ESX sparse (COWD)");
+    }
+    if head.starts_with(b"# Disk DescriptorFile") {
+        return Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            reason: "this is a VMDK descriptor without data; \
+                     give the extent file it names instead"
+                .into(),
+        });
+    }
+    if head.starts_with(b"<<< ") && head.get(0x40..0x44) == Some(b"\x7f\x10\xda\xbe") {
+        return unsupported("VirtualBox VDI");
+    }
+    let mut tail = [0u8; 512];
+    read_exact(backing, path, &mut tail, len - 512)?;
+    if tail.starts_with(b"conectix") {
+        let footer = vhd::Footer::decode(&tail, path)?;
+        return Ok(match footer.disk_type {
+            vhd::DiskType::Fixed => Format::VhdFixed,
+            vhd::DiskType::Dynamic => Format::VhdDynamic,
+        });
+    }
+    Ok(Format::Raw)
+}
+
+/// Opens the image in `backing` (named `path` in messages) as a virtual
+/// disk, whatever its format.
+pub fn open_backing<B: Backing + 'static>(backing: B, path: &Path) -> Result<Box<dyn VirtualDisk>> {
+    Ok(match detect(&backing, path)? {
+        Format::Raw => Box::new(RawDisk::open(backing, path)?),
+        Format::VhdFixed | Format::VhdDynamic => Box::new(VhdDisk::open(backing, path)?),
+        Format::VmdkStream | Format::VmdkSparse => Box::new(VmdkDisk::open(backing, path)?),
+        Format::Qcow2 => Box::new(Qcow2Disk::open(backing, path)?),
+    })
+}
+
+/// Opens the image file at `path` as a virtual disk, whatever its format.
+pub fn open(path: &Path) -> Result<Box<dyn VirtualDisk>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    open_backing(file, path)
+}
+
+/// The format a file name's extension suggests, if any.
+pub fn format_of_name(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "vhd" => Some(Format::VhdDynamic),
+        "vmdk" => Some(Format::VmdkStream),
+        "qcow2" => Some(Format::Qcow2),
+        "img" | "raw" => Some(Format::Raw),
+        _ => None,
+    }
+}
+
+/// Checks that an input's contents agree with its name: a file named
+/// `*.vhd` or `*.vmdk` that holds no such image is refused rather than read
+/// as a raw disk.
+pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
+    let family = |f: Format| match f {
+        Format::Raw => "raw",
+        Format::VhdFixed | Format::VhdDynamic => "VHD",
+        Format::VmdkStream | Format::VmdkSparse => "VMDK",
+        Format::Qcow2 => "qcow2",
+    };
+    match format_of_name(path) {
+        Some(named) if named != Format::Raw && family(named) != family(found) => {
+            Err(Error::FormatMismatch {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the name says {} but the contents are {} (no {} header or footer found)",
+                    family(named),
+                    family(found),
+                    family(named)
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,375 @@
+//! Initramfs images: a newc cpio archive (optionally compressed) holding a
+//! tree, executables with everything they load, kernel modules with their
+//! dependencies, and an `/init`.
+//!
+//! [`assemble`] builds the tree: it starts from a tree from any source (or
+//! an empty one), copies each executable with its ELF interpreter and
+//! shared libraries ([`elf`]) at their host paths, symlinks included
+//! ([`hostfs`]), copies the kernel modules asked for with everything they
+//! need and index files regenerated for that subset ([`modules`]), and adds
+//! `/init`: a given file, the tree's own, or a generated busybox script
+//! ([`init`]). [`write_archive`] streams the tree as a newc archive
+//! ([`cpio`]) through a compressor ([`compress`]) into the output file,
+//! which appears only once complete ([`output`]).
+//!
+//! # Example
+//!
+//! ```
+//! use blockimg::initramfs::compress::Compression;
+//! use blockimg::initramfs::hostfs::HostFs;
+//! use blockimg::initramfs::{assemble, write_archive, InitKind, InitramfsOptions};
+//! use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+//!
+//! # fn main() -> blockimg::Result<()> {
+//! let time = Timestamp::from_secs(1_700_000_000);
+//! let meta = |permissions| Metadata {
+//!     permissions,
+//!     atime: time,
+//!     mtime: time,
+//!     ctime: time,
+//!     ..Default::default()
+//! };
+//! let mut root = Tree::new(meta(0o755));
+//! let script = FileContent::from_bytes(b"#!/bin/sh\necho hello\n".to_vec());
+//! root.add(Tree::ROOT, b"init", Node::new(meta(0o755), NodeKind::File(script)))?;
+//!
+//! let options = InitramfsOptions {
+//!     owner: Some((0, 0)),
+//!     timestamp: Some(time.secs), // reproducible: same inputs, same bytes
+//!     ..Default::default()
+//! };
+//! let built = assemble(root, HostFs::new("/"), &options)?;
+//! assert_eq!(built.init, InitKind::Kept);
+//! let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+//! let output = dir.path().join("initrd.img");
+//! let written = write_archive(&built.tree, Compression::Gzip, options.timestamp, &output, false)?;
+//! assert_eq!(std::fs::metadata(&output).map_err(|e| blockimg::Error::io(&output, e))?.len(), written.bytes);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod compress;
+pub mod cpio;
+pub mod elf;
+pub mod hostfs;
+pub mod init;
+pub mod ldconf;
+pub mod modules;
+pub mod output;
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+
+use compress::Compression;
+use elf::{ElfArch, Resolver};
+use hostfs::{HostFs, Installer};
+use init::{InitScript, ModuleLoad, BUSYBOX_PATH};
+use modules::{ModuleTree, Selection};
+use output::output_error;
+
+/// Where busybox is looked for when none is given.
+pub const DEFAULT_BUSYBOX: &str = "/bin/busybox";
+
+/// What goes into an initramfs besides the starting tree.
+#[derive(Clone, Debug, Default)]
+pub struct InitramfsOptions {
+    /// Executables to copy, with their interpreter and libraries (absolute
+    /// paths in the host filesystem).
+    pub binaries: Vec<PathBuf>,
+    /// Directories searched for libraries before the system's, as
+    /// `LD_LIBRARY_PATH` would list them.
+    pub library_path: Vec<PathBuf>,
+    /// Kernel modules to copy and load, by name or alias.
+    pub modules: Vec<String>,
+    /// The modules directory (default `/lib/modules/$(uname -r)`).
+    pub kernel_modules: Option<PathBuf>,
+    /// A file to use as `/init`.
+    pub init: Option<PathBuf>,
+    /// A command the generated `/init` runs instead of mounting a root
+    /// filesystem.
+    pub run: Option<String>,
+    /// The busybox executable for the generated `/init` (default
+    /// [`DEFAULT_BUSYBOX`] when it is a static executable).
+    pub busybox: Option<PathBuf>,
+    /// Owner and group given to every file; `None` keeps the sources'.
+    pub owner: Option<(u32, u32)>,
+    /// Time of generated files, and the latest time any file keeps
+    /// (`SOURCE_DATE_EPOCH`); `None` stamps generated files with the
+    /// current time and keeps all times.
+    pub timestamp: Option<i64>,
+}
+
+/// Where `/init` came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitKind {
+    /// The generated busybox script, with this busybox.
+    Generated {
+        /// The busybox executable copied to `/bin/busybox`.
+        busybox: PathBuf,
+    },
+    /// A file given by the caller.
+    File(PathBuf),
+    /// The starting tree's own `/init`.
+    Kept,
+}
+
+/// A tree ready to be archived, and what went into it.
+#[derive(Clone, Debug)]
+pub struct Assembled {
+    /// The tree.
+    pub tree: Tree,
+    /// Where `/init` came from.
+    pub init: InitKind,
+    /// The kernel modules copied, in load order, and built-in names.
+    pub modules: Selection,
+    /// The kernel version the modules are for.
+    pub kernel_version: Option<String>,
+    /// Files copied for the executables (interpreters and libraries
+    /// included, each counted once).
+    pub binary_files: usize,
+}
+
+/// Builds the tree of an initramfs from `root` and the files `options` ask
+/// for, taken from `host`.
+///
+/// # Errors
+///
+/// [`Error::NotElf`], [`Error::ElfArchitecture`], [`Error::InvalidElf`] and
+/// [`Error::LibraryNotFound`] for executables; [`Error::ModuleNotFound`],
+/// [`Error::ModuleCycle`] and [`Error::ModuleIndex`] for kernel modules;
+/// [`Error::InvalidOption`] when the generated `/init` has no busybox;
+/// [`Error::PlacementConflict`] when a directory of `root` is where a file
+/// must go; [`Error::Io`] for files that cannot be read.
+pub fn assemble(root: Tree, host: HostFs, options: &InitramfsOptions) -> Result<Assembled> {
+    let now = match options.timestamp {
+        Some(t) => Timestamp::from_secs(t),
+        None => now(),
+    };
+    let meta = |permissions| Metadata {
+        permissions,
+        uid: 0,
+        gid: 0,
+        atime: now,
+        mtime: now,
+        ctime: now,
+        crtime: None,
+    };
+    let library_path = options
+        .library_path
+        .iter()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .collect();
+    let resolver = Resolver::new(host.clone(), ElfArch::host(), library_path)?;
+    let mut installer = Installer::new(root, host, meta(0o755));
+
+    let mut copied = std::collections::BTreeSet::new();
+    for binary in &options.binaries {
+        let path = binary.as_os_str().as_bytes();
+        for file in std::iter::once(path.to_vec()).chain(resolver.dependencies(path)?) {
+            installer.install(&file)?;
+            copied.insert(file);
+        }
+    }
+
+    // The generated /init loads modules with busybox's insmod, which reads
+    // gzip and xz but not zstd: such modules are stored decompressed.
+    let generate_init =
+        options.init.is_none() && (options.run.is_some() || installer.lookup(b"/init").is_none());
+    let stored = |path: &str| -> String {
+        match path.strip_suffix(".zst") {
+            Some(plain) if generate_init => plain.to_owned(),
+            _ => path.to_owned(),
+        }
+    };
+    let (mut selection, kernel_version) = if options.modules.is_empty() {
+        (Selection::default(), None)
+    } else {
+        let dir = match &options.kernel_modules {
+            Some(dir) => dir.clone(),
+            None => Path::new("/lib/modules").join(running_kernel()?),
+        };
+        let tree = ModuleTree::open(&dir)?;
+        let selection = tree.select(&options.modules)?;
+        let base = format!("/lib/modules/{}", tree.version());
+        for load in &selection.load {
+            let source = dir.join(&load.path);
+            let dest = format!("{base}/{}", stored(&load.path));
+            if stored(&load.path) == load.path {
+                installer.install_as(&source, dest.as_bytes())?;
+            } else {
+                installer.put(dest.as_bytes(), decompressed_zstd(&source)?)?;
+            }
+        }
+        for (name, bytes) in tree.index_files(&selection, &stored)? {
+            let dest = format!("{base}/{name}");
+            let node = Node::new(meta(0o644), NodeKind::File(FileContent::from_bytes(bytes)));
+            installer.put(dest.as_bytes(), node)?;
+        }
+        (selection, Some(tree.version()))
+    };
+    for load in &mut selection.load {
+        load.path = stored(&load.path);
+    }
+
+    let init = if let Some(file) = &options.init {
+        let node = installer.install_as(file, b"/init")?;
+        installer.tree_mut().node_mut(node).meta.permissions |= 0o555;
+        InitKind::File(file.clone())
+    } else if !generate_init {
+        InitKind::Kept
+    } else {
+        let busybox = find_busybox(&resolver, options.busybox.as_deref())?;
+        let path = busybox.as_os_str().as_bytes();
+        for file in resolver.dependencies(path)? {
+            installer.install(&file)?;
+            copied.insert(file);
+        }
+        installer.install_as(&busybox, BUSYBOX_PATH.as_bytes())?;
+        let base = format!(
+            "/lib/modules/{}",
+            kernel_version.clone().unwrap_or_default()
+        );
+        let script = InitScript {
+            modules: selection
+                .load
+                .iter()
+                .map(|l| ModuleLoad {
+                    name: l.name.clone(),
+                    path: format!("{base}/{}", l.path),
+                    optional: l.optional,
+                })
+                .collect(),
+            run: options.run.clone(),
+        };
+        let text = script.render().into_bytes();
+        let node = Node::new(meta(0o755), NodeKind::File(FileContent::from_bytes(text)));
+        installer.put(b"/init", node)?;
+        InitKind::Generated { busybox }
+    };
+
+    if installer.lookup(b"/dev/console").is_none() {
+        let console = Node::new(meta(0o600), NodeKind::CharDevice { major: 5, minor: 1 });
+        installer.put(b"/dev/console", console)?;
+    }
+    let mut tree = installer.into_tree();
+    if let Some((uid, gid)) = options.owner {
+        tree.set_owner_all(uid, gid);
+    }
+    Ok(Assembled {
+        tree,
+        init,
+        modules: selection,
+        kernel_version,
+        binary_files: copied.len(),
+    })
+}
+
+/// The host file `path`, a zstd-compressed module, as a node holding its
+/// decompressed content (with the file's owner, mode and times).
+fn decompressed_zstd(path: &Path) -> Result<Node> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let mut node = hostfs::host_node(path, &meta)?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let bytes = zstd::decode_all(file).map_err(|e| Error::io(path, e))?;
+    node.kind = NodeKind::File(FileContent::from_bytes(bytes));
+    Ok(node)
+}
+
+/// The busybox to use: `given`, which must be an executable of the target,
+/// or [`DEFAULT_BUSYBOX`] when it is a static one.
+fn find_busybox(resolver: &Resolver, given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = given {
+        resolver.read(path.as_os_str().as_bytes())?;
+        return Ok(path.to_path_buf());
+    }
+    match resolver.read(DEFAULT_BUSYBOX.as_bytes()) {
+        Ok(info) if info.is_static() => Ok(PathBuf::from(DEFAULT_BUSYBOX)),
+        found => Err(Error::InvalidOption {
+            option: "--busybox".into(),
+            reason: format!(
+                "the generated /init needs busybox, and {DEFAULT_BUSYBOX} is {}: \
+                 give --busybox PATH, or --init FILE",
+                match found {
+                    Ok(_) => "not statically linked".to_string(),
+                    Err(e) => format!("not usable ({e})"),
+                }
+            ),
+        }),
+    }
+}
+
+/// The release of the running kernel (`uname -r`).
+fn running_kernel() -> Result<String> {
+    // SAFETY: utsname is plain data; uname fills it and cannot overrun it.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return Err(Error::io("uname", std::io::Error::last_os_error()));
+    }
+    let release: Vec<u8> = uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Ok(String::from_utf8_lossy(&release).into_owned())
+}
+
+fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        secs: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: d.subsec_nanos(),
+    }
+}
+
+/// What [`write_archive`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// Size of the output file.
+    pub bytes: u64,
+    /// Size of the archive before compression.
+    pub archive_bytes: u64,
+    /// Entries in the archive (the trailer not counted).
+    pub entries: usize,
+}
+
+/// Writes `tree` as a newc archive compressed with `compression` to
+/// `output`, atomically: the file appears complete or not at all. Times
+/// later than `clamp_mtime` are written as it.
+///
+/// # Errors
+///
+/// [`Error::OutputExists`] when `output` exists and not `overwrite`; the
+/// errors of [`cpio::write_newc`]; [`Error::Write`] and [`Error::Io`] for
+/// the output.
+pub fn write_archive(
+    tree: &Tree,
+    compression: Compression,
+    clamp_mtime: Option<i64>,
+    output: &Path,
+    overwrite: bool,
+) -> Result<Written> {
+    let entries = cpio::entries(tree)?.len();
+    let mut archive_bytes = 0;
+    let bytes = output::write_atomically(output, overwrite, |out| {
+        let encoder = compression
+            .encoder(out)
+            .map_err(|e| output_error(e, output, 0))?;
+        let options = cpio::NewcOptions { clamp_mtime };
+        let (encoder, len) = cpio::write_newc(tree, &options, encoder)?;
+        archive_bytes = len;
+        encoder.finish().map_err(|e| output_error(e, output, len))?;
+        Ok(())
+    })?;
+    Ok(Written {
+        bytes,
+        archive_bytes,
+        entries,
+    })
+}

@@ -1,0 +1,367 @@
+//! Choosing and opening an output: a format (raw, VHD, VMDK) written to a
+//! file (under a temporary name until complete) or to standard output.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use super::{Sink, SparseFile, Stream, TempOutput, VhdDynamic, VhdFixed, VmdkStream};
+use crate::disk_format::{format_of_name, vhd, Format, ImageIdentity};
+use crate::error::{Error, Result};
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The disk's bytes; sparse when written to a file.
+    Raw,
+    /// Dynamic VHD: only the 2 MiB blocks that hold data.
+    Vhd,
+    /// Fixed VHD: the raw disk followed by a footer.
+    VhdFixed,
+    /// Stream-optimized VMDK: compressed grains.
+    Vmdk,
+}
+
+impl OutputFormat {
+    /// The format's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Raw => "raw",
+            OutputFormat::Vhd => "vhd",
+            OutputFormat::VhdFixed => "vhd-fixed",
+            OutputFormat::Vmdk => "vmdk",
+        }
+    }
+
+    /// The format a file name's extension asks for: `.vhd` a dynamic VHD,
+    /// `.vmdk` a VMDK, `.img` and `.raw` raw; other names say nothing.
+    pub fn from_extension(path: &Path) -> Option<OutputFormat> {
+        Some(match format_of_name(path)? {
+            Format::Raw => OutputFormat::Raw,
+            Format::VhdFixed | Format::VhdDynamic => OutputFormat::Vhd,
+            Format::VmdkStream | Format::VmdkSparse => OutputFormat::Vmdk,
+            Format::Qcow2 => return None,
+        })
+    }
+
+    /// The format to write to `dest`: `chosen` when given (refused when the
+    /// file name's extension names another format), else the one the
+    /// extension names, else raw.
+    pub fn resolve(chosen: Option<OutputFormat>, dest: &Destination) -> Result<OutputFormat> {
+        let named = match dest {
+            Destination::File(path) => {
+                if format_of_name(path) == Some(Format::Qcow2) {
+                    return Err(Error::FormatMismatch {
+                        path: path.clone(),
+                        reason: "qcow2 is read, not written; name the output .img, .vhd or .vmdk"
+                            .into(),
+                    });
+                }
+                OutputFormat::from_extension(path)
+            }
+            Destination::Stdout => None,
+        };
+        match (chosen, named) {
+            (Some(c), Some(n)) if !same_family(c, n) => Err(Error::FormatMismatch {
+                path: dest.path().to_path_buf(),
+                reason: format!(
+                    "the name ends in a {} extension but --format is {}; \
+                     rename the output or change --format",
+                    n.name(),
+                    c.name()
+                ),
+            }),
+            (Some(c), _) => Ok(c),
+            (None, Some(n)) => Ok(n),
+            (None, None) => Ok(OutputFormat::Raw),
+        }
+    }
+}
+
+fn same_family(a: OutputFormat, b: OutputFormat) -> bool {
+    let vhd = |f| matches!(f, OutputFormat::Vhd | OutputFormat::VhdFixed);
+    a == b || (vhd(a) && vhd(b))
+}
+
+/// Where an output goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// A new file (or a replaced one, with overwriting allowed).
+    File(PathBuf),
+    /// Standard output, for a pipe.
+    Stdout,
+}
+
+impl Destination {
+    /// `-` means standard output, anything else a file.
+    pub fn from_arg(arg: &Path) -> Destination {
+        if arg.as_os_str() == "-" {
+            Destination::Stdout
+        } else {
+            Destination::File(arg.to_path_buf())
+        }
+    }
+
+    /// The name used in messages.
+    pub fn path(&self) -> &Path {
+        match self {
+            Destination::File(p) => p,
+            Destination::Stdout => Path::new("standard output"),
+        }
+    }
+}
+
+/// How an output is written.
+#[derive(Clone, Debug)]
+pub struct OutputOptions {
+    /// The format.
+    pub format: OutputFormat,
+    /// Replace an existing output file.
+    pub overwrite: bool,
+    /// VHD: round the virtual size up to a whole MiB, as Azure requires.
+    pub azure: bool,
+    /// UUID and time recorded in VHD and VMDK headers.
+    pub identity: ImageIdentity,
+    /// Threads compressing VMDK grains.
+    pub threads: usize,
+    /// Compression level of VMDK grains (1-12).
+    pub level: u32,
+}
+
+impl OutputOptions {
+    /// Options for `format` with a random identity, all cores and the
+    /// default compression level.
+    pub fn new(format: OutputFormat, overwrite: bool) -> Result<OutputOptions> {
+        Ok(OutputOptions {
+            format,
+            overwrite,
+            azure: false,
+            identity: ImageIdentity::random()?,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            level: std::env::var("TMP_LEVEL")
+                .ok()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(super::vmdk::DEFAULT_LEVEL),
+        })
+    }
+}
+
+/// The size of the disk a `format` output of a `disk_size`-byte disk
+/// describes.
+pub fn virtual_size(format: OutputFormat, disk_size: u64, azure: bool) -> Result<u64> {
+    match format {
+        OutputFormat::Raw => Ok(disk_size),
+        OutputFormat::Vhd | OutputFormat::VhdFixed => vhd::virtual_size(disk_size, azure),
+        OutputFormat::Vmdk => Ok(disk_size.next_multiple_of(512)),
+    }
+}
+
+/// Opens an output for a disk of `disk_size` bytes.
+pub fn open_output(dest: &Destination, disk_size: u64, options: &OutputOptions) -> Result<Output> {
+    if options.azure && options.format != OutputFormat::VhdFixed {
+        return Err(Error::InvalidOption {
+            option: "--azure".into(),
+            reason: format!(
+                "Azure takes fixed VHDs; use --format vhd-fixed, not {}",
+                options.format.name()
+            ),
+        });
+    }
+    let size = virtual_size(options.format, disk_size, options.azure)?;
+    let path = dest.path();
+    let writer = match (dest, options.format) {
+        (Destination::File(p), OutputFormat::Raw) => {
+            Writer::RawFile(SparseFile::create(p, options.overwrite)?)
+        }
+        (Destination::Stdout, OutputFormat::Raw) => Writer::RawStream(Stream::new(stdout()?, path)),
+        (Destination::File(p), OutputFormat::VhdFixed) => Writer::FixedFile(VhdFixed::new(
+            SparseFile::create(p, options.overwrite)?,
+            p,
+            size,
+            &options.identity,
+        )),
+        (Destination::Stdout, OutputFormat::VhdFixed) => Writer::FixedStream(VhdFixed::new(
+            Stream::new(stdout()?, path),
+            path,
+            size,
+            &options.identity,
+        )),
+        (Destination::File(p), OutputFormat::Vhd) => Writer::Dynamic(VhdDynamic::create(
+            p,
+            options.overwrite,
+            size,
+            &options.identity,
+        )?),
+        (Destination::Stdout, OutputFormat::Vhd) => {
+            return Err(Error::InvalidOption {
+                option: "--format".into(),
+                reason: "a dynamic VHD cannot be written to a pipe; use vhd-fixed, vmdk or raw"
+                    .into(),
+            })
+        }
+        (Destination::File(p), OutputFormat::Vmdk) => {
+            let temp = TempOutput::create(p, options.overwrite)?;
+            let file = temp.file().try_clone().map_err(|e| Error::io(p, e))?;
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "disk.vmdk".into());
+            let stream = VmdkStream::new(
+                // Unbuffered: grain records are large, and a failed write
+                // is then reported at its own offset.
+                file,
+                p,
+                &name,
+                size,
+                &options.identity,
+                options.threads,
+                options.level,
+            )?;
+            Writer::VmdkFile(stream, temp)
+        }
+        (Destination::Stdout, OutputFormat::Vmdk) => Writer::VmdkPipe(VmdkStream::new(
+            stdout()?,
+            path,
+            "disk.vmdk",
+            size,
+            &options.identity,
+            options.threads,
+            options.level,
+        )?),
+    };
+    Ok(Output { writer, size })
+}
+
+/// Standard output as an unbuffered file behind a large buffer (the
+/// standard library's stdout flushes at every newline). A terminal is
+/// refused: disk images are binary.
+fn stdout() -> Result<BufWriter<File>> {
+    let out = std::io::stdout();
+    if out.is_terminal() {
+        return Err(Error::InvalidOption {
+            option: "output".into(),
+            reason: "standard output is a terminal; redirect it to a file or a pipe".into(),
+        });
+    }
+    let fd = out
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| Error::io("standard output", e))?;
+    Ok(BufWriter::with_capacity(4 << 20, File::from(fd)))
+}
+
+/// The writers behind an [`Output`].
+enum Writer {
+    RawFile(SparseFile),
+    RawStream(Stream<BufWriter<File>>),
+    FixedFile(VhdFixed<SparseFile>),
+    FixedStream(VhdFixed<Stream<BufWriter<File>>>),
+    Dynamic(VhdDynamic),
+    VmdkFile(VmdkStream<File>, TempOutput),
+    VmdkPipe(VmdkStream<BufWriter<File>>),
+}
+
+/// An opened output: a sink for the disk, completed by [`Output::finish`].
+/// Dropping an unfinished output removes its temporary file.
+pub struct Output {
+    writer: Writer,
+    size: u64,
+}
+
+impl Output {
+    /// Where the disk's bytes go, in ascending offset order.
+    pub fn sink(&mut self) -> &mut dyn Sink {
+        match &mut self.writer {
+            Writer::RawFile(w) => w,
+            Writer::RawStream(w) => w,
+            Writer::FixedFile(w) => w,
+            Writer::FixedStream(w) => w,
+            Writer::Dynamic(w) => w,
+            Writer::VmdkFile(w, _) => w,
+            Writer::VmdkPipe(w) => w,
+        }
+    }
+
+    /// Size of the disk the output describes: the disk's size, or more
+    /// when the format rounds it (VHD).
+    pub fn virtual_size(&self) -> u64 {
+        self.size
+    }
+
+    /// Writes trailing structures, syncs and renames the file into place.
+    /// Returns the output's length in bytes.
+    pub fn finish(self) -> Result<u64> {
+        let size = self.size;
+        Ok(match self.writer {
+            Writer::RawFile(w) => {
+                w.finish(size)?;
+                size
+            }
+            Writer::RawStream(w) => {
+                w.finish(size)?;
+                size
+            }
+            Writer::FixedFile(w) => {
+                let len = w.file_size();
+                w.finish()?.finish(len)?;
+                len
+            }
+            Writer::FixedStream(w) => {
+                let len = w.file_size();
+                w.finish()?.finish(len)?;
+                len
+            }
+            Writer::Dynamic(w) => w.finish()?,
+            Writer::VmdkFile(w, temp) => {
+                let (_, len) = w.finish()?;
+                temp.commit(len)?;
+                len
+            }
+            Writer::VmdkPipe(w) => w.finish()?.1,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_comes_from_the_option_or_the_extension() {
+        let file = |name: &str| Destination::File(PathBuf::from(name));
+        let resolve = |chosen, dest: &Destination| OutputFormat::resolve(chosen, dest);
+        assert_eq!(resolve(None, &file("a.VHD")).unwrap(), OutputFormat::Vhd);
+        assert_eq!(resolve(None, &file("a.vmdk")).unwrap(), OutputFormat::Vmdk);
+        assert_eq!(resolve(None, &file("a.qcow")).unwrap(), OutputFormat::Raw);
+        assert_eq!(
+            resolve(None, &Destination::Stdout).unwrap(),
+            OutputFormat::Raw
+        );
+        let fixed = Some(OutputFormat::VhdFixed);
+        assert_eq!(
+            resolve(fixed, &file("a.vhd")).unwrap(),
+            OutputFormat::VhdFixed
+        );
+        assert_eq!(
+            resolve(fixed, &file("a.bin")).unwrap(),
+            OutputFormat::VhdFixed
+        );
+        let err = resolve(Some(OutputFormat::Vmdk), &file("a.vhd")).unwrap_err();
+        assert!(err.to_string().contains("a.vhd"), "{err}");
+        assert!(resolve(Some(OutputFormat::Raw), &file("a.vmdk")).is_err());
+        assert_eq!(Destination::from_arg(Path::new("-")), Destination::Stdout);
+    }
+
+    #[test]
+    fn azure_is_for_fixed_vhds_and_dynamic_vhds_need_a_file() {
+        let mut options = OutputOptions::new(OutputFormat::Vhd, false).unwrap();
+        options.azure = true;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = Destination::File(dir.path().join("a.vhd"));
+        assert!(open_output(&dest, 1 << 20, &options).is_err());
+        options.azure = false;
+        assert!(open_output(&Destination::Stdout, 1 << 20, &options).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,344 @@
+//! Writing a disk image onto a block device (such as an attached EBS
+//! volume) or an existing file, in place.
+//!
+//! Before a byte is written the target is checked: it must be a block
+//! device or a regular file, at least as large as the disk, not mounted,
+//! not held by another device (device mapper, RAID), not used as swap, not
+//! behind a loop device, and, unless forced, blank in its first MiB. Block
+//! devices are opened exclusively (`O_EXCL`), which the kernel refuses while
+//! anything has the device claimed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::convert::{copy_disk, CHUNK};
+use crate::disk_format::VirtualDisk;
+use crate::error::{Error, Result};
+use crate::image::progress_bar;
+use crate::sink::DeviceWriter;
+
+/// Bytes at the start of a target that must be zero for it to count as
+/// blank.
+const BLANK_CHECK: u64 = 1 << 20;
+
+/// A checked, opened target.
+pub struct Target {
+    file: File,
+    path: PathBuf,
+    size: u64,
+    block_device: bool,
+}
+
+impl Target {
+    /// The target's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// True for a block device, false for a regular file.
+    pub fn is_block_device(&self) -> bool {
+        self.block_device
+    }
+}
+
+/// How [`write_image`] writes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions {
+    /// Leave regions of zeros unwritten. Correct only on a target that
+    /// already reads as zeros: a new, empty EBS volume, never one restored
+    /// from a snapshot or used before.
+    pub skip_zeros: bool,
+    /// Read the target back after writing and compare it with the image.
+    pub verify: bool,
+    /// Write over a target that is not blank.
+    pub force: bool,
+    /// Show progress bars on a terminal.
+    pub progress: bool,
+}
+
+/// What [`write_image`] did.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteSummary {
+    /// Size of the image's disk.
+    pub disk_size: u64,
+    /// Bytes written to the target (zeros included, skipped regions not).
+    pub bytes_written: u64,
+    /// Whether the target was read back and matched.
+    pub verified: bool,
+}
+
+fn in_use(path: &Path, reason: String) -> Error {
+    Error::TargetInUse {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Opens `path` for writing after checking that nothing uses it.
+pub fn open_target(path: &Path) -> Result<Target> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let block_device = meta.file_type().is_block_device();
+    if !block_device && !meta.is_file() {
+        return Err(Error::InvalidOption {
+            option: "target".into(),
+            reason: format!(
+                "{} is neither a block device nor a regular file",
+                path.display()
+            ),
+        });
+    }
+    if block_device {
+        check_device_unused(path, meta.rdev())?;
+    }
+    check_no_loop_device(path)?;
+    let mut options = OpenOptions::new();
+    options.read(true).write(true);
+    if block_device {
+        options.custom_flags(libc::O_EXCL);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EBUSY) {
+            in_use(
+                path,
+                "the kernel reports it busy (mounted, or claimed by another device)".into(),
+            )
+        } else {
+            Error::io(path, e)
+        }
+    })?;
+    let size = file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| Error::io(path, e))?;
+    Ok(Target {
+        file,
+        path: path.to_path_buf(),
+        size,
+        block_device,
+    })
+}
+
+/// `MAJ:MIN` of a device number, as /proc and /sys write it.
+fn dev_name(rdev: u64) -> String {
+    format!("{}:{}", libc::major(rdev), libc::minor(rdev))
+}
+
+/// Refuses a block device that is mounted, held, or used as swap, itself or
+/// through one of its partitions.
+fn check_device_unused(path: &Path, rdev: u64) -> Result<()> {
+    let sys = PathBuf::from(format!("/sys/dev/block/{}", dev_name(rdev)));
+    let mut devices = vec![(dev_name(rdev), sys.clone())];
+    if let Ok(entries) = std::fs::read_dir(&sys) {
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if dir.join("partition").exists() {
+                if let Ok(dev) = std::fs::read_to_string(dir.join("dev")) {
+                    devices.push((dev.trim().to_string(), dir));
+                }
+            }
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if let (Some(dev), Some(mount_point)) = (fields.get(2), fields.get(4)) {
+            if devices.iter().any(|(d, _)| d == dev) {
+                return Err(in_use(path, format!("mounted at {mount_point}")));
+            }
+        }
+    }
+    for (_, dir) in &devices {
+        let holders: Vec<String> = std::fs::read_dir(dir.join("holders"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !holders.is_empty() {
+            return Err(in_use(
+                path,
+                format!(
+                    "held by {} (device mapper, LVM or RAID)",
+                    holders.join(", ")
+                ),
+            ));
+        }
+    }
+    let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    for swap in swaps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+    {
+        let rdev_of = std::fs::metadata(swap).map(|m| m.rdev()).ok();
+        if rdev_of.is_some_and(|r| devices.iter().any(|(d, _)| *d == dev_name(r))) {
+            return Err(in_use(path, format!("used as swap ({swap})")));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a file or device that backs a loop device (which may be mounted
+/// or in use without that showing on the target itself).
+fn check_no_loop_device(path: &Path) -> Result<()> {
+    let Ok(canonical) = std::fs::canonicalize(path) else {
+        return Ok(());
+    };
+    let Ok(entries) = std::fs::read_dir("/sys/block") else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let backing = entry.path().join("loop/backing_file");
+        if let Ok(text) = std::fs::read_to_string(&backing) {
+            if Path::new(text.trim()) == canonical {
+                return Err(in_use(
+                    path,
+                    format!(
+                        "it backs loop device /dev/{}",
+                        entry.file_name().to_string_lossy()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the first bytes of a target hold, if anything.
+fn contents(first: &[u8]) -> Option<&'static str> {
+    if first.iter().all(|&b| b == 0) {
+        return None;
+    }
+    Some(if first.get(512..520) == Some(b"EFI PART") {
+        "a GPT partition table"
+    } else if first.get(510..512) == Some(&[0x55, 0xAA]) {
+        "an MBR partition table or boot sector"
+    } else if first.get(1080..1082) == Some(&[0x53, 0xEF]) {
+        "an ext2/3/4 filesystem"
+    } else {
+        "data in its first MiB"
+    })
+}
+
+/// Refuses a target that holds data, unless `force`.
+fn check_blank(target: &Target, force: bool) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    let mut first = vec![0u8; BLANK_CHECK.min(target.size) as usize];
+    target
+        .file
+        .read_exact_at(&mut first, 0)
+        .map_err(|source| Error::Read {
+            path: target.path.clone(),
+            offset: 0,
+            source,
+        })?;
+    match contents(&first) {
+        None => Ok(()),
+        Some(what) => Err(Error::TargetNotBlank {
+            path: target.path.clone(),
+            reason: format!("it holds {what}"),
+        }),
+    }
+}
+
+/// Writes `disk` (read from `image`) onto `target`, syncs it, and with
+/// `verify` reads it back and compares.
+pub fn write_image(
+    disk: &mut dyn VirtualDisk,
+    image: &Path,
+    target: Target,
+    options: &WriteOptions,
+) -> Result<WriteSummary> {
+    let disk_size = disk.size();
+    if target.size < disk_size {
+        return Err(Error::TooSmall {
+            what: format!(
+                "the disk in {} (target {})",
+                image.display(),
+                target.path.display()
+            ),
+            needed: disk_size,
+            available: target.size,
+        });
+    }
+    check_blank(&target, options.force)?;
+    let path = target.path.clone();
+    let mut writer = DeviceWriter::new(target.file, &path, disk_size, options.skip_zeros);
+    let bar = progress_bar(options.progress, disk_size);
+    let shown = bar.clone();
+    writer.set_progress(Box::new(move |done| shown.set_position(done)));
+    copy_disk(disk, &mut writer, &mut |_| {})?;
+    let (file, bytes_written) = writer.finish()?;
+    bar.finish_and_clear();
+    let mut summary = WriteSummary {
+        disk_size,
+        bytes_written,
+        verified: false,
+    };
+    if options.verify {
+        verify(disk, &file, &path, options.progress)?;
+        summary.verified = true;
+    }
+    Ok(summary)
+}
+
+/// Compares the first `disk.size()` bytes of `file` with the disk, after
+/// dropping the target's cached pages so that the reads reach the device.
+fn verify(disk: &mut dyn VirtualDisk, file: &File, path: &Path, progress: bool) -> Result<()> {
+    // SAFETY: posix_fadvise only advises the kernel about this descriptor's
+    // cached pages; the descriptor is valid for the call.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+    let size = disk.size();
+    let bar = progress_bar(progress, size);
+    let mut expected = vec![0u8; CHUNK];
+    let mut found = vec![0u8; CHUNK];
+    let mut at = 0u64;
+    while at < size {
+        let n = (size - at).min(CHUNK as u64) as usize;
+        disk.read_at(at, &mut expected[..n])?;
+        file.read_exact_at(&mut found[..n], at)
+            .map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                offset: at,
+                source,
+            })?;
+        if expected[..n] != found[..n] {
+            let i = (0..n).find(|&i| expected[i] != found[i]).unwrap_or(0);
+            return Err(Error::VerifyFailed {
+                path: path.to_path_buf(),
+                offset: at + i as u64,
+            });
+        }
+        at += n as u64;
+        bar.set_position(at);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contents_are_named() {
+        let mut b = vec![0u8; 4096];
+        assert_eq!(contents(&b), None);
+        b[1080] = 0x53;
+        b[1081] = 0xEF;
+        assert_eq!(contents(&b), Some("an ext2/3/4 filesystem"));
+        b[510] = 0x55;
+        b[511] = 0xAA;
+        assert_eq!(contents(&b), Some("an MBR partition table or boot sector"));
+        b[512..520].copy_from_slice(b"EFI PART");
+        assert_eq!(contents(&b), Some("a GPT partition table"));
+    }
+}
