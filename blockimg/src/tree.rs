@@ -87,6 +87,21 @@ pub struct Segment {
     pub len: u64,
 }
 
+impl Segment {
+    /// The segments of a file of `size` bytes without holes: one covering
+    /// everything, or none for an empty file.
+    pub fn whole(size: u64) -> Vec<Segment> {
+        if size == 0 {
+            Vec::new()
+        } else {
+            vec![Segment {
+                offset: 0,
+                len: size,
+            }]
+        }
+    }
+}
+
 /// Where the bytes of a regular file come from.
 #[derive(Clone, Debug)]
 pub enum DataSource {

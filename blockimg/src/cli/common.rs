@@ -3,9 +3,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use blockimg::source::tar::{self, ArchiveRanges, Compression, OutsideRoot};
+use blockimg::source::tar::{self, ArchiveRanges, Compression, InMemory, OutsideRoot};
 use blockimg::source::{base_layout, manifest};
-use blockimg::tree::{FileContent, Metadata, Timestamp, Tree};
+use blockimg::tree::{Metadata, Timestamp, Tree};
 use blockimg::{Error, Result};
 
 /// Parses `--owner UID:GID`.
@@ -141,37 +141,6 @@ impl TreeArgs {
 /// has to become a tree before the image is planned.
 const IN_MEMORY_LIMIT: u64 = 1 << 30;
 
-/// Keeps member data in memory (compressed archives and pipes read into a
-/// tree that is planned later), up to [`IN_MEMORY_LIMIT`] bytes in all.
-struct InMemory {
-    total: u64,
-}
-
-impl tar::MemberData for InMemory {
-    fn take(
-        &mut self,
-        data: &mut dyn Read,
-        size: u64,
-        _offset: u64,
-        _sparse: bool,
-    ) -> Result<FileContent> {
-        self.total += size;
-        if self.total > IN_MEMORY_LIMIT {
-            return Err(Error::InvalidOption {
-                option: "--root".into(),
-                reason: format!(
-                    "a compressed archive or a pipe holding more than {IN_MEMORY_LIMIT} bytes of data must be written as a raw image with an exact --size (one pass), or given as an uncompressed file"
-                ),
-            });
-        }
-        let mut bytes = Vec::with_capacity(size as usize);
-        data.take(size)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io("<archive>", e))?;
-        Ok(FileContent::from_bytes(bytes))
-    }
-}
-
 /// Reads an archive into a tree: data stays in an uncompressed archive file
 /// and is read when the image is written; compressed archives and pipes
 /// are held in memory.
@@ -202,7 +171,13 @@ fn load_archive(path: &Path, outside: OutsideRoot, implied: Timestamp) -> Result
         )
     } else {
         let decoded = tar::decompress(stream, &name)?;
-        tar::read_archive(decoded, &name, &mut InMemory { total: 0 }, outside, implied)
+        tar::read_archive(
+            decoded,
+            &name,
+            &mut InMemory::new(IN_MEMORY_LIMIT),
+            outside,
+            implied,
+        )
     }
 }
 

@@ -488,10 +488,7 @@ fn file_content(dirfd: RawFd, name: &CStr, path: PathBuf, stat: &Stat) -> Result
         let fd = open_at(dirfd, name, flags).map_err(|e| Error::io(&path, e))?;
         data_segments(fd.as_raw_fd(), size).map_err(|e| Error::io(&path, e))?
     } else {
-        vec![Segment {
-            offset: 0,
-            len: size,
-        }]
+        Segment::whole(size)
     };
     Ok(FileContent {
         size,

@@ -110,22 +110,62 @@ impl MemberData for ArchiveRanges {
                     .into(),
             });
         }
-        let segments = if size == 0 {
-            Vec::new()
-        } else {
-            vec![Segment {
-                offset: 0,
-                len: size,
-            }]
-        };
         Ok(FileContent {
             size,
-            segments,
+            segments: Segment::whole(size),
             source: DataSource::Archive {
                 path: self.path.clone(),
                 offset: archive_offset,
             },
         })
+    }
+}
+
+/// Keeps member data in memory, up to a limit on the total: for archives
+/// that must become a tree before anything is written (compressed
+/// archives and pipes when the image cannot be written in one pass).
+pub struct InMemory {
+    limit: u64,
+    total: u64,
+}
+
+impl InMemory {
+    /// Holds at most `limit` bytes of file data in all.
+    pub fn new(limit: u64) -> Self {
+        InMemory { limit, total: 0 }
+    }
+}
+
+impl MemberData for InMemory {
+    fn take(
+        &mut self,
+        data: &mut dyn Read,
+        size: u64,
+        _offset: u64,
+        _sparse: bool,
+    ) -> Result<FileContent> {
+        self.total = self.total.saturating_add(size);
+        if self.total > self.limit {
+            return Err(Error::TooLarge {
+                what: "archive data held in memory (write a raw image with an exact --size to stream it, or give an uncompressed archive file)".into(),
+                size: self.total,
+                limit: self.limit,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size.min(1 << 20) as usize);
+        data.take(size)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("<archive>", e))?;
+        if bytes.len() as u64 != size {
+            return Err(Error::io(
+                "<archive>",
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the archive ends in the middle of a member",
+                ),
+            ));
+        }
+        Ok(FileContent::from_bytes(bytes))
     }
 }
 
@@ -510,62 +550,63 @@ impl TreeBuilder {
 mod tests {
     use super::*;
 
-    fn archive(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+    /// A member of a test archive: a file with data, a directory, or a hard
+    /// link to an earlier path.
+    enum M<'a> {
+        File(&'a str, &'a [u8], u32),
+        Dir(&'a str, u32),
+        Link(&'a str, &'a str),
+    }
+
+    fn archive(members: &[M]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
-        build(&mut b);
+        for m in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(1_600_000_000);
+            match *m {
+                M::File(path, data, mode) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(data.len() as u64);
+                    h.set_mode(mode);
+                    b.append_data(&mut h, path, data).unwrap();
+                }
+                M::Dir(path, mode) => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    h.set_mode(mode);
+                    b.append_data(&mut h, path, &b""[..]).unwrap();
+                }
+                M::Link(path, target) => {
+                    h.set_entry_type(tar::EntryType::Link);
+                    h.set_size(0);
+                    h.set_mode(0o644);
+                    b.append_link(&mut h, path, target).unwrap();
+                }
+            }
+        }
         b.into_inner().unwrap()
     }
 
-    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_size(size);
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_600_000_000);
-        h
-    }
-
-    struct InMemory;
-    impl MemberData for InMemory {
-        fn take(&mut self, data: &mut dyn Read, size: u64, _: u64, _: bool) -> Result<FileContent> {
-            let mut bytes = vec![0u8; size as usize];
-            data.read_exact(&mut bytes).unwrap();
-            Ok(FileContent::from_bytes(bytes))
-        }
+    fn read(bytes: &[u8], outside: OutsideRoot) -> Result<Tree> {
+        read_archive(
+            bytes,
+            "t.tar",
+            &mut InMemory::new(1 << 20),
+            outside,
+            Timestamp::from_secs(0),
+        )
     }
 
     #[test]
     fn later_members_replace_and_missing_parents_appear() {
-        let bytes = archive(|b| {
-            b.append_data(
-                &mut header(tar::EntryType::Regular, 3, 0o644),
-                "./a/b/f",
-                &b"one"[..],
-            )
-            .unwrap();
-            b.append_data(
-                &mut header(tar::EntryType::Regular, 3, 0o600),
-                "a/b/f",
-                &b"two"[..],
-            )
-            .unwrap();
-            b.append_data(
-                &mut header(tar::EntryType::Directory, 0, 0o700),
-                "a/",
-                &b""[..],
-            )
-            .unwrap();
-        });
-        let tree = read_archive(
-            &bytes[..],
-            "t.tar",
-            &mut InMemory,
-            OutsideRoot::Refuse,
-            Timestamp::from_secs(0),
-        )
-        .unwrap();
+        let bytes = archive(&[
+            M::File("./a/b/f", b"one", 0o644),
+            M::File("a/b/f", b"two", 0o600),
+            M::Dir("a/", 0o700),
+        ]);
+        let tree = read(&bytes, OutsideRoot::Refuse).unwrap();
         let f = tree.lookup(b"a/b/f").unwrap();
         assert_eq!(tree.node(f).meta.permissions, 0o600);
         let a = tree.lookup(b"a").unwrap();
@@ -578,10 +619,7 @@ mod tests {
 
     #[test]
     fn dotdot_members_are_refused_or_skipped() {
-        let mut h = header(tar::EntryType::Regular, 1, 0o644);
-        let mut raw = archive(|b| {
-            b.append_data(&mut h, "ok", &b"x"[..]).unwrap();
-        });
+        let mut raw = archive(&[M::File("ok", b"x", 0o644)]);
         // Write a `..` path directly into the header (the builder refuses it).
         let name = b"../evil";
         raw[..100].fill(0);
@@ -589,88 +627,40 @@ mod tests {
         let mut fixed = tar::Header::from_byte_slice(&raw[..512]).clone();
         fixed.set_cksum();
         raw[..512].copy_from_slice(fixed.as_bytes());
-        let err = read_archive(
-            &raw[..],
-            "t.tar",
-            &mut InMemory,
-            OutsideRoot::Refuse,
-            Timestamp::from_secs(0),
-        )
-        .unwrap_err();
+        let err = read(&raw, OutsideRoot::Refuse).unwrap_err();
         assert!(err.to_string().contains("../evil"), "{err}");
-        let tree = read_archive(
-            &raw[..],
-            "t.tar",
-            &mut InMemory,
-            OutsideRoot::Skip,
-            Timestamp::from_secs(0),
-        )
-        .unwrap();
-        assert!(tree.is_empty());
-        let _ = &mut h;
+        assert!(read(&raw, OutsideRoot::Skip).unwrap().is_empty());
     }
 
     #[test]
     fn hard_links_share_a_node_and_missing_targets_are_errors() {
-        let bytes = archive(|b| {
-            b.append_data(
-                &mut header(tar::EntryType::Regular, 2, 0o644),
-                "f",
-                &b"hi"[..],
-            )
-            .unwrap();
-            let mut l = header(tar::EntryType::Link, 0, 0o644);
-            b.append_link(&mut l, "d/g", "f").unwrap();
-        });
-        let tree = read_archive(
-            &bytes[..],
-            "t.tar",
-            &mut InMemory,
-            OutsideRoot::Refuse,
-            Timestamp::from_secs(0),
-        )
-        .unwrap();
+        let bytes = archive(&[M::File("f", b"hi", 0o644), M::Link("d/g", "f")]);
+        let tree = read(&bytes, OutsideRoot::Refuse).unwrap();
         assert_eq!(tree.lookup(b"f"), tree.lookup(b"d/g"));
-        let bad_link = archive(|b| {
-            let mut l = header(tar::EntryType::Link, 0, 0o644);
-            b.append_link(&mut l, "g", "missing").unwrap();
-        });
-        let err = read_archive(
-            &bad_link[..],
-            "t.tar",
-            &mut InMemory,
-            OutsideRoot::Refuse,
-            Timestamp::from_secs(0),
-        )
-        .unwrap_err();
+        let err = read(&archive(&[M::Link("g", "missing")]), OutsideRoot::Refuse).unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
     }
 
     #[test]
     fn a_file_as_parent_is_an_error() {
-        let bytes = archive(|b| {
-            b.append_data(
-                &mut header(tar::EntryType::Regular, 1, 0o644),
-                "f",
-                &b"x"[..],
-            )
-            .unwrap();
-            b.append_data(
-                &mut header(tar::EntryType::Regular, 1, 0o644),
-                "f/g",
-                &b"y"[..],
-            )
-            .unwrap();
-        });
+        let bytes = archive(&[M::File("f", b"x", 0o644), M::File("f/g", b"y", 0o644)]);
+        let err = read(&bytes, OutsideRoot::Refuse).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn in_memory_data_has_a_limit() {
+        let bytes = archive(&[M::File("big", &[7u8; 5000], 0o644)]);
+        let mut small = InMemory::new(4096);
         let err = read_archive(
             &bytes[..],
             "t.tar",
-            &mut InMemory,
+            &mut small,
             OutsideRoot::Refuse,
             Timestamp::from_secs(0),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("not a directory"), "{err}");
+        assert!(err.to_string().contains("4096"), "{err}");
     }
 
     #[test]
