@@ -32,19 +32,20 @@ pub struct ConvertSummary {
     pub data_bytes: u64,
 }
 
-/// Copies the ranges of `disk` that may hold data into `sink`, in ascending
-/// order, `CHUNK` bytes at a time; `progress` gets the bytes copied so far.
-/// Returns the bytes copied.
+/// Copies the ranges of `disk` below byte `limit` that may hold data into
+/// `sink`, in ascending order, `CHUNK` bytes at a time; `progress` gets the
+/// bytes copied so far. Returns the bytes copied.
 pub fn copy_disk(
     disk: &mut dyn VirtualDisk,
     sink: &mut dyn Sink,
+    limit: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut copied = 0u64;
     for (start, len) in disk.data_ranges()? {
         let mut at = start;
-        let end = start + len;
+        let end = (start + len).min(limit);
         while at < end {
             // Chunks end on CHUNK boundaries, so blocks and grains of every
             // format arrive whole.
@@ -81,7 +82,7 @@ pub fn convert(
     let total = data_bytes(disk.as_mut())?;
     let mut out = open_output(dest, disk_size, options)?;
     let bar = progress_bar(progress, total);
-    let data_bytes = copy_disk(disk.as_mut(), out.sink(), &mut |done| {
+    let data_bytes = copy_disk(disk.as_mut(), out.sink(), disk_size, &mut |done| {
         bar.set_position(done)
     })?;
     bar.finish_and_clear();

@@ -2,7 +2,8 @@
 //! volume) or an existing file, in place.
 //!
 //! Before a byte is written the target is checked: it must be a block
-//! device or a regular file, at least as large as the disk, not mounted,
+//! device or a regular file, at least as large as the disk (or as its
+//! partitions, when only zeros follow them, as in a VHD), not mounted,
 //! not held by another device (device mapper, RAID), not used as swap, not
 //! behind a loop device, and, unless forced, blank in its first MiB. Block
 //! devices are opened exclusively (`O_EXCL`), which the kernel refuses while
@@ -62,7 +63,8 @@ pub struct WriteOptions {
 /// What [`write_image`] did.
 #[derive(Clone, Copy, Debug)]
 pub struct WriteSummary {
-    /// Size of the image's disk.
+    /// Bytes of the image's disk written: its size, or the target's when
+    /// the disk is larger but holds only zeros past its partitions.
     pub disk_size: u64,
     /// Bytes written to the target (zeros included, skipped regions not).
     pub bytes_written: u64,
@@ -248,7 +250,9 @@ fn check_blank(target: &Target, force: bool) -> Result<()> {
 }
 
 /// Writes `disk` (read from `image`) onto `target`, syncs it, and with
-/// `verify` reads it back and compares.
+/// `verify` reads it back and compares. A target smaller than the disk is
+/// refused unless the disk's MBR partitions end within it and the disk
+/// holds only zeros past them (as in a VHD, whose disk is rounded up).
 pub fn write_image(
     disk: &mut dyn VirtualDisk,
     image: &Path,
@@ -256,47 +260,100 @@ pub fn write_image(
     options: &WriteOptions,
 ) -> Result<WriteSummary> {
     let disk_size = disk.size();
-    if target.size < disk_size {
+    let needed = required_size(disk)?;
+    let written_size = disk_size.min(target.size);
+    if target.size < needed {
         return Err(Error::TooSmall {
             what: format!(
                 "the disk in {} (target {})",
                 image.display(),
                 target.path.display()
             ),
-            needed: disk_size,
+            needed,
             available: target.size,
         });
     }
     check_blank(&target, options.force)?;
     let path = target.path.clone();
-    let mut writer = DeviceWriter::new(target.file, &path, disk_size, options.skip_zeros);
-    let bar = progress_bar(options.progress, disk_size);
+    let mut writer = DeviceWriter::new(target.file, &path, written_size, options.skip_zeros);
+    let bar = progress_bar(options.progress, written_size);
     let shown = bar.clone();
     writer.set_progress(Box::new(move |done| shown.set_position(done)));
-    copy_disk(disk, &mut writer, &mut |_| {})?;
+    copy_disk(disk, &mut writer, written_size, &mut |_| {})?;
     let (file, bytes_written) = writer.finish()?;
     bar.finish_and_clear();
     let mut summary = WriteSummary {
-        disk_size,
+        disk_size: written_size,
         bytes_written,
         verified: false,
     };
     if options.verify {
-        verify(disk, &file, &path, options.progress)?;
+        verify(disk, written_size, &file, &path, options.progress)?;
         summary.verified = true;
     }
     Ok(summary)
 }
 
-/// Compares the first `disk.size()` bytes of `file` with the disk, after
-/// dropping the target's cached pages so that the reads reach the device.
-fn verify(disk: &mut dyn VirtualDisk, file: &File, path: &Path, progress: bool) -> Result<()> {
+/// Bytes a target needs to hold `disk`: all of them, unless the disk has an
+/// MBR whose partitions end sooner and nothing but zeros past them (a VHD
+/// rounds its disk up that way); then up to the end of the last partition.
+fn required_size(disk: &mut dyn VirtualDisk) -> Result<u64> {
+    let size = disk.size();
+    if size < 512 {
+        return Ok(size);
+    }
+    let mut mbr = [0u8; 512];
+    disk.read_at(0, &mut mbr)?;
+    let entries: Vec<&[u8]> = mbr[0x1BE..0x1FE].chunks_exact(16).collect();
+    let is_mbr = mbr[510..512] == [0x55, 0xAA] && entries.iter().all(|e| e[0] & 0x7F == 0);
+    if !is_mbr {
+        return Ok(size);
+    }
+    let le32 = |e: &[u8], at: usize| {
+        u64::from(u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]))
+    };
+    let partitions_end = entries
+        .iter()
+        .filter(|e| e[4] != 0)
+        .map(|e| (le32(e, 8) + le32(e, 12)) * 512)
+        .fold(512, u64::max)
+        .min(size);
+    Ok(data_end(disk, partitions_end)?.map_or(partitions_end, |end| end.max(partitions_end)))
+}
+
+/// Where the last non-zero byte of `disk` past byte `from` ends, if there
+/// is one: `None` when everything from `from` on reads as zeros.
+fn data_end(disk: &mut dyn VirtualDisk, from: u64) -> Result<Option<u64>> {
+    let mut end = None;
+    let mut buf = vec![0u8; CHUNK];
+    for (start, len) in disk.data_ranges()? {
+        let mut at = start.max(from);
+        while at < start + len {
+            let n = (start + len - at).min(CHUNK as u64) as usize;
+            disk.read_at(at, &mut buf[..n])?;
+            if let Some(last) = buf[..n].iter().rposition(|&b| b != 0) {
+                end = Some(at + last as u64 + 1);
+            }
+            at += n as u64;
+        }
+    }
+    Ok(end)
+}
+
+/// Compares the first `size` bytes of `file` with the disk, after dropping
+/// the target's cached pages so that the reads reach the device.
+fn verify(
+    disk: &mut dyn VirtualDisk,
+    size: u64,
+    file: &File,
+    path: &Path,
+    progress: bool,
+) -> Result<()> {
     // SAFETY: posix_fadvise only advises the kernel about this descriptor's
     // cached pages; the descriptor is valid for the call.
     unsafe {
         libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
     }
-    let size = disk.size();
     let bar = progress_bar(progress, size);
     let mut expected = vec![0u8; CHUNK];
     let mut found = vec![0u8; CHUNK];

@@ -1,7 +1,7 @@
 //! `blockimg write`: an image of any format written in place onto a plain
 //! file standing in for a device and, as root, onto a loop device; and the
-//! targets it must refuse (too small, not blank, mounted, behind a loop
-//! device).
+//! targets it must refuse (too small for the data, not blank, mounted,
+//! behind a loop device).
 
 use std::fs;
 use std::os::unix::fs::FileExt;
@@ -105,6 +105,16 @@ fn every_format_is_written_onto_a_plain_file_in_place() {
 }
 
 #[test]
+fn a_vhd_fits_a_target_of_the_disk_size_it_was_made_for() {
+    // The VHD's disk is rounded up past 32 MiB with zeros; a 32 MiB target
+    // takes the disk, without the zeros.
+    let work = Work::new();
+    let target = work.target("exact", DISK, &[]);
+    write(&work.path("disk.vhd"), &target, &["--verify"]).assert_success();
+    assert!(fs::read(&target).unwrap() == fs::read(&work.raw).unwrap());
+}
+
+#[test]
 fn zeros_are_written_unless_skipped_and_verify_sees_the_difference() {
     let work = Work::new();
     let raw = fs::read(&work.raw).unwrap();
@@ -129,13 +139,18 @@ fn zeros_are_written_unless_skipped_and_verify_sees_the_difference() {
 #[test]
 fn targets_that_must_not_be_written() {
     let work = Work::new();
-    // Too small.
-    let small = work.target("small", DISK - 512, &[]);
+    // Too small for the data (the message names both sizes).
+    let small = work.target("small", 8 << 20, &[]);
     write(&work.raw, &small, &[])
         .assert_failure()
-        .assert_stderr_contains(&format!("needs {DISK} bytes"))
-        .assert_stderr_contains(&(DISK - 512).to_string());
+        .assert_stderr_contains("needs")
+        .assert_stderr_contains(&(8u64 << 20).to_string());
     assert!(fs::read(&small).unwrap().iter().all(|&b| b == 0));
+    // One sector short of the partition, whose last blocks are free (zeros).
+    let short = work.target("short", DISK - 512, &[]);
+    write(&work.raw, &short, &[])
+        .assert_failure()
+        .assert_stderr_contains(&format!("needs {DISK} bytes"));
     // Holding data: refused without --force, untouched.
     let used = work.target("used", DISK, &[(4096, 16)]);
     write(&work.vmdk(), &used, &[])
