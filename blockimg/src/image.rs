@@ -93,6 +93,8 @@ pub struct PlannedDisk<'t> {
     disk_size: u64,
     table_bytes: u64,
     mbr: Option<(u32, Vec<u8>)>,
+    /// Boot loader bytes written right after the MBR (GRUB's core.img).
+    boot_area: Vec<u8>,
     progress: bool,
 }
 
@@ -110,6 +112,9 @@ impl PlannedDisk<'_> {
         if self.mbr.is_some() {
             ranges.push((0, 512));
         }
+        if !self.boot_area.is_empty() {
+            ranges.push((512, self.boot_area.len() as u64));
+        }
         ranges.extend(
             self.plan
                 .written_ranges()
@@ -124,10 +129,47 @@ impl PlannedDisk<'_> {
         if let Some((_, sector)) = &self.mbr {
             sink.write_at(0, sector)?;
         }
+        if !self.boot_area.is_empty() {
+            sink.write_at(512, &self.boot_area)?;
+        }
         let bar = progress_bar(self.progress, self.plan.data_bytes());
         self.plan
             .write(sink, self.table_bytes, &mut |done| bar.set_position(done))?;
         bar.finish_and_clear();
+        Ok(())
+    }
+
+    /// The MBR sector, when the disk has a partition table.
+    pub fn mbr_sector(&self) -> Option<&[u8]> {
+        self.mbr.as_ref().map(|(_, sector)| sector.as_slice())
+    }
+
+    /// Installs a boot loader: `mbr` replaces the MBR sector (it must keep
+    /// its partition table) and `after_mbr` is written from byte 512, in
+    /// the gap before the first partition.
+    pub fn set_boot_loader(&mut self, mbr: &[u8], after_mbr: Vec<u8>) -> Result<()> {
+        let Some((_, sector)) = &mut self.mbr else {
+            return Err(Error::InvalidOption {
+                option: "boot".into(),
+                reason: "a boot loader needs a partition table".into(),
+            });
+        };
+        if mbr.len() != 512 || mbr[0x1B8..] != sector[0x1B8..] {
+            return Err(Error::InvalidOption {
+                option: "boot".into(),
+                reason: "the boot sector must keep the disk signature and partition table".into(),
+            });
+        }
+        let needed = 512 + after_mbr.len() as u64;
+        if needed > self.table_bytes {
+            return Err(Error::TooSmall {
+                what: "the gap before the first partition".into(),
+                needed,
+                available: self.table_bytes,
+            });
+        }
+        sector.copy_from_slice(mbr);
+        self.boot_area = after_mbr;
         Ok(())
     }
 
@@ -216,6 +258,7 @@ fn with_table<'t>(
         disk_size,
         table_bytes,
         mbr,
+        boot_area: Vec::new(),
         progress: options.progress,
     })
 }

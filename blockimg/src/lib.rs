@@ -49,6 +49,7 @@
 
 #![deny(missing_docs)]
 
+pub mod boot;
 pub mod convert;
 pub mod disk;
 pub mod disk_format;

@@ -1,4 +1,16 @@
-//! Installs GRUB into disk images without root: boot.img into the MBR,
-//! core.img into the gap after it, and an EFI application onto an ESP.
+//! Installs GRUB into disk images without root: boot.img into the MBR and
+//! core.img into the gap after it ([`bios`]), core.img made by the host's
+//! `grub-mkimage` ([`mkimage`]), and the configuration GRUB reads
+//! ([`config`]).
 //!
-//! This crate is being built up; it has no public items yet.
+//! UEFI (an EFI application on an ESP) and GPT disks (a BIOS boot
+//! partition) are not supported yet.
+
+#![deny(missing_docs)]
+
+pub mod bios;
+pub mod config;
+pub mod error;
+pub mod mkimage;
+
+pub use error::{Error, Result};

@@ -5,8 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use blockimg::boot::{add_boot_files, install_bios, BootOptions};
 use blockimg::ext4::Ext4Options;
-use blockimg::identity::{format_uuid, parse_uuid};
+use blockimg::identity::{derived_uuid, format_uuid, parse_uuid, random_uuid};
 use blockimg::image::{
     build_image_from_archive, plan_disk, DiskSize, ImageOptions, ImageSummary, PartitionTable,
 };
@@ -25,6 +26,14 @@ enum TableArg {
     Mbr,
     /// No partition table: a bare ext4 filesystem image.
     None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BootArg {
+    /// Not bootable: no boot loader.
+    None,
+    /// GRUB for BIOS in the MBR and the gap before the first partition.
+    Bios,
 }
 
 /// Arguments of `blockimg mkdisk`.
@@ -63,6 +72,21 @@ pub struct MkdiskArgs {
     /// Do not create a journal.
     #[arg(long)]
     no_journal: bool,
+    /// Make the disk bootable with GRUB (needs the host's grub-mkimage).
+    #[arg(long, value_enum, default_value = "none")]
+    boot: BootArg,
+    /// Kernel copied to /boot/vmlinuz (with --boot).
+    #[arg(long, requires = "boot")]
+    kernel: Option<PathBuf>,
+    /// Initramfs copied to /boot/initrd.img (with --boot).
+    #[arg(long, requires = "boot")]
+    initrd: Option<PathBuf>,
+    /// Extra kernel command line (with --boot).
+    #[arg(long, default_value = "", requires = "boot")]
+    cmdline: String,
+    /// GRUB's i386-pc module directory (default /usr/lib/grub/i386-pc).
+    #[arg(long, requires = "boot")]
+    grub_dir: Option<PathBuf>,
     /// Replace OUTPUT if it exists.
     #[arg(short, long)]
     force: bool,
@@ -97,7 +121,27 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         DiskSize::Exact(parse_size(&args.size)?)
     };
     let timestamp = build_timestamp(args.timestamp)?;
-    let uuid = args.uuid.as_deref().map(parse_uuid).transpose()?;
+    let mut uuid = args.uuid.as_deref().map(parse_uuid).transpose()?;
+    let boot = BootOptions {
+        kernel: args.kernel.clone(),
+        initrd: args.initrd.clone(),
+        cmdline: args.cmdline.clone(),
+        grub_dir: args.grub_dir.clone(),
+    };
+    if args.boot != BootArg::None && uuid.is_none() {
+        // grub.cfg names the filesystem UUID, so it is chosen before planning.
+        uuid = Some(match timestamp {
+            Some(t) => derived_uuid(
+                "blockimg boot filesystem uuid",
+                &[
+                    &t.to_le_bytes(),
+                    args.label.as_bytes(),
+                    args.size.as_bytes(),
+                ],
+            ),
+            None => random_uuid()?,
+        });
+    }
     let options = ImageOptions {
         size,
         table: match args.table {
@@ -124,8 +168,12 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     let source = RootSource::of(args.root.as_deref())?;
     // An archive becoming a raw image of known size is read once, its data
     // written into the image as it streams past.
-    if let (RootSource::Archive(archive), DiskSize::Exact(_), Destination::File(out)) =
-        (&source, size, &dest)
+    if let (
+        RootSource::Archive(archive),
+        DiskSize::Exact(_),
+        Destination::File(out),
+        BootArg::None,
+    ) = (&source, size, &dest, args.boot)
     {
         let format = OutputFormat::resolve(args.format.format.map(Into::into), &dest)?;
         if format == OutputFormat::Raw {
@@ -143,7 +191,13 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     }
     let mut tree = load_root_with(args.root.as_deref(), timestamp, args.tree.outside())?;
     args.tree.adjust(&mut tree, args.owner, timestamp)?;
-    let disk = plan_disk(&tree, &options)?;
+    if let (BootArg::Bios, Some(uuid)) = (args.boot, uuid) {
+        add_boot_files(&mut tree, &boot, &uuid)?;
+    }
+    let mut disk = plan_disk(&tree, &options)?;
+    if args.boot == BootArg::Bios {
+        install_bios(&mut disk, &boot)?;
+    }
     let summary = disk.summary();
     let reproducible = timestamp.map(|t| (t, summary.uuid));
     let out_options = args.format.options(&dest, args.force, reproducible)?;

@@ -1,0 +1,334 @@
+//! GRUB for BIOS (i386-pc) on an MBR disk: boot.img's code in the MBR,
+//! core.img in the gap between the MBR and the first partition.
+//!
+//! [`embed`] makes the same MBR `grub-bios-setup` writes for core.img at
+//! LBA 1: boot.img's first 440 bytes with the BIOS parameter block area of
+//! the existing sector kept and the fields setup patches (core.img's LBA,
+//! boot drive, the drive-check jump) set, followed by the existing disk
+//! signature, partition table and 0x55AA. core.img is written unchanged at
+//! [`CORE_LBA`]: `grub-mkimage` already gives it the blocklist for that
+//! place, which [`embed`] checks.
+
+use crate::error::{Error, Result};
+
+/// Bytes in a sector.
+pub const SECTOR_SIZE: usize = 512;
+/// The sector core.img starts at: right after the MBR.
+pub const CORE_LBA: u64 = 1;
+
+/// Offset of the MBR disk signature; boot code ends here.
+const BOOT_CODE_END: usize = 0x1B8;
+/// The BIOS parameter block area boot.img skips over, kept from the disk.
+const BPB_START: usize = 0x03;
+const BPB_END: usize = 0x5A;
+/// boot.img's u64 LE LBA of core.img's first sector.
+const KERNEL_SECTOR: usize = 0x5C;
+/// boot.img's boot drive; 0xFF uses the drive the BIOS passed in DL.
+const BOOT_DRIVE: usize = 0x64;
+/// boot.img's two-byte jump over the drive check, replaced by NOPs for
+/// hard disks.
+const DRIVE_CHECK: usize = 0x66;
+/// Partition entries of the MBR.
+const PARTITION_TABLE: usize = 0x1BE;
+/// Offset of the first blocklist entry in core.img's first sector.
+const BLOCKLIST: usize = 0x1F4;
+/// Bytes in a blocklist entry: u64 start, u16 count, u16 segment.
+const BLOCKLIST_ENTRY: usize = 12;
+/// Segment diskboot loads the rest of core.img to.
+const CORE_SEGMENT: u16 = 0x820;
+
+/// One of the four primary entries of an MBR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    boot: u8,
+    kind: u8,
+    start: u32,
+    sectors: u32,
+}
+
+fn entries(mbr: &[u8]) -> impl Iterator<Item = (usize, Entry)> + '_ {
+    (0..4).map(move |i| {
+        let e = &mbr[PARTITION_TABLE + 16 * i..PARTITION_TABLE + 16 * (i + 1)];
+        let u32_at = |o: usize| u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]);
+        (
+            i + 1,
+            Entry {
+                boot: e[0],
+                kind: e[4],
+                start: u32_at(8),
+                sectors: u32_at(12),
+            },
+        )
+    })
+}
+
+/// Sectors core.img occupies on the disk.
+pub fn core_sectors(core_img: &[u8]) -> u64 {
+    core_img.len().div_ceil(SECTOR_SIZE) as u64
+}
+
+/// Checks that the MBR `mbr` can take GRUB with `core_img` at
+/// [`CORE_LBA`], and returns the new MBR: boot.img's code with the fields
+/// `grub-bios-setup` patches, and `mbr`'s disk signature and partition
+/// table. Write the result at LBA 0 and `core_img` at [`CORE_LBA`].
+pub fn embed(mbr: &[u8], boot_img: &[u8], core_img: &[u8]) -> Result<[u8; SECTOR_SIZE]> {
+    if boot_img.len() != SECTOR_SIZE {
+        return Err(Error::BadBootImage(boot_img.len()));
+    }
+    check_core(core_img)?;
+    check_mbr(mbr, core_sectors(core_img))?;
+    let mut sector = [0u8; SECTOR_SIZE];
+    sector[..BOOT_CODE_END].copy_from_slice(&boot_img[..BOOT_CODE_END]);
+    sector[BPB_START..BPB_END].copy_from_slice(&mbr[BPB_START..BPB_END]);
+    sector[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&CORE_LBA.to_le_bytes());
+    sector[BOOT_DRIVE] = 0xFF;
+    sector[DRIVE_CHECK..DRIVE_CHECK + 2].copy_from_slice(&[0x90, 0x90]);
+    sector[BOOT_CODE_END..].copy_from_slice(&mbr[BOOT_CODE_END..]);
+    Ok(sector)
+}
+
+/// Refuses an MBR that is not one, belongs to a GPT disk, has invalid boot
+/// flags, or leaves fewer than `needed` sectors before its first partition.
+fn check_mbr(mbr: &[u8], needed: u64) -> Result<()> {
+    if mbr.len() != SECTOR_SIZE {
+        return Err(Error::BadMbrSize(mbr.len()));
+    }
+    if mbr[0x1FE..] != [0x55, 0xAA] {
+        return Err(Error::NoMbrSignature);
+    }
+    let mut first_start: Option<u64> = None;
+    for (partition, e) in entries(mbr) {
+        if e.boot != 0x00 && e.boot != 0x80 {
+            return Err(Error::BadBootFlag {
+                partition,
+                flag: e.boot,
+            });
+        }
+        if e.kind == 0xEE {
+            return Err(Error::GptDisk { partition });
+        }
+        if e.kind != 0 && e.sectors != 0 {
+            let start = u64::from(e.start);
+            first_start = Some(first_start.map_or(start, |s| s.min(start)));
+        }
+    }
+    if let Some(start) = first_start {
+        let available = start.saturating_sub(CORE_LBA);
+        if needed > available {
+            return Err(Error::GapTooSmall { needed, available });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a core.img whose first sector does not load the rest of it from
+/// the sectors after [`CORE_LBA`].
+fn check_core(core_img: &[u8]) -> Result<()> {
+    if core_img.is_empty() {
+        return Err(Error::EmptyCoreImage);
+    }
+    if core_img.len() < SECTOR_SIZE {
+        return Err(Error::BadBlocklist(format!(
+            "core.img is {} bytes, shorter than one sector",
+            core_img.len()
+        )));
+    }
+    let entry = &core_img[BLOCKLIST..BLOCKLIST + BLOCKLIST_ENTRY];
+    let start = u64::from_le_bytes([
+        entry[0], entry[1], entry[2], entry[3], entry[4], entry[5], entry[6], entry[7],
+    ]);
+    let count = u16::from_le_bytes([entry[8], entry[9]]);
+    let segment = u16::from_le_bytes([entry[10], entry[11]]);
+    let sectors = core_sectors(core_img);
+    let want_count = sectors - 1;
+    if start != CORE_LBA + 1 || u64::from(count) != want_count || segment != CORE_SEGMENT {
+        return Err(Error::BadBlocklist(format!(
+            "found start {start}, count {count}, segment 0x{segment:x}; \
+             need start {}, count {want_count}, segment 0x{CORE_SEGMENT:x}",
+            CORE_LBA + 1
+        )));
+    }
+    if core_img[BLOCKLIST - BLOCKLIST_ENTRY..BLOCKLIST]
+        .iter()
+        .any(|&b| b != 0)
+    {
+        return Err(Error::BadBlocklist(
+            "the entry after the first is not empty: core.img would be loaded from more than one place"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An MBR with signature 0x12345678 and one bootable Linux partition at
+    /// `start`.
+    fn mbr(start: u32) -> Vec<u8> {
+        let mut s = vec![0u8; 512];
+        s[0x1B8..0x1BC].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+        s[0x1BE] = 0x80;
+        s[0x1C2] = 0x83;
+        s[0x1C6..0x1CA].copy_from_slice(&start.to_le_bytes());
+        s[0x1CA..0x1CE].copy_from_slice(&100_000u32.to_le_bytes());
+        s[0x1FE] = 0x55;
+        s[0x1FF] = 0xAA;
+        s
+    }
+
+    /// boot.img's shape: a jump, the fields at 0x5C.., the drive check.
+    fn boot_img() -> Vec<u8> {
+        let mut b = vec![0xCCu8; 512];
+        b[0..3].copy_from_slice(&[0xEB, 0x63, 0x90]);
+        b[BPB_START..BPB_END].fill(0);
+        b[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&1u64.to_le_bytes());
+        b[BOOT_DRIVE] = 0xFF;
+        b[DRIVE_CHECK..DRIVE_CHECK + 2].copy_from_slice(&[0xEB, 0x05]);
+        b[0x1FE] = 0x55;
+        b[0x1FF] = 0xAA;
+        b
+    }
+
+    /// A core.img of `sectors` sectors with the blocklist for LBA 1.
+    fn core_img(sectors: usize) -> Vec<u8> {
+        let mut c = vec![0x11u8; sectors * 512 - 100];
+        c[0x1E8..0x200].fill(0);
+        c[0x1F4..0x1FC].copy_from_slice(&2u64.to_le_bytes());
+        c[0x1FC..0x1FE].copy_from_slice(&((sectors - 1) as u16).to_le_bytes());
+        c[0x1FE..0x200].copy_from_slice(&0x820u16.to_le_bytes());
+        c
+    }
+
+    #[test]
+    fn patches_boot_code_and_keeps_the_table() {
+        let disk = mbr(2048);
+        let out = embed(&disk, &boot_img(), &core_img(300)).unwrap();
+        assert_eq!(&out[..3], &[0xEB, 0x63, 0x90]);
+        assert_eq!(&out[0x5C..0x64], &1u64.to_le_bytes());
+        assert_eq!(out[0x64], 0xFF);
+        assert_eq!(&out[0x66..0x68], &[0x90, 0x90]);
+        assert_eq!(&out[0x68..0x1B8], &boot_img()[0x68..0x1B8]);
+        assert_eq!(&out[0x1B8..], &disk[0x1B8..]);
+    }
+
+    #[test]
+    fn the_host_boot_img_is_patched_where_grub_setup_patches_it() {
+        let Ok(boot) = std::fs::read("/usr/lib/grub/i386-pc/boot.img") else {
+            eprintln!("SKIPPED: no /usr/lib/grub/i386-pc/boot.img (package grub-pc-bin)");
+            return;
+        };
+        // The stock image carries the defaults at the patched offsets.
+        assert_eq!(&boot[0x5C..0x64], &1u64.to_le_bytes());
+        assert_eq!(boot[0x64], 0xFF);
+        assert_eq!(&boot[0x66..0x68], &[0xEB, 0x05]);
+        let out = embed(&mbr(2048), &boot, &core_img(300)).unwrap();
+        let changed: Vec<usize> = (0..0x1B8).filter(|&i| out[i] != boot[i]).collect();
+        assert_eq!(changed, vec![0x66, 0x67]);
+    }
+
+    #[test]
+    fn refuses_a_gap_too_small_naming_both_sizes() {
+        let err = embed(&mbr(64), &boot_img(), &core_img(300)).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::GapTooSmall {
+                needed: 300,
+                available: 63
+            }
+        ));
+        let text = err.to_string();
+        assert!(text.contains("300") && text.contains("63"), "{text}");
+        // Exactly fitting is fine.
+        embed(&mbr(301), &boot_img(), &core_img(300)).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_sector_without_0x55aa() {
+        let mut disk = mbr(2048);
+        disk[0x1FF] = 0;
+        assert!(matches!(
+            embed(&disk, &boot_img(), &core_img(3)),
+            Err(Error::NoMbrSignature)
+        ));
+        assert!(matches!(
+            embed(&disk[..100], &boot_img(), &core_img(3)),
+            Err(Error::BadMbrSize(100))
+        ));
+    }
+
+    #[test]
+    fn refuses_invalid_boot_flags() {
+        let mut disk = mbr(2048);
+        disk[0x1BE + 16] = 0x01;
+        assert!(matches!(
+            embed(&disk, &boot_img(), &core_img(3)),
+            Err(Error::BadBootFlag {
+                partition: 2,
+                flag: 0x01
+            })
+        ));
+    }
+
+    #[test]
+    fn refuses_a_gpt_protective_mbr() {
+        let mut disk = mbr(1);
+        disk[0x1BE] = 0;
+        disk[0x1C2] = 0xEE;
+        let err = embed(&disk, &boot_img(), &core_img(3)).unwrap_err();
+        assert!(matches!(err, Error::GptDisk { partition: 1 }));
+        assert!(err.to_string().contains("BIOS boot partition"));
+    }
+
+    #[test]
+    fn refuses_a_boot_img_of_the_wrong_size() {
+        assert!(matches!(
+            embed(&mbr(2048), &boot_img()[..440], &core_img(3)),
+            Err(Error::BadBootImage(440))
+        ));
+    }
+
+    #[test]
+    fn refuses_an_empty_or_short_core_img() {
+        assert!(matches!(
+            embed(&mbr(2048), &boot_img(), &[]),
+            Err(Error::EmptyCoreImage)
+        ));
+        assert!(matches!(
+            embed(&mbr(2048), &boot_img(), &[0u8; 200]),
+            Err(Error::BadBlocklist(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_a_blocklist_for_another_place() {
+        let bad = |patch: &dyn Fn(&mut Vec<u8>)| {
+            let mut c = core_img(10);
+            patch(&mut c);
+            embed(&mbr(2048), &boot_img(), &c).unwrap_err()
+        };
+        // Another start sector.
+        let err = bad(&|c| c[0x1F4] = 3);
+        assert!(err.to_string().contains("start 3"), "{err}");
+        // A count that does not cover the image.
+        let err = bad(&|c| c[0x1FC] = 5);
+        assert!(err.to_string().contains("count 5"), "{err}");
+        // Another load segment.
+        let err = bad(&|c| c[0x1FF] = 0x10);
+        assert!(err.to_string().contains("segment"), "{err}");
+        // A second blocklist entry.
+        let err = bad(&|c| c[0x1F0] = 1);
+        assert!(matches!(err, Error::BadBlocklist(_)), "{err}");
+    }
+
+    #[test]
+    fn accepts_the_hosts_grub_mkimage_output() {
+        let Ok(core) = crate::mkimage::core_image(&crate::mkimage::CoreOptions::default()) else {
+            eprintln!("SKIPPED: grub-mkimage or GRUB's i386-pc modules are missing");
+            return;
+        };
+        let out = embed(&mbr(2048), &boot_img(), &core).unwrap();
+        assert_eq!(&out[0x1FE..], &[0x55, 0xAA]);
+    }
+}

@@ -1,0 +1,85 @@
+//! Errors of GRUB installation.
+
+use std::path::PathBuf;
+
+/// Result with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why GRUB could not be installed into an image.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The sector given as the MBR does not end in 0x55AA.
+    #[error("the first sector is not an MBR: no 0x55AA signature at byte 510")]
+    NoMbrSignature,
+    /// The MBR sector is not 512 bytes long.
+    #[error("the MBR sector is {0} bytes, not 512")]
+    BadMbrSize(usize),
+    /// A partition entry has a boot flag other than 0x00 or 0x80.
+    #[error("partition {partition} has boot flag 0x{flag:02x}; only 0x00 and 0x80 are valid")]
+    BadBootFlag {
+        /// Partition number, from 1.
+        partition: usize,
+        /// The flag found.
+        flag: u8,
+    },
+    /// The MBR is a protective MBR of a GPT disk.
+    #[error(
+        "partition {partition} is of type 0xEE: a GPT disk needs a BIOS boot partition for core.img, which is not supported yet"
+    )]
+    GptDisk {
+        /// Partition number, from 1.
+        partition: usize,
+    },
+    /// The gap between the MBR and the first partition cannot hold core.img.
+    #[error(
+        "core.img needs {needed} sectors after the MBR but only {available} are free before the first partition"
+    )]
+    GapTooSmall {
+        /// Sectors core.img occupies.
+        needed: u64,
+        /// Sectors between the MBR and the first partition.
+        available: u64,
+    },
+    /// boot.img is not one sector.
+    #[error("boot.img is {0} bytes, not 512")]
+    BadBootImage(usize),
+    /// core.img is empty.
+    #[error("core.img is empty")]
+    EmptyCoreImage,
+    /// core.img's first sector does not carry the blocklist that loading it
+    /// from LBA 1 needs.
+    #[error("core.img's blocklist does not load it from LBA 1: {0}")]
+    BadBlocklist(String),
+    /// GRUB's module directory for the platform is missing.
+    #[error("{dir} not found: GRUB's i386-pc modules are missing (install package {package})")]
+    GrubMissing {
+        /// The directory looked for.
+        dir: PathBuf,
+        /// The package that provides it.
+        package: &'static str,
+    },
+    /// `grub-mkimage` could not be run.
+    #[error("cannot run grub-mkimage (install package {package}): {source}")]
+    MkimageNotRun {
+        /// The package that provides it.
+        package: &'static str,
+        /// Why it could not be started.
+        source: std::io::Error,
+    },
+    /// `grub-mkimage` failed.
+    #[error("grub-mkimage failed ({status}): {stderr}")]
+    MkimageFailed {
+        /// Its exit status.
+        status: String,
+        /// What it printed on standard error.
+        stderr: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}

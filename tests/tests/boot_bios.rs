@@ -1,0 +1,341 @@
+//! `blockimg mkdisk --boot bios` against SeaBIOS: QEMU boots the disk with
+//! no `-kernel`, GRUB reads its configuration from our ext4, loads a Debian
+//! kernel and a blockimg initramfs, and the kernel mounts the root by UUID
+//! and runs an init that prints a marker read from the disk.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use blockimg_tests::{blockimg_cmd, e2fsck, find_tool, mkdisk, require_tool, sfdisk_dump};
+
+/// The newest Debian kernel in /boot and its modules directory.
+fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
+    let mut kernels: Vec<PathBuf> = fs::read_dir("/boot")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .collect();
+    kernels.sort();
+    let kernel = kernels.pop()?;
+    let version = kernel.file_name()?.to_string_lossy()["vmlinuz-".len()..].to_owned();
+    let modules = Path::new("/lib/modules").join(version);
+    modules
+        .join("modules.dep")
+        .is_file()
+        .then_some((kernel, modules))
+}
+
+/// Boots `disk` from its MBR under QEMU (TCG, SeaBIOS) and returns what the
+/// serial console printed by the time the machine powered off or three
+/// minutes passed.
+fn boot_disk(disk: &Path, log: &Path) -> String {
+    let mut child = Command::new(find_tool("qemu-system-x86_64").unwrap())
+        .args(["-m", "512", "-nographic", "-no-reboot", "-drive"])
+        .arg(format!("file={},format=raw,if=virtio", disk.display()))
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(log).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    String::from_utf8_lossy(&fs::read(log).unwrap()).into_owned()
+}
+
+#[test]
+fn seabios_boots_grub_from_the_mbr_into_the_disk() {
+    if !require_tool("qemu-system-x86_64") || !require_tool("grub-mkimage") {
+        return;
+    }
+    if !Path::new("/usr/lib/grub/i386-pc/boot.img").is_file() {
+        eprintln!("SKIPPED: no /usr/lib/grub/i386-pc (package grub-pc-bin)");
+        return;
+    }
+    let Some((kernel, modules)) = debian_kernel() else {
+        eprintln!("SKIPPED: no /boot/vmlinuz-* with its modules (package linux-image-amd64)");
+        return;
+    };
+    if fs::File::open(&kernel).is_err() {
+        eprintln!("SKIPPED: {} is readable by root only", kernel.display());
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("SKIPPED: no /bin/busybox (package busybox-static)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // The root filesystem: a marker and an init that prints it.
+    let root = d.join("root");
+    for sub in ["sbin", "bin", "dev", "proc", "sys"] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    let marker = format!("bios-marker-{}", std::process::id());
+    fs::write(root.join("marker"), format!("{marker}\n")).unwrap();
+    let mut init = fs::File::create(root.join("sbin/init")).unwrap();
+    writeln!(
+        init,
+        "#!/bin/busybox sh\necho \"ROOT: $(/bin/busybox cat /marker)\"\n/bin/busybox poweroff -f"
+    )
+    .unwrap();
+    fs::set_permissions(root.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
+
+    // The initramfs: its /init finds root=UUID= and switches to the disk.
+    let initrd = d.join("initrd.img");
+    let mut cmd = blockimg_cmd();
+    cmd.arg("initramfs")
+        .arg("-o")
+        .arg(&initrd)
+        .arg("--kernel-modules")
+        .arg(&modules);
+    for m in ["virtio_pci", "virtio_blk", "ext4"] {
+        cmd.args(["--module", m]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "blockimg initramfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    const UUID: &str = "6b1c0e4a-2f4d-4c3e-9a5b-0d8e7f6a5b4c";
+    let disk = d.join("disk.img");
+    let made = mkdisk([
+        "--uuid".as_ref(),
+        UUID.as_ref(),
+        "--timestamp".as_ref(),
+        "1700000000".as_ref(),
+        "--size".as_ref(),
+        "256M".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "--boot".as_ref(),
+        "bios".as_ref(),
+        "--kernel".as_ref(),
+        kernel.as_os_str(),
+        "--initrd".as_ref(),
+        initrd.as_os_str(),
+        "--cmdline".as_ref(),
+        "panic=-1".as_ref(),
+        disk.as_os_str(),
+    ]);
+    made.assert_success();
+
+    // The filesystem is clean and the table is the one mkdisk writes
+    // without a boot loader.
+    let fsck = e2fsck(&disk, 1_048_576);
+    assert_eq!(fsck.code, 0, "e2fsck:\n{}", fsck.output);
+    let plain = d.join("plain.img");
+    mkdisk([
+        "--uuid".as_ref(),
+        UUID.as_ref(),
+        "--timestamp".as_ref(),
+        "1700000000".as_ref(),
+        "--size".as_ref(),
+        "256M".as_ref(),
+        plain.as_os_str(),
+    ])
+    .assert_success();
+    let table = sfdisk_dump(&disk).unwrap_or_else(|e| panic!("sfdisk -d: {e}"));
+    let expected = sfdisk_dump(&plain).unwrap_or_else(|e| panic!("sfdisk -d: {e}"));
+    assert_eq!(table.label, "dos", "{}", table.text);
+    assert_eq!(table.label_id, expected.label_id);
+    assert_eq!(table.partitions, expected.partitions, "{}", table.text);
+    assert_eq!(table.partitions[0].start, 2048, "{}", table.text);
+    assert!(made.stdout.contains(UUID), "{}", made.stdout);
+
+    // The MBR carries boot.img's code with setup's patches, core.img sits
+    // at LBA 1 byte for byte.
+    let image = fs::read(&disk).unwrap();
+    let boot_img = fs::read("/usr/lib/grub/i386-pc/boot.img").unwrap();
+    assert_eq!(&image[..0x5C], &boot_img[..0x5C]);
+    assert_eq!(&image[0x5C..0x64], &1u64.to_le_bytes());
+    assert_eq!(image[0x64], 0xFF);
+    assert_eq!(&image[0x66..0x68], &[0x90, 0x90]);
+    assert_eq!(&image[0x68..0x1B8], &boot_img[0x68..0x1B8]);
+    assert_eq!(&image[0x1FE..0x200], &[0x55, 0xAA]);
+    let diskboot = fs::read("/usr/lib/grub/i386-pc/diskboot.img").unwrap();
+    assert_eq!(&image[512..512 + 0x1E8], &diskboot[..0x1E8]);
+
+    let console = boot_disk(&disk, &d.join("boot.log"));
+    for want in [
+        "blockimg-init: started".to_string(),
+        format!("ROOT: {marker}"),
+    ] {
+        assert!(
+            console.contains(&want),
+            "no {want:?} on the console:\n{console}"
+        );
+    }
+}
+
+/// Runs `cmd`, returning its standard output or why it failed.
+fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A whole-disk loop device with its partitions, detached on drop.
+struct LoopDisk {
+    device: String,
+    mounted: Option<PathBuf>,
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.mounted {
+            let _ = run(Command::new("umount").arg(dir));
+        }
+        let _ = run(Command::new("partx").arg("-d").arg(&self.device));
+        let _ = run(Command::new("losetup").arg("-d").arg(&self.device));
+    }
+}
+
+/// Runs GRUB's own `grub-bios-setup` (without Reed-Solomon codes, as
+/// blockimg embeds) on `img` attached to a loop device, with `boot.img`
+/// and `core_img` in /boot/grub of its first partition.
+fn grub_bios_setup(img: &Path, core_img: &[u8], mnt: &Path) -> Result<(), String> {
+    let device = run(Command::new("losetup").args(["-f", "--show"]).arg(img))?;
+    let mut disk = LoopDisk {
+        device,
+        mounted: None,
+    };
+    run(Command::new("partx").arg("-a").arg(&disk.device))?;
+    fs::create_dir_all(mnt).map_err(|e| e.to_string())?;
+    run(Command::new("mount")
+        .arg(format!("{}p1", disk.device))
+        .arg(mnt))?;
+    disk.mounted = Some(mnt.to_path_buf());
+    let grub = mnt.join("boot/grub");
+    fs::create_dir_all(&grub).map_err(|e| e.to_string())?;
+    fs::copy("/usr/lib/grub/i386-pc/boot.img", grub.join("boot.img")).map_err(|e| e.to_string())?;
+    fs::write(grub.join("core.img"), core_img).map_err(|e| e.to_string())?;
+    run(Command::new("/usr/lib/grub/i386-pc/grub-bios-setup")
+        .arg("--no-rs-codes")
+        .arg("-d")
+        .arg(&grub)
+        .arg(&disk.device))?;
+    Ok(())
+}
+
+#[test]
+fn the_first_mib_is_what_grub_bios_setup_writes() {
+    if !blockimg_tests::is_root() {
+        eprintln!("SKIPPED: grub-bios-setup on a loop device needs root");
+        return;
+    }
+    if !Path::new("/usr/lib/grub/i386-pc/grub-bios-setup").is_file()
+        || !require_tool("grub-mkimage")
+    {
+        eprintln!("SKIPPED: no /usr/lib/grub/i386-pc/grub-bios-setup (package grub-pc-bin)");
+        return;
+    }
+    for tool in ["losetup", "partx", "mount", "umount"] {
+        if !require_tool(tool) {
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let build = |name: &str, boot: bool| {
+        let img = d.join(name);
+        let mut args: Vec<std::ffi::OsString> = [
+            "--uuid",
+            "6b1c0e4a-2f4d-4c3e-9a5b-0d8e7f6a5b4c",
+            "--timestamp",
+            "1700000000",
+            "--size",
+            "64M",
+        ]
+        .map(Into::into)
+        .to_vec();
+        if boot {
+            args.extend(["--boot".into(), "bios".into()]);
+        }
+        args.push(img.clone().into_os_string());
+        mkdisk(args).assert_success();
+        img
+    };
+    let ours = build("ours.img", true);
+    let theirs = build("theirs.img", false);
+    let ours_bytes = fs::read(&ours).unwrap();
+    // core.img as blockimg embedded it: up to its blocklist's end.
+    let sectors =
+        u16::from_le_bytes([ours_bytes[512 + 0x1FC], ours_bytes[512 + 0x1FD]]) as usize + 1;
+    let core_img = &ours_bytes[512..512 + sectors * 512];
+    if let Err(e) = grub_bios_setup(&theirs, core_img, &d.join("mnt")) {
+        eprintln!("SKIPPED: cannot attach and mount a loop device: {e}");
+        return;
+    }
+    let theirs_bytes = fs::read(&theirs).unwrap();
+    let first_mib = 1 << 20;
+    let differ: Vec<usize> = (0..first_mib)
+        .filter(|&i| ours_bytes[i] != theirs_bytes[i])
+        .take(16)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "blockimg and grub-bios-setup differ in the first MiB at bytes {differ:x?}"
+    );
+}
+
+#[test]
+fn bios_boot_without_a_table_or_grub_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("disk.img");
+    let run = mkdisk([
+        "--size".as_ref(),
+        "64M".as_ref(),
+        "--table".as_ref(),
+        "none".as_ref(),
+        "--boot".as_ref(),
+        "bios".as_ref(),
+        "--grub-dir".as_ref(),
+        "/usr/lib/grub/i386-pc".as_ref(),
+        img.as_os_str(),
+    ]);
+    run.assert_failure();
+    assert!(run.stderr.contains("partition table"), "{}", run.stderr);
+    assert!(!img.exists(), "a refused disk leaves no file");
+
+    let run = mkdisk([
+        "--size".as_ref(),
+        "64M".as_ref(),
+        "--boot".as_ref(),
+        "bios".as_ref(),
+        "--grub-dir".as_ref(),
+        dir.path().join("no-grub").as_os_str(),
+        img.as_os_str(),
+    ]);
+    run.assert_failure();
+    assert!(run.stderr.contains("grub-pc-bin"), "{}", run.stderr);
+    assert!(!img.exists(), "a refused disk leaves no file");
+}
