@@ -36,10 +36,13 @@ fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
 /// Boots `disk` from its MBR under QEMU (TCG, SeaBIOS) and returns what the
 /// serial console printed by the time the machine powered off or three
 /// minutes passed.
-fn boot_disk(disk: &Path, log: &Path) -> String {
+fn boot_disk(disk: &Path, format: &str, log: &Path) -> String {
     let mut child = Command::new(find_tool("qemu-system-x86_64").unwrap())
         .args(["-m", "512", "-nographic", "-no-reboot", "-drive"])
-        .arg(format!("file={},format=raw,if=virtio", disk.display()))
+        .arg(format!(
+            "file={},format={format},if=virtio,snapshot=on",
+            disk.display()
+        ))
         .stdin(Stdio::null())
         .stdout(fs::File::create(log).unwrap())
         .stderr(Stdio::inherit())
@@ -60,30 +63,37 @@ fn boot_disk(disk: &Path, log: &Path) -> String {
     String::from_utf8_lossy(&fs::read(log).unwrap()).into_owned()
 }
 
-#[test]
-fn seabios_boots_grub_from_the_mbr_into_the_disk() {
+/// What a boot test needs: a root tree whose init prints a marker, an
+/// initramfs that switches to it, and the kernel to boot.
+struct BootFixture {
+    root: PathBuf,
+    initrd: PathBuf,
+    kernel: PathBuf,
+    marker: String,
+}
+
+/// Builds the boot fixture in `d`, or says why it cannot (and returns None).
+fn boot_fixture(d: &Path) -> Option<BootFixture> {
     if !require_tool("qemu-system-x86_64") || !require_tool("grub-mkimage") {
-        return;
+        return None;
     }
     if !Path::new("/usr/lib/grub/i386-pc/boot.img").is_file() {
         eprintln!("SKIPPED: no /usr/lib/grub/i386-pc (package grub-pc-bin)");
-        return;
+        return None;
     }
     let Some((kernel, modules)) = debian_kernel() else {
         eprintln!("SKIPPED: no /boot/vmlinuz-* with its modules (package linux-image-amd64)");
-        return;
+        return None;
     };
     if fs::File::open(&kernel).is_err() {
         eprintln!("SKIPPED: {} is readable by root only", kernel.display());
-        return;
+        return None;
     }
     let busybox = Path::new("/bin/busybox");
     if !busybox.exists() {
         eprintln!("SKIPPED: no /bin/busybox (package busybox-static)");
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
 
     // The root filesystem: a marker and an init that prints it.
     let root = d.join("root");
@@ -119,6 +129,27 @@ fn seabios_boots_grub_from_the_mbr_into_the_disk() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    Some(BootFixture {
+        root,
+        initrd,
+        kernel,
+        marker,
+    })
+}
+
+#[test]
+fn seabios_boots_grub_from_the_mbr_into_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Some(BootFixture {
+        root,
+        initrd,
+        kernel,
+        marker,
+    }) = boot_fixture(d)
+    else {
+        return;
+    };
     const UUID: &str = "6b1c0e4a-2f4d-4c3e-9a5b-0d8e7f6a5b4c";
     let disk = d.join("disk.img");
     let made = mkdisk([
@@ -178,7 +209,7 @@ fn seabios_boots_grub_from_the_mbr_into_the_disk() {
     let diskboot = fs::read("/usr/lib/grub/i386-pc/diskboot.img").unwrap();
     assert_eq!(&image[512..512 + 0x1E8], &diskboot[..0x1E8]);
 
-    let console = boot_disk(&disk, &d.join("boot.log"));
+    let console = boot_disk(&disk, "raw", &d.join("boot.log"));
     for want in [
         "blockimg-init: started".to_string(),
         format!("ROOT: {marker}"),
@@ -186,6 +217,45 @@ fn seabios_boots_grub_from_the_mbr_into_the_disk() {
         assert!(
             console.contains(&want),
             "no {want:?} on the console:\n{console}"
+        );
+    }
+}
+
+/// The bootable disk written directly as a dynamic VHD and as a
+/// stream-optimized VMDK boots too: QEMU reads each format, SeaBIOS starts
+/// GRUB from it, and the root on it is mounted by UUID.
+#[test]
+fn the_bootable_disk_boots_as_vhd_and_vmdk() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Some(fx) = boot_fixture(d) else {
+        return;
+    };
+    for (format, ext, qemu_format) in [("vhd", "vhd", "vpc"), ("vmdk", "vmdk", "vmdk")] {
+        let disk = d.join(format!("disk.{ext}"));
+        mkdisk([
+            "--size".as_ref(),
+            "256M".as_ref(),
+            "--root".as_ref(),
+            fx.root.as_os_str(),
+            "--boot".as_ref(),
+            "bios".as_ref(),
+            "--kernel".as_ref(),
+            fx.kernel.as_os_str(),
+            "--initrd".as_ref(),
+            fx.initrd.as_os_str(),
+            "--cmdline".as_ref(),
+            "panic=-1".as_ref(),
+            "--format".as_ref(),
+            format.as_ref(),
+            disk.as_os_str(),
+        ])
+        .assert_success();
+        let console = boot_disk(&disk, qemu_format, &d.join(format!("{ext}.log")));
+        let want = format!("ROOT: {}", fx.marker);
+        assert!(
+            console.contains(&want),
+            "the {format} disk did not boot to {want:?}:\n{console}"
         );
     }
 }
