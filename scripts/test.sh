@@ -16,14 +16,14 @@ PACKAGES=(
     qemu-system-x86 qemu-utils
     grub-pc-bin grub-efi-amd64-bin ovmf
     fuse3 dosfstools mtools busybox-static cpio linux-image-amd64
-    libarchive-tools kmod
+    libarchive-tools kmod xz-utils zstd gzip tar python3
 )
 
 # Commands and files that show the packages above are installed.
 NEEDED_COMMANDS=(
     e2fsck debugfs dumpe2fs mke2fs genext2fs sfdisk losetup mount setpriv
     qemu-system-x86_64 qemu-img grub-mkimage fusermount3 fsck.fat mdir busybox cpio
-    bsdtar modprobe
+    bsdtar modprobe xz zstd gzip tar python3 grub-fstest
 )
 NEEDED_PATHS=(
     /usr/lib/grub/i386-pc/boot.img
