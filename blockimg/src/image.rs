@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, Ext4Options, Ext4Plan};
 use crate::identity;
 use crate::sink::{Sink, SparseFile};
+use crate::source::read_ahead::ReadAhead;
 use crate::source::tar::{decompress, read_archive, OutsideRoot, StreamPlacement};
 use crate::tree::{Timestamp, Tree};
 
@@ -270,7 +271,7 @@ fn with_table<'t>(
 /// overrides) before it is planned. The disk size must be exact: nothing is
 /// known about the tree before the stream ends.
 pub fn build_image_from_archive(
-    input: impl std::io::Read,
+    input: impl std::io::Read + Send + 'static,
     name: &str,
     options: &ImageOptions,
     outside: OutsideRoot,
@@ -292,13 +293,9 @@ pub fn build_image_from_archive(
     let mut layout = Ext4Layout::new(disk_size - table_bytes, &options.ext4, 0)?;
     let mut placement = StreamPlacement::new(&mut layout, &mut sink, table_bytes);
     let implied = options.ext4.timestamp.unwrap_or_else(Timestamp::now);
-    let mut tree = read_archive(
-        decompress(input, name)?,
-        name,
-        &mut placement,
-        outside,
-        implied,
-    )?;
+    // Reading and decompressing run ahead on their own thread.
+    let decoded = ReadAhead::new(decompress(input, name)?).map_err(|e| Error::io(name, e))?;
+    let mut tree = read_archive(decoded, name, &mut placement, outside, implied)?;
     let placed = placement.into_placed();
     adjust(&mut tree)?;
     let plan = Ext4Plan::with_placed(&tree, layout, &options.ext4, &placed)?;

@@ -136,7 +136,7 @@ fn a_truncated_archive_is_an_error_and_leaves_no_image() {
     let bytes = std::fs::read(&tar_path).unwrap();
     let img = tmp.path().join("disk.img");
     let err = build_image_from_archive(
-        &bytes[..100_000],
+        std::io::Cursor::new(bytes[..100_000].to_vec()),
         "t.tar",
         &options(),
         OutsideRoot::Refuse,

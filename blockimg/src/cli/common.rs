@@ -69,9 +69,9 @@ impl RootSource {
     }
 
     /// Opens an archive source: the file, or standard input for `-`.
-    pub fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
+    pub fn open_archive(path: &Path) -> Result<Box<dyn Read + Send>> {
         if path == Path::new("-") {
-            return Ok(Box::new(std::io::stdin().lock()));
+            return Ok(Box::new(std::io::stdin()));
         }
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         Ok(Box::new(file))

@@ -8,5 +8,6 @@
 pub mod base_layout;
 pub mod dir;
 pub mod manifest;
+pub mod read_ahead;
 pub mod tar;
 pub mod tar_reader;

@@ -50,7 +50,10 @@ impl Compression {
 }
 
 /// Wraps `input` in the decoder its first bytes call for.
-pub fn decompress<'a>(input: impl Read + 'a, name: &str) -> Result<Box<dyn Read + 'a>> {
+pub fn decompress<'a>(
+    input: impl Read + Send + 'a,
+    name: &str,
+) -> Result<Box<dyn Read + Send + 'a>> {
     let mut buffered = BufReader::with_capacity(1 << 20, input);
     let head = buffered.fill_buf().map_err(|e| Error::io(name, e))?;
     Ok(match Compression::detect(head) {
