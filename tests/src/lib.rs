@@ -25,6 +25,7 @@ pub mod model;
 pub mod mount;
 pub mod qemu;
 pub mod tools;
+pub mod vm;
 
 pub use bin::{blockimg_bin, blockimg_cmd, mkdisk, RunOutput};
 pub use tools::{

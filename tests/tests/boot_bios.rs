@@ -7,60 +7,19 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use blockimg_tests::{blockimg_cmd, e2fsck, find_tool, mkdisk, require_tool, sfdisk_dump};
+use blockimg_tests::vm::{debian_kernel, run_qemu};
+use blockimg_tests::{blockimg_cmd, e2fsck, mkdisk, require_tool, sfdisk_dump};
 
-/// The newest Debian kernel in /boot and its modules directory.
-fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
-    let mut kernels: Vec<PathBuf> = fs::read_dir("/boot")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .collect();
-    kernels.sort();
-    let kernel = kernels.pop()?;
-    let version = kernel.file_name()?.to_string_lossy()["vmlinuz-".len()..].to_owned();
-    let modules = Path::new("/lib/modules").join(version);
-    modules
-        .join("modules.dep")
-        .is_file()
-        .then_some((kernel, modules))
-}
-
-/// Boots `disk` from its MBR under QEMU (TCG, SeaBIOS) and returns what the
-/// serial console printed by the time the machine powered off or three
-/// minutes passed.
+/// Boots `disk` (in QEMU's `format`) from its MBR under QEMU (TCG,
+/// SeaBIOS) and returns what the serial console printed.
 fn boot_disk(disk: &Path, format: &str, log: &Path) -> String {
-    let mut child = Command::new(find_tool("qemu-system-x86_64").unwrap())
-        .args(["-m", "512", "-nographic", "-no-reboot", "-drive"])
-        .arg(format!(
-            "file={},format={format},if=virtio,snapshot=on",
-            disk.display()
-        ))
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(log).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    String::from_utf8_lossy(&fs::read(log).unwrap()).into_owned()
+    let drive = format!(
+        "file={},format={format},if=virtio,snapshot=on",
+        disk.display()
+    );
+    run_qemu(&["-drive".into(), drive.into()], log)
 }
 
 /// What a boot test needs: a root tree whose init prints a marker, an

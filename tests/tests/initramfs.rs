@@ -6,14 +6,14 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use blockimg::initramfs::cpio::{write_newc, NewcOptions};
 use blockimg::tree::{FileContent, Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 use blockimg_tests::fixture::{self, FixtureOptions};
 use blockimg_tests::model::{assign_link_groups, Compare, ContentDigest, Entry, Kind, Model};
 use blockimg_tests::tools::tool;
+use blockimg_tests::vm::{debian_kernel, run_qemu};
 use blockimg_tests::{
     blockimg_cmd, find_tool, host, is_root, mkdisk, require_tool, sha256_file, RunOutput,
 };
@@ -931,58 +931,20 @@ fn an_existing_output_is_kept_without_force() {
 
 // ------------------------------------------------------------------ boot
 
-/// The newest Debian kernel in /boot and its modules directory.
-fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
-    let mut kernels: Vec<PathBuf> = fs::read_dir("/boot")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .collect();
-    kernels.sort();
-    let kernel = kernels.pop()?;
-    let version = kernel.file_name()?.to_string_lossy()["vmlinuz-".len()..].to_owned();
-    let modules = Path::new("/lib/modules").join(version);
-    modules
-        .join("modules.dep")
-        .is_file()
-        .then_some((kernel, modules))
-}
-
 /// Boots `kernel` with `initrd` and `disk` under QEMU (TCG) and returns what
-/// the serial console printed. The machine powers off (or panics and, with
-/// `-no-reboot`, stops) by itself; it is killed after three minutes.
+/// the serial console printed.
 fn boot(kernel: &Path, initrd: &Path, disk: &Path, append: &str, log: &Path) -> String {
-    let mut child = Command::new(find_tool("qemu-system-x86_64").unwrap())
-        .args(["-m", "512", "-nographic", "-no-reboot", "-kernel"])
-        .arg(kernel)
-        .arg("-initrd")
-        .arg(initrd)
-        .arg("-append")
-        .arg(format!("console=ttyS0 panic=-1 {append}"))
-        .arg("-drive")
-        .arg(format!("file={},format=raw,if=virtio", disk.display()))
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(log).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    String::from_utf8_lossy(&fs::read(log).unwrap()).into_owned()
+    let args: Vec<std::ffi::OsString> = vec![
+        "-kernel".into(),
+        kernel.into(),
+        "-initrd".into(),
+        initrd.into(),
+        "-append".into(),
+        format!("console=ttyS0 panic=-1 {append}").into(),
+        "-drive".into(),
+        format!("file={},format=raw,if=virtio", disk.display()).into(),
+    ];
+    run_qemu(&args, log)
 }
 
 #[test]
