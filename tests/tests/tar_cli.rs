@@ -232,6 +232,20 @@ fn bad_archives_are_refused_with_the_member_named() {
         bytes[mid..mid + 16].fill(0xAA);
         expect_refused(&bytes, "bad.tar");
     }
+    // An absurd size field (64 GiB for a member of a few bytes), with the
+    // header checksum made right again.
+    let mut absurd = good.clone();
+    let at = absurd
+        .windows(10)
+        .position(|w| w == b"etc/shadow")
+        .expect("the archive holds etc/shadow")
+        / 512
+        * 512;
+    absurd[at + 124..at + 136].copy_from_slice(b"77777777777\0");
+    absurd[at + 148..at + 156].fill(b' ');
+    let sum: u32 = absurd[at..at + 512].iter().map(|&b| u32::from(b)).sum();
+    absurd[at + 148..at + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    expect_refused(&absurd, "ends in the middle");
     // `..` members, links to directories, parents that are files, names too long.
     let cases = [
         ("add('../escape', tarfile.REGTYPE, b'x')", "../escape"),
