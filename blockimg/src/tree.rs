@@ -6,7 +6,7 @@
 //! by [`NodeId`]; a node reachable from several entries is a hard link.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -65,6 +65,22 @@ pub struct Metadata {
     pub ctime: Timestamp,
     /// Creation (birth) time, when the source knows it.
     pub crtime: Option<Timestamp>,
+}
+
+impl Metadata {
+    /// A directory made on the way: mode 0755, owned by root, every time
+    /// `time` (the creation time left to the writer).
+    pub fn directory(time: Timestamp) -> Metadata {
+        Metadata {
+            permissions: 0o755,
+            uid: 0,
+            gid: 0,
+            atime: time,
+            mtime: time,
+            ctime: time,
+            crtime: None,
+        }
+    }
 }
 
 /// One extended attribute: its full name (`user.foo`, `security.selinux`,
@@ -129,6 +145,80 @@ pub enum DataSource {
     Written,
 }
 
+impl DataSource {
+    /// Where the data comes from, for messages.
+    pub fn origin(&self) -> PathBuf {
+        match self {
+            DataSource::HostFile { path, .. } => path.clone(),
+            DataSource::Archive { path, .. } => path.to_path_buf(),
+            DataSource::Memory(_) => PathBuf::from("<memory>"),
+            DataSource::Written => PathBuf::from("<image>"),
+        }
+    }
+
+    /// Opens the file holding the data of a file of `size` bytes and says
+    /// at which offset the data starts; `None` for data held in memory.
+    /// A host file must still have the size and mtime seen when the tree
+    /// was built. Files are opened without moving their access time where
+    /// the kernel allows that.
+    pub fn open_file(&self, size: u64) -> Result<Option<(std::fs::File, u64)>> {
+        use std::os::unix::fs::MetadataExt;
+        match self {
+            DataSource::HostFile { path, mtime } => {
+                let file = open_noatime(path)?;
+                let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+                let seen = Timestamp {
+                    secs: meta.mtime(),
+                    nanos: meta.mtime_nsec() as u32,
+                };
+                if meta.len() != size || seen != *mtime {
+                    return Err(Error::SourceChanged {
+                        path: path.clone(),
+                        detail: format!(
+                            "size {size} -> {}, mtime {}.{:09} -> {}.{:09}",
+                            meta.len(),
+                            mtime.secs,
+                            mtime.nanos,
+                            seen.secs,
+                            seen.nanos
+                        ),
+                    });
+                }
+                Ok(Some((file, 0)))
+            }
+            DataSource::Archive { path, offset } => Ok(Some((open_noatime(path)?, *offset))),
+            DataSource::Memory(_) => Ok(None),
+            DataSource::Written => Err(self.not_readable()),
+        }
+    }
+
+    /// The error for data that was written into the image while streaming
+    /// and has no source to read again.
+    fn not_readable(&self) -> Error {
+        Error::SourceChanged {
+            path: self.origin(),
+            detail: "data written while streaming has no source to read again".into(),
+        }
+    }
+}
+
+/// Opens `path` for reading without updating its access time where the
+/// kernel allows that (the caller owns the file, or is root).
+fn open_noatime(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let noatime = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path);
+    match noatime {
+        Ok(file) => Ok(file),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            std::fs::File::open(path).map_err(|e| Error::io(path, e))
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Content of a regular file.
 #[derive(Clone, Debug)]
 pub struct FileContent {
@@ -146,37 +236,18 @@ impl FileContent {
     /// was built.
     pub fn reader(&self) -> Result<Box<dyn std::io::Read + Send>> {
         use std::io::{Read, Seek, SeekFrom};
-        use std::os::unix::fs::MetadataExt;
-        match &self.source {
-            DataSource::Memory(bytes) => Ok(Box::new(
-                std::io::Cursor::new(bytes.clone()).take(self.size),
-            )),
-            DataSource::HostFile { path, mtime } => {
-                let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-                let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-                let seen = Timestamp {
-                    secs: meta.mtime(),
-                    nanos: meta.mtime_nsec() as u32,
-                };
-                if meta.len() != self.size || seen != *mtime {
-                    return Err(Error::SourceChanged {
-                        path: path.clone(),
-                        detail: format!("size {} -> {}", self.size, meta.len()),
-                    });
-                }
+        match self.source.open_file(self.size)? {
+            Some((mut file, offset)) => {
+                file.seek(SeekFrom::Start(offset))
+                    .map_err(|e| Error::io(self.source.origin(), e))?;
                 Ok(Box::new(file.take(self.size)))
             }
-            DataSource::Archive { path, offset } => {
-                let mut file = std::fs::File::open(path.as_path())
-                    .map_err(|e| Error::io(path.as_path(), e))?;
-                file.seek(SeekFrom::Start(*offset))
-                    .map_err(|e| Error::io(path.as_path(), e))?;
-                Ok(Box::new(file.take(self.size)))
-            }
-            DataSource::Written => Err(Error::SourceChanged {
-                path: "<image>".into(),
-                detail: "data written while streaming has no source to read again".into(),
-            }),
+            None => match &self.source {
+                DataSource::Memory(bytes) => Ok(Box::new(
+                    std::io::Cursor::new(bytes.clone()).take(self.size),
+                )),
+                _ => Err(self.source.not_readable()),
+            },
         }
     }
 

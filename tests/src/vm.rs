@@ -7,13 +7,68 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::tools::find_tool;
+use crate::tools::{find_tool, require_tool};
 
 /// How long a boot may take before the machine is killed.
 const BOOT_LIMIT: Duration = Duration::from_secs(180);
 
+/// What a boot test needs from the host.
+pub struct BootKit {
+    /// Debian's kernel image.
+    pub kernel: PathBuf,
+    /// Its modules directory (`/lib/modules/VERSION`).
+    pub modules: PathBuf,
+    /// A static busybox.
+    pub busybox: PathBuf,
+}
+
+/// QEMU, a readable Debian kernel with its modules, and a static busybox;
+/// `None` after printing which is missing.
+pub fn boot_kit() -> Option<BootKit> {
+    if !require_tool("qemu-system-x86_64") {
+        return None;
+    }
+    let Some((kernel, modules)) = debian_kernel() else {
+        eprintln!("SKIPPED: no /boot/vmlinuz-* with its modules (package linux-image-amd64)");
+        return None;
+    };
+    if fs::File::open(&kernel).is_err() {
+        eprintln!("SKIPPED: {} is readable by root only", kernel.display());
+        return None;
+    }
+    let busybox = PathBuf::from("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("SKIPPED: no /bin/busybox (package busybox-static)");
+        return None;
+    }
+    Some(BootKit {
+        kernel,
+        modules,
+        busybox,
+    })
+}
+
+/// Writes `dir/root`: a tree whose `/sbin/init` prints `ROOT: MARKER`, read
+/// from `/marker`, and powers off. Returns the tree's path.
+pub fn marker_root(dir: &Path, busybox: &Path, marker: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let root = dir.join("root");
+    for sub in ["sbin", "bin", "dev", "proc", "sys"] {
+        fs::create_dir_all(root.join(sub)).expect("root tree");
+    }
+    fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+    fs::write(root.join("marker"), format!("{marker}\n")).expect("marker");
+    fs::write(
+        root.join("sbin/init"),
+        "#!/bin/busybox sh\necho \"ROOT: $(/bin/busybox cat /marker)\"\n/bin/busybox poweroff -f\n",
+    )
+    .expect("init");
+    fs::set_permissions(root.join("sbin/init"), fs::Permissions::from_mode(0o755)).expect("chmod");
+    root
+}
+
 /// The newest Debian kernel in /boot and its modules directory.
-pub fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
+fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
     let mut kernels: Vec<PathBuf> = fs::read_dir("/boot")
         .ok()?
         .filter_map(|e| e.ok())

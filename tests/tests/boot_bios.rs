@@ -4,12 +4,10 @@
 //! and runs an init that prints a marker read from the disk.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use blockimg_tests::vm::{debian_kernel, run_qemu};
+use blockimg_tests::vm::{boot_kit, marker_root, run_qemu, BootKit};
 use blockimg_tests::{blockimg_cmd, e2fsck, mkdisk, require_tool, sfdisk_dump};
 
 /// Boots `disk` (in QEMU's `format`) from its MBR under QEMU (TCG,
@@ -33,42 +31,20 @@ struct BootFixture {
 
 /// Builds the boot fixture in `d`, or says why it cannot (and returns None).
 fn boot_fixture(d: &Path) -> Option<BootFixture> {
-    if !require_tool("qemu-system-x86_64") || !require_tool("grub-mkimage") {
+    if !require_tool("grub-mkimage") {
         return None;
     }
     if !Path::new("/usr/lib/grub/i386-pc/boot.img").is_file() {
         eprintln!("SKIPPED: no /usr/lib/grub/i386-pc (package grub-pc-bin)");
         return None;
     }
-    let Some((kernel, modules)) = debian_kernel() else {
-        eprintln!("SKIPPED: no /boot/vmlinuz-* with its modules (package linux-image-amd64)");
-        return None;
-    };
-    if fs::File::open(&kernel).is_err() {
-        eprintln!("SKIPPED: {} is readable by root only", kernel.display());
-        return None;
-    }
-    let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        eprintln!("SKIPPED: no /bin/busybox (package busybox-static)");
-        return None;
-    }
-
-    // The root filesystem: a marker and an init that prints it.
-    let root = d.join("root");
-    for sub in ["sbin", "bin", "dev", "proc", "sys"] {
-        fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    let BootKit {
+        kernel,
+        modules,
+        busybox,
+    } = boot_kit()?;
     let marker = format!("bios-marker-{}", std::process::id());
-    fs::write(root.join("marker"), format!("{marker}\n")).unwrap();
-    let mut init = fs::File::create(root.join("sbin/init")).unwrap();
-    writeln!(
-        init,
-        "#!/bin/busybox sh\necho \"ROOT: $(/bin/busybox cat /marker)\"\n/bin/busybox poweroff -f"
-    )
-    .unwrap();
-    fs::set_permissions(root.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = marker_root(d, &busybox, &marker);
 
     // The initramfs: its /init finds root=UUID= and switches to the disk.
     let initrd = d.join("initrd.img");

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +12,7 @@ use blockimg::tree::{FileContent, Metadata, Node, NodeId, NodeKind, Timestamp, T
 use blockimg_tests::fixture::{self, FixtureOptions};
 use blockimg_tests::model::{assign_link_groups, Compare, ContentDigest, Entry, Kind, Model};
 use blockimg_tests::tools::tool;
-use blockimg_tests::vm::{debian_kernel, run_qemu};
+use blockimg_tests::vm::{boot_kit, marker_root, run_qemu, BootKit};
 use blockimg_tests::{
     blockimg_cmd, find_tool, host, is_root, mkdisk, require_tool, sha256_file, RunOutput,
 };
@@ -949,42 +948,20 @@ fn boot(kernel: &Path, initrd: &Path, disk: &Path, append: &str, log: &Path) -> 
 
 #[test]
 fn boots_a_debian_kernel_loads_modules_and_switches_to_the_disk() {
-    if !require_tool("qemu-system-x86_64") {
-        return;
-    }
-    let Some((kernel, modules)) = debian_kernel() else {
-        eprintln!("SKIPPED: no /boot/vmlinuz-* with its modules (package linux-image-amd64)");
+    let Some(BootKit {
+        kernel,
+        modules,
+        busybox,
+    }) = boot_kit()
+    else {
         return;
     };
-    if fs::File::open(&kernel).is_err() {
-        eprintln!("SKIPPED: {} is readable by root only", kernel.display());
-        return;
-    }
-    let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        eprintln!("SKIPPED: no /bin/busybox (package busybox-static)");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
     // The disk: a marker file and an init that prints it and powers off.
-    let root = d.join("root");
-    fs::create_dir_all(root.join("sbin")).unwrap();
-    fs::create_dir_all(root.join("bin")).unwrap();
-    for sub in ["dev", "proc", "sys"] {
-        fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    fs::copy(busybox, root.join("bin/busybox")).unwrap();
     let marker = format!("disk-marker-{}", std::process::id());
-    fs::write(root.join("marker"), format!("{marker}\n")).unwrap();
-    let mut init = fs::File::create(root.join("sbin/init")).unwrap();
-    writeln!(
-        init,
-        "#!/bin/busybox sh\necho \"ROOT: $(/bin/busybox cat /marker)\"\n/bin/busybox poweroff -f"
-    )
-    .unwrap();
-    fs::set_permissions(root.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = marker_root(d, &busybox, &marker);
     let disk = d.join("disk.img");
     let made = mkdisk([
         "--size".as_ref(),

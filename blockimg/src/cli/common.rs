@@ -126,7 +126,7 @@ impl TreeArgs {
             tree.set_owner_all(uid, gid);
         }
         tree.map_owners(&self.map_uid, &self.map_gid);
-        let now = default_root_metadata(timestamp).mtime;
+        let now = build_time(timestamp);
         if self.base_layout {
             base_layout::add(tree, now)?;
         }
@@ -198,33 +198,12 @@ pub fn load_root_with(
 ) -> Result<Tree> {
     match RootSource::of(root)? {
         RootSource::Dir(dir) => blockimg::source::dir::scan(&dir),
-        RootSource::Archive(path) => {
-            load_archive(&path, outside, default_root_metadata(timestamp).mtime)
-        }
-        RootSource::Empty => Ok(Tree::new(default_root_metadata(timestamp))),
+        RootSource::Archive(path) => load_archive(&path, outside, build_time(timestamp)),
+        RootSource::Empty => Ok(Tree::new(Metadata::directory(build_time(timestamp)))),
     }
 }
 
-fn default_root_metadata(timestamp: Option<i64>) -> Metadata {
-    let now = match timestamp {
-        Some(t) => Timestamp::from_secs(t),
-        None => {
-            let d = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            Timestamp {
-                secs: d.as_secs() as i64,
-                nanos: d.subsec_nanos(),
-            }
-        }
-    };
-    Metadata {
-        permissions: 0o755,
-        uid: 0,
-        gid: 0,
-        atime: now,
-        mtime: now,
-        ctime: now,
-        crtime: Some(now),
-    }
+/// The time new entries get: `--timestamp`/`SOURCE_DATE_EPOCH`, else now.
+fn build_time(timestamp: Option<i64>) -> Timestamp {
+    timestamp.map_or_else(Timestamp::now, Timestamp::from_secs)
 }

@@ -259,11 +259,6 @@ impl<'t> Ext4Plan<'t> {
             .iter()
             .map(move |p| (p.block * bs, p.count * bs))
     }
-
-    /// Everything to write, ascending by block.
-    pub fn pieces(&self) -> &[Piece] {
-        &self.pieces
-    }
 }
 
 fn default_journal_bytes(blocks: u64, bs: u64, journal: bool) -> u64 {

@@ -2,7 +2,7 @@
 //! sink. File data is read from its source only here.
 
 use std::fs::File;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 
 use super::bytes::put_u32;
 use super::dir::DirContext;
@@ -34,6 +34,8 @@ enum SourceKey {
 struct OpenSource {
     key: SourceKey,
     file: File,
+    /// Where the file's data starts within the open file.
+    offset: u64,
 }
 
 impl Ext4Plan<'_> {
@@ -369,24 +371,9 @@ fn file_type(kind: &NodeKind) -> u8 {
     }
 }
 
-/// Opens a source file for reading without updating its access time where
-/// the kernel allows that (the caller owns the file, or is root).
-fn open_noatime(path: &std::path::Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let noatime = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOATIME)
-        .open(path);
-    match noatime {
-        Ok(file) => Ok(file),
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            File::open(path).map_err(|e| Error::io(path, e))
-        }
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-/// Reads `buf.len()` bytes of a file's data from `pos`.
+/// Reads `buf.len()` bytes of a file's data from `pos`. The open source
+/// file is kept between calls: consecutive pieces usually come from the same
+/// file (or the same archive).
 fn read_data(
     open: &mut Option<OpenSource>,
     id: NodeId,
@@ -394,60 +381,30 @@ fn read_data(
     pos: u64,
     buf: &mut [u8],
 ) -> Result<()> {
-    match &content.source {
-        DataSource::Memory(bytes) => {
-            let start = pos as usize;
-            let src = bytes
-                .get(start..start + buf.len())
-                .ok_or_else(|| Error::SourceChanged {
-                    path: "<memory>".into(),
-                    detail: "content shorter than its recorded size".into(),
-                })?;
-            buf.copy_from_slice(src);
-            Ok(())
-        }
-        DataSource::HostFile { path, mtime } => {
-            if open.as_ref().map(|o| o.key) != Some(SourceKey::Node(id)) {
-                let file = open_noatime(path)?;
-                let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-                let seen = Timestamp {
-                    secs: meta.mtime(),
-                    nanos: meta.mtime_nsec() as u32,
-                };
-                if meta.len() != content.size || seen != *mtime {
-                    return Err(Error::SourceChanged {
-                        path: path.clone(),
-                        detail: format!(
-                            "size {} -> {}, mtime {}.{:09} -> {}.{:09}",
-                            content.size,
-                            meta.len(),
-                            mtime.secs,
-                            mtime.nanos,
-                            seen.secs,
-                            seen.nanos
-                        ),
-                    });
-                }
-                *open = Some(OpenSource {
-                    key: SourceKey::Node(id),
-                    file,
-                });
-            }
-            read_exact_at(open, path, buf, pos)
-        }
-        DataSource::Archive { path, offset } => {
-            let key = SourceKey::Archive(std::sync::Arc::as_ptr(path) as usize);
-            if open.as_ref().map(|o| o.key) != Some(key) {
-                let file = open_noatime(path)?;
-                *open = Some(OpenSource { key, file });
-            }
-            read_exact_at(open, path, buf, offset + pos)
-        }
-        DataSource::Written => Err(Error::SourceChanged {
-            path: "<image>".into(),
-            detail: "data written while streaming has no source to read again".into(),
-        }),
+    if let DataSource::Memory(bytes) = &content.source {
+        let start = pos as usize;
+        let src = bytes
+            .get(start..start + buf.len())
+            .ok_or_else(|| Error::SourceChanged {
+                path: "<memory>".into(),
+                detail: "content shorter than its recorded size".into(),
+            })?;
+        buf.copy_from_slice(src);
+        return Ok(());
     }
+    let key = match &content.source {
+        DataSource::Archive { path, .. } => {
+            SourceKey::Archive(std::sync::Arc::as_ptr(path) as usize)
+        }
+        _ => SourceKey::Node(id),
+    };
+    if open.as_ref().map(|o| o.key) != Some(key) {
+        *open = content
+            .source
+            .open_file(content.size)?
+            .map(|(file, offset)| OpenSource { key, file, offset });
+    }
+    read_exact_at(open, &content.source.origin(), buf, pos)
 }
 
 /// Fills `buf` from the open source at `pos`; a short read means the source
@@ -465,7 +422,7 @@ fn read_exact_at(
     while done < buf.len() {
         let n = source
             .file
-            .read_at(&mut buf[done..], pos + done as u64)
+            .read_at(&mut buf[done..], source.offset + pos + done as u64)
             .map_err(|e| Error::io(path, e))?;
         if n == 0 {
             return Err(Error::SourceChanged {

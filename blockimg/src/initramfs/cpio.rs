@@ -18,9 +18,7 @@
 //! largest value, and a file of 4 GiB or more is an error.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use super::output::output_error;
@@ -227,49 +225,21 @@ fn write_header<W: Write>(out: &mut Counting<W>, h: &Header, name: &[u8]) -> Res
 
 /// Streams a regular file's content.
 fn copy_content<W: Write>(out: &mut Counting<W>, content: &FileContent) -> Result<()> {
-    let (path, file) = match &content.source {
-        DataSource::Memory(bytes) => {
-            if bytes.len() as u64 != content.size {
-                return Err(Error::SourceChanged {
-                    path: PathBuf::from("<memory>"),
-                    detail: format!(
-                        "holds {} bytes, recorded size {}",
-                        bytes.len(),
-                        content.size
-                    ),
-                });
-            }
-            return out.put(bytes);
-        }
-        DataSource::Written => {
+    if let DataSource::Memory(bytes) = &content.source {
+        if bytes.len() as u64 != content.size {
             return Err(Error::SourceChanged {
-                path: PathBuf::from("<image>"),
-                detail: "data written while streaming has no source to read again".into(),
-            })
+                path: PathBuf::from("<memory>"),
+                detail: format!(
+                    "holds {} bytes, recorded size {}",
+                    bytes.len(),
+                    content.size
+                ),
+            });
         }
-        DataSource::HostFile { path, mtime } => {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-            let seen = Timestamp {
-                secs: meta.mtime(),
-                nanos: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
-            };
-            if meta.len() != content.size || seen != *mtime {
-                return Err(Error::SourceChanged {
-                    path: path.clone(),
-                    detail: format!("size {} -> {}", content.size, meta.len()),
-                });
-            }
-            (path.as_path(), file)
-        }
-        DataSource::Archive { path, offset } => {
-            let mut file = File::open(path.as_path()).map_err(|e| Error::io(path.as_path(), e))?;
-            file.seek(SeekFrom::Start(*offset))
-                .map_err(|e| Error::io(path.as_path(), e))?;
-            (path.as_path(), file)
-        }
-    };
-    let mut reader = file.take(content.size);
+        return out.put(bytes);
+    }
+    let mut reader = content.reader()?;
+    let origin = || content.source.origin();
     let mut buf = vec![0u8; 256 * 1024];
     let mut copied = 0u64;
     loop {
@@ -277,14 +247,14 @@ fn copy_content<W: Write>(out: &mut Counting<W>, content: &FileContent) -> Resul
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(Error::io(origin(), e)),
         };
         out.put(&buf[..n])?;
         copied += n as u64;
     }
     if copied != content.size {
         return Err(Error::SourceChanged {
-            path: path.to_path_buf(),
+            path: origin(),
             detail: format!("ended at byte {copied} of {}", content.size),
         });
     }

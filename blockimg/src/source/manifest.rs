@@ -451,13 +451,7 @@ fn parent_dir(
             Some(id) if tree.node(id).is_dir() => id,
             Some(_) => return Err(format!("{} is not a directory", text(part))),
             None => {
-                let meta = Metadata {
-                    permissions: 0o755,
-                    atime: time,
-                    mtime: time,
-                    ctime: time,
-                    ..Metadata::default()
-                };
+                let meta = Metadata::directory(time);
                 tree.add(
                     dir,
                     part,

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::tar_reader::{MemberKind, TarReader};
+use super::tar_reader::{MemberBody, MemberKind, TarReader};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, PlacedData, Run};
 use crate::sink::{is_zero, Sink};
@@ -356,7 +356,7 @@ pub fn read_archive(
         let kind = match member.kind {
             MemberKind::Directory => NodeKind::Directory(BTreeMap::new()),
             MemberKind::File => {
-                let mut body = TarData(&mut reader);
+                let mut body = MemberBody(&mut reader);
                 let content = data
                     .take(
                         &mut body,
@@ -402,15 +402,6 @@ pub fn read_archive(
     Ok(builder.tree)
 }
 
-/// The data of the member a reader is at.
-struct TarData<'a, R: Read>(&'a mut TarReader<R>);
-
-impl<R: Read> Read for TarData<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read_data(buf)
-    }
-}
-
 fn bad(archive: &str, member: &str, reason: &str) -> Error {
     Error::BadArchive {
         archive: archive.to_string(),
@@ -444,13 +435,7 @@ struct TreeBuilder {
 
 impl TreeBuilder {
     fn new(time: Timestamp) -> Self {
-        let implied = Metadata {
-            permissions: 0o755,
-            atime: time,
-            mtime: time,
-            ctime: time,
-            ..Metadata::default()
-        };
+        let implied = Metadata::directory(time);
         TreeBuilder {
             tree: Tree::new(implied.clone()),
             implied,

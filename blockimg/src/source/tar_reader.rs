@@ -514,9 +514,9 @@ impl<R: Read> TarReader<R> {
 }
 
 /// The current member's data as a reader.
-pub struct MemberData<'a, R: Read>(pub &'a mut TarReader<R>);
+pub struct MemberBody<'a, R: Read>(pub &'a mut TarReader<R>);
 
-impl<R: Read> Read for MemberData<'_, R> {
+impl<R: Read> Read for MemberBody<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read_data(buf)
     }
