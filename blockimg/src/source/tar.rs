@@ -229,45 +229,42 @@ impl MemberData for StreamPlacement<'_> {
         let mut pos = 0u64;
         while pos < size {
             let want = (size - pos).min(CHUNK as u64) as usize;
-            let chunk = &mut self.buffer[..want];
-            data.read_exact(chunk)
+            data.read_exact(&mut self.buffer[..want])
                 .map_err(|e| Error::io("<archive>", e))?;
+            // The last block of a file is written whole, its tail zeroed:
+            // the block is the file's own, and files that follow each
+            // other on disk then reach the sink as one contiguous write.
+            let bs = bs as usize;
+            let padded = want.div_ceil(bs) * bs;
+            self.buffer[want..padded].fill(0);
+            let chunk = &self.buffer[..padded];
             // Runs of non-zero blocks go to disk; zero blocks stay holes.
             let mut block = 0usize;
-            while block * (bs as usize) < want {
-                let start = block * bs as usize;
-                let end = (start + bs as usize).min(want);
-                if is_zero(&chunk[start..end]) {
+            while block * bs < padded {
+                let start = block * bs;
+                if is_zero(&chunk[start..start + bs]) {
                     block += 1;
                     continue;
                 }
                 let mut stop = block + 1;
-                while stop * (bs as usize) < want {
-                    let s = stop * bs as usize;
-                    if is_zero(&chunk[s..(s + bs as usize).min(want)]) {
-                        break;
-                    }
+                while stop * bs < padded && !is_zero(&chunk[stop * bs..(stop + 1) * bs]) {
                     stop += 1;
                 }
-                let bytes = &chunk[start..(stop * bs as usize).min(want)];
+                let bytes = &chunk[start..stop * bs];
                 let taken = self.layout.take_blocks((stop - block) as u64)?;
                 let mut at = 0usize;
                 for run in &taken {
-                    let n = ((run.len * bs) as usize).min(bytes.len() - at);
+                    let n = run.len as usize * bs;
                     self.sink
-                        .write_at(self.fs_offset + run.start * bs, &bytes[at..at + n])?;
+                        .write_at(self.fs_offset + run.start * bs as u64, &bytes[at..at + n])?;
                     at += n;
                 }
                 runs.extend(taken);
                 let offset = pos + start as u64;
+                let len = ((stop * bs).min(want) - start) as u64;
                 match segments.last_mut() {
-                    Some(last) if last.offset + last.len == offset => {
-                        last.len += bytes.len() as u64
-                    }
-                    _ => segments.push(Segment {
-                        offset,
-                        len: bytes.len() as u64,
-                    }),
+                    Some(last) if last.offset + last.len == offset => last.len += len,
+                    _ => segments.push(Segment { offset, len }),
                 }
                 block = stop;
             }
