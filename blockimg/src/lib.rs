@@ -48,6 +48,8 @@
 //! ```
 
 #![deny(missing_docs)]
+// Input comes from users and their images: failures are errors, never panics.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod boot;
 pub mod convert;

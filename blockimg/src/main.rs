@@ -1,5 +1,8 @@
 //! The `blockimg` command line.
 
+// Input comes from users and their images: failures are errors, never panics.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod cli;
 
 use std::process::ExitCode;

@@ -7,6 +7,8 @@
 //! partition) are not supported yet.
 
 #![deny(missing_docs)]
+// Input comes from users and their images: failures are errors, never panics.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod bios;
 pub mod config;
