@@ -8,6 +8,8 @@
 # BLOCKIMG_SKIP_APT=1   never run apt-get (tests whose tools are missing say
 #                       SKIPPED and why)
 # PROPTEST_CASES=N      cases of the random-tree property test (default 24)
+# FUZZ_SMOKE_SECONDS=N  seconds each fuzz target runs at the end (default 10;
+#                       0 leaves fuzzing out); see scripts/fuzz.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -124,5 +126,11 @@ fi
 
 log "cargo test --workspace --doc"
 cargo test --workspace --doc
+
+smoke=${FUZZ_SMOKE_SECONDS:-10}
+if [ "$smoke" != 0 ]; then
+    log "fuzz smoke run: every target for $smoke s (scripts/fuzz.sh)"
+    bash scripts/fuzz.sh "$smoke"
+fi
 
 log "all tests passed"

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target in fuzz/ for a while, starting from seed
+# inputs made here from real data (images by mke2fs and blockimg, archives
+# by GNU tar, VHD/VMDK/qcow2 by qemu-img), and fails if any target crashes.
+#
+#   bash scripts/fuzz.sh [SECONDS] [TARGET...]
+#
+# SECONDS      time per target (default 60)
+# TARGET...    targets to run (default: every target in fuzz/Cargo.toml)
+#
+# Needs cargo-fuzz (installed with `cargo install cargo-fuzz` when missing
+# and BLOCKIMG_SKIP_INSTALL is not 1). cargo-fuzz needs nightly features;
+# on a stable toolchain RUSTC_BOOTSTRAP=1 enables them. A crash leaves its
+# input in fuzz/artifacts/TARGET/; turn it into a regression test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_TARGET=${1:-60}
+shift || true
+[[ "$SECONDS_PER_TARGET" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: SECONDS must be a positive number" >&2; exit 2; }
+
+note() { echo "fuzz.sh: $*" >&2; }
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    if [ "${BLOCKIMG_SKIP_INSTALL:-0}" = 1 ]; then
+        note "SKIPPED: cargo-fuzz is not installed (cargo install cargo-fuzz)"
+        exit 0
+    fi
+    note "installing cargo-fuzz"
+    cargo install --locked cargo-fuzz >&2
+fi
+export RUSTC_BOOTSTRAP=1
+
+mapfile -t ALL < <(awk -F'"' '/^\[\[bin\]\]/ {bin = 1} bin && /^name = / {print $2; bin = 0}' fuzz/Cargo.toml)
+if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
+
+# Seeds: small real inputs of every kind, made fresh (fuzz/corpus is not
+# versioned; what libFuzzer finds accumulates there between runs).
+SEEDS=$(mktemp -d "${TMPDIR:-/tmp}/blockimg-seeds.XXXXXX")
+trap 'rm -rf "$SEEDS"' EXIT
+note "building blockimg for the seeds"
+cargo build -q -p blockimg --bin blockimg
+BLOCKIMG=${CARGO_TARGET_DIR:-target}/debug/blockimg
+PATH=$PATH:/usr/sbin:/sbin
+
+tree=$SEEDS/tree
+mkdir -p "$tree/etc" "$tree/dir/sub"
+echo hello >"$tree/etc/hostname"
+head -c 70000 /dev/urandom >"$tree/dir/data"
+ln -s ../etc/hostname "$tree/dir/link"
+ln "$tree/etc/hostname" "$tree/dir/hard"
+truncate -s 1M "$tree/dir/sparse" && echo tail >>"$tree/dir/sparse"
+for i in $(seq 1 150); do : >"$tree/dir/sub/file-with-a-long-name-$i"; done
+setfattr -n user.seed -v value "$tree/etc/hostname" 2>/dev/null || true
+
+seed() { mkdir -p "$SEEDS/$1"; cp "$2" "$SEEDS/$1/"; }
+
+# Archives.
+tar -cf "$SEEDS/gnu.tar" -C "$tree" .
+tar --format=pax --xattrs -cf "$SEEDS/pax.tar" -C "$tree" .
+tar --sparse -cf "$SEEDS/sparse.tar" -C "$tree" dir/sparse
+gzip -c "$SEEDS/gnu.tar" >"$SEEDS/gnu.tar.gz"
+for f in gnu.tar pax.tar sparse.tar gnu.tar.gz; do seed tar_source "$SEEDS/$f"; done
+command -v xz >/dev/null && xz -c "$SEEDS/pax.tar" >"$SEEDS/pax.tar.xz" && seed tar_source "$SEEDS/pax.tar.xz"
+command -v zstd >/dev/null && zstd -q -c "$SEEDS/pax.tar" >"$SEEDS/pax.tar.zst" && seed tar_source "$SEEDS/pax.tar.zst"
+
+# Disks: ours, then converted by qemu-img.
+"$BLOCKIMG" mkdisk -q --size 8M --timestamp 0 --root "$tree" "$SEEDS/disk.img"
+"$BLOCKIMG" mkdisk -q --size 4M --table none --timestamp 0 --root "$tree" "$SEEDS/fs.img"
+seed ext4_reader "$SEEDS/disk.img"
+seed ext4_reader "$SEEDS/fs.img"
+if command -v qemu-img >/dev/null; then
+    qemu-img convert -O vpc -o subformat=dynamic "$SEEDS/disk.img" "$SEEDS/disk.vhd"
+    qemu-img convert -O vpc -o subformat=fixed "$SEEDS/disk.img" "$SEEDS/fixed.vhd"
+    qemu-img convert -O vmdk -o subformat=streamOptimized "$SEEDS/disk.img" "$SEEDS/stream.vmdk"
+    qemu-img convert -O vmdk "$SEEDS/disk.img" "$SEEDS/sparse.vmdk"
+    qemu-img convert -O qcow2 "$SEEDS/disk.img" "$SEEDS/disk.qcow2"
+    for f in disk.vhd fixed.vhd; do seed vhd_reader "$SEEDS/$f"; done
+    for f in stream.vmdk sparse.vmdk; do seed vmdk_reader "$SEEDS/$f"; done
+    seed qcow2_reader "$SEEDS/disk.qcow2"
+fi
+# Filesystems made by mke2fs with several feature sets.
+if command -v mke2fs >/dev/null; then
+    n=0
+    for opts in "-t ext4" "-t ext4 -O ^metadata_csum,^64bit" "-t ext2" "-t ext3 -b 1024" "-t ext4 -I 128 -b 2048"; do
+        n=$((n + 1))
+        # shellcheck disable=SC2086
+        mke2fs -q -F $opts -d "$tree" "$SEEDS/mke2fs-$n.img" 2M >/dev/null 2>&1 && seed ext4_reader "$SEEDS/mke2fs-$n.img"
+    done
+fi
+# Partition tables, modules lists, loader configuration.
+command -v sfdisk >/dev/null && {
+    truncate -s 8M "$SEEDS/gpt.img"
+    printf 'label: gpt\n,2M\n,\n' | sfdisk -q "$SEEDS/gpt.img" >/dev/null
+    seed partitions "$SEEDS/gpt.img"
+    seed partitions "$SEEDS/disk.img"
+}
+for dep in /lib/modules/*/modules.dep; do
+    [ -f "$dep" ] && head -c 20000 "$dep" >"$SEEDS/modules.dep" && seed parse_modules "$SEEDS/modules.dep"
+    break
+done
+[ -f /etc/ld.so.conf ] && seed parse_ld_so_conf /etc/ld.so.conf
+printf '6G\n' >"$SEEDS/size.txt" && seed parse_size "$SEEDS/size.txt"
+printf 'dir /dev 0755 0:0\nchar /dev/console 5 1 0600 0:0\nmode /etc/** 0644\n' >"$SEEDS/manifest.txt" && seed manifest "$SEEDS/manifest.txt"
+
+note "building the fuzz targets"
+(cd fuzz && cargo fuzz build -O >&2)
+
+failed=()
+printf '| target | seconds | executions | result |\n|---|---|---|---|\n'
+for target in "${TARGETS[@]}"; do
+    corpus=fuzz/corpus/$target
+    mkdir -p "$corpus" "fuzz/artifacts/$target"
+    log=$SEEDS/$target.log
+    dirs=("$PWD/$corpus")
+    [ -d "$SEEDS/$target" ] && dirs+=("$SEEDS/$target")
+    if (cd fuzz && cargo fuzz run -O "$target" "${dirs[@]}" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=20 \
+        -print_final_stats=1) >"$log" 2>&1; then
+        result=ok
+    else
+        result="CRASH (see fuzz/artifacts/$target)"
+        failed+=("$target")
+        tail -30 "$log" >&2
+    fi
+    runs=$( (grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" || true) | awk '{s += $2} END {print s + 0}')
+    printf '| %s | %s | %s | %s |\n' "$target" "$SECONDS_PER_TARGET" "$runs" "$result"
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+    note "targets that crashed: ${failed[*]}"
+    exit 1
+fi
