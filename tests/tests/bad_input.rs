@@ -322,3 +322,92 @@ fn force_never_replaces_what_is_not_a_regular_file() {
     );
     assert_eq!(out.listing(), vec!["disk.img".to_string()]);
 }
+
+/// A build killed with SIGKILL while it writes leaves nothing in the output
+/// directory: the image is written to an unnamed file that vanishes with
+/// the process.
+#[test]
+fn a_build_killed_while_writing_leaves_nothing() {
+    let out = OutDir::new();
+    let mut child = std::process::Command::new(blockimg_bin())
+        .args(["mkdisk", "-q", "--size", "16G", "--root", "/usr"])
+        .arg(out.img())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Writing has started once the process holds a file in the output
+    // directory.
+    let fd_dir = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let writing = || {
+        fs::read_dir(&fd_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(&out.dir)))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !writing() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "mkdisk ended before it started writing"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mkdisk never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "mkdisk was not killed midway"
+    );
+    assert_eq!(
+        out.listing(),
+        Vec::<String>::new(),
+        "a killed build left files"
+    );
+}
+
+/// An output directory that cannot be written to: a read-only mount (as
+/// root, who may write anywhere else), or a directory without write
+/// permission.
+#[test]
+fn read_only_output_directory() {
+    let out = OutDir::new();
+    let mounted = if is_root() {
+        let Some(mount) = find_tool("mount") else {
+            eprintln!("SKIPPED: as root this test needs mount for a read-only directory");
+            return;
+        };
+        let status = std::process::Command::new(mount)
+            .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
+            .arg(&out.dir)
+            .status()
+            .unwrap();
+        if !status.success() {
+            eprintln!("SKIPPED: cannot mount a read-only tmpfs here");
+            return;
+        }
+        true
+    } else {
+        fs::set_permissions(&out.dir, fs::Permissions::from_mode(0o555)).unwrap();
+        false
+    };
+    let run = mkdisk(args(&["--size", "64M"], &out.img()));
+    let listing = out.listing();
+    if mounted {
+        let _ = std::process::Command::new("umount").arg(&out.dir).status();
+    }
+    run.assert_failure()
+        .assert_stderr_contains(&out.dir.display().to_string());
+    assert!(
+        run.stderr.contains("Read-only file system") || run.stderr.contains("Permission denied"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(listing, Vec::<String>::new());
+}

@@ -1,21 +1,28 @@
 //! An output file that appears under its name only when complete.
 //!
-//! The bytes go to a temporary file beside the output (`.NAME.XXXX.partial`),
-//! which [`TempOutput::commit`] syncs and renames into place; dropping an
-//! uncommitted output removes the temporary file, so a failed build leaves
-//! nothing behind and an existing output untouched.
+//! The bytes go to an unnamed file in the output's directory (`O_TMPFILE`),
+//! which [`TempOutput::commit`] syncs, links and renames into place. A build
+//! that fails, or a process killed outright, leaves nothing behind and an
+//! existing output untouched: an unnamed file vanishes with its last
+//! descriptor. Where the filesystem has no unnamed files, a temporary file
+//! beside the output (`.NAME.XXXX.partial`) is used instead, removed when
+//! an uncommitted output is dropped.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// A file being written under a temporary name beside `path`.
+/// A file being written in `path`'s directory, unnamed or under a
+/// temporary name, until it is committed as `path`.
 pub struct TempOutput {
     path: PathBuf,
-    temp_path: PathBuf,
+    /// The file's name until committed; `None` while it has none.
+    temp_path: Option<PathBuf>,
+    dir: PathBuf,
     overwrite: bool,
     file: File,
     committed: bool,
@@ -49,23 +56,30 @@ impl TempOutput {
             option: "output".into(),
             reason: format!("{} does not name a file", path.display()),
         })?;
-        let mut nonce = [0u8; 6];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
-        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{nonce}.partial"));
-        let temp_path = dir.join(temp_name);
-        let file = OpenOptions::new()
+        let unnamed = OpenOptions::new()
             .read(true)
             .write(true)
-            .create_new(true)
-            .open(&temp_path)
-            .map_err(|e| Error::io(&dir, e))?;
+            .mode(0o666)
+            .custom_flags(libc::O_TMPFILE)
+            .open(&dir);
+        let (file, temp_path) = match unnamed {
+            Ok(file) => (file, None),
+            Err(e) if no_unnamed_files(&e) => {
+                let temp_path = temp_name(&dir, name, path)?;
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&temp_path)
+                    .map_err(|e| Error::io(&dir, e))?;
+                (file, Some(temp_path))
+            }
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
         Ok(TempOutput {
             path: path.to_path_buf(),
             temp_path,
+            dir,
             overwrite,
             file,
             committed: false,
@@ -93,18 +107,71 @@ impl TempOutput {
         };
         self.file.set_len(size).map_err(write_err)?;
         self.file.sync_all().map_err(write_err)?;
-        rename(&self.temp_path, &self.path, self.overwrite)?;
+        let temp_path = match self.temp_path.take() {
+            Some(named) => named,
+            None => self.give_a_name()?,
+        };
+        // From here on the temporary name is removed on failure.
+        self.temp_path = Some(temp_path.clone());
+        rename(&temp_path, &self.path, self.overwrite)?;
         self.committed = true;
         Ok(())
+    }
+
+    /// Links the unnamed file into its directory under a temporary name.
+    fn give_a_name(&self) -> Result<PathBuf> {
+        let name = self.path.file_name().unwrap_or_default();
+        let temp_path = temp_name(&self.dir, name, &self.path)?;
+        let fd = std::os::unix::io::AsRawFd::as_raw_fd(&self.file);
+        let proc_path = CString::new(format!("/proc/self/fd/{fd}"))
+            .map_err(|e| Error::io(&self.path, e.into()))?;
+        let target = CString::new(temp_path.as_os_str().as_bytes())
+            .map_err(|e| Error::io(&temp_path, e.into()))?;
+        // SAFETY: both paths are valid NUL-terminated strings that outlive
+        // the call.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_path.as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::io(&self.dir, std::io::Error::last_os_error()));
+        }
+        Ok(temp_path)
     }
 }
 
 impl Drop for TempOutput {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.temp_path);
+        if let (false, Some(temp_path)) = (self.committed, &self.temp_path) {
+            let _ = std::fs::remove_file(temp_path);
         }
     }
+}
+
+/// True when opening an unnamed file failed because the filesystem (or the
+/// kernel) has none.
+fn no_unnamed_files(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::ENOENT)
+    ) && e.kind() != std::io::ErrorKind::PermissionDenied
+}
+
+/// A fresh temporary name for the output `path` (named `name`) in `dir`.
+fn temp_name(dir: &Path, name: &std::ffi::OsStr, path: &Path) -> Result<PathBuf> {
+    let mut nonce = [0u8; 6];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{nonce}.partial"));
+    Ok(dir.join(temp_name))
 }
 
 /// Renames `from` to `to`; without `overwrite` an existing `to` is kept and
