@@ -313,6 +313,25 @@ pub enum Error {
         /// What is wrong with the line.
         reason: String,
     },
+    /// A partition table that cannot be written.
+    #[error("{table} partition table: {reason}")]
+    PartitionTable {
+        /// The kind of table (MBR, GPT).
+        table: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Building the FAT32 EFI system partition failed.
+    #[error("EFI system partition: {what}: {source}")]
+    Fat {
+        /// What was being done (formatting, a file's path).
+        what: String,
+        /// The error fatfs returned.
+        source: io::Error,
+    },
+    /// GRUB could not be made or installed.
+    #[error("boot loader: {0}")]
+    Boot(#[from] grub_embed::Error),
     /// A host file cannot be placed in the tree at the path it needs.
     #[error("cannot place {path} in the image: {reason}")]
     PlacementConflict {

@@ -5,11 +5,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use blockimg::boot::{add_boot_files, install_bios, BootOptions};
+use blockimg::boot::{add_boot_files, install_bios, install_uefi, BootOptions};
 use blockimg::ext4::Ext4Options;
 use blockimg::identity::{derived_uuid, format_uuid, parse_uuid, random_uuid};
 use blockimg::image::{
-    build_image_from_archive, plan_disk, DiskSize, ImageOptions, ImageSummary, PartitionTable,
+    build_image_from_archive, plan_disk, BootPartitions, DiskSize, ImageOptions, ImageSummary,
+    PartitionRole, PartitionTable,
 };
 use blockimg::sink::{open_output, Destination, OutputFormat};
 use blockimg::size::{format_size, parse_size};
@@ -20,10 +21,13 @@ use clap::ValueEnum;
 use super::common::{build_timestamp, load_root_with, parse_owner, RootSource, TreeArgs};
 use super::output_args::{describe, OutputArgs};
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TableArg {
-    /// One bootable Linux partition at 1 MiB.
+    /// MBR: the root a bootable Linux partition, after the ESP if any.
     Mbr,
+    /// GPT: a BIOS boot partition and an ESP when booting needs them, then
+    /// the root.
+    Gpt,
     /// No partition table: a bare ext4 filesystem image.
     None,
 }
@@ -32,8 +36,23 @@ enum TableArg {
 enum BootArg {
     /// Not bootable: no boot loader.
     None,
-    /// GRUB for BIOS in the MBR and the gap before the first partition.
+    /// GRUB for BIOS in the MBR and the gap before the first partition (or
+    /// a GPT disk's BIOS boot partition).
     Bios,
+    /// GRUB for UEFI on an EFI system partition.
+    Uefi,
+    /// Both on one disk: BIOS and UEFI firmware boot it.
+    Hybrid,
+}
+
+impl BootArg {
+    fn bios(self) -> bool {
+        matches!(self, BootArg::Bios | BootArg::Hybrid)
+    }
+
+    fn uefi(self) -> bool {
+        matches!(self, BootArg::Uefi | BootArg::Hybrid)
+    }
 }
 
 /// Arguments of `blockimg mkdisk`.
@@ -84,9 +103,22 @@ pub struct MkdiskArgs {
     /// Extra kernel command line (with --boot).
     #[arg(long, default_value = "", requires = "boot")]
     cmdline: String,
-    /// GRUB's i386-pc module directory (default /usr/lib/grub/i386-pc).
+    /// GRUB's i386-pc module directory for BIOS (default
+    /// /usr/lib/grub/i386-pc).
     #[arg(long, requires = "boot")]
     grub_dir: Option<PathBuf>,
+    /// GRUB's x86_64-efi module directory for UEFI (default
+    /// /usr/lib/grub/x86_64-efi).
+    #[arg(long, requires = "boot")]
+    grub_efi_dir: Option<PathBuf>,
+    /// Size of the EFI system partition (FAT32) with --boot uefi or hybrid,
+    /// rounded up to whole MiB; at least 33M.
+    #[arg(long, default_value = "64M")]
+    esp_size: String,
+    /// Size of the BIOS boot partition holding GRUB's core.img on a GPT
+    /// disk with --boot bios or hybrid.
+    #[arg(long, default_value = "1M")]
+    bios_boot_size: String,
     /// Replace OUTPUT if it exists.
     #[arg(short, long)]
     force: bool,
@@ -127,6 +159,22 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         initrd: args.initrd.clone(),
         cmdline: args.cmdline.clone(),
         grub_dir: args.grub_dir.clone(),
+        grub_efi_dir: args.grub_efi_dir.clone(),
+    };
+    let table = match args.table {
+        TableArg::Mbr => PartitionTable::Mbr,
+        TableArg::Gpt => PartitionTable::Gpt,
+        TableArg::None => PartitionTable::None,
+    };
+    let boot_partitions = BootPartitions {
+        esp: args
+            .boot
+            .uefi()
+            .then(|| parse_size(&args.esp_size))
+            .transpose()?,
+        bios_boot: (args.boot.bios() && table == PartitionTable::Gpt)
+            .then(|| parse_size(&args.bios_boot_size))
+            .transpose()?,
     };
     if args.boot != BootArg::None && uuid.is_none() {
         // grub.cfg names the filesystem UUID, so it is chosen before planning.
@@ -144,10 +192,8 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     }
     let options = ImageOptions {
         size,
-        table: match args.table {
-            TableArg::Mbr => PartitionTable::Mbr,
-            TableArg::None => PartitionTable::None,
-        },
+        table,
+        boot_partitions,
         ext4: Ext4Options {
             block_size: args.block_size,
             label: args.label.clone(),
@@ -191,12 +237,15 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     }
     let mut tree = load_root_with(args.root.as_deref(), timestamp, args.tree.outside())?;
     args.tree.adjust(&mut tree, args.owner, timestamp)?;
-    if let (BootArg::Bios, Some(uuid)) = (args.boot, uuid) {
+    if let (true, Some(uuid)) = (args.boot != BootArg::None, uuid) {
         add_boot_files(&mut tree, &boot, &uuid)?;
     }
     let mut disk = plan_disk(&tree, &options)?;
-    if args.boot == BootArg::Bios {
+    if args.boot.bios() {
         install_bios(&mut disk, &boot)?;
+    }
+    if args.boot.uefi() {
+        install_uefi(&mut disk, &boot)?;
     }
     let summary = disk.summary();
     let reproducible = timestamp.map(|t| (t, summary.uuid));
@@ -237,13 +286,33 @@ fn print_summary(
         format_size(s.disk_size),
         s.disk_size
     );
-    if let Some(sig) = s.disk_signature {
-        let _ = writeln!(w, "  partition table: MBR, disk signature 0x{sig:08x}");
+    match (s.disk_signature, s.disk_guid) {
+        (Some(sig), _) => {
+            let _ = writeln!(w, "  partition table: MBR, disk signature 0x{sig:08x}");
+        }
+        (None, Some(guid)) => {
+            let _ = writeln!(
+                w,
+                "  partition table: GPT, disk GUID {}",
+                format_uuid(&guid)
+            );
+        }
+        (None, None) => {}
+    }
+    for p in &s.partitions {
+        let kind = match (s.table, p.role) {
+            (PartitionTable::Mbr, PartitionRole::Root) => " (0x83), bootable",
+            (PartitionTable::Mbr, PartitionRole::Esp) => " (0xef)",
+            _ => "",
+        };
         let _ = writeln!(
             w,
-            "  partition 1: Linux (0x83), bootable, start sector {}, {} sectors, PARTUUID {sig:08x}-01",
-            s.partition_offset / 512,
-            s.partition_size / 512
+            "  partition {}: {}{kind}, start sector {}, {} sectors, PARTUUID {}",
+            p.number,
+            p.role.description(),
+            p.start / 512,
+            p.size / 512,
+            p.partuuid
         );
     }
     let _ = writeln!(
