@@ -311,6 +311,18 @@ impl PlannedDisk<'_> {
 
 /// Plans a disk holding `tree`: its size, partitions and filesystem.
 pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDisk<'t>> {
+    plan_disk_fitted(tree, options, &Ok)
+}
+
+/// [`plan_disk`] for a disk whose size `fit` may enlarge: it maps the size
+/// asked for (or the one the tree needs) to the size of the disk the output
+/// describes, e.g. a VHD's size rounded to its geometry, so that a GPT's
+/// backup lands in that disk's last sectors.
+pub fn plan_disk_fitted<'t>(
+    tree: &'t Tree,
+    options: &ImageOptions,
+    fit: &dyn Fn(u64) -> Result<u64>,
+) -> Result<PlannedDisk<'t>> {
     let mut ext4 = options.ext4.clone();
     let disk_size = match options.size {
         DiskSize::Exact(bytes) => bytes,
@@ -322,7 +334,7 @@ pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDi
                 + DiskLayout::back_bytes(options.table)
         }
     };
-    let layout = DiskLayout::new(options.table, &options.boot_partitions, disk_size)?;
+    let layout = DiskLayout::new(options.table, &options.boot_partitions, fit(disk_size)?)?;
     let plan = Ext4Plan::new(tree, layout.root().size, &ext4)?;
     with_table(plan, layout, options, &ext4)
 }

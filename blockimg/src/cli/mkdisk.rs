@@ -9,10 +9,10 @@ use blockimg::boot::{add_boot_files, install_bios, install_uefi, BootOptions};
 use blockimg::ext4::Ext4Options;
 use blockimg::identity::{derived_uuid, format_uuid, parse_uuid, random_uuid};
 use blockimg::image::{
-    build_image_from_archive, plan_disk, BootPartitions, DiskSize, ImageOptions, ImageSummary,
-    PartitionRole, PartitionTable,
+    build_image_from_archive, plan_disk_fitted, BootPartitions, DiskSize, ImageOptions,
+    ImageSummary, PartitionRole, PartitionTable,
 };
-use blockimg::sink::{open_output, Destination, OutputFormat};
+use blockimg::sink::{open_output, virtual_size, Destination, OutputFormat};
 use blockimg::size::{format_size, parse_size};
 use blockimg::tree::{Timestamp, Tree};
 use blockimg::Result;
@@ -240,7 +240,14 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     if let (true, Some(uuid)) = (args.boot != BootArg::None, uuid) {
         add_boot_files(&mut tree, &boot, &uuid)?;
     }
-    let mut disk = plan_disk(&tree, &options)?;
+    // A GPT's backup belongs in the last sectors of the disk the output
+    // describes, which a VHD may round up.
+    let format = OutputFormat::resolve(args.format.format.map(Into::into), &dest)?;
+    let fit = |size| match table {
+        PartitionTable::Gpt => virtual_size(format, size, args.format.azure),
+        PartitionTable::Mbr | PartitionTable::None => Ok(size),
+    };
+    let mut disk = plan_disk_fitted(&tree, &options, &fit)?;
     if args.boot.bios() {
         install_bios(&mut disk, &boot)?;
     }
