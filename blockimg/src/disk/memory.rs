@@ -32,16 +32,6 @@ impl SparseBytes {
         }
     }
 
-    /// Length in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// True when the array has no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Copies `data` to `offset`; refused past the end.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let end = offset
