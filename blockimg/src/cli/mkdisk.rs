@@ -237,7 +237,7 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     }
     let mut tree = load_root_with(args.root.as_deref(), timestamp, args.tree.outside())?;
     args.tree.adjust(&mut tree, args.owner, timestamp)?;
-    if let (true, Some(uuid)) = (args.boot != BootArg::None, uuid) {
+    if let Some(uuid) = uuid.filter(|_| args.boot != BootArg::None) {
         add_boot_files(&mut tree, &boot, &uuid)?;
     }
     // A GPT's backup belongs in the last sectors of the disk the output
