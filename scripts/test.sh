@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-    e2fsprogs genext2fs fdisk util-linux
+    e2fsprogs genext2fs fdisk gdisk util-linux
     qemu-system-x86 qemu-utils
     grub-pc-bin grub-efi-amd64-bin ovmf
     fuse3 dosfstools mtools busybox-static cpio linux-image-amd64
@@ -23,7 +23,7 @@ PACKAGES=(
 
 # Commands and files that show the packages above are installed.
 NEEDED_COMMANDS=(
-    e2fsck debugfs dumpe2fs mke2fs genext2fs sfdisk losetup mount setpriv
+    e2fsck debugfs dumpe2fs mke2fs genext2fs sfdisk sgdisk losetup mount setpriv
     qemu-system-x86_64 qemu-img grub-mkimage fusermount3 fsck.fat mdir busybox cpio
     bsdtar modprobe xz zstd gzip tar python3 grub-fstest
 )

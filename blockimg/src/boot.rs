@@ -1,16 +1,18 @@
 //! Bootable disks: the kernel, initramfs and grub.cfg put into the tree
-//! before planning, and GRUB for BIOS installed into the planned disk's MBR
-//! and the gap after it.
+//! before planning; GRUB for BIOS installed into the planned disk's MBR and
+//! the gap after it or its BIOS boot partition, and GRUB for UEFI put on
+//! its ESP.
 
 use std::path::PathBuf;
 
-use grub_embed::bios;
+use grub_embed::bios::{self, CoreArea};
 use grub_embed::config::{grub_cfg, BootEntry};
-use grub_embed::mkimage::{core_image, CoreOptions};
+use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
 
+use crate::disk::layout::{DiskLayout, PartitionRole, PartitionTable, SECTOR};
 use crate::error::{Error, Result};
 use crate::identity::format_uuid;
-use crate::image::PlannedDisk;
+use crate::image::{PlannedDisk, EFI_BOOT_PATH};
 use crate::source::dir::host_file_content;
 use crate::tree::{FileContent, Metadata, Node, NodeId, NodeKind, Tree};
 
@@ -21,7 +23,7 @@ pub const INITRD_PATH: &str = "/boot/initrd.img";
 /// Where GRUB reads its configuration.
 pub const GRUB_CFG_PATH: &str = "/boot/grub/grub.cfg";
 
-/// What a BIOS-bootable disk boots.
+/// What a bootable disk boots, and where GRUB's files come from.
 #[derive(Clone, Debug, Default)]
 pub struct BootOptions {
     /// Host kernel copied to [`KERNEL_PATH`]; without it grub.cfg boots a
@@ -32,15 +34,37 @@ pub struct BootOptions {
     pub initrd: Option<PathBuf>,
     /// Extra kernel command line.
     pub cmdline: String,
-    /// GRUB's i386-pc module directory (default: the host's).
+    /// GRUB's i386-pc module directory for BIOS (default: the host's).
     pub grub_dir: Option<PathBuf>,
+    /// GRUB's x86_64-efi module directory for UEFI (default: the host's).
+    pub grub_efi_dir: Option<PathBuf>,
 }
 
-fn boot_error(e: grub_embed::Error) -> Error {
+fn boot_refused(reason: &str) -> Error {
     Error::InvalidOption {
         option: "boot".into(),
-        reason: e.to_string(),
+        reason: reason.into(),
     }
+}
+
+/// `grub-mkimage`'s options for `platform`: the module directory given or
+/// the host's, and the root partition of `layout` as the prefix, its drive
+/// left empty for GRUB to fill with the disk it was loaded from.
+fn mkimage_options(
+    platform: Platform,
+    dir: Option<&PathBuf>,
+    layout: &DiskLayout,
+) -> MkimageOptions {
+    let mut options = MkimageOptions::new(platform);
+    if let Some(dir) = dir {
+        options.grub_dir = dir.clone();
+    }
+    let scheme = match layout.table {
+        PartitionTable::Gpt => "gpt",
+        PartitionTable::Mbr | PartitionTable::None => "msdos",
+    };
+    options.prefix = format!("(,{scheme}{})/boot/grub", layout.root().number);
+    options
 }
 
 /// The directory at `path` under the root, created (with `meta`) where
@@ -115,34 +139,59 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
     Ok(())
 }
 
-/// Installs GRUB for BIOS into `disk`: boot.img's code into its MBR and a
-/// core.img made by the host's `grub-mkimage` right after it, reading
-/// `/boot/grub` from the first partition.
+/// Installs GRUB for BIOS into `disk`: boot.img's code into its first
+/// sector and a core.img made by the host's `grub-mkimage` in the gap after
+/// an MBR or in a GPT disk's BIOS boot partition, reading `/boot/grub` from
+/// the root partition.
 pub fn install_bios(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result<()> {
-    let no_table = || Error::InvalidOption {
-        option: "boot".into(),
-        reason: "BIOS boot needs a partition table (--table mbr)".into(),
+    let mbr = disk
+        .mbr_sector()
+        .ok_or_else(|| boot_refused("BIOS boot needs a partition table (--table mbr or gpt)"))?;
+    let layout = disk.layout();
+    let area = match layout.find(PartitionRole::BiosBoot) {
+        Some(p) => CoreArea::BiosBootPartition {
+            start: p.start / SECTOR,
+            sectors: p.size / SECTOR,
+        },
+        None if layout.table == PartitionTable::Gpt => {
+            return Err(boot_refused(
+                "BIOS boot on a GPT disk needs a BIOS boot partition for core.img",
+            ))
+        }
+        None => CoreArea::MbrGap,
     };
-    if disk.mbr_sector().is_none() {
-        return Err(no_table());
-    }
-    let mut core = CoreOptions::default();
-    if let Some(dir) = &options.grub_dir {
-        core.grub_dir = dir.clone();
-    }
-    let boot_path = core.grub_dir.join("boot.img");
+    let mk = mkimage_options(Platform::Bios, options.grub_dir.as_ref(), layout);
+    let boot_path = mk.grub_dir.join("boot.img");
     let boot_img = std::fs::read(&boot_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            boot_error(grub_embed::Error::GrubMissing {
-                dir: core.grub_dir.clone(),
-                package: grub_embed::mkimage::BIOS_PACKAGE,
+            Error::Boot(grub_embed::Error::GrubMissing {
+                dir: mk.grub_dir.clone(),
+                target: Platform::Bios.target(),
+                package: Platform::Bios.package(),
             })
         } else {
             Error::io(&boot_path, e)
         }
     })?;
-    let core_img = core_image(&core).map_err(boot_error)?;
-    let mbr = disk.mbr_sector().ok_or_else(no_table)?;
-    let sector = bios::embed(mbr, &boot_img, &core_img).map_err(boot_error)?;
-    disk.set_boot_loader(&sector, core_img)
+    let core_img = mkimage(&mk)?;
+    let embedded = bios::embed(&mbr, &boot_img, &core_img, area)?;
+    disk.set_boot_loader(&embedded.mbr, embedded.core_lba, &embedded.core_img)
+}
+
+/// Installs GRUB for UEFI into `disk`: `/EFI/BOOT/BOOTX64.EFI` on its ESP,
+/// made by the host's `grub-mkimage` with an early configuration that finds
+/// the root filesystem by UUID and reads `/boot/grub` from it.
+pub fn install_uefi(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result<()> {
+    if disk.layout().find(PartitionRole::Esp).is_none() {
+        return Err(boot_refused(
+            "UEFI boot needs an EFI system partition on a partitioned disk (--table mbr or gpt)",
+        ));
+    }
+    let uuid = format_uuid(&disk.fs_uuid());
+    let mut mk = mkimage_options(Platform::Uefi, options.grub_efi_dir.as_ref(), disk.layout());
+    mk.early_config = Some(format!(
+        "search --no-floppy --fs-uuid --set=root {uuid}\nset prefix=($root)/boot/grub\n"
+    ));
+    let efi = mkimage(&mk)?;
+    disk.add_esp_file(EFI_BOOT_PATH, &efi)
 }

@@ -147,7 +147,7 @@ pub enum Error {
         links: u32,
     },
     /// An archive member that cannot be read or stored.
-    #[error("{archive}: member {member:?}: {reason}")]
+    #[error("{archive}: {}{reason}", member_prefix(member))]
     BadArchive {
         /// The archive.
         archive: String,
@@ -313,6 +313,25 @@ pub enum Error {
         /// What is wrong with the line.
         reason: String,
     },
+    /// A partition table that cannot be written.
+    #[error("{table} partition table: {reason}")]
+    PartitionTable {
+        /// The kind of table (MBR, GPT).
+        table: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Building the FAT32 EFI system partition failed.
+    #[error("EFI system partition: {what}: {source}")]
+    Fat {
+        /// What was being done (formatting, a file's path).
+        what: String,
+        /// The error fatfs returned.
+        source: io::Error,
+    },
+    /// GRUB could not be made or installed.
+    #[error("boot loader: {0}")]
+    Boot(#[from] grub_embed::Error),
     /// A host file cannot be placed in the tree at the path it needs.
     #[error("cannot place {path} in the image: {reason}")]
     PlacementConflict {
@@ -330,5 +349,15 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// `member "PATH": ` for messages about an archive member, nothing for the
+/// archive as a whole.
+fn member_prefix(member: &str) -> String {
+    if member.is_empty() {
+        String::new()
+    } else {
+        format!("member {member:?}: ")
     }
 }

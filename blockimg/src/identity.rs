@@ -31,6 +31,16 @@ pub fn derived_uuid(tag: &str, parts: &[&[u8]]) -> [u8; 16] {
     as_uuid_v4(bytes)
 }
 
+/// [`derived_uuid`] of `tag` and `parts` when `derive` (a reproducible
+/// build), [`random_uuid`] otherwise.
+pub fn uuid_for(derive: bool, tag: &str, parts: &[&[u8]]) -> Result<[u8; 16]> {
+    if derive {
+        Ok(derived_uuid(tag, parts))
+    } else {
+        random_uuid()
+    }
+}
+
 fn as_uuid_v4(mut bytes: [u8; 16]) -> [u8; 16] {
     bytes[6] = (bytes[6] & 0x0F) | 0x40;
     bytes[8] = (bytes[8] & 0x3F) | 0x80;

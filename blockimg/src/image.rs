@@ -1,12 +1,14 @@
-//! Whole-disk images: the partition table, the ext4 filesystem inside it, and
-//! the output file, written atomically.
+//! Whole-disk images: the partition table, the boot partitions and the ext4
+//! filesystem inside it, and the output file, written atomically.
 
 use std::io::IsTerminal;
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use mbrman::{MBRHeader, MBRPartitionEntry, CHS};
 
+pub use crate::disk::layout::{BootPartitions, PartitionRole, PartitionTable};
+use crate::disk::layout::{DiskLayout, ALIGN, SECTOR};
+use crate::disk::{fat, gpt, mbr, SparseBytes};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, Ext4Options, Ext4Plan};
 use crate::identity;
@@ -15,20 +17,10 @@ use crate::source::read_ahead::ReadAhead;
 use crate::source::tar::{decompress, read_archive, OutsideRoot, StreamPlacement};
 use crate::tree::{Timestamp, Tree};
 
-/// The partition table written in front of the filesystem.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PartitionTable {
-    /// An MBR with one bootable Linux partition (type 0x83) starting at
-    /// 1 MiB and filling the disk.
-    Mbr,
-    /// No table: the image is a bare ext4 filesystem.
-    None,
-}
-
 /// How large the disk is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiskSize {
-    /// Exactly this many bytes (rounded down to whole filesystem blocks).
+    /// Exactly this many bytes (rounded down to whole sectors).
     Exact(u64),
     /// The smallest disk that holds the tree, plus this much free space in
     /// percent of the tree's size.
@@ -45,6 +37,8 @@ pub struct ImageOptions {
     pub size: DiskSize,
     /// Partition table.
     pub table: PartitionTable,
+    /// The ESP and BIOS boot partition in front of the root filesystem.
+    pub boot_partitions: BootPartitions,
     /// Filesystem options.
     pub ext4: Ext4Options,
     /// Replace an existing output file.
@@ -53,16 +47,38 @@ pub struct ImageOptions {
     pub progress: bool,
 }
 
+/// One partition of a written disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionSummary {
+    /// What it holds.
+    pub role: PartitionRole,
+    /// Number in the table, from 1.
+    pub number: u32,
+    /// Byte offset.
+    pub start: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// The PARTUUID Linux sees: `SIGNATURE-NN` on an MBR disk, the
+    /// partition's unique GUID on a GPT disk.
+    pub partuuid: String,
+}
+
 /// What `build_image` wrote.
 #[derive(Clone, Debug)]
 pub struct ImageSummary {
     /// Size of the disk image in bytes.
     pub disk_size: u64,
-    /// MBR disk signature, when a table was written.
+    /// The partition table.
+    pub table: PartitionTable,
+    /// MBR disk signature, on an MBR disk.
     pub disk_signature: Option<u32>,
+    /// Disk GUID, on a GPT disk.
+    pub disk_guid: Option<[u8; 16]>,
+    /// The partitions in table order, the root last (none without a table).
+    pub partitions: Vec<PartitionSummary>,
     /// Byte offset of the filesystem within the image.
     pub partition_offset: u64,
-    /// Size of the filesystem in bytes.
+    /// Size of the root partition in bytes.
     pub partition_size: u64,
     /// Filesystem UUID.
     pub uuid: [u8; 16],
@@ -80,76 +96,117 @@ pub struct ImageSummary {
 
 /// Byte offset of the first partition: 1 MiB, the usual alignment, which
 /// leaves room for a boot loader after the MBR.
-pub const PARTITION_START: u64 = 1 << 20;
-/// Largest disk an MBR can describe with 512-byte sectors.
-const MBR_LIMIT: u64 = (u32::MAX as u64) * 512;
-/// MBR partition type of a Linux filesystem.
-const LINUX_PARTITION: u8 = 0x83;
+pub const PARTITION_START: u64 = ALIGN;
+/// Where a UEFI firmware looks for the boot loader of a removable disk (and
+/// of any disk without boot entries) on x86-64.
+pub const EFI_BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 
-/// A disk whose whole layout is known: the partition table and the planned
-/// filesystem. Nothing has been written yet; [`PlannedDisk::write_to`] emits
-/// it into any sink in ascending offset order.
+/// The identifiers of a disk's table and ESP.
+#[derive(Clone, Debug)]
+struct DiskIds {
+    /// MBR disk signature.
+    signature: Option<u32>,
+    /// GPT disk GUID, text order.
+    disk_guid: Option<[u8; 16]>,
+    /// GPT unique partition GUIDs in table order, text order.
+    partition_guids: Vec<[u8; 16]>,
+}
+
+/// A disk whose whole layout is known: the partition table, the boot
+/// partitions and the planned filesystem. Nothing has been written yet;
+/// [`PlannedDisk::write_to`] emits it into any sink in ascending offset
+/// order.
 pub struct PlannedDisk<'t> {
     plan: Ext4Plan<'t>,
-    disk_size: u64,
-    table_bytes: u64,
-    mbr: Option<(u32, Vec<u8>)>,
-    /// Boot loader bytes written right after the MBR (GRUB's core.img).
-    boot_area: Vec<u8>,
+    layout: DiskLayout,
+    /// Everything outside the root filesystem: the tables, the boot loader
+    /// after the MBR or in the BIOS boot partition, the ESP, the backup GPT.
+    around: SparseBytes,
+    ids: DiskIds,
+    /// Time given to files added to the ESP.
+    esp_time: Timestamp,
     progress: bool,
 }
 
 impl PlannedDisk<'_> {
     /// Size of the disk in bytes.
     pub fn disk_size(&self) -> u64 {
-        self.disk_size
+        self.layout.disk_size
+    }
+
+    /// UUID of the planned root filesystem.
+    pub fn fs_uuid(&self) -> [u8; 16] {
+        self.plan.uuid()
+    }
+
+    /// Where the partitions are.
+    pub fn layout(&self) -> &DiskLayout {
+        &self.layout
     }
 
     /// Byte ranges of the disk that [`PlannedDisk::write_to`] fills,
     /// ascending and non-overlapping; everything else reads as zeros.
     /// Sequential formats use this to size their allocation tables up front.
     pub fn written_ranges(&self) -> Vec<(u64, u64)> {
-        let mut ranges = Vec::new();
-        if self.mbr.is_some() {
-            ranges.push((0, 512));
-        }
-        if !self.boot_area.is_empty() {
-            ranges.push((512, self.boot_area.len() as u64));
-        }
+        let root = self.layout.root();
+        let mut ranges = self.around.ranges(0, root.start);
         ranges.extend(
             self.plan
                 .written_ranges()
-                .map(|(offset, len)| (self.table_bytes + offset, len)),
+                .map(|(offset, len)| (root.start + offset, len)),
         );
+        ranges.extend(self.around.ranges(root.end(), self.layout.disk_size));
         ranges
     }
 
-    /// Writes the whole disk into `sink`, in ascending offset order, with a
+    /// Writes the whole disk into `sink`, in ascending offset order: the
+    /// tables and boot partitions, the filesystem, the backup GPT; with a
     /// progress bar on a terminal when the options asked for one.
     pub fn write_to(&self, sink: &mut dyn Sink) -> Result<()> {
-        if let Some((_, sector)) = &self.mbr {
-            sink.write_at(0, sector)?;
-        }
-        if !self.boot_area.is_empty() {
-            sink.write_at(512, &self.boot_area)?;
-        }
+        let root = self.layout.root();
+        self.around.write_range(sink, 0, root.start)?;
         let bar = progress_bar(self.progress, self.plan.data_bytes());
         self.plan
-            .write(sink, self.table_bytes, &mut |done| bar.set_position(done))?;
+            .write(sink, root.start, &mut |done| bar.set_position(done))?;
         bar.finish_and_clear();
-        Ok(())
+        self.around
+            .write_range(sink, root.end(), self.layout.disk_size)
     }
 
-    /// The MBR sector, when the disk has a partition table.
-    pub fn mbr_sector(&self) -> Option<&[u8]> {
-        self.mbr.as_ref().map(|(_, sector)| sector.as_slice())
+    /// The first sector, when the disk has a partition table: the MBR, or
+    /// a GPT disk's protective MBR.
+    pub fn mbr_sector(&self) -> Option<[u8; 512]> {
+        if self.layout.table == PartitionTable::None {
+            return None;
+        }
+        let mut sector = [0u8; 512];
+        self.around.read_at(0, &mut sector);
+        Some(sector)
     }
 
-    /// Installs a boot loader: `mbr` replaces the MBR sector (it must keep
-    /// its partition table) and `after_mbr` is written from byte 512, in
-    /// the gap before the first partition.
-    pub fn set_boot_loader(&mut self, mbr: &[u8], after_mbr: Vec<u8>) -> Result<()> {
-        let Some((_, sector)) = &mut self.mbr else {
+    /// Where a BIOS boot loader may put its code after the first sector,
+    /// as a byte range: the gap before the first partition of an MBR disk,
+    /// the BIOS boot partition of a GPT disk; `None` when there is no
+    /// such place.
+    pub fn boot_loader_area(&self) -> Option<(u64, u64)> {
+        match self.layout.table {
+            PartitionTable::Mbr => {
+                let first = self.layout.partitions.first().map(|p| p.start)?;
+                Some((SECTOR, first - SECTOR))
+            }
+            PartitionTable::Gpt => self
+                .layout
+                .find(PartitionRole::BiosBoot)
+                .map(|p| (p.start, p.size)),
+            PartitionTable::None => None,
+        }
+    }
+
+    /// Installs a BIOS boot loader: `mbr` replaces the first sector (it
+    /// must keep its partition table) and `code` is written at sector
+    /// `lba`, which with `code` must lie in [`PlannedDisk::boot_loader_area`].
+    pub fn set_boot_loader(&mut self, mbr: &[u8], lba: u64, code: &[u8]) -> Result<()> {
+        let Some(sector) = self.mbr_sector() else {
             return Err(Error::InvalidOption {
                 option: "boot".into(),
                 reason: "a boot loader needs a partition table".into(),
@@ -161,27 +218,87 @@ impl PlannedDisk<'_> {
                 reason: "the boot sector must keep the disk signature and partition table".into(),
             });
         }
-        let needed = 512 + after_mbr.len() as u64;
-        if needed > self.table_bytes {
+        let (area_start, area_len) =
+            self.boot_loader_area()
+                .ok_or_else(|| Error::InvalidOption {
+                    option: "boot".into(),
+                    reason: "a GPT disk needs a BIOS boot partition for a BIOS boot loader".into(),
+                })?;
+        let start = lba.saturating_mul(SECTOR);
+        let fits = start >= area_start
+            && start
+                .checked_add(code.len() as u64)
+                .is_some_and(|end| end <= area_start + area_len);
+        if !fits {
             return Err(Error::TooSmall {
-                what: "the gap before the first partition".into(),
-                needed,
-                available: self.table_bytes,
+                what: format!(
+                    "boot loader code at sector {lba} (the place for it is sectors {}..{})",
+                    area_start / SECTOR,
+                    (area_start + area_len) / SECTOR
+                ),
+                needed: code.len() as u64,
+                available: (area_start + area_len).saturating_sub(start),
             });
         }
-        sector.copy_from_slice(mbr);
-        self.boot_area = after_mbr;
-        Ok(())
+        let write = |around: &mut SparseBytes, offset, data| {
+            around
+                .write_at(offset, data)
+                .map_err(|e| Error::io("boot loader", e))
+        };
+        write(&mut self.around, 0, mbr)?;
+        write(&mut self.around, start, code)
+    }
+
+    /// Writes `data` to `path` (e.g. [`EFI_BOOT_PATH`]) in the ESP, making
+    /// the directories on the way.
+    pub fn add_esp_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        let esp = *self
+            .layout
+            .find(PartitionRole::Esp)
+            .ok_or_else(|| Error::InvalidOption {
+                option: "boot".into(),
+                reason: "UEFI boot needs an EFI system partition".into(),
+            })?;
+        fat::add_file(
+            self.around.window(esp.start, esp.size),
+            path,
+            data,
+            self.esp_time,
+        )
     }
 
     /// What the disk holds.
     pub fn summary(&self) -> ImageSummary {
         let g = self.plan.geometry();
+        let root = self.layout.root();
+        let partitions = match self.layout.table {
+            PartitionTable::None => Vec::new(),
+            _ => self
+                .layout
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| PartitionSummary {
+                    role: p.role,
+                    number: p.number,
+                    start: p.start,
+                    size: p.size,
+                    partuuid: match (self.ids.signature, self.ids.partition_guids.get(i)) {
+                        (Some(sig), _) => format!("{sig:08x}-{:02x}", p.number),
+                        (None, Some(guid)) => identity::format_uuid(guid),
+                        (None, None) => String::new(),
+                    },
+                })
+                .collect(),
+        };
         ImageSummary {
-            disk_size: self.disk_size,
-            disk_signature: self.mbr.as_ref().map(|(signature, _)| *signature),
-            partition_offset: self.table_bytes,
-            partition_size: self.disk_size - self.table_bytes,
+            disk_size: self.layout.disk_size,
+            table: self.layout.table,
+            disk_signature: self.ids.signature,
+            disk_guid: self.ids.disk_guid,
+            partitions,
+            partition_offset: root.start,
+            partition_size: root.size,
             uuid: self.plan.uuid(),
             block_size: g.block_size,
             blocks_count: g.blocks_count,
@@ -192,74 +309,92 @@ impl PlannedDisk<'_> {
     }
 }
 
-/// Plans a disk holding `tree`: its size, partition table and filesystem.
+/// Plans a disk holding `tree`: its size, partitions and filesystem.
 pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDisk<'t>> {
-    let table_bytes = table_bytes(options.table);
+    plan_disk_fitted(tree, options, &Ok)
+}
+
+/// [`plan_disk`] for a disk whose size `fit` may enlarge: it maps the size
+/// asked for (or the one the tree needs) to the size of the disk the output
+/// describes, e.g. a VHD's size rounded to its geometry, so that a GPT's
+/// backup lands in that disk's last sectors.
+pub fn plan_disk_fitted<'t>(
+    tree: &'t Tree,
+    options: &ImageOptions,
+    fit: &dyn Fn(u64) -> Result<u64>,
+) -> Result<PlannedDisk<'t>> {
     let mut ext4 = options.ext4.clone();
     let disk_size = match options.size {
-        DiskSize::Exact(bytes) => bytes / 512 * 512,
+        DiskSize::Exact(bytes) => bytes,
         DiskSize::Auto { headroom_percent } => {
             let (fs_size, inodes) = Ext4Plan::min_size(tree, &ext4, headroom_percent)?;
             ext4.min_inodes = ext4.min_inodes.max(inodes);
-            table_bytes + fs_size
+            DiskLayout::front_bytes(options.table, &options.boot_partitions)?
+                + fs_size
+                + DiskLayout::back_bytes(options.table)
         }
     };
-    check_disk_size(disk_size, options.table)?;
-    let plan = Ext4Plan::new(tree, disk_size - table_bytes, &ext4)?;
-    with_table(plan, disk_size, options, &ext4)
+    let layout = DiskLayout::new(options.table, &options.boot_partitions, fit(disk_size)?)?;
+    let plan = Ext4Plan::new(tree, layout.root().size, &ext4)?;
+    with_table(plan, layout, options, &ext4)
 }
 
-/// Bytes in front of the filesystem for a partition table.
-fn table_bytes(table: PartitionTable) -> u64 {
-    match table {
-        PartitionTable::Mbr => PARTITION_START,
-        PartitionTable::None => 0,
-    }
-}
-
-/// Refuses disks too small for their table or too large for an MBR.
-fn check_disk_size(disk_size: u64, table: PartitionTable) -> Result<()> {
-    let table_bytes = table_bytes(table);
-    if disk_size <= table_bytes {
-        return Err(Error::TooSmall {
-            what: "a partitioned disk".into(),
-            needed: table_bytes + (1 << 20),
-            available: disk_size,
-        });
-    }
-    if table == PartitionTable::Mbr && disk_size > MBR_LIMIT {
-        return Err(Error::TooLarge {
-            what: "an MBR-partitioned disk".into(),
-            size: disk_size,
-            limit: MBR_LIMIT,
-        });
-    }
-    Ok(())
-}
-
-/// Puts the partition table in front of a planned filesystem.
+/// Puts the partition table and the boot partitions around a planned
+/// filesystem. Identifiers are derived from the filesystem UUID for
+/// reproducible builds (a timestamp is set), random otherwise.
 fn with_table<'t>(
     plan: Ext4Plan<'t>,
-    disk_size: u64,
+    layout: DiskLayout,
     options: &ImageOptions,
     ext4: &Ext4Options,
 ) -> Result<PlannedDisk<'t>> {
-    let table_bytes = table_bytes(options.table);
-    let fs_size = disk_size - table_bytes;
-    let mbr = match options.table {
-        PartitionTable::Mbr => {
-            let signature = disk_signature(ext4, &plan.uuid())?;
-            let sector = mbr_sector(signature, PARTITION_START / 512, fs_size / 512)?;
-            Some((signature, sector))
-        }
-        PartitionTable::None => None,
+    let fs_uuid = plan.uuid();
+    let reproducible = ext4.timestamp.is_some();
+    let id = |tag: &str, parts: &[&[u8]]| {
+        let mut all: Vec<&[u8]> = vec![&fs_uuid];
+        all.extend_from_slice(parts);
+        identity::uuid_for(reproducible, tag, &all)
     };
+    let mut around = SparseBytes::new(layout.disk_size);
+    let mut ids = DiskIds {
+        signature: None,
+        disk_guid: None,
+        partition_guids: Vec::new(),
+    };
+    match layout.table {
+        PartitionTable::Mbr => {
+            let bytes = id("blockimg disk signature", &[])?;
+            let signature = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            let sector = mbr::mbr_sector(signature, &layout)?;
+            around
+                .write_at(0, &sector)
+                .map_err(|e| Error::io("MBR", e))?;
+            ids.signature = Some(signature);
+        }
+        PartitionTable::Gpt => {
+            let disk_guid = id("blockimg gpt disk guid", &[])?;
+            let partition_guids = layout
+                .partitions
+                .iter()
+                .map(|p| id("blockimg gpt partition guid", &[&p.number.to_le_bytes()]))
+                .collect::<Result<Vec<_>>>()?;
+            gpt::write_gpt(&mut around, &layout, disk_guid, &partition_guids)?;
+            ids.disk_guid = Some(disk_guid);
+            ids.partition_guids = partition_guids;
+        }
+        PartitionTable::None => {}
+    }
+    if let Some(esp) = layout.find(PartitionRole::Esp) {
+        let bytes = id("blockimg esp volume id", &[])?;
+        let volume_id = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        fat::format(around.window(esp.start, esp.size), volume_id)?;
+    }
     Ok(PlannedDisk {
         plan,
-        disk_size,
-        table_bytes,
-        mbr,
-        boot_area: Vec::new(),
+        layout,
+        around,
+        ids,
+        esp_time: ext4.timestamp.unwrap_or_else(Timestamp::now),
         progress: options.progress,
     })
 }
@@ -278,41 +413,61 @@ pub fn build_image_from_archive(
     adjust: impl FnOnce(&mut Tree) -> Result<()>,
     output: &Path,
 ) -> Result<(ImageSummary, usize)> {
-    disk_size_of_stream(options, name)?;
+    disk_layout_of_stream(options, name)?;
     let sink = SparseFile::create(output, options.overwrite)?;
-    stream_archive_into(input, name, options, outside, adjust, sink)
+    let steps = StreamSteps {
+        adjust,
+        prepare: |_: &mut PlannedDisk<'_>| Ok(()),
+    };
+    stream_archive_into(input, name, options, outside, steps, sink)
 }
 
-/// [`build_image_from_archive`] into a sink made by the caller, such as a
-/// block device opened with [`crate::target::open_build_target`] and
-/// written in place with [`SparseFile::in_place`].
-pub fn stream_archive_into(
+/// What a streamed build does besides placing the archive: `adjust` the
+/// tree once the stream has ended (owners, overrides, boot files), and
+/// `prepare` the planned disk before it is written (boot loaders).
+pub struct StreamSteps<A, P> {
+    /// Changes the tree read from the archive before it is planned.
+    pub adjust: A,
+    /// Changes the planned disk before it is written.
+    pub prepare: P,
+}
+
+/// [`build_image_from_archive`] into a sink made by the caller (an image
+/// file, or a block device opened with
+/// [`crate::target::open_build_target`] and written in place with
+/// [`SparseFile::in_place`]), with the extra `steps`.
+pub fn stream_archive_into<A, P>(
     input: impl std::io::Read + Send + 'static,
     name: &str,
     options: &ImageOptions,
     outside: OutsideRoot,
-    adjust: impl FnOnce(&mut Tree) -> Result<()>,
+    steps: StreamSteps<A, P>,
     mut sink: SparseFile,
-) -> Result<(ImageSummary, usize)> {
-    let disk_size = disk_size_of_stream(options, name)?;
-    let table_bytes = table_bytes(options.table);
-    let mut layout = Ext4Layout::new(disk_size - table_bytes, &options.ext4, 0)?;
-    let mut placement = StreamPlacement::new(&mut layout, &mut sink, table_bytes);
+) -> Result<(ImageSummary, usize)>
+where
+    A: FnOnce(&mut Tree) -> Result<()>,
+    P: FnOnce(&mut PlannedDisk<'_>) -> Result<()>,
+{
+    let disk = disk_layout_of_stream(options, name)?;
+    let root = *disk.root();
+    let mut layout = Ext4Layout::new(root.size, &options.ext4, 0)?;
+    let mut placement = StreamPlacement::new(&mut layout, &mut sink, root.start);
     let implied = options.ext4.timestamp.unwrap_or_else(Timestamp::now);
     // Reading and decompressing run ahead on their own thread.
     let decoded = ReadAhead::new(decompress(input, name)?).map_err(|e| Error::io(name, e))?;
     let mut tree = read_archive(decoded, name, &mut placement, outside, implied)?;
     let placed = placement.into_placed();
-    adjust(&mut tree)?;
+    (steps.adjust)(&mut tree)?;
     let plan = Ext4Plan::with_placed(&tree, layout, &options.ext4, &placed)?;
-    let disk = with_table(plan, disk_size, options, &options.ext4)?;
+    let mut disk = with_table(plan, disk, options, &options.ext4)?;
+    (steps.prepare)(&mut disk)?;
     disk.write_to(&mut sink)?;
-    sink.finish(disk_size)?;
+    sink.finish(disk.disk_size())?;
     Ok((disk.summary(), tree.len()))
 }
 
-/// The disk size of an image built from a stream: it must be given.
-fn disk_size_of_stream(options: &ImageOptions, name: &str) -> Result<u64> {
+/// The partitions of a disk built from a stream: its size must be given.
+fn disk_layout_of_stream(options: &ImageOptions, name: &str) -> Result<DiskLayout> {
     let DiskSize::Exact(bytes) = options.size else {
         return Err(Error::InvalidOption {
             option: "size".into(),
@@ -321,9 +476,7 @@ fn disk_size_of_stream(options: &ImageOptions, name: &str) -> Result<u64> {
             ),
         });
     };
-    let disk_size = bytes / 512 * 512;
-    check_disk_size(disk_size, options.table)?;
-    Ok(disk_size)
+    DiskLayout::new(options.table, &options.boot_partitions, bytes)
 }
 
 /// Builds a disk image holding `tree` at `output` as a sparse raw file. The
@@ -351,79 +504,4 @@ pub(crate) fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-/// The MBR disk signature: derived from the filesystem UUID for
-/// reproducible builds, random otherwise.
-fn disk_signature(ext4: &crate::ext4::Ext4Options, fs_uuid: &[u8; 16]) -> Result<u32> {
-    let bytes = match ext4.timestamp {
-        Some(_) => identity::derived_uuid("blockimg disk signature", &[fs_uuid]),
-        None => identity::random_uuid()?,
-    };
-    Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-}
-
-/// Cylinder/head/sector address of `lba` at 255 heads and 63 sectors per
-/// track, saturated at 1023/254/63 as firmware expects past cylinder 1023.
-fn chs(lba: u64) -> CHS {
-    let cylinder = lba / (255 * 63);
-    if cylinder > 1023 {
-        return CHS::new(1023, 254, 63);
-    }
-    CHS::new(
-        cylinder as u16,
-        ((lba / 63) % 255) as u8,
-        (lba % 63 + 1) as u8,
-    )
-}
-
-/// The first sector of the disk: an MBR with one bootable Linux partition.
-fn mbr_sector(signature: u32, start: u64, sectors: u64) -> Result<Vec<u8>> {
-    let mut header = MBRHeader::new(signature.to_le_bytes());
-    header.partition_1 = MBRPartitionEntry {
-        boot: mbrman::BOOT_ACTIVE,
-        first_chs: chs(start),
-        sys: LINUX_PARTITION,
-        last_chs: chs(start + sectors - 1),
-        starting_lba: start as u32,
-        sectors: sectors as u32,
-    };
-    let mut sector = std::io::Cursor::new(vec![0u8; 512]);
-    header
-        .write_into(&mut sector)
-        .map_err(|e| Error::InvalidOption {
-            option: "partition table".into(),
-            reason: e.to_string(),
-        })?;
-    Ok(sector.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chs_matches_the_usual_encoding() {
-        // LBA 2048 at 255/63 is cylinder 0, head 32, sector 33.
-        let c = chs(2048);
-        assert_eq!(c, CHS::new(0, 32, 33));
-        assert_eq!(chs(1 << 40), CHS::new(1023, 254, 63));
-    }
-
-    #[test]
-    fn mbr_has_signature_and_partition() {
-        let s = mbr_sector(0x1234_5678, 2048, 4096).unwrap();
-        assert_eq!(&s[0x1FE..], &[0x55, 0xAA]);
-        assert_eq!(&s[0x1B8..0x1BC], &0x1234_5678u32.to_le_bytes());
-        assert_eq!(s[0x1BE], 0x80);
-        assert_eq!(s[0x1C2], 0x83);
-        assert_eq!(
-            u32::from_le_bytes(s[0x1C6..0x1CA].try_into().unwrap()),
-            2048
-        );
-        assert_eq!(
-            u32::from_le_bytes(s[0x1CA..0x1CE].try_into().unwrap()),
-            4096
-        );
-    }
 }

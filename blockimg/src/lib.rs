@@ -33,6 +33,7 @@
 //! let options = ImageOptions {
 //!     size: DiskSize::Exact(64 << 20),
 //!     table: PartitionTable::Mbr,
+//!     boot_partitions: Default::default(),
 //!     ext4: blockimg::ext4::Ext4Options {
 //!         timestamp: Some(time), // reproducible: same tree, same bytes
 //!         ..Default::default()

@@ -1,19 +1,20 @@
-//! GRUB for BIOS (i386-pc) on an MBR disk: boot.img's code in the MBR,
-//! core.img in the gap between the MBR and the first partition.
+//! GRUB for BIOS (i386-pc): boot.img's code in the MBR, core.img in the gap
+//! between the MBR and the first partition of an MBR disk, or in the BIOS
+//! boot partition of a GPT disk.
 //!
-//! [`embed`] makes the same MBR `grub-bios-setup` writes for core.img at
-//! LBA 1: boot.img's first 440 bytes with the BIOS parameter block area of
+//! [`embed`] makes the same first sector `grub-bios-setup --no-rs-codes`
+//! writes: boot.img's first 440 bytes with the BIOS parameter block area of
 //! the existing sector kept and the fields setup patches (core.img's LBA,
 //! boot drive, the drive-check jump) set, followed by the existing disk
-//! signature, partition table and 0x55AA. core.img is written unchanged at
-//! [`CORE_LBA`]: `grub-mkimage` already gives it the blocklist for that
-//! place, which [`embed`] checks.
+//! signature, partition table and 0x55AA. `grub-mkimage` gives core.img the
+//! blocklist for loading it from [`CORE_LBA`]; [`embed`] checks it, and
+//! moves it to the BIOS boot partition's sectors on a GPT disk.
 
 use crate::error::{Error, Result};
 
 /// Bytes in a sector.
 pub const SECTOR_SIZE: usize = 512;
-/// The sector core.img starts at: right after the MBR.
+/// The sector core.img starts at on an MBR disk: right after the MBR.
 pub const CORE_LBA: u64 = 1;
 
 /// Offset of the MBR disk signature; boot code ends here.
@@ -36,6 +37,35 @@ const BLOCKLIST: usize = 0x1F4;
 const BLOCKLIST_ENTRY: usize = 12;
 /// Segment diskboot loads the rest of core.img to.
 const CORE_SEGMENT: u16 = 0x820;
+/// MBR partition type of a GPT protective partition.
+const GPT_PROTECTIVE: u8 = 0xEE;
+
+/// Where core.img goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoreArea {
+    /// The gap between the MBR and the first partition of an MBR disk,
+    /// from [`CORE_LBA`].
+    MbrGap,
+    /// The BIOS boot partition of a GPT disk.
+    BiosBootPartition {
+        /// Its first LBA.
+        start: u64,
+        /// Its length in sectors.
+        sectors: u64,
+    },
+}
+
+/// GRUB ready to be written: the first sector, and core.img with the LBA to
+/// write it at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Embedded {
+    /// The new first sector of the disk.
+    pub mbr: [u8; SECTOR_SIZE],
+    /// The sector core.img starts at.
+    pub core_lba: u64,
+    /// core.img, its blocklist pointing at the sectors after `core_lba`.
+    pub core_img: Vec<u8>,
+}
 
 /// One of the four primary entries of an MBR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,29 +97,41 @@ pub fn core_sectors(core_img: &[u8]) -> u64 {
     core_img.len().div_ceil(SECTOR_SIZE) as u64
 }
 
-/// Checks that the MBR `mbr` can take GRUB with `core_img` at
-/// [`CORE_LBA`], and returns the new MBR: boot.img's code with the fields
-/// `grub-bios-setup` patches, and `mbr`'s disk signature and partition
-/// table. Write the result at LBA 0 and `core_img` at [`CORE_LBA`].
-pub fn embed(mbr: &[u8], boot_img: &[u8], core_img: &[u8]) -> Result<[u8; SECTOR_SIZE]> {
+/// Checks that the disk whose first sector is `mbr` can take GRUB with
+/// `core_img` in `area`, and returns what to write: boot.img's code with
+/// the fields `grub-bios-setup` patches and `mbr`'s disk signature and
+/// partition table at LBA 0, and core.img at the area's first sector.
+pub fn embed(mbr: &[u8], boot_img: &[u8], core_img: &[u8], area: CoreArea) -> Result<Embedded> {
     if boot_img.len() != SECTOR_SIZE {
         return Err(Error::BadBootImage(boot_img.len()));
     }
     check_core(core_img)?;
-    check_mbr(mbr, core_sectors(core_img))?;
+    check_mbr(mbr, core_sectors(core_img), area)?;
+    let core_lba = match area {
+        CoreArea::MbrGap => CORE_LBA,
+        CoreArea::BiosBootPartition { start, .. } => start,
+    };
+    let mut core_img = core_img.to_vec();
+    core_img[BLOCKLIST..BLOCKLIST + 8].copy_from_slice(&(core_lba + 1).to_le_bytes());
     let mut sector = [0u8; SECTOR_SIZE];
     sector[..BOOT_CODE_END].copy_from_slice(&boot_img[..BOOT_CODE_END]);
     sector[BPB_START..BPB_END].copy_from_slice(&mbr[BPB_START..BPB_END]);
-    sector[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&CORE_LBA.to_le_bytes());
+    sector[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&core_lba.to_le_bytes());
     sector[BOOT_DRIVE] = 0xFF;
     sector[DRIVE_CHECK..DRIVE_CHECK + 2].copy_from_slice(&[0x90, 0x90]);
     sector[BOOT_CODE_END..].copy_from_slice(&mbr[BOOT_CODE_END..]);
-    Ok(sector)
+    Ok(Embedded {
+        mbr: sector,
+        core_lba,
+        core_img,
+    })
 }
 
-/// Refuses an MBR that is not one, belongs to a GPT disk, has invalid boot
-/// flags, or leaves fewer than `needed` sectors before its first partition.
-fn check_mbr(mbr: &[u8], needed: u64) -> Result<()> {
+/// Refuses an MBR that is not one or has invalid boot flags; in the MBR
+/// gap, one of a GPT disk or leaving fewer than `needed` sectors before
+/// its first partition; for a BIOS boot partition, one that is not a GPT
+/// protective MBR or a partition shorter than `needed`.
+fn check_mbr(mbr: &[u8], needed: u64, area: CoreArea) -> Result<()> {
     if mbr.len() != SECTOR_SIZE {
         return Err(Error::BadMbrSize(mbr.len()));
     }
@@ -97,6 +139,7 @@ fn check_mbr(mbr: &[u8], needed: u64) -> Result<()> {
         return Err(Error::NoMbrSignature);
     }
     let mut first_start: Option<u64> = None;
+    let mut protective = None;
     for (partition, e) in entries(mbr) {
         if e.boot != 0x00 && e.boot != 0x80 {
             return Err(Error::BadBootFlag {
@@ -104,25 +147,43 @@ fn check_mbr(mbr: &[u8], needed: u64) -> Result<()> {
                 flag: e.boot,
             });
         }
-        if e.kind == 0xEE {
-            return Err(Error::GptDisk { partition });
+        if e.kind == GPT_PROTECTIVE {
+            protective = Some(partition);
         }
         if e.kind != 0 && e.sectors != 0 {
             let start = u64::from(e.start);
             first_start = Some(first_start.map_or(start, |s| s.min(start)));
         }
     }
-    if let Some(start) = first_start {
-        let available = start.saturating_sub(CORE_LBA);
-        if needed > available {
-            return Err(Error::GapTooSmall { needed, available });
+    match area {
+        CoreArea::MbrGap => {
+            if let Some(partition) = protective {
+                return Err(Error::GptDisk { partition });
+            }
+            if let Some(start) = first_start {
+                let available = start.saturating_sub(CORE_LBA);
+                if needed > available {
+                    return Err(Error::GapTooSmall { needed, available });
+                }
+            }
+        }
+        CoreArea::BiosBootPartition { sectors, .. } => {
+            if protective.is_none() {
+                return Err(Error::NotGpt);
+            }
+            if needed > sectors {
+                return Err(Error::BiosBootTooSmall {
+                    needed,
+                    available: sectors,
+                });
+            }
         }
     }
     Ok(())
 }
 
 /// Refuses a core.img whose first sector does not load the rest of it from
-/// the sectors after [`CORE_LBA`].
+/// the sectors after [`CORE_LBA`], as `grub-mkimage` writes it.
 fn check_core(core_img: &[u8]) -> Result<()> {
     if core_img.is_empty() {
         return Err(Error::EmptyCoreImage);
@@ -178,6 +239,22 @@ mod tests {
         s
     }
 
+    /// [`embed`] into the MBR gap, returning the first sector.
+    fn gap(mbr: &[u8], boot: &[u8], core: &[u8]) -> Result<[u8; SECTOR_SIZE]> {
+        let out = embed(mbr, boot, core, CoreArea::MbrGap)?;
+        assert_eq!(out.core_lba, CORE_LBA);
+        assert_eq!(out.core_img, core, "core.img is written unchanged at LBA 1");
+        Ok(out.mbr)
+    }
+
+    /// A GPT protective MBR.
+    fn protective() -> Vec<u8> {
+        let mut s = mbr(1);
+        s[0x1BE] = 0;
+        s[0x1C2] = 0xEE;
+        s
+    }
+
     /// boot.img's shape: a jump, the fields at 0x5C.., the drive check.
     fn boot_img() -> Vec<u8> {
         let mut b = vec![0xCCu8; 512];
@@ -204,7 +281,7 @@ mod tests {
     #[test]
     fn patches_boot_code_and_keeps_the_table() {
         let disk = mbr(2048);
-        let out = embed(&disk, &boot_img(), &core_img(300)).unwrap();
+        let out = gap(&disk, &boot_img(), &core_img(300)).unwrap();
         assert_eq!(&out[..3], &[0xEB, 0x63, 0x90]);
         assert_eq!(&out[0x5C..0x64], &1u64.to_le_bytes());
         assert_eq!(out[0x64], 0xFF);
@@ -223,14 +300,14 @@ mod tests {
         assert_eq!(&boot[0x5C..0x64], &1u64.to_le_bytes());
         assert_eq!(boot[0x64], 0xFF);
         assert_eq!(&boot[0x66..0x68], &[0xEB, 0x05]);
-        let out = embed(&mbr(2048), &boot, &core_img(300)).unwrap();
+        let out = gap(&mbr(2048), &boot, &core_img(300)).unwrap();
         let changed: Vec<usize> = (0..0x1B8).filter(|&i| out[i] != boot[i]).collect();
         assert_eq!(changed, vec![0x66, 0x67]);
     }
 
     #[test]
     fn refuses_a_gap_too_small_naming_both_sizes() {
-        let err = embed(&mbr(64), &boot_img(), &core_img(300)).unwrap_err();
+        let err = gap(&mbr(64), &boot_img(), &core_img(300)).unwrap_err();
         assert!(matches!(
             err,
             Error::GapTooSmall {
@@ -241,7 +318,7 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("300") && text.contains("63"), "{text}");
         // Exactly fitting is fine.
-        embed(&mbr(301), &boot_img(), &core_img(300)).unwrap();
+        gap(&mbr(301), &boot_img(), &core_img(300)).unwrap();
     }
 
     #[test]
@@ -249,11 +326,11 @@ mod tests {
         let mut disk = mbr(2048);
         disk[0x1FF] = 0;
         assert!(matches!(
-            embed(&disk, &boot_img(), &core_img(3)),
+            gap(&disk, &boot_img(), &core_img(3)),
             Err(Error::NoMbrSignature)
         ));
         assert!(matches!(
-            embed(&disk[..100], &boot_img(), &core_img(3)),
+            gap(&disk[..100], &boot_img(), &core_img(3)),
             Err(Error::BadMbrSize(100))
         ));
     }
@@ -263,7 +340,7 @@ mod tests {
         let mut disk = mbr(2048);
         disk[0x1BE + 16] = 0x01;
         assert!(matches!(
-            embed(&disk, &boot_img(), &core_img(3)),
+            gap(&disk, &boot_img(), &core_img(3)),
             Err(Error::BadBootFlag {
                 partition: 2,
                 flag: 0x01
@@ -272,19 +349,56 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_gpt_protective_mbr() {
-        let mut disk = mbr(1);
-        disk[0x1BE] = 0;
-        disk[0x1C2] = 0xEE;
-        let err = embed(&disk, &boot_img(), &core_img(3)).unwrap_err();
+    fn refuses_the_gap_of_a_gpt_disk() {
+        let err = gap(&protective(), &boot_img(), &core_img(3)).unwrap_err();
         assert!(matches!(err, Error::GptDisk { partition: 1 }));
         assert!(err.to_string().contains("BIOS boot partition"));
     }
 
     #[test]
+    fn core_img_moves_into_the_bios_boot_partition() {
+        let area = CoreArea::BiosBootPartition {
+            start: 2048,
+            sectors: 2048,
+        };
+        let disk = protective();
+        let out = embed(&disk, &boot_img(), &core_img(300), area).unwrap();
+        assert_eq!(out.core_lba, 2048);
+        assert_eq!(&out.mbr[0x5C..0x64], &2048u64.to_le_bytes());
+        assert_eq!(&out.mbr[0x1B8..], &disk[0x1B8..]);
+        // The blocklist now loads sectors 2049.. (count and segment kept);
+        // nothing else of core.img changes.
+        assert_eq!(&out.core_img[0x1F4..0x1FC], &2049u64.to_le_bytes());
+        assert_eq!(&out.core_img[0x1FC..0x1FE], &299u16.to_le_bytes());
+        let core = core_img(300);
+        assert_eq!(&out.core_img[..0x1F4], &core[..0x1F4]);
+        assert_eq!(&out.core_img[0x1FC..], &core[0x1FC..]);
+    }
+
+    #[test]
+    fn refuses_a_bios_boot_partition_too_small_or_an_mbr_disk() {
+        let small = CoreArea::BiosBootPartition {
+            start: 2048,
+            sectors: 32,
+        };
+        let err = embed(&protective(), &boot_img(), &core_img(33), small).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::BiosBootTooSmall {
+                needed: 33,
+                available: 32
+            }
+        ));
+        assert!(err.to_string().contains("33") && err.to_string().contains("32"));
+        embed(&protective(), &boot_img(), &core_img(32), small).unwrap();
+        let err = embed(&mbr(2048), &boot_img(), &core_img(3), small).unwrap_err();
+        assert!(matches!(err, Error::NotGpt), "{err}");
+    }
+
+    #[test]
     fn refuses_a_boot_img_of_the_wrong_size() {
         assert!(matches!(
-            embed(&mbr(2048), &boot_img()[..440], &core_img(3)),
+            gap(&mbr(2048), &boot_img()[..440], &core_img(3)),
             Err(Error::BadBootImage(440))
         ));
     }
@@ -292,11 +406,11 @@ mod tests {
     #[test]
     fn refuses_an_empty_or_short_core_img() {
         assert!(matches!(
-            embed(&mbr(2048), &boot_img(), &[]),
+            gap(&mbr(2048), &boot_img(), &[]),
             Err(Error::EmptyCoreImage)
         ));
         assert!(matches!(
-            embed(&mbr(2048), &boot_img(), &[0u8; 200]),
+            gap(&mbr(2048), &boot_img(), &[0u8; 200]),
             Err(Error::BadBlocklist(_))
         ));
     }
@@ -306,7 +420,7 @@ mod tests {
         let bad = |patch: &dyn Fn(&mut Vec<u8>)| {
             let mut c = core_img(10);
             patch(&mut c);
-            embed(&mbr(2048), &boot_img(), &c).unwrap_err()
+            gap(&mbr(2048), &boot_img(), &c).unwrap_err()
         };
         // Another start sector.
         let err = bad(&|c| c[0x1F4] = 3);
@@ -324,11 +438,13 @@ mod tests {
 
     #[test]
     fn accepts_the_hosts_grub_mkimage_output() {
-        let Ok(core) = crate::mkimage::core_image(&crate::mkimage::CoreOptions::default()) else {
+        let Ok(core) = crate::mkimage::mkimage(&crate::mkimage::MkimageOptions::new(
+            crate::mkimage::Platform::Bios,
+        )) else {
             eprintln!("SKIPPED: grub-mkimage or GRUB's i386-pc modules are missing");
             return;
         };
-        let out = embed(&mbr(2048), &boot_img(), &core).unwrap();
+        let out = gap(&mbr(2048), &boot_img(), &core).unwrap();
         assert_eq!(&out[0x1FE..], &[0x55, 0xAA]);
     }
 }

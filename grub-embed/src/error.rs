@@ -22,13 +22,26 @@ pub enum Error {
         /// The flag found.
         flag: u8,
     },
-    /// The MBR is a protective MBR of a GPT disk.
+    /// The MBR is a protective MBR of a GPT disk, but core.img was to go in
+    /// the gap after it.
     #[error(
-        "partition {partition} is of type 0xEE: a GPT disk needs a BIOS boot partition for core.img, which is not supported yet"
+        "partition {partition} is of type 0xEE: on a GPT disk core.img goes in a BIOS boot partition, not after the MBR"
     )]
     GptDisk {
         /// Partition number, from 1.
         partition: usize,
+    },
+    /// core.img was to go in a BIOS boot partition, but the MBR is not the
+    /// protective MBR of a GPT disk.
+    #[error("the first sector has no 0xEE (GPT protective) partition: not a GPT disk")]
+    NotGpt,
+    /// The BIOS boot partition cannot hold core.img.
+    #[error("core.img needs {needed} sectors but the BIOS boot partition has only {available}")]
+    BiosBootTooSmall {
+        /// Sectors core.img occupies.
+        needed: u64,
+        /// Sectors in the BIOS boot partition.
+        available: u64,
     },
     /// The gap between the MBR and the first partition cannot hold core.img.
     #[error(
@@ -46,15 +59,17 @@ pub enum Error {
     /// core.img is empty.
     #[error("core.img is empty")]
     EmptyCoreImage,
-    /// core.img's first sector does not carry the blocklist that loading it
-    /// from LBA 1 needs.
-    #[error("core.img's blocklist does not load it from LBA 1: {0}")]
+    /// core.img's first sector does not carry the blocklist `grub-mkimage`
+    /// writes for loading it from LBA 1.
+    #[error("core.img's blocklist is not the one grub-mkimage writes: {0}")]
     BadBlocklist(String),
     /// GRUB's module directory for the platform is missing.
-    #[error("{dir} not found: GRUB's i386-pc modules are missing (install package {package})")]
+    #[error("{dir} not found: GRUB's {target} modules are missing (install package {package})")]
     GrubMissing {
         /// The directory looked for.
         dir: PathBuf,
+        /// GRUB's name of the platform (i386-pc, x86_64-efi).
+        target: &'static str,
         /// The package that provides it.
         package: &'static str,
     },

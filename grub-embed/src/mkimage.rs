@@ -1,20 +1,27 @@
-//! core.img from the host's `grub-mkimage`: no root, no device map.
+//! GRUB images from the host's `grub-mkimage`: core.img for BIOS and the
+//! EFI application for UEFI, without root or a device map.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Error, Result};
 
-/// Where Debian and Ubuntu install GRUB's i386-pc modules.
-pub const DEFAULT_GRUB_DIR: &str = "/usr/lib/grub/i386-pc";
-/// The package providing `grub-mkimage`'s i386-pc modules.
-pub const BIOS_PACKAGE: &str = "grub-pc-bin";
+/// The firmware a GRUB image is made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// PC BIOS: core.img (`i386-pc`).
+    Bios,
+    /// 64-bit UEFI: an EFI application, `BOOTX64.EFI` (`x86_64-efi`).
+    Uefi,
+}
+
 /// Modules core.img needs to read grub.cfg from an ext4 partition of an MBR
-/// disk, find the root filesystem by UUID and boot Linux on a serial
+/// or GPT disk, find the root filesystem by UUID and boot Linux on a serial
 /// console.
 pub const BIOS_MODULES: &[&str] = &[
     "biosdisk",
     "part_msdos",
+    "part_gpt",
     "ext2",
     "normal",
     "linux",
@@ -25,35 +32,97 @@ pub const BIOS_MODULES: &[&str] = &[
     "search_fs_uuid",
 ];
 
-/// What `grub-mkimage` builds core.img from.
+/// Modules the EFI application needs for the same, plus the FAT of the
+/// ESP and the firmware's framebuffer for a graphical console.
+pub const UEFI_MODULES: &[&str] = &[
+    "part_msdos",
+    "part_gpt",
+    "ext2",
+    "fat",
+    "normal",
+    "linux",
+    "serial",
+    "terminal",
+    "configfile",
+    "search",
+    "search_fs_uuid",
+    "all_video",
+];
+
+impl Platform {
+    /// GRUB's name of the platform, as `grub-mkimage -O` takes it.
+    pub fn target(self) -> &'static str {
+        match self {
+            Platform::Bios => "i386-pc",
+            Platform::Uefi => "x86_64-efi",
+        }
+    }
+
+    /// Where Debian and Ubuntu install the platform's modules.
+    pub fn default_dir(self) -> &'static str {
+        match self {
+            Platform::Bios => "/usr/lib/grub/i386-pc",
+            Platform::Uefi => "/usr/lib/grub/x86_64-efi",
+        }
+    }
+
+    /// The Debian package providing the modules.
+    pub fn package(self) -> &'static str {
+        match self {
+            Platform::Bios => "grub-pc-bin",
+            Platform::Uefi => "grub-efi-amd64-bin",
+        }
+    }
+
+    /// The modules built into the image.
+    pub fn modules(self) -> &'static [&'static str] {
+        match self {
+            Platform::Bios => BIOS_MODULES,
+            Platform::Uefi => UEFI_MODULES,
+        }
+    }
+}
+
+/// What `grub-mkimage` builds an image from.
 #[derive(Clone, Debug)]
-pub struct CoreOptions {
-    /// GRUB's module directory for i386-pc (holding `kernel.img`).
+pub struct MkimageOptions {
+    /// The firmware the image is for.
+    pub platform: Platform,
+    /// GRUB's module directory for the platform (holding `kernel.img`).
     pub grub_dir: PathBuf,
     /// Where GRUB finds its configuration and modules, e.g.
-    /// `(,msdos1)/boot/grub`: an empty drive is the BIOS boot drive.
+    /// `(,msdos1)/boot/grub`: an empty drive is the boot drive.
     pub prefix: String,
+    /// A configuration run before the prefix is used (`grub-mkimage -c`),
+    /// e.g. a `search` setting `root` and `prefix`.
+    pub early_config: Option<String>,
     /// `grub-mkimage` to run.
     pub program: PathBuf,
 }
 
-impl Default for CoreOptions {
-    fn default() -> Self {
-        CoreOptions {
-            grub_dir: PathBuf::from(DEFAULT_GRUB_DIR),
+impl MkimageOptions {
+    /// The defaults for `platform`: the host's module directory, the
+    /// prefix `(,msdos1)/boot/grub`, no early configuration.
+    pub fn new(platform: Platform) -> Self {
+        MkimageOptions {
+            platform,
+            grub_dir: PathBuf::from(platform.default_dir()),
             prefix: "(,msdos1)/boot/grub".into(),
+            early_config: None,
             program: PathBuf::from("grub-mkimage"),
         }
     }
 }
 
-/// Runs `grub-mkimage -O i386-pc` with [`BIOS_MODULES`] and returns the
-/// core.img it writes.
-pub fn core_image(options: &CoreOptions) -> Result<Vec<u8>> {
+/// Runs `grub-mkimage -O TARGET` with the platform's modules and returns
+/// the image it writes.
+pub fn mkimage(options: &MkimageOptions) -> Result<Vec<u8>> {
+    let platform = options.platform;
     if !options.grub_dir.join("kernel.img").is_file() {
         return Err(Error::GrubMissing {
             dir: options.grub_dir.clone(),
-            package: BIOS_PACKAGE,
+            target: platform.target(),
+            package: platform.package(),
         });
     }
     let dir = std::env::temp_dir().join(format!(
@@ -67,23 +136,34 @@ pub fn core_image(options: &CoreOptions) -> Result<Vec<u8>> {
         path: dir.clone(),
         source,
     })?;
-    let result = run_mkimage(options, &dir.join("core.img"));
+    let result = run_mkimage(options, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn run_mkimage(options: &CoreOptions, out: &std::path::Path) -> Result<Vec<u8>> {
-    let output = Command::new(&options.program)
-        .arg("-d")
+fn run_mkimage(options: &MkimageOptions, dir: &Path) -> Result<Vec<u8>> {
+    let platform = options.platform;
+    let out = dir.join("grub.img");
+    let mut cmd = Command::new(&options.program);
+    cmd.arg("-d")
         .arg(&options.grub_dir)
-        .args(["-O", "i386-pc", "-o"])
-        .arg(out)
+        .args(["-O", platform.target(), "-o"])
+        .arg(&out)
         .arg("-p")
-        .arg(&options.prefix)
-        .args(BIOS_MODULES)
+        .arg(&options.prefix);
+    if let Some(config) = &options.early_config {
+        let path = dir.join("early.cfg");
+        std::fs::write(&path, config).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        cmd.arg("-c").arg(path);
+    }
+    let output = cmd
+        .args(platform.modules())
         .output()
         .map_err(|source| Error::MkimageNotRun {
-            package: BIOS_PACKAGE,
+            package: platform.package(),
             source,
         })?;
     if !output.status.success() {
@@ -92,10 +172,7 @@ fn run_mkimage(options: &CoreOptions, out: &std::path::Path) -> Result<Vec<u8>> 
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }
-    std::fs::read(out).map_err(|source| Error::Io {
-        path: out.to_path_buf(),
-        source,
-    })
+    std::fs::read(&out).map_err(|source| Error::Io { path: out, source })
 }
 
 #[cfg(test)]
@@ -104,42 +181,73 @@ mod tests {
 
     #[test]
     fn a_missing_module_directory_names_the_package() {
-        let options = CoreOptions {
-            grub_dir: PathBuf::from("/nonexistent/grub/i386-pc"),
-            ..CoreOptions::default()
-        };
-        let err = core_image(&options).unwrap_err();
-        assert!(err.to_string().contains("grub-pc-bin"), "{err}");
+        for (platform, package) in [
+            (Platform::Bios, "grub-pc-bin"),
+            (Platform::Uefi, "grub-efi-amd64-bin"),
+        ] {
+            let options = MkimageOptions {
+                grub_dir: PathBuf::from("/nonexistent/grub/dir"),
+                ..MkimageOptions::new(platform)
+            };
+            let err = mkimage(&options).unwrap_err();
+            assert!(err.to_string().contains(package), "{err}");
+            assert!(err.to_string().contains(platform.target()), "{err}");
+        }
     }
 
     #[test]
     fn a_missing_program_names_the_package() {
-        if !std::path::Path::new(DEFAULT_GRUB_DIR)
-            .join("kernel.img")
-            .is_file()
-        {
-            eprintln!("SKIPPED: no {DEFAULT_GRUB_DIR} (package grub-pc-bin)");
+        let options = MkimageOptions::new(Platform::Bios);
+        if !options.grub_dir.join("kernel.img").is_file() {
+            eprintln!(
+                "SKIPPED: no {} (package grub-pc-bin)",
+                options.grub_dir.display()
+            );
             return;
         }
-        let options = CoreOptions {
+        let options = MkimageOptions {
             program: PathBuf::from("/nonexistent/grub-mkimage"),
-            ..CoreOptions::default()
+            ..options
         };
-        let err = core_image(&options).unwrap_err();
+        let err = mkimage(&options).unwrap_err();
         assert!(matches!(err, Error::MkimageNotRun { .. }), "{err}");
         assert!(err.to_string().contains("grub-pc-bin"), "{err}");
     }
 
     #[test]
     fn builds_a_core_img_with_diskboot_first() {
-        let Ok(core) = core_image(&CoreOptions::default()) else {
+        let Ok(core) = mkimage(&MkimageOptions::new(Platform::Bios)) else {
             eprintln!("SKIPPED: grub-mkimage or GRUB's i386-pc modules are missing");
             return;
         };
-        let diskboot = std::fs::read(PathBuf::from(DEFAULT_GRUB_DIR).join("diskboot.img"))
+        let diskboot = std::fs::read(Path::new(Platform::Bios.default_dir()).join("diskboot.img"))
             .expect("diskboot.img next to kernel.img");
         // The first sector is diskboot.img with the blocklist filled in.
         assert_eq!(&core[..0x1E8], &diskboot[..0x1E8]);
         assert!(core.len() > 512);
+    }
+
+    #[test]
+    fn builds_an_efi_application_with_the_early_config() {
+        let early =
+            "search --no-floppy --fs-uuid --set=root 0123-4567\nset prefix=($root)/boot/grub\n";
+        let options = MkimageOptions {
+            early_config: Some(early.into()),
+            ..MkimageOptions::new(Platform::Uefi)
+        };
+        let Ok(efi) = mkimage(&options) else {
+            eprintln!("SKIPPED: grub-mkimage or GRUB's x86_64-efi modules are missing");
+            return;
+        };
+        // A PE32+ image for x86-64: "MZ", then at e_lfanew "PE\0\0" and
+        // machine 0x8664.
+        assert_eq!(&efi[..2], b"MZ");
+        let pe = u32::from_le_bytes([efi[0x3C], efi[0x3D], efi[0x3E], efi[0x3F]]) as usize;
+        assert_eq!(&efi[pe..pe + 4], b"PE\0\0");
+        assert_eq!(u16::from_le_bytes([efi[pe + 4], efi[pe + 5]]), 0x8664);
+        // The early configuration is embedded as it was given.
+        assert!(efi.windows(early.len()).any(|w| w == early.as_bytes()));
+        // The same input gives the same bytes.
+        assert_eq!(mkimage(&options).unwrap(), efi);
     }
 }

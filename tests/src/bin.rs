@@ -122,9 +122,14 @@ pub struct RunOutput {
 impl RunOutput {
     /// Runs `cmd` to completion and captures its output.
     pub fn run(cmd: &mut Command) -> RunOutput {
+        Self::run_with_input(cmd, Stdio::null())
+    }
+
+    /// Like [`RunOutput::run`], with `input` as standard input.
+    pub fn run_with_input(cmd: &mut Command, input: impl Into<Stdio>) -> RunOutput {
         let command = format!("{cmd:?}");
         let out = cmd
-            .stdin(Stdio::null())
+            .stdin(input)
             .output()
             .unwrap_or_else(|e| panic!("cannot run {command}: {e}"));
         RunOutput {

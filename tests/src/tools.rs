@@ -534,6 +534,10 @@ pub struct SfdiskPartition {
     pub kind: String,
     /// Whether the bootable flag is set.
     pub bootable: bool,
+    /// GPT unique partition GUID (empty on an MBR disk).
+    pub uuid: String,
+    /// GPT partition name (empty on an MBR disk).
+    pub name: String,
 }
 
 /// A partition table as `sfdisk -d` prints it.
@@ -577,12 +581,16 @@ pub fn sfdisk_dump(img: &Path) -> Result<SfdiskDump, String> {
                 size: 0,
                 kind: String::new(),
                 bootable: false,
+                uuid: String::new(),
+                name: String::new(),
             };
             for attr in attrs.split(',').map(str::trim) {
                 match attr.split_once('=') {
                     Some(("start", v)) => part.start = v.trim().parse().expect("start"),
                     Some(("size", v)) => part.size = v.trim().parse().expect("size"),
                     Some(("type", v)) => part.kind = v.trim().to_owned(),
+                    Some(("uuid", v)) => part.uuid = v.trim().to_owned(),
+                    Some(("name", v)) => part.name = v.trim().trim_matches('"').to_owned(),
                     None if attr == "bootable" => part.bootable = true,
                     _ => {}
                 }
@@ -591,6 +599,83 @@ pub fn sfdisk_dump(img: &Path) -> Result<SfdiskDump, String> {
         }
     }
     Ok(dump)
+}
+
+/// Runs `sfdisk --verify IMG`; `Err` holds what it printed when it finds a
+/// problem (it exits 0 on a clean table, and says so).
+pub fn sfdisk_verify(img: &Path) -> Result<String, String> {
+    let out = tool("sfdisk")
+        .arg("--verify")
+        .arg(img)
+        .output()
+        .expect("run sfdisk --verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && text.contains("No errors detected") {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+/// Copies `len` bytes at `offset` of `img` to `out` (a partition on its
+/// own, for tools without an offset option).
+pub fn extract(img: &Path, offset: u64, len: u64, out: &Path) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut from = File::open(img).unwrap_or_else(|e| panic!("open {}: {e}", img.display()));
+    from.seek(SeekFrom::Start(offset)).expect("seek");
+    let mut to = File::create(out).unwrap_or_else(|e| panic!("create {}: {e}", out.display()));
+    let copied = std::io::copy(&mut from.take(len), &mut to).expect("copy partition");
+    assert_eq!(
+        copied,
+        len,
+        "{} is shorter than its partition",
+        img.display()
+    );
+    to.flush().expect("flush");
+}
+
+/// Runs `fsck.fat -n` (read-only) on the FAT at `offset` (of `len` bytes)
+/// of `img`, copied out into `scratch`; returns its exit code and output.
+pub fn fsck_fat(img: &Path, offset: u64, len: u64, scratch: &Path) -> (i32, String) {
+    extract(img, offset, len, scratch);
+    let out = tool("fsck.fat")
+        .arg("-n")
+        .arg(scratch)
+        .output()
+        .expect("run fsck.fat");
+    let _ = std::fs::remove_file(scratch);
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs `mdir -i 'IMG@@OFFSET' ::DIR` (mtools) and returns what it lists,
+/// or `Err` with its message.
+pub fn mdir(img: &Path, offset: u64, dir: &str) -> Result<String, String> {
+    let mut spec = img.as_os_str().to_owned();
+    spec.push(format!("@@{offset}"));
+    let out = tool("mdir")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .arg("-i")
+        .arg(spec)
+        .arg(format!("::{dir}"))
+        .output()
+        .expect("run mdir");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    }
 }
 
 /// Bytes actually allocated to a file on the host (`st_blocks * 512`).

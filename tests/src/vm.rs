@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bin::blockimg_cmd;
 use crate::tools::{find_tool, require_tool};
 
 /// How long a boot may take before the machine is killed.
@@ -65,6 +66,97 @@ pub fn marker_root(dir: &Path, busybox: &Path, marker: &str) -> PathBuf {
     .expect("init");
     fs::set_permissions(root.join("sbin/init"), fs::Permissions::from_mode(0o755)).expect("chmod");
     root
+}
+
+/// GRUB's i386-pc modules and the package that installs them.
+pub const GRUB_BIOS: (&str, &str) = ("/usr/lib/grub/i386-pc", "grub-pc-bin");
+/// GRUB's x86_64-efi modules and the package that installs them.
+pub const GRUB_UEFI: (&str, &str) = ("/usr/lib/grub/x86_64-efi", "grub-efi-amd64-bin");
+/// The OVMF build that runs as QEMU's `-bios`.
+pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+
+/// What a boot test needs: a root tree whose init prints a marker, an
+/// initramfs that switches to it, and the kernel to boot.
+pub struct BootFixture {
+    /// The root tree (see [`marker_root`]).
+    pub root: PathBuf,
+    /// A `blockimg initramfs` archive that mounts `root=UUID=` from a
+    /// virtio disk.
+    pub initrd: PathBuf,
+    /// The kernel.
+    pub kernel: PathBuf,
+    /// What the root's init prints after `ROOT: `.
+    pub marker: String,
+}
+
+/// Builds the boot fixture in `d` for disks booted by GRUB from the module
+/// directories `grub` (directory, package), or says why it cannot (and
+/// returns None).
+pub fn boot_fixture(d: &Path, grub: &[(&str, &str)]) -> Option<BootFixture> {
+    if !require_tool("grub-mkimage") {
+        return None;
+    }
+    for (dir, package) in grub {
+        if !Path::new(dir).join("kernel.img").is_file() {
+            eprintln!("SKIPPED: no {dir} (package {package})");
+            return None;
+        }
+    }
+    let BootKit {
+        kernel,
+        modules,
+        busybox,
+    } = boot_kit()?;
+    let marker = format!("boot-marker-{}", std::process::id());
+    let root = marker_root(d, &busybox, &marker);
+
+    // The initramfs: its /init finds root=UUID= and switches to the disk.
+    let initrd = d.join("initrd.img");
+    let mut cmd = blockimg_cmd();
+    cmd.arg("initramfs")
+        .arg("-o")
+        .arg(&initrd)
+        .arg("--kernel-modules")
+        .arg(&modules);
+    for m in ["virtio_pci", "virtio_blk", "ext4"] {
+        cmd.args(["--module", m]);
+    }
+    let out = cmd.output().expect("run blockimg initramfs");
+    assert!(
+        out.status.success(),
+        "blockimg initramfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(BootFixture {
+        root,
+        initrd,
+        kernel,
+        marker,
+    })
+}
+
+/// The firmware a disk is booted with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// QEMU's default BIOS.
+    SeaBios,
+    /// UEFI: OVMF as `-bios` ([`OVMF`], package ovmf).
+    Ovmf,
+}
+
+/// Boots `disk` (in QEMU's `format`) as a virtio disk with no `-kernel`
+/// under `firmware` and returns what the serial console printed.
+pub fn boot_disk(disk: &Path, format: &str, firmware: Firmware, log: &Path) -> String {
+    let mut args: Vec<OsString> = Vec::new();
+    if firmware == Firmware::Ovmf {
+        args.extend(["-bios".into(), OVMF.into()]);
+    }
+    let drive = format!(
+        "file={},format={format},if=virtio,snapshot=on",
+        disk.display()
+    );
+    args.extend(["-drive".into(), drive.into()]);
+    run_qemu(&args, log)
 }
 
 /// The newest Debian kernel in /boot and its modules directory.

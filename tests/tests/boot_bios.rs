@@ -7,69 +7,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use blockimg_tests::vm::{boot_kit, marker_root, run_qemu, BootKit};
-use blockimg_tests::{blockimg_cmd, e2fsck, mkdisk, require_tool, sfdisk_dump};
+use blockimg_tests::vm::{self, BootFixture, Firmware, GRUB_BIOS};
+use blockimg_tests::{e2fsck, mkdisk, require_tool, sfdisk_dump};
 
-/// Boots `disk` (in QEMU's `format`) from its MBR under QEMU (TCG,
-/// SeaBIOS) and returns what the serial console printed.
-fn boot_disk(disk: &Path, format: &str, log: &Path) -> String {
-    let drive = format!(
-        "file={},format={format},if=virtio,snapshot=on",
-        disk.display()
-    );
-    run_qemu(&["-drive".into(), drive.into()], log)
-}
-
-/// What a boot test needs: a root tree whose init prints a marker, an
-/// initramfs that switches to it, and the kernel to boot.
-struct BootFixture {
-    root: PathBuf,
-    initrd: PathBuf,
-    kernel: PathBuf,
-    marker: String,
-}
-
-/// Builds the boot fixture in `d`, or says why it cannot (and returns None).
 fn boot_fixture(d: &Path) -> Option<BootFixture> {
-    if !require_tool("grub-mkimage") {
-        return None;
-    }
-    if !Path::new("/usr/lib/grub/i386-pc/boot.img").is_file() {
-        eprintln!("SKIPPED: no /usr/lib/grub/i386-pc (package grub-pc-bin)");
-        return None;
-    }
-    let BootKit {
-        kernel,
-        modules,
-        busybox,
-    } = boot_kit()?;
-    let marker = format!("bios-marker-{}", std::process::id());
-    let root = marker_root(d, &busybox, &marker);
+    vm::boot_fixture(d, &[GRUB_BIOS])
+}
 
-    // The initramfs: its /init finds root=UUID= and switches to the disk.
-    let initrd = d.join("initrd.img");
-    let mut cmd = blockimg_cmd();
-    cmd.arg("initramfs")
-        .arg("-o")
-        .arg(&initrd)
-        .arg("--kernel-modules")
-        .arg(&modules);
-    for m in ["virtio_pci", "virtio_blk", "ext4"] {
-        cmd.args(["--module", m]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "blockimg initramfs failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    Some(BootFixture {
-        root,
-        initrd,
-        kernel,
-        marker,
-    })
+/// Boots `disk` under SeaBIOS.
+fn boot_disk(disk: &Path, format: &str, log: &Path) -> String {
+    vm::boot_disk(disk, format, Firmware::SeaBios, log)
 }
 
 #[test]
@@ -226,8 +173,8 @@ impl Drop for LoopDisk {
 
 /// Runs GRUB's own `grub-bios-setup` (without Reed-Solomon codes, as
 /// blockimg embeds) on `img` attached to a loop device, with `boot.img`
-/// and `core_img` in /boot/grub of its first partition.
-fn grub_bios_setup(img: &Path, core_img: &[u8], mnt: &Path) -> Result<(), String> {
+/// and `core_img` in /boot/grub of its partition `root`.
+fn grub_bios_setup(img: &Path, root: u32, core_img: &[u8], mnt: &Path) -> Result<(), String> {
     let device = run(Command::new("losetup").args(["-f", "--show"]).arg(img))?;
     let mut disk = LoopDisk {
         device,
@@ -236,7 +183,7 @@ fn grub_bios_setup(img: &Path, core_img: &[u8], mnt: &Path) -> Result<(), String
     run(Command::new("partx").arg("-a").arg(&disk.device))?;
     fs::create_dir_all(mnt).map_err(|e| e.to_string())?;
     run(Command::new("mount")
-        .arg(format!("{}p1", disk.device))
+        .arg(format!("{}p{root}", disk.device))
         .arg(mnt))?;
     disk.mounted = Some(mnt.to_path_buf());
     let grub = mnt.join("boot/grub");
@@ -251,22 +198,33 @@ fn grub_bios_setup(img: &Path, core_img: &[u8], mnt: &Path) -> Result<(), String
     Ok(())
 }
 
-#[test]
-fn the_first_mib_is_what_grub_bios_setup_writes() {
+/// True when `grub-bios-setup` can be run on a loop device; says why not
+/// otherwise.
+fn can_run_grub_bios_setup() -> bool {
     if !blockimg_tests::is_root() {
         eprintln!("SKIPPED: grub-bios-setup on a loop device needs root");
-        return;
+        return false;
     }
     if !Path::new("/usr/lib/grub/i386-pc/grub-bios-setup").is_file()
         || !require_tool("grub-mkimage")
     {
         eprintln!("SKIPPED: no /usr/lib/grub/i386-pc/grub-bios-setup (package grub-pc-bin)");
-        return;
+        return false;
     }
-    for tool in ["losetup", "partx", "mount", "umount"] {
-        if !require_tool(tool) {
-            return;
-        }
+    ["losetup", "partx", "mount", "umount"]
+        .iter()
+        .all(|t| require_tool(t))
+}
+
+/// Offsets of the first 16 bytes at which `a` and `b` differ in `range`.
+fn differences(a: &[u8], b: &[u8], range: std::ops::Range<usize>) -> Vec<usize> {
+    range.filter(|&i| a[i] != b[i]).take(16).collect()
+}
+
+#[test]
+fn the_first_mib_is_what_grub_bios_setup_writes() {
+    if !can_run_grub_bios_setup() {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -296,20 +254,68 @@ fn the_first_mib_is_what_grub_bios_setup_writes() {
     let sectors =
         u16::from_le_bytes([ours_bytes[512 + 0x1FC], ours_bytes[512 + 0x1FD]]) as usize + 1;
     let core_img = &ours_bytes[512..512 + sectors * 512];
-    if let Err(e) = grub_bios_setup(&theirs, core_img, &d.join("mnt")) {
+    if let Err(e) = grub_bios_setup(&theirs, 1, core_img, &d.join("mnt")) {
         eprintln!("SKIPPED: cannot attach and mount a loop device: {e}");
         return;
     }
     let theirs_bytes = fs::read(&theirs).unwrap();
-    let first_mib = 1 << 20;
-    let differ: Vec<usize> = (0..first_mib)
-        .filter(|&i| ours_bytes[i] != theirs_bytes[i])
-        .take(16)
-        .collect();
+    let differ = differences(&ours_bytes, &theirs_bytes, 0..1 << 20);
     assert!(
         differ.is_empty(),
         "blockimg and grub-bios-setup differ in the first MiB at bytes {differ:x?}"
     );
+}
+
+/// On a GPT disk, GRUB goes in the BIOS boot partition: the protective MBR,
+/// both GPTs and the BIOS boot partition are what `grub-bios-setup` makes
+/// of the same disk with its boot code and BIOS boot partition wiped.
+#[test]
+fn a_gpt_disk_is_what_grub_bios_setup_writes() {
+    if !can_run_grub_bios_setup() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ours = d.join("ours.img");
+    mkdisk([
+        "--timestamp",
+        "1700000000",
+        "--size",
+        "64M",
+        "--table",
+        "gpt",
+        "--boot",
+        "bios",
+        ours.to_str().unwrap(),
+    ])
+    .assert_success();
+    let ours_bytes = fs::read(&ours).unwrap();
+    // The BIOS boot partition is sectors 2048-4095; core.img at its start.
+    let (part_start, part_end) = (2048 * 512, 4096 * 512);
+    let sectors = u16::from_le_bytes([
+        ours_bytes[part_start + 0x1FC],
+        ours_bytes[part_start + 0x1FD],
+    ]) as usize
+        + 1;
+    let core_img = ours_bytes[part_start..part_start + sectors * 512].to_vec();
+    let mut wiped = ours_bytes.clone();
+    wiped[..0x1B8].fill(0);
+    wiped[part_start..part_end].fill(0);
+    let theirs = d.join("theirs.img");
+    fs::write(&theirs, &wiped).unwrap();
+    if let Err(e) = grub_bios_setup(&theirs, 2, &core_img, &d.join("mnt")) {
+        eprintln!("SKIPPED: cannot attach and mount a loop device: {e}");
+        return;
+    }
+    let theirs_bytes = fs::read(&theirs).unwrap();
+    let differ = differences(&ours_bytes, &theirs_bytes, 0..part_end);
+    assert!(
+        differ.is_empty(),
+        "blockimg and grub-bios-setup differ at bytes {differ:x?}"
+    );
+    let n = ours_bytes.len();
+    let differ = differences(&ours_bytes, &theirs_bytes, n - 33 * 512..n);
+    assert!(differ.is_empty(), "the backup GPT differs at {differ:x?}");
 }
 
 #[test]

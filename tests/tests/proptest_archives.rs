@@ -154,6 +154,7 @@ fn check(members: &[Member]) -> Result<(), TestCaseError> {
     let options = ImageOptions {
         size: DiskSize::Exact(128 << 20),
         table: PartitionTable::Mbr,
+        boot_partitions: Default::default(),
         ext4: Default::default(),
         overwrite: false,
         progress: false,

@@ -22,6 +22,7 @@ fn a_file_that_grows_after_the_scan_stops_the_build() {
     let options = ImageOptions {
         size: DiskSize::Exact(64 << 20),
         table: PartitionTable::Mbr,
+        boot_partitions: Default::default(),
         ext4: Default::default(),
         overwrite: false,
         progress: false,

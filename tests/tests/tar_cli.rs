@@ -216,6 +216,8 @@ fn bad_archives_are_refused_with_the_member_named() {
         .position(|w| w == b"\x7fELF ping")
         .expect("the archive holds /bin/ping");
     expect_refused(&good[..data_at + 3], "ends in the middle");
+    // No bytes at all (a forgotten pipe).
+    expect_refused(b"", "empty (0 bytes)");
     // A header checksum that does not match.
     let mut bad_sum = good.clone();
     bad_sum[600] ^= 0x40; // inside the second header's name

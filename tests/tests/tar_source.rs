@@ -18,6 +18,7 @@ fn options() -> ImageOptions {
     ImageOptions {
         size: DiskSize::Exact(512 << 20),
         table: PartitionTable::Mbr,
+        boot_partitions: Default::default(),
         ext4: Ext4Options {
             timestamp: None,
             ..Default::default()

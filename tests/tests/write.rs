@@ -11,7 +11,8 @@ use std::process::Command;
 use blockimg_tests::fixture::pseudo_random_bytes;
 use blockimg_tests::tools::tool;
 use blockimg_tests::{
-    blockimg_cmd, e2fsck_clean, find_tool, is_root, require_e2fsprogs, RunOutput, PART_OFFSET,
+    blockimg_cmd, debugfs_stat, e2fsck_clean, find_tool, is_root, require_e2fsprogs, RunOutput,
+    PART_OFFSET,
 };
 
 const DISK: u64 = 32 << 20;
@@ -316,10 +317,7 @@ fn mkdisk_builds_onto_a_loop_device_in_place() {
             .arg(root)
             .args(extra)
             .arg(output);
-        if root == Path::new("-") {
-            cmd.stdin(fs::File::open(&archive).unwrap());
-        }
-        RunOutput::run(&mut cmd)
+        RunOutput::run_with_input(&mut cmd, fs::File::open(&archive).unwrap())
     };
     mkdisk(Path::new("-"), dev.path(), &[])
         .assert_failure()
@@ -332,6 +330,8 @@ fn mkdisk_builds_onto_a_loop_device_in_place() {
     ] {
         let file = work.path(name);
         mkdisk(root, &file, &[]).assert_success();
+        let data = debugfs_stat(&file, PART_OFFSET, "/data");
+        assert_eq!(data.size, 300_000, "{name} lacks the tree's data");
         mkdisk(root, dev.path(), &["--force"]).assert_success();
         let on_device = fs::read(&backing).unwrap();
         let image = fs::read(&file).unwrap();

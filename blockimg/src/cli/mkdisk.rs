@@ -5,14 +5,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use blockimg::boot::{add_boot_files, install_bios, BootOptions};
+use blockimg::boot::{add_boot_files, install_bios, install_uefi, BootOptions};
 use blockimg::ext4::Ext4Options;
 use blockimg::identity::{derived_uuid, format_uuid, parse_uuid, random_uuid};
 use blockimg::image::{
-    build_image_from_archive, plan_disk, stream_archive_into, DiskSize, ImageOptions, ImageSummary,
-    PartitionTable,
+    plan_disk_fitted, stream_archive_into, BootPartitions, DiskSize, ImageOptions, ImageSummary,
+    PartitionRole, PartitionTable, PlannedDisk, StreamSteps,
 };
-use blockimg::sink::{open_output, Destination, OutputFormat, SparseFile};
+use blockimg::sink::{open_output, virtual_size, Destination, OutputFormat, SparseFile};
 use blockimg::size::{format_size, parse_size};
 use blockimg::target::{is_block_device, open_build_target};
 use blockimg::tree::{Timestamp, Tree};
@@ -22,10 +22,13 @@ use clap::ValueEnum;
 use super::common::{build_timestamp, load_root_with, parse_owner, RootSource, TreeArgs};
 use super::output_args::{describe, OutputArgs};
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TableArg {
-    /// One bootable Linux partition at 1 MiB.
+    /// MBR: the root a bootable Linux partition, after the ESP if any.
     Mbr,
+    /// GPT: a BIOS boot partition and an ESP when booting needs them, then
+    /// the root.
+    Gpt,
     /// No partition table: a bare ext4 filesystem image.
     None,
 }
@@ -34,8 +37,23 @@ enum TableArg {
 enum BootArg {
     /// Not bootable: no boot loader.
     None,
-    /// GRUB for BIOS in the MBR and the gap before the first partition.
+    /// GRUB for BIOS in the MBR and the gap before the first partition (or
+    /// a GPT disk's BIOS boot partition).
     Bios,
+    /// GRUB for UEFI on an EFI system partition.
+    Uefi,
+    /// Both on one disk: BIOS and UEFI firmware boot it.
+    Hybrid,
+}
+
+impl BootArg {
+    fn bios(self) -> bool {
+        matches!(self, BootArg::Bios | BootArg::Hybrid)
+    }
+
+    fn uefi(self) -> bool {
+        matches!(self, BootArg::Uefi | BootArg::Hybrid)
+    }
 }
 
 /// Arguments of `blockimg mkdisk`.
@@ -86,9 +104,22 @@ pub struct MkdiskArgs {
     /// Extra kernel command line (with --boot).
     #[arg(long, default_value = "", requires = "boot")]
     cmdline: String,
-    /// GRUB's i386-pc module directory (default /usr/lib/grub/i386-pc).
+    /// GRUB's i386-pc module directory for BIOS (default
+    /// /usr/lib/grub/i386-pc).
     #[arg(long, requires = "boot")]
     grub_dir: Option<PathBuf>,
+    /// GRUB's x86_64-efi module directory for UEFI (default
+    /// /usr/lib/grub/x86_64-efi).
+    #[arg(long, requires = "boot")]
+    grub_efi_dir: Option<PathBuf>,
+    /// Size of the EFI system partition (FAT32) with --boot uefi or hybrid,
+    /// rounded up to whole MiB; at least 33M.
+    #[arg(long, default_value = "64M")]
+    esp_size: String,
+    /// Size of the BIOS boot partition holding GRUB's core.img on a GPT
+    /// disk with --boot bios or hybrid.
+    #[arg(long, default_value = "1M")]
+    bios_boot_size: String,
     /// Replace OUTPUT if it exists; for a block device, write over it even
     /// if it is not blank.
     #[arg(short, long)]
@@ -136,6 +167,22 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         initrd: args.initrd.clone(),
         cmdline: args.cmdline.clone(),
         grub_dir: args.grub_dir.clone(),
+        grub_efi_dir: args.grub_efi_dir.clone(),
+    };
+    let table = match args.table {
+        TableArg::Mbr => PartitionTable::Mbr,
+        TableArg::Gpt => PartitionTable::Gpt,
+        TableArg::None => PartitionTable::None,
+    };
+    let boot_partitions = BootPartitions {
+        esp: args
+            .boot
+            .uefi()
+            .then(|| parse_size(&args.esp_size))
+            .transpose()?,
+        bios_boot: (args.boot.bios() && table == PartitionTable::Gpt)
+            .then(|| parse_size(&args.bios_boot_size))
+            .transpose()?,
     };
     if args.boot != BootArg::None && uuid.is_none() {
         // grub.cfg names the filesystem UUID, so it is chosen before planning.
@@ -153,10 +200,8 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     }
     let options = ImageOptions {
         size,
-        table: match args.table {
-            TableArg::Mbr => PartitionTable::Mbr,
-            TableArg::None => PartitionTable::None,
-        },
+        table,
+        boot_partitions,
         ext4: Ext4Options {
             block_size: args.block_size,
             label: args.label.clone(),
@@ -192,21 +237,24 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         RootSource::Archive(archive),
         DiskSize::Exact(bytes),
         Destination::File(out),
-        BootArg::None,
         OutputFormat::Raw,
-    ) = (&source, size, &dest, args.boot, format)
+    ) = (&source, size, &dest, format)
     {
         let input = RootSource::open_archive(archive)?;
         let name = archive.display().to_string();
-        let adjust = |tree: &mut Tree| args.tree.adjust(tree, args.owner, timestamp);
-        let outside = args.tree.outside();
-        let (summary, nodes) = match device {
-            Some(device) => {
-                let sink = device_sink(device, bytes / 512 * 512, &args)?;
-                stream_archive_into(input, &name, &options, outside, adjust, sink)?
-            }
-            None => build_image_from_archive(input, &name, &options, outside, adjust, out)?,
+        let steps = StreamSteps {
+            adjust: |tree: &mut Tree| {
+                args.tree.adjust(tree, args.owner, timestamp)?;
+                add_boot(tree, &args, &boot, uuid)
+            },
+            prepare: |disk: &mut PlannedDisk<'_>| install_boot(disk, &args, &boot),
         };
+        let sink = match device {
+            Some(device) => device_sink(device, bytes / 512 * 512, &args)?,
+            None => SparseFile::create(out, args.force)?,
+        };
+        let outside = args.tree.outside();
+        let (summary, nodes) = stream_archive_into(input, &name, &options, outside, steps, sink)?;
         if !args.quiet {
             let seconds = started.elapsed().as_secs_f64();
             print_summary(&mut std::io::stdout(), &args, out, &summary, nodes, seconds);
@@ -215,13 +263,15 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     }
     let mut tree = load_root_with(args.root.as_deref(), timestamp, args.tree.outside())?;
     args.tree.adjust(&mut tree, args.owner, timestamp)?;
-    if let (BootArg::Bios, Some(uuid)) = (args.boot, uuid) {
-        add_boot_files(&mut tree, &boot, &uuid)?;
-    }
-    let mut disk = plan_disk(&tree, &options)?;
-    if args.boot == BootArg::Bios {
-        install_bios(&mut disk, &boot)?;
-    }
+    add_boot(&mut tree, &args, &boot, uuid)?;
+    // A GPT's backup belongs in the last sectors of the disk the output
+    // describes, which a VHD may round up.
+    let fit = |size| match table {
+        PartitionTable::Gpt => virtual_size(format, size, args.format.azure),
+        PartitionTable::Mbr | PartitionTable::None => Ok(size),
+    };
+    let mut disk = plan_disk_fitted(&tree, &options, &fit)?;
+    install_boot(&mut disk, &args, &boot)?;
     let summary = disk.summary();
     if let Some(device) = device {
         let mut sink = device_sink(device, disk.disk_size(), &args)?;
@@ -257,6 +307,31 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     Ok(())
 }
 
+/// Puts the kernel, initrd and grub.cfg into the tree when a boot loader
+/// is asked for.
+fn add_boot(
+    tree: &mut Tree,
+    args: &MkdiskArgs,
+    boot: &BootOptions,
+    uuid: Option<[u8; 16]>,
+) -> Result<()> {
+    match uuid {
+        Some(uuid) if args.boot != BootArg::None => add_boot_files(tree, boot, &uuid),
+        _ => Ok(()),
+    }
+}
+
+/// Installs the boot loaders asked for into the planned disk.
+fn install_boot(disk: &mut PlannedDisk<'_>, args: &MkdiskArgs, boot: &BootOptions) -> Result<()> {
+    if args.boot.bios() {
+        install_bios(disk, boot)?;
+    }
+    if args.boot.uefi() {
+        install_uefi(disk, boot)?;
+    }
+    Ok(())
+}
+
 /// The sink for a disk of `disk_size` bytes built in place on `device`,
 /// after the checks a block device gets (not in use, large enough, blank
 /// unless --force).
@@ -280,13 +355,33 @@ fn print_summary(
         format_size(s.disk_size),
         s.disk_size
     );
-    if let Some(sig) = s.disk_signature {
-        let _ = writeln!(w, "  partition table: MBR, disk signature 0x{sig:08x}");
+    match (s.disk_signature, s.disk_guid) {
+        (Some(sig), _) => {
+            let _ = writeln!(w, "  partition table: MBR, disk signature 0x{sig:08x}");
+        }
+        (None, Some(guid)) => {
+            let _ = writeln!(
+                w,
+                "  partition table: GPT, disk GUID {}",
+                format_uuid(&guid)
+            );
+        }
+        (None, None) => {}
+    }
+    for p in &s.partitions {
+        let kind = match (s.table, p.role) {
+            (PartitionTable::Mbr, PartitionRole::Root) => " (0x83), bootable",
+            (PartitionTable::Mbr, PartitionRole::Esp) => " (0xef)",
+            _ => "",
+        };
         let _ = writeln!(
             w,
-            "  partition 1: Linux (0x83), bootable, start sector {}, {} sectors, PARTUUID {sig:08x}-01",
-            s.partition_offset / 512,
-            s.partition_size / 512
+            "  partition {}: {}{kind}, start sector {}, {} sectors, PARTUUID {}",
+            p.number,
+            p.role.description(),
+            p.start / 512,
+            p.size / 512,
+            p.partuuid
         );
     }
     let _ = writeln!(

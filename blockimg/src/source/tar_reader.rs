@@ -78,6 +78,9 @@ pub enum TarError {
     Io(io::Error),
     /// The archive ended in the middle of a member.
     Truncated,
+    /// The stream holds no bytes at all: not an archive (an empty archive
+    /// still has its end-of-archive blocks).
+    Empty,
     /// A header or record is malformed.
     Malformed(String),
 }
@@ -87,6 +90,7 @@ impl std::fmt::Display for TarError {
         match self {
             TarError::Io(e) => write!(f, "{e}"),
             TarError::Truncated => write!(f, "the archive ends in the middle of a member"),
+            TarError::Empty => write!(f, "the input is empty (0 bytes), not a tar archive"),
             TarError::Malformed(m) => write!(f, "{m}"),
         }
     }
@@ -195,6 +199,7 @@ impl<R: Read> TarReader<R> {
             let at_start = self.position;
             match self.read_exact(&mut header) {
                 Ok(()) => {}
+                Err(TarError::Truncated) if self.position == 0 => return Err(TarError::Empty),
                 Err(TarError::Truncated)
                     if self.position == at_start && long_name.is_none() && pax.is_empty() =>
                 {

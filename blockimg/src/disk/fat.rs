@@ -1,0 +1,308 @@
+//! The EFI system partition: FAT32 made by the fatfs crate inside a window
+//! of the in-memory disk, with a fixed volume id and fixed file times so
+//! that a reproducible build gives the same bytes.
+//!
+//! Two more fatfs 0.3 habits are corrected so that `fsck.fat -n` finds
+//! nothing to fix: the free cluster count in FSInfo is computed rather than
+//! left unknown, and the `..` entry of a directory in the root points at
+//! cluster 0, as FAT requires, not at the root's cluster.
+//!
+//! Names are 8.3 short names only: fatfs 0.3 built with long names writes
+//! long-name entries even for `.` and `..`, which `fsck.fat` rejects, so
+//! the crate is built without them and [`add_file`] refuses other names.
+
+use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions, TimeProvider};
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use super::memory::Window;
+use crate::error::{Error, Result};
+use crate::tree::Timestamp;
+
+/// The smallest ESP that is FAT32 with 512-byte sectors: FAT32 needs at
+/// least 65,525 clusters, which at one sector each, with the two FATs and
+/// reserved sectors, is a little over 32 MiB.
+pub const MIN_ESP_SIZE: u64 = 33 << 20;
+/// The volume label written in the boot sector (`fsck.fat` expects no
+/// label entry in the root directory for this one).
+const VOLUME_LABEL: [u8; 11] = *b"NO NAME    ";
+
+fn fat_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Fat { what, source }
+}
+
+/// Formats `window` (the whole ESP) as FAT32 with `volume_id`, refusing a
+/// size that would not be FAT32.
+pub fn format(mut window: Window<'_>, volume_id: u32) -> Result<()> {
+    let options = FormatVolumeOptions::new()
+        .fat_type(FatType::Fat32)
+        .volume_id(volume_id)
+        .volume_label(VOLUME_LABEL);
+    fatfs::format_volume(&mut window, options).map_err(fat_error("formatting FAT32"))?;
+    let fs = FileSystem::new(&mut window, FsOptions::new()).map_err(fat_error("mounting"))?;
+    let fat_type = fs.fat_type();
+    // Counts the free clusters into FSInfo, kept up to date from here on.
+    fs.stats().map_err(fat_error("counting free clusters"))?;
+    fs.unmount().map_err(fat_error("unmounting"))?;
+    if fat_type != FatType::Fat32 {
+        return Err(Error::TooSmall {
+            what: "a FAT32 EFI system partition".into(),
+            needed: MIN_ESP_SIZE,
+            available: window_len(&mut window)?,
+        });
+    }
+    Ok(())
+}
+
+fn window_len(window: &mut Window<'_>) -> Result<u64> {
+    window.seek(SeekFrom::End(0)).map_err(fat_error("sizing"))
+}
+
+/// Writes `data` to `path` (`/`-separated, e.g. `EFI/BOOT/BOOTX64.EFI`) in
+/// the FAT at `window`, creating directories on the way. Entries get the
+/// time `time`.
+pub fn add_file(mut window: Window<'_>, path: &str, data: &[u8], time: Timestamp) -> Result<()> {
+    if let Some(bad) = path.split('/').find(|n| !is_short_name(n)) {
+        return Err(Error::Fat {
+            what: path.into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{bad:?} is not an upper-case 8.3 name"),
+            ),
+        });
+    }
+    let options = FsOptions::new().time_provider(fixed_time(time));
+    let fs = FileSystem::new(&mut window, options).map_err(fat_error("mounting"))?;
+    fs.stats().map_err(fat_error("counting free clusters"))?;
+    {
+        let mut dir = fs.root_dir();
+        let mut names = path.split('/').peekable();
+        while let Some(name) = names.next() {
+            if names.peek().is_none() {
+                let mut file = dir.create_file(name).map_err(fat_error(path))?;
+                file.truncate().map_err(fat_error(path))?;
+                file.write_all(data).map_err(fat_error(path))?;
+                file.flush().map_err(fat_error(path))?;
+            } else {
+                dir = dir.create_dir(name).map_err(fat_error(path))?;
+            }
+        }
+    }
+    // Every handle is dropped before the volume is unmounted.
+    fs.unmount().map_err(fat_error("unmounting"))?;
+    root_parent_links(&mut window).map_err(fat_error("fixing '..' entries"))
+}
+
+/// Bytes of a directory entry.
+const ENTRY: usize = 32;
+
+/// Reads `buf.len()` bytes at `at`.
+fn read_at(window: &mut Window<'_>, at: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    window.seek(SeekFrom::Start(at))?;
+    window.read_exact(buf)
+}
+
+/// The first cluster of a directory entry.
+fn first_cluster(entry: &[u8]) -> u32 {
+    u32::from(u16::from_le_bytes([entry[20], entry[21]])) << 16
+        | u32::from(u16::from_le_bytes([entry[26], entry[27]]))
+}
+
+/// Points the `..` entry of every directory in the root at cluster 0 (the
+/// root, as FAT writes it) where fatfs put the root's own cluster.
+fn root_parent_links(window: &mut Window<'_>) -> std::io::Result<()> {
+    let mut bpb = [0u8; 48];
+    read_at(window, 0, &mut bpb)?;
+    let sector = u64::from(u16::from_le_bytes([bpb[11], bpb[12]]));
+    let cluster_bytes = sector * u64::from(bpb[13]);
+    let reserved = u64::from(u16::from_le_bytes([bpb[14], bpb[15]]));
+    let fat_sectors = u64::from(u32::from_le_bytes([bpb[36], bpb[37], bpb[38], bpb[39]]));
+    let root = u32::from_le_bytes([bpb[44], bpb[45], bpb[46], bpb[47]]);
+    let data = (reserved + u64::from(bpb[16]) * fat_sectors) * sector;
+    let offset = |cluster: u32| data + u64::from(cluster.saturating_sub(2)) * cluster_bytes;
+    let total_clusters = window.seek(SeekFrom::End(0))? / cluster_bytes.max(1);
+    let mut cluster = root;
+    // Follow the root's cluster chain, never further than there are
+    // clusters.
+    for _ in 0..total_clusters {
+        let mut dir = vec![0u8; cluster_bytes as usize];
+        read_at(window, offset(cluster), &mut dir)?;
+        for entry in dir.chunks_exact(ENTRY) {
+            match (entry[0], entry[11]) {
+                (0, _) => return Ok(()),
+                (0xE5 | b'.', _) | (_, 0x0F) => continue,
+                (_, attr) if attr & 0x10 == 0 => continue,
+                _ => {}
+            }
+            let dotdot_at = offset(first_cluster(entry)) + ENTRY as u64;
+            let mut dotdot = [0u8; ENTRY];
+            read_at(window, dotdot_at, &mut dotdot)?;
+            if &dotdot[..11] == b"..         " && first_cluster(&dotdot) == root {
+                dotdot[20..22].fill(0);
+                dotdot[26..28].fill(0);
+                window.seek(SeekFrom::Start(dotdot_at))?;
+                window.write_all(&dotdot)?;
+            }
+        }
+        let mut next = [0u8; 4];
+        read_at(
+            window,
+            reserved * sector + u64::from(cluster) * 4,
+            &mut next,
+        )?;
+        let next = u32::from_le_bytes(next) & 0x0FFF_FFFF;
+        if !(2..0x0FFF_FFF8).contains(&next) {
+            break;
+        }
+        cluster = next;
+    }
+    Ok(())
+}
+
+/// True for an upper-case 8.3 name: up to 8 characters, optionally a dot
+/// and up to 3 more, of A-Z, 0-9 and `_-~!#$%&'()@^{}`.
+fn is_short_name(name: &str) -> bool {
+    let ok = |part: &str, max: usize| {
+        !part.is_empty()
+            && part.len() <= max
+            && part.bytes().all(|b| {
+                b.is_ascii_uppercase() || b.is_ascii_digit() || b"_-~!#$%&'()@^{}".contains(&b)
+            })
+    };
+    match name.split_once('.') {
+        Some((base, ext)) => ok(base, 8) && ok(ext, 3),
+        None => ok(name, 8),
+    }
+}
+
+/// A clock that always says the same time.
+#[derive(Debug)]
+struct FixedTime(fatfs::DateTime);
+
+impl TimeProvider for FixedTime {
+    fn get_current_date(&self) -> fatfs::Date {
+        self.0.date
+    }
+
+    fn get_current_date_time(&self) -> fatfs::DateTime {
+        self.0
+    }
+}
+
+/// fatfs 0.3 wants a `'static` clock: each mount leaks one of 16 bytes.
+fn fixed_time(time: Timestamp) -> &'static FixedTime {
+    Box::leak(Box::new(FixedTime(dos_time(time.secs))))
+}
+
+/// `secs` since the epoch (UTC) as a DOS date and time, clamped to the
+/// years FAT can store (1980-2107).
+fn dos_time(secs: i64) -> fatfs::DateTime {
+    const MIN: i64 = 315_532_800; // 1980-01-01T00:00:00Z
+    const MAX: i64 = 4_354_819_198; // 2107-12-31T23:59:58Z
+    let secs = secs.clamp(MIN, MAX);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    fatfs::DateTime {
+        date: fatfs::Date {
+            year: year as u16,
+            month: month as u16,
+            day: day as u16,
+        },
+        time: fatfs::Time {
+            hour: (rem / 3600) as u16,
+            min: (rem / 60 % 60) as u16,
+            sec: (rem % 60) as u16,
+            millis: 0,
+        },
+    }
+}
+
+/// Year, month and day of `days` since 1970-01-01 in the proleptic
+/// Gregorian calendar (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::memory::SparseBytes;
+    use std::io::Read;
+
+    #[test]
+    fn dos_times_of_known_instants() {
+        let t = dos_time(1_700_000_000); // 2023-11-14T22:13:20Z
+        assert_eq!((t.date.year, t.date.month, t.date.day), (2023, 11, 14));
+        assert_eq!((t.time.hour, t.time.min, t.time.sec), (22, 13, 20));
+        let leap = dos_time(951_782_400); // 2000-02-29T00:00:00Z
+        assert_eq!(
+            (leap.date.year, leap.date.month, leap.date.day),
+            (2000, 2, 29)
+        );
+        let early = dos_time(0);
+        assert_eq!(
+            (early.date.year, early.date.month, early.date.day),
+            (1980, 1, 1)
+        );
+        assert_eq!(dos_time(i64::MAX).date.year, 2107);
+    }
+
+    #[test]
+    fn formats_fat32_and_reads_a_file_back() {
+        let size = MIN_ESP_SIZE;
+        let mut disk = SparseBytes::new(size);
+        format(disk.window(0, size), 0xABCD_1234).unwrap();
+        let data: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+        let time = Timestamp::from_secs(1_700_000_000);
+        add_file(disk.window(0, size), "EFI/BOOT/BOOTX64.EFI", &data, time).unwrap();
+        {
+            let mut window = disk.window(0, size);
+            let fs = FileSystem::new(&mut window, FsOptions::new()).unwrap();
+            assert_eq!(fs.fat_type(), FatType::Fat32);
+            assert_eq!(fs.volume_id(), 0xABCD_1234);
+            let mut back = Vec::new();
+            fs.root_dir()
+                .open_file("EFI/BOOT/BOOTX64.EFI")
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, data);
+        }
+        // Only the written sectors take memory.
+        assert!(disk.ranges(0, size).iter().map(|r| r.1).sum::<u64>() < 2 << 20);
+    }
+
+    #[test]
+    fn only_short_names_are_taken() {
+        assert!(is_short_name("BOOTX64.EFI") && is_short_name("EFI"));
+        for bad in ["", "bootx64.efi", "LONGERTHAN8", "A.LONG", "A B", "A.B.C"] {
+            assert!(!is_short_name(bad), "{bad:?}");
+        }
+        let mut disk = SparseBytes::new(MIN_ESP_SIZE);
+        format(disk.window(0, MIN_ESP_SIZE), 1).unwrap();
+        let err = add_file(
+            disk.window(0, MIN_ESP_SIZE),
+            "EFI/grub.cfg",
+            b"",
+            Timestamp::from_secs(0),
+        );
+        assert!(err.unwrap_err().to_string().contains("grub.cfg"));
+    }
+
+    #[test]
+    fn too_small_for_fat32_is_refused() {
+        let size = MIN_ESP_SIZE - (2 << 20);
+        let mut disk = SparseBytes::new(size);
+        let err = format(disk.window(0, size), 1).unwrap_err();
+        assert!(err.to_string().contains("FAT32"), "{err}");
+    }
+}
