@@ -228,7 +228,9 @@ if ! skipped d; then
 fi
 
 echo
-echo "Tree: $TREE; $RUNS runs per figure (median); $(nproc) CPUs; $(uname -sr);"
+skipped a || echo "Tree (a): $TREE."
+skipped d || echo "Tree archived for (d): ${BENCH_TAR_TREE:-/usr}."
+echo "$RUNS runs per figure (median); $(nproc) CPUs; $(uname -sr);"
 echo "blockimg $("$BLOCKIMG" --version 2>/dev/null | awk '{print $2}'), $(mke2fs -V 2>&1 | head -1)."
 echo
 echo "| workload | tool | runs | wall (s, median) | peak RSS (MiB, median) | allocated (MiB) | e2fsck -fn |"

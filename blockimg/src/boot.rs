@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use grub_embed::bios::{self, CoreArea};
-use grub_embed::config::{grub_cfg, BootEntry};
+use grub_embed::config::{grub_cfg, GrubConfig, MenuEntry};
 use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
 
 use crate::disk::layout::{DiskLayout, PartitionRole, PartitionTable, SECTOR};
@@ -119,12 +119,15 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
             Node::new(with_mode(0o644), NodeKind::File(content)),
         )?;
     }
-    let has_initrd = tree.lookup(INITRD_PATH.as_bytes()).is_some();
-    let cfg = grub_cfg(&BootEntry {
-        title: "Linux".into(),
+    let entries = menu_entries(tree);
+    if entries.is_empty() {
+        return Err(boot_refused(
+            "no kernel to boot: give --kernel, or have /boot/vmlinuz or /boot/vmlinuz-VERSION in the root filesystem",
+        ));
+    }
+    let cfg = grub_cfg(&GrubConfig {
         fs_uuid: format_uuid(fs_uuid),
-        kernel: KERNEL_PATH.into(),
-        initrd: has_initrd.then(|| INITRD_PATH.into()),
+        entries,
         cmdline: options.cmdline.clone(),
         timeout: 1,
     });
@@ -137,6 +140,96 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
         ),
     )?;
     Ok(())
+}
+
+/// One menu entry per kernel in the tree's `/boot`: `vmlinuz` (where
+/// `--kernel` goes) first, then `vmlinuz-VERSION` and `bzImage-VERSION`,
+/// newest version first, each with the initramfs its distribution names
+/// after it (`initrd.img-VERSION`, `initramfs-VERSION.img`,
+/// `initrd-VERSION.img`, `initrd-VERSION`), if there is one.
+pub fn menu_entries(tree: &Tree) -> Vec<MenuEntry> {
+    let Some(boot) = tree.lookup(b"boot") else {
+        return Vec::new();
+    };
+    let Some(names) = tree.entries(boot) else {
+        return Vec::new();
+    };
+    let bootable = |name: &str| {
+        names.get(name.as_bytes()).is_some_and(|&id| {
+            matches!(tree.node(id).kind, NodeKind::File(_) | NodeKind::Symlink(_))
+        })
+    };
+    let mut versions: Vec<(String, String)> = names
+        .keys()
+        .filter_map(|name| std::str::from_utf8(name).ok())
+        .filter(|name| bootable(name))
+        .filter_map(|name| {
+            ["vmlinuz-", "bzImage-"].iter().find_map(|prefix| {
+                let version = name.strip_prefix(prefix)?;
+                (!version.is_empty()).then(|| (name.to_string(), version.to_string()))
+            })
+        })
+        .collect();
+    versions.sort_by(|a, b| natural_order(&b.1, &a.1));
+    let initrd_for = |candidates: Vec<String>| {
+        candidates
+            .into_iter()
+            .find(|name| bootable(name))
+            .map(|name| format!("/boot/{name}"))
+    };
+    let mut entries = Vec::new();
+    if bootable("vmlinuz") {
+        entries.push(MenuEntry {
+            title: "Linux".into(),
+            kernel: KERNEL_PATH.into(),
+            initrd: initrd_for(vec!["initrd.img".into(), "initramfs.img".into()]),
+        });
+    }
+    for (name, version) in versions {
+        entries.push(MenuEntry {
+            title: format!("Linux {version}"),
+            kernel: format!("/boot/{name}"),
+            initrd: initrd_for(vec![
+                format!("initrd.img-{version}"),
+                format!("initramfs-{version}.img"),
+                format!("initrd-{version}.img"),
+                format!("initrd-{version}"),
+            ]),
+        });
+    }
+    entries
+}
+
+/// Orders version strings as people read them: runs of digits by value,
+/// everything else byte by byte (`6.10` after `6.9`).
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let key = |s| {
+        chunks(s)
+            .into_iter()
+            .map(|(digits, text)| {
+                let trimmed = text.trim_start_matches('0');
+                (
+                    digits,
+                    if digits { trimmed.len() } else { 0 },
+                    trimmed.to_string(),
+                    text.to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    key(a).cmp(&key(b))
 }
 
 /// Installs GRUB for BIOS into `disk`: boot.img's code into its first
@@ -194,4 +287,83 @@ pub fn install_uefi(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result
     ));
     let efi = mkimage(&mk)?;
     disk.add_esp_file(EFI_BOOT_PATH, &efi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Timestamp;
+
+    fn tree_with_boot(files: &[&str], links: &[&str]) -> Tree {
+        let meta = Metadata::directory(Timestamp::from_secs(0));
+        let mut tree = Tree::new(meta.clone());
+        let boot = tree
+            .add(
+                Tree::ROOT,
+                b"boot",
+                Node::new(meta.clone(), NodeKind::Directory(Default::default())),
+            )
+            .unwrap();
+        for name in files {
+            let file = NodeKind::File(FileContent::from_bytes(b"k".to_vec()));
+            tree.add(boot, name.as_bytes(), Node::new(meta.clone(), file))
+                .unwrap();
+        }
+        for name in links {
+            let link = NodeKind::Symlink(b"elsewhere".to_vec());
+            tree.add(boot, name.as_bytes(), Node::new(meta.clone(), link))
+                .unwrap();
+        }
+        tree
+    }
+
+    #[test]
+    fn one_entry_per_kernel_newest_first_with_its_initramfs() {
+        let tree = tree_with_boot(
+            &[
+                "vmlinuz",
+                "initrd.img",
+                "vmlinuz-6.9.1-lfs",
+                "vmlinuz-6.10.2-lfs",
+                "initramfs-6.10.2-lfs.img",
+                "vmlinuz-6.1.0-13-amd64",
+                "initrd.img-6.1.0-13-amd64",
+                "config-6.1.0-13-amd64",
+                "System.map-6.1.0-13-amd64",
+            ],
+            &["bzImage-5.15"],
+        );
+        let got: Vec<(String, String, Option<String>)> = menu_entries(&tree)
+            .into_iter()
+            .map(|e| (e.title, e.kernel, e.initrd))
+            .collect();
+        let want =
+            |t: &str, k: &str, i: Option<&str>| (t.to_string(), k.to_string(), i.map(String::from));
+        assert_eq!(
+            got,
+            vec![
+                want("Linux", "/boot/vmlinuz", Some("/boot/initrd.img")),
+                want(
+                    "Linux 6.10.2-lfs",
+                    "/boot/vmlinuz-6.10.2-lfs",
+                    Some("/boot/initramfs-6.10.2-lfs.img")
+                ),
+                want("Linux 6.9.1-lfs", "/boot/vmlinuz-6.9.1-lfs", None),
+                want(
+                    "Linux 6.1.0-13-amd64",
+                    "/boot/vmlinuz-6.1.0-13-amd64",
+                    Some("/boot/initrd.img-6.1.0-13-amd64")
+                ),
+                want("Linux 5.15", "/boot/bzImage-5.15", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_kernel_no_entries_and_a_clear_refusal() {
+        let mut tree = tree_with_boot(&["config-6.1"], &[]);
+        assert!(menu_entries(&tree).is_empty());
+        let err = add_boot_files(&mut tree, &BootOptions::default(), &[0; 16]).unwrap_err();
+        assert!(err.to_string().contains("no kernel to boot"), "{err}");
+    }
 }
