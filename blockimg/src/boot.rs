@@ -119,11 +119,16 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
             Node::new(with_mode(0o644), NodeKind::File(content)),
         )?;
     }
-    let entries = menu_entries(tree);
+    let mut entries = menu_entries(tree);
     if entries.is_empty() {
-        return Err(boot_refused(
-            "no kernel to boot: give --kernel, or have /boot/vmlinuz or /boot/vmlinuz-VERSION in the root filesystem",
-        ));
+        eprintln!(
+            "blockimg: warning: no kernel in /boot (give --kernel); grub.cfg boots {KERNEL_PATH}, to be put there later"
+        );
+        entries.push(MenuEntry {
+            title: "Linux".into(),
+            kernel: KERNEL_PATH.into(),
+            initrd: None,
+        });
     }
     let cfg = grub_cfg(&GrubConfig {
         fs_uuid: format_uuid(fs_uuid),
@@ -360,10 +365,18 @@ mod tests {
     }
 
     #[test]
-    fn no_kernel_no_entries_and_a_clear_refusal() {
+    fn without_a_kernel_grub_cfg_boots_where_one_goes() {
         let mut tree = tree_with_boot(&["config-6.1"], &[]);
         assert!(menu_entries(&tree).is_empty());
-        let err = add_boot_files(&mut tree, &BootOptions::default(), &[0; 16]).unwrap_err();
-        assert!(err.to_string().contains("no kernel to boot"), "{err}");
+        add_boot_files(&mut tree, &BootOptions::default(), &[0; 16]).unwrap();
+        let cfg = tree
+            .lookup(GRUB_CFG_PATH.trim_start_matches('/').as_bytes())
+            .unwrap();
+        let NodeKind::File(content) = &tree.node(cfg).kind else {
+            panic!("grub.cfg is not a file");
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut content.reader().unwrap(), &mut text).unwrap();
+        assert!(text.contains("linux /boot/vmlinuz root=UUID="), "{text}");
     }
 }

@@ -96,6 +96,10 @@ pub struct MkimageOptions {
     /// A configuration run before the prefix is used (`grub-mkimage -c`),
     /// e.g. a `search` setting `root` and `prefix`.
     pub early_config: Option<String>,
+    /// Files built into the image as a memdisk (`grub-mkimage -m`), by
+    /// path inside it (e.g. `boot/grub/grub.cfg`); GRUB reads them as
+    /// `(memdisk)/PATH`. Empty: no memdisk.
+    pub memdisk: Vec<(String, Vec<u8>)>,
     /// `grub-mkimage` to run.
     pub program: PathBuf,
 }
@@ -109,6 +113,7 @@ impl MkimageOptions {
             grub_dir: PathBuf::from(platform.default_dir()),
             prefix: "(,msdos1)/boot/grub".into(),
             early_config: None,
+            memdisk: Vec::new(),
             program: PathBuf::from("grub-mkimage"),
         }
     }
@@ -159,6 +164,11 @@ fn run_mkimage(options: &MkimageOptions, dir: &Path) -> Result<Vec<u8>> {
         })?;
         cmd.arg("-c").arg(path);
     }
+    if !options.memdisk.is_empty() {
+        let path = dir.join("memdisk.tar");
+        write_memdisk(&path, &options.memdisk)?;
+        cmd.arg("-m").arg(path).args(["memdisk", "tar"]);
+    }
     let output = cmd
         .args(platform.modules())
         .output()
@@ -173,6 +183,27 @@ fn run_mkimage(options: &MkimageOptions, dir: &Path) -> Result<Vec<u8>> {
         });
     }
     std::fs::read(&out).map_err(|source| Error::Io { path: out, source })
+}
+
+/// Writes `files` as the tar archive GRUB's memdisk holds.
+fn write_memdisk(path: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut archive = tar::Builder::new(file);
+    for (name, bytes) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        archive
+            .append_data(&mut header, name, bytes.as_slice())
+            .map_err(io)?;
+    }
+    archive.into_inner().map_err(io)?;
+    Ok(())
 }
 
 #[cfg(test)]
