@@ -545,3 +545,317 @@ fn a_tree_read_from_an_image_rebuilds() {
     let ls = debugfs(&new, PART_OFFSET, "ls -l /lost+found");
     assert!(!String::from_utf8_lossy(&ls.stdout).contains("lost+found"));
 }
+
+/// A small tree for images whose details do not matter.
+fn small_tree(root: &Path) {
+    fs::create_dir_all(root.join("dir")).unwrap();
+    fs::write(root.join("dir/file"), b"small file").unwrap();
+    fs::write(root.join("big"), fixture::pseudo_random_bytes(9, 100_000)).unwrap();
+    // Ten one-block pieces between holes: more extents than the inode holds,
+    // so the file gets an extent tree block.
+    let pieces: Vec<(u64, Vec<u8>)> = (0..10)
+        .map(|i| (i * 65536, vec![b'a' + i as u8; 4096]))
+        .collect();
+    fixture::write_sparse(&root.join("fragmented"), 10 * 65536, &pieces).unwrap();
+}
+
+/// What `open` and `read_tree` of `img` give, as one result.
+fn open_and_read(img: &Path) -> blockimg::Result<Tree> {
+    let file = fs::File::open(img).map_err(|e| Error::io(img, e))?;
+    Ext4Reader::open(file, 0, img)?.read_tree()
+}
+
+#[test]
+fn features_the_reader_cannot_honour_are_refused_by_name() {
+    if !require_e2fsprogs() || !require_tool("mke2fs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    small_tree(&root);
+    let img = tmp.path().join("fs.img");
+    for (args, feature) in [
+        (&["-t", "ext4", "-O", "inline_data"][..], "inline_data"),
+        (&["-t", "ext4", "-O", "mmp"], "mmp"),
+        (&["-t", "ext4", "-O", "casefold"], "casefold"),
+        (&["-t", "ext4", "-O", "encrypt"], "encrypt"),
+        (&["-t", "ext4", "-O", "verity"], "verity"),
+        (&["-t", "ext4", "-O", "bigalloc"], "bigalloc"),
+        (&["-t", "ext4"], "needs_recovery"),
+    ] {
+        mke2fs(&img, Some(&root), args, "32M");
+        if feature == "needs_recovery" {
+            run(tool("debugfs")
+                .args(["-w", "-R", "feature needs_recovery"])
+                .arg(&img));
+        }
+        match open_and_read(&img) {
+            Err(Error::UnsupportedFeature {
+                feature: named,
+                reason,
+                ..
+            }) => {
+                assert_eq!(named, feature, "{reason}");
+            }
+            other => panic!("{feature}: expected a refusal, got {other:?}"),
+        }
+    }
+
+    // Inline data in an inode, with the superblock's feature bit cleared.
+    let root = tmp.path().join("tiny");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("tiny"), b"fits in the inode").unwrap();
+    mke2fs(
+        &img,
+        Some(&root),
+        &["-t", "ext4", "-O", "inline_data"],
+        "32M",
+    );
+    run(tool("debugfs")
+        .args(["-w", "-R", "feature -inline_data"])
+        .arg(&img));
+    match open_and_read(&img) {
+        Err(Error::SourceEntry { path, source }) => {
+            assert_eq!(path, Path::new("/tiny"));
+            assert!(
+                matches!(*source, Error::UnsupportedFeature { ref feature, .. } if feature == "inline_data"),
+                "{source}"
+            );
+        }
+        other => panic!("inline data inode: expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_empty_and_foreign_images_are_errors() {
+    if !require_tool("mke2fs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("fs.img");
+    mke2fs(&img, None, &["-t", "ext4"], "32M");
+    let whole = fs::read(&img).unwrap();
+    for (len, expect) in [
+        (0, "past the end"),
+        (1500, "past the end"),
+        (16 << 20, "truncated"),
+    ] {
+        fs::write(&img, &whole[..len]).unwrap();
+        let err = open_and_read(&img).expect_err("a short image opened");
+        assert!(matches!(err, Error::CorruptImage { .. }), "{err}");
+        assert!(err.to_string().contains(expect), "{len} bytes: {err}");
+    }
+    fs::write(&img, vec![0u8; 1 << 20]).unwrap();
+    let err = open_and_read(&img).expect_err("zeros opened");
+    assert!(err.to_string().contains("magic"), "{err}");
+    assert!(matches!(
+        ImageSpec::parse(img.as_os_str()).unwrap().locate(),
+        Err(Error::NoExt4 { .. })
+    ));
+}
+
+/// Overwrites `bytes` at `offset` of `img`.
+fn poke(img: &Path, offset: u64, bytes: &[u8]) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(img)
+        .unwrap()
+        .write_all_at(bytes, offset)
+        .unwrap();
+}
+
+/// The one number after `key` in debugfs output.
+fn number_after(text: &str, key: &str) -> u64 {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key:?} in:\n{text}"))
+        + key.len();
+    let digits: String = text[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key:?} in:\n{text}"))
+}
+
+#[test]
+fn checksum_mismatches_name_the_structure() {
+    if !require_e2fsprogs() || !require_tool("mke2fs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    small_tree(&root);
+    let pristine = tmp.path().join("pristine.img");
+    mke2fs(&pristine, Some(&root), &["-t", "ext4"], "32M");
+    let reader = open(&pristine, 0);
+    let bs = u64::from(reader.info().block_size);
+    let file_ino = reader.lookup(b"/dir/file").unwrap();
+    let dir_ino = reader.lookup(b"/dir").unwrap();
+    let frag_ino = reader.lookup(b"/fragmented").unwrap();
+    let imap =
+        String::from_utf8_lossy(&debugfs(&pristine, 0, &format!("imap <{file_ino}>")).stdout)
+            .into_owned();
+    // "located at block 1234, offset 0x0b00"
+    let offset_hex = imap.split("offset 0x").nth(1).expect("imap offset");
+    let offset_hex: String = offset_hex
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    let inode_at = number_after(&imap, "located at block") * bs
+        + u64::from_str_radix(&offset_hex, 16).unwrap();
+    let dir_block = number_after(
+        &String::from_utf8_lossy(&debugfs(&pristine, 0, "blocks /dir").stdout),
+        "",
+    );
+    let stat =
+        String::from_utf8_lossy(&debugfs(&pristine, 0, "stat /fragmented").stdout).into_owned();
+    let extent_block = number_after(&stat, "(ETB0):");
+
+    // The descriptor table follows the superblock's block.
+    let gdt = if bs == 1024 { 2 } else { 1 };
+    let img = tmp.path().join("fs.img");
+    let cases: [(&str, u64, String); 5] = [
+        ("superblock", 1024 + 0x30, "superblock".into()),
+        (
+            "group descriptor",
+            gdt * bs + 0x0C,
+            "group descriptor 0".into(),
+        ),
+        ("inode", inode_at + 0x10, format!("inode {file_ino}")),
+        (
+            "directory",
+            dir_block * bs + 24 + 8,
+            format!("directory block 0 of inode {dir_ino}"),
+        ),
+        (
+            "extent block",
+            extent_block * bs + 12 + 4,
+            format!("extent tree block {extent_block} of inode {frag_ino}"),
+        ),
+    ];
+    for (what, offset, structure) in cases {
+        fs::copy(&pristine, &img).unwrap();
+        let mut byte = [0u8; 1];
+        fs::File::open(&img)
+            .unwrap()
+            .read_exact_at(&mut byte, offset)
+            .unwrap();
+        poke(&img, offset, &[byte[0] ^ 0x40]);
+        match open_and_read(&img) {
+            Err(Error::ChecksumMismatch {
+                structure: named, ..
+            }) => assert_eq!(named, structure, "{what}"),
+            Err(Error::SourceEntry { source, .. }) => match *source {
+                Error::ChecksumMismatch {
+                    structure: named, ..
+                } => assert_eq!(named, structure, "{what}"),
+                other => panic!("{what}: expected a checksum mismatch, got {other}"),
+            },
+            other => panic!("{what}: expected a checksum mismatch, got {other:?}"),
+        }
+    }
+}
+
+/// Writes a filesystem of `size` into `disk` at byte `offset`.
+fn mke2fs_at(disk: &Path, offset: u64, root: &Path, size: &str) {
+    let extended = format!("offset={offset}");
+    mke2fs(disk, Some(root), &["-t", "ext4", "-E", &extended], size);
+}
+
+#[test]
+fn partitions_of_mbr_gpt_and_bare_images() {
+    if !require_e2fsprogs() || !require_tool("mke2fs") || !require_tool("sfdisk") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    small_tree(&root);
+    let spec = |img: &Path, suffix: &str| {
+        let mut name = img.as_os_str().to_owned();
+        name.push(suffix);
+        ImageSpec::parse(&name).unwrap()
+    };
+    let sfdisk = |img: &Path, script: &str| {
+        use std::io::Write;
+        let mut child = tool("sfdisk")
+            .arg("-q")
+            .arg(img)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "sfdisk {script}");
+    };
+
+    // A bare filesystem.
+    let bare = tmp.path().join("bare.img");
+    mke2fs(&bare, Some(&root), &["-t", "ext4"], "16M");
+    let (_, part) = spec(&bare, "").locate().unwrap();
+    assert_eq!((part.number, part.start), (0, 0));
+    assert!(matches!(
+        spec(&bare, ":1").locate(),
+        Err(Error::NoSuchPartition { .. })
+    ));
+
+    // MBR: a FAT-typed primary partition, then an extended one whose second
+    // logical partition holds the filesystem.
+    let mbr = tmp.path().join("mbr.img");
+    fs::File::create(&mbr).unwrap().set_len(64 << 20).unwrap();
+    sfdisk(&mbr, "label: dos\nstart=2048, size=8192, type=c\nstart=16384, type=5\nstart=18432, size=8192, type=83\nstart=28672, size=20480, type=83\n");
+    let parts = blockimg::disk::partitions(&fs::File::open(&mbr).unwrap(), &mbr).unwrap();
+    let numbers: Vec<(u32, u64, u64)> = parts
+        .iter()
+        .map(|p| (p.number, p.start / 512, p.size / 512))
+        .collect();
+    assert_eq!(
+        numbers,
+        [(1, 2048, 8192), (5, 18432, 8192), (6, 28672, 20480)]
+    );
+    mke2fs_at(&mbr, 28672 * 512, &root, "10M");
+    let reader = spec(&mbr, "").open_ext4().unwrap();
+    assert_eq!(reader.offset(), 28672 * 512);
+    assert!(reader.read_tree().unwrap().lookup(b"dir/file").is_some());
+    assert_eq!(spec(&mbr, ":6").open_ext4().unwrap().offset(), 28672 * 512);
+    assert!(matches!(
+        spec(&mbr, ":1").locate(),
+        Err(Error::NoExt4 { .. })
+    ));
+    match spec(&mbr, ":3").locate() {
+        Err(Error::NoSuchPartition { available, .. }) => {
+            assert_eq!(available, "1 (0x0c), 5 (0x83), 6 (0x83)")
+        }
+        other => panic!("partition 3: {other:?}"),
+    }
+
+    // GPT: an EFI system partition, then a Linux one.
+    let gpt = tmp.path().join("gpt.img");
+    fs::File::create(&gpt).unwrap().set_len(64 << 20).unwrap();
+    sfdisk(
+        &gpt,
+        "label: gpt\nstart=2048, size=8192, type=U\nstart=10240, size=40960, type=L, name=root\n",
+    );
+    mke2fs_at(&gpt, 10240 * 512, &root, "20M");
+    let (_, part) = spec(&gpt, "").locate().unwrap();
+    assert_eq!(
+        (part.number, part.start, part.size),
+        (2, 10240 * 512, 40960 * 512)
+    );
+    assert_eq!(part.type_name(), "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
+    assert!(
+        matches!(part.kind, blockimg::disk::PartitionKind::Gpt { ref name, .. } if name == "root")
+    );
+    assert!(spec(&gpt, ":2").open_ext4().unwrap().read_tree().is_ok());
+    assert!(matches!(
+        spec(&gpt, ":1").locate(),
+        Err(Error::NoExt4 { .. })
+    ));
+}
