@@ -651,7 +651,7 @@ mod tests {
         };
         let mut all = Vec::new();
         std::io::Read::read_to_end(&mut content.reader().unwrap(), &mut all).unwrap();
-        assert_eq!(all, b"\0\0abc\0\0\001\0\0");
+        assert_eq!(all, b"\0\0abc\0\0\0\x30\x31\0\0");
         let file = content.source.open_file(12).unwrap();
         let mut part = [9u8; 4];
         content.source.read_at(file.as_ref(), 3, &mut part).unwrap();
