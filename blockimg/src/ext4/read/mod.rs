@@ -256,7 +256,7 @@ impl Ext4Reader {
         let mut segments: Vec<Segment> = Vec::new();
         for run in self.block_map(inode, budget)? {
             let file_offset = run.logical * bs;
-            let len = (run.len * bs).min(size - file_offset);
+            let len = run.len.saturating_mul(bs).min(size - file_offset);
             runs.push(ExtentRun {
                 file_offset,
                 image_offset: self.volume.offset + run.physical * bs,
