@@ -208,6 +208,70 @@ pub enum Error {
         /// What the value should be or why it cannot be used.
         reason: String,
     },
+    /// An ext4 filesystem that uses a feature the reader cannot handle (or
+    /// must not ignore, such as a journal waiting for recovery).
+    #[error("{path}: the ext4 filesystem uses {feature}: {reason}")]
+    UnsupportedFeature {
+        /// The image file.
+        path: PathBuf,
+        /// The feature's name as e2fsprogs spells it (`inline_data`, ...),
+        /// or the unknown bit.
+        feature: String,
+        /// Why it cannot be read, and what to do.
+        reason: String,
+    },
+    /// A metadata_csum checksum that does not match the structure it covers.
+    #[error("{path}: ext4 {structure}: stored checksum {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch {
+        /// The image file.
+        path: PathBuf,
+        /// The structure (`superblock`, `group descriptor 3`, `inode 12`,
+        /// `directory block 0 of inode 2`, ...).
+        structure: String,
+        /// The checksum stored in the structure.
+        stored: u32,
+        /// The checksum its contents give.
+        computed: u32,
+    },
+    /// A path the filesystem of an image does not hold.
+    #[error("{image}: no {path} in the filesystem")]
+    NoSuchPath {
+        /// The image file.
+        image: PathBuf,
+        /// The path looked up.
+        path: String,
+    },
+    /// An inode of a filesystem image used as a type it is not (a path
+    /// through a file, a symlink read as a file, ...).
+    #[error("{image}: {what} is not {expected}")]
+    WrongFileType {
+        /// The image file.
+        image: PathBuf,
+        /// The path or inode (`inode 12`) concerned.
+        what: String,
+        /// The type the operation needs.
+        expected: crate::ext4::read::FileType,
+    },
+    /// A partition number the disk's table does not have.
+    #[error("{image} has no partition {partition} (partitions: {available})")]
+    NoSuchPartition {
+        /// The disk image.
+        image: PathBuf,
+        /// The partition asked for, from 1.
+        partition: u32,
+        /// The partitions it has (`1, 2`, or `none`).
+        available: String,
+    },
+    /// A disk image, or a partition of one, without an ext4 filesystem.
+    #[error("{image}: {location} holds no ext4 filesystem ({reason})")]
+    NoExt4 {
+        /// The disk image.
+        image: PathBuf,
+        /// `partition 2`, `the image`, ...
+        location: String,
+        /// What was found instead.
+        reason: String,
+    },
     /// An image format that is recognized but not supported.
     #[error("{path}: {reason}")]
     UnsupportedFormat {

@@ -118,6 +118,19 @@ impl Segment {
     }
 }
 
+/// A stretch of a file's data stored contiguously in a disk image: `len`
+/// bytes of the file from `file_offset` are at `image_offset` of the image
+/// file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtentRun {
+    /// Offset of the run's first byte within the file.
+    pub file_offset: u64,
+    /// Offset of the run's first byte within the image file.
+    pub image_offset: u64,
+    /// Length of the run in bytes.
+    pub len: u64,
+}
+
 /// Where the bytes of a regular file come from.
 #[derive(Clone, Debug)]
 pub enum DataSource {
@@ -140,6 +153,15 @@ pub enum DataSource {
         /// Offset of the file's first byte within the archive.
         offset: u64,
     },
+    /// Data left in an existing disk image (a filesystem read by
+    /// `ext4::read`): the file's data runs, ascending by file offset and
+    /// non-overlapping. Bytes of the file no run covers are holes.
+    ImageExtents {
+        /// Path of the image file.
+        path: Arc<PathBuf>,
+        /// Where the file's data lies in the image.
+        runs: Arc<[ExtentRun]>,
+    },
     /// Data already written into the image as its source streamed in; the
     /// planner keeps it where it is (see `ext4::PlacedData`).
     Written,
@@ -150,18 +172,32 @@ impl DataSource {
     pub fn origin(&self) -> PathBuf {
         match self {
             DataSource::HostFile { path, .. } => path.clone(),
-            DataSource::Archive { path, .. } => path.to_path_buf(),
+            DataSource::Archive { path, .. } | DataSource::ImageExtents { path, .. } => {
+                path.to_path_buf()
+            }
             DataSource::Memory(_) => PathBuf::from("<memory>"),
             DataSource::Written => PathBuf::from("<image>"),
         }
     }
 
-    /// Opens the file holding the data of a file of `size` bytes and says
-    /// at which offset the data starts; `None` for data held in memory.
-    /// A host file must still have the size and mtime seen when the tree
-    /// was built. Files are opened without moving their access time where
-    /// the kernel allows that.
-    pub fn open_file(&self, size: u64) -> Result<Option<(std::fs::File, u64)>> {
+    /// The file several nodes' data may share (an archive, an image), by
+    /// the address of its shared path: a caller copying many files can keep
+    /// that file open across them. `None` for sources owned by one node.
+    pub fn shared_file(&self) -> Option<usize> {
+        match self {
+            DataSource::Archive { path, .. } | DataSource::ImageExtents { path, .. } => {
+                Some(Arc::as_ptr(path) as usize)
+            }
+            DataSource::HostFile { .. } | DataSource::Memory(_) | DataSource::Written => None,
+        }
+    }
+
+    /// Opens the file holding the data of a file of `size` bytes, for
+    /// [`DataSource::read_at`]; `None` for data held in memory. A host file
+    /// must still have the size and mtime seen when the tree was built.
+    /// Files are opened without moving their access time where the kernel
+    /// allows that.
+    pub fn open_file(&self, size: u64) -> Result<Option<std::fs::File>> {
         use std::os::unix::fs::MetadataExt;
         match self {
             DataSource::HostFile { path, mtime } => {
@@ -184,11 +220,69 @@ impl DataSource {
                         ),
                     });
                 }
-                Ok(Some((file, 0)))
+                Ok(Some(file))
             }
-            DataSource::Archive { path, offset } => Ok(Some((open_noatime(path)?, *offset))),
+            DataSource::Archive { path, .. } | DataSource::ImageExtents { path, .. } => {
+                Ok(Some(open_noatime(path)?))
+            }
             DataSource::Memory(_) => Ok(None),
             DataSource::Written => Err(self.not_readable()),
+        }
+    }
+
+    /// Fills `buf` with the file's bytes from `pos` (holes read as zeros),
+    /// reading from `file` as returned by [`DataSource::open_file`]. A short
+    /// read means the source shrank after the tree was built.
+    pub fn read_at(&self, file: Option<&std::fs::File>, pos: u64, buf: &mut [u8]) -> Result<()> {
+        match (self, file) {
+            (DataSource::Memory(bytes), _) => {
+                let src = usize::try_from(pos)
+                    .ok()
+                    .and_then(|start| bytes.get(start..start.checked_add(buf.len())?))
+                    .ok_or_else(|| self.ended_early(pos))?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            (DataSource::HostFile { .. }, Some(file)) => self.read_exact_at(file, pos, pos, buf),
+            (DataSource::Archive { offset, .. }, Some(file)) => {
+                self.read_exact_at(file, offset.saturating_add(pos), pos, buf)
+            }
+            (DataSource::ImageExtents { runs, .. }, Some(file)) => {
+                buf.fill(0);
+                let end = pos.saturating_add(buf.len() as u64);
+                let first = runs.partition_point(|r| r.file_offset.saturating_add(r.len) <= pos);
+                for run in runs[first..].iter().take_while(|r| r.file_offset < end) {
+                    let from = run.file_offset.max(pos);
+                    let to = run.file_offset.saturating_add(run.len).min(end);
+                    let dst = &mut buf[(from - pos) as usize..(to - pos) as usize];
+                    let at = run.image_offset.saturating_add(from - run.file_offset);
+                    self.read_exact_at(file, at, from, dst)?;
+                }
+                Ok(())
+            }
+            _ => Err(self.not_readable()),
+        }
+    }
+
+    /// Fills `buf` from `file` at `at`, which holds the file's byte `pos`.
+    fn read_exact_at(&self, file: &std::fs::File, at: u64, pos: u64, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match file.read_at(&mut buf[done..], at + done as u64) {
+                Ok(0) => return Err(self.ended_early(pos + done as u64)),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(self.origin(), e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn ended_early(&self, pos: u64) -> Error {
+        Error::SourceChanged {
+            path: self.origin(),
+            detail: format!("ended at byte {pos} while more data was expected"),
         }
     }
 
@@ -235,39 +329,43 @@ impl FileContent {
     /// Host files are checked against the size and mtime seen when the tree
     /// was built.
     pub fn reader(&self) -> Result<Box<dyn std::io::Read + Send>> {
-        use std::io::{Read, Seek, SeekFrom};
-        match self.source.open_file(self.size)? {
-            Some((mut file, offset)) => {
-                file.seek(SeekFrom::Start(offset))
-                    .map_err(|e| Error::io(self.source.origin(), e))?;
-                Ok(Box::new(file.take(self.size)))
-            }
-            None => match &self.source {
-                DataSource::Memory(bytes) => Ok(Box::new(
-                    std::io::Cursor::new(bytes.clone()).take(self.size),
-                )),
-                _ => Err(self.source.not_readable()),
-            },
-        }
+        let file = self.source.open_file(self.size)?;
+        Ok(Box::new(ContentReader {
+            source: self.source.clone(),
+            file,
+            pos: 0,
+            size: self.size,
+        }))
     }
 
     /// Content held in memory, with no holes.
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes: Arc<[u8]> = bytes.into();
         let size = bytes.len() as u64;
-        let segments = if size == 0 {
-            Vec::new()
-        } else {
-            vec![Segment {
-                offset: 0,
-                len: size,
-            }]
-        };
         FileContent {
             size,
-            segments,
+            segments: Segment::whole(size),
             source: DataSource::Memory(bytes),
         }
+    }
+}
+
+/// Reads a file's content in order through [`DataSource::read_at`].
+struct ContentReader {
+    source: DataSource,
+    file: Option<std::fs::File>,
+    pos: u64,
+    size: u64,
+}
+
+impl std::io::Read for ContentReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (self.size - self.pos).min(buf.len() as u64) as usize;
+        self.source
+            .read_at(self.file.as_ref(), self.pos, &mut buf[..n])
+            .map_err(std::io::Error::other)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -519,4 +617,44 @@ pub fn validate_name(name: &[u8]) -> Result<()> {
         return Err(Error::InvalidName { name: display() });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_extents_read_runs_and_zero_holes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("image");
+        std::fs::write(&path, b"0123456789abcdefghij").unwrap();
+        let runs: Arc<[ExtentRun]> = vec![
+            ExtentRun {
+                file_offset: 2,
+                image_offset: 10,
+                len: 3,
+            },
+            ExtentRun {
+                file_offset: 8,
+                image_offset: 0,
+                len: 2,
+            },
+        ]
+        .into();
+        let content = FileContent {
+            size: 12,
+            segments: vec![],
+            source: DataSource::ImageExtents {
+                path: Arc::new(path),
+                runs,
+            },
+        };
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut content.reader().unwrap(), &mut all).unwrap();
+        assert_eq!(all, b"\0\0abc\0\0\0\x30\x31\0\0");
+        let file = content.source.open_file(12).unwrap();
+        let mut part = [9u8; 4];
+        content.source.read_at(file.as_ref(), 3, &mut part).unwrap();
+        assert_eq!(&part, b"bc\0\0");
+    }
 }

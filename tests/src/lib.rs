@@ -14,6 +14,8 @@
 //! - [`fixture`] creates rich host trees to build images from.
 //! - [`mount`] attaches an image to a loop device and mounts it.
 //! - [`qemu`] runs `qemu-img`, the oracle for VHD and VMDK images.
+//! - [`tree`] describes a blockimg `Tree` (a source's, or the ext4
+//!   reader's) as the same model.
 
 #![deny(missing_docs)]
 
@@ -25,6 +27,7 @@ pub mod model;
 pub mod mount;
 pub mod qemu;
 pub mod tools;
+pub mod tree;
 pub mod vm;
 
 pub use bin::{blockimg_bin, blockimg_cmd, mkdisk, RunOutput};

@@ -1,13 +1,16 @@
-//! The partitioner: where each partition of a disk goes ([`layout`]), the
-//! tables describing them ([`mbr`], [`gpt`]), the FAT32 EFI system
-//! partition ([`fat`]), and the sparse in-memory disk ([`memory`]) these
-//! small structures are built in before the disk is written.
+//! Disks: the partitioner for disks being built (where each partition goes,
+//! [`layout`]; the tables describing them, [`mbr`], [`gpt`]; the FAT32 EFI
+//! system partition, [`fat`]; the sparse in-memory disk these small
+//! structures are built in, [`memory`]), and the partitions and filesystems
+//! found in existing images ([`found`]).
 
 pub mod fat;
+pub mod found;
 pub mod gpt;
 pub mod layout;
 pub mod mbr;
 pub mod memory;
 
-pub use layout::{BootPartitions, DiskLayout, Partition, PartitionRole, PartitionTable};
+pub use found::{partitions, ImageSpec, Partition, PartitionKind};
+pub use layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
 pub use memory::SparseBytes;

@@ -1,5 +1,8 @@
-//! Little-endian and big-endian field writers for on-disk structures built in
-//! byte buffers. Offsets are internal constants, never user input.
+//! Little-endian and big-endian fields of on-disk structures in byte
+//! buffers. The writers take offsets that are internal constants, never user
+//! input. The readers never panic: bytes past the end of the buffer read as
+//! zero, as ext4 treats fields beyond a structure's recorded size (a 32-byte
+//! group descriptor's high halves, an inode's extra fields).
 
 /// Writes `value` little-endian at `offset`.
 pub fn put_u16(buf: &mut [u8], offset: usize, value: u16) {
@@ -34,4 +37,29 @@ pub fn lo16(value: u32) -> u16 {
 /// High 16 bits of a 32-bit value.
 pub fn hi16(value: u32) -> u16 {
     (value >> 16) as u16
+}
+
+/// The little-endian `u16` at `offset`, zero where `buf` is too short.
+pub fn get_u16(buf: &[u8], offset: usize) -> u16 {
+    let mut b = [0u8; 2];
+    copy_available(buf, offset, &mut b);
+    u16::from_le_bytes(b)
+}
+
+/// The little-endian `u32` at `offset`, zero where `buf` is too short.
+pub fn get_u32(buf: &[u8], offset: usize) -> u32 {
+    let mut b = [0u8; 4];
+    copy_available(buf, offset, &mut b);
+    u32::from_le_bytes(b)
+}
+
+fn copy_available(buf: &[u8], offset: usize, out: &mut [u8]) {
+    let avail = buf.get(offset..).unwrap_or_default();
+    let n = avail.len().min(out.len());
+    out[..n].copy_from_slice(&avail[..n]);
+}
+
+/// A 64-bit value from its low and high 32-bit halves.
+pub fn join64(lo: u32, hi: u32) -> u64 {
+    u64::from(lo) | (u64::from(hi) << 32)
 }

@@ -2,6 +2,12 @@
 
 use super::hash::crc32c_raw;
 
+/// Whether an inode's extra fields (`i_extra_isize` at 0x80) reach the high
+/// half of its checksum at 0x82.
+pub fn inode_has_csum_hi(inode: &[u8]) -> bool {
+    inode.len() >= 0x84 && super::bytes::get_u16(inode, 0x80) >= 4
+}
+
 /// Computes checksums seeded from the filesystem UUID.
 #[derive(Clone, Copy, Debug)]
 pub struct Checksummer {
@@ -12,9 +18,13 @@ pub struct Checksummer {
 impl Checksummer {
     /// Checksums for the filesystem with this UUID.
     pub fn new(uuid: &[u8; 16]) -> Self {
-        Checksummer {
-            seed: crc32c_raw(!0, uuid),
-        }
+        Checksummer::with_seed(crc32c_raw(!0, uuid))
+    }
+
+    /// Checksums seeded from `seed`, as stored in the superblock by the
+    /// metadata_csum_seed feature.
+    pub fn with_seed(seed: u32) -> Self {
+        Checksummer { seed }
     }
 
     /// Superblock checksum over its first 1020 bytes.
@@ -29,14 +39,20 @@ impl Checksummer {
         crc32c_raw(crc, &generation.to_le_bytes())
     }
 
-    /// Inode checksum over the whole inode with both checksum fields zero.
+    /// Inode checksum over the whole inode (at least 128 bytes) with its
+    /// checksum fields zero: the low half always, the high half when the
+    /// inode's extra fields reach it ([`inode_has_csum_hi`]).
     pub fn inode(&self, ino: u32, generation: u32, inode: &[u8]) -> u32 {
         let mut crc = self.inode_seed(ino, generation);
         crc = crc32c_raw(crc, &inode[..0x7C]);
         crc = crc32c_raw(crc, &[0, 0]);
-        crc = crc32c_raw(crc, &inode[0x7E..0x82]);
-        crc = crc32c_raw(crc, &[0, 0]);
-        crc32c_raw(crc, &inode[0x84..])
+        if inode_has_csum_hi(inode) {
+            crc = crc32c_raw(crc, &inode[0x7E..0x82]);
+            crc = crc32c_raw(crc, &[0, 0]);
+            crc32c_raw(crc, &inode[0x84..])
+        } else {
+            crc32c_raw(crc, &inode[0x7E..])
+        }
     }
 
     /// Group descriptor checksum (16 bits) with `bg_checksum` zero.

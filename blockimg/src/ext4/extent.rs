@@ -8,10 +8,16 @@ use super::inode::I_BLOCK_LEN;
 
 /// Longest initialised extent, in blocks.
 pub const MAX_EXTENT_LEN: u64 = 32768;
-const MAGIC: u16 = 0xF30A;
-const HEADER: usize = 12;
-const ENTRY: usize = 12;
-const IN_INODE: usize = 4;
+/// `eh_magic` of every extent tree node.
+pub const MAGIC: u16 = 0xF30A;
+/// Bytes of a node's header, and of each of its entries.
+pub const HEADER: usize = 12;
+/// Bytes of an index or leaf entry.
+pub const ENTRY: usize = 12;
+/// Entries of the root node in the inode's `i_block`.
+pub const IN_INODE: usize = 4;
+/// Deepest tree the kernel accepts (`EXT4_MAX_EXTENT_DEPTH`).
+pub const MAX_DEPTH: u16 = 5;
 
 /// One extent: `len` blocks from logical block `logical` stored from
 /// physical block `physical`.

@@ -1,8 +1,10 @@
 //! The ext4 planner and writer: turns a [`Tree`](crate::tree::Tree) into a
 //! complete ext4 layout before a byte is written, then emits it in ascending
-//! offset order.
+//! offset order; and the reader ([`read`]) that loads an existing
+//! filesystem back into a tree.
 
 pub mod hash;
+pub mod read;
 
 use crate::tree::Timestamp;
 
@@ -51,6 +53,7 @@ mod bytes;
 mod csum;
 mod dir;
 mod extent;
+mod features;
 mod geometry;
 mod inode;
 mod journal;

@@ -2,26 +2,14 @@
 
 use super::bytes::{hi16, hi32, lo16, lo32, put_u16, put_u32};
 use super::csum::Checksummer;
+use super::features::*;
 use super::geometry::{Geometry, DESC_SIZE, FIRST_INO, INODE_SIZE, LOG_GROUPS_PER_FLEX};
 use super::hash::FLAGS_SIGNED_HASH;
 use super::inode::{EXTRA_ISIZE, I_BLOCK_LEN};
 
-const MAGIC: u16 = 0xEF53;
+/// `s_magic`.
+pub const MAGIC: u16 = 0xEF53;
 
-const COMPAT_HAS_JOURNAL: u32 = 0x4;
-const COMPAT_EXT_ATTR: u32 = 0x8;
-const COMPAT_RESIZE_INODE: u32 = 0x10;
-const COMPAT_DIR_INDEX: u32 = 0x20;
-const INCOMPAT_FILETYPE: u32 = 0x2;
-const INCOMPAT_EXTENTS: u32 = 0x40;
-const INCOMPAT_64BIT: u32 = 0x80;
-const INCOMPAT_FLEX_BG: u32 = 0x200;
-const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
-const RO_COMPAT_LARGE_FILE: u32 = 0x2;
-const RO_COMPAT_HUGE_FILE: u32 = 0x8;
-const RO_COMPAT_DIR_NLINK: u32 = 0x20;
-const RO_COMPAT_EXTRA_ISIZE: u32 = 0x40;
-const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 /// Default mount options: user_xattr and acl, as mke2fs sets them.
 const DEFAULT_MOUNT_OPTS: u32 = 0x0004 | 0x0008;
 /// The journal's location is backed up in `s_jnl_blocks`.

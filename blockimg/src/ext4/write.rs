@@ -2,7 +2,6 @@
 //! sink. File data is read from its source only here.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 
 use super::bytes::put_u32;
 use super::dir::DirContext;
@@ -14,9 +13,9 @@ use super::plan::{
 };
 use super::resize;
 use super::xattr;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sink::Sink;
-use crate::tree::{DataSource, FileContent, NodeId, NodeKind, Timestamp};
+use crate::tree::{FileContent, NodeId, NodeKind, Timestamp};
 
 /// Largest read of file data at once.
 const READ_CHUNK: u64 = 1 << 20;
@@ -26,16 +25,15 @@ const READ_CHUNK: u64 = 1 << 20;
 enum SourceKey {
     /// The host file of one node.
     Node(NodeId),
-    /// An archive, by the address of its shared path.
-    Archive(usize),
+    /// A file shared by many nodes (an archive, an image), see
+    /// [`crate::tree::DataSource::shared_file`].
+    Shared(usize),
 }
 
 /// The open source file of the data being copied.
 struct OpenSource {
     key: SourceKey,
-    file: File,
-    /// Where the file's data starts within the open file.
-    offset: u64,
+    file: Option<File>,
 }
 
 impl Ext4Plan<'_> {
@@ -373,7 +371,7 @@ fn file_type(kind: &NodeKind) -> u8 {
 
 /// Reads `buf.len()` bytes of a file's data from `pos`. The open source
 /// file is kept between calls: consecutive pieces usually come from the same
-/// file (or the same archive).
+/// file (or the same archive or image).
 fn read_data(
     open: &mut Option<OpenSource>,
     id: NodeId,
@@ -381,59 +379,16 @@ fn read_data(
     pos: u64,
     buf: &mut [u8],
 ) -> Result<()> {
-    if let DataSource::Memory(bytes) = &content.source {
-        let start = pos as usize;
-        let src = bytes
-            .get(start..start + buf.len())
-            .ok_or_else(|| Error::SourceChanged {
-                path: "<memory>".into(),
-                detail: "content shorter than its recorded size".into(),
-            })?;
-        buf.copy_from_slice(src);
-        return Ok(());
-    }
-    let key = match &content.source {
-        DataSource::Archive { path, .. } => {
-            SourceKey::Archive(std::sync::Arc::as_ptr(path) as usize)
-        }
-        _ => SourceKey::Node(id),
+    let key = match content.source.shared_file() {
+        Some(shared) => SourceKey::Shared(shared),
+        None => SourceKey::Node(id),
     };
-    if open.as_ref().map(|o| o.key) != Some(key) {
-        *open = content
-            .source
-            .open_file(content.size)?
-            .map(|(file, offset)| OpenSource { key, file, offset });
-    }
-    read_exact_at(open, &content.source.origin(), buf, pos)
-}
-
-/// Fills `buf` from the open source at `pos`; a short read means the source
-/// shrank after it was scanned.
-fn read_exact_at(
-    open: &Option<OpenSource>,
-    path: &std::path::Path,
-    buf: &mut [u8],
-    pos: u64,
-) -> Result<()> {
-    let Some(source) = open.as_ref() else {
-        return Ok(());
+    let source = match open {
+        Some(source) if source.key == key => source,
+        _ => open.insert(OpenSource {
+            key,
+            file: content.source.open_file(content.size)?,
+        }),
     };
-    let mut done = 0;
-    while done < buf.len() {
-        let n = source
-            .file
-            .read_at(&mut buf[done..], source.offset + pos + done as u64)
-            .map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            return Err(Error::SourceChanged {
-                path: path.to_path_buf(),
-                detail: format!(
-                    "ended at byte {} while more data was expected",
-                    pos + done as u64
-                ),
-            });
-        }
-        done += n;
-    }
-    Ok(())
+    content.source.read_at(source.file.as_ref(), pos, buf)
 }

@@ -1,6 +1,7 @@
 //! Extended attributes: the in-inode area after the fixed fields and, for
 //! what does not fit there, one external xattr block. POSIX ACLs are
-//! converted from the VFS format to ext4's compact on-disk format.
+//! converted from the VFS format to ext4's compact on-disk format, and back
+//! when an image is read.
 
 use super::bytes::{put_u16, put_u32};
 use super::csum::Checksummer;
@@ -10,9 +11,12 @@ use super::inode::IBODY_XATTR_OFFSET;
 use crate::error::{Error, Result};
 use crate::tree::Xattr;
 
-const MAGIC: u32 = 0xEA02_0000;
-const ENTRY_HEADER: usize = 16;
-const BLOCK_HEADER: usize = 32;
+/// Magic of the in-inode area and of an xattr block.
+pub const MAGIC: u32 = 0xEA02_0000;
+/// Bytes of an entry before its name.
+pub const ENTRY_HEADER: usize = 16;
+/// Bytes of an xattr block's header, before its first entry.
+pub const BLOCK_HEADER: usize = 32;
 const TERMINATOR: usize = 4;
 
 /// One attribute as ext4 stores it: a name index, the name without its
@@ -24,9 +28,14 @@ struct DiskXattr {
     value: Vec<u8>,
 }
 
+/// Bytes of an entry whose name (without prefix) is `name_len` long.
+pub fn entry_len(name_len: usize) -> usize {
+    align4(ENTRY_HEADER + name_len)
+}
+
 impl DiskXattr {
     fn entry_size(&self) -> usize {
-        align4(ENTRY_HEADER + self.name.len())
+        entry_len(self.name.len())
     }
 
     fn value_size(&self) -> usize {
@@ -151,16 +160,25 @@ const PREFIXES: [(&[u8], u8); 4] = [
     (b"system.", 7),
 ];
 
+/// Name indices of the POSIX ACLs, whose names are only their index.
+const ACL_NAMES: [(&[u8], u8); 2] = [
+    (b"system.posix_acl_access", 2),
+    (b"system.posix_acl_default", 3),
+];
+
 fn to_disk(x: &Xattr, path: &dyn Fn() -> String) -> Result<DiskXattr> {
     let bad = |reason: &str| Error::InvalidXattr {
         path: path(),
         name: String::from_utf8_lossy(&x.name).into_owned(),
         reason: reason.to_string(),
     };
-    let (index, name) = match x.name.as_slice() {
-        b"system.posix_acl_access" => (2, Vec::new()),
-        b"system.posix_acl_default" => (3, Vec::new()),
-        full => {
+    let acl = ACL_NAMES
+        .iter()
+        .find(|(name, _)| *name == x.name.as_slice());
+    let (index, name) = match acl {
+        Some(&(_, index)) => (index, Vec::new()),
+        None => {
+            let full = x.name.as_slice();
             let (prefix, index) = PREFIXES
                 .iter()
                 .find(|(p, _)| full.starts_with(p))
@@ -171,7 +189,7 @@ fn to_disk(x: &Xattr, path: &dyn Fn() -> String) -> Result<DiskXattr> {
     if name.len() > 255 {
         return Err(bad("name longer than 255 bytes"));
     }
-    let value = if index == 2 || index == 3 {
+    let value = if acl.is_some() {
         acl_to_disk(&x.value).ok_or_else(|| bad("malformed POSIX ACL"))?
     } else {
         x.value.clone()
@@ -179,11 +197,37 @@ fn to_disk(x: &Xattr, path: &dyn Fn() -> String) -> Result<DiskXattr> {
     Ok(DiskXattr { index, name, value })
 }
 
+/// The attribute an on-disk entry stores, as the VFS presents it: the full
+/// name and, for POSIX ACLs, the value in the VFS format. The error says
+/// what is wrong with the entry.
+pub fn from_disk(index: u8, name: &[u8], value: &[u8]) -> Result<Xattr, &'static str> {
+    if let Some((full, _)) = ACL_NAMES.iter().find(|(_, i)| *i == index) {
+        if !name.is_empty() {
+            return Err("a POSIX ACL entry with a name");
+        }
+        let value = acl_from_disk(value).ok_or("malformed POSIX ACL")?;
+        return Ok(Xattr {
+            name: full.to_vec(),
+            value,
+        });
+    }
+    let (prefix, _) = PREFIXES
+        .iter()
+        .find(|(_, i)| *i == index)
+        .ok_or("unknown attribute name index")?;
+    Ok(Xattr {
+        name: [prefix, name].concat(),
+        value: value.to_vec(),
+    })
+}
+
 const ACL_VFS_VERSION: u32 = 2;
 const ACL_DISK_VERSION: u32 = 1;
 const ACL_USER: u16 = 0x02;
 const ACL_GROUP: u16 = 0x08;
 const SHORT_TAGS: [u16; 4] = [0x01, 0x04, 0x10, 0x20];
+/// The id the VFS format gives entries without one (`ACL_UNDEFINED_ID`).
+const ACL_UNDEFINED_ID: u32 = u32::MAX;
 
 /// Converts a POSIX ACL from the VFS xattr format (version 2, 8-byte
 /// entries) to ext4's (version 1, 4-byte entries without an id).
@@ -203,6 +247,31 @@ fn acl_to_disk(vfs: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Converts a POSIX ACL from ext4's format back to the VFS xattr format,
+/// giving entries without an id the undefined id.
+fn acl_from_disk(disk: &[u8]) -> Option<Vec<u8>> {
+    let (header, mut body) = disk.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*header) != ACL_DISK_VERSION {
+        return None;
+    }
+    let mut out = ACL_VFS_VERSION.to_le_bytes().to_vec();
+    while let Some((entry, rest)) = body.split_first_chunk::<4>() {
+        let tag = u16::from_le_bytes([entry[0], entry[1]]);
+        out.extend_from_slice(entry);
+        body = rest;
+        if tag == ACL_USER || tag == ACL_GROUP {
+            let (id, rest) = body.split_first_chunk::<4>()?;
+            out.extend_from_slice(id);
+            body = rest;
+        } else if SHORT_TAGS.contains(&tag) {
+            out.extend_from_slice(&ACL_UNDEFINED_ID.to_le_bytes());
+        } else {
+            return None;
+        }
+    }
+    body.is_empty().then_some(out)
 }
 
 #[cfg(test)]
@@ -262,5 +331,22 @@ mod tests {
         assert_eq!(disk.len(), 4 + 4 * 4 + 8);
         assert_eq!(&disk[..4], &1u32.to_le_bytes());
         assert!(acl_to_disk(&vfs[..7]).is_none());
+        assert_eq!(acl_from_disk(&disk).unwrap(), vfs);
+        assert!(acl_from_disk(&disk[..disk.len() - 2]).is_none());
+    }
+
+    #[test]
+    fn disk_entries_get_their_prefix_back() {
+        let x = from_disk(1, b"comment", b"v").unwrap();
+        assert_eq!(
+            (x.name.as_slice(), x.value.as_slice()),
+            (&b"user.comment"[..], &b"v"[..])
+        );
+        assert_eq!(
+            from_disk(6, b"selinux", b"").unwrap().name,
+            b"security.selinux"
+        );
+        assert!(from_disk(2, b"x", b"").is_err());
+        assert!(from_disk(5, b"x", b"").is_err());
     }
 }

@@ -1,0 +1,425 @@
+//! Finding filesystems in disk images: the partitions of an MBR (primary and
+//! logical) or GPT table, or a bare filesystem without a table; and the
+//! `IMAGE[:PART]` notation commands use to name one.
+//!
+//! `disk.img` means the bare filesystem, or else the first Linux partition
+//! holding ext4 (the first partition holding ext4 when none is typed Linux);
+//! `disk.img:2` means partition 2 (1-based; MBR logical partitions are 5 and
+//! up, as Linux numbers them).
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Cursor;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use mbrman::{MBRHeader, MBRPartitionEntry};
+
+use super::gpt::{guid_on_disk, LINUX_FILESYSTEM};
+use super::layout::SECTOR;
+use crate::error::{Error, Result};
+use crate::ext4::read::Ext4Reader;
+
+/// MBR type of a GPT's protective entry.
+const GPT_PROTECTIVE: u8 = 0xEE;
+/// MBR types of extended partitions (CHS, LBA, Linux).
+const EXTENDED: [u8; 3] = [0x05, 0x0F, 0x85];
+/// MBR type of a Linux filesystem.
+const MBR_LINUX: u8 = 0x83;
+/// Logical partitions followed before the EBR chain is taken as a loop.
+const MAX_LOGICAL: usize = 128;
+/// Largest GPT partition entry array read, in bytes (the usual is 16 KiB).
+const MAX_GPT_ENTRIES_BYTES: u64 = 1 << 20;
+
+/// What a partition is, as its table records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartitionKind {
+    /// An MBR entry of this type byte.
+    Mbr(u8),
+    /// A GPT entry with this type GUID (as stored on disk) and name.
+    Gpt {
+        /// The partition type GUID, in on-disk byte order.
+        type_guid: [u8; 16],
+        /// The partition's name.
+        name: String,
+    },
+    /// No partition table: the image is one filesystem.
+    Whole,
+}
+
+/// One partition of a disk image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Number as Linux gives it, from 1; 0 for a bare filesystem.
+    pub number: u32,
+    /// Type from the table.
+    pub kind: PartitionKind,
+    /// Byte offset of its first byte.
+    pub start: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl Partition {
+    /// Whether the table types it as a Linux filesystem.
+    pub fn is_linux(&self) -> bool {
+        match &self.kind {
+            PartitionKind::Mbr(kind) => *kind == MBR_LINUX,
+            PartitionKind::Gpt { type_guid, .. } => *type_guid == guid_on_disk(LINUX_FILESYSTEM),
+            PartitionKind::Whole => true,
+        }
+    }
+
+    /// The type, as `fdisk` shows it: `0x83`, a GUID, or `none`.
+    pub fn type_name(&self) -> String {
+        match &self.kind {
+            PartitionKind::Mbr(kind) => format!("{kind:#04x}"),
+            PartitionKind::Gpt { type_guid: g, .. } => format!(
+                "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
+                g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]
+            ),
+            PartitionKind::Whole => "none".into(),
+        }
+    }
+}
+
+/// An image and, optionally, a partition of it: `disk.img` or `disk.img:2`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// The image file.
+    pub path: PathBuf,
+    /// The partition asked for, from 1; `None` picks the filesystem.
+    pub partition: Option<u32>,
+}
+
+impl ImageSpec {
+    /// Parses `IMAGE[:PART]`. A name that exists as given is a path even
+    /// when it ends in `:N`.
+    pub fn parse(spec: &OsStr) -> Result<ImageSpec> {
+        let bytes = spec.as_bytes();
+        let whole = || ImageSpec {
+            path: PathBuf::from(spec),
+            partition: None,
+        };
+        if Path::new(spec).exists() {
+            return Ok(whole());
+        }
+        let Some(colon) = bytes.iter().rposition(|&b| b == b':') else {
+            return Ok(whole());
+        };
+        let (path, number) = (&bytes[..colon], &bytes[colon + 1..]);
+        if path.is_empty() || number.is_empty() || !number.iter().all(u8::is_ascii_digit) {
+            return Ok(whole());
+        }
+        let partition = std::str::from_utf8(number)
+            .ok()
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::InvalidOption {
+                option: "partition".into(),
+                reason: format!(
+                    "{:?}: partitions are numbered from 1",
+                    String::from_utf8_lossy(number)
+                ),
+            })?;
+        Ok(ImageSpec {
+            path: PathBuf::from(OsStr::from_bytes(path)),
+            partition: Some(partition),
+        })
+    }
+
+    /// Opens the image and finds the partition holding the filesystem (see
+    /// the module documentation).
+    pub fn locate(&self) -> Result<(File, Partition)> {
+        let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let parts = partitions(&file, &self.path)?;
+        let no_ext4 = |location: String, reason: String| Error::NoExt4 {
+            image: self.path.clone(),
+            location,
+            reason,
+        };
+        let chosen = match self.partition {
+            Some(number) => {
+                let part = parts
+                    .iter()
+                    .find(|p| p.number == number && p.kind != PartitionKind::Whole)
+                    .ok_or_else(|| Error::NoSuchPartition {
+                        image: self.path.clone(),
+                        partition: number,
+                        available: describe(&parts),
+                    })?;
+                if !Ext4Reader::probe(&file, part.start) {
+                    return Err(no_ext4(
+                        format!("partition {number}"),
+                        format!("type {}, no ext4 superblock in it", part.type_name()),
+                    ));
+                }
+                part
+            }
+            None => {
+                let with_ext4: Vec<&Partition> = parts
+                    .iter()
+                    .filter(|p| Ext4Reader::probe(&file, p.start))
+                    .collect();
+                let first = with_ext4
+                    .iter()
+                    .find(|p| p.is_linux())
+                    .or(with_ext4.first());
+                *first.ok_or_else(|| {
+                    no_ext4(
+                        "the image".into(),
+                        format!(
+                            "no partition holds an ext4 superblock; partitions: {}",
+                            describe(&parts)
+                        ),
+                    )
+                })?
+            }
+        };
+        Ok((file, chosen.clone()))
+    }
+
+    /// Opens the ext4 filesystem this names.
+    pub fn open_ext4(&self) -> Result<Ext4Reader> {
+        let (file, part) = self.locate()?;
+        Ext4Reader::open(file, part.start, &self.path)
+    }
+}
+
+/// `1 (0x83), 2 (0xef)`, or `none ...` for a bare filesystem.
+fn describe(parts: &[Partition]) -> String {
+    if parts.iter().all(|p| p.kind == PartitionKind::Whole) {
+        return "none: the image is a bare filesystem".into();
+    }
+    let list: Vec<String> = parts
+        .iter()
+        .map(|p| format!("{} ({})", p.number, p.type_name()))
+        .collect();
+    list.join(", ")
+}
+
+/// The partitions of the disk image `file`: the used entries of its GPT
+/// or MBR (logical partitions included), or one [`PartitionKind::Whole`]
+/// entry for an image without a table that holds an ext4 superblock.
+pub fn partitions(file: &File, path: &Path) -> Result<Vec<Partition>> {
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if let Some(mbr) = read_mbr(file, 0) {
+        let entries = [
+            mbr.partition_1,
+            mbr.partition_2,
+            mbr.partition_3,
+            mbr.partition_4,
+        ];
+        if entries.iter().any(|e| e.sys == GPT_PROTECTIVE) {
+            return gpt_partitions(file, path, len);
+        }
+        let mut parts = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if EXTENDED.contains(&entry.sys) {
+                logical_partitions(file, path, entry, &mut parts)?;
+            } else if entry.is_used() {
+                parts.push(mbr_partition(i as u32 + 1, entry, 0));
+            }
+        }
+        if !parts.is_empty() {
+            parts.sort_by_key(|p| p.number);
+            return Ok(parts);
+        }
+    }
+    if Ext4Reader::probe(file, 0) {
+        return Ok(vec![Partition {
+            number: 0,
+            kind: PartitionKind::Whole,
+            start: 0,
+            size: len,
+        }]);
+    }
+    Err(Error::NoExt4 {
+        image: path.to_path_buf(),
+        location: "the image".into(),
+        reason: "no partition table and no ext4 superblock".into(),
+    })
+}
+
+/// The MBR (or EBR) in the sector at byte `at`, when it has the boot
+/// signature and valid entries.
+fn read_mbr(file: &File, at: u64) -> Option<MBRHeader> {
+    let mut sector = [0u8; SECTOR as usize];
+    file.read_exact_at(&mut sector, at).ok()?;
+    MBRHeader::read_from(&mut Cursor::new(&sector[..])).ok()
+}
+
+/// An MBR entry whose start counts from sector `base`.
+fn mbr_partition(number: u32, entry: &MBRPartitionEntry, base: u64) -> Partition {
+    Partition {
+        number,
+        kind: PartitionKind::Mbr(entry.sys),
+        start: (base + u64::from(entry.starting_lba)) * SECTOR,
+        size: u64::from(entry.sectors) * SECTOR,
+    }
+}
+
+/// Follows the chain of EBRs of an extended partition: each holds one
+/// logical partition (its start relative to the EBR) and a link to the next
+/// EBR (relative to the extended partition's start).
+fn logical_partitions(
+    file: &File,
+    path: &Path,
+    extended: &MBRPartitionEntry,
+    out: &mut Vec<Partition>,
+) -> Result<()> {
+    let base = u64::from(extended.starting_lba);
+    let mut next = 0u64;
+    for i in 0..MAX_LOGICAL {
+        let ebr_lba = base + next;
+        let Some(ebr) = read_mbr(file, ebr_lba * SECTOR) else {
+            // An extended partition without logical partitions may lack
+            // its first EBR.
+            if i == 0 {
+                return Ok(());
+            }
+            return Err(corrupt_mbr(path, ebr_lba, "no valid EBR"));
+        };
+        if ebr.partition_1.is_used() {
+            out.push(mbr_partition(5 + i as u32, &ebr.partition_1, ebr_lba));
+        }
+        let link = u64::from(ebr.partition_2.starting_lba);
+        if !ebr.partition_2.is_used() || link == 0 {
+            return Ok(());
+        }
+        if link <= next {
+            return Err(corrupt_mbr(
+                path,
+                ebr_lba,
+                "the next EBR does not lie further on",
+            ));
+        }
+        next = link;
+    }
+    Err(corrupt_mbr(
+        path,
+        base + next,
+        "more than 128 logical partitions",
+    ))
+}
+
+fn corrupt_mbr(path: &Path, lba: u64, reason: &str) -> Error {
+    Error::CorruptImage {
+        path: path.to_path_buf(),
+        format: "MBR".into(),
+        field: "extended boot record at sector".into(),
+        value: lba.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The used entries of the GPT (read with gptman, which checks both
+/// headers' CRCs and falls back to the backup table).
+fn gpt_partitions(file: &File, path: &Path, len: u64) -> Result<Vec<Partition>> {
+    check_gpt_headers(file, path, len)?;
+    let mut reader = file;
+    let gpt = gptman::GPT::find_from(&mut reader).map_err(|e| Error::CorruptImage {
+        path: path.to_path_buf(),
+        format: "GPT".into(),
+        field: "partition table".into(),
+        value: String::new(),
+        reason: e.to_string(),
+    })?;
+    Ok(gpt
+        .iter()
+        .filter(|(_, entry)| entry.is_used())
+        .map(|(number, entry)| Partition {
+            number,
+            kind: PartitionKind::Gpt {
+                type_guid: entry.partition_type_guid,
+                name: entry.partition_name.as_str().to_string(),
+            },
+            start: entry.starting_lba.saturating_mul(gpt.sector_size),
+            size: (entry.ending_lba.saturating_sub(entry.starting_lba) + 1)
+                .saturating_mul(gpt.sector_size),
+        })
+        .collect())
+}
+
+/// Refuses GPT headers (primary or backup, 512- or 4096-byte sectors) whose
+/// entry array is too large or lies beyond any addressable offset, before
+/// gptman allocates and seeks by those numbers.
+fn check_gpt_headers(file: &File, path: &Path, len: u64) -> Result<()> {
+    for sector in [512u64, 4096] {
+        let backup = (len / sector).saturating_sub(1) * sector;
+        for at in [sector, backup] {
+            let mut header = [0u8; 92];
+            if file.read_exact_at(&mut header, at).is_err() || &header[..8] != b"EFI PART" {
+                continue;
+            }
+            let u32_at = |o: usize| {
+                u32::from_le_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]])
+            };
+            let entry_lba = u64::from(u32_at(72)) | (u64::from(u32_at(76)) << 32);
+            let (count, size) = (u64::from(u32_at(80)), u64::from(u32_at(84)));
+            let array_fits = entry_lba
+                .checked_mul(sector)
+                .and_then(|start| start.checked_add(count * size))
+                .is_some();
+            if count * size > MAX_GPT_ENTRIES_BYTES || size < 128 || !array_fits {
+                return Err(Error::CorruptImage {
+                    path: path.to_path_buf(),
+                    format: "GPT".into(),
+                    field: format!("header at byte {at}"),
+                    value: format!("{count} entries of {size} bytes at LBA {entry_lba}"),
+                    reason: format!("entries are at least 128 bytes, at most {MAX_GPT_ENTRIES_BYTES} bytes in all, within the disk"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_split_a_trailing_partition_number() {
+        let spec = |s: &str| ImageSpec::parse(OsStr::new(s));
+        assert_eq!(
+            spec("/no/such/disk.img:2").unwrap(),
+            ImageSpec {
+                path: "/no/such/disk.img".into(),
+                partition: Some(2)
+            }
+        );
+        assert_eq!(spec("/no/such/disk.img").unwrap().partition, None);
+        assert_eq!(
+            spec("/no/such/a:b").unwrap().path,
+            PathBuf::from("/no/such/a:b")
+        );
+        assert!(spec("/no/such/disk.img:0").is_err());
+        assert!(spec("/no/such/disk.img:99999999999").is_err());
+    }
+
+    #[test]
+    fn an_existing_name_with_a_colon_is_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk:1");
+        std::fs::write(&path, b"").unwrap();
+        let spec = ImageSpec::parse(path.as_os_str()).unwrap();
+        assert_eq!((spec.path, spec.partition), (path, None));
+    }
+
+    #[test]
+    fn gpt_linux_guid_displays_as_fdisk_shows_it() {
+        let part = Partition {
+            number: 1,
+            kind: PartitionKind::Gpt {
+                type_guid: guid_on_disk(LINUX_FILESYSTEM),
+                name: String::new(),
+            },
+            start: 0,
+            size: 0,
+        };
+        assert_eq!(part.type_name(), "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
+        assert!(part.is_linux());
+    }
+}

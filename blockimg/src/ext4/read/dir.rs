@@ -1,0 +1,199 @@
+//! Directories: every block read as a linear block of entries. An htree
+//! directory reads the same way: its root block holds `.` and a `..` whose
+//! record spans the index, and its index nodes hold one empty record
+//! spanning the block, so walking every block finds each entry once.
+
+use super::inode::{FileType, Inode};
+use super::{Budget, Ext4Reader};
+use crate::error::Result;
+use crate::ext4::bytes::{get_u16, get_u32};
+use crate::ext4::csum::Checksummer;
+use crate::ext4::inode::INDEX_FL;
+
+/// Bytes of an entry's fixed fields before its name.
+const ENTRY_HEADER: usize = 8;
+/// Bytes of the checksum tail of a leaf block (metadata_csum).
+const LEAF_TAIL: usize = 12;
+/// `file_type` byte marking the checksum tail.
+const TAIL_FILE_TYPE: u8 = 0xDE;
+/// Offset of the count/limit header in an htree root block, before the
+/// variable `dx_root_info` length is added.
+const DX_ROOT_INFO: usize = 0x18;
+/// Offset of the count/limit header in an htree index node.
+const DX_NODE_ENTRIES: usize = 8;
+
+/// One entry of a directory (`.` and `..` aside).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The entry's name.
+    pub name: Vec<u8>,
+    /// Inode it names.
+    pub ino: u32,
+    /// The type the entry records (`None` without the filetype feature or
+    /// for an unknown value); the inode's own mode is authoritative.
+    pub file_type: Option<FileType>,
+}
+
+/// What a block of a directory is.
+enum BlockKind {
+    /// Entries, possibly followed by a checksum tail.
+    Leaf,
+    /// An htree root or index node: count/limit header at this offset.
+    Index(usize),
+}
+
+impl Ext4Reader {
+    /// The entries of directory `dir`, in on-disk order.
+    pub(super) fn dir_entries(&self, dir: &Inode, budget: &mut Budget) -> Result<Vec<DirEntry>> {
+        let bs = self.sb.bs();
+        let mut entries = Vec::new();
+        let mut block = vec![0u8; bs as usize];
+        for run in self.block_map(dir, budget)? {
+            for i in 0..run.len {
+                budget.charge(&self.volume)?;
+                let (logical, physical) = (run.logical + i, run.physical + i);
+                self.volume.read(physical * bs, &mut block)?;
+                let kind = self.block_kind(dir, logical, &block);
+                if let Some(csum) = &self.sb.csum {
+                    let seed = csum.inode_seed(dir.stat.ino, dir.generation);
+                    self.verify_dir_block(dir, logical, &block, &kind, seed)?;
+                }
+                let leaf_end = match kind {
+                    BlockKind::Leaf if has_leaf_tail(&block) => block.len() - LEAF_TAIL,
+                    _ => block.len(),
+                };
+                self.parse_entries(dir, logical, &block[..leaf_end], &mut entries)?;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Tells index blocks of an htree directory from its leaves: the root is
+    /// block 0, and an index node starts with an empty record spanning the
+    /// whole block.
+    fn block_kind(&self, dir: &Inode, logical: u64, block: &[u8]) -> BlockKind {
+        if dir.stat.flags & INDEX_FL == 0 {
+            BlockKind::Leaf
+        } else if logical == 0 {
+            BlockKind::Index(DX_ROOT_INFO + usize::from(block[DX_ROOT_INFO + 5]))
+        } else if get_u32(block, 0) == 0 && self.rec_len(get_u16(block, 4)) == block.len() {
+            BlockKind::Index(DX_NODE_ENTRIES)
+        } else {
+            BlockKind::Leaf
+        }
+    }
+
+    /// Checks the checksum of a leaf's tail or an index block's dx tail. A
+    /// block without room for its tail is accepted, as the kernel does.
+    fn verify_dir_block(
+        &self,
+        dir: &Inode,
+        logical: u64,
+        block: &[u8],
+        kind: &BlockKind,
+        seed: u32,
+    ) -> Result<()> {
+        let ino = dir.stat.ino;
+        let structure = || format!("directory block {logical} of inode {ino}");
+        match *kind {
+            BlockKind::Leaf => {
+                if has_leaf_tail(block) {
+                    let end = block.len() - LEAF_TAIL;
+                    self.volume.check_csum(
+                        structure,
+                        get_u32(block, end + 8),
+                        Checksummer::owned(seed, &block[..end]),
+                    )?;
+                }
+            }
+            BlockKind::Index(at) => {
+                let (limit, count) = (
+                    usize::from(get_u16(block, at)),
+                    usize::from(get_u16(block, at + 2)),
+                );
+                let tail = at + limit * 8;
+                if count <= limit && tail + 8 <= block.len() {
+                    let mut sum = Checksummer::owned(seed, &block[..at + count * 8]);
+                    sum = Checksummer::owned(sum, &block[tail..tail + 4]);
+                    sum = Checksummer::owned(sum, &[0; 4]);
+                    self.volume
+                        .check_csum(structure, get_u32(block, tail + 4), sum)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A record length as stored: 64 KiB blocks store a whole-block record
+    /// as 65535 or 0.
+    fn rec_len(&self, stored: u16) -> usize {
+        let bs = self.sb.bs() as usize;
+        if bs >= 65536 && (stored == u16::MAX || stored == 0) {
+            bs
+        } else {
+            usize::from(stored)
+        }
+    }
+
+    /// Appends the entries of one block (its tail cut off) to `out`.
+    fn parse_entries(
+        &self,
+        dir: &Inode,
+        logical: u64,
+        block: &[u8],
+        out: &mut Vec<DirEntry>,
+    ) -> Result<()> {
+        let ino = dir.stat.ino;
+        let mut at = 0;
+        while at < block.len() {
+            let field = || format!("directory block {logical} of inode {ino}, entry at byte {at}");
+            if at + ENTRY_HEADER > block.len() {
+                return Err(self.volume.corrupt(
+                    field(),
+                    "",
+                    "the entry's header runs past the block",
+                ));
+            }
+            let rec_len = self.rec_len(get_u16(block, at + 4));
+            let name_len = usize::from(block[at + 6]);
+            if rec_len < ENTRY_HEADER
+                || rec_len % 4 != 0
+                || at + rec_len > block.len()
+                || ENTRY_HEADER + name_len > rec_len
+            {
+                return Err(self.volume.corrupt(
+                    field(),
+                    format!("rec_len {rec_len}, name_len {name_len}"),
+                    "the record does not fit its block or its name",
+                ));
+            }
+            let target = get_u32(block, at);
+            let name = &block[at + ENTRY_HEADER..at + ENTRY_HEADER + name_len];
+            if target != 0 && name != b"." && name != b".." {
+                out.push(DirEntry {
+                    name: name.to_vec(),
+                    ino: target,
+                    file_type: if self.sb.has_filetype() {
+                        FileType::from_dirent(block[at + 7])
+                    } else {
+                        None
+                    },
+                });
+            }
+            at += rec_len;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a leaf block ends in a metadata_csum tail: an empty record of
+/// 12 bytes with file type 0xDE.
+fn has_leaf_tail(block: &[u8]) -> bool {
+    let Some(end) = block.len().checked_sub(LEAF_TAIL) else {
+        return false;
+    };
+    get_u32(block, end) == 0
+        && usize::from(get_u16(block, end + 4)) == LEAF_TAIL
+        && block[end + 6] == 0
+        && block[end + 7] == TAIL_FILE_TYPE
+}

@@ -1,0 +1,345 @@
+//! Inodes: finding one in its group's table, checking its checksum, and
+//! decoding its fields (owner, mode, 64-bit size, times with nanoseconds and
+//! epoch bits, device numbers).
+
+use super::superblock::Superblock;
+use super::volume::Volume;
+use super::Ext4Reader;
+use crate::error::Result;
+use crate::ext4::bytes::{get_u16, get_u32, join64};
+use crate::ext4::csum::inode_has_csum_hi;
+use crate::ext4::inode::I_BLOCK_LEN;
+use crate::tree::{Metadata, Timestamp};
+
+/// Data lives in the inode itself (`EXT4_INLINE_DATA_FL`).
+const INLINE_DATA_FL: u32 = 0x1000_0000;
+/// Data is encrypted (`EXT4_ENCRYPT_FL`).
+const ENCRYPT_FL: u32 = 0x800;
+/// `i_blocks` counts filesystem blocks, not sectors (`EXT4_HUGE_FILE_FL`).
+const HUGE_FILE_FL: u32 = 0x4_0000;
+/// Size of the inode fields every revision has.
+const GOOD_OLD_INODE_SIZE: usize = 128;
+
+/// The type of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileType {
+    /// A regular file.
+    RegularFile,
+    /// A directory.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A named pipe.
+    Fifo,
+    /// A Unix domain socket.
+    Socket,
+}
+
+impl FileType {
+    /// The type the `S_IFMT` bits of `mode` give, if any.
+    pub fn from_mode(mode: u16) -> Option<FileType> {
+        Some(match mode & 0o170000 {
+            0o100000 => FileType::RegularFile,
+            0o040000 => FileType::Directory,
+            0o120000 => FileType::Symlink,
+            0o020000 => FileType::CharDevice,
+            0o060000 => FileType::BlockDevice,
+            0o010000 => FileType::Fifo,
+            0o140000 => FileType::Socket,
+            _ => return None,
+        })
+    }
+
+    /// The type a directory entry's `file_type` byte records, if any.
+    pub fn from_dirent(file_type: u8) -> Option<FileType> {
+        Some(match file_type {
+            1 => FileType::RegularFile,
+            2 => FileType::Directory,
+            3 => FileType::CharDevice,
+            4 => FileType::BlockDevice,
+            5 => FileType::Fifo,
+            6 => FileType::Socket,
+            7 => FileType::Symlink,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for FileType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileType::RegularFile => "a regular file",
+            FileType::Directory => "a directory",
+            FileType::Symlink => "a symbolic link",
+            FileType::CharDevice => "a character device",
+            FileType::BlockDevice => "a block device",
+            FileType::Fifo => "a named pipe",
+            FileType::Socket => "a socket",
+        })
+    }
+}
+
+/// What `stat` reports about an inode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// Inode number.
+    pub ino: u32,
+    /// Type of the file.
+    pub file_type: FileType,
+    /// Permissions, owner and times (crtime when the inode records it).
+    pub meta: Metadata,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hard-link count (1 for a directory with more than 65000
+    /// subdirectories under dir_nlink).
+    pub links: u16,
+    /// Space used, in 512-byte units.
+    pub blocks: u64,
+    /// Major and minor number of a device.
+    pub rdev: Option<(u32, u32)>,
+    /// Inode flags (`EXT4_*_FL`).
+    pub flags: u32,
+}
+
+impl Stat {
+    /// The full `st_mode`: type bits and permissions.
+    pub fn mode(&self) -> u16 {
+        let type_bits = match self.file_type {
+            FileType::RegularFile => 0o100000,
+            FileType::Directory => 0o040000,
+            FileType::Symlink => 0o120000,
+            FileType::CharDevice => 0o020000,
+            FileType::BlockDevice => 0o060000,
+            FileType::Fifo => 0o010000,
+            FileType::Socket => 0o140000,
+        };
+        type_bits | self.meta.permissions
+    }
+}
+
+/// A decoded inode and the raw fields the other readers need.
+#[derive(Clone, Debug)]
+pub(super) struct Inode {
+    pub stat: Stat,
+    pub generation: u32,
+    pub i_block: [u8; I_BLOCK_LEN],
+    /// Block of the external xattr block, 0 for none.
+    pub xattr_block: u64,
+    /// The whole on-disk inode, for the in-inode xattrs.
+    pub raw: Vec<u8>,
+    /// Bytes of extra fields after the first 128.
+    pub extra_isize: usize,
+}
+
+impl Inode {
+    /// Blocks of data and block map (not the xattr block), in 512-byte units.
+    pub fn data_sectors(&self, bs: u64) -> u64 {
+        let xattr = if self.xattr_block != 0 { bs / 512 } else { 0 };
+        self.stat.blocks.saturating_sub(xattr)
+    }
+}
+
+impl Ext4Reader {
+    /// Reads, checks and decodes inode `ino`, which must be in use.
+    pub(super) fn inode(&self, ino: u32) -> Result<Inode> {
+        let sb = &self.sb;
+        let vol = &self.volume;
+        let inodes = sb.info.inodes_count;
+        if ino == 0 || ino > inodes {
+            return Err(vol.corrupt(
+                "inode number",
+                ino,
+                format!("inodes are numbered 1 to {inodes}"),
+            ));
+        }
+        let ipg = sb.info.inodes_per_group;
+        let (group, index) = ((ino - 1) / ipg, (ino - 1) % ipg);
+        let desc = &self.groups[group as usize];
+        if !desc.inode_initialised(sb, index) {
+            return Err(vol.corrupt(
+                format!("inode {ino}"),
+                format!("group {group}"),
+                "lies in the never used part of its group's inode table",
+            ));
+        }
+        let size = usize::from(sb.info.inode_size);
+        let mut raw = vec![0u8; size];
+        vol.read(
+            desc.inode_table * sb.bs() + u64::from(index) * size as u64,
+            &mut raw,
+        )?;
+        if let Some(csum) = &sb.csum {
+            let generation = get_u32(&raw, 0x64);
+            let has_hi = inode_has_csum_hi(&raw);
+            let stored = u32::from(get_u16(&raw, 0x7C))
+                | if has_hi {
+                    u32::from(get_u16(&raw, 0x82)) << 16
+                } else {
+                    0
+                };
+            let mut computed = csum.inode(ino, generation, &raw);
+            if !has_hi {
+                computed &= 0xFFFF;
+            }
+            vol.check_csum(|| format!("inode {ino}"), stored, computed)?;
+        }
+        decode(ino, raw, sb, vol)
+    }
+}
+
+/// Decodes the fields of inode `ino`.
+fn decode(ino: u32, raw: Vec<u8>, sb: &Superblock, vol: &Volume) -> Result<Inode> {
+    let field = |name: &str| format!("inode {ino} {name}");
+    let mode = get_u16(&raw, 0x00);
+    let links = get_u16(&raw, 0x1A);
+    if mode == 0 || links == 0 {
+        return Err(vol.corrupt(
+            field("i_links_count"),
+            links,
+            "a directory entry names an inode not in use",
+        ));
+    }
+    let file_type = FileType::from_mode(mode)
+        .ok_or_else(|| vol.corrupt(field("i_mode"), format!("{mode:o}"), "not a file type"))?;
+    let flags = get_u32(&raw, 0x20);
+    if flags & INLINE_DATA_FL != 0 {
+        return Err(vol.unsupported(
+            "inline_data",
+            format!("inode {ino} keeps its data inside the inode, which is not supported"),
+        ));
+    }
+    if flags & ENCRYPT_FL != 0 {
+        return Err(vol.unsupported("encrypt", format!("inode {ino} is encrypted")));
+    }
+    let extra_isize = if raw.len() > GOOD_OLD_INODE_SIZE {
+        usize::from(get_u16(&raw, 0x80))
+    } else {
+        0
+    };
+    if GOOD_OLD_INODE_SIZE + extra_isize > raw.len() || extra_isize % 4 != 0 {
+        return Err(vol.corrupt(
+            field("i_extra_isize"),
+            extra_isize,
+            format!(
+                "must be a multiple of 4 up to {}",
+                raw.len() - GOOD_OLD_INODE_SIZE
+            ),
+        ));
+    }
+    // An extra field exists when the inode's extra part reaches its end.
+    let extra = |offset: usize| {
+        (offset + 4 <= GOOD_OLD_INODE_SIZE + extra_isize).then(|| get_u32(&raw, offset))
+    };
+    let time = |offset: usize, extra_offset: usize| {
+        decode_time(get_u32(&raw, offset), extra(extra_offset).unwrap_or(0))
+    };
+    let crtime = extra(0x90).map(|secs| decode_time(secs, extra(0x94).unwrap_or(0)));
+    let meta = Metadata {
+        permissions: mode & 0o7777,
+        uid: u32::from(get_u16(&raw, 0x02)) | u32::from(get_u16(&raw, 0x78)) << 16,
+        gid: u32::from(get_u16(&raw, 0x18)) | u32::from(get_u16(&raw, 0x7A)) << 16,
+        atime: time(0x08, 0x8C),
+        ctime: time(0x0C, 0x84),
+        mtime: time(0x10, 0x88),
+        crtime,
+    };
+    let mut blocks = u64::from(get_u32(&raw, 0x1C));
+    if sb.has_huge_file() {
+        blocks |= u64::from(get_u16(&raw, 0x74)) << 32;
+        if flags & HUGE_FILE_FL != 0 {
+            blocks = blocks.saturating_mul(sb.bs() / 512);
+        }
+    }
+    let mut i_block = [0u8; I_BLOCK_LEN];
+    i_block.copy_from_slice(&raw[0x28..0x28 + I_BLOCK_LEN]);
+    let rdev = matches!(file_type, FileType::CharDevice | FileType::BlockDevice)
+        .then(|| decode_device(&i_block));
+    let xattr_hi = if sb.is_64bit() {
+        u32::from(get_u16(&raw, 0x76))
+    } else {
+        0
+    };
+    Ok(Inode {
+        stat: Stat {
+            ino,
+            file_type,
+            meta,
+            size: join64(get_u32(&raw, 0x04), get_u32(&raw, 0x6C)),
+            links,
+            blocks,
+            rdev,
+            flags,
+        },
+        generation: get_u32(&raw, 0x64),
+        i_block,
+        xattr_block: join64(get_u32(&raw, 0x68), xattr_hi),
+        raw,
+        extra_isize,
+    })
+}
+
+/// A time from its 32-bit seconds field and its extra field (two epoch
+/// bits extending the seconds past 2038, then the nanoseconds).
+pub(super) fn decode_time(secs: u32, extra: u32) -> Timestamp {
+    Timestamp {
+        secs: i64::from(secs as i32) + (i64::from(extra & 3) << 32),
+        nanos: (extra >> 2).min(999_999_999),
+    }
+}
+
+/// Device numbers from `i_block`: the old 8:8 encoding in the first word,
+/// or the new 12:20 one in the second.
+pub(super) fn decode_device(i_block: &[u8; I_BLOCK_LEN]) -> (u32, u32) {
+    let old = get_u32(i_block, 0);
+    if old != 0 {
+        ((old >> 8) & 0xFF, old & 0xFF)
+    } else {
+        let new = get_u32(i_block, 4);
+        (
+            (new & 0xF_FF00) >> 8,
+            (new & 0xFF) | ((new >> 12) & 0xF_FF00),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext4::inode::encode_time;
+
+    #[test]
+    fn times_decode_what_the_writer_encodes() {
+        for secs in [
+            0,
+            1,
+            -1,
+            i64::from(i32::MAX) + 1,
+            (1 << 32) + 7,
+            4_300_000_000,
+            -(1 << 31),
+        ] {
+            let t = Timestamp {
+                secs,
+                nanos: 123_456_789,
+            };
+            let (lo, extra) = encode_time(t);
+            assert_eq!(decode_time(lo, extra), t, "{secs}");
+        }
+    }
+
+    #[test]
+    fn devices_in_both_encodings() {
+        let mut i_block = [0u8; I_BLOCK_LEN];
+        i_block[..4].copy_from_slice(&((1u32 << 8) | 3).to_le_bytes());
+        assert_eq!(decode_device(&i_block), (1, 3));
+        let (major, minor) = (4000u32, 1_000_000u32);
+        let mut i_block = [0u8; I_BLOCK_LEN];
+        let new = (minor & 0xFF) | (major << 8) | ((minor & !0xFF) << 12);
+        i_block[4..8].copy_from_slice(&new.to_le_bytes());
+        assert_eq!(decode_device(&i_block), (major, minor));
+    }
+}

@@ -1,0 +1,411 @@
+//! Reading an existing ext4 (or ext2/ext3) filesystem: the filesystem of an
+//! image made by blockimg, mke2fs or genext2fs, at any offset of an image
+//! file.
+//!
+//! [`Ext4Reader`] answers the questions a file browser or a FUSE layer asks
+//! (`stat`, `read_dir`, `lookup`, `read_file`, `readlink`, xattrs) and loads
+//! the whole filesystem into a [`Tree`](crate::tree::Tree) whose file data stays in the image
+//! ([`DataSource::ImageExtents`](crate::tree::DataSource::ImageExtents)), ready to be planned into a new image.
+//!
+//! Nothing in an image is trusted: every offset, count and block number is
+//! checked, walks are bounded, and metadata_csum checksums are verified.
+//! Features whose data the reader would misread (inline_data, encryption,
+//! a journal that needs recovery, ...) are refused by name.
+//!
+//! ```no_run
+//! use blockimg::ext4::read::Ext4Reader;
+//!
+//! # fn main() -> blockimg::Result<()> {
+//! let file = std::fs::File::open("rootfs.img").map_err(|e| blockimg::Error::io("rootfs.img", e))?;
+//! let fs = Ext4Reader::open(file, 0, "rootfs.img")?;
+//! let ino = fs.lookup(b"/etc/hostname")?;
+//! let mut buf = vec![0u8; fs.stat(ino)?.size as usize];
+//! let n = fs.read_file(ino, 0, &mut buf)?;
+//! println!("{}", String::from_utf8_lossy(&buf[..n]));
+//! let tree = fs.read_tree()?; // everything, data left in the image
+//! # Ok(())
+//! # }
+//! ```
+
+mod blockmap;
+mod dir;
+mod groups;
+mod inode;
+mod superblock;
+mod tree;
+mod volume;
+mod xattr;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use dir::DirEntry;
+pub use inode::{FileType, Stat};
+pub use superblock::FsInfo;
+
+use groups::GroupDesc;
+use superblock::{Superblock, MAGIC_OFFSET, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
+use volume::Volume;
+
+use crate::error::{Error, Result};
+use crate::tree::{DataSource, ExtentRun, FileContent, Segment, Xattr};
+
+/// Inode number of the root directory.
+pub const ROOT_INO: u32 = 2;
+
+/// Deepest path [`Ext4Reader::lookup`] follows.
+const MAX_PATH_DEPTH: usize = 4096;
+
+/// An open ext4 filesystem. Every method takes `&self` and reads with
+/// positioned reads, so one reader can serve many threads.
+#[derive(Debug)]
+pub struct Ext4Reader {
+    volume: Volume,
+    sb: Superblock,
+    groups: Vec<GroupDesc>,
+}
+
+/// Blocks of directories and block maps one walk may read. A valid
+/// filesystem never needs more than it has blocks; a walk that does follows
+/// blocks shared between structures, and is stopped.
+struct Budget {
+    left: u64,
+}
+
+impl Budget {
+    fn new(reader: &Ext4Reader) -> Self {
+        Budget {
+            left: reader.sb.info.blocks_count,
+        }
+    }
+
+    /// Accounts for one more block read.
+    fn charge(&mut self, vol: &Volume) -> Result<()> {
+        self.left = self.left.checked_sub(1).ok_or_else(|| {
+            vol.corrupt("block maps", "", "directories and block maps reach more blocks than the filesystem has: blocks are shared between them")
+        })?;
+        Ok(())
+    }
+}
+
+impl Ext4Reader {
+    /// Opens the filesystem starting at byte `offset` of `file` (0 for a
+    /// bare filesystem image, the partition's start in a disk image). `path`
+    /// names the image in errors and in the data sources of
+    /// [`Ext4Reader::read_tree`], which reopen it when the data is copied.
+    pub fn open(file: File, offset: u64, path: impl Into<PathBuf>) -> Result<Self> {
+        let volume = Volume::new(file, offset, path.into())?;
+        let mut raw = [0u8; SUPERBLOCK_LEN];
+        volume.read(SUPERBLOCK_OFFSET, &mut raw)?;
+        let sb = Superblock::parse(&raw, &volume)?;
+        let groups = groups::read(&volume, &sb)?;
+        Ok(Ext4Reader { volume, sb, groups })
+    }
+
+    /// Whether an ext2/3/4 superblock magic is where a filesystem starting
+    /// at byte `offset` of `file` would have it (a quick test, before
+    /// [`Ext4Reader::open`]).
+    pub fn probe(file: &File, offset: u64) -> bool {
+        use std::os::unix::fs::FileExt;
+        let mut magic = [0u8; 2];
+        let at = offset.saturating_add(SUPERBLOCK_OFFSET + MAGIC_OFFSET as u64);
+        file.read_exact_at(&mut magic, at).is_ok()
+            && u16::from_le_bytes(magic) == crate::ext4::superblock::MAGIC
+    }
+
+    /// What the superblock says: UUID, label, sizes, counts, features.
+    pub fn info(&self) -> &FsInfo {
+        &self.sb.info
+    }
+
+    /// The image file.
+    pub fn image_path(&self) -> &Path {
+        &self.volume.path
+    }
+
+    /// Byte offset of the filesystem within the image file.
+    pub fn offset(&self) -> u64 {
+        self.volume.offset
+    }
+
+    /// Type, permissions, owner, size, times and link count of inode `ino`.
+    pub fn stat(&self, ino: u32) -> Result<Stat> {
+        Ok(self.inode(ino)?.stat)
+    }
+
+    /// The entries of directory `ino` (without `.` and `..`), in on-disk
+    /// order.
+    pub fn read_dir(&self, ino: u32) -> Result<Vec<DirEntry>> {
+        let dir = self.typed_inode(ino, FileType::Directory, || format!("inode {ino}"))?;
+        self.dir_entries(&dir, &mut Budget::new(self))
+    }
+
+    /// The inode named `name` in directory `dir`, if there is one.
+    pub fn lookup_in(&self, dir: u32, name: &[u8]) -> Result<Option<u32>> {
+        Ok(self
+            .read_dir(dir)?
+            .into_iter()
+            .find(|e| e.name == name)
+            .map(|e| e.ino))
+    }
+
+    /// The inode at `path` (`/`-separated, from the root; `.` and `..`
+    /// are followed, symlinks are not).
+    pub fn lookup(&self, path: &[u8]) -> Result<u32> {
+        let show = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+        let mut trail = vec![ROOT_INO];
+        for (i, component) in path.split(|&b| b == b'/').enumerate() {
+            let here = *trail.last().unwrap_or(&ROOT_INO);
+            match component {
+                b"" | b"." => continue,
+                b".." => {
+                    if trail.len() > 1 {
+                        trail.pop();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            if trail.len() > MAX_PATH_DEPTH {
+                return Err(self.no_such_path(&show(path)));
+            }
+            let walked = || {
+                show(
+                    &path
+                        .split(|&b| b == b'/')
+                        .take(i)
+                        .collect::<Vec<_>>()
+                        .join(&b'/'),
+                )
+            };
+            let dir = self.typed_inode(here, FileType::Directory, walked)?;
+            let entries = self.dir_entries(&dir, &mut Budget::new(self))?;
+            match entries.into_iter().find(|e| e.name == component) {
+                Some(entry) => trail.push(entry.ino),
+                None => return Err(self.no_such_path(&show(path))),
+            }
+        }
+        Ok(*trail.last().unwrap_or(&ROOT_INO))
+    }
+
+    fn no_such_path(&self, path: &str) -> Error {
+        Error::NoSuchPath {
+            image: self.image_path().to_path_buf(),
+            path: path.to_string(),
+        }
+    }
+
+    /// The target of symlink `ino`.
+    pub fn readlink(&self, ino: u32) -> Result<Vec<u8>> {
+        let inode = self.typed_inode(ino, FileType::Symlink, || format!("inode {ino}"))?;
+        self.symlink_target(&inode, &mut Budget::new(self))
+    }
+
+    /// The extended attributes of inode `ino`, sorted by name, as the VFS
+    /// shows them (POSIX ACLs in the `posix_acl_xattr` format).
+    pub fn xattrs(&self, ino: u32) -> Result<Vec<Xattr>> {
+        self.inode_xattrs(&self.inode(ino)?)
+    }
+
+    /// The content of regular file `ino` as a [`FileContent`] whose data
+    /// stays in the image: `reader()` streams it, and an image built from
+    /// it copies it from here.
+    pub fn file_content(&self, ino: u32) -> Result<FileContent> {
+        let inode = self.typed_inode(ino, FileType::RegularFile, || format!("inode {ino}"))?;
+        self.content_of(&inode, &mut Budget::new(self))
+    }
+
+    /// Reads regular file `ino` from byte `offset` into `buf`; returns the
+    /// number of bytes read, short only at the end of the file. Holes read
+    /// as zeros.
+    pub fn read_file(&self, ino: u32, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let content = self.file_content(ino)?;
+        let n = content.size.saturating_sub(offset).min(buf.len() as u64) as usize;
+        content
+            .source
+            .read_at(Some(&self.volume.file), offset, &mut buf[..n])?;
+        Ok(n)
+    }
+
+    /// Inode `ino`, which must be of type `expected`; `what` names it in
+    /// the error when it is not.
+    fn typed_inode(
+        &self,
+        ino: u32,
+        expected: FileType,
+        what: impl FnOnce() -> String,
+    ) -> Result<inode::Inode> {
+        let inode = self.inode(ino)?;
+        if inode.stat.file_type != expected {
+            return Err(Error::WrongFileType {
+                image: self.image_path().to_path_buf(),
+                what: what(),
+                expected,
+            });
+        }
+        Ok(inode)
+    }
+
+    /// The data of a regular file: its runs in the image, as a
+    /// [`DataSource::ImageExtents`] with the matching segments.
+    fn content_of(&self, inode: &inode::Inode, budget: &mut Budget) -> Result<FileContent> {
+        let bs = self.sb.bs();
+        let size = inode.stat.size;
+        let mut runs = Vec::new();
+        let mut segments: Vec<Segment> = Vec::new();
+        for run in self.block_map(inode, budget)? {
+            let file_offset = run.logical * bs;
+            let len = run.len.saturating_mul(bs).min(size - file_offset);
+            runs.push(ExtentRun {
+                file_offset,
+                image_offset: self.volume.offset + run.physical * bs,
+                len,
+            });
+            match segments.last_mut() {
+                Some(last) if last.offset + last.len == file_offset => last.len += len,
+                _ => segments.push(Segment {
+                    offset: file_offset,
+                    len,
+                }),
+            }
+        }
+        Ok(FileContent {
+            size,
+            segments,
+            source: DataSource::ImageExtents {
+                path: Arc::clone(&self.volume.path),
+                runs: runs.into(),
+            },
+        })
+    }
+
+    /// The target of a symlink: in `i_block` when short and without data
+    /// blocks ("fast"), else in its first data block.
+    fn symlink_target(&self, inode: &inode::Inode, budget: &mut Budget) -> Result<Vec<u8>> {
+        let bs = self.sb.bs();
+        let size = inode.stat.size;
+        let ino = inode.stat.ino;
+        if size < inode.i_block.len() as u64 && inode.data_sectors(bs) == 0 {
+            return Ok(inode.i_block[..size as usize].to_vec());
+        }
+        if size > bs {
+            return Err(self.volume.corrupt(
+                format!("symlink inode {ino} size"),
+                size,
+                format!("a target fits one {bs}-byte block"),
+            ));
+        }
+        let run = self
+            .block_map(inode, budget)?
+            .into_iter()
+            .find(|r| r.logical == 0);
+        let run = run.ok_or_else(|| {
+            self.volume.corrupt(
+                format!("symlink inode {ino}"),
+                size,
+                "its target has no data block",
+            )
+        })?;
+        let mut target = vec![0u8; size as usize];
+        self.volume.read(run.physical * bs, &mut target)?;
+        Ok(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{build_image, DiskSize, ImageOptions, PartitionTable};
+    use crate::tree::{Metadata, Node, NodeKind, Timestamp, Tree};
+
+    fn meta(permissions: u16, secs: i64) -> Metadata {
+        let t = Timestamp {
+            secs,
+            nanos: 123_456_789,
+        };
+        Metadata {
+            permissions,
+            uid: 70_000,
+            gid: 5,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            crtime: Some(t),
+        }
+    }
+
+    /// A tree planned into an image by the writer reads back node for node.
+    #[test]
+    fn a_planned_image_reads_back() {
+        let mut tree = Tree::new(meta(0o755, 1_600_000_000));
+        let dir = Node::new(meta(0o2750, 1), NodeKind::Directory(Default::default()));
+        let dir = tree.add(Tree::ROOT, b"dir", dir).unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let file = Node::new(
+            meta(0o4755, 4_300_000_000),
+            NodeKind::File(FileContent::from_bytes(data.clone())),
+        );
+        let file = tree.add(dir, b"file", file).unwrap();
+        tree.link(Tree::ROOT, b"hard", file).unwrap();
+        tree.add(
+            dir,
+            b"link",
+            Node::new(meta(0o777, -5), NodeKind::Symlink(vec![b'x'; 300])),
+        )
+        .unwrap();
+        let device = NodeKind::CharDevice {
+            major: 4000,
+            minor: 1_000_000,
+        };
+        tree.add(Tree::ROOT, b"dev", Node::new(meta(0o600, 0), device))
+            .unwrap();
+        tree.node_mut(file).xattrs = vec![Xattr {
+            name: b"user.big".to_vec(),
+            value: vec![7; 3000],
+        }];
+        let tmp = tempfile::tempdir().unwrap();
+        let img = tmp.path().join("fs.img");
+        let options = ImageOptions {
+            size: DiskSize::Exact(16 << 20),
+            table: PartitionTable::None,
+            boot_partitions: Default::default(),
+            ext4: Default::default(),
+            overwrite: false,
+            progress: false,
+        };
+        build_image(&tree, &options, &img).unwrap();
+
+        let reader = Ext4Reader::open(File::open(&img).unwrap(), 0, &img).unwrap();
+        assert_eq!(reader.info().block_size, 4096);
+        assert!(reader.info().features.iter().any(|f| f == "metadata_csum"));
+        let read = reader.read_tree().unwrap();
+        let lookup = |path: &[u8]| read.node(read.lookup(path).unwrap());
+        assert_eq!(read.lookup(b"hard"), read.lookup(b"dir/file"));
+        let file = lookup(b"dir/file");
+        assert_eq!(file.meta, tree.node(tree.lookup(b"dir/file").unwrap()).meta);
+        assert_eq!(file.xattrs.len(), 1);
+        let NodeKind::File(content) = &file.kind else {
+            panic!("not a file")
+        };
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut content.reader().unwrap(), &mut back).unwrap();
+        assert_eq!(back, data);
+        assert!(matches!(&lookup(b"dir/link").kind, NodeKind::Symlink(t) if t.len() == 300));
+        assert!(matches!(
+            lookup(b"dev").kind,
+            NodeKind::CharDevice {
+                major: 4000,
+                minor: 1_000_000
+            }
+        ));
+        assert_eq!(lookup(b"dir").meta, meta(0o2750, 1));
+        assert!(read.lookup(b"lost+found").is_some());
+
+        let ino = reader.lookup(b"/dir/file").unwrap();
+        let mut buf = [0u8; 10];
+        assert_eq!(reader.read_file(ino, 99_995, &mut buf).unwrap(), 5);
+        assert_eq!(buf[..5], data[99_995..]);
+        assert_eq!(reader.stat(ino).unwrap().links, 2);
+    }
+}

@@ -1,0 +1,330 @@
+//! The primary superblock: geometry, feature checks and the checksum seed.
+
+use super::volume::Volume;
+use crate::error::Result;
+use crate::ext4::bytes::{get_u16, get_u32, join64};
+use crate::ext4::csum::Checksummer;
+use crate::ext4::features::*;
+use crate::ext4::geometry;
+use crate::ext4::superblock::MAGIC;
+use crate::tree::Timestamp;
+
+/// Byte offset of the primary superblock within the filesystem.
+pub const SUPERBLOCK_OFFSET: u64 = 1024;
+/// Bytes of the superblock.
+pub const SUPERBLOCK_LEN: usize = 1024;
+/// Offset of `s_magic` within the superblock.
+pub const MAGIC_OFFSET: usize = 0x38;
+
+/// What the superblock says about a filesystem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsInfo {
+    /// Filesystem UUID.
+    pub uuid: [u8; 16],
+    /// Volume label (up to 16 bytes, without its zero padding).
+    pub label: Vec<u8>,
+    /// Block size in bytes.
+    pub block_size: u32,
+    /// Blocks in the filesystem.
+    pub blocks_count: u64,
+    /// Free blocks, as last recorded in the superblock.
+    pub free_blocks: u64,
+    /// Blocks reserved for the superuser.
+    pub reserved_blocks: u64,
+    /// Inodes in the filesystem.
+    pub inodes_count: u32,
+    /// Free inodes, as last recorded in the superblock.
+    pub free_inodes: u32,
+    /// Bytes per on-disk inode.
+    pub inode_size: u16,
+    /// Blocks per block group.
+    pub blocks_per_group: u32,
+    /// Inodes per block group.
+    pub inodes_per_group: u32,
+    /// Number of block groups.
+    pub groups: u32,
+    /// Enabled features, named as `dumpe2fs` names them.
+    pub features: Vec<String>,
+    /// When the filesystem was created.
+    pub created: Timestamp,
+    /// When the superblock was last written.
+    pub written: Timestamp,
+}
+
+/// The superblock fields the reader works with.
+#[derive(Clone, Debug)]
+pub(super) struct Superblock {
+    pub info: FsInfo,
+    pub first_data_block: u64,
+    pub desc_size: u32,
+    pub compat: u32,
+    pub incompat: u32,
+    pub ro_compat: u32,
+    pub first_meta_bg: u32,
+    /// The two backup groups of sparse_super2.
+    pub backup_bgs: [u32; 2],
+    /// Checksums of the metadata, when metadata_csum is on.
+    pub csum: Option<Checksummer>,
+}
+
+/// Incompatible features the reader handles.
+const READABLE_INCOMPAT: u32 = INCOMPAT_FILETYPE
+    | INCOMPAT_META_BG
+    | INCOMPAT_EXTENTS
+    | INCOMPAT_64BIT
+    | INCOMPAT_FLEX_BG
+    | INCOMPAT_CSUM_SEED
+    | INCOMPAT_LARGEDIR;
+/// Read-only-compatible features that change what the data means: bigalloc
+/// counts in clusters, verity files carry a Merkle tree a rebuild would
+/// lose, and an unknown replica or snapshot format could hide anything.
+const REFUSED_RO_COMPAT: u32 = 0x80 | 0x200 | 0x800 | 0x8000;
+
+/// Why each refused feature cannot be read.
+fn refusal(incompat: bool, bit: u32) -> &'static str {
+    match (incompat, bit) {
+        (true, INCOMPAT_RECOVER) => {
+            "the journal holds changes not yet applied; run `e2fsck -fy` on the image (or mount and unmount it) first"
+        }
+        (true, 0x100) => {
+            "multi-mount protection: the filesystem may be in use by another host; clear it with `tune2fs -O ^mmp` when it is not"
+        }
+        (true, 0x8000) => "small files and directories stored inside their inodes are not supported",
+        (true, 0x10000) => "encrypted files cannot be read",
+        (true, 0x20000) => "case-insensitive directories are not supported",
+        (true, 0x1) => "compressed files are not supported",
+        (true, 0x8) => "this is an external journal device, not a filesystem",
+        (true, 0x400) => "extended attribute values in their own inodes are not supported",
+        (false, 0x8000) => "verity files are not supported",
+        (false, 0x200) => "bigalloc (cluster allocation) is not supported",
+        _ => "the feature is not supported",
+    }
+}
+
+impl Superblock {
+    /// Parses and checks the superblock read from the start of `vol`.
+    pub fn parse(raw: &[u8; SUPERBLOCK_LEN], vol: &Volume) -> Result<Superblock> {
+        let magic = get_u16(raw, MAGIC_OFFSET);
+        if magic != MAGIC {
+            return Err(vol.corrupt(
+                "superblock magic",
+                format!("{magic:#06x}"),
+                "not an ext2/3/4 filesystem (expected 0xef53)",
+            ));
+        }
+        let compat = get_u32(raw, 0x5C);
+        let incompat = get_u32(raw, 0x60);
+        let ro_compat = get_u32(raw, 0x64);
+        for bit in (0..32).map(|s| 1u32 << s) {
+            if incompat & bit != 0 && READABLE_INCOMPAT & bit == 0 {
+                return Err(vol.unsupported(FeatureSet::Incompat.name(bit), refusal(true, bit)));
+            }
+            if ro_compat & bit & REFUSED_RO_COMPAT != 0 {
+                return Err(vol.unsupported(FeatureSet::RoCompat.name(bit), refusal(false, bit)));
+            }
+        }
+        let csum = if ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
+            let kind = raw[0x175];
+            if kind != 1 {
+                return Err(vol.corrupt(
+                    "superblock checksum type",
+                    kind,
+                    "only crc32c (1) exists",
+                ));
+            }
+            vol.check_csum(
+                || "superblock".into(),
+                get_u32(raw, 0x3FC),
+                Checksummer::superblock(raw),
+            )?;
+            let mut uuid = [0u8; 16];
+            uuid.copy_from_slice(&raw[0x68..0x78]);
+            Some(if incompat & INCOMPAT_CSUM_SEED != 0 {
+                Checksummer::with_seed(get_u32(raw, 0x270))
+            } else {
+                Checksummer::new(&uuid)
+            })
+        } else {
+            None
+        };
+
+        let is_64bit = incompat & INCOMPAT_64BIT != 0;
+        let hi = |offset| if is_64bit { get_u32(raw, offset) } else { 0 };
+        let log_block = get_u32(raw, 0x18);
+        if log_block > 6 {
+            return Err(vol.corrupt(
+                "superblock s_log_block_size",
+                log_block,
+                "block sizes range from 1 KiB (0) to 64 KiB (6)",
+            ));
+        }
+        let block_size = 1024u32 << log_block;
+        let bs = u64::from(block_size);
+        let blocks_count = join64(get_u32(raw, 0x04), hi(0x150));
+        let first_data_block = u64::from(get_u32(raw, 0x14));
+        if first_data_block >= blocks_count {
+            return Err(vol.corrupt(
+                "superblock s_blocks_count",
+                blocks_count,
+                format!("no blocks after the first data block {first_data_block}"),
+            ));
+        }
+        let fs_bytes = blocks_count.saturating_mul(bs);
+        if fs_bytes > vol.len {
+            return Err(vol.corrupt(
+                "image size",
+                vol.len,
+                format!("the filesystem has {blocks_count} blocks of {block_size} bytes ({fs_bytes} bytes): the image is truncated"),
+            ));
+        }
+        let blocks_per_group = get_u32(raw, 0x20);
+        if blocks_per_group == 0 || blocks_per_group % 8 != 0 || blocks_per_group > block_size * 8 {
+            return Err(vol.corrupt(
+                "superblock s_blocks_per_group",
+                blocks_per_group,
+                format!("must be a multiple of 8 up to {}", block_size * 8),
+            ));
+        }
+        let inodes_per_group = get_u32(raw, 0x28);
+        if inodes_per_group == 0 || inodes_per_group > block_size * 8 {
+            return Err(vol.corrupt(
+                "superblock s_inodes_per_group",
+                inodes_per_group,
+                format!("must be 1 to {}", block_size * 8),
+            ));
+        }
+        let groups = (blocks_count - first_data_block).div_ceil(u64::from(blocks_per_group));
+        let inodes_count = get_u32(raw, 0x00);
+        if u64::from(inodes_count) != groups * u64::from(inodes_per_group) {
+            return Err(vol.corrupt(
+                "superblock s_inodes_count",
+                inodes_count,
+                format!(
+                    "{groups} groups of {inodes_per_group} inodes make {}",
+                    groups * u64::from(inodes_per_group)
+                ),
+            ));
+        }
+        let rev_level = get_u32(raw, 0x4C);
+        let inode_size = if rev_level == 0 {
+            128
+        } else {
+            get_u16(raw, 0x58)
+        };
+        if !inode_size.is_power_of_two() || inode_size < 128 || u32::from(inode_size) > block_size {
+            return Err(vol.corrupt(
+                "superblock s_inode_size",
+                inode_size,
+                "must be a power of two from 128 to the block size",
+            ));
+        }
+        let desc_size = if is_64bit {
+            u32::from(get_u16(raw, 0xFE))
+        } else {
+            32
+        };
+        if !desc_size.is_power_of_two()
+            || !(32..=1024).contains(&desc_size)
+            || (is_64bit && desc_size < 64)
+            || desc_size > block_size
+        {
+            return Err(vol.corrupt(
+                "superblock s_desc_size",
+                desc_size,
+                "must be a power of two from 64 to 1024 with 64bit",
+            ));
+        }
+
+        let mut uuid = [0u8; 16];
+        uuid.copy_from_slice(&raw[0x68..0x78]);
+        let label = raw[0x78..0x88]
+            .split(|&b| b == 0)
+            .next()
+            .unwrap_or_default()
+            .to_vec();
+        let time = |lo: usize, hi: usize| {
+            Timestamp::from_secs(i64::from(get_u32(raw, lo)) | (i64::from(raw[hi]) << 32))
+        };
+        let features = FeatureSet::Compat
+            .names(compat)
+            .chain(FeatureSet::Incompat.names(incompat))
+            .chain(FeatureSet::RoCompat.names(ro_compat))
+            .collect();
+        Ok(Superblock {
+            info: FsInfo {
+                uuid,
+                label,
+                block_size,
+                blocks_count,
+                free_blocks: join64(get_u32(raw, 0x0C), hi(0x158)),
+                reserved_blocks: join64(get_u32(raw, 0x08), hi(0x154)),
+                inodes_count,
+                free_inodes: get_u32(raw, 0x10),
+                inode_size,
+                blocks_per_group,
+                inodes_per_group,
+                groups: groups as u32,
+                features,
+                created: time(0x108, 0x276),
+                written: time(0x30, 0x274),
+            },
+            first_data_block,
+            desc_size,
+            compat,
+            incompat,
+            ro_compat,
+            first_meta_bg: get_u32(raw, 0x104),
+            backup_bgs: [get_u32(raw, 0x24C), get_u32(raw, 0x250)],
+            csum,
+        })
+    }
+
+    /// Block size in bytes.
+    pub fn bs(&self) -> u64 {
+        u64::from(self.info.block_size)
+    }
+
+    /// Whether directory entries carry a file type.
+    pub fn has_filetype(&self) -> bool {
+        self.incompat & INCOMPAT_FILETYPE != 0
+    }
+
+    /// Whether group descriptors' flags and unused-inode counts are
+    /// meaningful (uninit_bg or metadata_csum).
+    pub fn has_group_flags(&self) -> bool {
+        self.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0
+    }
+
+    /// Whether `i_blocks` has a high half (huge_file).
+    pub fn has_huge_file(&self) -> bool {
+        self.ro_compat & RO_COMPAT_HUGE_FILE != 0
+    }
+
+    /// Whether block numbers have a high half (64bit).
+    pub fn is_64bit(&self) -> bool {
+        self.incompat & INCOMPAT_64BIT != 0
+    }
+
+    /// Whether the descriptor table is spread over meta block groups.
+    pub fn has_meta_bg(&self) -> bool {
+        self.incompat & INCOMPAT_META_BG != 0
+    }
+
+    /// Whether `group` holds a superblock backup.
+    pub fn has_super(&self, group: u32) -> bool {
+        if group == 0 {
+            true
+        } else if self.compat & COMPAT_SPARSE_SUPER2 != 0 {
+            self.backup_bgs.contains(&group)
+        } else if self.ro_compat & RO_COMPAT_SPARSE_SUPER != 0 {
+            geometry::has_super(group)
+        } else {
+            true
+        }
+    }
+
+    /// First block of `group`.
+    pub fn group_first_block(&self, group: u32) -> u64 {
+        self.first_data_block + u64::from(group) * u64::from(self.info.blocks_per_group)
+    }
+}

@@ -1,0 +1,95 @@
+//! Loading a whole filesystem into a [`Tree`]: directories breadth-first
+//! from the root, each inode once (an inode reached again is a hard link),
+//! file data left in the image.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use super::inode::{FileType, Inode};
+use super::{Budget, Ext4Reader, ROOT_INO};
+use crate::error::{Error, Result};
+use crate::tree::{Node, NodeId, NodeKind, Tree};
+
+impl Ext4Reader {
+    /// Every file, directory, symlink, device, FIFO and socket reachable
+    /// from the root, with owners, modes, times, xattrs and hard links.
+    /// Regular files' data stays in the image
+    /// ([`crate::tree::DataSource::ImageExtents`]); `lost+found` is kept,
+    /// as the planner reuses an existing one.
+    pub fn read_tree(&self) -> Result<Tree> {
+        let mut budget = Budget::new(self);
+        let root = self.inode(ROOT_INO)?;
+        if root.stat.file_type != FileType::Directory {
+            return Err(self.volume.corrupt(
+                "root inode 2 mode",
+                format!("{:o}", root.stat.mode()),
+                "the root is not a directory",
+            ));
+        }
+        let mut tree = Tree::new(root.stat.meta.clone());
+        tree.node_mut(Tree::ROOT).xattrs = self.inode_xattrs(&root)?;
+        let mut ids: HashMap<u32, NodeId> = HashMap::from([(ROOT_INO, Tree::ROOT)]);
+        let mut queue = VecDeque::from([(root, Tree::ROOT, b"/".to_vec())]);
+        while let Some((dir, dir_id, dir_path)) = queue.pop_front() {
+            for entry in self.dir_entries(&dir, &mut budget)? {
+                let mut path = dir_path.clone();
+                if path.len() > 1 {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(&entry.name);
+                let in_context = |e: Error| Error::SourceEntry {
+                    path: PathBuf::from(OsStr::from_bytes(&path)),
+                    source: Box::new(e),
+                };
+                if let Some(&existing) = ids.get(&entry.ino) {
+                    if tree.node(existing).is_dir() {
+                        let e = self.volume.corrupt(
+                            format!("directory inode {}", entry.ino),
+                            "",
+                            "has a second name (a directory hard link or a loop)",
+                        );
+                        return Err(in_context(e));
+                    }
+                    tree.link(dir_id, &entry.name, existing)
+                        .map_err(in_context)?;
+                    continue;
+                }
+                let inode = self.inode(entry.ino).map_err(in_context)?;
+                let node = self.node_of(&inode, &mut budget).map_err(in_context)?;
+                let is_dir = node.is_dir();
+                let id = tree.add(dir_id, &entry.name, node).map_err(in_context)?;
+                ids.insert(entry.ino, id);
+                if is_dir {
+                    queue.push_back((inode, id, path));
+                }
+            }
+        }
+        Ok(tree)
+    }
+
+    /// The tree node of one inode (a directory without its entries yet).
+    fn node_of(&self, inode: &Inode, budget: &mut Budget) -> Result<Node> {
+        let kind = match inode.stat.file_type {
+            FileType::RegularFile => NodeKind::File(self.content_of(inode, budget)?),
+            FileType::Directory => NodeKind::Directory(BTreeMap::new()),
+            FileType::Symlink => NodeKind::Symlink(self.symlink_target(inode, budget)?),
+            FileType::CharDevice | FileType::BlockDevice => {
+                let (major, minor) = inode.stat.rdev.unwrap_or_default();
+                if inode.stat.file_type == FileType::CharDevice {
+                    NodeKind::CharDevice { major, minor }
+                } else {
+                    NodeKind::BlockDevice { major, minor }
+                }
+            }
+            FileType::Fifo => NodeKind::Fifo,
+            FileType::Socket => NodeKind::Socket,
+        };
+        Ok(Node {
+            meta: inode.stat.meta.clone(),
+            kind,
+            xattrs: self.inode_xattrs(inode)?,
+        })
+    }
+}

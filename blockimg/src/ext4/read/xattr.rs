@@ -1,0 +1,134 @@
+//! Extended attributes: the area after an inode's extra fields and the
+//! external xattr block, converted back to the names and values the VFS
+//! shows (POSIX ACLs in the `posix_acl_xattr` format).
+
+use super::inode::Inode;
+use super::Ext4Reader;
+use crate::error::Result;
+use crate::ext4::bytes::{get_u16, get_u32};
+use crate::ext4::xattr::{entry_len, from_disk, BLOCK_HEADER, ENTRY_HEADER, MAGIC};
+use crate::tree::Xattr;
+
+/// Size of the fixed inode fields every revision has.
+const GOOD_OLD_INODE_SIZE: usize = 128;
+
+impl Ext4Reader {
+    /// Every extended attribute of `inode`, sorted by name.
+    pub(super) fn inode_xattrs(&self, inode: &Inode) -> Result<Vec<Xattr>> {
+        let mut out = Vec::new();
+        let ibody = GOOD_OLD_INODE_SIZE + inode.extra_isize;
+        if inode.raw.len() >= ibody + 4 && get_u32(&inode.raw, ibody) == MAGIC {
+            // Values are placed relative to the first entry, after the magic.
+            let region = &inode.raw[ibody + 4..];
+            self.parse_xattrs(inode, "in-inode extended attributes", region, 0, &mut out)?;
+        }
+        if inode.xattr_block != 0 {
+            self.block_xattrs(inode, &mut out)?;
+        }
+        out.sort();
+        out.dedup_by(|a, b| a.name == b.name);
+        Ok(out)
+    }
+
+    /// Reads and checks the external xattr block of `inode`.
+    fn block_xattrs(&self, inode: &Inode, out: &mut Vec<Xattr>) -> Result<()> {
+        let (vol, sb) = (&self.volume, &self.sb);
+        let block_nr = inode.xattr_block;
+        let what = format!("xattr block {block_nr} of inode {}", inode.stat.ino);
+        if block_nr < sb.first_data_block || block_nr >= sb.info.blocks_count {
+            return Err(vol.corrupt(what, block_nr, "lies outside the filesystem"));
+        }
+        let mut block = vec![0u8; sb.bs() as usize];
+        vol.read(block_nr * sb.bs(), &mut block)?;
+        let (magic, blocks) = (get_u32(&block, 0), get_u32(&block, 8));
+        if magic != MAGIC || blocks != 1 {
+            return Err(vol.corrupt(
+                what,
+                format!("magic {magic:#x}, {blocks} blocks"),
+                "expected magic 0xea020000 and one block",
+            ));
+        }
+        if let Some(csum) = &sb.csum {
+            vol.check_csum(
+                || what.clone(),
+                get_u32(&block, 0x10),
+                csum.xattr_block(block_nr, &block),
+            )?;
+        }
+        self.parse_xattrs(inode, &what, &block, BLOCK_HEADER, out)
+    }
+
+    /// Parses the entries of `region` from byte `first` up to the
+    /// terminating zero word; value offsets are relative to the region.
+    fn parse_xattrs(
+        &self,
+        inode: &Inode,
+        what: &str,
+        region: &[u8],
+        first: usize,
+        out: &mut Vec<Xattr>,
+    ) -> Result<()> {
+        let vol = &self.volume;
+        let mut at = first;
+        loop {
+            let field = || format!("{what} of inode {}, entry at byte {at}", inode.stat.ino);
+            if at + 4 > region.len() {
+                return Err(vol.corrupt(
+                    field(),
+                    "",
+                    "the entries run past their area without a terminator",
+                ));
+            }
+            if get_u32(region, at) == 0 {
+                return Ok(());
+            }
+            let name_len = usize::from(region[at]);
+            let next = at + entry_len(name_len);
+            if next > region.len() {
+                return Err(vol.corrupt(
+                    field(),
+                    format!("name of {name_len} bytes"),
+                    "the entry runs past its area",
+                ));
+            }
+            let index = region[at + 1];
+            let value_offset = usize::from(get_u16(region, at + 2));
+            let value_inode = get_u32(region, at + 4);
+            let value_len = get_u32(region, at + 8) as usize;
+            if value_inode != 0 {
+                return Err(vol.unsupported(
+                    "ea_inode",
+                    format!(
+                        "inode {} keeps an extended attribute value in inode {value_inode}",
+                        inode.stat.ino
+                    ),
+                ));
+            }
+            let name = &region[at + ENTRY_HEADER..at + ENTRY_HEADER + name_len];
+            let value = match value_len {
+                0 => &[][..],
+                _ => region
+                    .get(value_offset..value_offset.saturating_add(value_len))
+                    .ok_or_else(|| {
+                        vol.corrupt(
+                            field(),
+                            format!("{value_len} bytes at {value_offset}"),
+                            "the value lies outside its area",
+                        )
+                    })?,
+            };
+            let xattr = from_disk(index, name, value).map_err(|reason| {
+                vol.corrupt(
+                    field(),
+                    format!(
+                        "name index {index}, name {:?}",
+                        String::from_utf8_lossy(name)
+                    ),
+                    reason,
+                )
+            })?;
+            out.push(xattr);
+            at = next;
+        }
+    }
+}
