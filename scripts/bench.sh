@@ -10,7 +10,8 @@
 # BENCH_DIR=DIR        work directory (default: a new temporary directory,
 #                      removed at the end); generated trees are reused from it
 # BENCH_SLOW=1         also time mke2fs -d on 100,000 files (takes minutes)
-# BENCH_SKIP=a,b,c     workloads to leave out
+# BENCH_SKIP=a,b,c,d   workloads to leave out
+# BENCH_TAR_TREE=DIR   tree archived for workload (d); default /usr
 #
 # Every run starts from a fresh output file with a warm page cache (the
 # tree is read once before timing). Wall time and peak RSS come from
@@ -185,6 +186,45 @@ if ! skipped c; then
         done
     fi
     compare "12,288 files, 600 MiB" "$data" "$(size_for "$data")"
+fi
+
+# (d) A tar snapshot of a real tree: from the archive, from the extracted
+# directory, with mke2fs -d on the extracted directory, and extracting then
+# building (what a user without a tar source would do).
+if ! skipped d; then
+    tar_tree=${BENCH_TAR_TREE:-/usr}
+    [ -d "$tar_tree" ] || die "$tar_tree is not a directory"
+    archive=$WORK/tree.tar
+    note "archiving $tar_tree"
+    tar -cf "$archive" -C "$tar_tree" . 2>/dev/null || [ -s "$archive" ] || die "tar of $tar_tree failed"
+    extracted=$WORK/extracted
+    rm -rf "$extracted" && mkdir -p "$extracted"
+    tar -xf "$archive" -C "$extracted"
+    size=$(size_for "$extracted")
+    name="tar of $tar_tree"
+    note "$name: $(du -sh --apparent-size "$archive" | cut -f1), image size $size, $RUNS runs each"
+    img=$WORK/out.img
+    cat "$archive" >/dev/null
+    find "$extracted" -type f -print0 | xargs -0 cat >/dev/null 2>&1 || true
+
+    measure "$img" "$BLOCKIMG" mkdisk -q --table none --size "$size" --root "$archive" "$img"
+    from_tar_s=$MEDIAN_S
+    row "$name" "blockimg (from the tar)" "$img"
+    measure "$img" "$BLOCKIMG" mkdisk -q --table none --size "$size" --root "$extracted" "$img"
+    from_dir_s=$MEDIAN_S
+    row "$name" "blockimg (extracted directory)" "$img"
+    measure "$img" mke2fs -q -F -t ext4 -d "$extracted" "$img" "$size"
+    mke2fs_s=$MEDIAN_S
+    row "$name" "mke2fs -d (extracted directory)" "$img"
+    scratch=$WORK/scratch
+    measure "$img" sh -c 'rm -rf "$1" && mkdir "$1" && tar -xf "$2" -C "$1" && mke2fs -q -F -t ext4 -d "$1" "$3" "$4"' \
+        extract-then-build "$scratch" "$archive" "$img" "$size"
+    extract_s=$MEDIAN_S
+    row "$name" "tar -x, then mke2fs -d" "$img"
+    rm -rf "$scratch" "$extracted" "$archive" "$img"
+    RATIOS+=("- $name: blockimg from the directory / from the tar wall time = $(ratio "$from_dir_s" "$from_tar_s") (target >= 1)")
+    RATIOS+=("- $name: mke2fs -d / blockimg from the tar wall time = $(ratio "$mke2fs_s" "$from_tar_s") (target >= 3)")
+    RATIOS+=("- $name: (tar -x, then mke2fs -d) / blockimg from the tar wall time = $(ratio "$extract_s" "$from_tar_s")")
 fi
 
 echo

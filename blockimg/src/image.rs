@@ -278,18 +278,24 @@ pub fn build_image_from_archive(
     adjust: impl FnOnce(&mut Tree) -> Result<()>,
     output: &Path,
 ) -> Result<(ImageSummary, usize)> {
-    let DiskSize::Exact(bytes) = options.size else {
-        return Err(Error::InvalidOption {
-            option: "size".into(),
-            reason: format!(
-                "{name} is read as a stream, so the disk size must be given (--size auto needs an uncompressed archive file)"
-            ),
-        });
-    };
-    let disk_size = bytes / 512 * 512;
-    check_disk_size(disk_size, options.table)?;
+    disk_size_of_stream(options, name)?;
+    let sink = SparseFile::create(output, options.overwrite)?;
+    stream_archive_into(input, name, options, outside, adjust, sink)
+}
+
+/// [`build_image_from_archive`] into a sink made by the caller, such as a
+/// block device opened with [`crate::target::open_build_target`] and
+/// written in place with [`SparseFile::in_place`].
+pub fn stream_archive_into(
+    input: impl std::io::Read + Send + 'static,
+    name: &str,
+    options: &ImageOptions,
+    outside: OutsideRoot,
+    adjust: impl FnOnce(&mut Tree) -> Result<()>,
+    mut sink: SparseFile,
+) -> Result<(ImageSummary, usize)> {
+    let disk_size = disk_size_of_stream(options, name)?;
     let table_bytes = table_bytes(options.table);
-    let mut sink = SparseFile::create(output, options.overwrite)?;
     let mut layout = Ext4Layout::new(disk_size - table_bytes, &options.ext4, 0)?;
     let mut placement = StreamPlacement::new(&mut layout, &mut sink, table_bytes);
     let implied = options.ext4.timestamp.unwrap_or_else(Timestamp::now);
@@ -303,6 +309,21 @@ pub fn build_image_from_archive(
     disk.write_to(&mut sink)?;
     sink.finish(disk_size)?;
     Ok((disk.summary(), tree.len()))
+}
+
+/// The disk size of an image built from a stream: it must be given.
+fn disk_size_of_stream(options: &ImageOptions, name: &str) -> Result<u64> {
+    let DiskSize::Exact(bytes) = options.size else {
+        return Err(Error::InvalidOption {
+            option: "size".into(),
+            reason: format!(
+                "{name} is read as a stream, so the disk size must be given (--size auto needs an uncompressed archive file)"
+            ),
+        });
+    };
+    let disk_size = bytes / 512 * 512;
+    check_disk_size(disk_size, options.table)?;
+    Ok(disk_size)
 }
 
 /// Builds a disk image holding `tree` at `output` as a sparse raw file. The

@@ -249,6 +249,28 @@ fn check_blank(target: &Target, force: bool) -> Result<()> {
     }
 }
 
+/// True when `path` names a block device.
+pub fn is_block_device(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.file_type().is_block_device())
+}
+
+/// Opens `path` (a block device, or an existing file) to build a disk of
+/// `disk_size` bytes straight onto it: the checks of [`open_target`], then
+/// the target must hold the disk and, unless `force`, be blank. Returns the
+/// open target for [`crate::sink::SparseFile::in_place`].
+pub fn open_build_target(path: &Path, disk_size: u64, force: bool) -> Result<File> {
+    let target = open_target(path)?;
+    if target.size < disk_size {
+        return Err(Error::TooSmall {
+            what: format!("the disk for {}", path.display()),
+            needed: disk_size,
+            available: target.size,
+        });
+    }
+    check_blank(&target, force)?;
+    Ok(target.file)
+}
+
 /// Writes `disk` (read from `image`) onto `target`, syncs it, and with
 /// `verify` reads it back and compares. A target smaller than the disk is
 /// refused unless the disk's MBR partitions end within it and the disk

@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use blockimg_tests::fixture::pseudo_random_bytes;
@@ -302,4 +302,23 @@ fn bad_block_size_and_owner_and_uuid() {
         run.assert_failure();
         out.assert_empty(&run);
     }
+}
+
+/// `--force` replaces a regular file, never a FIFO or a directory standing
+/// where the output goes (a block device is built on in place instead).
+#[test]
+fn force_never_replaces_what_is_not_a_regular_file() {
+    let out = OutDir::new();
+    let fifo = out.img();
+    let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+    let run = mkdisk(args(&["--size", "64M", "--force"], &fifo));
+    run.assert_failure()
+        .assert_stderr_contains("is not a regular file");
+    assert!(
+        fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the FIFO was replaced"
+    );
+    assert_eq!(out.listing(), vec!["disk.img".to_string()]);
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use blockimg_tests::model::Compare;
 use blockimg_tests::{
     blockimg_bin, debugfs, debugfs_stat, e2fsck_clean, find_tool, is_root, mkdisk,
     require_e2fsprogs, require_tool, RunOutput, PART_OFFSET,
@@ -282,4 +283,134 @@ fn manifest_errors_name_the_line() {
     .assert_failure()
     .assert_stderr_contains("line 2");
     assert!(!img.exists());
+}
+
+/// The snapshot command of the "Linux From Scratch on EC2" flow, run on this
+/// machine's real root filesystem: absolute paths, `--exclude=/dev` and the
+/// like, `p` for permissions, gzip. The big trees (`/usr`, `/var`, the
+/// workspace) are excluded too, to keep the archive small; everything else
+/// is the host's own `/`: /etc with its root-only files, the usrmerge
+/// symlinks, the root directory member tar writes as `./`.
+#[test]
+fn the_lfs_snapshot_command_on_the_real_root_gives_the_same_tree() {
+    if !is_root() {
+        eprintln!("SKIPPED: reading all of / for the snapshot needs root");
+        return;
+    }
+    if !require_e2fsprogs() || !require_tool("tar") || !require_tool("gzip") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let snapshot = tmp.path().join("snapshot.tgz");
+    let mut tar = Command::new("tar");
+    tar.arg("czpf").arg(&snapshot);
+    for excluded in [
+        "/dev",
+        "/proc",
+        "/sys",
+        "/run",
+        "/tmp",
+        "/boot",
+        "/usr",
+        "/var",
+        "/home",
+        "/root",
+        "/opt",
+        "/work",
+        "/srv",
+        "/mnt",
+        "/media",
+        "/lost+found",
+    ] {
+        tar.arg(format!("--exclude={excluded}"));
+    }
+    // Where this test's own files live, whatever TMPDIR says.
+    tar.arg(format!("--exclude={}", tmp.path().display()));
+    let out = tar.arg("/").output().unwrap();
+    // Exit 1 means "some files changed while being read": fine for a
+    // live system, as for the users who take such snapshots.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "tar failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let img = tmp.path().join("disk.img");
+    mkdisk([
+        "--size".as_ref(),
+        "512M".as_ref(),
+        "--root".as_ref(),
+        snapshot.as_os_str(),
+        "--base-layout".as_ref(),
+        img.as_os_str(),
+    ])
+    .assert_success();
+    e2fsck_clean(&img, PART_OFFSET);
+
+    let extracted = tmp.path().join("x");
+    fs::create_dir(&extracted).unwrap();
+    let status = Command::new("tar")
+        .arg("-xpzf")
+        .arg(&snapshot)
+        .args(["--numeric-owner", "-C"])
+        .arg(&extracted)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar -x of the snapshot failed");
+    let mut expected = blockimg_tests::host::walk(&extracted);
+    let mut actual = blockimg_tests::image::image_model(&img, PART_OFFSET);
+    assert!(
+        expected.entries.len() > 100,
+        "the snapshot holds only {} entries",
+        expected.entries.len()
+    );
+
+    // --base-layout adds what the snapshot left out, root-owned, and
+    // nothing else; what the snapshot has is untouched.
+    let console = actual.get("/dev/console");
+    assert_eq!(
+        (console.rdev, console.perm, console.uid),
+        (Some((5, 1)), 0o600, 0)
+    );
+    assert_eq!(actual.get("/tmp").perm, 0o1777);
+    let added: Vec<Vec<u8>> = actual
+        .entries
+        .keys()
+        .filter(|path| !expected.entries.contains_key(*path))
+        .cloned()
+        .collect();
+    for path in &added {
+        let path = String::from_utf8_lossy(path);
+        let top = path.split('/').nth(1).unwrap_or_default();
+        assert!(
+            [
+                "dev",
+                "proc",
+                "sys",
+                "run",
+                "tmp",
+                "mnt",
+                "media",
+                "boot",
+                "var",
+                "lost+found"
+            ]
+            .contains(&top),
+            "{path} is in the image but not in the snapshot"
+        );
+    }
+    for path in &added {
+        actual.entries.remove(path);
+    }
+    // The root gains links from the directories added to it.
+    expected.entries.remove(b"/".as_slice());
+    actual.entries.remove(b"/".as_slice());
+    expected.assert_same(
+        &actual,
+        &Compare {
+            allow_lost_found: false,
+            ..Compare::default()
+        },
+        "image from the LFS snapshot vs tar -x of it",
+    );
 }

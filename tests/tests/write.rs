@@ -275,3 +275,82 @@ fn mounted_devices_and_files_behind_loop_devices_are_refused() {
         "a refused write changed the target"
     );
 }
+
+/// `mkdisk` straight onto a block device: a gzip tar from standard input is
+/// read once, its data written in place as it streams; a directory goes
+/// through the planned path. Either way the device ends up holding the
+/// same bytes as the image file the same build gives, old contents and
+/// all zeroed, and a device that is not blank is refused without --force.
+#[test]
+fn mkdisk_builds_onto_a_loop_device_in_place() {
+    if !require_e2fsprogs() || find_tool("tar").is_none() {
+        eprintln!("SKIPPED: tar is not installed");
+        return;
+    }
+    let work = Work::new();
+    let tree = work.path("tree");
+    let archive = work.path("tree.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&tree)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Old contents everywhere, as on a reused volume.
+    let backing = work.target(
+        "backing",
+        DISK + (8 << 20),
+        &[(0, (DISK + (8 << 20)) as usize)],
+    );
+    let Some(dev) = Loop::attach(&backing, 0) else {
+        return;
+    };
+    let mkdisk = |root: &Path, output: &Path, extra: &[&str]| {
+        let mut cmd = blockimg_cmd();
+        cmd.args(["mkdisk", "-q", "--timestamp", "1700000000", "-s"])
+            .arg(DISK.to_string())
+            .arg("--root")
+            .arg(root)
+            .args(extra)
+            .arg(output);
+        if root == Path::new("-") {
+            cmd.stdin(fs::File::open(&archive).unwrap());
+        }
+        RunOutput::run(&mut cmd)
+    };
+    mkdisk(Path::new("-"), dev.path(), &[])
+        .assert_failure()
+        .assert_stderr_contains("not blank");
+    assert!(fs::read(&backing).unwrap().iter().all(|&b| b == 0xee));
+
+    for (root, name) in [
+        (Path::new("-"), "from-tar.img"),
+        (tree.as_path(), "from-dir.img"),
+    ] {
+        let file = work.path(name);
+        mkdisk(root, &file, &[]).assert_success();
+        mkdisk(root, dev.path(), &["--force"]).assert_success();
+        let on_device = fs::read(&backing).unwrap();
+        let image = fs::read(&file).unwrap();
+        assert_eq!(image.len() as u64, DISK);
+        assert!(
+            on_device[..image.len()] == image[..],
+            "the device differs from {name}"
+        );
+        assert!(
+            on_device[image.len()..].iter().all(|&b| b == 0xee),
+            "bytes past the disk were written"
+        );
+        e2fsck_clean(&backing, PART_OFFSET);
+        // Start the next build from old contents again.
+        fs::File::options()
+            .write(true)
+            .open(&backing)
+            .unwrap()
+            .write_all_at(&vec![0xee; DISK as usize], 0)
+            .unwrap();
+    }
+}

@@ -9,10 +9,12 @@ use blockimg::boot::{add_boot_files, install_bios, BootOptions};
 use blockimg::ext4::Ext4Options;
 use blockimg::identity::{derived_uuid, format_uuid, parse_uuid, random_uuid};
 use blockimg::image::{
-    build_image_from_archive, plan_disk, DiskSize, ImageOptions, ImageSummary, PartitionTable,
+    build_image_from_archive, plan_disk, stream_archive_into, DiskSize, ImageOptions, ImageSummary,
+    PartitionTable,
 };
-use blockimg::sink::{open_output, Destination, OutputFormat};
+use blockimg::sink::{open_output, Destination, OutputFormat, SparseFile};
 use blockimg::size::{format_size, parse_size};
+use blockimg::target::{is_block_device, open_build_target};
 use blockimg::tree::{Timestamp, Tree};
 use blockimg::Result;
 use clap::ValueEnum;
@@ -87,13 +89,20 @@ pub struct MkdiskArgs {
     /// GRUB's i386-pc module directory (default /usr/lib/grub/i386-pc).
     #[arg(long, requires = "boot")]
     grub_dir: Option<PathBuf>,
-    /// Replace OUTPUT if it exists.
+    /// Replace OUTPUT if it exists; for a block device, write over it even
+    /// if it is not blank.
     #[arg(short, long)]
     force: bool,
+    /// On a block device: leave the regions the image does not use
+    /// unwritten. Only for a device that reads as zeros everywhere, such as
+    /// a new, empty EBS volume.
+    #[arg(long)]
+    skip_zeros: bool,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
-    /// The image file to write (or give it with -o).
+    /// The image file to write (or give it with -o), or a block device to
+    /// build the disk on in place.
     #[arg(
         value_name = "OUTPUT",
         required_unless_present = "out",
@@ -166,28 +175,43 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
             .unwrap_or(Path::new("-")),
     );
     let source = RootSource::of(args.root.as_deref())?;
+    let device = match &dest {
+        Destination::File(path) if is_block_device(path) => Some(path.as_path()),
+        _ => None,
+    };
+    let format = OutputFormat::resolve(args.format.format.map(Into::into), &dest)?;
+    if device.is_some() && format != OutputFormat::Raw {
+        return Err(blockimg::Error::InvalidOption {
+            option: "--format".into(),
+            reason: format!("a block device takes the raw disk, not {}", format.name()),
+        });
+    }
     // An archive becoming a raw image of known size is read once, its data
     // written into the image as it streams past.
     if let (
         RootSource::Archive(archive),
-        DiskSize::Exact(_),
+        DiskSize::Exact(bytes),
         Destination::File(out),
         BootArg::None,
-    ) = (&source, size, &dest, args.boot)
+        OutputFormat::Raw,
+    ) = (&source, size, &dest, args.boot, format)
     {
-        let format = OutputFormat::resolve(args.format.format.map(Into::into), &dest)?;
-        if format == OutputFormat::Raw {
-            let input = RootSource::open_archive(archive)?;
-            let name = archive.display().to_string();
-            let adjust = |tree: &mut Tree| args.tree.adjust(tree, args.owner, timestamp);
-            let (summary, nodes) =
-                build_image_from_archive(input, &name, &options, args.tree.outside(), adjust, out)?;
-            if !args.quiet {
-                let seconds = started.elapsed().as_secs_f64();
-                print_summary(&mut std::io::stdout(), &args, out, &summary, nodes, seconds);
+        let input = RootSource::open_archive(archive)?;
+        let name = archive.display().to_string();
+        let adjust = |tree: &mut Tree| args.tree.adjust(tree, args.owner, timestamp);
+        let outside = args.tree.outside();
+        let (summary, nodes) = match device {
+            Some(device) => {
+                let sink = device_sink(device, bytes / 512 * 512, &args)?;
+                stream_archive_into(input, &name, &options, outside, adjust, sink)?
             }
-            return Ok(());
+            None => build_image_from_archive(input, &name, &options, outside, adjust, out)?,
+        };
+        if !args.quiet {
+            let seconds = started.elapsed().as_secs_f64();
+            print_summary(&mut std::io::stdout(), &args, out, &summary, nodes, seconds);
         }
+        return Ok(());
     }
     let mut tree = load_root_with(args.root.as_deref(), timestamp, args.tree.outside())?;
     args.tree.adjust(&mut tree, args.owner, timestamp)?;
@@ -199,6 +223,17 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         install_bios(&mut disk, &boot)?;
     }
     let summary = disk.summary();
+    if let Some(device) = device {
+        let mut sink = device_sink(device, disk.disk_size(), &args)?;
+        disk.write_to(&mut sink)?;
+        sink.finish(disk.disk_size())?;
+        if !args.quiet {
+            let seconds = started.elapsed().as_secs_f64();
+            let mut w = std::io::stdout();
+            print_summary(&mut w, &args, device, &summary, tree.len(), seconds);
+        }
+        return Ok(());
+    }
     let reproducible = timestamp.map(|t| (t, summary.uuid));
     let out_options = args.format.options(&dest, args.force, reproducible)?;
     let mut out = open_output(&dest, disk.disk_size(), &out_options)?;
@@ -220,6 +255,14 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The sink for a disk of `disk_size` bytes built in place on `device`,
+/// after the checks a block device gets (not in use, large enough, blank
+/// unless --force).
+fn device_sink(device: &Path, disk_size: u64, args: &MkdiskArgs) -> Result<SparseFile> {
+    let file = open_build_target(device, disk_size, args.force)?;
+    SparseFile::in_place(file, device, args.skip_zeros)
 }
 
 fn print_summary(

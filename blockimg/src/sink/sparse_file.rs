@@ -1,10 +1,13 @@
 //! A sparse raw image file, written under a temporary name and renamed into
-//! place only when complete.
+//! place only when complete; or, in place, an existing block device that
+//! ends up holding exactly the image.
 //!
 //! Writes are gathered into large buffers that a background thread writes
-//! out, so reading sources and writing the image overlap.
+//! out, so reading sources and writing the image overlap. Writes may come in
+//! any order (a tar's data streams into the image before its metadata).
 
 use std::fs::File;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -32,11 +35,20 @@ struct Chunk {
 /// lives in a temporary file beside the output, removed if the build fails.
 pub struct SparseFile {
     path: PathBuf,
-    output: Option<TempOutput>,
+    destination: Option<Destination>,
     current: Chunk,
     to_writer: Option<SyncSender<Chunk>>,
     recycled: Receiver<Vec<u8>>,
-    writer: Option<JoinHandle<Result<()>>>,
+    writer: Option<JoinHandle<Result<Vec<Range<u64>>>>>,
+}
+
+/// Where the bytes end up.
+enum Destination {
+    /// A new file, renamed into place when complete.
+    Temp(TempOutput),
+    /// An existing device or file written in place; ranges never written
+    /// with data are zeroed at the end unless they already read as zeros.
+    InPlace { file: File, already_zero: bool },
 }
 
 impl SparseFile {
@@ -45,6 +57,24 @@ impl SparseFile {
     pub fn create(path: &Path, overwrite: bool) -> Result<SparseFile> {
         let output = TempOutput::create(path, overwrite)?;
         let file = output.file().try_clone().map_err(|e| Error::io(path, e))?;
+        Self::start(path, file, Destination::Temp(output))
+    }
+
+    /// Writes an image onto `file` (a block device, say, named `path`) in
+    /// place. When finished, every byte of the image's size holds the
+    /// image: ranges never written with data are zeroed, unless
+    /// `already_zero` says the target reads as zeros there (a new, empty
+    /// EBS volume). The caller checks that the target may be overwritten.
+    pub fn in_place(file: File, path: &Path, already_zero: bool) -> Result<SparseFile> {
+        let writer_file = file.try_clone().map_err(|e| Error::io(path, e))?;
+        Self::start(
+            path,
+            writer_file,
+            Destination::InPlace { file, already_zero },
+        )
+    }
+
+    fn start(path: &Path, file: File, destination: Destination) -> Result<SparseFile> {
         let (to_writer, from_caller) = sync_channel::<Chunk>(IN_FLIGHT);
         let (recycle, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
         let name = path.to_path_buf();
@@ -54,7 +84,7 @@ impl SparseFile {
             .map_err(|e| Error::io(path, e))?;
         Ok(SparseFile {
             path: path.to_path_buf(),
-            output: Some(output),
+            destination: Some(destination),
             current: Chunk {
                 offset: 0,
                 bytes: Vec::with_capacity(BUFFER),
@@ -105,7 +135,8 @@ impl SparseFile {
         }
     }
 
-    fn join_writer(&mut self) -> Result<()> {
+    /// Stops the writer thread; returns the ranges it wrote with data.
+    fn join_writer(&mut self) -> Result<Vec<Range<u64>>> {
         self.to_writer = None;
         let handle = self.writer.take().ok_or_else(|| Error::Write {
             path: self.path.clone(),
@@ -122,7 +153,8 @@ impl SparseFile {
     }
 
     /// Completes the image: sets its size to `size`, syncs it and renames it
-    /// to the output path.
+    /// to the output path. In place, zeroes what was never written (up to
+    /// `size`) and syncs.
     pub fn finish(self, size: u64) -> Result<()> {
         self.finish_patched(size, &[])
     }
@@ -132,38 +164,78 @@ impl SparseFile {
     /// at the end, such as a dynamic VHD's block allocation table.
     pub fn finish_patched(mut self, size: u64, patches: &[(u64, &[u8])]) -> Result<()> {
         self.flush()?;
-        self.join_writer()?;
-        let output = self.output.take().ok_or_else(|| Error::Write {
+        let written = self.join_writer()?;
+        let destination = self.destination.take().ok_or_else(|| Error::Write {
             path: self.path.clone(),
             offset: size,
             source: std::io::Error::other("image already finished"),
         })?;
+        let file = match &destination {
+            Destination::Temp(output) => output.file(),
+            Destination::InPlace { file, .. } => file,
+        };
         for (offset, bytes) in patches {
-            output
-                .file()
-                .write_all_at(bytes, *offset)
+            file.write_all_at(bytes, *offset)
                 .map_err(|source| Error::Write {
                     path: self.path.clone(),
                     offset: *offset,
                     source,
                 })?;
         }
-        output.commit(size)
+        match destination {
+            Destination::Temp(output) => output.commit(size),
+            Destination::InPlace { file, already_zero } => {
+                if !already_zero {
+                    zero_gaps(&file, &self.path, written, size)?;
+                }
+                file.sync_all().map_err(|source| Error::Write {
+                    path: self.path.clone(),
+                    offset: size,
+                    source,
+                })
+            }
+        }
     }
 }
 
 /// The writer thread: writes each chunk's non-zero parts and returns buffers
-/// for reuse.
+/// for reuse; returns the ranges written.
 fn write_chunks(
     file: File,
     path: &Path,
     chunks: Receiver<Chunk>,
     recycle: SyncSender<Vec<u8>>,
-) -> Result<()> {
+) -> Result<Vec<Range<u64>>> {
+    let mut written = Vec::new();
     for chunk in chunks {
-        write_nonzero(&file, path, chunk.offset, &chunk.bytes)?;
+        write_nonzero(&file, path, chunk.offset, &chunk.bytes, &mut written)?;
         start_writeback(&file, chunk.offset, chunk.bytes.len());
         let _ = recycle.try_send(chunk.bytes);
+    }
+    Ok(written)
+}
+
+/// Writes zeros over every byte below `size` outside the `written` ranges.
+fn zero_gaps(file: &File, path: &Path, mut written: Vec<Range<u64>>, size: u64) -> Result<()> {
+    written.sort_by_key(|range| range.start);
+    let zeros = vec![0u8; BUFFER];
+    let mut at = 0u64;
+    let ends = written
+        .iter()
+        .map(|range| (range.start, range.end))
+        .chain([(size, size)]);
+    for (start, end) in ends {
+        while at < start.min(size) {
+            let n = (start.min(size) - at).min(BUFFER as u64) as usize;
+            file.write_all_at(&zeros[..n], at)
+                .map_err(|source| Error::Write {
+                    path: path.to_path_buf(),
+                    offset: at,
+                    source,
+                })?;
+            at += n as u64;
+        }
+        at = at.max(end);
     }
     Ok(())
 }
@@ -191,8 +263,15 @@ fn start_writeback(file: &File, offset: u64, len: usize) {
     }
 }
 
-/// Writes the parts of `data` that are not all-zero chunks.
-fn write_nonzero(file: &File, path: &Path, offset: u64, data: &[u8]) -> Result<()> {
+/// Writes the parts of `data` that are not all-zero chunks, noting each
+/// range written in `written`.
+fn write_nonzero(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    data: &[u8],
+    written: &mut Vec<Range<u64>>,
+) -> Result<()> {
     let mut at = 0;
     while at < data.len() {
         let mut end = at;
@@ -211,6 +290,10 @@ fn write_nonzero(file: &File, path: &Path, offset: u64, data: &[u8]) -> Result<(
                     offset: pos,
                     source,
                 })?;
+            match written.last_mut() {
+                Some(last) if last.end == pos => last.end = offset + end as u64,
+                _ => written.push(pos..offset + end as u64),
+            }
             at = end;
         } else {
             at = (at + ZERO_CHUNK).min(data.len());
@@ -253,7 +336,7 @@ impl Sink for SparseFile {
 impl Drop for SparseFile {
     fn drop(&mut self) {
         // Stop the writer before the temporary file is removed (when
-        // `output` is dropped after this).
+        // `destination` is dropped after this).
         self.to_writer = None;
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
@@ -303,5 +386,45 @@ mod tests {
         drop(sink);
         assert_eq!(std::fs::read(&path).unwrap(), b"keep");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn in_place_the_target_ends_up_holding_exactly_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device");
+        let old = vec![0xeeu8; 12 << 20];
+        std::fs::write(&path, &old).unwrap();
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap()
+        };
+        // Out of order, with zeros inside a write and a partial sector.
+        let mut sink = SparseFile::in_place(open(), &path, false).unwrap();
+        sink.write_at(5 << 20, &[3u8; 4096]).unwrap();
+        let mut mixed = vec![4u8; 3 * 4096];
+        mixed[4096..8192].fill(0);
+        sink.write_at(1 << 20, &mixed).unwrap();
+        sink.write_at(0, &[1u8; 100]).unwrap();
+        sink.finish(10 << 20).unwrap();
+        let mut expected = vec![0u8; 10 << 20];
+        expected[..100].fill(1);
+        expected[1 << 20..(1 << 20) + 3 * 4096].copy_from_slice(&mixed);
+        expected[5 << 20..(5 << 20) + 4096].fill(3);
+        expected.extend_from_slice(&old[10 << 20..]);
+        assert!(
+            std::fs::read(&path).unwrap() == expected,
+            "target differs from the image"
+        );
+
+        // A target known to read as zeros keeps what was never written.
+        let mut sink = SparseFile::in_place(open(), &path, true).unwrap();
+        sink.write_at(0, &[7u8; 10]).unwrap();
+        sink.finish(10 << 20).unwrap();
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(&got[..11], &[7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1]);
+        assert_eq!(got[5 << 20], 3);
     }
 }

@@ -25,10 +25,21 @@ impl TempOutput {
     /// Creates the temporary file for an output that will be named `path`.
     /// Refuses an existing `path` unless `overwrite`.
     pub fn create(path: &Path, overwrite: bool) -> Result<TempOutput> {
-        if !overwrite && path.symlink_metadata().is_ok() {
-            return Err(Error::OutputExists {
-                path: path.to_path_buf(),
-            });
+        if let Ok(meta) = path.symlink_metadata() {
+            if !overwrite {
+                return Err(Error::OutputExists {
+                    path: path.to_path_buf(),
+                });
+            }
+            if !meta.is_file() && !meta.file_type().is_symlink() {
+                return Err(Error::InvalidOption {
+                    option: "output".into(),
+                    reason: format!(
+                        "{} exists and is not a regular file; only a regular file is replaced",
+                        path.display()
+                    ),
+                });
+            }
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -229,45 +229,42 @@ impl MemberData for StreamPlacement<'_> {
         let mut pos = 0u64;
         while pos < size {
             let want = (size - pos).min(CHUNK as u64) as usize;
-            let chunk = &mut self.buffer[..want];
-            data.read_exact(chunk)
+            data.read_exact(&mut self.buffer[..want])
                 .map_err(|e| Error::io("<archive>", e))?;
+            // The last block of a file is written whole, its tail zeroed:
+            // the block is the file's own, and files that follow each
+            // other on disk then reach the sink as one contiguous write.
+            let bs = bs as usize;
+            let padded = want.div_ceil(bs) * bs;
+            self.buffer[want..padded].fill(0);
+            let chunk = &self.buffer[..padded];
             // Runs of non-zero blocks go to disk; zero blocks stay holes.
             let mut block = 0usize;
-            while block * (bs as usize) < want {
-                let start = block * bs as usize;
-                let end = (start + bs as usize).min(want);
-                if is_zero(&chunk[start..end]) {
+            while block * bs < padded {
+                let start = block * bs;
+                if is_zero(&chunk[start..start + bs]) {
                     block += 1;
                     continue;
                 }
                 let mut stop = block + 1;
-                while stop * (bs as usize) < want {
-                    let s = stop * bs as usize;
-                    if is_zero(&chunk[s..(s + bs as usize).min(want)]) {
-                        break;
-                    }
+                while stop * bs < padded && !is_zero(&chunk[stop * bs..(stop + 1) * bs]) {
                     stop += 1;
                 }
-                let bytes = &chunk[start..(stop * bs as usize).min(want)];
+                let bytes = &chunk[start..stop * bs];
                 let taken = self.layout.take_blocks((stop - block) as u64)?;
                 let mut at = 0usize;
                 for run in &taken {
-                    let n = ((run.len * bs) as usize).min(bytes.len() - at);
+                    let n = run.len as usize * bs;
                     self.sink
-                        .write_at(self.fs_offset + run.start * bs, &bytes[at..at + n])?;
+                        .write_at(self.fs_offset + run.start * bs as u64, &bytes[at..at + n])?;
                     at += n;
                 }
                 runs.extend(taken);
                 let offset = pos + start as u64;
+                let len = ((stop * bs).min(want) - start) as u64;
                 match segments.last_mut() {
-                    Some(last) if last.offset + last.len == offset => {
-                        last.len += bytes.len() as u64
-                    }
-                    _ => segments.push(Segment {
-                        offset,
-                        len: bytes.len() as u64,
-                    }),
+                    Some(last) if last.offset + last.len == offset => last.len += len,
+                    _ => segments.push(Segment { offset, len }),
                 }
                 block = stop;
             }
@@ -311,6 +308,7 @@ pub fn read_archive(
 ) -> Result<Tree> {
     let mut reader = TarReader::new(input);
     let mut builder = TreeBuilder::new(implied);
+    let mut owners = OwnerNames::default();
     let mut last_member = String::new();
     loop {
         let member = match reader.next_member() {
@@ -356,7 +354,7 @@ pub fn read_archive(
         let kind = match member.kind {
             MemberKind::Directory => NodeKind::Directory(BTreeMap::new()),
             MemberKind::File => {
-                let mut body = MemberBody(&mut reader);
+                let mut body = owners.watch(&components, MemberBody(&mut reader));
                 let content = data
                     .take(
                         &mut body,
@@ -397,9 +395,133 @@ pub fn read_archive(
             .map_err(|reason| bad(name, &shown, &reason))?
         {
             data.added(id);
+            owners.note(id, &shown, member.uname, member.gname);
         }
     }
-    Ok(builder.tree)
+    let mut tree = builder.tree;
+    owners
+        .resolve(&mut tree)
+        .map_err(|(member, reason)| bad(name, &member, &reason))?;
+    Ok(tree)
+}
+
+/// Owners given by name only (headers whose numeric uid or gid is blank),
+/// resolved when the whole archive has been read against the archive's own
+/// `/etc/passwd` and `/etc/group`: the accounts of the system being built,
+/// not the host's. `root` is 0 even without those files.
+#[derive(Default)]
+struct OwnerNames {
+    /// Nodes whose owner is still to resolve.
+    pending: Vec<NamedOwner>,
+    passwd: Vec<u8>,
+    group: Vec<u8>,
+}
+
+/// A node whose user or group is known only by name.
+struct NamedOwner {
+    node: NodeId,
+    member: String,
+    user: Option<Vec<u8>>,
+    group: Option<Vec<u8>>,
+}
+
+/// Most of `/etc/passwd` or `/etc/group` kept for resolving names.
+const ACCOUNTS_LIMIT: u64 = 4 << 20;
+
+impl OwnerNames {
+    /// Wraps a member's data so that `/etc/passwd` and `/etc/group` are
+    /// kept as they stream past.
+    fn watch<'a>(&'a mut self, components: &[Vec<u8>], body: impl Read + 'a) -> impl Read + 'a {
+        let mut kept = match components {
+            [etc, file] if etc == b"etc" && file == b"passwd" => Some(&mut self.passwd),
+            [etc, file] if etc == b"etc" && file == b"group" => Some(&mut self.group),
+            _ => None,
+        };
+        if let Some(kept) = kept.as_deref_mut() {
+            // A later member of the same path replaces the earlier one.
+            kept.clear();
+        }
+        Watched { body, kept }
+    }
+
+    /// Records the names of a member added as `id` (replacing what an
+    /// earlier member of the same path left).
+    fn note(&mut self, id: NodeId, member: &str, user: Option<Vec<u8>>, group: Option<Vec<u8>>) {
+        self.pending.retain(|named| named.node != id);
+        if user.is_some() || group.is_some() {
+            self.pending.push(NamedOwner {
+                node: id,
+                member: member.to_string(),
+                user,
+                group,
+            });
+        }
+    }
+
+    /// Sets the owners given by name, or says which name is unknown.
+    fn resolve(&self, tree: &mut Tree) -> std::result::Result<(), (String, String)> {
+        for NamedOwner {
+            node,
+            member,
+            user,
+            group,
+        } in &self.pending
+        {
+            let meta = &mut tree.node_mut(*node).meta;
+            if let Some(user) = user {
+                meta.uid = account_id(&self.passwd, user)
+                    .ok_or_else(|| (member.clone(), unknown_name("user", user, "/etc/passwd")))?;
+            }
+            if let Some(group) = group {
+                meta.gid = account_id(&self.group, group)
+                    .ok_or_else(|| (member.clone(), unknown_name("group", group, "/etc/group")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unknown_name(what: &str, name: &[u8], file: &str) -> String {
+    format!(
+        "the header has no numeric {what} id and the {what} name {:?} is not in the archive's {file}",
+        String::from_utf8_lossy(name)
+    )
+}
+
+/// The id of `name` in a passwd or group file (`name:x:id:...`); `root` is
+/// 0 when the file does not list it.
+fn account_id(file: &[u8], name: &[u8]) -> Option<u32> {
+    let listed = file.split(|&b| b == b'\n').find_map(|line| {
+        let mut fields = line.split(|&b| b == b':');
+        (fields.next()? == name)
+            .then(|| {
+                std::str::from_utf8(fields.nth(1)?)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .flatten()
+    });
+    listed.or((name == b"root").then_some(0))
+}
+
+/// A member's data reader that keeps a copy of what passes (up to
+/// [`ACCOUNTS_LIMIT`]) when `kept` is set.
+struct Watched<'a, R> {
+    body: R,
+    kept: Option<&'a mut Vec<u8>>,
+}
+
+impl<R: Read> Read for Watched<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.body.read(buf)?;
+        if let Some(kept) = self.kept.as_deref_mut() {
+            let room = (ACCOUNTS_LIMIT as usize).saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+        Ok(n)
+    }
 }
 
 fn bad(archive: &str, member: &str, reason: &str) -> Error {
@@ -585,6 +707,49 @@ mod tests {
             outside,
             Timestamp::from_secs(0),
         )
+    }
+
+    /// `bytes` with the member at header `index` given blank numeric
+    /// uid and gid fields and the names `user` and `group`.
+    fn names_only(mut bytes: Vec<u8>, index: usize, user: &str, group: &str) -> Vec<u8> {
+        let header = &mut bytes[index * 512..(index + 1) * 512];
+        header[108..124].fill(0);
+        header[265..329].fill(0);
+        header[265..265 + user.len()].copy_from_slice(user.as_bytes());
+        header[297..297 + group.len()].copy_from_slice(group.as_bytes());
+        let mut fixed = tar::Header::from_byte_slice(header).clone();
+        fixed.set_cksum();
+        header.copy_from_slice(fixed.as_bytes());
+        bytes
+    }
+
+    #[test]
+    fn owners_given_only_by_name_come_from_the_archives_own_accounts() {
+        let passwd = b"root:x:0:0::/root:/bin/sh\nlfs:x:1001:1001::/home/lfs:/bin/bash\n";
+        let group = b"root:x:0:\nstaff:x:50:\n";
+        // The named member comes first: names resolve once all is read.
+        let bytes = archive(&[
+            M::File("home/lfs/notes", b"n", 0o644),
+            M::File("etc/passwd", passwd, 0o644),
+            M::File("etc/group", group, 0o644),
+            M::File("etc/motd", b"m", 0o644),
+        ]);
+        // Headers: notes at 0, passwd at 2 (after 1 data block), group at
+        // 4, motd at 6.
+        let bytes = names_only(bytes, 0, "lfs", "staff");
+        let bytes = names_only(bytes, 6, "root", "root");
+        let tree = read(&bytes, OutsideRoot::Refuse).unwrap();
+        let notes = &tree.node(tree.lookup(b"home/lfs/notes").unwrap()).meta;
+        assert_eq!((notes.uid, notes.gid), (1001, 50));
+        let motd = &tree.node(tree.lookup(b"etc/motd").unwrap()).meta;
+        assert_eq!((motd.uid, motd.gid), (0, 0));
+
+        let unknown = names_only(archive(&[M::File("f", b"x", 0o644)]), 0, "nobody", "root");
+        let err = read(&unknown, OutsideRoot::Refuse).unwrap_err().to_string();
+        assert!(
+            err.contains("\"f\"") && err.contains("\"nobody\"") && err.contains("/etc/passwd"),
+            "{err}"
+        );
     }
 
     #[test]

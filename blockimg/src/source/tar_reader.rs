@@ -45,6 +45,11 @@ pub struct Member {
     pub uid: u32,
     /// Numeric group.
     pub gid: u32,
+    /// The owner's user name, kept only when the header has no numeric
+    /// uid (a blank field): names are the fallback, numbers the truth.
+    pub uname: Option<Vec<u8>>,
+    /// The group name, kept only when the header has no numeric gid.
+    pub gname: Option<Vec<u8>>,
     /// Modification time.
     pub mtime: Timestamp,
     /// Access time, when recorded.
@@ -263,6 +268,8 @@ impl<R: Read> TarReader<R> {
             mode: (field("mode", 100..108)? & 0o7777) as u32,
             uid: to_u32("uid", field("uid", 108..116)?)?,
             gid: to_u32("gid", field("gid", 116..124)?)?,
+            uname: name_without_number(&header[108..116], &header[265..297]),
+            gname: name_without_number(&header[116..124], &header[297..329]),
             mtime: Timestamp::from_secs(
                 i64::try_from(field("mtime", 136..148)?)
                     .map_err(|_| malformed("mtime out of range"))?,
@@ -302,8 +309,14 @@ impl<R: Read> TarReader<R> {
             match key.as_slice() {
                 b"path" => path = value.clone(),
                 b"linkpath" => link = value.clone(),
-                b"uid" => member.uid = parse_u32(text, "uid")?,
-                b"gid" => member.gid = parse_u32(text, "gid")?,
+                b"uid" => {
+                    member.uid = parse_u32(text, "uid")?;
+                    member.uname = None;
+                }
+                b"gid" => {
+                    member.gid = parse_u32(text, "gid")?;
+                    member.gname = None;
+                }
                 b"size" => {
                     member.size = text
                         .parse()
@@ -520,6 +533,14 @@ impl<R: Read> Read for MemberBody<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read_data(buf)
     }
+}
+
+/// The name in `name_field` when `number_field` holds no number at all
+/// (only NULs and spaces) and the name is not empty.
+fn name_without_number(number_field: &[u8], name_field: &[u8]) -> Option<Vec<u8>> {
+    let blank = number_field.iter().all(|&b| b == 0 || b == b' ');
+    let name = trim_nul(name_field);
+    (blank && !name.is_empty()).then(|| name.to_vec())
 }
 
 fn padding(size: u64) -> u64 {
