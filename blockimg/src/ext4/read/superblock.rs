@@ -169,7 +169,7 @@ impl Superblock {
                 format!("no blocks after the first data block {first_data_block}"),
             ));
         }
-        let fs_bytes = blocks_count.checked_mul(bs).unwrap_or(u64::MAX);
+        let fs_bytes = blocks_count.saturating_mul(bs);
         if fs_bytes > vol.len {
             return Err(vol.corrupt(
                 "image size",
