@@ -39,7 +39,9 @@ pub struct MountArgs {
     #[arg(long)]
     pub ro: bool,
     /// Owner and group (numeric `UID:GID`) of everything created through
-    /// the mount, whoever creates it.
+    /// the mount, whoever creates it. The mount shows these ids as those of
+    /// the user who mounted (so that user may write where they own), and a
+    /// chown to that user's ids records these.
     #[arg(long, value_name = "UID:GID")]
     pub owner: Option<String>,
     /// Let every caller act as root: no permission checks, and chown/chmod
@@ -84,9 +86,11 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
         .try_clone()
         .map_err(|e| Error::io(&image.path, e))?;
     let spill_file = spill.try_clone().map_err(|e| Error::io(&spill_dir, e))?;
+    // SAFETY: geteuid and getegid have no preconditions.
+    let mounter = unsafe { (libc::geteuid(), libc::getegid()) };
     let config = Config {
         read_only: args.ro,
-        owner,
+        owner: owner.map(|ids| (ids, mounter)),
         fakeroot: args.fakeroot,
     };
     let fs = Fs::new(
@@ -102,7 +106,7 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
     })?;
     drop(tree);
     let state = Arc::new(Mutex::new(fs));
-    let front = FuseFs::new(Arc::clone(&state), args.ro, args.fakeroot);
+    let front = FuseFs::new(Arc::clone(&state), kernel_permissions(&args));
     let fuse_config = fuse_config(&image, &args);
 
     let ready = if args.foreground {
@@ -179,7 +183,7 @@ pub fn run_umount(args: UmountArgs) -> Result<()> {
 }
 
 /// The mount options: the image as the source, the kernel checking
-/// permissions from our attributes (but with `--fakeroot`), several
+/// permissions from our attributes (see [`kernel_permissions`]), several
 /// threads.
 fn fuse_config(image: &Image, args: &MountArgs) -> FuseConfig {
     let mut options = vec![
@@ -187,7 +191,7 @@ fn fuse_config(image: &Image, args: &MountArgs) -> FuseConfig {
         MountOption::Subtype("blockimg".into()),
         MountOption::NoAtime,
     ];
-    if !args.fakeroot {
+    if kernel_permissions(args) {
         options.push(MountOption::DefaultPermissions);
     }
     options.push(if args.ro {
@@ -201,6 +205,13 @@ fn fuse_config(image: &Image, args: &MountArgs) -> FuseConfig {
     config.n_threads = Some(threads);
     config.clone_fd = true;
     config
+}
+
+/// Whether the kernel checks permissions against the owners and modes the
+/// mount shows: not with `--fakeroot`, where callers act as root (only the
+/// user who mounted reaches the mount, and may do anything in it).
+fn kernel_permissions(args: &MountArgs) -> bool {
+    !args.fakeroot
 }
 
 /// `UID:GID`, both numeric.

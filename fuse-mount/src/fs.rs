@@ -1,6 +1,9 @@
 //! The FUSE front: fuser's requests forwarded to the state ([`Fs`]), and
-//! the kernel connection tuned for a single writer (long caches, writeback
-//! cache, large writes).
+//! the kernel connection tuned for a single writer: long attribute and
+//! entry caches, page cache kept across opens, 1 MiB writes, no flush
+//! request on close. The writeback cache is left off: most files are
+//! written by one `write` and closed, and with it each close would wait for
+//! a synchronous writeback, one more round trip.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -22,25 +25,27 @@ use crate::state::{Caller, Fs, NewKind, OpResult, SetAttr};
 /// only writer, so whatever the kernel cached stays true.
 const TTL: Duration = Duration::from_secs(3600);
 /// Largest write the kernel sends at once.
-const MAX_WRITE: u32 = 1 << 20;
+pub const MAX_WRITE: u32 = 1 << 20;
+/// Open files keep their cached pages (nobody else changes them) and
+/// close without a flush request (data reaches the image at the commit).
+const OPEN_FLAGS: FopenFlags = FopenFlags::FOPEN_KEEP_CACHE.union(FopenFlags::FOPEN_NOFLUSH);
 
 /// The filesystem fuser runs: the shared state behind a lock.
 pub struct FuseFs {
     state: Arc<Mutex<Fs>>,
-    read_only: bool,
-    /// Without `default_permissions`: the kernel leaves permission checks
-    /// to the daemon, which lets every caller act as root.
-    fakeroot: bool,
+    /// Whether the kernel checks permissions (`default_permissions`);
+    /// without, every caller may do everything (only the user who mounted
+    /// can reach the mount).
+    kernel_permissions: bool,
 }
 
 impl FuseFs {
     /// A front for `state`, which the caller keeps to commit it when the
     /// session ends.
-    pub fn new(state: Arc<Mutex<Fs>>, read_only: bool, fakeroot: bool) -> FuseFs {
+    pub fn new(state: Arc<Mutex<Fs>>, kernel_permissions: bool) -> FuseFs {
         FuseFs {
             state,
-            read_only,
-            fakeroot,
+            kernel_permissions,
         }
     }
 
@@ -97,12 +102,9 @@ impl Filesystem for FuseFs {
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_CACHE_SYMLINKS
             | InitFlags::FUSE_MAX_PAGES;
-        if !self.read_only {
-            wanted |= InitFlags::FUSE_WRITEBACK_CACHE;
-        }
-        if !self.fakeroot {
+        if self.kernel_permissions {
             // ACL xattrs reach the daemon only with this; it implies
-            // default_permissions, which fakeroot must do without.
+            // default_permissions.
             wanted |= InitFlags::FUSE_POSIX_ACL;
         }
         for flag in wanted.iter() {
@@ -261,7 +263,7 @@ impl Filesystem for FuseFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.fs().open(ino.0) {
-            Ok(()) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
+            Ok(()) => reply.opened(FileHandle(0), OPEN_FLAGS),
             Err(e) => reply.error(e),
         }
     }
@@ -281,13 +283,7 @@ impl Filesystem for FuseFs {
             .create(caller(req), parent.0, name.as_bytes(), NewKind::File, mode)
             .and_then(|attr| fs.open(attr.ino.0).map(|()| attr));
         match created {
-            Ok(attr) => reply.created(
-                &TTL,
-                &attr,
-                Generation(0),
-                FileHandle(0),
-                FopenFlags::FOPEN_KEEP_CACHE,
-            ),
+            Ok(attr) => reply.created(&TTL, &attr, Generation(0), FileHandle(0), OPEN_FLAGS),
             Err(e) => reply.error(e),
         }
     }
@@ -494,8 +490,8 @@ impl Filesystem for FuseFs {
         empty(reply, self.fs().removexattr(ino.0, name.as_bytes()));
     }
 
-    /// Called only without `default_permissions` (fakeroot), where every
-    /// caller may do everything.
+    /// Called only without `default_permissions` (`--fakeroot`), where
+    /// every caller may do everything.
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
         empty(reply, self.fs().attr(ino.0).map(|_| ()));
     }

@@ -42,8 +42,10 @@ fn errno(code: i32) -> Errno {
 pub struct Config {
     /// Refuse every change with `EROFS`.
     pub read_only: bool,
-    /// Owner and group of everything created through the mount.
-    pub owner: Option<(u32, u32)>,
+    /// Owner and group of everything created through the mount, and the
+    /// ids of the user who mounted, as which the mount shows them (and
+    /// which a chown turns back into them).
+    pub owner: Option<((u32, u32), (u32, u32))>,
     /// Treat every caller as root: files they create belong to root.
     pub fakeroot: bool,
 }
@@ -309,9 +311,19 @@ impl Fs {
         Ok(())
     }
 
-    /// The attributes of `ino`.
+    /// The attributes of `ino`, as the mount shows them (the configured
+    /// owner as the user who mounted).
     pub fn attr(&self, ino: u64) -> OpResult<FileAttr> {
-        Ok(self.get(ino)?.attr(ino, self.space.block_size))
+        let mut attr = self.get(ino)?.attr(ino, self.space.block_size);
+        if let Some(((uid, gid), (shown_uid, shown_gid))) = self.config.owner {
+            if attr.uid == uid {
+                attr.uid = shown_uid;
+            }
+            if attr.gid == gid {
+                attr.gid = shown_gid;
+            }
+        }
+        Ok(attr)
     }
 
     /// Looks `name` up in `parent`; the kernel now holds a reference.
@@ -356,7 +368,7 @@ impl Fs {
 
     /// The owner of a new inode in `parent`.
     fn new_owner(&self, caller: Caller, parent: &Inode) -> (u32, u32) {
-        if let Some(owner) = self.config.owner {
+        if let Some((owner, _)) = self.config.owner {
             return owner;
         }
         let (uid, gid) = if self.config.fakeroot {
@@ -651,7 +663,17 @@ impl Fs {
     }
 
     /// Changes attributes (`chmod`, `chown`, `truncate`, `utimensat`).
+    /// With an owner configured, a `chown` to the ids the owner is shown
+    /// as records the owner.
     pub fn setattr(&mut self, ino: u64, set: SetAttr) -> OpResult<FileAttr> {
+        let set = match self.config.owner {
+            Some(((uid, gid), (shown_uid, shown_gid))) => SetAttr {
+                uid: set.uid.map(|id| if id == shown_uid { uid } else { id }),
+                gid: set.gid.map(|id| if id == shown_gid { gid } else { id }),
+                ..set
+            },
+            None => set,
+        };
         self.writable()?;
         let now = Timestamp::now();
         if let Some(size) = set.size {
