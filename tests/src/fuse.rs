@@ -98,7 +98,7 @@ pub fn daemon_pid(dir: &Path) -> Option<i32> {
             continue;
         };
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if args.iter().any(|a| *a == b"mount") && args.iter().any(|a| *a == want) {
+        if args.iter().any(|a| *a == b"mount") && args.contains(&want) {
             return Some(pid);
         }
     }
