@@ -677,3 +677,43 @@ pub fn validate_name(name: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_extents_read_runs_and_zero_holes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("image");
+        std::fs::write(&path, b"0123456789abcdefghij").unwrap();
+        let runs: Arc<[ExtentRun]> = vec![
+            ExtentRun {
+                file_offset: 2,
+                image_offset: 10,
+                len: 3,
+            },
+            ExtentRun {
+                file_offset: 8,
+                image_offset: 0,
+                len: 2,
+            },
+        ]
+        .into();
+        let content = FileContent {
+            size: 12,
+            segments: vec![],
+            source: DataSource::ImageExtents {
+                path: Arc::new(path),
+                runs,
+            },
+        };
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut content.reader().unwrap(), &mut all).unwrap();
+        assert_eq!(all, b"\0\0abc\0\0\0\x30\x31\0\0");
+        let file = content.source.open_file(12).unwrap();
+        let mut part = [9u8; 4];
+        content.source.read_at(file.as_ref(), 3, &mut part).unwrap();
+        assert_eq!(&part, b"bc\0\0");
+    }
+}
