@@ -36,7 +36,7 @@ note() { echo "bench-formats.sh: $*" >&2; }
 command -v qemu-img >/dev/null || die "qemu-img is not installed (package qemu-utils)"
 
 note "building blockimg (release)"
-cargo build --release -p blockimg --bin blockimg >&2
+cargo build --release -p blockimg-cli --bin blockimg >&2
 BLOCKIMG=$(pwd)/${CARGO_TARGET_DIR:-target}/release/blockimg
 [ -x "$BLOCKIMG" ] || die "no binary at $BLOCKIMG"
 

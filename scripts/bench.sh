@@ -47,7 +47,7 @@ if [ ! -x "$TIME_BIN" ]; then
 fi
 
 note "building blockimg (release)"
-cargo build --release -p blockimg --bin blockimg >&2
+cargo build --release -p blockimg-cli --bin blockimg >&2
 BLOCKIMG=${CARGO_TARGET_DIR:-target}/release/blockimg
 [ -x "$BLOCKIMG" ] || die "no binary at $BLOCKIMG"
 

@@ -39,7 +39,7 @@ if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 SEEDS=$(mktemp -d "${TMPDIR:-/tmp}/blockimg-seeds.XXXXXX")
 trap 'rm -rf "$SEEDS"' EXIT
 note "building blockimg for the seeds"
-cargo build -q -p blockimg --bin blockimg
+cargo build -q -p blockimg-cli --bin blockimg
 BLOCKIMG=${CARGO_TARGET_DIR:-target}/debug/blockimg
 PATH=$PATH:/usr/sbin:/sbin
 

@@ -107,8 +107,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 # Build the binary the end-to-end tests run once, before they start, and
 # point every test at it.
-log "cargo build -p blockimg"
-cargo build -p blockimg --bin blockimg
+log "cargo build -p blockimg-cli"
+cargo build -p blockimg-cli --bin blockimg
 target_dir=${CARGO_TARGET_DIR:-target}
 case $target_dir in
     /*) ;;

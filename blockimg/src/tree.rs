@@ -165,6 +165,28 @@ pub enum DataSource {
     /// Data already written into the image as its source streamed in; the
     /// planner keeps it where it is (see `ext4::PlacedData`).
     Written,
+    /// Data in files the caller holds open, such as a mounted image and the
+    /// spill file of the writes made through the mount: each run names the
+    /// file holding it. Bytes no run covers are holes.
+    OpenFiles {
+        /// The files runs refer to by index; one list is usually shared by
+        /// many nodes.
+        files: Arc<[std::fs::File]>,
+        /// The file's data runs, ascending by file offset and
+        /// non-overlapping.
+        runs: Arc<[OpenRun]>,
+    },
+}
+
+/// A stretch of a file's data in one of the files of a
+/// [`DataSource::OpenFiles`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenRun {
+    /// Where the bytes are: `image_offset` is the offset within file
+    /// `file`.
+    pub run: ExtentRun,
+    /// Index of the file in [`DataSource::OpenFiles::files`].
+    pub file: usize,
 }
 
 impl DataSource {
@@ -177,6 +199,7 @@ impl DataSource {
             }
             DataSource::Memory(_) => PathBuf::from("<memory>"),
             DataSource::Written => PathBuf::from("<image>"),
+            DataSource::OpenFiles { .. } => PathBuf::from("<open files>"),
         }
     }
 
@@ -188,7 +211,10 @@ impl DataSource {
             DataSource::Archive { path, .. } | DataSource::ImageExtents { path, .. } => {
                 Some(Arc::as_ptr(path) as usize)
             }
-            DataSource::HostFile { .. } | DataSource::Memory(_) | DataSource::Written => None,
+            DataSource::HostFile { .. }
+            | DataSource::Memory(_)
+            | DataSource::Written
+            | DataSource::OpenFiles { .. } => None,
         }
     }
 
@@ -225,7 +251,7 @@ impl DataSource {
             DataSource::Archive { path, .. } | DataSource::ImageExtents { path, .. } => {
                 Ok(Some(open_noatime(path)?))
             }
-            DataSource::Memory(_) => Ok(None),
+            DataSource::Memory(_) | DataSource::OpenFiles { .. } => Ok(None),
             DataSource::Written => Err(self.not_readable()),
         }
     }
@@ -247,19 +273,23 @@ impl DataSource {
             (DataSource::Archive { offset, .. }, Some(file)) => {
                 self.read_exact_at(file, offset.saturating_add(pos), pos, buf)
             }
-            (DataSource::ImageExtents { runs, .. }, Some(file)) => {
-                buf.fill(0);
-                let end = pos.saturating_add(buf.len() as u64);
-                let first = runs.partition_point(|r| r.file_offset.saturating_add(r.len) <= pos);
-                for run in runs[first..].iter().take_while(|r| r.file_offset < end) {
-                    let from = run.file_offset.max(pos);
-                    let to = run.file_offset.saturating_add(run.len).min(end);
-                    let dst = &mut buf[(from - pos) as usize..(to - pos) as usize];
-                    let at = run.image_offset.saturating_add(from - run.file_offset);
-                    self.read_exact_at(file, at, from, dst)?;
-                }
-                Ok(())
-            }
+            (DataSource::ImageExtents { runs, .. }, Some(file)) => read_runs(
+                runs,
+                |r| r,
+                pos,
+                buf,
+                |_, at, from, dst| self.read_exact_at(file, at, from, dst),
+            ),
+            (DataSource::OpenFiles { files, runs }, _) => read_runs(
+                runs,
+                |r| &r.run,
+                pos,
+                buf,
+                |r, at, from, dst| {
+                    let file = files.get(r.file).ok_or_else(|| self.ended_early(from))?;
+                    self.read_exact_at(file, at, from, dst)
+                },
+            ),
             _ => Err(self.not_readable()),
         }
     }
@@ -294,6 +324,35 @@ impl DataSource {
             detail: "data written while streaming has no source to read again".into(),
         }
     }
+}
+
+/// Fills `buf` with a file's bytes from `pos` out of its data runs (`run`
+/// gives the extent of each), holes as zeros: `read(run, at, from, dst)`
+/// reads the file's bytes from `from` into `dst`, found at `at`.
+fn read_runs<R>(
+    runs: &[R],
+    run: impl Fn(&R) -> &ExtentRun,
+    pos: u64,
+    buf: &mut [u8],
+    mut read: impl FnMut(&R, u64, u64, &mut [u8]) -> Result<()>,
+) -> Result<()> {
+    buf.fill(0);
+    let end = pos.saturating_add(buf.len() as u64);
+    let first = runs.partition_point(|r| run(r).file_offset.saturating_add(run(r).len) <= pos);
+    for r in runs[first..]
+        .iter()
+        .take_while(|r| run(r).file_offset < end)
+    {
+        let extent = run(r);
+        let from = extent.file_offset.max(pos);
+        let to = extent.file_offset.saturating_add(extent.len).min(end);
+        let dst = &mut buf[(from - pos) as usize..(to - pos) as usize];
+        let at = extent
+            .image_offset
+            .saturating_add(from - extent.file_offset);
+        read(r, at, from, dst)?;
+    }
+    Ok(())
 }
 
 /// Opens `path` for reading without updating its access time where the

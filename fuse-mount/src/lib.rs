@@ -1,4 +1,28 @@
 //! Mounts the ext4 filesystem of a disk image read-write through FUSE; every
 //! unmount commits a complete, consistent image.
 //!
-//! This crate is being built up; it has no public items yet.
+//! The mount loads the filesystem into an inode table whose file
+//! data stays in the image until it changes; writes go to an unlinked spill
+//! file. When the filesystem is unmounted, the state becomes a
+//! [`blockimg::tree::Tree`] again and the ext4 planner writes a complete new
+//! filesystem into a temporary copy of the image, which replaces the image
+//! by a rename. The image on disk is therefore always either what it was
+//! before the mount or the result of a complete commit.
+
+#![deny(missing_docs)]
+// Input comes from users and their images: failures are errors, never panics.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod acl;
+pub mod command;
+mod commit;
+mod data;
+mod error;
+mod fs;
+mod image;
+mod inode;
+mod runtime;
+mod spill;
+mod state;
+
+pub use error::{Error, Result};

@@ -2,7 +2,7 @@
 //!
 //! The binary is not a target of this package, so Cargo does not build it for
 //! these tests. The first call in a test process runs
-//! `cargo build -p blockimg --bin blockimg` with the profile of the running test
+//! `cargo build -p blockimg-cli --bin blockimg` with the profile of the running test
 //! executable (a no-op when the binary is up to date, so a stale binary is
 //! never tested), then uses `<target dir>/<profile>/blockimg`. `BLOCKIMG_BIN`
 //! names a binary to use instead, without building.
@@ -58,7 +58,7 @@ fn locate_or_build() -> PathBuf {
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(&manifest)
-        .args(["-p", "blockimg", "--bin", "blockimg"])
+        .args(["-p", "blockimg-cli", "--bin", "blockimg"])
         .arg("--target-dir")
         .arg(&target_root);
     match profile.as_str() {

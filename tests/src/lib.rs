@@ -12,7 +12,8 @@
 //! - [`host`] walks a host directory into a model; [`image`] reads the ext4
 //!   of an image into the same model through `ext4-view` and `debugfs`.
 //! - [`fixture`] creates rich host trees to build images from.
-//! - [`mount`] attaches an image to a loop device and mounts it.
+//! - [`mount`] attaches an image to a loop device and mounts it; [`fuse`]
+//!   mounts one with `blockimg mount`.
 //! - [`qemu`] runs `qemu-img`, the oracle for VHD and VMDK images.
 //! - [`tree`] describes a blockimg `Tree` (a source's, or the ext4
 //!   reader's) as the same model.
@@ -21,6 +22,7 @@
 
 pub mod bin;
 pub mod fixture;
+pub mod fuse;
 pub mod host;
 pub mod image;
 pub mod model;

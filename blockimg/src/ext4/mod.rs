@@ -18,6 +18,9 @@ pub struct Ext4Options {
     /// Filesystem UUID; `None` picks one (random, or derived from
     /// `timestamp` when that is set, for reproducible builds).
     pub uuid: Option<[u8; 16]>,
+    /// Seed of the directory index hashes; `None` picks one like the UUID
+    /// (a filesystem rewritten in place keeps its own).
+    pub hash_seed: Option<[u8; 16]>,
     /// The time recorded as "now" in the image. When set, the build is
     /// reproducible: newer source times are clamped to it and the UUID, hash
     /// seed and disk signature are derived from it. `None` uses the clock.
@@ -39,6 +42,7 @@ impl Default for Ext4Options {
             block_size: 4096,
             label: String::new(),
             uuid: None,
+            hash_seed: None,
             timestamp: None,
             journal: true,
             inode_ratio: 16384,

@@ -485,9 +485,10 @@ fn plan_with<'t>(
         (None, Some(_)) => derive("blockimg ext4 uuid"),
         (None, None) => identity::random_uuid()?,
     };
-    let seed_bytes = match options.timestamp {
-        Some(_) => derive("blockimg ext4 hash seed"),
-        None => identity::random_uuid()?,
+    let seed_bytes = match (options.hash_seed, options.timestamp) {
+        (Some(seed), _) => seed,
+        (None, Some(_)) => derive("blockimg ext4 hash seed"),
+        (None, None) => identity::random_uuid()?,
     };
     let hash_seed = [0, 4, 8, 12].map(|i| {
         u32::from_le_bytes([

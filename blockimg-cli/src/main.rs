@@ -31,15 +31,23 @@ enum Command {
     /// Write a disk image onto a block device (such as an attached EBS
     /// volume) or an existing file.
     Write(cli::write::WriteArgs),
+    /// Mount the ext4 filesystem of an image read-write through FUSE; the
+    /// image is rewritten, atomically, when it is unmounted.
+    Mount(fuse_mount::command::MountArgs),
+    /// Unmount a filesystem mounted with `blockimg mount` and wait until
+    /// its image is committed.
+    Umount(fuse_mount::command::UmountArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Mkdisk(args) => cli::mkdisk::run(args),
-        Command::Initramfs(args) => cli::initramfs::run(args),
-        Command::Convert(args) => cli::convert::run(args),
-        Command::Write(args) => cli::write::run(args),
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Mkdisk(args) => cli::mkdisk::run(args).map_err(Into::into),
+        Command::Initramfs(args) => cli::initramfs::run(args).map_err(Into::into),
+        Command::Convert(args) => cli::convert::run(args).map_err(Into::into),
+        Command::Write(args) => cli::write::run(args).map_err(Into::into),
+        Command::Mount(args) => fuse_mount::command::run_mount(args).map_err(Into::into),
+        Command::Umount(args) => fuse_mount::command::run_umount(args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

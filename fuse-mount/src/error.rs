@@ -1,0 +1,76 @@
+//! The errors of mounting, committing and unmounting.
+
+use std::path::{Path, PathBuf};
+
+/// What went wrong, with the paths a user needs to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the image, planning or writing the new one failed.
+    #[error(transparent)]
+    Image(#[from] blockimg::Error),
+    /// A file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The image can only be mounted read-only.
+    #[error("{}: {reason}; mount it with --ro", image.display())]
+    ReadOnly {
+        /// The image.
+        image: PathBuf,
+        /// Why a commit could not keep it as it is.
+        reason: String,
+    },
+    /// A command-line value is not valid.
+    #[error("invalid {option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The kernel refused the mount.
+    #[error("cannot mount on {}: {source}", mountpoint.display())]
+    Mount {
+        /// The mountpoint.
+        mountpoint: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Unmounting failed, or the daemon did not commit.
+    #[error("{}: {reason}", mountpoint.display())]
+    Unmount {
+        /// The mountpoint.
+        mountpoint: PathBuf,
+        /// What happened.
+        reason: String,
+    },
+    /// Committing the changes failed; the image is as it was before the
+    /// mount.
+    #[error("committing {} failed, the image is unchanged: {source}", image.display())]
+    Commit {
+        /// The image.
+        image: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
