@@ -31,6 +31,10 @@ enum Command {
     /// Write a disk image onto a block device (such as an attached EBS
     /// volume) or an existing file.
     Write(cli::write::WriteArgs),
+    /// Install GRUB for BIOS and/or UEFI into an existing disk image, with a
+    /// menu entry per kernel in the root's /boot; the root filesystem is
+    /// only read.
+    InstallGrub(cli::install_grub::InstallGrubArgs),
     /// Mount the ext4 filesystem of an image read-write through FUSE; the
     /// image is rewritten, atomically, when it is unmounted.
     Mount(fuse_mount::command::MountArgs),
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Command::Initramfs(args) => cli::initramfs::run(args).map_err(Into::into),
         Command::Convert(args) => cli::convert::run(args).map_err(Into::into),
         Command::Write(args) => cli::write::run(args).map_err(Into::into),
+        Command::InstallGrub(args) => cli::install_grub::run(args).map_err(Into::into),
         Command::Mount(args) => fuse_mount::command::run_mount(args).map_err(Into::into),
         Command::Umount(args) => fuse_mount::command::run_umount(args).map_err(Into::into),
     };

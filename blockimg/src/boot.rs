@@ -259,6 +259,18 @@ pub fn install_bios(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result
         None => CoreArea::MbrGap,
     };
     let mk = mkimage_options(Platform::Bios, options.grub_dir.as_ref(), layout);
+    let embedded = bios_boot_code(&mk, &mbr, area)?;
+    disk.set_boot_loader(&embedded.mbr, embedded.core_lba, &embedded.core_img)
+}
+
+/// GRUB for BIOS for the disk whose first sector is `mbr`: core.img made
+/// with `mk`, placed in `area`, and the first sector with boot.img's code
+/// (from `mk`'s module directory) patched to load it.
+pub(crate) fn bios_boot_code(
+    mk: &MkimageOptions,
+    mbr: &[u8],
+    area: CoreArea,
+) -> Result<bios::Embedded> {
     let boot_path = mk.grub_dir.join("boot.img");
     let boot_img = std::fs::read(&boot_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -271,9 +283,8 @@ pub fn install_bios(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result
             Error::io(&boot_path, e)
         }
     })?;
-    let core_img = mkimage(&mk)?;
-    let embedded = bios::embed(&mbr, &boot_img, &core_img, area)?;
-    disk.set_boot_loader(&embedded.mbr, embedded.core_lba, &embedded.core_img)
+    let core_img = mkimage(mk)?;
+    Ok(bios::embed(mbr, &boot_img, &core_img, area)?)
 }
 
 /// Installs GRUB for UEFI into `disk`: `/EFI/BOOT/BOOTX64.EFI` on its ESP,

@@ -58,6 +58,7 @@ pub mod disk;
 pub mod disk_format;
 pub mod error;
 pub mod ext4;
+pub mod grub_install;
 pub mod identity;
 pub mod image;
 pub mod initramfs;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use mbrman::{MBRHeader, MBRPartitionEntry};
 
-use super::gpt::{guid_on_disk, LINUX_FILESYSTEM};
+use super::gpt::{guid_on_disk, BIOS_BOOT, EFI_SYSTEM, LINUX_FILESYSTEM};
 use super::layout::SECTOR;
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
@@ -69,6 +69,21 @@ impl Partition {
             PartitionKind::Gpt { type_guid, .. } => *type_guid == guid_on_disk(LINUX_FILESYSTEM),
             PartitionKind::Whole => true,
         }
+    }
+
+    /// Whether the table types it as an EFI system partition (MBR 0xEF or
+    /// the GPT ESP GUID).
+    pub fn is_esp(&self) -> bool {
+        match &self.kind {
+            PartitionKind::Mbr(kind) => *kind == 0xEF,
+            PartitionKind::Gpt { type_guid, .. } => *type_guid == guid_on_disk(EFI_SYSTEM),
+            PartitionKind::Whole => false,
+        }
+    }
+
+    /// Whether it is a GPT BIOS boot partition (GRUB's core.img home).
+    pub fn is_bios_boot(&self) -> bool {
+        matches!(&self.kind, PartitionKind::Gpt { type_guid, .. } if *type_guid == guid_on_disk(BIOS_BOOT))
     }
 
     /// The type, as `fdisk` shows it: `0x83`, a GUID, or `none`.

@@ -1,0 +1,79 @@
+//! `blockimg install-grub`: GRUB for BIOS and/or UEFI into an existing disk
+//! image, reading its root filesystem but never writing into it.
+
+use std::path::PathBuf;
+
+use blockimg::grub_install::{install_grub, Firmware, InstallOptions};
+use blockimg::identity::format_uuid;
+use blockimg::Result;
+use clap::ValueEnum;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FirmwareArg {
+    /// GRUB for BIOS: boot.img's code in the MBR, core.img after it (MBR)
+    /// or in the BIOS boot partition (GPT).
+    Bios,
+    /// GRUB for UEFI: /EFI/BOOT/BOOTX64.EFI on the EFI system partition.
+    Uefi,
+    /// Both.
+    Hybrid,
+}
+
+/// Arguments of `blockimg install-grub`.
+#[derive(clap::Args)]
+pub struct InstallGrubArgs {
+    /// The raw disk image, `IMAGE` or `IMAGE:PART` to name the root
+    /// partition (default: the first Linux partition holding ext4).
+    image: PathBuf,
+    /// The firmware GRUB is installed for.
+    #[arg(long, value_enum, default_value = "bios")]
+    boot: FirmwareArg,
+    /// Extra kernel command line for every menu entry.
+    #[arg(long, default_value = "")]
+    cmdline: String,
+    /// GRUB's i386-pc module directory (default /usr/lib/grub/i386-pc).
+    #[arg(long)]
+    grub_dir: Option<PathBuf>,
+    /// GRUB's x86_64-efi module directory (default
+    /// /usr/lib/grub/x86_64-efi).
+    #[arg(long)]
+    grub_efi_dir: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Runs `blockimg install-grub`.
+pub fn run(args: InstallGrubArgs) -> Result<()> {
+    let spec = blockimg::disk::ImageSpec::parse(args.image.as_os_str())?;
+    let options = InstallOptions {
+        firmware: match args.boot {
+            FirmwareArg::Bios => Firmware::Bios,
+            FirmwareArg::Uefi => Firmware::Uefi,
+            FirmwareArg::Hybrid => Firmware::Hybrid,
+        },
+        partition: spec.partition,
+        cmdline: args.cmdline,
+        grub_dir: args.grub_dir,
+        grub_efi_dir: args.grub_efi_dir,
+    };
+    let summary = install_grub(&spec.path, &options)?;
+    if !args.quiet {
+        println!(
+            "{}: GRUB boots partition {} (ext4 UUID {})",
+            spec.path.display(),
+            summary.root.number,
+            format_uuid(&summary.fs_uuid)
+        );
+        if let Some(lba) = summary.core_lba {
+            println!("  BIOS: boot.img in sector 0, core.img at sector {lba}");
+        }
+        if let Some(esp) = summary.esp {
+            println!("  UEFI: /EFI/BOOT/BOOTX64.EFI on partition {esp}");
+        }
+        for entry in &summary.entries {
+            println!("  menu entry {:?}: {}", entry.title, entry.kernel);
+        }
+    }
+    Ok(())
+}
