@@ -14,30 +14,20 @@
 #![no_main]
 
 use std::io::Read;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use blockimg::ext4::read::{Ext4Reader, FileType, ROOT_INO};
 use blockimg::tree::NodeKind;
 use libfuzzer_sys::fuzz_target;
 
+mod scratch;
+use scratch::scratch_with;
+
 /// Most bytes read of one file (a corrupt size may claim exabytes of holes).
 const READ_LIMIT: u64 = 1 << 20;
 
-/// The reader works on files (data sources reopen the image by path): one
-/// scratch file per fuzzing process, in memory where /dev/shm exists.
-fn scratch() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = std::path::Path::new("/dev/shm");
-        let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
-        dir.join(format!("blockimg-fuzz-ext4-{}.img", std::process::id()))
-    })
-}
 
 fuzz_target!(|data: &[u8]| {
-    let path = scratch();
-    std::fs::write(path, data).expect("write the scratch image");
+    let path = scratch_with("ext4", data);
     let file = std::fs::File::open(path).expect("open the scratch image");
     let Ok(reader) = Ext4Reader::open(file, 0, path) else {
         return;

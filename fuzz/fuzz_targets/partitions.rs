@@ -5,25 +5,16 @@
 //! filesystem an `IMAGE[:PART]` names.
 #![no_main]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use blockimg::disk::{partitions, ImageSpec};
 use libfuzzer_sys::fuzz_target;
 
-/// One scratch image per fuzzing process, in memory where /dev/shm exists.
-fn scratch() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = std::path::Path::new("/dev/shm");
-        let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
-        dir.join(format!("blockimg-fuzz-partitions-{}.img", std::process::id()))
-    })
-}
+mod scratch;
+use scratch::scratch_with;
+
 
 fuzz_target!(|data: &[u8]| {
-    let path = scratch();
-    std::fs::write(path, data).expect("write the scratch image");
+    let path = scratch_with("partitions", data);
     let file = std::fs::File::open(path).expect("open the scratch image");
     if let Ok(found) = partitions(&file, path) {
         for part in &found {

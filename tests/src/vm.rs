@@ -207,3 +207,25 @@ pub fn run_qemu(args: &[OsString], log: &Path) -> String {
     }
     String::from_utf8_lossy(&fs::read(log).unwrap_or_default()).into_owned()
 }
+
+/// Boots the raw `disk` under `firmware` (console in `log`) and checks that
+/// the root's init ran: the initramfs started and the root's marker was
+/// printed.
+pub fn assert_boots(disk: &Path, firmware: Firmware, fx: &BootFixture, log: &Path) {
+    let started = std::time::Instant::now();
+    let console = boot_disk(disk, "raw", firmware, log);
+    eprintln!(
+        "{firmware:?} boot of {} took {:.1} s",
+        disk.display(),
+        started.elapsed().as_secs_f64()
+    );
+    for want in [
+        "blockimg-init: started".to_string(),
+        format!("ROOT: {}", fx.marker),
+    ] {
+        assert!(
+            console.contains(&want),
+            "{firmware:?}: no {want:?} on the console:\n{console}"
+        );
+    }
+}

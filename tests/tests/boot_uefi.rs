@@ -153,26 +153,6 @@ fn boot_setup(d: &Path, grub: &[(&str, &str)], firmware: Firmware) -> Option<Boo
     vm::boot_fixture(d, grub)
 }
 
-/// Boots `disk` under `firmware` and checks that the root's init ran.
-fn assert_boots(disk: &Path, firmware: Firmware, fx: &BootFixture, log: &Path) {
-    let started = std::time::Instant::now();
-    let console = vm::boot_disk(disk, "raw", firmware, log);
-    eprintln!(
-        "{firmware:?} boot of {} took {:.1} s",
-        disk.display(),
-        started.elapsed().as_secs_f64()
-    );
-    for want in [
-        "blockimg-init: started".to_string(),
-        format!("ROOT: {}", fx.marker),
-    ] {
-        assert!(
-            console.contains(&want),
-            "{firmware:?}: no {want:?} on the console:\n{console}"
-        );
-    }
-}
-
 #[test]
 fn ovmf_boots_uefi_from_an_esp_on_an_mbr_disk() {
     let dir = tempfile::tempdir().unwrap();
@@ -204,7 +184,7 @@ fn ovmf_boots_uefi_from_an_esp_on_an_mbr_disk() {
     );
     let dump = sfdisk_dump(&disk).unwrap();
     assert!(!dump.partitions[0].bootable && dump.partitions[1].bootable);
-    assert_boots(&disk, Firmware::Ovmf, &fx, &d.join("ovmf.log"));
+    vm::assert_boots(&disk, Firmware::Ovmf, &fx, &d.join("ovmf.log"));
 }
 
 #[test]
@@ -235,7 +215,7 @@ fn ovmf_boots_a_hybrid_gpt_disk() {
     cmd.arg("mkdisk").args(&words);
     RunOutput::run_with_input(&mut cmd, fs::File::open(&snapshot).unwrap()).assert_success();
     judge(&disk, "gpt", &hybrid_gpt());
-    assert_boots(&disk, Firmware::Ovmf, &fx, &d.join("ovmf.log"));
+    vm::assert_boots(&disk, Firmware::Ovmf, &fx, &d.join("ovmf.log"));
 }
 
 #[test]
@@ -273,7 +253,7 @@ fn seabios_boots_a_hybrid_gpt_disk_from_its_bios_boot_partition() {
     assert_eq!(&core[..0x1E8], &diskboot[..0x1E8]);
     assert_eq!(&core[0x1F4..0x1FC], &2049u64.to_le_bytes());
 
-    assert_boots(&disk, Firmware::SeaBios, &fx, &d.join("seabios.log"));
+    vm::assert_boots(&disk, Firmware::SeaBios, &fx, &d.join("seabios.log"));
 }
 
 /// Tools that judge a disk without booting it.

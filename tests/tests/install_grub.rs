@@ -126,19 +126,6 @@ fn install_grub(disk: &Path, args: &[&str]) -> RunOutput {
     RunOutput::run(&mut cmd)
 }
 
-fn assert_boots(disk: &Path, firmware: Firmware, fx: &BootFixture, log: &Path) {
-    let console = vm::boot_disk(disk, "raw", firmware, log);
-    for want in [
-        "blockimg-init: started".to_string(),
-        format!("ROOT: {}", fx.marker),
-    ] {
-        assert!(
-            console.contains(&want),
-            "{firmware:?}: no {want:?} on the console:\n{console}"
-        );
-    }
-}
-
 fn setup(d: &Path, grub: &[(&str, &str)]) -> Option<BootFixture> {
     for t in ["sfdisk", "mkfs.fat", "fsck.fat", "dd"] {
         if !require_tool(t) {
@@ -185,7 +172,7 @@ fn seabios_boots_an_mbr_disk_made_by_sfdisk_and_mke2fs() {
         "install-grub changed the root filesystem"
     );
     e2fsck_clean(&disk, MIB);
-    assert_boots(&disk, Firmware::SeaBios, &fx, &d.join("seabios.log"));
+    vm::assert_boots(&disk, Firmware::SeaBios, &fx, &d.join("seabios.log"));
 }
 
 #[test]
@@ -224,8 +211,8 @@ fn ovmf_and_seabios_boot_a_gpt_disk_with_an_esp_and_a_bios_boot_partition() {
         "{}",
         String::from_utf8_lossy(&listing.stdout)
     );
-    assert_boots(&disk, Firmware::Ovmf, &fx, &d.join("ovmf.log"));
-    assert_boots(&disk, Firmware::SeaBios, &fx, &d.join("seabios.log"));
+    vm::assert_boots(&disk, Firmware::Ovmf, &fx, &d.join("ovmf.log"));
+    vm::assert_boots(&disk, Firmware::SeaBios, &fx, &d.join("seabios.log"));
 }
 
 #[test]
