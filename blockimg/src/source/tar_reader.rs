@@ -694,9 +694,9 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_header_is_truncation_and_an_empty_stream_is_the_end() {
+    fn a_partial_header_is_truncation_and_an_empty_stream_is_not_an_archive() {
         let mut empty = TarReader::new(&b""[..]);
-        assert!(matches!(empty.next_member(), Ok(None)));
+        assert!(matches!(empty.next_member(), Err(TarError::Empty)));
         let mut partial = TarReader::new(&b"not a directory"[..]);
         assert!(matches!(partial.next_member(), Err(TarError::Truncated)));
     }
