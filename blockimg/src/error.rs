@@ -328,7 +328,7 @@ pub enum Error {
     },
     /// A recipe that cannot be read or built, with where in it the problem
     /// is.
-    #[error("{}{key}: {reason}", recipe_place(path, *line, *column))]
+    #[error("{}{}{reason}", recipe_place(path, *line, *column), key_prefix(key))]
     Recipe {
         /// The recipe file.
         path: PathBuf,
@@ -396,5 +396,14 @@ fn recipe_place(path: &std::path::Path, line: usize, column: usize) -> String {
         (0, _) => format!("{}: ", path.display()),
         (line, 0) => format!("{}:{line}: ", path.display()),
         (line, column) => format!("{}:{line}:{column}: ", path.display()),
+    }
+}
+
+/// `KEY: ` before a message about a recipe key, nothing without one.
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
     }
 }

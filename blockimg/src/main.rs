@@ -22,6 +22,9 @@ enum Command {
     /// Make a disk image (sparse raw, VHD or VMDK) with an ext4 root
     /// filesystem, optionally filled from a directory.
     Mkdisk(cli::mkdisk::MkdiskArgs),
+    /// Build the disk a recipe (TOML) describes: partitions, filesystems,
+    /// files, boot loader, cloud profile and outputs (docs/RECIPES.md).
+    Build(cli::build::BuildArgs),
     /// Make an initramfs (newc cpio) with executables and their libraries,
     /// kernel modules and their dependencies, and an /init.
     Initramfs(cli::initramfs::InitramfsArgs),
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Mkdisk(args) => cli::mkdisk::run(args),
+        Command::Build(args) => cli::build::run(args),
         Command::Initramfs(args) => cli::initramfs::run(args),
         Command::Convert(args) => cli::convert::run(args),
         Command::Write(args) => cli::write::run(args),
