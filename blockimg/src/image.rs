@@ -312,12 +312,7 @@ impl<'t> PlannedDisk<'t> {
                 option: "boot".into(),
                 reason: "UEFI boot needs an EFI system partition".into(),
             })?;
-        fat::add_file(
-            self.around.window(start, size),
-            path,
-            data,
-            self.esp_time,
-        )
+        fat::add_file(self.around.window(start, size), path, data, self.esp_time)
     }
 
     /// What the disk holds.
@@ -390,7 +385,12 @@ pub fn plan_disk_fitted<'t>(
     };
     let layout = DiskLayout::new(options.table, &options.boot_partitions, fit(disk_size)?)?;
     let plan = Ext4Plan::new(tree, layout.root().size, &ext4)?;
-    with_table(vec![(root_index(&layout), plan)], layout, &[], options.progress)
+    with_table(
+        vec![(root_index(&layout), plan)],
+        layout,
+        &[],
+        options.progress,
+    )
 }
 
 /// Plans a disk laid out as `layout` with `contents[i]` in its partition

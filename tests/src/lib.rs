@@ -14,6 +14,8 @@
 //! - [`fixture`] creates rich host trees to build images from.
 //! - [`mount`] attaches an image to a loop device and mounts it.
 //! - [`qemu`] runs `qemu-img`, the oracle for VHD and VMDK images.
+//! - [`recipe`] makes the inputs of the example recipes and reads the plan
+//!   `blockimg build --dry-run` prints.
 
 #![deny(missing_docs)]
 
@@ -24,6 +26,7 @@ pub mod image;
 pub mod model;
 pub mod mount;
 pub mod qemu;
+pub mod recipe;
 pub mod tools;
 pub mod vm;
 

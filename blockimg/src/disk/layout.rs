@@ -291,16 +291,20 @@ impl DiskLayout {
         for (i, spec) in specs.iter().enumerate() {
             let start = match spec.start {
                 Some(start) if start % SECTOR != 0 => {
-                    return Err(bad(i, "start", format!("{start} is not a multiple of {SECTOR}")))
+                    return Err(bad(
+                        i,
+                        "start",
+                        format!("{start} is not a multiple of {SECTOR}"),
+                    ))
                 }
                 Some(start) if start < first_usable => {
                     return Err(bad(
                         i,
                         "start",
                         format!(
-                            "byte {start} is inside the {} (the first usable byte is {first_usable})",
-                            table.name()
-                        ),
+                        "byte {start} is inside the {} (the first usable byte is {first_usable})",
+                        table.name()
+                    ),
                     ))
                 }
                 Some(start) => start,
@@ -317,7 +321,8 @@ impl DiskLayout {
                                 PartitionTable::None => "a filesystem".into(),
                                 _ => format!("a {}-partitioned disk", table.name()),
                             },
-                            needed: needed + (usable_end - end.min(usable_end))
+                            needed: needed
+                                + (usable_end - end.min(usable_end))
                                 + Self::back_bytes(table),
                             available: disk_size,
                         });
@@ -469,7 +474,10 @@ fn check_roles(
         option: "partition layout".into(),
         reason: reason.into(),
     };
-    let roots = specs.iter().filter(|s| s.role == PartitionRole::Root).count();
+    let roots = specs
+        .iter()
+        .filter(|s| s.role == PartitionRole::Root)
+        .count();
     if roots == 0 {
         return Err(refuse("a disk needs a root partition"));
     }
@@ -548,7 +556,11 @@ fn check_roles(
                 "partition names and GUIDs belong to a GPT".into(),
             ));
         }
-        if spec.name.as_ref().is_some_and(|n| n.encode_utf16().count() > 36) {
+        if spec
+            .name
+            .as_ref()
+            .is_some_and(|n| n.encode_utf16().count() > 36)
+        {
             return Err(bad(
                 i,
                 "name",
@@ -557,7 +569,11 @@ fn check_roles(
         }
     }
     if table == PartitionTable::None && specs.len() > 1 {
-        return Err(bad(1, "role", "a disk without a table holds one filesystem".into()));
+        return Err(bad(
+            1,
+            "role",
+            "a disk without a table holds one filesystem".into(),
+        ));
     }
     Ok(())
 }

@@ -96,7 +96,11 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
     for (i, p) in recipe.partitions.iter().enumerate() {
         let index = (i as u64).to_le_bytes();
         let (fs, sw, tree) = match &p.content {
-            Content::Root => (Some(ext4_options(&recipe.root.ext4, root_uuid, t)), None, None),
+            Content::Root => (
+                Some(ext4_options(&recipe.root.ext4, root_uuid, t)),
+                None,
+                None,
+            ),
             Content::Ext4 { source, ext4 } => {
                 let uuid = match ext4.uuid {
                     Some(u) => u,
@@ -138,7 +142,11 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
         let bytes = archive_bytes(&built.tree, spec.compression, t)?;
         added.push(Added {
             path: INITRD_PATH.into(),
-            what: format!("initramfs {}, {} modules", format_size(bytes.len() as u64), built.modules.load.len()),
+            what: format!(
+                "initramfs {}, {} modules",
+                format_size(bytes.len() as u64),
+                built.modules.load.len()
+            ),
             origin: "boot.initramfs".into(),
         });
         directives.push((
@@ -159,6 +167,12 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
     };
     manifest.apply(&mut root, time)?;
     if recipe.boot.mode != BootMode::None {
+        if recipe.boot.options.kernel.is_none() && boot::menu_entries(&root).is_empty() {
+            return Err(recipe.places.error(
+                "boot.kernel",
+                "no kernel to boot: give boot.kernel, or have /boot/vmlinuz or /boot/vmlinuz-VERSION in the root",
+            ));
+        }
         add_boot_files(&mut root, &recipe.boot.options, &root_uuid)?;
         if let Some(k) = &recipe.boot.options.kernel {
             added.push(boot_added(KERNEL_PATH, &format!("copy of {}", k.display())));
@@ -166,7 +180,13 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
         if let Some(i) = &recipe.boot.options.initrd {
             added.push(boot_added(INITRD_PATH, &format!("copy of {}", i.display())));
         }
-        added.push(boot_added(GRUB_CFG_PATH, &format!("GRUB menu, kernel command line: {}", kernel_cmdline(recipe, root_uuid))));
+        added.push(boot_added(
+            GRUB_CFG_PATH,
+            &format!(
+                "GRUB menu, kernel command line: {}",
+                kernel_cmdline(recipe, root_uuid)
+            ),
+        ));
     }
 
     // Sizes: `auto` partitions hold their tree plus headroom.
@@ -194,12 +214,18 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
     let disk_size = match recipe.size {
         Some(size) => size,
         None => {
-            let root_last = recipe.partitions.last().is_some_and(|p| matches!(p.content, Content::Root));
-            DiskLayout::fixed_bytes(recipe.table, &specs) + root_min + if root_last { 0 } else { ALIGN }
+            let root_last = recipe
+                .partitions
+                .last()
+                .is_some_and(|p| matches!(p.content, Content::Root));
+            DiskLayout::fixed_bytes(recipe.table, &specs)
+                + root_min
+                + if root_last { 0 } else { ALIGN }
         }
     };
     let fitted = fitted_size(recipe, disk_size)?;
-    let layout = DiskLayout::plan(recipe.table, fitted, &specs).map_err(|e| layout_error(recipe, e))?;
+    let layout =
+        DiskLayout::plan(recipe.table, fitted, &specs).map_err(|e| layout_error(recipe, e))?;
     Ok(Prepared {
         recipe,
         root,
@@ -222,12 +248,12 @@ fn boot_added(path: &str, what: &str) -> Added {
 
 /// The kernel command line grub.cfg gives every kernel.
 fn kernel_cmdline(recipe: &Recipe, root_uuid: [u8; 16]) -> String {
-    let consoles = recipe
-        .boot
-        .options
-        .consoles
-        .clone()
-        .unwrap_or_else(|| boot::DEFAULT_CONSOLES.iter().map(|c| c.to_string()).collect());
+    let consoles = recipe.boot.options.consoles.clone().unwrap_or_else(|| {
+        boot::DEFAULT_CONSOLES
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    });
     let mut line = format!("root=UUID={} ro", format_uuid(&root_uuid));
     for c in consoles {
         let _ = write!(line, " console={c}");
@@ -341,11 +367,19 @@ fn fstab(
     swap: &[Option<[u8; 16]>],
 ) -> String {
     let mut text = String::from("# Written by blockimg: filesystems by UUID.\n");
-    let _ = writeln!(text, "UUID={}\t/\text4\tdefaults\t0 1", format_uuid(&root_uuid));
+    let _ = writeln!(
+        text,
+        "UUID={}\t/\text4\tdefaults\t0 1",
+        format_uuid(&root_uuid)
+    );
     for (i, p) in recipe.partitions.iter().enumerate() {
         match (&p.mount, ext4[i].as_ref().and_then(|o| o.uuid), swap[i]) {
             (Some(mount), Some(uuid), _) => {
-                let _ = writeln!(text, "UUID={}\t{mount}\text4\tdefaults\t0 2", format_uuid(&uuid));
+                let _ = writeln!(
+                    text,
+                    "UUID={}\t{mount}\text4\tdefaults\t0 2",
+                    format_uuid(&uuid)
+                );
             }
             (_, _, Some(uuid)) => {
                 let _ = writeln!(text, "UUID={}\tnone\tswap\tsw\t0 0", format_uuid(&uuid));
@@ -388,7 +422,11 @@ fn directive(e: &Entry) -> Directive {
 fn describe_entry(e: &Entry) -> Added {
     let (uid, gid) = e.owner;
     let what = match &e.kind {
-        EntryKind::File(host) => format!("file {:04o} {uid}:{gid}, copy of {}", e.mode, host.display()),
+        EntryKind::File(host) => format!(
+            "file {:04o} {uid}:{gid}, copy of {}",
+            e.mode,
+            host.display()
+        ),
         EntryKind::Text(text) => format!("file {:04o} {uid}:{gid}, {} bytes", e.mode, text.len()),
         EntryKind::Dir => format!("dir {:04o} {uid}:{gid}", e.mode),
         EntryKind::Symlink(target) => format!("symlink -> {target}"),
@@ -450,9 +488,10 @@ impl Prepared<'_> {
     pub fn write(&self, overwrite: bool) -> Result<Vec<Written>> {
         let recipe = self.recipe;
         if recipe.outputs.is_empty() {
-            return Err(recipe
-                .places
-                .error("output", "the recipe has no [[output]] (add one, or give -o)"));
+            return Err(recipe.places.error(
+                "output",
+                "the recipe has no [[output]] (add one, or give -o)",
+            ));
         }
         let disk = self.plan()?;
         let mut written = Vec::new();
@@ -462,7 +501,11 @@ impl Prepared<'_> {
             if let Some(t) = recipe.timestamp {
                 options.reproducible(t, disk.fs_uuid());
             }
-            let mut out = open_output(&Destination::File(o.path.clone()), disk.disk_size(), &options)?;
+            let mut out = open_output(
+                &Destination::File(o.path.clone()),
+                disk.disk_size(),
+                &options,
+            )?;
             disk.write_to(out.sink())?;
             let file_bytes = out.finish()?;
             written.push(Written {
@@ -514,7 +557,9 @@ impl Prepared<'_> {
                 Content::Raw => "unformatted".into(),
             };
             let kind = match p.kind {
-                Some(crate::disk::PartitionType::Gpt(g)) => format!(" type {}", format_uuid(&g).to_uppercase()),
+                Some(crate::disk::PartitionType::Gpt(g)) => {
+                    format!(" type {}", format_uuid(&g).to_uppercase())
+                }
                 Some(crate::disk::PartitionType::Mbr(b)) => format!(" type 0x{b:02x}"),
                 None => String::new(),
             };
@@ -547,12 +592,20 @@ impl Prepared<'_> {
                 .as_ref()
                 .map_or("empty".into(), |p| p.display().to_string())
         );
+        if r.root.adjust.base_layout {
+            let _ = writeln!(
+                s,
+                "  + the base layout where the source has nothing: /dev (console, null), /proc, /sys, /run, /tmp, /mnt, /media, /boot, /var/run, /var/lock (root.base_layout)"
+            );
+        }
         for a in &self.added {
             let _ = writeln!(s, "  + {} ({}; {})", a.path, a.what, a.origin);
         }
         if r.boot.mode != BootMode::None {
             let uuid = self.ext4.iter().zip(&r.partitions).find_map(|(o, p)| {
-                matches!(p.content, Content::Root).then(|| o.as_ref().and_then(|o| o.uuid)).flatten()
+                matches!(p.content, Content::Root)
+                    .then(|| o.as_ref().and_then(|o| o.uuid))
+                    .flatten()
             });
             let _ = writeln!(
                 s,

@@ -35,7 +35,11 @@ impl Places {
     /// Line and column of byte `offset`.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts.get(line.wrapping_sub(1)).copied().unwrap_or(0);
+        let start = self
+            .line_starts
+            .get(line.wrapping_sub(1))
+            .copied()
+            .unwrap_or(0);
         (line.max(1), offset.saturating_sub(start) + 1)
     }
 

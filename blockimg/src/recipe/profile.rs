@@ -181,7 +181,11 @@ fn ec2_files(out: &mut Files, hostname: &str, ec2: &Ec2Settings, account: &Accou
                  auto {interface}\niface {interface} inet dhcp\n"
             ),
         );
-        out.text("/usr/share/udhcpc/default.script", 0o755, UDHCPC_SCRIPT.into());
+        out.text(
+            "/usr/share/udhcpc/default.script",
+            0o755,
+            UDHCPC_SCRIPT.into(),
+        );
     }
 }
 
@@ -222,7 +226,8 @@ key() {
     if command -v curl >/dev/null 2>&1; then
         curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $1" "$url"
     else
-        wget -q -T 5 -O - --header "X-aws-ec2-metadata-token: $1" "$url"
+        # No -T: busybox 1.35's wget crashes with a timeout.
+        wget -q -O - --header "X-aws-ec2-metadata-token: $1" "$url"
     fi
 }
 

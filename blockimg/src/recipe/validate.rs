@@ -11,8 +11,8 @@ use super::model::{self, Ext4Table, RecipeFile, Scalar};
 use super::parse::Places;
 use super::profile::Profile;
 use super::{
-    BootSpec, Content, Ec2Settings, Entry, EntryKind, Ext4Spec, InitramfsSpec, Origin,
-    OutputSpec, PartitionPlan, Recipe, RootSpec,
+    BootSpec, Content, Ec2Settings, Entry, EntryKind, Ext4Spec, InitramfsSpec, Origin, OutputSpec,
+    PartitionPlan, Recipe, RootSpec,
 };
 use crate::boot::{BootMode, BootOptions};
 use crate::disk::layout::{
@@ -142,11 +142,16 @@ impl Check {
         self.note(key, value);
         let text = value.get_ref();
         let parts: Vec<&str> = text.split('/').filter(|c| !c.is_empty()).collect();
-        if !text.starts_with('/') || parts.is_empty() || parts.iter().any(|c| *c == "." || *c == "..") {
+        if !text.starts_with('/')
+            || parts.is_empty()
+            || parts.iter().any(|c| *c == "." || *c == "..")
+        {
             return Err(self.bad(
                 key,
                 value,
-                format!("{text:?} is not an absolute path in the image (no . or .. components, not /)"),
+                format!(
+                    "{text:?} is not an absolute path in the image (no . or .. components, not /)"
+                ),
             ));
         }
         Ok(format!("/{}", parts.join("/")))
@@ -163,7 +168,11 @@ impl Check {
         if allowed.contains(&v) {
             Ok(v)
         } else {
-            Err(self.bad(key, value, format!("{v:?} is not one of {}", allowed.join(", "))))
+            Err(self.bad(
+                key,
+                value,
+                format!("{v:?} is not one of {}", allowed.join(", ")),
+            ))
         }
     }
 }
@@ -207,7 +216,11 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
             if !ok {
-                return Err(c.bad("hostname", h, "a host name is 1-64 letters, digits, - and ."));
+                return Err(c.bad(
+                    "hostname",
+                    h,
+                    "a host name is 1-64 letters, digits, - and .",
+                ));
             }
             name.clone()
         }
@@ -244,14 +257,28 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
     };
 
     // [boot]
-    let boot_table = file.boot.as_ref().map(|b| b.get_ref().clone()).unwrap_or_default();
+    let boot_table = file
+        .boot
+        .as_ref()
+        .map(|b| b.get_ref().clone())
+        .unwrap_or_default();
     if let Some(b) = &file.boot {
         c.note("boot", b);
     }
-    let boot = boot_spec(&mut c, &boot_table, &defaults.consoles, defaults.boot, timestamp)?;
+    let boot = boot_spec(
+        &mut c,
+        &boot_table,
+        &defaults.consoles,
+        defaults.boot,
+        timestamp,
+    )?;
 
     // [root]
-    let root_table = file.root.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
+    let root_table = file
+        .root
+        .as_ref()
+        .map(|r| r.get_ref().clone())
+        .unwrap_or_default();
     if let Some(r) = &file.root {
         c.note("root", r);
     }
@@ -289,22 +316,36 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
         let o = o.get_ref();
         let out_path = c.path(&format!("{key}.path"), &o.path)?;
         let chosen = match &o.format {
-            Some(f) => Some(match c.word(&format!("{key}.format"), f, &["raw", "vhd", "vhd-fixed", "vmdk"])? {
-                "raw" => OutputFormat::Raw,
-                "vhd" => OutputFormat::Vhd,
-                "vhd-fixed" => OutputFormat::VhdFixed,
-                _ => OutputFormat::Vmdk,
-            }),
+            Some(f) => Some(
+                match c.word(
+                    &format!("{key}.format"),
+                    f,
+                    &["raw", "vhd", "vhd-fixed", "vmdk"],
+                )? {
+                    "raw" => OutputFormat::Raw,
+                    "vhd" => OutputFormat::Vhd,
+                    "vhd-fixed" => OutputFormat::VhdFixed,
+                    _ => OutputFormat::Vmdk,
+                },
+            ),
             None => None,
         };
         let format = OutputFormat::resolve(chosen, &Destination::File(out_path.clone()))
             .map_err(|e| c.bad(&format!("{key}.format"), &o.path, e.to_string()))?;
         let azure = get(&o.azure).unwrap_or(false);
         if azure && format != OutputFormat::VhdFixed {
-            return Err(c.bad(&format!("{key}.azure"), &o.path, "azure = true needs format = \"vhd-fixed\""));
+            return Err(c.bad(
+                &format!("{key}.azure"),
+                &o.path,
+                "azure = true needs format = \"vhd-fixed\"",
+            ));
         }
         if outputs.iter().any(|x: &OutputSpec| x.path == out_path) {
-            return Err(c.bad(&format!("{key}.path"), &o.path, "another output has the same path"));
+            return Err(c.bad(
+                &format!("{key}.path"),
+                &o.path,
+                "another output has the same path",
+            ));
         }
         outputs.push(OutputSpec {
             path: out_path,
@@ -356,7 +397,11 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
         let line = c.places.note(&key, s).0;
         let s = s.get_ref();
         if s.target.get_ref().is_empty() {
-            return Err(c.bad(&format!("{key}.target"), &s.target, "an empty symlink target"));
+            return Err(c.bad(
+                &format!("{key}.target"),
+                &s.target,
+                "an empty symlink target",
+            ));
         }
         entries.push(Entry {
             path: c.image_path(&format!("{key}.path"), &s.path)?,
@@ -432,9 +477,10 @@ pub fn layout_error(recipe: &Recipe, e: Error) -> Error {
             field,
             reason,
             ..
-        } if !recipe.places.has(&format!("partition[{number}]")) => {
-            recipe.places.error("disk.size", format!("partition {number}: {field}: {reason}"))
-        }
+        } if !recipe.places.has(&format!("partition[{number}]")) => recipe.places.error(
+            "disk.size",
+            format!("partition {number}: {field}: {reason}"),
+        ),
         Error::Partition {
             number,
             field,
@@ -464,7 +510,11 @@ fn ext4_spec(c: &mut Check, key: &str, t: Option<&Spanned<Ext4Table>>) -> Result
     let t = t.get_ref();
     let label = match &t.label {
         Some(l) if l.get_ref().len() > 16 => {
-            return Err(c.bad(&format!("{key}.label"), l, "an ext4 label has at most 16 bytes"))
+            return Err(c.bad(
+                &format!("{key}.label"),
+                l,
+                "an ext4 label has at most 16 bytes",
+            ))
         }
         Some(l) => {
             c.note(&format!("{key}.label"), l);
@@ -479,14 +529,22 @@ fn ext4_spec(c: &mut Check, key: &str, t: Option<&Spanned<Ext4Table>>) -> Result
         .transpose()?;
     let block_size = match &t.block_size {
         Some(b) if ![1024, 2048, 4096].contains(b.get_ref()) => {
-            return Err(c.bad(&format!("{key}.block_size"), b, "the block size is 1024, 2048 or 4096"))
+            return Err(c.bad(
+                &format!("{key}.block_size"),
+                b,
+                "the block size is 1024, 2048 or 4096",
+            ))
         }
         Some(b) => *b.get_ref(),
         None => defaults.block_size,
     };
     let inode_ratio = match &t.inode_ratio {
         Some(r) if *r.get_ref() < 1024 || *r.get_ref() > 1 << 26 => {
-            return Err(c.bad(&format!("{key}.inode_ratio"), r, "bytes per inode are between 1024 and 67108864"))
+            return Err(c.bad(
+                &format!("{key}.inode_ratio"),
+                r,
+                "bytes per inode are between 1024 and 67108864",
+            ))
         }
         Some(r) => *r.get_ref(),
         None => defaults.inode_ratio,
@@ -579,8 +637,16 @@ fn boot_spec(
     let consoles = match &t.consoles {
         Some(list) => {
             c.note("boot.consoles", list);
-            if list.get_ref().iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-                return Err(c.bad("boot.consoles", list, "a console is a word such as ttyS0,115200"));
+            if list
+                .get_ref()
+                .iter()
+                .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+            {
+                return Err(c.bad(
+                    "boot.consoles",
+                    list,
+                    "a console is a word such as ttyS0,115200",
+                ));
             }
             Some(list.get_ref().clone())
         }
@@ -590,7 +656,11 @@ fn boot_spec(
         Some(s) => {
             c.note("boot.cmdline", s);
             if s.get_ref().contains(['\n', '\'']) {
-                return Err(c.bad("boot.cmdline", s, "the command line is one line without ' quotes"));
+                return Err(c.bad(
+                    "boot.cmdline",
+                    s,
+                    "the command line is one line without ' quotes",
+                ));
             }
             s.get_ref().clone()
         }
@@ -601,7 +671,11 @@ fn boot_spec(
         Some(i) => {
             c.note("boot.initramfs", i);
             if let Some(initrd) = &t.initrd {
-                return Err(c.bad("boot.initrd", initrd, "give boot.initrd or [boot.initramfs], not both"));
+                return Err(c.bad(
+                    "boot.initrd",
+                    initrd,
+                    "give boot.initrd or [boot.initramfs], not both",
+                ));
             }
             let i = i.get_ref();
             let mut binaries = Vec::new();
@@ -612,7 +686,11 @@ fn boot_spec(
             }
             let compression = match &i.compress {
                 None => Compression::Gzip,
-                Some(s) => match c.word("boot.initramfs.compress", s, &["gzip", "zstd", "xz", "none"])? {
+                Some(s) => match c.word(
+                    "boot.initramfs.compress",
+                    s,
+                    &["gzip", "zstd", "xz", "none"],
+                )? {
                     "gzip" => Compression::Gzip,
                     "zstd" => Compression::Zstd,
                     "xz" => Compression::Xz,
@@ -644,7 +722,10 @@ fn boot_spec(
             ("boot.cmdline", t.cmdline.is_some()),
         ];
         if let Some((key, _)) = stray.iter().find(|(_, set)| *set) {
-            return Err(c.places.error(key, "the disk boots nothing (boot.mode is \"none\"); set boot.mode"));
+            return Err(c.places.error(
+                key,
+                "the disk boots nothing (boot.mode is \"none\"); set boot.mode",
+            ));
         }
     }
     Ok(BootSpec {
@@ -692,7 +773,11 @@ fn partition(
     c.note(&key, p);
     let p = p.get_ref();
     let k = |field: &str| format!("{key}.{field}");
-    let role = match c.word(&k("role"), &p.role, &["bios-boot", "esp", "root", "swap", "data"])? {
+    let role = match c.word(
+        &k("role"),
+        &p.role,
+        &["bios-boot", "esp", "root", "swap", "data"],
+    )? {
         "bios-boot" => PartitionRole::BiosBoot,
         "esp" => PartitionRole::Esp,
         "root" => PartitionRole::Root,
@@ -719,10 +804,18 @@ fn partition(
         return Err(c.bad(&k("swap"), s, "only swap partitions take [partition.swap]"));
     }
     if let (Some(s), false) = (&p.source, ext4_ok) {
-        return Err(c.bad(&k("source"), s, "only ext4 data partitions take a source (the root's is root.source)"));
+        return Err(c.bad(
+            &k("source"),
+            s,
+            "only ext4 data partitions take a source (the root's is root.source)",
+        ));
     }
     if let (Some(m), false) = (&p.mount, ext4_ok) {
-        return Err(c.bad(&k("mount"), m, "only ext4 data partitions take a mount point"));
+        return Err(c.bad(
+            &k("mount"),
+            m,
+            "only ext4 data partitions take a mount point",
+        ));
     }
     let auto_ok = role == PartitionRole::Root || ext4_ok;
     let (size, auto) = match &p.size {
@@ -744,7 +837,8 @@ fn partition(
             c.note(&k("type"), t);
             Some(match t.get_ref() {
                 Scalar::Int(n) => PartitionType::Mbr(
-                    u8::try_from(*n).map_err(|_| c.bad(&k("type"), t, "an MBR type is 0 to 255"))?,
+                    u8::try_from(*n)
+                        .map_err(|_| c.bad(&k("type"), t, "an MBR type is 0 to 255"))?,
                 ),
                 Scalar::Text(s) if s.len() <= 4 => {
                     let hex = s.trim_start_matches("0x");
@@ -763,7 +857,11 @@ fn partition(
         n.get_ref().clone()
     });
     let guid = p.uuid.as_ref().map(|u| c.uuid(&k("uuid"), u)).transpose()?;
-    let mount = p.mount.as_ref().map(|m| c.image_path(&k("mount"), m)).transpose()?;
+    let mount = p
+        .mount
+        .as_ref()
+        .map(|m| c.image_path(&k("mount"), m))
+        .transpose()?;
     let content = match role {
         PartitionRole::Root => Content::Root,
         PartitionRole::Esp => Content::Esp,
@@ -781,7 +879,11 @@ fn partition(
                 Some(l) => l.get_ref().clone(),
                 None => String::new(),
             };
-            let uuid = t.uuid.as_ref().map(|u| c.uuid(&k("swap.uuid"), u)).transpose()?;
+            let uuid = t
+                .uuid
+                .as_ref()
+                .map(|u| c.uuid(&k("swap.uuid"), u))
+                .transpose()?;
             Content::Swap { label, uuid }
         }
         PartitionRole::Data if format == "raw" => Content::Raw,
@@ -825,17 +927,24 @@ fn check_boot_partitions(
 ) -> Result<()> {
     let at = |reason: &str| match boot.and_then(|b| b.get_ref().mode.as_ref()) {
         Some(m) => c.bad("boot.mode", m, reason),
-        None => c.places.error("boot.mode", format!("{reason} (the profile's boot mode is {})", mode.name())),
+        None => c.places.error(
+            "boot.mode",
+            format!("{reason} (the profile's boot mode is {})", mode.name()),
+        ),
     };
     let has = |role| partitions.iter().any(|p| p.spec.role == role);
     if mode != BootMode::None && table == PartitionTable::None {
-        return Err(at("a bootable disk needs a partition table (disk.table = \"mbr\" or \"gpt\")"));
+        return Err(at(
+            "a bootable disk needs a partition table (disk.table = \"mbr\" or \"gpt\")",
+        ));
     }
     if mode.uefi() && !has(PartitionRole::Esp) {
         return Err(at("UEFI boot needs a partition with role = \"esp\""));
     }
     if mode.bios() && table == PartitionTable::Gpt && !has(PartitionRole::BiosBoot) {
-        return Err(at("BIOS boot on a GPT disk needs a partition with role = \"bios-boot\""));
+        return Err(at(
+            "BIOS boot on a GPT disk needs a partition with role = \"bios-boot\"",
+        ));
     }
     Ok(())
 }
@@ -860,14 +969,23 @@ fn ec2_settings(c: &mut Check, file: &RecipeFile, profile: Option<Profile>) -> R
         c.note(&key, k);
         let text = k.get_ref().trim();
         if text.is_empty() || text.contains('\n') {
-            return Err(c.bad(&key, k, "a public key is one line (ssh-ed25519 AAAA... comment)"));
+            return Err(c.bad(
+                &key,
+                k,
+                "a public key is one line (ssh-ed25519 AAAA... comment)",
+            ));
         }
         ssh_keys.push(text.to_string());
     }
     if let Some(f) = &t.ssh_authorized_keys_file {
         let path = c.input("ec2.ssh_authorized_keys_file", f, Some(false))?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| c.bad("ec2.ssh_authorized_keys_file", f, format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            c.bad(
+                "ec2.ssh_authorized_keys_file",
+                f,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
         ssh_keys.extend(
             text.lines()
                 .map(str::trim)
@@ -879,7 +997,9 @@ fn ec2_settings(c: &mut Check, file: &RecipeFile, profile: Option<Profile>) -> R
         Some(u) => {
             c.note("ec2.user", u);
             let ok = !u.get_ref().is_empty()
-                && u.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                && u.get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
             if !ok {
                 return Err(c.bad("ec2.user", u, "a user name is letters, digits, -, _ and ."));
             }
@@ -896,7 +1016,9 @@ fn ec2_settings(c: &mut Check, file: &RecipeFile, profile: Option<Profile>) -> R
             c.note("ec2.interface", i);
             let ok = !i.get_ref().is_empty()
                 && i.get_ref().len() < 16
-                && i.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                && i.get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
             if !ok {
                 return Err(c.bad("ec2.interface", i, "an interface name such as eth0 or ens5"));
             }
