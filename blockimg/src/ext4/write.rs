@@ -392,17 +392,26 @@ fn read_data(
         buf.copy_from_slice(src);
         return Ok(());
     }
-    let key = match &content.source {
-        DataSource::Archive { path, .. } => {
-            SourceKey::Archive(std::sync::Arc::as_ptr(path) as usize)
-        }
-        _ => SourceKey::Node(id),
+    let (key, member_offset) = match &content.source {
+        DataSource::Archive { path, offset } => (
+            SourceKey::Archive(std::sync::Arc::as_ptr(path) as usize),
+            Some(*offset),
+        ),
+        _ => (SourceKey::Node(id), None),
     };
-    if open.as_ref().map(|o| o.key) != Some(key) {
-        *open = content
-            .source
-            .open_file(content.size)?
-            .map(|(file, offset)| OpenSource { key, file, offset });
+    match open.as_mut() {
+        // The archive is open already: this member's data starts elsewhere.
+        Some(o) if o.key == key => {
+            if let Some(offset) = member_offset {
+                o.offset = offset;
+            }
+        }
+        _ => {
+            *open = content
+                .source
+                .open_file(content.size)?
+                .map(|(file, offset)| OpenSource { key, file, offset });
+        }
     }
     read_exact_at(open, &content.source.origin(), buf, pos)
 }
