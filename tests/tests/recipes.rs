@@ -305,16 +305,13 @@ fn a_recipe_with_a_timestamp_builds_byte_identical_images() {
         eprintln!("SKIPPED: needs tar and /bin/busybox (package busybox-static)");
         return;
     }
-    // The same inputs: one archive, copied (its own times differ from
-    // build to build, and the slack after a file's end in its last block is
-    // the archive's next bytes).
-    let inputs = tempfile::tempdir().unwrap();
-    let (source, _) = busybox_rootfs_tar(inputs.path(), busybox, "same");
+    // Two archives of the same tree made a second apart: their own times
+    // differ, the image's are clamped to the timestamp.
     let mut sums = Vec::new();
     for _ in 0..2 {
         let dir = tempfile::tempdir().unwrap();
-        let tar = dir.path().join("rootfs.tar");
-        fs::copy(&source, &tar).unwrap();
+        let (tar, _) = busybox_rootfs_tar(dir.path(), busybox, "same");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
         let recipe = dir.path().join("r.toml");
         fs::write(
             &recipe,
@@ -433,4 +430,54 @@ s.serve_forever()
             & 0o777,
         0o700
     );
+}
+
+#[test]
+fn archive_members_read_at_write_time_keep_their_own_data() {
+    // A recipe takes an uncompressed archive as a tree whose file data is
+    // read from the archive when the image is written: every member from
+    // its own offset (a regression: all were read from the first one's).
+    if !require_e2fsprogs() || !require_tool("tar") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("d")).unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..5)
+        .map(|i| {
+            (
+                format!("d/f{i}"),
+                (0..(i * 3000 + 7)).map(|b| (b * (i + 3)) as u8).collect(),
+            )
+        })
+        .collect();
+    for (name, data) in &files {
+        fs::write(root.join(name), data).unwrap();
+    }
+    let tar = dir.path().join("t.tar");
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&root)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let recipe = dir.path().join("r.toml");
+    fs::write(
+        &recipe,
+        "[disk]\nsize = \"16M\"\n[root]\nsource = \"t.tar\"\n[[output]]\npath = \"a.img\"\n",
+    )
+    .unwrap();
+    build(&recipe).unwrap();
+    let img = dir.path().join("a.img");
+    for (name, data) in &files {
+        let got = blockimg_tests::debugfs(&img, 1 << 20, &format!("cat /{name}")).stdout;
+        assert!(
+            got == *data,
+            "/{name}: {} bytes read back differ",
+            got.len()
+        );
+    }
 }
