@@ -422,13 +422,18 @@ pub fn plan_partitions<'t>(
     let mut plans = Vec::new();
     let mut swaps = Vec::new();
     for (i, (p, content)) in layout.partitions.iter().zip(contents).enumerate() {
-        let fits = match (&content, p.role) {
-            (PartitionContent::Ext4 { .. }, PartitionRole::Root | PartitionRole::Data) => true,
-            (PartitionContent::Swap { .. }, PartitionRole::Swap) => true,
-            (PartitionContent::Fat, PartitionRole::Esp) => true,
-            (PartitionContent::Empty, PartitionRole::BiosBoot | PartitionRole::Data) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (&content, p.role),
+            (
+                PartitionContent::Ext4 { .. },
+                PartitionRole::Root | PartitionRole::Data
+            ) | (PartitionContent::Swap { .. }, PartitionRole::Swap)
+                | (PartitionContent::Fat, PartitionRole::Esp)
+                | (
+                    PartitionContent::Empty,
+                    PartitionRole::BiosBoot | PartitionRole::Data
+                )
+        );
         if !fits {
             return Err(mismatch(format!(
                 "partition {} ({}) cannot hold {content:?}",

@@ -341,7 +341,7 @@ impl DiskLayout {
                     ),
                 ));
             }
-            let end = start.checked_add(size).unwrap_or(u64::MAX);
+            let end = start.saturating_add(size);
             if end > usable_end {
                 let field = if spec.start.is_some() && start >= usable_end {
                     "start"

@@ -5,7 +5,7 @@
 //!
 //! The work is done in three steps, each usable on its own:
 //!
-//! 1. [`parse`] (or [`load`]) reads and checks the whole recipe: unknown
+//! 1. [`parse()`] (or [`load`]) reads and checks the whole recipe: unknown
 //!    keys, bad values, missing input files, partitions that overlap or do
 //!    not fit and contradicting settings are refused with the key and its
 //!    line, before anything is read or written. Relative paths are taken
@@ -271,7 +271,7 @@ pub struct Ec2Settings {
     pub interface: String,
 }
 
-/// Reads and checks the recipe file at `path` ([`parse`]).
+/// Reads and checks the recipe file at `path` ([`parse()`]).
 pub fn load(path: &Path) -> Result<Recipe> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     parse(&text, path)
