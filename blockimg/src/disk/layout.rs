@@ -661,4 +661,88 @@ mod tests {
         assert!(matches!(huge, Error::TooLarge { .. }), "{huge}");
         assert!(DiskLayout::new(PartitionTable::Gpt, &esp(64), 3 << 40).is_ok());
     }
+
+    fn spec(role: PartitionRole, start_mib: Option<u64>, size_mib: Option<u64>) -> PartitionSpec {
+        PartitionSpec {
+            start: start_mib.map(|m| m * MIB),
+            ..PartitionSpec::new(role, size_mib.map(|m| m * MIB))
+        }
+    }
+
+    #[test]
+    fn a_partition_filling_the_middle_leaves_room_for_those_after_it() {
+        let specs = [
+            spec(PartitionRole::Root, None, None),
+            spec(PartitionRole::Swap, None, Some(8)),
+            spec(PartitionRole::Data, None, Some(3)),
+        ];
+        let l = DiskLayout::plan(PartitionTable::Gpt, 64 * MIB, &specs).unwrap();
+        let got: Vec<(u64, u64)> = l.partitions.iter().map(|p| (p.start, p.size)).collect();
+        assert_eq!(
+            got,
+            vec![(MIB, 51 * MIB), (52 * MIB, 8 * MIB), (60 * MIB, 3 * MIB)]
+        );
+        assert!(l.partitions.last().unwrap().end() <= 64 * MIB - GPT_BACKUP_BYTES);
+        assert_eq!(
+            DiskLayout::fixed_bytes(PartitionTable::Gpt, &specs),
+            12 * MIB + GPT_BACKUP_BYTES
+        );
+    }
+
+    #[test]
+    fn overlaps_and_overruns_name_the_partition_and_setting() {
+        let overlap = [
+            spec(PartitionRole::Root, None, Some(16)),
+            spec(PartitionRole::Swap, Some(8), Some(4)),
+        ];
+        match DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &overlap).unwrap_err() {
+            Error::Partition {
+                number,
+                field,
+                reason,
+                ..
+            } => {
+                assert_eq!((number, field), (2, "start"));
+                assert!(reason.contains("overlap partition 1"), "{reason}");
+            }
+            other => panic!("{other}"),
+        }
+        let past = [spec(PartitionRole::Root, None, Some(70))];
+        assert!(matches!(
+            DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &past),
+            Err(Error::Partition {
+                number: 1,
+                field: "size",
+                ..
+            })
+        ));
+        let two_fills = [
+            spec(PartitionRole::Root, None, None),
+            spec(PartitionRole::Data, None, None),
+        ];
+        assert!(matches!(
+            DiskLayout::plan(PartitionTable::Gpt, 64 * MIB, &two_fills),
+            Err(Error::Partition {
+                number: 2,
+                field: "size",
+                ..
+            })
+        ));
+        let five: Vec<PartitionSpec> = std::iter::once(spec(PartitionRole::Root, None, Some(2)))
+            .chain((0..4).map(|_| spec(PartitionRole::Data, None, Some(2))))
+            .collect();
+        assert!(matches!(
+            DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &five),
+            Err(Error::Partition {
+                number: 5,
+                field: "role",
+                ..
+            })
+        ));
+        let tiny_swap = [
+            spec(PartitionRole::Root, None, None),
+            PartitionSpec::new(PartitionRole::Swap, Some(4096)),
+        ];
+        assert!(DiskLayout::plan(PartitionTable::Gpt, 64 * MIB, &tiny_swap).is_err());
+    }
 }
