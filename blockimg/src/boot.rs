@@ -165,7 +165,8 @@ fn ensure_dir(tree: &mut Tree, path: &[&[u8]], meta: &Metadata) -> Result<NodeId
 
 /// Puts the kernel, the initramfs and grub.cfg into `tree` for a root
 /// filesystem of UUID `fs_uuid` (which must be the UUID it is then planned
-/// with). New files and directories take the root directory's owner and
+/// with). grub.cfg has an entry per kernel in `/boot` ([`menu_entries`]);
+/// without any, one for [`KERNEL_PATH`], for a kernel installed later. New files and directories take the root directory's owner and
 /// times.
 pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]) -> Result<()> {
     let root = tree.node(Tree::ROOT).meta.clone();
@@ -192,11 +193,15 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
             Node::new(with_mode(0o644), NodeKind::File(content)),
         )?;
     }
-    let entries = menu_entries(tree);
+    let mut entries = menu_entries(tree);
     if entries.is_empty() {
-        return Err(boot_refused(
-            "no kernel to boot: give --kernel, or have /boot/vmlinuz or /boot/vmlinuz-VERSION in the root filesystem",
-        ));
+        // Nothing to boot yet (a kernel may be installed into the image
+        // later): the menu boots the path --kernel would have filled.
+        entries.push(MenuEntry {
+            title: "Linux".into(),
+            kernel: KERNEL_PATH.into(),
+            initrd: None,
+        });
     }
     let cfg = grub_cfg(&GrubConfig {
         fs_uuid: format_uuid(fs_uuid),
@@ -437,10 +442,16 @@ mod tests {
     }
 
     #[test]
-    fn no_kernel_no_entries_and_a_clear_refusal() {
+    fn without_a_kernel_the_menu_boots_the_kernel_path() {
         let mut tree = tree_with_boot(&["config-6.1"], &[]);
         assert!(menu_entries(&tree).is_empty());
-        let err = add_boot_files(&mut tree, &BootOptions::default(), &[0; 16]).unwrap_err();
-        assert!(err.to_string().contains("no kernel to boot"), "{err}");
+        add_boot_files(&mut tree, &BootOptions::default(), &[0; 16]).unwrap();
+        let cfg = tree.lookup(b"boot/grub/grub.cfg").unwrap();
+        let NodeKind::File(content) = &tree.node(cfg).kind else {
+            panic!("grub.cfg is not a file")
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut content.reader().unwrap(), &mut text).unwrap();
+        assert!(text.contains("linux /boot/vmlinuz root=UUID="), "{text}");
     }
 }

@@ -310,7 +310,14 @@ fn add_boot(
     uuid: Option<[u8; 16]>,
 ) -> Result<()> {
     match uuid {
-        Some(uuid) if mode != BootMode::None => add_boot_files(tree, boot, &uuid),
+        Some(uuid) if mode != BootMode::None => {
+            if boot.kernel.is_none() && boot::menu_entries(tree).is_empty() {
+                eprintln!(
+                    "blockimg: warning: no kernel in /boot and no --kernel: grub.cfg boots /boot/vmlinuz, which the disk does not have yet"
+                );
+            }
+            add_boot_files(tree, boot, &uuid)
+        }
         _ => Ok(()),
     }
 }
