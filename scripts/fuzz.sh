@@ -102,6 +102,8 @@ done
 [ -f /etc/ld.so.conf ] && seed parse_ld_so_conf /etc/ld.so.conf
 printf '6G\n' >"$SEEDS/size.txt" && seed parse_size "$SEEDS/size.txt"
 printf 'dir /dev 0755 0:0\nchar /dev/console 5 1 0600 0:0\nmode /etc/** 0644\n' >"$SEEDS/manifest.txt" && seed manifest "$SEEDS/manifest.txt"
+# Recipes: the documented examples.
+for recipe in docs/examples/*.toml; do seed recipe "$recipe"; done
 
 note "building the fuzz targets"
 (cd fuzz && cargo fuzz build -O >&2)

@@ -22,6 +22,9 @@ enum Command {
     /// Make a disk image (sparse raw, VHD or VMDK) with an ext4 root
     /// filesystem, optionally filled from a directory.
     Mkdisk(cli::mkdisk::MkdiskArgs),
+    /// Build the disk a recipe (TOML) describes: partitions, filesystems,
+    /// files, boot loader, cloud profile and outputs (docs/RECIPES.md).
+    Build(cli::build::BuildArgs),
     /// Make an initramfs (newc cpio) with executables and their libraries,
     /// kernel modules and their dependencies, and an /init.
     Initramfs(cli::initramfs::InitramfsArgs),
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Mkdisk(args) => cli::mkdisk::run(args).map_err(Into::into),
+        Command::Build(args) => cli::build::run(args).map_err(Into::into),
         Command::Initramfs(args) => cli::initramfs::run(args).map_err(Into::into),
         Command::Convert(args) => cli::convert::run(args).map_err(Into::into),
         Command::Write(args) => cli::write::run(args).map_err(Into::into),

@@ -20,8 +20,78 @@ use crate::tree::{FileContent, Metadata, Node, NodeId, NodeKind, Tree};
 pub const KERNEL_PATH: &str = "/boot/vmlinuz";
 /// Where the initramfs is put in the root filesystem.
 pub const INITRD_PATH: &str = "/boot/initrd.img";
+/// The kernel consoles of a disk booted without others asked for: the
+/// screen and the first serial port.
+pub const DEFAULT_CONSOLES: [&str; 2] = ["tty0", "ttyS0,115200n8"];
 /// Where GRUB reads its configuration.
 pub const GRUB_CFG_PATH: &str = "/boot/grub/grub.cfg";
+
+/// Which firmware a disk boots under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BootMode {
+    /// Not bootable: no boot loader.
+    #[default]
+    None,
+    /// GRUB for BIOS in the first sector and the gap after it (or a GPT
+    /// disk's BIOS boot partition).
+    Bios,
+    /// GRUB for UEFI on an EFI system partition.
+    Uefi,
+    /// Both on one disk (EC2's `uefi-preferred`).
+    Hybrid,
+}
+
+impl BootMode {
+    /// Whether a BIOS boot loader is installed.
+    pub fn bios(self) -> bool {
+        matches!(self, BootMode::Bios | BootMode::Hybrid)
+    }
+
+    /// Whether a UEFI boot loader is installed.
+    pub fn uefi(self) -> bool {
+        matches!(self, BootMode::Uefi | BootMode::Hybrid)
+    }
+
+    /// The mode's name (`none`, `bios`, `uefi`, `hybrid`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BootMode::None => "none",
+            BootMode::Bios => "bios",
+            BootMode::Uefi => "uefi",
+            BootMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// The UUID a bootable disk's root filesystem gets when none is given
+/// (grub.cfg names it, so it is chosen before the filesystem is planned):
+/// derived from `timestamp` and `parts` (e.g. the label and size asked
+/// for) in a reproducible build, random otherwise.
+pub fn root_uuid(timestamp: Option<i64>, parts: &[&[u8]]) -> Result<[u8; 16]> {
+    match timestamp {
+        Some(t) => {
+            let secs = t.to_le_bytes();
+            let mut all: Vec<&[u8]> = vec![&secs];
+            all.extend_from_slice(parts);
+            Ok(crate::identity::derived_uuid(
+                "blockimg boot filesystem uuid",
+                &all,
+            ))
+        }
+        None => crate::identity::random_uuid(),
+    }
+}
+
+/// Installs the boot loaders `mode` asks for into `disk`.
+pub fn install(disk: &mut PlannedDisk<'_>, mode: BootMode, options: &BootOptions) -> Result<()> {
+    if mode.bios() {
+        install_bios(disk, options)?;
+    }
+    if mode.uefi() {
+        install_uefi(disk, options)?;
+    }
+    Ok(())
+}
 
 /// What a bootable disk boots, and where GRUB's files come from.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +104,9 @@ pub struct BootOptions {
     pub initrd: Option<PathBuf>,
     /// Extra kernel command line.
     pub cmdline: String,
+    /// The kernel's `console=` arguments, in order (the last is
+    /// `/dev/console`); `None` for `tty0` and `ttyS0,115200n8`.
+    pub consoles: Option<Vec<String>>,
     /// GRUB's i386-pc module directory for BIOS (default: the host's).
     pub grub_dir: Option<PathBuf>,
     /// GRUB's x86_64-efi module directory for UEFI (default: the host's).
@@ -92,7 +165,8 @@ fn ensure_dir(tree: &mut Tree, path: &[&[u8]], meta: &Metadata) -> Result<NodeId
 
 /// Puts the kernel, the initramfs and grub.cfg into `tree` for a root
 /// filesystem of UUID `fs_uuid` (which must be the UUID it is then planned
-/// with). New files and directories take the root directory's owner and
+/// with). grub.cfg has an entry per kernel in `/boot` ([`menu_entries`]);
+/// without any, one for [`KERNEL_PATH`], for a kernel installed later. New files and directories take the root directory's owner and
 /// times.
 pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]) -> Result<()> {
     let root = tree.node(Tree::ROOT).meta.clone();
@@ -121,9 +195,8 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
     }
     let mut entries = menu_entries(tree);
     if entries.is_empty() {
-        eprintln!(
-            "blockimg: warning: no kernel in /boot (give --kernel); grub.cfg boots {KERNEL_PATH}, to be put there later"
-        );
+        // Nothing to boot yet (a kernel may be installed into the image
+        // later): the menu boots the path --kernel would have filled.
         entries.push(MenuEntry {
             title: "Linux".into(),
             kernel: KERNEL_PATH.into(),
@@ -134,6 +207,10 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
         fs_uuid: format_uuid(fs_uuid),
         entries,
         cmdline: options.cmdline.clone(),
+        consoles: options
+            .consoles
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CONSOLES.iter().map(|c| c.to_string()).collect()),
         timeout: 1,
     });
     tree.add(
@@ -376,15 +453,13 @@ mod tests {
     }
 
     #[test]
-    fn without_a_kernel_grub_cfg_boots_where_one_goes() {
+    fn without_a_kernel_the_menu_boots_the_kernel_path() {
         let mut tree = tree_with_boot(&["config-6.1"], &[]);
         assert!(menu_entries(&tree).is_empty());
         add_boot_files(&mut tree, &BootOptions::default(), &[0; 16]).unwrap();
-        let cfg = tree
-            .lookup(GRUB_CFG_PATH.trim_start_matches('/').as_bytes())
-            .unwrap();
+        let cfg = tree.lookup(b"boot/grub/grub.cfg").unwrap();
         let NodeKind::File(content) = &tree.node(cfg).kind else {
-            panic!("grub.cfg is not a file");
+            panic!("grub.cfg is not a file")
         };
         let mut text = String::new();
         std::io::Read::read_to_string(&mut content.reader().unwrap(), &mut text).unwrap();

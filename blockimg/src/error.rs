@@ -377,6 +377,34 @@ pub enum Error {
         /// What is wrong with the line.
         reason: String,
     },
+    /// A partition that cannot be placed as asked.
+    #[error("partition {number} ({}): {field}: {reason}", role.description())]
+    Partition {
+        /// Its number in the table, from 1.
+        number: u32,
+        /// What it was to hold.
+        role: crate::disk::PartitionRole,
+        /// The setting at fault (`size`, `start`, `role`, `type`, `name`,
+        /// `uuid`).
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A recipe that cannot be read or built, with where in it the problem
+    /// is.
+    #[error("{}{}{reason}", recipe_place(path, *line, *column), key_prefix(key))]
+    Recipe {
+        /// The recipe file.
+        path: PathBuf,
+        /// 1-based line of the key at fault (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// The key at fault, as a dotted path (`partition[2].size`).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A partition table that cannot be written.
     #[error("{table} partition table: {reason}")]
     PartitionTable {
@@ -423,5 +451,23 @@ fn member_prefix(member: &str) -> String {
         String::new()
     } else {
         format!("member {member:?}: ")
+    }
+}
+
+/// `PATH:LINE:COLUMN: ` before a message about a recipe.
+fn recipe_place(path: &std::path::Path, line: usize, column: usize) -> String {
+    match (line, column) {
+        (0, _) => format!("{}: ", path.display()),
+        (line, 0) => format!("{}:{line}: ", path.display()),
+        (line, column) => format!("{}:{line}:{column}: ", path.display()),
+    }
+}
+
+/// `KEY: ` before a message about a recipe key, nothing without one.
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
     }
 }

@@ -17,7 +17,7 @@ use grub_embed::bios::CoreArea;
 use grub_embed::config::{grub_cfg, GrubConfig, MenuEntry};
 use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
 
-use crate::boot::{bios_boot_code, menu_entries};
+use crate::boot::{bios_boot_code, menu_entries, DEFAULT_CONSOLES};
 use crate::disk::memory::SparseBytes;
 use crate::disk::{fat, partitions, ImageSpec, Partition, PartitionKind};
 use crate::disk_format::{detect, Format};
@@ -134,6 +134,7 @@ pub fn install_grub(image: &Path, options: &InstallOptions) -> Result<InstallSum
         fs_uuid: format_uuid(&fs_uuid),
         entries: entries.clone(),
         cmdline: options.cmdline.clone(),
+        consoles: DEFAULT_CONSOLES.iter().map(|c| c.to_string()).collect(),
         timeout: 1,
     });
 

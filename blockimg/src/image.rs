@@ -6,9 +6,11 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use crate::disk::layout::{BootPartitions, PartitionRole, PartitionTable};
+pub use crate::disk::layout::{
+    BootPartitions, PartitionRole, PartitionSpec, PartitionTable, PartitionType,
+};
 use crate::disk::layout::{DiskLayout, ALIGN, SECTOR};
-use crate::disk::{fat, gpt, mbr, SparseBytes};
+use crate::disk::{fat, gpt, mbr, swap, SparseBytes};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, Ext4Options, Ext4Plan};
 use crate::identity;
@@ -117,7 +119,10 @@ struct DiskIds {
 /// [`PlannedDisk::write_to`] emits it into any sink in ascending offset
 /// order.
 pub struct PlannedDisk<'t> {
-    plan: Ext4Plan<'t>,
+    /// The ext4 filesystems, in ascending offset order.
+    filesystems: Vec<PlacedFs<'t>>,
+    /// Which of them is the root.
+    root: usize,
     layout: DiskLayout,
     /// Everything outside the root filesystem: the tables, the boot loader
     /// after the MBR or in the BIOS boot partition, the ESP, the backup GPT.
@@ -128,7 +133,44 @@ pub struct PlannedDisk<'t> {
     progress: bool,
 }
 
-impl PlannedDisk<'_> {
+/// An ext4 filesystem planned for a partition.
+struct PlacedFs<'t> {
+    /// Byte range of its partition.
+    start: u64,
+    end: u64,
+    plan: Ext4Plan<'t>,
+}
+
+/// What goes into one partition of a disk planned with
+/// [`plan_partitions`].
+#[derive(Clone, Debug)]
+pub enum PartitionContent<'t> {
+    /// An ext4 filesystem holding a tree.
+    Ext4 {
+        /// The files.
+        tree: &'t Tree,
+        /// How it is formatted.
+        options: Ext4Options,
+    },
+    /// Linux swap space ([`swap::header`]).
+    Swap {
+        /// Its UUID, in text order.
+        uuid: [u8; 16],
+        /// Its label, at most 16 bytes.
+        label: String,
+    },
+    /// FAT32, for the EFI system partition.
+    Fat,
+    /// Nothing: the partition reads as zeros (a BIOS boot partition before
+    /// GRUB is installed, raw space).
+    Empty,
+}
+
+impl<'t> PlannedDisk<'t> {
+    fn root_plan(&self) -> &Ext4Plan<'t> {
+        &self.filesystems[self.root].plan
+    }
+
     /// Size of the disk in bytes.
     pub fn disk_size(&self) -> u64 {
         self.layout.disk_size
@@ -136,7 +178,7 @@ impl PlannedDisk<'_> {
 
     /// UUID of the planned root filesystem.
     pub fn fs_uuid(&self) -> [u8; 16] {
-        self.plan.uuid()
+        self.root_plan().uuid()
     }
 
     /// Where the partitions are.
@@ -148,29 +190,39 @@ impl PlannedDisk<'_> {
     /// ascending and non-overlapping; everything else reads as zeros.
     /// Sequential formats use this to size their allocation tables up front.
     pub fn written_ranges(&self) -> Vec<(u64, u64)> {
-        let root = self.layout.root();
-        let mut ranges = self.around.ranges(0, root.start);
-        ranges.extend(
-            self.plan
-                .written_ranges()
-                .map(|(offset, len)| (root.start + offset, len)),
-        );
-        ranges.extend(self.around.ranges(root.end(), self.layout.disk_size));
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        for fs in &self.filesystems {
+            ranges.extend(self.around.ranges(at, fs.start));
+            ranges.extend(
+                fs.plan
+                    .written_ranges()
+                    .map(|(offset, len)| (fs.start + offset, len)),
+            );
+            at = fs.end;
+        }
+        ranges.extend(self.around.ranges(at, self.layout.disk_size));
         ranges
     }
 
     /// Writes the whole disk into `sink`, in ascending offset order: the
-    /// tables and boot partitions, the filesystem, the backup GPT; with a
-    /// progress bar on a terminal when the options asked for one.
+    /// tables, boot partitions and swap headers, the filesystems, the
+    /// backup GPT; with a progress bar on a terminal when the options asked
+    /// for one.
     pub fn write_to(&self, sink: &mut dyn Sink) -> Result<()> {
-        let root = self.layout.root();
-        self.around.write_range(sink, 0, root.start)?;
-        let bar = progress_bar(self.progress, self.plan.data_bytes());
-        self.plan
-            .write(sink, root.start, &mut |done| bar.set_position(done))?;
+        let total = self.filesystems.iter().map(|f| f.plan.data_bytes()).sum();
+        let bar = progress_bar(self.progress, total);
+        let mut at = 0;
+        let mut base = 0;
+        for fs in &self.filesystems {
+            self.around.write_range(sink, at, fs.start)?;
+            fs.plan
+                .write(sink, fs.start, &mut |done| bar.set_position(base + done))?;
+            base += fs.plan.data_bytes();
+            at = fs.end;
+        }
         bar.finish_and_clear();
-        self.around
-            .write_range(sink, root.end(), self.layout.disk_size)
+        self.around.write_range(sink, at, self.layout.disk_size)
     }
 
     /// The first sector, when the disk has a partition table: the MBR, or
@@ -252,24 +304,21 @@ impl PlannedDisk<'_> {
     /// Writes `data` to `path` (e.g. [`EFI_BOOT_PATH`]) in the ESP, making
     /// the directories on the way.
     pub fn add_esp_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
-        let esp = *self
+        let (start, size) = self
             .layout
             .find(PartitionRole::Esp)
+            .map(|p| (p.start, p.size))
             .ok_or_else(|| Error::InvalidOption {
                 option: "boot".into(),
                 reason: "UEFI boot needs an EFI system partition".into(),
             })?;
-        fat::add_file(
-            self.around.window(esp.start, esp.size),
-            path,
-            data,
-            self.esp_time,
-        )
+        fat::add_file(self.around.window(start, size), path, data, self.esp_time)
     }
 
     /// What the disk holds.
     pub fn summary(&self) -> ImageSummary {
-        let g = self.plan.geometry();
+        let plan = self.root_plan();
+        let g = plan.geometry();
         let root = self.layout.root();
         let partitions = match self.layout.table {
             PartitionTable::None => Vec::new(),
@@ -299,12 +348,12 @@ impl PlannedDisk<'_> {
             partitions,
             partition_offset: root.start,
             partition_size: root.size,
-            uuid: self.plan.uuid(),
+            uuid: plan.uuid(),
             block_size: g.block_size,
             blocks_count: g.blocks_count,
-            free_blocks: self.plan.free_blocks(),
+            free_blocks: plan.free_blocks(),
             inodes_count: g.inodes_count(),
-            free_inodes: self.plan.free_inodes(),
+            free_inodes: plan.free_inodes(),
         }
     }
 }
@@ -336,20 +385,122 @@ pub fn plan_disk_fitted<'t>(
     };
     let layout = DiskLayout::new(options.table, &options.boot_partitions, fit(disk_size)?)?;
     let plan = Ext4Plan::new(tree, layout.root().size, &ext4)?;
-    with_table(plan, layout, options, &ext4)
+    with_table(
+        vec![(root_index(&layout), plan)],
+        layout,
+        &[],
+        options.progress,
+    )
 }
 
-/// Puts the partition table and the boot partitions around a planned
-/// filesystem. Identifiers are derived from the filesystem UUID for
-/// reproducible builds (a timestamp is set), random otherwise.
-fn with_table<'t>(
-    plan: Ext4Plan<'t>,
+/// Plans a disk laid out as `layout` with `contents[i]` in its partition
+/// `i` (in table order): ext4 filesystems, swap, the ESP's FAT32. The
+/// root's filesystem options decide the identifiers: derived from its UUID
+/// when it has a timestamp (a reproducible build), random otherwise.
+///
+/// # Errors
+///
+/// [`Error::InvalidOption`] when `contents` does not match the partitions
+/// (the root must be ext4, the ESP FAT32); whatever planning a filesystem
+/// or writing a header refuses.
+pub fn plan_partitions<'t>(
     layout: DiskLayout,
-    options: &ImageOptions,
-    ext4: &Ext4Options,
+    contents: Vec<PartitionContent<'t>>,
+    progress: bool,
 ) -> Result<PlannedDisk<'t>> {
-    let fs_uuid = plan.uuid();
-    let reproducible = ext4.timestamp.is_some();
+    let mismatch = |reason: String| Error::InvalidOption {
+        option: "partition contents".into(),
+        reason,
+    };
+    if contents.len() != layout.partitions.len() {
+        return Err(mismatch(format!(
+            "{} contents for {} partitions",
+            contents.len(),
+            layout.partitions.len()
+        )));
+    }
+    let mut plans = Vec::new();
+    let mut swaps = Vec::new();
+    for (i, (p, content)) in layout.partitions.iter().zip(contents).enumerate() {
+        let fits = matches!(
+            (&content, p.role),
+            (
+                PartitionContent::Ext4 { .. },
+                PartitionRole::Root | PartitionRole::Data
+            ) | (PartitionContent::Swap { .. }, PartitionRole::Swap)
+                | (PartitionContent::Fat, PartitionRole::Esp)
+                | (
+                    PartitionContent::Empty,
+                    PartitionRole::BiosBoot | PartitionRole::Data
+                )
+        );
+        if !fits {
+            return Err(mismatch(format!(
+                "partition {} ({}) cannot hold {content:?}",
+                p.number,
+                p.role.description()
+            )));
+        }
+        match content {
+            PartitionContent::Ext4 { tree, options } => {
+                plans.push((i, Ext4Plan::new(tree, p.size, &options)?));
+            }
+            PartitionContent::Swap { uuid, label } => {
+                swaps.push((p.start, swap::header(p.size, &uuid, &label)?));
+            }
+            PartitionContent::Fat | PartitionContent::Empty => {}
+        }
+    }
+    with_table(plans, layout, &swaps, progress)
+}
+
+/// Index of the root in `layout`'s partitions.
+fn root_index(layout: &DiskLayout) -> usize {
+    layout
+        .partitions
+        .iter()
+        .position(|p| p.role == PartitionRole::Root)
+        .unwrap_or(0)
+}
+
+/// Puts the partition table, the boot partitions and the swap headers
+/// (`(offset, page)`) around the planned filesystems (`(partition index,
+/// plan)`, the root among them). Identifiers are derived from the root
+/// filesystem's UUID for reproducible builds (its options have a
+/// timestamp), random otherwise.
+fn with_table<'t>(
+    plans: Vec<(usize, Ext4Plan<'t>)>,
+    layout: DiskLayout,
+    swaps: &[(u64, Vec<u8>)],
+    progress: bool,
+) -> Result<PlannedDisk<'t>> {
+    let root_at = root_index(&layout);
+    let mut filesystems: Vec<(usize, PlacedFs<'t>)> = plans
+        .into_iter()
+        .map(|(i, plan)| {
+            let p = &layout.partitions[i];
+            (
+                i,
+                PlacedFs {
+                    start: p.start,
+                    end: p.end(),
+                    plan,
+                },
+            )
+        })
+        .collect();
+    filesystems.sort_by_key(|(_, fs)| fs.start);
+    let root = filesystems
+        .iter()
+        .position(|(i, _)| *i == root_at)
+        .ok_or_else(|| Error::InvalidOption {
+            option: "partition contents".into(),
+            reason: "the root partition needs an ext4 filesystem".into(),
+        })?;
+    let filesystems: Vec<PlacedFs<'t>> = filesystems.into_iter().map(|(_, fs)| fs).collect();
+    let fs_uuid = filesystems[root].plan.uuid();
+    let timestamp = filesystems[root].plan.timestamp();
+    let reproducible = timestamp.is_some();
     let id = |tag: &str, parts: &[&[u8]]| {
         let mut all: Vec<&[u8]> = vec![&fs_uuid];
         all.extend_from_slice(parts);
@@ -376,7 +527,10 @@ fn with_table<'t>(
             let partition_guids = layout
                 .partitions
                 .iter()
-                .map(|p| id("blockimg gpt partition guid", &[&p.number.to_le_bytes()]))
+                .map(|p| match p.guid {
+                    Some(guid) => Ok(guid),
+                    None => id("blockimg gpt partition guid", &[&p.number.to_le_bytes()]),
+                })
                 .collect::<Result<Vec<_>>>()?;
             gpt::write_gpt(&mut around, &layout, disk_guid, &partition_guids)?;
             ids.disk_guid = Some(disk_guid);
@@ -389,13 +543,19 @@ fn with_table<'t>(
         let volume_id = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         fat::format(around.window(esp.start, esp.size), volume_id)?;
     }
+    for (offset, page) in swaps {
+        around
+            .write_at(*offset, page)
+            .map_err(|e| Error::io("swap header", e))?;
+    }
     Ok(PlannedDisk {
-        plan,
+        filesystems,
+        root,
         layout,
         around,
         ids,
-        esp_time: ext4.timestamp.unwrap_or_else(Timestamp::now),
-        progress: options.progress,
+        esp_time: timestamp.unwrap_or_else(Timestamp::now),
+        progress,
     })
 }
 
@@ -449,7 +609,7 @@ where
     P: FnOnce(&mut PlannedDisk<'_>) -> Result<()>,
 {
     let disk = disk_layout_of_stream(options, name)?;
-    let root = *disk.root();
+    let root = disk.root().clone();
     let mut layout = Ext4Layout::new(root.size, &options.ext4, 0)?;
     let mut placement = StreamPlacement::new(&mut layout, &mut sink, root.start);
     let implied = options.ext4.timestamp.unwrap_or_else(Timestamp::now);
@@ -459,7 +619,8 @@ where
     let placed = placement.into_placed();
     (steps.adjust)(&mut tree)?;
     let plan = Ext4Plan::with_placed(&tree, layout, &options.ext4, &placed)?;
-    let mut disk = with_table(plan, disk, options, &options.ext4)?;
+    let plans = vec![(root_index(&disk), plan)];
+    let mut disk = with_table(plans, disk, &[], options.progress)?;
     (steps.prepare)(&mut disk)?;
     disk.write_to(&mut sink)?;
     sink.finish(disk.disk_size())?;

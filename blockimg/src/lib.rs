@@ -62,6 +62,7 @@ pub mod grub_install;
 pub mod identity;
 pub mod image;
 pub mod initramfs;
+pub mod recipe;
 pub mod sink;
 pub mod size;
 pub mod source;

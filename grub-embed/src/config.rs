@@ -11,6 +11,9 @@ pub struct GrubConfig {
     pub entries: Vec<MenuEntry>,
     /// Extra kernel command line appended after the defaults.
     pub cmdline: String,
+    /// The kernel's `console=` arguments, in order (e.g. `tty0`,
+    /// `ttyS0,115200n8`; the last one is `/dev/console`).
+    pub consoles: Vec<String>,
     /// Seconds the menu waits.
     pub timeout: u32,
 }
@@ -42,10 +45,11 @@ pub fn grub_cfg(config: &GrubConfig) -> String {
         uuid = config.fs_uuid,
     );
     for entry in &config.entries {
-        let mut linux = format!(
-            "linux {} root=UUID={} ro console=tty0 console=ttyS0,115200n8",
-            entry.kernel, config.fs_uuid
-        );
+        let mut linux = format!("linux {} root=UUID={} ro", entry.kernel, config.fs_uuid);
+        for console in &config.consoles {
+            linux.push_str(" console=");
+            linux.push_str(console);
+        }
         let extra = config.cmdline.trim();
         if !extra.is_empty() {
             linux.push(' ');
@@ -85,6 +89,7 @@ mod tests {
                 entry("Linux 6.1.0", "/boot/vmlinuz-6.1.0", None),
             ],
             cmdline: "quiet".into(),
+            consoles: vec!["tty0".into(), "ttyS0,115200n8".into()],
             timeout: 1,
         });
         for line in [

@@ -17,6 +17,8 @@
 //! - [`qemu`] runs `qemu-img`, the oracle for VHD and VMDK images.
 //! - [`tree`] describes a blockimg `Tree` (a source's, or the ext4
 //!   reader's) as the same model.
+//! - [`recipe`] makes the inputs of the example recipes and reads the plan
+//!   `blockimg build --dry-run` prints.
 
 #![deny(missing_docs)]
 
@@ -28,6 +30,7 @@ pub mod image;
 pub mod model;
 pub mod mount;
 pub mod qemu;
+pub mod recipe;
 pub mod tools;
 pub mod tree;
 pub mod vm;

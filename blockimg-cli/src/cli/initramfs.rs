@@ -8,10 +8,11 @@ use blockimg::initramfs::compress::Compression;
 use blockimg::initramfs::hostfs::HostFs;
 use blockimg::initramfs::{assemble, write_archive, InitKind, InitramfsOptions};
 use blockimg::size::format_size;
+use blockimg::source::root::{build_timestamp, load_root};
 use blockimg::{Error, Result};
 use clap::ValueEnum;
 
-use super::common::{build_timestamp, load_root, parse_owner};
+use super::common::parse_owner;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum CompressArg {

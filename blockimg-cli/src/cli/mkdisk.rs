@@ -5,21 +5,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use blockimg::boot::{add_boot_files, install_bios, install_uefi, BootOptions};
+use blockimg::boot::{self, add_boot_files, BootMode, BootOptions};
 use blockimg::ext4::Ext4Options;
-use blockimg::identity::{derived_uuid, format_uuid, parse_uuid, random_uuid};
+use blockimg::identity::{format_uuid, parse_uuid};
 use blockimg::image::{
     plan_disk_fitted, stream_archive_into, BootPartitions, DiskSize, ImageOptions, ImageSummary,
     PartitionRole, PartitionTable, PlannedDisk, StreamSteps,
 };
 use blockimg::sink::{open_output, virtual_size, Destination, OutputFormat, SparseFile};
 use blockimg::size::{format_size, parse_size};
+use blockimg::source::root::{build_timestamp, load_root_with, RootSource};
 use blockimg::target::{is_block_device, open_build_target};
 use blockimg::tree::{Timestamp, Tree};
 use blockimg::Result;
 use clap::ValueEnum;
 
-use super::common::{build_timestamp, load_root_with, parse_owner, RootSource, TreeArgs};
+use super::common::{parse_owner, TreeArgs};
 use super::output_args::{describe, OutputArgs};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,13 +47,14 @@ enum BootArg {
     Hybrid,
 }
 
-impl BootArg {
-    fn bios(self) -> bool {
-        matches!(self, BootArg::Bios | BootArg::Hybrid)
-    }
-
-    fn uefi(self) -> bool {
-        matches!(self, BootArg::Uefi | BootArg::Hybrid)
+impl From<BootArg> for BootMode {
+    fn from(arg: BootArg) -> BootMode {
+        match arg {
+            BootArg::None => BootMode::None,
+            BootArg::Bios => BootMode::Bios,
+            BootArg::Uefi => BootMode::Uefi,
+            BootArg::Hybrid => BootMode::Hybrid,
+        }
     }
 }
 
@@ -166,37 +168,29 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         kernel: args.kernel.clone(),
         initrd: args.initrd.clone(),
         cmdline: args.cmdline.clone(),
+        consoles: None,
         grub_dir: args.grub_dir.clone(),
         grub_efi_dir: args.grub_efi_dir.clone(),
     };
+    let mode = BootMode::from(args.boot);
     let table = match args.table {
         TableArg::Mbr => PartitionTable::Mbr,
         TableArg::Gpt => PartitionTable::Gpt,
         TableArg::None => PartitionTable::None,
     };
     let boot_partitions = BootPartitions {
-        esp: args
-            .boot
+        esp: mode
             .uefi()
             .then(|| parse_size(&args.esp_size))
             .transpose()?,
-        bios_boot: (args.boot.bios() && table == PartitionTable::Gpt)
+        bios_boot: (mode.bios() && table == PartitionTable::Gpt)
             .then(|| parse_size(&args.bios_boot_size))
             .transpose()?,
     };
-    if args.boot != BootArg::None && uuid.is_none() {
+    if mode != BootMode::None && uuid.is_none() {
         // grub.cfg names the filesystem UUID, so it is chosen before planning.
-        uuid = Some(match timestamp {
-            Some(t) => derived_uuid(
-                "blockimg boot filesystem uuid",
-                &[
-                    &t.to_le_bytes(),
-                    args.label.as_bytes(),
-                    args.size.as_bytes(),
-                ],
-            ),
-            None => random_uuid()?,
-        });
+        let parts: [&[u8]; 2] = [args.label.as_bytes(), args.size.as_bytes()];
+        uuid = Some(boot::root_uuid(timestamp, &parts)?);
     }
     let options = ImageOptions {
         size,
@@ -244,10 +238,10 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         let name = archive.display().to_string();
         let steps = StreamSteps {
             adjust: |tree: &mut Tree| {
-                args.tree.adjust(tree, args.owner, timestamp)?;
-                add_boot(tree, &args, &boot, uuid)
+                args.tree.adjust(args.owner).apply(tree, timestamp)?;
+                add_boot(tree, mode, &boot, uuid)
             },
-            prepare: |disk: &mut PlannedDisk<'_>| install_boot(disk, &args, &boot),
+            prepare: |disk: &mut PlannedDisk<'_>| boot::install(disk, mode, &boot),
         };
         let sink = match device {
             Some(device) => device_sink(device, bytes / 512 * 512, &args)?,
@@ -262,8 +256,8 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         return Ok(());
     }
     let mut tree = load_root_with(args.root.as_deref(), timestamp, args.tree.outside())?;
-    args.tree.adjust(&mut tree, args.owner, timestamp)?;
-    add_boot(&mut tree, &args, &boot, uuid)?;
+    args.tree.adjust(args.owner).apply(&mut tree, timestamp)?;
+    add_boot(&mut tree, mode, &boot, uuid)?;
     // A GPT's backup belongs in the last sectors of the disk the output
     // describes, which a VHD may round up.
     let fit = |size| match table {
@@ -271,7 +265,7 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         PartitionTable::Mbr | PartitionTable::None => Ok(size),
     };
     let mut disk = plan_disk_fitted(&tree, &options, &fit)?;
-    install_boot(&mut disk, &args, &boot)?;
+    boot::install(&mut disk, mode, &boot)?;
     let summary = disk.summary();
     if let Some(device) = device {
         let mut sink = device_sink(device, disk.disk_size(), &args)?;
@@ -311,25 +305,21 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
 /// is asked for.
 fn add_boot(
     tree: &mut Tree,
-    args: &MkdiskArgs,
+    mode: BootMode,
     boot: &BootOptions,
     uuid: Option<[u8; 16]>,
 ) -> Result<()> {
     match uuid {
-        Some(uuid) if args.boot != BootArg::None => add_boot_files(tree, boot, &uuid),
+        Some(uuid) if mode != BootMode::None => {
+            if boot.kernel.is_none() && boot::menu_entries(tree).is_empty() {
+                eprintln!(
+                    "blockimg: warning: no kernel in /boot and no --kernel: grub.cfg boots /boot/vmlinuz, which the disk does not have yet"
+                );
+            }
+            add_boot_files(tree, boot, &uuid)
+        }
         _ => Ok(()),
     }
-}
-
-/// Installs the boot loaders asked for into the planned disk.
-fn install_boot(disk: &mut PlannedDisk<'_>, args: &MkdiskArgs, boot: &BootOptions) -> Result<()> {
-    if args.boot.bios() {
-        install_bios(disk, boot)?;
-    }
-    if args.boot.uefi() {
-        install_uefi(disk, boot)?;
-    }
-    Ok(())
 }
 
 /// The sink for a disk of `disk_size` bytes built in place on `device`,

@@ -1,5 +1,6 @@
 //! One module per subcommand of the `blockimg` command line.
 
+pub mod build;
 pub mod common;
 pub mod convert;
 pub mod initramfs;

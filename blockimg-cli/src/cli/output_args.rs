@@ -1,7 +1,5 @@
 //! Output format options shared by `mkdisk` and `convert`.
 
-use blockimg::disk_format::ImageIdentity;
-use blockimg::identity::derived_uuid;
 use blockimg::sink::{Destination, OutputFormat, OutputOptions};
 use blockimg::size::format_size;
 use blockimg::Result;
@@ -58,10 +56,7 @@ impl OutputArgs {
         let mut options = OutputOptions::new(format, overwrite)?;
         options.azure = self.azure;
         if let Some((time, fs_uuid)) = reproducible {
-            options.identity = ImageIdentity {
-                uuid: derived_uuid("blockimg image identity", &[&fs_uuid]),
-                time,
-            };
+            options.reproducible(time, fs_uuid);
         }
         Ok(options)
     }

@@ -4,7 +4,7 @@
 
 use gptman::{GPTPartitionEntry, GPT};
 
-use super::layout::{DiskLayout, PartitionRole, SECTOR};
+use super::layout::{DiskLayout, Partition, PartitionRole, PartitionType, SECTOR};
 use super::memory::SparseBytes;
 use crate::error::{Error, Result};
 
@@ -22,12 +22,27 @@ pub const BIOS_BOOT: [u8; 16] = [
     0x21, 0x68, 0x61, 0x48, 0x64, 0x49, 0x6E, 0x6F, 0x74, 0x4E, 0x65, 0x65, 0x64, 0x45, 0x46, 0x49,
 ];
 
+/// Partition type GUID of Linux swap, in text order.
+pub const LINUX_SWAP: [u8; 16] = [
+    0x06, 0x57, 0xFD, 0x6D, 0xA4, 0xAB, 0x43, 0xC4, 0x84, 0xE5, 0x09, 0x33, 0xC8, 0x4B, 0x4F, 0x4F,
+];
+
 /// The partition type GUID of `role`, in text order.
 pub fn type_guid(role: PartitionRole) -> [u8; 16] {
     match role {
         PartitionRole::BiosBoot => BIOS_BOOT,
         PartitionRole::Esp => EFI_SYSTEM,
-        PartitionRole::Root => LINUX_FILESYSTEM,
+        PartitionRole::Root | PartitionRole::Data => LINUX_FILESYSTEM,
+        PartitionRole::Swap => LINUX_SWAP,
+    }
+}
+
+/// The type GUID `p` is written with: the one it was given, else its
+/// role's.
+fn type_of(p: &Partition) -> [u8; 16] {
+    match p.kind {
+        Some(PartitionType::Gpt(guid)) => guid,
+        _ => type_guid(p.role),
     }
 }
 
@@ -58,12 +73,12 @@ pub fn write_gpt(
     let mut gpt = GPT::new_from(&mut window, SECTOR, guid_on_disk(disk_guid)).map_err(bad)?;
     for (p, guid) in layout.partitions.iter().zip(partition_guids) {
         gpt[p.number] = GPTPartitionEntry {
-            partition_type_guid: guid_on_disk(type_guid(p.role)),
+            partition_type_guid: guid_on_disk(type_of(p)),
             unique_partition_guid: guid_on_disk(*guid),
             starting_lba: p.start / SECTOR,
             ending_lba: p.end() / SECTOR - 1,
             attribute_bits: 0,
-            partition_name: p.role.gpt_name().into(),
+            partition_name: p.name.as_str().into(),
         };
     }
     gpt.write_into(&mut window).map_err(bad)?;
@@ -81,6 +96,7 @@ mod tests {
     fn type_guids_match_their_text() {
         for (bytes, text) in [
             (LINUX_FILESYSTEM, "0FC63DAF-8483-4772-8E79-3D69D8477DE4"),
+            (LINUX_SWAP, "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"),
             (EFI_SYSTEM, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"),
             (BIOS_BOOT, "21686148-6449-6E6F-744E-656564454649"),
         ] {

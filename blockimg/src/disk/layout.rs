@@ -60,6 +60,10 @@ pub enum PartitionRole {
     Esp,
     /// The root ext4 filesystem.
     Root,
+    /// Linux swap space.
+    Swap,
+    /// Any other partition: an ext4 filesystem or raw space.
+    Data,
 }
 
 impl PartitionRole {
@@ -69,6 +73,8 @@ impl PartitionRole {
             PartitionRole::BiosBoot => "bios-boot",
             PartitionRole::Esp => "esp",
             PartitionRole::Root => "root",
+            PartitionRole::Swap => "swap",
+            PartitionRole::Data => "data",
         }
     }
 
@@ -78,12 +84,73 @@ impl PartitionRole {
             PartitionRole::BiosBoot => "BIOS boot",
             PartitionRole::Esp => "EFI system (FAT32)",
             PartitionRole::Root => "Linux root (ext4)",
+            PartitionRole::Swap => "Linux swap",
+            PartitionRole::Data => "Linux data",
+        }
+    }
+
+    /// The smallest partition of this role, in bytes.
+    fn min_size(self) -> u64 {
+        match self {
+            PartitionRole::BiosBoot => SECTOR,
+            PartitionRole::Esp => super::fat::MIN_ESP_SIZE,
+            // mkswap refuses fewer than ten pages.
+            PartitionRole::Swap => 10 * super::swap::PAGE_SIZE,
+            PartitionRole::Root => ALIGN,
+            PartitionRole::Data => SECTOR,
+        }
+    }
+}
+
+/// A partition type other than its role's: a GPT type GUID or an MBR
+/// system id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionType {
+    /// GPT partition type GUID, in text order.
+    Gpt([u8; 16]),
+    /// MBR system id (e.g. 0x83).
+    Mbr(u8),
+}
+
+/// One partition asked for: its role, where it goes and what the table
+/// says about it. [`DiskLayout::plan`] places a list of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionSpec {
+    /// What it holds.
+    pub role: PartitionRole,
+    /// Byte offset of its first sector; `None` puts it on the next 1 MiB
+    /// boundary after the partition before it.
+    pub start: Option<u64>,
+    /// Length in bytes (rounded up to whole sectors, an ESP to whole MiB);
+    /// `None` fills the space the other partitions leave (one partition at
+    /// most).
+    pub size: Option<u64>,
+    /// GPT partition name; `None` uses the role's.
+    pub name: Option<String>,
+    /// Partition type; `None` uses the role's.
+    pub kind: Option<PartitionType>,
+    /// GPT unique partition GUID (text order); `None` derives or draws
+    /// one.
+    pub guid: Option<[u8; 16]>,
+}
+
+impl PartitionSpec {
+    /// A partition of `role` and `size` (`None`: the rest of the disk)
+    /// placed after the one before it, with the role's name and type.
+    pub fn new(role: PartitionRole, size: Option<u64>) -> PartitionSpec {
+        PartitionSpec {
+            role,
+            start: None,
+            size,
+            name: None,
+            kind: None,
+            guid: None,
         }
     }
 }
 
 /// One partition: its number in the table (from 1) and its byte range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
     /// What it holds.
     pub role: PartitionRole,
@@ -93,6 +160,12 @@ pub struct Partition {
     pub start: u64,
     /// Length in bytes.
     pub size: u64,
+    /// GPT partition name.
+    pub name: String,
+    /// Partition type other than the role's, if any.
+    pub kind: Option<PartitionType>,
+    /// GPT unique partition GUID given by the caller, if any.
+    pub guid: Option<[u8; 16]>,
 }
 
 impl Partition {
@@ -102,29 +175,53 @@ impl Partition {
     }
 }
 
-/// A disk's partitions, in table order and in ascending offsets. With
-/// [`PartitionTable::None`] the root "partition" is the whole disk.
+/// A disk's partitions, in table order. With [`PartitionTable::None`] the
+/// root "partition" is the whole disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskLayout {
     /// The table.
     pub table: PartitionTable,
     /// Size of the disk in bytes, whole sectors.
     pub disk_size: u64,
-    /// Partitions, the root last.
+    /// Partitions in table order.
     pub partitions: Vec<Partition>,
 }
 
 impl DiskLayout {
-    /// Bytes in front of the root filesystem for `table` and `boot`.
-    pub fn front_bytes(table: PartitionTable, boot: &BootPartitions) -> Result<u64> {
-        Ok(Self::boot_partitions(table, boot)?
-            .last()
-            .map_or(Self::first_start(table), |&(_, start, size)| {
-                (start + size).next_multiple_of(ALIGN)
-            }))
+    /// The partitions `table` and `boot` ask for, in disk order (BIOS boot
+    /// partition, ESP), then the root filling the rest.
+    pub fn specs(boot: &BootPartitions) -> Vec<PartitionSpec> {
+        let mut specs = Vec::new();
+        if let Some(size) = boot.bios_boot {
+            specs.push(PartitionSpec::new(PartitionRole::BiosBoot, Some(size)));
+        }
+        if let Some(size) = boot.esp {
+            specs.push(PartitionSpec::new(PartitionRole::Esp, Some(size)));
+        }
+        specs.push(PartitionSpec::new(PartitionRole::Root, None));
+        specs
     }
 
-    /// Bytes after the root filesystem: the GPT's backup.
+    /// Bytes of a disk laid out as `specs` outside the partition that
+    /// fills the rest: the space before and between the others (with their
+    /// alignment) and the GPT backup. A disk of this size plus what the
+    /// filling partition needs holds them all.
+    pub fn fixed_bytes(table: PartitionTable, specs: &[PartitionSpec]) -> u64 {
+        let mut next = Self::first_start(table);
+        for spec in specs {
+            let start = spec.start.unwrap_or(next.next_multiple_of(ALIGN));
+            let size = spec.size.map_or(0, |s| rounded_size(spec.role, s));
+            next = (start + size).next_multiple_of(ALIGN).max(next);
+        }
+        next + Self::back_bytes(table)
+    }
+
+    /// Bytes in front of the root filesystem for `table` and `boot`.
+    pub fn front_bytes(table: PartitionTable, boot: &BootPartitions) -> Result<u64> {
+        Ok(Self::fixed_bytes(table, &Self::specs(boot)) - Self::back_bytes(table))
+    }
+
+    /// Bytes after the last partition: the GPT's backup.
     pub fn back_bytes(table: PartitionTable) -> u64 {
         match table {
             PartitionTable::Gpt => GPT_BACKUP_BYTES,
@@ -133,34 +230,49 @@ impl DiskLayout {
     }
 
     /// Lays out a disk of `disk_size` bytes (rounded down to whole
-    /// sectors). Refuses boot partitions without a table, a BIOS boot
-    /// partition on an MBR disk, an ESP too small for FAT32, a disk too
+    /// sectors) with the boot partitions `boot` asks for and the root
+    /// filling the rest. Refuses boot partitions without a table, a BIOS
+    /// boot partition on an MBR disk, an ESP too small for FAT32, a disk too
     /// small for its partitions and an MBR disk past 2 TiB.
     pub fn new(table: PartitionTable, boot: &BootPartitions, disk_size: u64) -> Result<Self> {
+        Self::plan(table, disk_size, &Self::specs(boot)).map_err(|e| match e {
+            Error::Partition {
+                role: PartitionRole::Esp,
+                field: "size",
+                ..
+            } => Error::TooSmall {
+                what: "a FAT32 EFI system partition (--esp-size)".into(),
+                needed: super::fat::MIN_ESP_SIZE,
+                available: boot.esp.map_or(0, |s| s.next_multiple_of(ALIGN)),
+            },
+            other => other,
+        })
+    }
+
+    /// Places `specs` (in table order) on a disk of `disk_size` bytes
+    /// (rounded down to whole sectors): each partition at its `start` or
+    /// on the next 1 MiB boundary, the one without a size filling what the
+    /// others leave.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Partition`] names the partition at fault: a second root, ESP
+    /// or BIOS boot partition, a BIOS boot partition on an MBR disk, a fifth
+    /// MBR partition, a second partition without a size, a partition
+    /// smaller than its role needs, a start off the sector grid or inside
+    /// the table, a partition past the end of the disk or overlapping
+    /// another. [`Error::TooSmall`] when the disk leaves the filling
+    /// partition too little room, [`Error::TooLarge`] for an MBR disk past
+    /// 2 TiB, [`Error::InvalidOption`] for a disk without a root.
+    pub fn plan(table: PartitionTable, disk_size: u64, specs: &[PartitionSpec]) -> Result<Self> {
         let disk_size = disk_size / SECTOR * SECTOR;
-        let mut partitions: Vec<Partition> = Self::boot_partitions(table, boot)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, (role, start, size))| Partition {
-                role,
-                number: i as u32 + 1,
-                start,
-                size,
-            })
-            .collect();
-        let root_start = Self::front_bytes(table, boot)?;
-        let back = Self::back_bytes(table);
-        let needed = root_start + ALIGN + back;
-        if disk_size < needed {
-            return Err(Error::TooSmall {
-                what: match table {
-                    PartitionTable::None => "a filesystem".into(),
-                    _ => format!("a {}-partitioned disk", table.name()),
-                },
-                needed,
-                available: disk_size,
-            });
-        }
+        let bad = |index: usize, field: &'static str, reason: String| Error::Partition {
+            number: index as u32 + 1,
+            role: specs[index].role,
+            field,
+            reason,
+        };
+        check_roles(table, specs, &bad)?;
         if table == PartitionTable::Mbr && disk_size > MBR_LIMIT {
             return Err(Error::TooLarge {
                 what: "an MBR-partitioned disk".into(),
@@ -168,12 +280,123 @@ impl DiskLayout {
                 limit: MBR_LIMIT,
             });
         }
-        partitions.push(Partition {
-            role: PartitionRole::Root,
-            number: partitions.len() as u32 + 1,
-            start: root_start,
-            size: disk_size - back - root_start,
-        });
+        let usable_end = disk_size.saturating_sub(Self::back_bytes(table));
+        let first_usable = match table {
+            PartitionTable::Gpt => 34 * SECTOR,
+            PartitionTable::Mbr => SECTOR,
+            PartitionTable::None => 0,
+        };
+        let mut partitions: Vec<Partition> = Vec::with_capacity(specs.len());
+        let mut next = Self::first_start(table);
+        for (i, spec) in specs.iter().enumerate() {
+            let start = match spec.start {
+                Some(start) if start % SECTOR != 0 => {
+                    return Err(bad(
+                        i,
+                        "start",
+                        format!("{start} is not a multiple of {SECTOR}"),
+                    ))
+                }
+                Some(start) if start < first_usable => {
+                    return Err(bad(
+                        i,
+                        "start",
+                        format!(
+                        "byte {start} is inside the {} (the first usable byte is {first_usable})",
+                        table.name()
+                    ),
+                    ))
+                }
+                Some(start) => start,
+                None => next.next_multiple_of(ALIGN),
+            };
+            let size = match spec.size {
+                Some(size) => rounded_size(spec.role, size),
+                None => {
+                    let end = fill_end(table, specs, i, usable_end);
+                    let needed = start.saturating_add(spec.role.min_size());
+                    if end < needed {
+                        return Err(Error::TooSmall {
+                            what: match table {
+                                PartitionTable::None => "a filesystem".into(),
+                                _ => format!("a {}-partitioned disk", table.name()),
+                            },
+                            needed: needed
+                                + (usable_end - end.min(usable_end))
+                                + Self::back_bytes(table),
+                            available: disk_size,
+                        });
+                    }
+                    end - start
+                }
+            };
+            if size < spec.role.min_size() {
+                return Err(bad(
+                    i,
+                    "size",
+                    format!(
+                        "{size} bytes is less than a {} partition needs ({} bytes)",
+                        spec.role.description(),
+                        spec.role.min_size()
+                    ),
+                ));
+            }
+            let end = start.saturating_add(size);
+            if end > usable_end {
+                let field = if spec.start.is_some() && start >= usable_end {
+                    "start"
+                } else {
+                    "size"
+                };
+                return Err(bad(
+                    i,
+                    field,
+                    format!(
+                        "bytes {start}..{end} do not fit: the partitions of a {disk_size}-byte {} disk must end by byte {usable_end}",
+                        table.name()
+                    ),
+                ));
+            }
+            partitions.push(Partition {
+                role: spec.role,
+                number: i as u32 + 1,
+                start,
+                size,
+                name: spec
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| spec.role.gpt_name().into()),
+                kind: spec.kind,
+                guid: spec.guid,
+            });
+            next = end.max(next);
+        }
+        let mut order: Vec<usize> = (0..partitions.len()).collect();
+        order.sort_by_key(|&i| partitions[i].start);
+        for pair in order.windows(2) {
+            let (a, b) = (&partitions[pair[0]], &partitions[pair[1]]);
+            if b.start < a.end() {
+                let later = pair[0].max(pair[1]);
+                let other = &partitions[pair[0].min(pair[1])];
+                let field = if specs[later].start.is_some() {
+                    "start"
+                } else {
+                    "size"
+                };
+                return Err(bad(
+                    later,
+                    field,
+                    format!(
+                        "bytes {}..{} overlap partition {} (bytes {}..{})",
+                        partitions[later].start,
+                        partitions[later].end(),
+                        other.number,
+                        other.start,
+                        other.end()
+                    ),
+                ));
+            }
+        }
         Ok(DiskLayout {
             table,
             disk_size,
@@ -183,8 +406,13 @@ impl DiskLayout {
 
     /// The root filesystem's partition.
     pub fn root(&self) -> &Partition {
-        // `new` always puts the root last.
-        &self.partitions[self.partitions.len() - 1]
+        // `plan` refuses a layout without exactly one root.
+        let index = self
+            .partitions
+            .iter()
+            .position(|p| p.role == PartitionRole::Root)
+            .unwrap_or(0);
+        &self.partitions[index]
     }
 
     /// The partition with `role`, if the disk has one.
@@ -199,54 +427,155 @@ impl DiskLayout {
             PartitionTable::None => 0,
         }
     }
+}
 
-    /// The boot partitions asked for, as `(role, start, size)` in disk
-    /// order: the BIOS boot partition, then the ESP.
-    fn boot_partitions(
-        table: PartitionTable,
-        boot: &BootPartitions,
-    ) -> Result<Vec<(PartitionRole, u64, u64)>> {
-        let refuse = |reason: String| Error::InvalidOption {
-            option: "partition layout".into(),
-            reason,
+/// The size a partition of `role` asked to hold `size` bytes gets: an ESP
+/// whole MiB, anything else whole sectors.
+fn rounded_size(role: PartitionRole, size: u64) -> u64 {
+    match role {
+        PartitionRole::Esp => size.next_multiple_of(ALIGN),
+        PartitionRole::BiosBoot => size / SECTOR * SECTOR,
+        _ => size.next_multiple_of(SECTOR),
+    }
+}
+
+/// Where the partition `i` that fills the free space ends: before the
+/// partitions after it (each on its 1 MiB boundary) up to the next one
+/// with a given start, or the end of the usable space.
+fn fill_end(table: PartitionTable, specs: &[PartitionSpec], i: usize, usable_end: u64) -> u64 {
+    let rest = &specs[i + 1..];
+    let until = rest.iter().position(|s| s.start.is_some());
+    let limit = until.map_or(usable_end, |j| rest[j].start.unwrap_or(usable_end));
+    let after = &rest[..until.unwrap_or(rest.len())];
+    if after.is_empty() {
+        return if table == PartitionTable::None || until.is_none() {
+            limit
+        } else {
+            limit / ALIGN * ALIGN
         };
-        if table == PartitionTable::None && (boot.esp.is_some() || boot.bios_boot.is_some()) {
-            return Err(refuse(
-                "an ESP or a BIOS boot partition needs a partition table (--table mbr or gpt)"
-                    .into(),
+    }
+    let reserved: u64 = after
+        .iter()
+        .map(|s| s.size.map_or(0, |size| rounded_size(s.role, size)))
+        .map(|size| size.next_multiple_of(ALIGN))
+        .sum();
+    (limit.saturating_sub(reserved)) / ALIGN * ALIGN
+}
+
+/// The role rules: one root; at most one ESP and BIOS boot partition, the
+/// latter on GPT only; four MBR partitions; one partition filling the rest;
+/// nothing but the root without a table.
+fn check_roles(
+    table: PartitionTable,
+    specs: &[PartitionSpec],
+    bad: &dyn Fn(usize, &'static str, String) -> Error,
+) -> Result<()> {
+    let refuse = |reason: &str| Error::InvalidOption {
+        option: "partition layout".into(),
+        reason: reason.into(),
+    };
+    let roots = specs
+        .iter()
+        .filter(|s| s.role == PartitionRole::Root)
+        .count();
+    if roots == 0 {
+        return Err(refuse("a disk needs a root partition"));
+    }
+    if table == PartitionTable::None {
+        if let Some(i) = specs.iter().position(|s| s.role != PartitionRole::Root) {
+            return Err(bad(
+                i,
+                "role",
+                "an ESP, a BIOS boot partition or any other partition needs a partition table (--table mbr or gpt)".into(),
             ));
         }
-        let mut parts = Vec::new();
-        let mut next = Self::first_start(table);
-        if let Some(size) = boot.bios_boot {
-            if table != PartitionTable::Gpt {
-                return Err(refuse(
-                    "a BIOS boot partition belongs on a GPT disk; on an MBR disk core.img goes in the gap after the MBR"
-                        .into(),
-                ));
-            }
-            let size = size / SECTOR * SECTOR;
-            if size == 0 {
-                return Err(refuse(
-                    "the BIOS boot partition needs at least one sector".into(),
-                ));
-            }
-            parts.push((PartitionRole::BiosBoot, next, size));
-            next = (next + size).next_multiple_of(ALIGN);
-        }
-        if let Some(size) = boot.esp {
-            let size = size.next_multiple_of(ALIGN);
-            if size < super::fat::MIN_ESP_SIZE {
-                return Err(Error::TooSmall {
-                    what: "a FAT32 EFI system partition (--esp-size)".into(),
-                    needed: super::fat::MIN_ESP_SIZE,
-                    available: size,
-                });
-            }
-            parts.push((PartitionRole::Esp, next, size));
-        }
-        Ok(parts)
     }
+    let mut seen = Vec::new();
+    let mut fill = None;
+    for (i, spec) in specs.iter().enumerate() {
+        let unique = matches!(
+            spec.role,
+            PartitionRole::Root | PartitionRole::Esp | PartitionRole::BiosBoot
+        );
+        if unique && seen.contains(&spec.role) {
+            return Err(bad(
+                i,
+                "role",
+                format!("a disk has one {} partition", spec.role.description()),
+            ));
+        }
+        seen.push(spec.role);
+        if spec.role == PartitionRole::BiosBoot && table != PartitionTable::Gpt {
+            return Err(bad(
+                i,
+                "role",
+                "a BIOS boot partition belongs on a GPT disk; on an MBR disk core.img goes in the gap after the MBR".into(),
+            ));
+        }
+        if table == PartitionTable::Mbr && i >= 4 {
+            return Err(bad(
+                i,
+                "role",
+                "an MBR holds at most four (primary) partitions; use a GPT".into(),
+            ));
+        }
+        if spec.size.is_none() {
+            if let Some(first) = fill {
+                return Err(bad(
+                    i,
+                    "size",
+                    format!("only one partition may fill the free space, and partition {} does; give this one a size", first + 1),
+                ));
+            }
+            fill = Some(i);
+        }
+        let kind_fits = match spec.kind {
+            Some(PartitionType::Gpt(_)) => table == PartitionTable::Gpt,
+            Some(PartitionType::Mbr(_)) => table == PartitionTable::Mbr,
+            None => true,
+        };
+        if !kind_fits {
+            return Err(bad(
+                i,
+                "type",
+                format!(
+                    "a {} takes {}",
+                    table.name(),
+                    match table {
+                        PartitionTable::Gpt => "a type GUID",
+                        _ => "a one-byte type such as 0x83",
+                    }
+                ),
+            ));
+        }
+        if (spec.guid.is_some() || spec.name.is_some()) && table != PartitionTable::Gpt {
+            let field = if spec.guid.is_some() { "uuid" } else { "name" };
+            return Err(bad(
+                i,
+                field,
+                "partition names and GUIDs belong to a GPT".into(),
+            ));
+        }
+        if spec
+            .name
+            .as_ref()
+            .is_some_and(|n| n.encode_utf16().count() > 36)
+        {
+            return Err(bad(
+                i,
+                "name",
+                "a GPT partition name has at most 36 UTF-16 code units".into(),
+            ));
+        }
+    }
+    if table == PartitionTable::None && specs.len() > 1 {
+        return Err(bad(
+            1,
+            "role",
+            "a disk without a table holds one filesystem".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -331,5 +660,89 @@ mod tests {
         let huge = DiskLayout::new(PartitionTable::Mbr, &esp(64), 3 << 40).unwrap_err();
         assert!(matches!(huge, Error::TooLarge { .. }), "{huge}");
         assert!(DiskLayout::new(PartitionTable::Gpt, &esp(64), 3 << 40).is_ok());
+    }
+
+    fn spec(role: PartitionRole, start_mib: Option<u64>, size_mib: Option<u64>) -> PartitionSpec {
+        PartitionSpec {
+            start: start_mib.map(|m| m * MIB),
+            ..PartitionSpec::new(role, size_mib.map(|m| m * MIB))
+        }
+    }
+
+    #[test]
+    fn a_partition_filling_the_middle_leaves_room_for_those_after_it() {
+        let specs = [
+            spec(PartitionRole::Root, None, None),
+            spec(PartitionRole::Swap, None, Some(8)),
+            spec(PartitionRole::Data, None, Some(3)),
+        ];
+        let l = DiskLayout::plan(PartitionTable::Gpt, 64 * MIB, &specs).unwrap();
+        let got: Vec<(u64, u64)> = l.partitions.iter().map(|p| (p.start, p.size)).collect();
+        assert_eq!(
+            got,
+            vec![(MIB, 51 * MIB), (52 * MIB, 8 * MIB), (60 * MIB, 3 * MIB)]
+        );
+        assert!(l.partitions.last().unwrap().end() <= 64 * MIB - GPT_BACKUP_BYTES);
+        assert_eq!(
+            DiskLayout::fixed_bytes(PartitionTable::Gpt, &specs),
+            12 * MIB + GPT_BACKUP_BYTES
+        );
+    }
+
+    #[test]
+    fn overlaps_and_overruns_name_the_partition_and_setting() {
+        let overlap = [
+            spec(PartitionRole::Root, None, Some(16)),
+            spec(PartitionRole::Swap, Some(8), Some(4)),
+        ];
+        match DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &overlap).unwrap_err() {
+            Error::Partition {
+                number,
+                field,
+                reason,
+                ..
+            } => {
+                assert_eq!((number, field), (2, "start"));
+                assert!(reason.contains("overlap partition 1"), "{reason}");
+            }
+            other => panic!("{other}"),
+        }
+        let past = [spec(PartitionRole::Root, None, Some(70))];
+        assert!(matches!(
+            DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &past),
+            Err(Error::Partition {
+                number: 1,
+                field: "size",
+                ..
+            })
+        ));
+        let two_fills = [
+            spec(PartitionRole::Root, None, None),
+            spec(PartitionRole::Data, None, None),
+        ];
+        assert!(matches!(
+            DiskLayout::plan(PartitionTable::Gpt, 64 * MIB, &two_fills),
+            Err(Error::Partition {
+                number: 2,
+                field: "size",
+                ..
+            })
+        ));
+        let five: Vec<PartitionSpec> = std::iter::once(spec(PartitionRole::Root, None, Some(2)))
+            .chain((0..4).map(|_| spec(PartitionRole::Data, None, Some(2))))
+            .collect();
+        assert!(matches!(
+            DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &five),
+            Err(Error::Partition {
+                number: 5,
+                field: "role",
+                ..
+            })
+        ));
+        let tiny_swap = [
+            spec(PartitionRole::Root, None, None),
+            PartitionSpec::new(PartitionRole::Swap, Some(4096)),
+        ];
+        assert!(DiskLayout::plan(PartitionTable::Gpt, 64 * MIB, &tiny_swap).is_err());
     }
 }

@@ -1,15 +1,18 @@
 //! The MBR of an MBR-partitioned disk (mbrman): the root partition (0x83,
-//! bootable) and an ESP (0xEF) before it when the layout has one.
+//! bootable), an ESP (0xEF), swap (0x82) and data partitions (0x83), or
+//! the type each was given.
 
 use mbrman::{MBRHeader, MBRPartitionEntry, CHS};
 
-use super::layout::{DiskLayout, PartitionRole, SECTOR};
+use super::layout::{DiskLayout, PartitionRole, PartitionType, SECTOR};
 use crate::error::{Error, Result};
 
 /// MBR partition type of a Linux filesystem.
 const LINUX_PARTITION: u8 = 0x83;
 /// MBR partition type of an EFI system partition.
 const ESP_PARTITION: u8 = 0xEF;
+/// MBR partition type of Linux swap.
+const SWAP_PARTITION: u8 = 0x82;
 
 /// Cylinder/head/sector address of `lba` at 255 heads and 63 sectors per
 /// track, saturated at 1023/254/63 as firmware expects past cylinder 1023.
@@ -39,12 +42,18 @@ pub fn mbr_sector(signature: u32, layout: &DiskLayout) -> Result<Vec<u8>> {
         let (boot, sys) = match p.role {
             PartitionRole::Root => (mbrman::BOOT_ACTIVE, LINUX_PARTITION),
             PartitionRole::Esp => (mbrman::BOOT_INACTIVE, ESP_PARTITION),
+            PartitionRole::Swap => (mbrman::BOOT_INACTIVE, SWAP_PARTITION),
+            PartitionRole::Data => (mbrman::BOOT_INACTIVE, LINUX_PARTITION),
             PartitionRole::BiosBoot => {
                 return Err(Error::InvalidOption {
                     option: "partition layout".into(),
                     reason: "an MBR disk has no BIOS boot partition".into(),
                 })
             }
+        };
+        let sys = match p.kind {
+            Some(PartitionType::Mbr(id)) => id,
+            _ => sys,
         };
         let (start, sectors) = (p.start / SECTOR, p.size / SECTOR);
         *slot = MBRPartitionEntry {

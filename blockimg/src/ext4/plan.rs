@@ -236,6 +236,11 @@ impl<'t> Ext4Plan<'t> {
         self.superblock.uuid
     }
 
+    /// The build time of a reproducible plan (its options' timestamp).
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.clamp
+    }
+
     /// Free blocks after writing.
     pub fn free_blocks(&self) -> u64 {
         self.superblock.free_blocks

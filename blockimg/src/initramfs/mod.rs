@@ -339,6 +339,26 @@ pub struct Written {
     pub entries: usize,
 }
 
+/// `tree` as a newc archive compressed with `compression`, in memory (to
+/// put into another image). Times later than `clamp_mtime` are written as
+/// it.
+///
+/// # Errors
+///
+/// The errors of [`cpio::write_newc`]; [`Error::Io`] from the compressor.
+pub fn archive_bytes(
+    tree: &Tree,
+    compression: Compression,
+    clamp_mtime: Option<i64>,
+) -> Result<Vec<u8>> {
+    let encoder = compression
+        .encoder(Vec::new())
+        .map_err(|e| Error::io("initramfs", e))?;
+    let options = cpio::NewcOptions { clamp_mtime };
+    let (encoder, _) = cpio::write_newc(tree, &options, encoder)?;
+    encoder.finish().map_err(|e| Error::io("initramfs", e))
+}
+
 /// Writes `tree` as a newc archive compressed with `compression` to
 /// `output`, atomically: the file appears complete or not at all. Times
 /// later than `clamp_mtime` are written as it.

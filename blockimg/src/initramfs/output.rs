@@ -1,5 +1,5 @@
 //! The output file: written under a temporary name by
-//! [`TempOutput`](crate::sink::TempOutput) and renamed into place only when
+//! [`crate::sink::TempOutput`] and renamed into place only when
 //! complete, so a failed build leaves nothing behind.
 
 use std::fs::File;

@@ -147,6 +147,18 @@ impl OutputOptions {
     }
 }
 
+impl OutputOptions {
+    /// Records an identity derived from a reproducible build's `time` and
+    /// root filesystem UUID in VHD and VMDK headers, so the same build gives
+    /// the same bytes.
+    pub fn reproducible(&mut self, time: i64, fs_uuid: [u8; 16]) {
+        self.identity = ImageIdentity {
+            uuid: crate::identity::derived_uuid("blockimg image identity", &[&fs_uuid]),
+            time,
+        };
+    }
+}
+
 /// The size of the disk a `format` output of a `disk_size`-byte disk
 /// describes.
 pub fn virtual_size(format: OutputFormat, disk_size: u64, azure: bool) -> Result<u64> {

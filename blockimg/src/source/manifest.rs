@@ -49,6 +49,18 @@ pub enum Directive {
         /// The host file, relative to the manifest's directory.
         host: PathBuf,
     },
+    /// Create a file holding `data` (recipes' `[[text]]`; the line format
+    /// has no syntax for it).
+    Data {
+        /// Path in the image.
+        path: Vec<u8>,
+        /// Permissions.
+        mode: u16,
+        /// Owner.
+        owner: (u32, u32),
+        /// The file's contents.
+        data: std::sync::Arc<[u8]>,
+    },
     /// Create a symlink.
     Symlink {
         /// Path in the image.
@@ -376,6 +388,20 @@ impl Manifest {
                     let host = self.base.join(host);
                     let (parent, name) = parent_dir(tree, path, time).map_err(fail)?;
                     let content = super::dir::host_file_content(&host)?;
+                    tree.add(
+                        parent,
+                        &name,
+                        Node::new(meta(*mode, *owner), NodeKind::File(content)),
+                    )?;
+                }
+                Directive::Data {
+                    path,
+                    mode,
+                    owner,
+                    data,
+                } => {
+                    let (parent, name) = parent_dir(tree, path, time).map_err(fail)?;
+                    let content = crate::tree::FileContent::from_bytes(data.clone());
                     tree.add(
                         parent,
                         &name,

@@ -4,10 +4,15 @@
 //! - [`dir`]: a directory on the host, scanned without following symlinks and
 //!   without root privileges; file data stays on the host and is read only
 //!   when the image is written.
+//! - [`tar`]: tar archives, plain or compressed, from a file or a stream.
+//! - [`manifest`], [`base_layout`]: entries added or overridden on top.
+//! - [`root`]: the starting tree of a build from any of these, and the
+//!   changes applied to it once read.
 
 pub mod base_layout;
 pub mod dir;
 pub mod manifest;
 pub mod read_ahead;
+pub mod root;
 pub mod tar;
 pub mod tar_reader;

@@ -1,0 +1,68 @@
+//! `blockimg build`: a disk from a recipe (docs/RECIPES.md).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use blockimg::recipe::{self, OutputSpec};
+use blockimg::sink::{Destination, OutputFormat};
+use blockimg::size::format_size;
+use blockimg::Result;
+
+use super::output_args::{describe, OutputArgs};
+
+/// Arguments of `blockimg build`.
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// The recipe (TOML).
+    recipe: PathBuf,
+    /// Write this one output instead of the recipe's [[output]] list.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    format: OutputArgs,
+    /// Print the plan (partitions, files added, kernel command line,
+    /// outputs) and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Replace outputs that exist.
+    #[arg(short, long)]
+    force: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Runs `blockimg build`.
+pub fn run(args: BuildArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut recipe = recipe::load(&args.recipe)?;
+    if let Some(out) = &args.out {
+        let dest = Destination::File(out.clone());
+        let format = OutputFormat::resolve(args.format.format.map(Into::into), &dest)?;
+        recipe.outputs = vec![OutputSpec {
+            path: out.clone(),
+            format,
+            azure: args.format.azure,
+        }];
+    }
+    let prepared = recipe::prepare(&recipe, !args.quiet)?;
+    if args.dry_run {
+        // Plan everything, so what does not fit is found, then say it.
+        prepared.plan()?;
+        print!("{}", prepared.describe());
+        return Ok(());
+    }
+    let written = prepared.write(args.force)?;
+    if !args.quiet {
+        for w in &written {
+            println!("{}: {}", w.path.display(), format_size(w.disk_size));
+            println!("{}", describe(w.format, w.disk_size, w.file_bytes));
+        }
+        println!(
+            "  built from {} in {:.2} s",
+            args.recipe.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

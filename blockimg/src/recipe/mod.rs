@@ -1,0 +1,294 @@
+//! Image recipes: a TOML file describing a whole disk (its size, table and
+//! partitions, what fills the root and the other filesystems, the boot
+//! loader and kernel, the outputs) built with `blockimg build image.toml`
+//! or [`build`]. Keys are documented in `docs/RECIPES.md`.
+//!
+//! The work is done in three steps, each usable on its own:
+//!
+//! 1. [`parse()`] (or [`load`]) reads and checks the whole recipe: unknown
+//!    keys, bad values, missing input files, partitions that overlap or do
+//!    not fit and contradicting settings are refused with the key and its
+//!    line, before anything is read or written. Relative paths are taken
+//!    from the recipe's directory.
+//! 2. [`prepare`] reads the sources into trees, adds what the profile and
+//!    the recipe's entries ask for, builds an initramfs if asked, puts the
+//!    boot files in and lays out the disk: a [`Prepared`] recipe, whose
+//!    [`Prepared::describe`] is what `--dry-run` prints. Still nothing is
+//!    written.
+//! 3. [`Prepared::write`] plans every filesystem, installs the boot loader
+//!    and writes each output (each atomically).
+//!
+//! # Example
+//!
+//! ```
+//! # fn main() -> blockimg::Result<()> {
+//! let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+//! let text = r#"
+//! timestamp = 1700000000
+//!
+//! [disk]
+//! size = "64M"
+//! table = "gpt"
+//!
+//! [[output]]
+//! path = "disk.img"
+//!
+//! [[partition]]
+//! role = "root"
+//!
+//! [[partition]]
+//! role = "swap"
+//! size = "8M"
+//!
+//! [[text]]
+//! path = "/etc/hostname"
+//! content = "appliance\n"
+//! "#;
+//! let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+//! let prepared = blockimg::recipe::prepare(&recipe, false)?;
+//! assert!(prepared.describe().contains("/etc/hostname"));
+//! let written = prepared.write(false)?;
+//! assert_eq!(written[0].disk_size, 64 << 20);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod model;
+pub mod parse;
+pub mod profile;
+pub mod validate;
+
+mod build;
+
+use std::path::{Path, PathBuf};
+
+use crate::boot::{BootMode, BootOptions};
+use crate::disk::layout::{PartitionSpec, PartitionTable};
+use crate::error::{Error, Result};
+use crate::initramfs::compress::Compression;
+use crate::initramfs::InitramfsOptions;
+use crate::sink::OutputFormat;
+use crate::source::root::TreeAdjust;
+use crate::source::tar::OutsideRoot;
+
+pub use build::{prepare, Added, Prepared, Written};
+pub use parse::Places;
+pub use profile::Profile;
+
+/// A checked recipe: every value parsed, every path absolute, the
+/// profile's defaults applied where the recipe left a setting out.
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    /// The recipe file.
+    pub path: PathBuf,
+    /// The profile.
+    pub profile: Option<Profile>,
+    /// Build time: `timestamp`, else `SOURCE_DATE_EPOCH`, else `None` (the
+    /// clock, and random identifiers).
+    pub timestamp: Option<i64>,
+    /// The machine's name, for profiles.
+    pub hostname: String,
+    /// Whether /etc/fstab is written.
+    pub fstab: bool,
+    /// Profile files left out.
+    pub profile_skip: Vec<String>,
+    /// The partition table.
+    pub table: PartitionTable,
+    /// The disk's size; `None` for `auto` (what the partitions need, the
+    /// root's headroom included).
+    pub size: Option<u64>,
+    /// The outputs.
+    pub outputs: Vec<OutputSpec>,
+    /// The partitions, in table order.
+    pub partitions: Vec<PartitionPlan>,
+    /// What fills the root filesystem.
+    pub root: RootSpec,
+    /// Files, directories and symlinks added to the root, in order.
+    pub entries: Vec<Entry>,
+    /// The boot loader and what it boots.
+    pub boot: BootSpec,
+    /// Settings of the `ec2` profile.
+    pub ec2: Ec2Settings,
+    /// Where each key was written, for messages.
+    pub places: Places,
+}
+
+/// One output file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// Where it is written.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: OutputFormat,
+    /// A fixed VHD sized for Azure.
+    pub azure: bool,
+}
+
+/// One partition and what goes into it.
+#[derive(Clone, Debug)]
+pub struct PartitionPlan {
+    /// Its place and table entry; `size` is `None` for the partition
+    /// filling the free space and for `auto` sizes.
+    pub spec: PartitionSpec,
+    /// Sized to hold its tree plus headroom.
+    pub auto: bool,
+    /// What it holds.
+    pub content: Content,
+    /// Where /etc/fstab mounts it (data partitions).
+    pub mount: Option<String>,
+}
+
+/// What a partition holds.
+#[derive(Clone, Debug)]
+pub enum Content {
+    /// The root filesystem ([`Recipe::root`]).
+    Root,
+    /// The EFI system partition (FAT32).
+    Esp,
+    /// The BIOS boot partition.
+    BiosBoot,
+    /// Linux swap.
+    Swap {
+        /// Label.
+        label: String,
+        /// UUID; `None` derives or draws one.
+        uuid: Option<[u8; 16]>,
+    },
+    /// An ext4 filesystem from a directory or archive, or empty.
+    Ext4 {
+        /// The source, if any.
+        source: Option<PathBuf>,
+        /// Filesystem settings.
+        ext4: Ext4Spec,
+    },
+    /// Unformatted space.
+    Raw,
+}
+
+/// Settings of an ext4 filesystem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ext4Spec {
+    /// Volume label.
+    pub label: String,
+    /// UUID; `None` derives or draws one.
+    pub uuid: Option<[u8; 16]>,
+    /// Block size.
+    pub block_size: u32,
+    /// A journal.
+    pub journal: bool,
+    /// Free space of an `auto` size, in percent.
+    pub headroom: u32,
+    /// Bytes per inode.
+    pub inode_ratio: u64,
+    /// Blocks reserved for root, in percent.
+    pub reserved_percent: u8,
+}
+
+/// What fills the root filesystem.
+#[derive(Clone, Debug)]
+pub struct RootSpec {
+    /// A directory or tar archive; `None` starts empty.
+    pub source: Option<PathBuf>,
+    /// Owners, the base layout and manifests.
+    pub adjust: TreeAdjust,
+    /// What happens to archive members outside the root.
+    pub outside: OutsideRoot,
+    /// Filesystem settings.
+    pub ext4: Ext4Spec,
+}
+
+/// Where an entry comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The recipe, at this line.
+    Recipe(usize),
+    /// A profile.
+    Profile(Profile),
+    /// The `fstab` setting.
+    Fstab,
+}
+
+/// A file, directory or symlink put into the root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Absolute path in the image.
+    pub path: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Permissions.
+    pub mode: u16,
+    /// Owner and group.
+    pub owner: (u32, u32),
+    /// Who asked for it.
+    pub origin: Origin,
+}
+
+/// What an [`Entry`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A copy of a host file.
+    File(PathBuf),
+    /// A file with these contents.
+    Text(String),
+    /// A directory.
+    Dir,
+    /// A symlink to this target.
+    Symlink(String),
+}
+
+/// The boot loader and what it boots.
+#[derive(Clone, Debug)]
+pub struct BootSpec {
+    /// Which boot loaders.
+    pub mode: BootMode,
+    /// Kernel, initrd, command line, consoles, GRUB's directories.
+    pub options: BootOptions,
+    /// An initramfs built by blockimg, put at /boot/initrd.img.
+    pub initramfs: Option<InitramfsSpec>,
+}
+
+/// An initramfs to build.
+#[derive(Clone, Debug)]
+pub struct InitramfsSpec {
+    /// What goes in.
+    pub options: InitramfsOptions,
+    /// Its compression.
+    pub compression: Compression,
+}
+
+/// Settings of the `ec2` profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ec2Settings {
+    /// Public keys written to the user's authorized_keys.
+    pub ssh_keys: Vec<String>,
+    /// Whose keys (default `root`).
+    pub user: String,
+    /// A first-boot script fetches the key from the instance metadata.
+    pub imds_ssh_key: bool,
+    /// DHCP on `interface` (`network = "dhcp"`, the default).
+    pub dhcp: bool,
+    /// The interface (default `eth0`).
+    pub interface: String,
+}
+
+/// Reads and checks the recipe file at `path` ([`parse()`]).
+pub fn load(path: &Path) -> Result<Recipe> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, path)
+}
+
+/// Parses and checks a recipe's `text`, as if read from `path` (relative
+/// paths are taken from its directory); see [`validate::validate`].
+///
+/// # Errors
+///
+/// [`Error::Recipe`], naming the key and its line, for anything wrong.
+pub fn parse(text: &str, path: &Path) -> Result<Recipe> {
+    let (file, places) = parse::parse_file(text, path)?;
+    validate::validate(file, places, path)
+}
+
+/// Builds the recipe: [`prepare`], then [`Prepared::write`].
+pub fn build(recipe: &Recipe, overwrite: bool, progress: bool) -> Result<Vec<Written>> {
+    prepare(recipe, progress)?.write(overwrite)
+}

@@ -1,0 +1,178 @@
+//! The tree a build starts from: a host directory, a tar archive (a file or
+//! standard input) or nothing, then reshaped by owners, the base layout and
+//! manifests. Shared by `mkdisk`, `initramfs` and recipes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::tar::{self, ArchiveRanges, Compression, InMemory, OutsideRoot};
+use super::{base_layout, manifest};
+use crate::error::{Error, Result};
+use crate::tree::{Metadata, Timestamp, Tree};
+
+/// What a root source names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootSource {
+    /// Nothing: an empty root directory.
+    Empty,
+    /// A host directory.
+    Dir(PathBuf),
+    /// A tar archive file, or standard input (`-`).
+    Archive(PathBuf),
+}
+
+impl RootSource {
+    /// Classifies a root source: `-` is standard input, a directory is
+    /// scanned, anything else is read as a tar archive.
+    pub fn of(root: Option<&Path>) -> Result<RootSource> {
+        let Some(root) = root else {
+            return Ok(RootSource::Empty);
+        };
+        if root == Path::new("-") {
+            return Ok(RootSource::Archive(root.to_path_buf()));
+        }
+        let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
+        Ok(if meta.is_dir() {
+            RootSource::Dir(root.to_path_buf())
+        } else {
+            RootSource::Archive(root.to_path_buf())
+        })
+    }
+
+    /// Opens an archive source: the file, or standard input for `-`.
+    pub fn open_archive(path: &Path) -> Result<Box<dyn Read + Send>> {
+        if path == Path::new("-") {
+            return Ok(Box::new(std::io::stdin()));
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        Ok(Box::new(file))
+    }
+}
+
+/// Changes made to a tree once it is read, in this order: every owner set
+/// to `owner`, owners and groups mapped, the base layout added, the
+/// manifests applied.
+#[derive(Clone, Debug, Default)]
+pub struct TreeAdjust {
+    /// Owner and group of every file, when set.
+    pub owner: Option<(u32, u32)>,
+    /// `(from, to)` user ids.
+    pub map_uid: Vec<(u32, u32)>,
+    /// `(from, to)` group ids.
+    pub map_gid: Vec<(u32, u32)>,
+    /// Add what a bootable root needs and a snapshot leaves out
+    /// ([`base_layout::add`]).
+    pub base_layout: bool,
+    /// Manifest files, applied in order.
+    pub manifests: Vec<PathBuf>,
+}
+
+impl TreeAdjust {
+    /// Applies the changes to `tree`; new entries are stamped with
+    /// `timestamp` (or now).
+    pub fn apply(&self, tree: &mut Tree, timestamp: Option<i64>) -> Result<()> {
+        if let Some((uid, gid)) = self.owner {
+            tree.set_owner_all(uid, gid);
+        }
+        tree.map_owners(&self.map_uid, &self.map_gid);
+        let now = build_time(timestamp);
+        if self.base_layout {
+            base_layout::add(tree, now)?;
+        }
+        for path in &self.manifests {
+            manifest::load(path)?.apply(tree, now)?;
+        }
+        Ok(())
+    }
+}
+
+/// Largest archive data kept in memory when a compressed archive or a pipe
+/// has to become a tree before the image is planned.
+const IN_MEMORY_LIMIT: u64 = 1 << 30;
+
+/// Reads an archive into a tree: data stays in an uncompressed archive file
+/// and is read when the image is written; compressed archives and pipes
+/// are held in memory.
+fn load_archive(path: &Path, outside: OutsideRoot, implied: Timestamp) -> Result<Tree> {
+    let name = path.display().to_string();
+    let mut input = RootSource::open_archive(path)?;
+    let mut head = [0u8; 6];
+    let mut got = 0;
+    while got < head.len() {
+        match input
+            .read(&mut head[got..])
+            .map_err(|e| Error::io(path, e))?
+        {
+            0 => break,
+            n => got += n,
+        }
+    }
+    let stream = std::io::Cursor::new(head[..got].to_vec()).chain(input);
+    let seekable_plain =
+        path != Path::new("-") && Compression::detect(&head[..got]) == Compression::None;
+    if seekable_plain {
+        tar::read_archive(
+            stream,
+            &name,
+            &mut ArchiveRanges::new(path),
+            outside,
+            implied,
+        )
+    } else {
+        let decoded = tar::decompress(stream, &name)?;
+        tar::read_archive(
+            decoded,
+            &name,
+            &mut InMemory::new(IN_MEMORY_LIMIT),
+            outside,
+            implied,
+        )
+    }
+}
+
+/// The tree a build starts from: the source `root` (a host directory, a tar
+/// archive or `-` for one on standard input), or an empty root directory
+/// owned by root and stamped with `timestamp` (or the current time).
+/// Archive members outside the root are refused.
+pub fn load_root(root: Option<&Path>, timestamp: Option<i64>) -> Result<Tree> {
+    load_root_with(root, timestamp, OutsideRoot::Refuse)
+}
+
+/// [`load_root`], choosing what happens to archive members outside the
+/// root.
+pub fn load_root_with(
+    root: Option<&Path>,
+    timestamp: Option<i64>,
+    outside: OutsideRoot,
+) -> Result<Tree> {
+    match RootSource::of(root)? {
+        RootSource::Dir(dir) => super::dir::scan(&dir),
+        RootSource::Archive(path) => load_archive(&path, outside, build_time(timestamp)),
+        RootSource::Empty => Ok(Tree::new(Metadata::directory(build_time(timestamp)))),
+    }
+}
+
+/// The time new entries get: the build's timestamp, else now.
+pub fn build_time(timestamp: Option<i64>) -> Timestamp {
+    timestamp.map_or_else(Timestamp::now, Timestamp::from_secs)
+}
+
+/// The build time: `option` when given, else `SOURCE_DATE_EPOCH` when set
+/// (a reproducible build), else `None` (the clock).
+pub fn build_timestamp(option: Option<i64>) -> Result<Option<i64>> {
+    if option.is_some() {
+        return Ok(option);
+    }
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) if !text.trim().is_empty() => {
+            text.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::InvalidOption {
+                    option: "SOURCE_DATE_EPOCH".into(),
+                    reason: format!("{text:?} is not a number of seconds"),
+                })
+        }
+        _ => Ok(None),
+    }
+}
