@@ -272,6 +272,22 @@ pub enum Error {
         /// What was found instead.
         reason: String,
     },
+    /// A filesystem that a rewrite would change the nature of.
+    #[error("{image}: cannot write into this filesystem: {reason}")]
+    NotRewritable {
+        /// The image file.
+        image: PathBuf,
+        /// What a rewrite would change.
+        reason: String,
+    },
+    /// Rewriting the filesystem of an image failed; the image is as it was.
+    #[error("{image} was not changed: {source}")]
+    Unchanged {
+        /// The image file.
+        image: PathBuf,
+        /// Why the rewrite failed.
+        source: Box<Error>,
+    },
     /// An image format that is recognized but not supported.
     #[error("{path}: {reason}")]
     UnsupportedFormat {
