@@ -31,6 +31,10 @@ enum Command {
     /// Write a disk image onto a block device (such as an attached EBS
     /// volume) or an existing file.
     Write(cli::write::WriteArgs),
+    /// Show what a disk image holds: its partition table, each partition's
+    /// type and filesystem (ext2/3/4, FAT, swap) and the boot code
+    /// installed.
+    Inspect(cli::inspect::InspectArgs),
     /// Mount the ext4 filesystem of an image read-write through FUSE; the
     /// image is rewritten, atomically, when it is unmounted.
     Mount(fuse_mount::command::MountArgs),
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Command::Initramfs(args) => cli::initramfs::run(args).map_err(Into::into),
         Command::Convert(args) => cli::convert::run(args).map_err(Into::into),
         Command::Write(args) => cli::write::run(args).map_err(Into::into),
+        Command::Inspect(args) => cli::inspect::run(args).map_err(Into::into),
         Command::Mount(args) => fuse_mount::command::run_mount(args).map_err(Into::into),
         Command::Umount(args) => fuse_mount::command::run_umount(args).map_err(Into::into),
     };

@@ -61,6 +61,7 @@ pub mod ext4;
 pub mod identity;
 pub mod image;
 pub mod initramfs;
+pub mod inspect;
 pub mod sink;
 pub mod size;
 pub mod source;

@@ -3,6 +3,7 @@
 pub mod common;
 pub mod convert;
 pub mod initramfs;
+pub mod inspect;
 pub mod mkdisk;
 pub mod output_args;
 pub mod write;

@@ -11,6 +11,8 @@ pub mod layout;
 pub mod mbr;
 pub mod memory;
 
-pub use found::{partitions, ImageSpec, Partition, PartitionKind};
+pub use found::{
+    partitions, read_table, FoundTable, ImageSpec, Partition, PartitionKind, TableKind,
+};
 pub use layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
 pub use memory::SparseBytes;
