@@ -252,6 +252,14 @@ pub enum Error {
         /// The type the operation needs.
         expected: crate::ext4::read::FileType,
     },
+    /// A path whose resolution follows too many symlinks.
+    #[error("{image}: {path}: too many levels of symbolic links")]
+    SymlinkLoop {
+        /// The image file.
+        image: PathBuf,
+        /// The path being resolved.
+        path: String,
+    },
     /// A partition number the disk's table does not have.
     #[error("{image} has no partition {partition} (partitions: {available})")]
     NoSuchPartition {

@@ -53,6 +53,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod boot;
+pub mod browse;
 pub mod convert;
 pub mod disk;
 pub mod disk_format;

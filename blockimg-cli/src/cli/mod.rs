@@ -1,5 +1,7 @@
 //! One module per subcommand of the `blockimg` command line.
 
+pub mod add;
+pub mod browse;
 pub mod common;
 pub mod convert;
 pub mod initramfs;

@@ -1,6 +1,7 @@
 //! Whole-disk images: the partition table, the boot partitions and the ext4
 //! filesystem inside it, and the output file, written atomically.
 
+pub mod add;
 pub mod rewrite;
 
 use std::io::IsTerminal;
