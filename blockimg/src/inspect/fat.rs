@@ -79,8 +79,17 @@ fn read(file: &File, part: &Partition, sector: &[u8; 512]) -> io::Result<FatRepo
         sector[0x23],
     ]));
     let sectors = if small != 0 { small } else { large };
+    // mkfs.fat and the kernel accept a small FAT32 whose sector count is
+    // in the 16-bit field; fatfs wants it in the 32-bit one.
+    let mut boot = *sector;
+    let fat32 = boot[0x16..0x18] == [0, 0];
+    if fat32 && small != 0 {
+        boot[0x13..0x15].fill(0);
+        boot[0x20..0x24].copy_from_slice(&(small as u32).to_le_bytes());
+    }
     let window = ReadOnlyWindow {
         file,
+        boot,
         start: part.start,
         len: part.size,
         pos: 0,
@@ -129,9 +138,11 @@ fn loader_size<T: fatfs::ReadWriteSeek>(fs: &FileSystem<T>) -> Option<u64> {
 }
 
 /// The bytes `start..start + len` of an image, for fatfs, which wants a
-/// writable stream: writes fail, so nothing is ever changed.
+/// writable stream: writes fail, so nothing is ever changed. The first
+/// sector reads as `boot`.
 struct ReadOnlyWindow<'a> {
     file: &'a File,
+    boot: [u8; 512],
     start: u64,
     len: u64,
     pos: u64,
@@ -139,6 +150,12 @@ struct ReadOnlyWindow<'a> {
 
 impl Read for ReadOnlyWindow<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(rest) = self.boot.get(self.pos as usize..) {
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n as u64;
+            return Ok(n);
+        }
         let n = self.len.saturating_sub(self.pos).min(buf.len() as u64) as usize;
         let got = self.file.read_at(&mut buf[..n], self.start + self.pos)?;
         self.pos += got as u64;
