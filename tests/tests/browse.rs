@@ -10,7 +10,7 @@ use std::process::Command;
 
 use blockimg_tests::fixture::{build_rich_tree, FixtureOptions};
 use blockimg_tests::model::Compare;
-use blockimg_tests::tools::{show, tool};
+use blockimg_tests::tools::{sfdisk_create, show};
 use blockimg_tests::{
     blockimg_cmd, debugfs_stat, host, mkdisk, require_e2fsprogs, require_tool, RunOutput,
     PART_OFFSET,
@@ -207,22 +207,11 @@ fn an_image_made_by_sfdisk_and_mke2fs_is_browsed() {
     std::fs::write(src.join("etc/hostname"), b"made-by-mke2fs\n").unwrap();
     std::fs::write(src.join("data"), vec![7u8; 300_000]).unwrap();
     let img = tmp.path().join("disk.img");
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(48 << 20)
-        .unwrap();
-    let mut sfdisk = tool("sfdisk")
-        .arg("-q")
-        .arg(&img)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        sfdisk.stdin.as_mut().unwrap(),
-        b"label: dos\nstart=2048, size=16384, type=b\nstart=18432, type=83\n",
-    )
-    .unwrap();
-    assert!(sfdisk.wait().unwrap().success());
+    sfdisk_create(
+        &img,
+        48 << 20,
+        "label: dos\nstart=2048, size=16384, type=b\nstart=18432, type=83\n",
+    );
     let offset = 18432 * 512;
     let status = Command::new("mke2fs")
         .args(["-q", "-F", "-t", "ext4", "-E"])

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use blockimg_tests::tools::{tool, SfdiskDump};
+use blockimg_tests::tools::{sfdisk_create, tool, SfdiskDump};
 use blockimg_tests::{
     blockimg_cmd, dumpe2fs_h, mkdisk, require_e2fsprogs, require_tool, sfdisk_dump, RunOutput,
 };
@@ -294,18 +294,8 @@ fn an_image_made_by_sfdisk_mke2fs_mkfs_fat_and_mkswap() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let img = tmp.path().join("made.img");
-    let file = std::fs::File::create(&img).unwrap();
-    file.set_len(128 << 20).unwrap();
-    drop(file);
     let table = "label: dos\nlabel-id: 0x12345678\nstart=2048, size=32768, type=e, bootable\nstart=34816, size=163840, type=83\nstart=198656, type=82\n";
-    let mut sfdisk = tool("sfdisk")
-        .arg("-q")
-        .arg(&img)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(sfdisk.stdin.as_mut().unwrap(), table.as_bytes()).unwrap();
-    assert!(sfdisk.wait().unwrap().success());
+    sfdisk_create(&img, 128 << 20, table);
     let run = |cmd: &mut std::process::Command| {
         let out = cmd.output().unwrap();
         assert!(
