@@ -74,12 +74,17 @@ pub fn run_ls(args: LsArgs) -> Result<()> {
     out.flush().map_err(stdout_error)
 }
 
-/// Writes a file of the image to standard output.
+/// Writes a file of the image to standard output; a reader that stops
+/// early (`| head`) is not an error.
 pub fn run_cat(args: CatArgs) -> Result<()> {
     let reader = open(&args.image)?;
     let mut out = std::io::stdout().lock();
-    browse::cat(&reader, args.path.as_bytes(), &mut out)?;
-    out.flush().map_err(stdout_error)
+    let written = browse::cat(&reader, args.path.as_bytes(), &mut out)
+        .and_then(|_| out.flush().map_err(stdout_error));
+    match written {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// Copies a file or tree out of the image.

@@ -150,7 +150,7 @@ struct ReadOnlyWindow<'a> {
 
 impl Read for ReadOnlyWindow<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(rest) = self.boot.get(self.pos as usize..) {
+        if let Some(rest) = self.boot.get(self.pos as usize..).filter(|r| !r.is_empty()) {
             let n = rest.len().min(buf.len());
             buf[..n].copy_from_slice(&rest[..n]);
             self.pos += n as u64;
