@@ -38,6 +38,20 @@ enum Command {
     /// menu entry per kernel in the root's /boot; the root filesystem is
     /// only read.
     InstallGrub(cli::install_grub::InstallGrubArgs),
+    /// Show what a disk image holds: its partition table, each partition's
+    /// type and filesystem (ext2/3/4, FAT, swap) and the boot code
+    /// installed.
+    Inspect(cli::inspect::InspectArgs),
+    /// List a directory of an image's ext4 filesystem (like `ls -a`; `-l`
+    /// like `ls -lan --time-style=full-iso`, times in UTC).
+    Ls(cli::browse::LsArgs),
+    /// Write a file of an image's ext4 filesystem to standard output.
+    Cat(cli::browse::CatArgs),
+    /// Copy a file or directory tree out of an image's ext4 filesystem.
+    Get(cli::browse::GetArgs),
+    /// Copy a host file, directory tree or tar archive into an image's ext4
+    /// filesystem without mounting it; the image is rewritten atomically.
+    Add(cli::add::AddArgs),
     /// Mount the ext4 filesystem of an image read-write through FUSE; the
     /// image is rewritten, atomically, when it is unmounted.
     Mount(fuse_mount::command::MountArgs),
@@ -55,6 +69,11 @@ fn main() -> ExitCode {
         Command::Convert(args) => cli::convert::run(args).map_err(Into::into),
         Command::Write(args) => cli::write::run(args).map_err(Into::into),
         Command::InstallGrub(args) => cli::install_grub::run(args).map_err(Into::into),
+        Command::Inspect(args) => cli::inspect::run(args).map_err(Into::into),
+        Command::Ls(args) => cli::browse::run_ls(args).map_err(Into::into),
+        Command::Cat(args) => cli::browse::run_cat(args).map_err(Into::into),
+        Command::Get(args) => cli::browse::run_get(args).map_err(Into::into),
+        Command::Add(args) => cli::add::run(args).map_err(Into::into),
         Command::Mount(args) => fuse_mount::command::run_mount(args).map_err(Into::into),
         Command::Umount(args) => fuse_mount::command::run_umount(args).map_err(Into::into),
     };

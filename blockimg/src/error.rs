@@ -252,6 +252,14 @@ pub enum Error {
         /// The type the operation needs.
         expected: crate::ext4::read::FileType,
     },
+    /// A path whose resolution follows too many symlinks.
+    #[error("{image}: {path}: too many levels of symbolic links")]
+    SymlinkLoop {
+        /// The image file.
+        image: PathBuf,
+        /// The path being resolved.
+        path: String,
+    },
     /// A partition number the disk's table does not have.
     #[error("{image} has no partition {partition} (partitions: {available})")]
     NoSuchPartition {
@@ -271,6 +279,22 @@ pub enum Error {
         location: String,
         /// What was found instead.
         reason: String,
+    },
+    /// A filesystem that a rewrite would change the nature of.
+    #[error("{image}: cannot write into this filesystem: {reason}")]
+    NotRewritable {
+        /// The image file.
+        image: PathBuf,
+        /// What a rewrite would change.
+        reason: String,
+    },
+    /// Rewriting the filesystem of an image failed; the image is as it was.
+    #[error("{image} was not changed: {source}")]
+    Unchanged {
+        /// The image file.
+        image: PathBuf,
+        /// Why the rewrite failed.
+        source: Box<Error>,
     },
     /// An image format that is recognized but not supported.
     #[error("{path}: {reason}")]

@@ -53,6 +53,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod boot;
+pub mod browse;
 pub mod convert;
 pub mod disk;
 pub mod disk_format;
@@ -62,6 +63,7 @@ pub mod grub_install;
 pub mod identity;
 pub mod image;
 pub mod initramfs;
+pub mod inspect;
 pub mod recipe;
 pub mod sink;
 pub mod size;

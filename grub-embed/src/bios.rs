@@ -39,6 +39,10 @@ const BLOCKLIST_ENTRY: usize = 12;
 const CORE_SEGMENT: u16 = 0x820;
 /// MBR partition type of a GPT protective partition.
 const GPT_PROTECTIVE: u8 = 0xEE;
+/// Where boot.img keeps the message it prints first, which identifies it.
+const GRUB_MESSAGE: usize = 0x180;
+/// boot.img's message.
+const GRUB_MESSAGE_TEXT: &[u8] = b"GRUB \0";
 
 /// Where core.img goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +94,36 @@ fn entries(mbr: &[u8]) -> impl Iterator<Item = (usize, Entry)> + '_ {
             },
         )
     })
+}
+
+/// GRUB's boot.img as found in a disk's first sector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstalledBootImg {
+    /// The LBA boot.img loads core.img's first sector from.
+    pub core_lba: u64,
+}
+
+/// Recognizes boot.img in `sector` (a disk's first sector): its message
+/// `GRUB ` at 0x180 and the 0x55AA signature; reads core.img's LBA from the
+/// field at 0x5C.
+pub fn installed_boot_img(sector: &[u8]) -> Option<InstalledBootImg> {
+    let message = sector.get(GRUB_MESSAGE..GRUB_MESSAGE + GRUB_MESSAGE_TEXT.len())?;
+    if message != GRUB_MESSAGE_TEXT || sector.get(0x1FE..0x200) != Some(&[0x55, 0xAA][..]) {
+        return None;
+    }
+    let field = sector.get(KERNEL_SECTOR..KERNEL_SECTOR + 8)?;
+    let core_lba = u64::from_le_bytes(field.try_into().ok()?);
+    Some(InstalledBootImg { core_lba })
+}
+
+/// Sectors of an installed core.img, from its first sector (diskboot.img):
+/// that sector and the ones its first blocklist entry loads. `None` when
+/// the sector does not end in a blocklist loading to GRUB's segment.
+pub fn installed_core_sectors(first_sector: &[u8]) -> Option<u64> {
+    let entry = first_sector.get(BLOCKLIST..BLOCKLIST + BLOCKLIST_ENTRY)?;
+    let count = u16::from_le_bytes([entry[8], entry[9]]);
+    let segment = u16::from_le_bytes([entry[10], entry[11]]);
+    (segment == CORE_SEGMENT).then_some(1 + u64::from(count))
 }
 
 /// Sectors core.img occupies on the disk.
@@ -446,5 +480,22 @@ mod tests {
         };
         let out = gap(&mbr(2048), &boot_img(), &core).unwrap();
         assert_eq!(&out[0x1FE..], &[0x55, 0xAA]);
+    }
+
+    #[test]
+    fn an_embedded_boot_img_is_recognized_with_its_core_img() {
+        let area = CoreArea::BiosBootPartition {
+            start: 2048,
+            sectors: 2048,
+        };
+        let mut boot = boot_img();
+        boot[GRUB_MESSAGE..GRUB_MESSAGE + 6].copy_from_slice(b"GRUB \0");
+        let out = embed(&protective(), &boot, &core_img(300), area).unwrap();
+        let found = installed_boot_img(&out.mbr).unwrap();
+        assert_eq!(found.core_lba, 2048);
+        assert_eq!(installed_core_sectors(&out.core_img), Some(300));
+        // Without the message, a first sector is not GRUB's.
+        assert_eq!(installed_boot_img(&protective()), None);
+        assert_eq!(installed_core_sectors(&[0u8; 512]), None);
     }
 }

@@ -601,6 +601,29 @@ pub fn sfdisk_dump(img: &Path) -> Result<SfdiskDump, String> {
     Ok(dump)
 }
 
+/// Creates `img` as a sparse file of `size` bytes partitioned by `sfdisk`
+/// from `script` (sfdisk's input format).
+pub fn sfdisk_create(img: &Path, size: u64, script: &str) {
+    File::create(img)
+        .and_then(|f| f.set_len(size))
+        .unwrap_or_else(|e| panic!("create {}: {e}", img.display()));
+    let mut sfdisk = tool("sfdisk")
+        .arg("-q")
+        .arg(img)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sfdisk");
+    std::io::Write::write_all(
+        sfdisk.stdin.as_mut().expect("sfdisk stdin"),
+        script.as_bytes(),
+    )
+    .expect("write the sfdisk script");
+    assert!(
+        sfdisk.wait().expect("wait for sfdisk").success(),
+        "sfdisk {script:?}"
+    );
+}
+
 /// Runs `sfdisk --verify IMG`; `Err` holds what it printed when it finds a
 /// problem (it exits 0 on a clean table, and says so).
 pub fn sfdisk_verify(img: &Path) -> Result<String, String> {

@@ -1,9 +1,12 @@
 //! One module per subcommand of the `blockimg` command line.
 
+pub mod add;
+pub mod browse;
 pub mod build;
 pub mod common;
 pub mod convert;
 pub mod initramfs;
+pub mod inspect;
 pub mod install_grub;
 pub mod mkdisk;
 pub mod output_args;

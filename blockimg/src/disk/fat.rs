@@ -199,37 +199,20 @@ fn fixed_time(time: Timestamp) -> &'static FixedTime {
 fn dos_time(secs: i64) -> fatfs::DateTime {
     const MIN: i64 = 315_532_800; // 1980-01-01T00:00:00Z
     const MAX: i64 = 4_354_819_198; // 2107-12-31T23:59:58Z
-    let secs = secs.clamp(MIN, MAX);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
+    let utc = Timestamp::from_secs(secs.clamp(MIN, MAX)).utc();
     fatfs::DateTime {
         date: fatfs::Date {
-            year: year as u16,
-            month: month as u16,
-            day: day as u16,
+            year: utc.year as u16,
+            month: utc.month as u16,
+            day: utc.day as u16,
         },
         time: fatfs::Time {
-            hour: (rem / 3600) as u16,
-            min: (rem / 60 % 60) as u16,
-            sec: (rem % 60) as u16,
+            hour: utc.hour as u16,
+            min: utc.minute as u16,
+            sec: utc.second as u16,
             millis: 0,
         },
     }
-}
-
-/// Year, month and day of `days` since 1970-01-01 in the proleptic
-/// Gregorian calendar (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use mbrman::{MBRHeader, MBRPartitionEntry};
 
-use super::gpt::{guid_on_disk, BIOS_BOOT, EFI_SYSTEM, LINUX_FILESYSTEM};
+use super::gpt::{guid_on_disk, guid_text, BIOS_BOOT, EFI_SYSTEM, LINUX_FILESYSTEM};
 use super::layout::SECTOR;
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
@@ -25,6 +25,8 @@ use crate::ext4::read::Ext4Reader;
 const GPT_PROTECTIVE: u8 = 0xEE;
 /// MBR types of extended partitions (CHS, LBA, Linux).
 const EXTENDED: [u8; 3] = [0x05, 0x0F, 0x85];
+/// GPT attribute bit 2: legacy BIOS bootable.
+const GPT_LEGACY_BOOTABLE: u64 = 1 << 2;
 /// MBR type of a Linux filesystem.
 const MBR_LINUX: u8 = 0x83;
 /// Logical partitions followed before the EBR chain is taken as a loop.
@@ -59,6 +61,36 @@ pub struct Partition {
     pub start: u64,
     /// Size in bytes.
     pub size: u64,
+    /// Marked bootable: the MBR's active flag, or GPT's legacy BIOS
+    /// bootable attribute.
+    pub bootable: bool,
+}
+
+/// The partition table of a disk image and what identifies the disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    /// An MBR (DOS) table.
+    Mbr {
+        /// The disk signature (bytes 440..444, little-endian).
+        signature: u32,
+    },
+    /// A GPT (behind its protective MBR).
+    Gpt {
+        /// The disk GUID, in text order.
+        disk_guid: [u8; 16],
+    },
+    /// No partition table.
+    None,
+}
+
+/// A disk image's partition table and its used entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundTable {
+    /// Which table, and the disk's identity.
+    pub kind: TableKind,
+    /// The used entries (logical partitions included), by number; empty
+    /// when there is no table.
+    pub partitions: Vec<Partition>,
 }
 
 impl Partition {
@@ -90,10 +122,7 @@ impl Partition {
     pub fn type_name(&self) -> String {
         match &self.kind {
             PartitionKind::Mbr(kind) => format!("{kind:#04x}"),
-            PartitionKind::Gpt { type_guid: g, .. } => format!(
-                "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
-                g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]
-            ),
+            PartitionKind::Gpt { type_guid, .. } => guid_text(&guid_on_disk(*type_guid)),
             PartitionKind::Whole => "none".into(),
         }
     }
@@ -218,43 +247,86 @@ fn describe(parts: &[Partition]) -> String {
 /// or MBR (logical partitions included), or one [`PartitionKind::Whole`]
 /// entry for an image without a table that holds an ext4 superblock.
 pub fn partitions(file: &File, path: &Path) -> Result<Vec<Partition>> {
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    if let Some(mbr) = read_mbr(file, 0) {
-        let entries = [
-            mbr.partition_1,
-            mbr.partition_2,
-            mbr.partition_3,
-            mbr.partition_4,
-        ];
-        if entries.iter().any(|e| e.sys == GPT_PROTECTIVE) {
-            return gpt_partitions(file, path, len);
-        }
-        let mut parts = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
-            if EXTENDED.contains(&entry.sys) {
-                logical_partitions(file, path, entry, &mut parts)?;
-            } else if entry.is_used() {
-                parts.push(mbr_partition(i as u32 + 1, entry, 0));
-            }
-        }
-        if !parts.is_empty() {
-            parts.sort_by_key(|p| p.number);
-            return Ok(parts);
-        }
+    let table = read_table(file, path)?;
+    if !table.partitions.is_empty() {
+        return Ok(table.partitions);
     }
     if Ext4Reader::probe(file, 0) {
-        return Ok(vec![Partition {
-            number: 0,
-            kind: PartitionKind::Whole,
-            start: 0,
-            size: len,
-        }]);
+        return Ok(vec![whole(file, path)?]);
     }
     Err(Error::NoExt4 {
         image: path.to_path_buf(),
         location: "the image".into(),
         reason: "no partition table and no ext4 superblock".into(),
     })
+}
+
+/// The whole image as one [`PartitionKind::Whole`] partition.
+pub fn whole(file: &File, path: &Path) -> Result<Partition> {
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    Ok(Partition {
+        number: 0,
+        kind: PartitionKind::Whole,
+        start: 0,
+        size: len,
+        bootable: false,
+    })
+}
+
+/// The partition table of the disk image `file`: a GPT (behind a
+/// protective MBR entry), an MBR with at least one used entry, or none (no
+/// 0x55AA signature, no used entry, or a FAT boot sector rather than an
+/// MBR).
+pub fn read_table(file: &File, path: &Path) -> Result<FoundTable> {
+    let none = FoundTable {
+        kind: TableKind::None,
+        partitions: Vec::new(),
+    };
+    let mut sector = [0u8; SECTOR as usize];
+    if file.read_exact_at(&mut sector, 0).is_err() || is_fat_boot_sector(&sector) {
+        return Ok(none);
+    }
+    let Some(mbr) = read_mbr(file, 0) else {
+        return Ok(none);
+    };
+    let entries = [
+        mbr.partition_1,
+        mbr.partition_2,
+        mbr.partition_3,
+        mbr.partition_4,
+    ];
+    if entries.iter().any(|e| e.sys == GPT_PROTECTIVE) {
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        return gpt_table(file, path, len);
+    }
+    let mut parts = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if EXTENDED.contains(&entry.sys) {
+            logical_partitions(file, path, entry, &mut parts)?;
+        } else if entry.is_used() {
+            parts.push(mbr_partition(i as u32 + 1, entry, 0));
+        }
+    }
+    if parts.is_empty() {
+        return Ok(none);
+    }
+    parts.sort_by_key(|p| p.number);
+    let signature = u32::from_le_bytes([sector[440], sector[441], sector[442], sector[443]]);
+    Ok(FoundTable {
+        kind: TableKind::Mbr { signature },
+        partitions: parts,
+    })
+}
+
+/// Whether `sector` is the boot sector of a FAT filesystem (a BIOS
+/// parameter block with a plausible sector size and FAT count, and `FAT`
+/// in one of the type fields) rather than an MBR.
+pub fn is_fat_boot_sector(sector: &[u8; SECTOR as usize]) -> bool {
+    let jump = sector[0] == 0xEB && sector[2] == 0x90 || sector[0] == 0xE9;
+    let bytes_per_sector = u16::from_le_bytes([sector[0x0B], sector[0x0C]]);
+    let fats = sector[0x10];
+    let typed = &sector[0x36..0x39] == b"FAT" || &sector[0x52..0x55] == b"FAT";
+    jump && matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096) && (1..=2).contains(&fats) && typed
 }
 
 /// The MBR (or EBR) in the sector at byte `at`, when it has the boot
@@ -272,6 +344,7 @@ fn mbr_partition(number: u32, entry: &MBRPartitionEntry, base: u64) -> Partition
         kind: PartitionKind::Mbr(entry.sys),
         start: (base + u64::from(entry.starting_lba)) * SECTOR,
         size: u64::from(entry.sectors) * SECTOR,
+        bootable: entry.boot == mbrman::BOOT_ACTIVE,
     }
 }
 
@@ -329,9 +402,9 @@ fn corrupt_mbr(path: &Path, lba: u64, reason: &str) -> Error {
     }
 }
 
-/// The used entries of the GPT (read with gptman, which checks both
-/// headers' CRCs and falls back to the backup table).
-fn gpt_partitions(file: &File, path: &Path, len: u64) -> Result<Vec<Partition>> {
+/// The GPT's used entries and disk GUID (read with gptman, which checks
+/// both headers' CRCs and falls back to the backup table).
+fn gpt_table(file: &File, path: &Path, len: u64) -> Result<FoundTable> {
     check_gpt_headers(file, path, len)?;
     let mut reader = file;
     let gpt = gptman::GPT::find_from(&mut reader).map_err(|e| Error::CorruptImage {
@@ -341,7 +414,7 @@ fn gpt_partitions(file: &File, path: &Path, len: u64) -> Result<Vec<Partition>> 
         value: String::new(),
         reason: e.to_string(),
     })?;
-    Ok(gpt
+    let partitions = gpt
         .iter()
         .filter(|(_, entry)| entry.is_used())
         .map(|(number, entry)| Partition {
@@ -353,8 +426,15 @@ fn gpt_partitions(file: &File, path: &Path, len: u64) -> Result<Vec<Partition>> 
             start: entry.starting_lba.saturating_mul(gpt.sector_size),
             size: (entry.ending_lba.saturating_sub(entry.starting_lba) + 1)
                 .saturating_mul(gpt.sector_size),
+            bootable: entry.attribute_bits & GPT_LEGACY_BOOTABLE != 0,
         })
-        .collect())
+        .collect();
+    Ok(FoundTable {
+        kind: TableKind::Gpt {
+            disk_guid: guid_on_disk(gpt.header.disk_guid),
+        },
+        partitions,
+    })
 }
 
 /// Refuses GPT headers (primary or backup, 512- or 4096-byte sectors) whose
@@ -433,6 +513,7 @@ mod tests {
             },
             start: 0,
             size: 0,
+            bootable: false,
         };
         assert_eq!(part.type_name(), "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
         assert!(part.is_linux());

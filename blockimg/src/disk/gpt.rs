@@ -56,6 +56,20 @@ pub fn guid_on_disk(guid: [u8; 16]) -> [u8; 16] {
     out
 }
 
+/// A GUID in text order as `fdisk` prints it:
+/// `0FC63DAF-8483-4772-8E79-3D69D8477DE4`.
+pub fn guid_text(guid: &[u8; 16]) -> String {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02X}")).collect::<String>();
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex(&guid[0..4]),
+        hex(&guid[4..6]),
+        hex(&guid[6..8]),
+        hex(&guid[8..10]),
+        hex(&guid[10..16])
+    )
+}
+
 /// Writes the protective MBR and both GPTs of `layout` into `disk` (the
 /// whole disk), with disk GUID `disk_guid` and, for each partition in
 /// order, the unique GUID in `partition_guids` (all in text order).

@@ -12,7 +12,9 @@ pub mod mbr;
 pub mod memory;
 pub mod swap;
 
-pub use found::{partitions, ImageSpec, Partition, PartitionKind};
+pub use found::{
+    partitions, read_table, FoundTable, ImageSpec, Partition, PartitionKind, TableKind,
+};
 pub use layout::{
     BootPartitions, DiskLayout, PartitionRole, PartitionSpec, PartitionTable, PartitionType,
 };

@@ -128,6 +128,34 @@ struct Pending {
     parent: Option<Rc<HeldDir>>,
 }
 
+/// Scans the host entry at `path`, which need not be a directory: a
+/// directory is scanned as [`scan`] does and its node is the root; any
+/// other entry (not followed when a symlink) becomes the only entry of a
+/// tree whose root stands in for its parent directory. Returns the tree
+/// and the node that is `path`.
+pub fn scan_path(path: &Path) -> Result<(Tree, NodeId)> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Ok((scan(path)?, Tree::ROOT));
+    }
+    let path = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(Error::UnsupportedFileType { path });
+    };
+    let name = path_cstring(Path::new(name))?;
+    let mut scanner = Scanner::new();
+    let parent_fd = open_dir_at(libc::AT_FDCWD, &path_cstring(parent)?, true)
+        .map_err(|e| Error::io(parent, e))?;
+    let dirfd = parent_fd.as_raw_fd();
+    let stat = scanner
+        .stat_at(dirfd, &name, libc::AT_SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::io(&path, e))?;
+    let node = scanner.entry_node(dirfd, &name, &path, &stat)?;
+    let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+    let id = tree.add(Tree::ROOT, name.to_bytes(), node)?;
+    Ok((tree, id))
+}
+
 /// An open directory descriptor, counted while it lives.
 struct HeldDir {
     /// The descriptor.
@@ -310,50 +338,8 @@ impl Scanner {
                 }
             }
 
-            let xattrs = if is_dir {
-                // Read through the descriptor once the directory is opened.
-                Vec::new()
-            } else if path.as_os_str().len() < MAX_PATH_LEN {
-                self.read_xattrs(XattrTarget::Path(&path_cstring(&path)?), &path)?
-            } else {
-                let mut proc_path = format!("/proc/self/fd/{dirfd}/").into_bytes();
-                proc_path.extend_from_slice(name.to_bytes());
-                let proc_path = path_cstring(Path::new(OsStr::from_bytes(&proc_path)))?;
-                self.read_xattrs(XattrTarget::Path(&proc_path), &path)?
-            };
-
-            let meta = stat.metadata();
-            let (kind, pending_path) = match file_type {
-                libc::S_IFDIR => (NodeKind::Directory(BTreeMap::new()), Some(path)),
-                libc::S_IFREG => (
-                    NodeKind::File(file_content(dirfd, &name, path, &stat)?),
-                    None,
-                ),
-                libc::S_IFLNK => {
-                    let target =
-                        read_link_at(dirfd, &name, stat.size).map_err(|e| Error::io(&path, e))?;
-                    (NodeKind::Symlink(target), None)
-                }
-                libc::S_IFCHR => (
-                    NodeKind::CharDevice {
-                        major: stat.rdev_major,
-                        minor: stat.rdev_minor,
-                    },
-                    None,
-                ),
-                libc::S_IFBLK => (
-                    NodeKind::BlockDevice {
-                        major: stat.rdev_major,
-                        minor: stat.rdev_minor,
-                    },
-                    None,
-                ),
-                libc::S_IFIFO => (NodeKind::Fifo, None),
-                libc::S_IFSOCK => (NodeKind::Socket, None),
-                _ => return Err(Error::UnsupportedFileType { path }),
-            };
-            let mut node = Node::new(meta, kind);
-            node.xattrs = xattrs;
+            let node = self.entry_node(dirfd, &name, &path, &stat)?;
+            let pending_path = is_dir.then_some(path);
             let id = tree.add(dir, name.to_bytes(), node)?;
 
             if let Some(path) = pending_path {
@@ -374,6 +360,52 @@ impl Scanner {
             pushed.reverse();
         }
         Ok(())
+    }
+
+    /// The node of entry `name` of the directory open as `dirfd` (at host
+    /// path `path`), whose `stat` was taken: its metadata, xattrs (a
+    /// directory's are read once it is opened) and kind (a directory
+    /// empty, a file's data left on the host).
+    fn entry_node(&mut self, dirfd: RawFd, name: &CStr, path: &Path, stat: &Stat) -> Result<Node> {
+        let file_type = stat.file_type();
+        let xattrs = if file_type == libc::S_IFDIR {
+            // Read through the descriptor once the directory is opened.
+            Vec::new()
+        } else if path.as_os_str().len() < MAX_PATH_LEN {
+            self.read_xattrs(XattrTarget::Path(&path_cstring(path)?), path)?
+        } else {
+            let mut proc_path = format!("/proc/self/fd/{dirfd}/").into_bytes();
+            proc_path.extend_from_slice(name.to_bytes());
+            let proc_path = path_cstring(Path::new(OsStr::from_bytes(&proc_path)))?;
+            self.read_xattrs(XattrTarget::Path(&proc_path), path)?
+        };
+        let kind = match file_type {
+            libc::S_IFDIR => NodeKind::Directory(BTreeMap::new()),
+            libc::S_IFREG => NodeKind::File(file_content(dirfd, name, path.to_path_buf(), stat)?),
+            libc::S_IFLNK => {
+                let target =
+                    read_link_at(dirfd, name, stat.size).map_err(|e| Error::io(path, e))?;
+                NodeKind::Symlink(target)
+            }
+            libc::S_IFCHR => NodeKind::CharDevice {
+                major: stat.rdev_major,
+                minor: stat.rdev_minor,
+            },
+            libc::S_IFBLK => NodeKind::BlockDevice {
+                major: stat.rdev_major,
+                minor: stat.rdev_minor,
+            },
+            libc::S_IFIFO => NodeKind::Fifo,
+            libc::S_IFSOCK => NodeKind::Socket,
+            _ => {
+                return Err(Error::UnsupportedFileType {
+                    path: path.to_path_buf(),
+                })
+            }
+        };
+        let mut node = Node::new(stat.metadata(), kind);
+        node.xattrs = xattrs;
+        Ok(node)
     }
 
     /// `stat` of `name` relative to `dirfd` with the given `*at` flags,

@@ -93,7 +93,7 @@ const IN_MEMORY_LIMIT: u64 = 1 << 30;
 /// Reads an archive into a tree: data stays in an uncompressed archive file
 /// and is read when the image is written; compressed archives and pipes
 /// are held in memory.
-fn load_archive(path: &Path, outside: OutsideRoot, implied: Timestamp) -> Result<Tree> {
+pub fn load_archive(path: &Path, outside: OutsideRoot, implied: Timestamp) -> Result<Tree> {
     let name = path.display().to_string();
     let mut input = RootSource::open_archive(path)?;
     let mut head = [0u8; 6];

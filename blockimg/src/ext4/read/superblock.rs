@@ -51,6 +51,13 @@ pub struct FsInfo {
     pub written: Timestamp,
 }
 
+impl FsInfo {
+    /// Whether the feature `name` (as `dumpe2fs` names it) is enabled.
+    pub fn has_feature(&self, name: &str) -> bool {
+        self.features.iter().any(|f| f == name)
+    }
+}
+
 /// The superblock fields the reader works with.
 #[derive(Clone, Debug)]
 pub(super) struct Superblock {

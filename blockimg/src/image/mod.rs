@@ -1,6 +1,9 @@
 //! Whole-disk images: the partition table, the boot partitions and the ext4
 //! filesystem inside it, and the output file, written atomically.
 
+pub mod add;
+pub mod rewrite;
+
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -18,6 +21,7 @@ use crate::sink::{Sink, SparseFile};
 use crate::source::read_ahead::ReadAhead;
 use crate::source::tar::{decompress, read_archive, OutsideRoot, StreamPlacement};
 use crate::tree::{Timestamp, Tree};
+pub use rewrite::ExistingFilesystem;
 
 /// How large the disk is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

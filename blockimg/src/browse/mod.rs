@@ -1,0 +1,111 @@
+//! Looking into the ext4 filesystem of an image without mounting it:
+//! resolving paths (symlinks inside the image followed as the kernel
+//! would), listing like `ls -la` ([`ls`]), copying a file's bytes out
+//! ([`cat`]) and copying files and trees onto the host ([`extract`]).
+
+pub mod extract;
+pub mod ls;
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+use crate::error::{Error, Result};
+use crate::ext4::read::{Ext4Reader, FileType, ROOT_INO};
+
+/// Symlinks one resolution follows before giving up, as Linux's
+/// `MAXSYMLINKS`.
+const MAX_SYMLINKS: usize = 40;
+
+/// Bytes copied at a time by [`cat`].
+const COPY_CHUNK: usize = 1 << 20;
+
+/// The inode at `path` (from the root of the filesystem; `.` and `..`
+/// handled, symlinks on the way followed, relative targets from their
+/// directory, absolute ones from the filesystem's root). The last
+/// component is followed too when `follow_last`.
+pub fn resolve(reader: &Ext4Reader, path: &[u8], follow_last: bool) -> Result<u32> {
+    let shown = String::from_utf8_lossy(path).into_owned();
+    let mut trail = vec![ROOT_INO];
+    let mut pending: VecDeque<Vec<u8>> = components(path).collect();
+    let mut links = 0;
+    while let Some(name) = pending.pop_front() {
+        match name.as_slice() {
+            b"." => continue,
+            b".." => {
+                if trail.len() > 1 {
+                    trail.pop();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let dir = *trail.last().unwrap_or(&ROOT_INO);
+        if reader.stat(dir)?.file_type != FileType::Directory {
+            return Err(Error::WrongFileType {
+                image: reader.image_path().to_path_buf(),
+                what: format!("a component of {shown}"),
+                expected: FileType::Directory,
+            });
+        }
+        let ino = reader
+            .lookup_in(dir, &name)?
+            .ok_or_else(|| Error::NoSuchPath {
+                image: reader.image_path().to_path_buf(),
+                path: shown.clone(),
+            })?;
+        let is_link = reader.stat(ino)?.file_type == FileType::Symlink;
+        if is_link && (follow_last || !pending.is_empty()) {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(Error::SymlinkLoop {
+                    image: reader.image_path().to_path_buf(),
+                    path: shown,
+                });
+            }
+            let target = reader.readlink(ino)?;
+            if target.starts_with(b"/") {
+                trail.truncate(1);
+            }
+            for component in components(&target).collect::<Vec<_>>().into_iter().rev() {
+                pending.push_front(component);
+            }
+            continue;
+        }
+        trail.push(ino);
+    }
+    Ok(*trail.last().unwrap_or(&ROOT_INO))
+}
+
+/// The non-empty components of a `/`-separated path.
+fn components(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(<[u8]>::to_vec)
+}
+
+/// Writes the content of the regular file at `path` (symlinks followed)
+/// to `out`, holes as zeros; returns the bytes written. Anything but a
+/// regular file is refused with [`Error::WrongFileType`].
+pub fn cat(reader: &Ext4Reader, path: &[u8], out: &mut dyn Write) -> Result<u64> {
+    let ino = resolve(reader, path, true)?;
+    let stat = reader.stat(ino)?;
+    if stat.file_type != FileType::RegularFile {
+        return Err(Error::WrongFileType {
+            image: reader.image_path().to_path_buf(),
+            what: format!("{} ({})", String::from_utf8_lossy(path), stat.file_type),
+            expected: FileType::RegularFile,
+        });
+    }
+    let content = reader.file_content(ino)?;
+    let file = content.source.open_file(content.size)?;
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut pos = 0;
+    while pos < content.size {
+        let n = (content.size - pos).min(COPY_CHUNK as u64) as usize;
+        content.source.read_at(file.as_ref(), pos, &mut buf[..n])?;
+        out.write_all(&buf[..n])
+            .map_err(|e| Error::io("standard output", e))?;
+        pos += n as u64;
+    }
+    Ok(pos)
+}

@@ -1,0 +1,165 @@
+//! Rewriting the ext4 filesystem of an existing image: the filesystem is
+//! read into a [`Tree`], the caller changes the tree, and
+//! [`ExistingFilesystem::rewrite_filesystem`] plans a complete new
+//! filesystem and writes it into a temporary file beside the image (every
+//! byte outside the filesystem copied unchanged), syncs it and renames it
+//! over the image. The image is therefore either untouched or completely
+//! updated. `blockimg add` and the FUSE mount's commit both take this path.
+//!
+//! The new filesystem keeps the old one's size, block size, inode count,
+//! UUID, label, directory hash seed, reserved-blocks percentage and whether
+//! it has a journal; everything else is blockimg's own layout (ext4 with
+//! extents, 64bit, flex_bg, metadata_csum).
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+
+use crate::disk::{ImageSpec, Partition};
+use crate::error::{Error, Result};
+use crate::ext4::read::{Ext4Reader, FsInfo};
+use crate::ext4::{Ext4Options, Ext4Plan};
+use crate::sink::{Sink, SparseFile};
+use crate::tree::Tree;
+
+/// Offset of `s_hash_seed` from the filesystem's start (superblock at
+/// 1024, field at 0xEC).
+const HASH_SEED_OFFSET: u64 = 1024 + 0xEC;
+
+/// Bytes copied at a time from outside the filesystem.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// The filesystem of an image, opened to be read and rewritten.
+#[derive(Debug)]
+pub struct ExistingFilesystem {
+    /// The image file (symlinks resolved: a rewrite replaces this file).
+    pub path: PathBuf,
+    /// The image, open for reading.
+    pub file: File,
+    /// Size of the image file.
+    pub file_len: u64,
+    /// The partition holding the filesystem.
+    pub partition: Partition,
+    /// Size of the filesystem in bytes (it may be smaller than its
+    /// partition).
+    pub fs_size: u64,
+    /// What the superblock says.
+    pub info: FsInfo,
+    /// How a rewrite formats the new filesystem so that it keeps its size,
+    /// block size, inode count, UUID, label, hash seed and journal.
+    pub options: Ext4Options,
+}
+
+impl ExistingFilesystem {
+    /// Opens the filesystem `spec` names; returns it with a reader over it
+    /// (for [`Ext4Reader::read_tree`]).
+    pub fn open(spec: &ImageSpec) -> Result<(ExistingFilesystem, Ext4Reader)> {
+        let path = std::fs::canonicalize(&spec.path).map_err(|e| Error::io(&spec.path, e))?;
+        let spec = ImageSpec {
+            path: path.clone(),
+            partition: spec.partition,
+        };
+        let (file, partition) = spec.locate()?;
+        let file_len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let reader_file = file.try_clone().map_err(|e| Error::io(&path, e))?;
+        let reader = Ext4Reader::open(reader_file, partition.start, &path)?;
+        let info = reader.info().clone();
+        let mut hash_seed = [0u8; 16];
+        file.read_exact_at(&mut hash_seed, partition.start + HASH_SEED_OFFSET)
+            .map_err(|e| Error::io(&path, e))?;
+        let fs_size = info.blocks_count * u64::from(info.block_size);
+        let reserved_percent = (info.reserved_blocks * 100 + info.blocks_count / 2)
+            .checked_div(info.blocks_count)
+            .unwrap_or(0)
+            .min(50) as u8;
+        let options = Ext4Options {
+            block_size: info.block_size,
+            label: String::from_utf8_lossy(&info.label).into_owned(),
+            uuid: Some(info.uuid),
+            hash_seed: Some(hash_seed),
+            timestamp: None,
+            journal: info.has_feature("has_journal"),
+            // The inode count comes from min_inodes alone.
+            inode_ratio: u64::MAX,
+            reserved_percent,
+            min_inodes: u64::from(info.inodes_count),
+        };
+        let existing = ExistingFilesystem {
+            path,
+            file,
+            file_len,
+            partition,
+            fs_size,
+            info,
+            options,
+        };
+        Ok((existing, reader))
+    }
+
+    /// Why a rewrite would change what the filesystem is, if it would:
+    /// ext2 and ext3 filesystems (no `extent` feature) would come back as
+    /// ext4.
+    pub fn rewrite_refusal(&self) -> Option<&'static str> {
+        (!self.info.has_feature("extent"))
+            .then_some("an ext2/ext3 filesystem (no extents) would be rewritten as ext4")
+    }
+
+    /// Fails with [`Error::NotRewritable`] when [`Self::rewrite_refusal`]
+    /// gives a reason.
+    pub fn check_rewritable(&self) -> Result<()> {
+        match self.rewrite_refusal() {
+            Some(reason) => Err(Error::NotRewritable {
+                image: self.path.clone(),
+                reason: reason.into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Plans `tree` into a new filesystem with this one's options and
+    /// replaces the image with a copy holding it: a temporary file beside
+    /// the image receives every byte outside the filesystem unchanged and
+    /// the new filesystem in its range, is synced and renamed over the
+    /// image, and takes the old file's permissions (and owner, as root).
+    /// On any error (the tree does not fit, a read fails) the temporary
+    /// file is removed and the image is untouched.
+    pub fn rewrite_filesystem(&self, tree: &Tree) -> Result<()> {
+        let plan = Ext4Plan::new(tree, self.fs_size, &self.options)?;
+        let original = self.file.metadata().map_err(|e| Error::io(&self.path, e))?;
+        let mut sink = SparseFile::create(&self.path, true)?;
+        let start = self.partition.start;
+        self.copy_range(&mut sink, 0, start)?;
+        self.copy_range(&mut sink, start + self.fs_size, self.file_len)?;
+        plan.write(&mut sink, start, &mut |_| {})?;
+        sink.finish(self.file_len)?;
+        // The new file takes the old one's permissions and, when we may,
+        // owner.
+        std::fs::set_permissions(
+            &self.path,
+            std::fs::Permissions::from_mode(original.mode() & 0o7777),
+        )
+        .map_err(|e| Error::io(&self.path, e))?;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(&self.path, Some(original.uid()), Some(original.gid()))
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Copies bytes `from..to` of the image unchanged (all-zero chunks stay
+    /// holes).
+    fn copy_range(&self, sink: &mut SparseFile, from: u64, to: u64) -> Result<()> {
+        let mut buf = vec![0u8; COPY_CHUNK];
+        let mut pos = from;
+        while pos < to {
+            let n = (to - pos).min(COPY_CHUNK as u64) as usize;
+            self.file
+                .read_exact_at(&mut buf[..n], pos)
+                .map_err(|e| Error::io(&self.path, e))?;
+            sink.write_at(pos, &buf[..n])?;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+}

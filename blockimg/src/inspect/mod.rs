@@ -1,0 +1,246 @@
+//! What a disk image holds, without changing it: the partition table, each
+//! partition's type and filesystem (ext2/3/4 with the figures `dumpe2fs -h`
+//! reports, FAT with its label, volume id and type, a swap signature), and
+//! the boot code installed (GRUB's boot.img in the first sector and where
+//! its core.img is; `/EFI/BOOT/BOOTX64.EFI` on a FAT partition).
+//!
+//! [`inspect`] returns a [`Report`]; its `Display` is the text
+//! `blockimg inspect` prints, and it serializes (serde) to the document
+//! `blockimg inspect --json` prints. Field names are stable.
+//!
+//! ```no_run
+//! # fn main() -> blockimg::Result<()> {
+//! let report = blockimg::inspect::inspect(std::path::Path::new("disk.img"))?;
+//! for part in &report.partitions {
+//!     println!("{} {:?}", part.number, part.filesystem);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod boot;
+mod ext4;
+mod fat;
+mod swap;
+mod text;
+mod types;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::disk::gpt::guid_text;
+use crate::disk::{found, Partition, PartitionKind, TableKind};
+use crate::disk_format::{self, Format};
+use crate::error::{Error, Result};
+use crate::ext4::read::Ext4Reader;
+
+/// Everything `blockimg inspect` reports about an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The image file, as given.
+    pub image: PathBuf,
+    /// Size of the image file in bytes.
+    pub size: u64,
+    /// The partition table.
+    pub table: Table,
+    /// The partitions (for an image without a table, one entry numbered 0
+    /// for the whole image), by number.
+    pub partitions: Vec<PartitionReport>,
+    /// Boot code found.
+    pub boot: Boot,
+}
+
+/// The partition table of an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Table {
+    /// An MBR (DOS) table.
+    Mbr {
+        /// The disk signature, as `sfdisk -d` prints it (`0x1234abcd`).
+        disk_signature: String,
+    },
+    /// A GPT.
+    Gpt {
+        /// The disk GUID, as `sfdisk -d` prints it.
+        disk_guid: String,
+    },
+    /// No partition table: the image is one filesystem.
+    None,
+}
+
+/// One partition and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartitionReport {
+    /// Its number as Linux gives it (from 1; logical MBR partitions from
+    /// 5); 0 for the whole of an image without a table.
+    pub number: u32,
+    /// Byte offset of its first byte.
+    pub start: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// The type as stored: `0x83`, a GUID, or `none`.
+    pub type_code: String,
+    /// The type's name as `fdisk` gives it (`Linux`, `EFI System`, ...),
+    /// or `unknown`.
+    pub type_name: String,
+    /// The GPT partition name (`None` for MBR partitions).
+    pub name: Option<String>,
+    /// Marked bootable (MBR active flag, GPT legacy BIOS bootable).
+    pub bootable: bool,
+    /// The filesystem found in it, if any.
+    pub filesystem: Option<Filesystem>,
+}
+
+/// A filesystem (or swap area) found in a partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Filesystem {
+    /// ext2, ext3 or ext4.
+    Ext4(ext4::Ext4Report),
+    /// FAT12, FAT16 or FAT32.
+    Fat(fat::FatReport),
+    /// A Linux swap area.
+    Swap(swap::SwapReport),
+    /// A filesystem that was recognized but could not be read.
+    Unreadable {
+        /// What it looked like (`ext4`, `fat`).
+        kind: String,
+        /// Why it could not be read.
+        error: String,
+    },
+}
+
+pub use ext4::Ext4Report;
+pub use fat::FatReport;
+pub use swap::SwapReport;
+
+/// Boot code installed on the disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Boot {
+    /// GRUB for BIOS: boot.img in the first sector.
+    pub grub_bios: Option<GrubBios>,
+    /// UEFI boot loaders at the removable-media path of FAT partitions.
+    pub efi: Vec<EfiLoader>,
+}
+
+/// GRUB's boot.img in the first sector, and the core.img it loads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GrubBios {
+    /// The sector boot.img loads core.img from (its field at 0x5C).
+    pub core_lba: u64,
+    /// Sectors of core.img, from its first sector's blocklist; `None`
+    /// when that sector is not GRUB's diskboot.img.
+    pub core_sectors: Option<u64>,
+    /// Where core.img is: `MBR gap`, `partition N`, or `outside any
+    /// partition`.
+    pub location: String,
+}
+
+/// A UEFI boot loader file on a FAT partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EfiLoader {
+    /// The partition holding it.
+    pub partition: u32,
+    /// Its path (`/EFI/BOOT/BOOTX64.EFI`).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Inspects the raw disk image at `path`. Refuses VHD, VMDK and qcow2
+/// images (convert them to raw first) and files holding neither a
+/// partition table nor a filesystem it recognizes.
+pub fn inspect(path: &Path) -> Result<Report> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(not_a_disk(path, "it is a directory"));
+    }
+    let format = disk_format::detect(&file, path)?;
+    if format != Format::Raw {
+        return Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            reason: format!(
+                "a {} image; inspect reads raw images: `blockimg convert` it to raw first",
+                format.name()
+            ),
+        });
+    }
+    let size = meta.len();
+    let found = found::read_table(&file, path)?;
+    let (table, parts) = match found.kind {
+        TableKind::Mbr { signature } => (
+            Table::Mbr {
+                disk_signature: format!("{signature:#010x}"),
+            },
+            found.partitions,
+        ),
+        TableKind::Gpt { disk_guid } => (
+            Table::Gpt {
+                disk_guid: guid_text(&disk_guid),
+            },
+            found.partitions,
+        ),
+        TableKind::None => (Table::None, vec![found::whole(&file, path)?]),
+    };
+    let mut partitions: Vec<PartitionReport> = parts
+        .iter()
+        .map(|part| describe(&file, path, part))
+        .collect();
+    if table == Table::None && partitions.iter().all(|p| p.filesystem.is_none()) {
+        return Err(not_a_disk(
+            path,
+            "no partition table (MBR or GPT) and no ext2/3/4, FAT or swap signature",
+        ));
+    }
+    let boot = Boot {
+        grub_bios: boot::grub_bios(&file, &parts),
+        efi: partitions.iter_mut().filter_map(fat::take_loader).collect(),
+    };
+    Ok(Report {
+        image: path.to_path_buf(),
+        size,
+        table,
+        partitions,
+        boot,
+    })
+}
+
+fn not_a_disk(path: &Path, reason: &str) -> Error {
+    Error::UnsupportedFormat {
+        path: path.to_path_buf(),
+        reason: format!("not a disk image: {reason}"),
+    }
+}
+
+/// The report of one partition: its table entry and the filesystem probed
+/// at its start.
+fn describe(file: &File, path: &Path, part: &Partition) -> PartitionReport {
+    let name = match &part.kind {
+        PartitionKind::Gpt { name, .. } => Some(name.clone()),
+        _ => None,
+    };
+    PartitionReport {
+        number: part.number,
+        start: part.start,
+        size: part.size,
+        type_code: part.type_name(),
+        type_name: types::name(&part.kind).to_string(),
+        name,
+        bootable: part.bootable,
+        filesystem: probe(file, path, part),
+    }
+}
+
+/// The filesystem at the start of `part`, if one is recognized.
+fn probe(file: &File, path: &Path, part: &Partition) -> Option<Filesystem> {
+    if Ext4Reader::probe(file, part.start) {
+        return Some(ext4::report(file, path, part.start));
+    }
+    if let Some(found) = fat::probe(file, part) {
+        return Some(found);
+    }
+    swap::probe(file, part.start).map(Filesystem::Swap)
+}

@@ -1,0 +1,57 @@
+//! The swap part of a report: a Linux swap area's `SWAPSPACE2` signature,
+//! label and UUID (mkswap's version 1 header).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use serde::Serialize;
+
+use crate::disk::gpt::guid_text;
+
+/// Page sizes a swap area may have been made for.
+const PAGE_SIZES: [u64; 4] = [4096, 8192, 16384, 65536];
+/// The signature in the last ten bytes of the first page.
+const MAGIC: &[u8; 10] = b"SWAPSPACE2";
+/// Offset of the version 1 header (after the boot block).
+const HEADER: u64 = 1024;
+
+/// A Linux swap area.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SwapReport {
+    /// The page size the signature was found for.
+    pub page_size: u64,
+    /// The header's version (1).
+    pub version: u32,
+    /// The area's UUID.
+    pub uuid: String,
+    /// Its label (lossily decoded).
+    pub label: String,
+    /// Usable size in bytes: pages up to the header's last page, less the
+    /// header page.
+    pub size: u64,
+}
+
+/// The swap area at byte `start`, if one has a signature there.
+pub fn probe(file: &File, start: u64) -> Option<SwapReport> {
+    let page_size = PAGE_SIZES.into_iter().find(|&page| {
+        let mut magic = [0u8; 10];
+        file.read_exact_at(&mut magic, start + page - MAGIC.len() as u64)
+            .is_ok()
+            && &magic == MAGIC
+    })?;
+    let mut header = [0u8; 44];
+    file.read_exact_at(&mut header, start + HEADER).ok()?;
+    let u32_at =
+        |o: usize| u32::from_le_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]]);
+    let mut uuid = [0u8; 16];
+    uuid.copy_from_slice(&header[12..28]);
+    let label = &header[28..44];
+    let label = &label[..label.iter().position(|&b| b == 0).unwrap_or(label.len())];
+    Some(SwapReport {
+        page_size,
+        version: u32_at(0),
+        uuid: guid_text(&uuid).to_lowercase(),
+        label: String::from_utf8_lossy(label).into_owned(),
+        size: u64::from(u32_at(4)) * page_size,
+    })
+}

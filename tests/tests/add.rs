@@ -1,0 +1,252 @@
+//! `blockimg add` against e2fsck and the host trees involved: after adding
+//! a tree, a file and an archive, `e2fsck -fn` is clean and the image reads
+//! back (ext4-view and debugfs) as the base tree plus what was added; an
+//! addition that does not fit, an ext3 image and bad inputs are refused
+//! with the image byte for byte as it was.
+
+use std::path::Path;
+use std::process::Command;
+
+use blockimg_tests::fixture::{build_rich_tree, set_times, FixtureOptions};
+use blockimg_tests::model::Compare;
+use blockimg_tests::tools::tool;
+use blockimg_tests::{
+    blockimg_cmd, debugfs_stat, e2fsck_clean, host, image, mkdisk, require_e2fsprogs, require_tool,
+    sha256_file, RunOutput, PART_OFFSET,
+};
+
+fn add(args: &[&std::ffi::OsStr]) -> RunOutput {
+    RunOutput::run(blockimg_cmd().arg("add").args(args))
+}
+
+/// A copy of `from` at `to` as `cp -a` makes it.
+fn copy_tree(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn added_trees_files_and_archives_read_back_and_fsck_clean() {
+    if !require_e2fsprogs() || !require_tool("tar") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let small = FixtureOptions {
+        big_dir_entries: 200,
+        large_file_bytes: 700_000,
+        long_symlink: 100,
+        ..FixtureOptions::default()
+    };
+    build_rich_tree(&base, &small);
+    let extra = tmp.path().join("extra");
+    build_rich_tree(
+        &extra,
+        &FixtureOptions {
+            big_dir_entries: 1500,
+            ..small.clone()
+        },
+    );
+    let img = tmp.path().join("disk.img");
+    mkdisk([
+        "--size".as_ref(),
+        "96M".as_ref(),
+        "--root".as_ref(),
+        base.as_os_str(),
+        img.as_os_str(),
+    ])
+    .assert_success();
+
+    // A tree at a new path, a file with --owner and --mode.
+    add(&[img.as_os_str(), extra.as_os_str(), "/opt-extra".as_ref()]).assert_success();
+    e2fsck_clean(&img, PART_OFFSET);
+    let file = extra.join("files/text");
+    add(&[
+        img.as_os_str(),
+        file.as_os_str(),
+        "/etc-motd".as_ref(),
+        "--owner".as_ref(),
+        "1234:5678".as_ref(),
+        "--mode".as_ref(),
+        "640".as_ref(),
+    ])
+    .assert_success();
+    e2fsck_clean(&img, PART_OFFSET);
+    let stat = debugfs_stat(&img, PART_OFFSET, "/etc-motd");
+    assert_eq!((stat.mode, stat.uid, stat.gid), (0o640, 1234, 5678));
+
+    // The image holds the base tree plus the added one, nothing else.
+    let expected = tmp.path().join("expected");
+    copy_tree(&base, &expected);
+    copy_tree(&extra, &expected.join("opt-extra"));
+    let root = std::fs::symlink_metadata(&base).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    // Adding an entry leaves the image's root times alone; cp moved the
+    // host copy's.
+    set_times(
+        &expected,
+        (root.atime(), root.atime_nsec() as u32),
+        (root.mtime(), root.mtime_nsec() as u32),
+    )
+    .unwrap();
+    let mut model = host::walk(&expected);
+    let read_back = image::image_model(&img, PART_OFFSET);
+    // /etc-motd is checked on its own (owner and mode were given).
+    model
+        .entries
+        .insert(b"/etc-motd".to_vec(), read_back.get("/etc-motd").clone());
+    model.assert_same(&read_back, &Compare::default(), "image after add");
+    let motd = read_back.get("/etc-motd");
+    let host_text = host::walk(extra.join("files").as_path());
+    assert_eq!(motd.content, host_text.get("/text").content);
+
+    // An archive goes below an existing directory, which keeps its own
+    // metadata.
+    let archive = tmp.path().join("extra.tar");
+    let status = tool("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(extra.join("files"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    set_times(&empty, (1_500_000_000, 7), (1_500_000_000, 9)).unwrap();
+    add(&[img.as_os_str(), empty.as_os_str(), "/tarred".as_ref()]).assert_success();
+    add(&[
+        "--tar".as_ref(),
+        img.as_os_str(),
+        archive.as_os_str(),
+        "/tarred".as_ref(),
+    ])
+    .assert_success();
+    e2fsck_clean(&img, PART_OFFSET);
+    let after = image::image_model(&img, PART_OFFSET);
+    assert_eq!(after.get("/tarred").mtime, (1_500_000_000, 9));
+    for (path, entry) in host::walk(&extra.join("files")).entries {
+        if path == b"/" {
+            continue;
+        }
+        let mut in_image = b"/tarred".to_vec();
+        in_image.extend_from_slice(&path);
+        let found = after
+            .entries
+            .get(&in_image)
+            .unwrap_or_else(|| panic!("{} missing", String::from_utf8_lossy(&in_image)));
+        assert_eq!(
+            found.content,
+            entry.content,
+            "{}",
+            String::from_utf8_lossy(&path)
+        );
+        // tar's default format keeps whole seconds.
+        assert_eq!(
+            found.mtime.0,
+            entry.mtime.0,
+            "{}",
+            String::from_utf8_lossy(&path)
+        );
+    }
+}
+
+#[test]
+fn what_cannot_be_added_leaves_the_image_as_it_was() {
+    if !require_e2fsprogs() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("small.img");
+    mkdisk(["--size".as_ref(), "16M".as_ref(), img.as_os_str()]).assert_success();
+    let before = sha256_file(&img);
+    let big = tmp.path().join("big");
+    std::fs::write(&big, vec![0xA5u8; 24 << 20]).unwrap();
+    add(&[img.as_os_str(), big.as_os_str(), "/big".as_ref()])
+        .assert_failure()
+        .assert_stderr_contains("was not changed");
+    assert_eq!(sha256_file(&img), before, "a refused add changed the image");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            vec![img.clone().into(), "/no/such/source".into(), "/x".into()],
+            "No such file",
+        ),
+        (
+            vec![img.clone().into(), big.clone().into(), "relative".into()],
+            "absolute",
+        ),
+        (
+            vec![
+                tmp.path().join("nothing.img").into(),
+                big.clone().into(),
+                "/x".into(),
+            ],
+            "No such file",
+        ),
+        (
+            vec![img.clone().into(), big.clone().into(), "/lost+found".into()],
+            "a directory is there",
+        ),
+    ];
+    for (args, message) in cases {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        add(&args).assert_failure().assert_stderr_contains(message);
+    }
+    let mut spec = img.as_os_str().to_owned();
+    spec.push(":3");
+    add(&[&spec, big.as_os_str(), "/x".as_ref()])
+        .assert_failure()
+        .assert_stderr_contains("no partition 3");
+    assert_eq!(sha256_file(&img), before);
+
+    // ext3 would come back as ext4: refused.
+    let ext3 = tmp.path().join("ext3.img");
+    let status = tool("mke2fs")
+        .args(["-q", "-F", "-t", "ext3"])
+        .arg(&ext3)
+        .arg("8M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = sha256_file(&ext3);
+    add(&[ext3.as_os_str(), big.as_os_str(), "/x".as_ref()])
+        .assert_failure()
+        .assert_stderr_contains("ext2/ext3");
+    assert_eq!(sha256_file(&ext3), before);
+
+    // A filesystem made by mke2fs takes additions too.
+    let ext4 = tmp.path().join("ext4.img");
+    let status = tool("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-L", "made"])
+        .arg(&ext4)
+        .arg("32M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let small = tmp.path().join("small-file");
+    std::fs::write(&small, b"into mke2fs's filesystem\n").unwrap();
+    add(&[ext4.as_os_str(), small.as_os_str(), "/hello".as_ref()]).assert_success();
+    e2fsck_clean(&ext4, 0);
+    let cat = blockimg_cmd()
+        .arg("cat")
+        .arg(&ext4)
+        .arg("/hello")
+        .output()
+        .unwrap();
+    assert_eq!(cat.stdout, std::fs::read(&small).unwrap());
+    let dump = blockimg_tests::dumpe2fs_h(&ext4, 0);
+    assert_eq!(dump.get("Filesystem volume name"), "made");
+}
