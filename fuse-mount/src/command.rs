@@ -16,8 +16,10 @@ use crate::error::{Error, Result};
 use crate::fs::FuseFs;
 use crate::image::Image;
 use crate::runtime::Runtime;
+use crate::signals;
 use crate::spill::Spill;
 use crate::state::{Config, Fs};
+use crate::unmount::unmount;
 
 /// What the daemon says through the readiness pipe once the mount is live.
 const READY: &[u8] = b"ready";
@@ -117,13 +119,9 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
             Fork::Child(pipe) => Some(pipe),
         }
     };
-    let session = match Session::new(front, &mountpoint, &fuse_config) {
+    let session = match start(front, &mountpoint, &fuse_config) {
         Ok(session) => session,
         Err(e) => {
-            let e = Error::Mount {
-                mountpoint: mountpoint.clone(),
-                source: e,
-            };
             if let Some(mut pipe) = ready {
                 let _ = pipe.write_all(e.to_string().as_bytes());
             }
@@ -154,6 +152,19 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
     result.map(|_| ())
 }
 
+/// Mounts `front` on `mountpoint` and starts the thread that unmounts it
+/// at a stop signal; the signals are blocked first, so that the session's
+/// threads inherit the mask.
+fn start(front: FuseFs, mountpoint: &Path, config: &FuseConfig) -> Result<Session<FuseFs>> {
+    let blocked = signals::block()?;
+    let session = Session::new(front, mountpoint, config).map_err(|source| Error::Mount {
+        mountpoint: mountpoint.to_path_buf(),
+        source,
+    })?;
+    blocked.unmount_on_signal(mountpoint.to_path_buf())?;
+    Ok(session)
+}
+
 /// Unmounts `mountpoint` and waits for its daemon's commit.
 pub fn run_umount(args: UmountArgs) -> Result<()> {
     let mountpoint = absolute(&args.mountpoint)?;
@@ -164,12 +175,12 @@ pub fn run_umount(args: UmountArgs) -> Result<()> {
     };
     if let Some(lock) = runtime.try_lock()? {
         drop(lock);
-        unmount(&mountpoint).map_err(unmount_error)?;
+        unmount(&mountpoint, false).map_err(unmount_error)?;
         return Err(unmount_error(
             "unmounted, but no blockimg daemon was serving it: nothing was committed".into(),
         ));
     }
-    unmount(&mountpoint).map_err(unmount_error)?;
+    unmount(&mountpoint, false).map_err(unmount_error)?;
     runtime.wait_unlocked()?;
     match runtime.read_status()? {
         Some(status) if status == "committed" || status == "unchanged" => Ok(()),
@@ -244,30 +255,6 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     };
     let parent = std::fs::canonicalize(parent).map_err(|e| Error::io(parent, e))?;
     Ok(parent.join(name))
-}
-
-/// Unmounts: `umount2` as root, `fusermount3 -u` otherwise.
-fn unmount(mountpoint: &Path) -> std::result::Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        let path =
-            std::ffi::CString::new(mountpoint.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-        // SAFETY: a valid NUL-terminated path that outlives the call.
-        if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
-            return Ok(());
-        }
-        return Err(format!("umount: {}", std::io::Error::last_os_error()));
-    }
-    let out = std::process::Command::new("fusermount3")
-        .arg("-u")
-        .arg(mountpoint)
-        .output()
-        .map_err(|e| format!("fusermount3: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
 }
 
 /// Which side of the fork this is.
