@@ -50,6 +50,12 @@ pub struct MountArgs {
     /// recorded as asked (device nodes still need CAP_MKNOD).
     #[arg(long)]
     pub fakeroot: bool,
+    /// Threads serving requests. One is fastest for a single client
+    /// (`cp -a`, `tar -x`): the kernel hands each request to the thread
+    /// that waited longest, a cold one when there are several. More help
+    /// several clients working at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
 }
 
 /// `blockimg umount`.
@@ -194,8 +200,8 @@ pub fn run_umount(args: UmountArgs) -> Result<()> {
 }
 
 /// The mount options: the image as the source, the kernel checking
-/// permissions from our attributes (see [`kernel_permissions`]), several
-/// threads.
+/// permissions from our attributes (see [`kernel_permissions`]), the
+/// threads asked for (each reading from its own clone of the device).
 fn fuse_config(image: &Image, args: &MountArgs) -> FuseConfig {
     let mut options = vec![
         MountOption::FSName(image.path.display().to_string()),
@@ -210,10 +216,9 @@ fn fuse_config(image: &Image, args: &MountArgs) -> FuseConfig {
     } else {
         MountOption::RW
     });
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
     let mut config = FuseConfig::default();
     config.mount_options = options;
-    config.n_threads = Some(threads);
+    config.n_threads = Some(usize::from(args.threads));
     config.clone_fd = true;
     config
 }
