@@ -181,7 +181,16 @@ pub fn run_umount(args: UmountArgs) -> Result<()> {
     };
     if let Some(lock) = runtime.try_lock()? {
         drop(lock);
-        unmount(&mountpoint, false).map_err(unmount_error)?;
+        if let Err(e) = unmount(&mountpoint, false) {
+            // Perhaps a stop signal ended the mount: say how that went.
+            let last = match runtime.read_status()? {
+                Some(status) => format!(" (the last mount's commit: {status})"),
+                None => String::new(),
+            };
+            return Err(unmount_error(format!(
+                "{e}: no blockimg daemon serves it{last}"
+            )));
+        }
         return Err(unmount_error(
             "unmounted, but no blockimg daemon was serving it: nothing was committed".into(),
         ));

@@ -1,9 +1,13 @@
 //! The FUSE front: fuser's requests forwarded to the state ([`Fs`]), and
-//! the kernel connection tuned for a single writer: long attribute and
-//! entry caches, page cache kept across opens, 1 MiB writes, no flush
-//! request on close. The writeback cache is left off: most files are
-//! written by one `write` and closed, and with it each close would wait for
-//! a synchronous writeback, one more round trip.
+//! the kernel connection tuned for a single writer, so that a created file
+//! costs as few round trips as the protocol allows: long attribute and
+//! entry caches (negative entries too), files opened and closed without a
+//! request (`OPEN`, `CREATE` and `FLUSH` answered `ENOSYS` once: files are
+//! created with `MKNOD`, and neither `RELEASE` nor `FLUSH` follows), page
+//! cache kept across opens, 1 MiB writes. The writeback cache is left off:
+//! it saves no request for a file written by one `write` (the `WRITE` only
+//! moves to the close) and would make the kernel the keeper of sizes and
+//! times.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -374,8 +378,10 @@ impl Filesystem for FuseFs {
         reply.ok();
     }
 
-    /// Data reaches the image at the commit, which syncs it; until then
-    /// there is nothing more durable to make it.
+    /// Returns at once, and promises no more than that the data is in the
+    /// daemon: it lies in the spill file, which has no name and is lost if
+    /// the daemon dies, until the commit at unmount writes and syncs the
+    /// new image (see docs/MOUNT.md, "Guarantees").
     fn fsync(
         &self,
         _req: &Request,
