@@ -16,8 +16,10 @@ use crate::error::{Error, Result};
 use crate::fs::FuseFs;
 use crate::image::Image;
 use crate::runtime::Runtime;
+use crate::signals;
 use crate::spill::Spill;
 use crate::state::{Config, Fs};
+use crate::unmount::unmount;
 
 /// What the daemon says through the readiness pipe once the mount is live.
 const READY: &[u8] = b"ready";
@@ -48,6 +50,12 @@ pub struct MountArgs {
     /// recorded as asked (device nodes still need CAP_MKNOD).
     #[arg(long)]
     pub fakeroot: bool,
+    /// Threads serving requests. One is fastest for a single client
+    /// (`cp -a`, `tar -x`): the kernel hands each request to the thread
+    /// that waited longest, a cold one when there are several. More help
+    /// several clients working at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
 }
 
 /// `blockimg umount`.
@@ -117,13 +125,9 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
             Fork::Child(pipe) => Some(pipe),
         }
     };
-    let session = match Session::new(front, &mountpoint, &fuse_config) {
+    let session = match start(front, &mountpoint, &fuse_config) {
         Ok(session) => session,
         Err(e) => {
-            let e = Error::Mount {
-                mountpoint: mountpoint.clone(),
-                source: e,
-            };
             if let Some(mut pipe) = ready {
                 let _ = pipe.write_all(e.to_string().as_bytes());
             }
@@ -154,6 +158,19 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
     result.map(|_| ())
 }
 
+/// Mounts `front` on `mountpoint` and starts the thread that unmounts it
+/// at a stop signal; the signals are blocked first, so that the session's
+/// threads inherit the mask.
+fn start(front: FuseFs, mountpoint: &Path, config: &FuseConfig) -> Result<Session<FuseFs>> {
+    let blocked = signals::block()?;
+    let session = Session::new(front, mountpoint, config).map_err(|source| Error::Mount {
+        mountpoint: mountpoint.to_path_buf(),
+        source,
+    })?;
+    blocked.unmount_on_signal(mountpoint.to_path_buf())?;
+    Ok(session)
+}
+
 /// Unmounts `mountpoint` and waits for its daemon's commit.
 pub fn run_umount(args: UmountArgs) -> Result<()> {
     let mountpoint = absolute(&args.mountpoint)?;
@@ -164,12 +181,21 @@ pub fn run_umount(args: UmountArgs) -> Result<()> {
     };
     if let Some(lock) = runtime.try_lock()? {
         drop(lock);
-        unmount(&mountpoint).map_err(unmount_error)?;
+        if let Err(e) = unmount(&mountpoint, false) {
+            // Perhaps a stop signal ended the mount: say how that went.
+            let last = match runtime.read_status()? {
+                Some(status) => format!(" (the last mount's commit: {status})"),
+                None => String::new(),
+            };
+            return Err(unmount_error(format!(
+                "{e}: no blockimg daemon serves it{last}"
+            )));
+        }
         return Err(unmount_error(
             "unmounted, but no blockimg daemon was serving it: nothing was committed".into(),
         ));
     }
-    unmount(&mountpoint).map_err(unmount_error)?;
+    unmount(&mountpoint, false).map_err(unmount_error)?;
     runtime.wait_unlocked()?;
     match runtime.read_status()? {
         Some(status) if status == "committed" || status == "unchanged" => Ok(()),
@@ -183,8 +209,8 @@ pub fn run_umount(args: UmountArgs) -> Result<()> {
 }
 
 /// The mount options: the image as the source, the kernel checking
-/// permissions from our attributes (see [`kernel_permissions`]), several
-/// threads.
+/// permissions from our attributes (see [`kernel_permissions`]), the
+/// threads asked for (each reading from its own clone of the device).
 fn fuse_config(image: &Image, args: &MountArgs) -> FuseConfig {
     let mut options = vec![
         MountOption::FSName(image.path.display().to_string()),
@@ -199,10 +225,9 @@ fn fuse_config(image: &Image, args: &MountArgs) -> FuseConfig {
     } else {
         MountOption::RW
     });
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
     let mut config = FuseConfig::default();
     config.mount_options = options;
-    config.n_threads = Some(threads);
+    config.n_threads = Some(usize::from(args.threads));
     config.clone_fd = true;
     config
 }
@@ -244,30 +269,6 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     };
     let parent = std::fs::canonicalize(parent).map_err(|e| Error::io(parent, e))?;
     Ok(parent.join(name))
-}
-
-/// Unmounts: `umount2` as root, `fusermount3 -u` otherwise.
-fn unmount(mountpoint: &Path) -> std::result::Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        let path =
-            std::ffi::CString::new(mountpoint.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-        // SAFETY: a valid NUL-terminated path that outlives the call.
-        if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
-            return Ok(());
-        }
-        return Err(format!("umount: {}", std::io::Error::last_os_error()));
-    }
-    let out = std::process::Command::new("fusermount3")
-        .arg("-u")
-        .arg(mountpoint)
-        .output()
-        .map_err(|e| format!("fusermount3: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
 }
 
 /// Which side of the fork this is.

@@ -1,9 +1,13 @@
 //! The FUSE front: fuser's requests forwarded to the state ([`Fs`]), and
-//! the kernel connection tuned for a single writer: long attribute and
-//! entry caches, page cache kept across opens, 1 MiB writes, no flush
-//! request on close. The writeback cache is left off: most files are
-//! written by one `write` and closed, and with it each close would wait for
-//! a synchronous writeback, one more round trip.
+//! the kernel connection tuned for a single writer, so that a created file
+//! costs as few round trips as the protocol allows: long attribute and
+//! entry caches (negative entries too), files opened and closed without a
+//! request (`OPEN`, `CREATE` and `FLUSH` answered `ENOSYS` once: files are
+//! created with `MKNOD`, and neither `RELEASE` nor `FLUSH` follows), page
+//! cache kept across opens, 1 MiB writes. The writeback cache is left off:
+//! it saves no request for a file written by one `write` (the `WRITE` only
+//! moves to the close) and would make the kernel the keeper of sizes and
+//! times.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -26,9 +30,6 @@ use crate::state::{Caller, Fs, NewKind, OpResult, SetAttr};
 const TTL: Duration = Duration::from_secs(3600);
 /// Largest write the kernel sends at once.
 pub const MAX_WRITE: u32 = 1 << 20;
-/// Open files keep their cached pages (nobody else changes them) and
-/// close without a flush request (data reaches the image at the commit).
-const OPEN_FLAGS: FopenFlags = FopenFlags::FOPEN_KEEP_CACHE.union(FopenFlags::FOPEN_NOFLUSH);
 
 /// The filesystem fuser runs: the shared state behind a lock.
 pub struct FuseFs {
@@ -82,6 +83,27 @@ fn empty(reply: ReplyEmpty, result: OpResult<()>) {
     }
 }
 
+/// The attributes of a negative entry: inode 0, nothing else read.
+fn absent() -> fuser::FileAttr {
+    fuser::FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: fuser::FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 0,
+        flags: 0,
+    }
+}
+
 /// Replies to `getxattr`/`listxattr`: the size when asked with 0, the
 /// bytes when they fit, `ERANGE` when not.
 fn xattr_reply(reply: ReplyXattr, size: u32, result: OpResult<Vec<u8>>) {
@@ -114,8 +136,14 @@ impl Filesystem for FuseFs {
         Ok(())
     }
 
+    /// A name that does not exist is answered as inode 0, which the kernel
+    /// caches as a negative entry for as long as a positive one: names
+    /// appear only through the kernel, which then replaces the entry.
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        entry(reply, self.fs().lookup(parent.0, name.as_bytes()));
+        match self.fs().lookup(parent.0, name.as_bytes()) {
+            Err(Errno::ENOENT) => reply.entry(&TTL, &absent(), Generation(0)),
+            result => entry(reply, result),
+        }
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -261,31 +289,30 @@ impl Filesystem for FuseFs {
         );
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs().open(ino.0) {
-            Ok(()) => reply.opened(FileHandle(0), OPEN_FLAGS),
-            Err(e) => reply.error(e),
-        }
+    /// Answered with `ENOSYS`, which the kernel remembers
+    /// (`FUSE_NO_OPEN_SUPPORT`): files then open and close without a
+    /// request (no `OPEN`, no `RELEASE`), keeping their cached pages. The
+    /// daemon needs no handle: reads and writes name the inode, and an
+    /// unlinked file lives until the kernel forgets it, which it does
+    /// only after the last close.
+    fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        reply.error(Errno::ENOSYS);
     }
 
+    /// Answered with `ENOSYS`, which the kernel remembers: it then creates
+    /// files with `MKNOD` and opens them without a request, so a created
+    /// file costs no `RELEASE` either.
     fn create(
         &self,
-        req: &Request,
-        parent: INodeNo,
-        name: &OsStr,
-        mode: u32,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
         _umask: u32,
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let mut fs = self.fs();
-        let created = fs
-            .create(caller(req), parent.0, name.as_bytes(), NewKind::File, mode)
-            .and_then(|attr| fs.open(attr.ino.0).map(|()| attr));
-        match created {
-            Ok(attr) => reply.created(&TTL, &attr, Generation(0), FileHandle(0), OPEN_FLAGS),
-            Err(e) => reply.error(e),
-        }
+        reply.error(Errno::ENOSYS);
     }
 
     fn read(
@@ -323,6 +350,8 @@ impl Filesystem for FuseFs {
         }
     }
 
+    /// Answered with `ENOSYS`, which the kernel remembers: closing a file
+    /// sends nothing (data reaches the image at the commit).
     fn flush(
         &self,
         _req: &Request,
@@ -331,25 +360,28 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        reply.error(Errno::ENOSYS);
     }
 
+    /// Only the file opened before the kernel learnt that opens need no
+    /// request is released: nothing to do.
     fn release(
         &self,
         _req: &Request,
-        ino: INodeNo,
+        _ino: INodeNo,
         _fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.fs().release(ino.0);
         reply.ok();
     }
 
-    /// Data reaches the image at the commit, which syncs it; until then
-    /// there is nothing more durable to make it.
+    /// Returns at once, and promises no more than that the data is in the
+    /// daemon: it lies in the spill file, which has no name and is lost if
+    /// the daemon dies, until the commit at unmount writes and syncs the
+    /// new image (see docs/MOUNT.md, "Guarantees").
     fn fsync(
         &self,
         _req: &Request,

@@ -101,8 +101,6 @@ pub struct Inode {
     pub links: u32,
     /// References the kernel holds (lookups not yet forgotten).
     pub lookups: u64,
-    /// Open file handles.
-    pub opens: u32,
     /// Blocks charged to the space accounting.
     pub charged: u64,
 }
@@ -116,7 +114,6 @@ impl Inode {
             xattrs: BTreeMap::new(),
             links: 0,
             lookups: 0,
-            opens: 0,
             charged: 0,
         }
     }

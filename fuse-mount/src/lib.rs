@@ -22,7 +22,9 @@ mod fs;
 mod image;
 mod inode;
 mod runtime;
+mod signals;
 mod spill;
 mod state;
+mod unmount;
 
 pub use error::{Error, Result};

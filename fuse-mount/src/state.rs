@@ -112,11 +112,10 @@ pub struct SetAttr {
     pub ctime: Option<Timestamp>,
 }
 
-/// What a new inode is, as `mknod`, `mkdir`, `symlink` and `create` ask.
+/// What a new inode is, as `mknod` (regular files too), `mkdir` and
+/// `symlink` ask.
 #[derive(Clone, Debug)]
 pub enum NewKind {
-    /// A regular file.
-    File,
     /// A directory.
     Dir,
     /// A symlink to this target.
@@ -342,8 +341,9 @@ impl Fs {
         self.reap(ino);
     }
 
-    /// Frees an inode nothing names or uses any more (its spill data as
-    /// soon as no name and no open file is left).
+    /// Frees an inode nothing names and the kernel no longer knows (an
+    /// open file keeps the kernel's reference: it forgets the inode only
+    /// after the last close).
     fn reap(&mut self, ino: u64) {
         if ino == ROOT {
             return;
@@ -354,16 +354,14 @@ impl Fs {
         let Some(inode) = slot.as_mut() else {
             return;
         };
-        if inode.links > 0 || inode.opens > 0 {
+        if inode.links > 0 || inode.lookups > 0 {
             return;
         }
         if let Kind::File(data) = &mut inode.kind {
             let freed = data.truncate(0);
             self.spill.release(&freed);
         }
-        if inode.lookups == 0 {
-            *slot = None;
-        }
+        *slot = None;
     }
 
     /// The owner of a new inode in `parent`.
@@ -383,7 +381,7 @@ impl Fs {
         }
     }
 
-    /// Creates `name` in `parent` (`mknod`, `mkdir`, `symlink`, `create`)
+    /// Creates `name` in `parent` (`mknod`, `mkdir`, `symlink`)
     /// with permissions `mode` (already masked by the umask).
     pub fn create(
         &mut self,
@@ -414,7 +412,6 @@ impl Fs {
             permissions |= 0o2000;
         }
         let kind = match kind {
-            NewKind::File => Kind::File(FileData::default()),
             NewKind::Dir => Kind::Dir(Dir {
                 parent,
                 ..Dir::default()
@@ -722,20 +719,6 @@ impl Fs {
             Kind::Symlink(target) => Ok(target.clone()),
             _ => Err(Errno::EINVAL),
         }
-    }
-
-    /// A file is opened.
-    pub fn open(&mut self, ino: u64) -> OpResult<()> {
-        self.get_mut(ino)?.opens += 1;
-        Ok(())
-    }
-
-    /// A file is closed for the last time.
-    pub fn release(&mut self, ino: u64) {
-        if let Ok(inode) = self.get_mut(ino) {
-            inode.opens = inode.opens.saturating_sub(1);
-        }
-        self.reap(ino);
     }
 
     /// Reads up to `len` bytes of file `ino` from `offset`.
@@ -1104,6 +1087,10 @@ mod tests {
     }
 
     const ME: Caller = Caller { uid: 7, gid: 8 };
+    const FILE: NewKind = NewKind::Special {
+        mode: libc::S_IFREG,
+        rdev: 0,
+    };
 
     #[test]
     fn rename_rules() {
@@ -1114,7 +1101,7 @@ mod tests {
             .ino
             .0;
         fs.create(ME, a, b"sub", NewKind::Dir, 0o755).unwrap();
-        fs.create(ME, ROOT, b"f", NewKind::File, 0o644).unwrap();
+        fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap();
         let flags = RenameFlags::empty();
         assert_eq!(fs.rename(ROOT, b"a", a, b"x", flags), Err(Errno::EINVAL));
         assert_eq!(fs.rename(ROOT, b"f", ROOT, b"a", flags), Err(Errno::EISDIR));
@@ -1143,11 +1130,7 @@ mod tests {
     #[test]
     fn writes_overlay_and_space_runs_out() {
         let mut fs = fs();
-        let f = fs
-            .create(ME, ROOT, b"f", NewKind::File, 0o644)
-            .unwrap()
-            .ino
-            .0;
+        let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
         fs.write(f, 10, b"hello").unwrap();
         fs.write(f, 12, b"LL").unwrap();
         assert_eq!(fs.read(f, 0, 100).unwrap()[8..], *b"\0\0heLLo");
@@ -1179,11 +1162,7 @@ mod tests {
     #[test]
     fn xattr_flags_and_names() {
         let mut fs = fs();
-        let f = fs
-            .create(ME, ROOT, b"f", NewKind::File, 0o644)
-            .unwrap()
-            .ino
-            .0;
+        let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
         assert_eq!(
             fs.setxattr(f, b"user.a", b"1", libc::XATTR_REPLACE),
             Err(errno(libc::ENODATA))
