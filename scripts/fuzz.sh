@@ -68,6 +68,7 @@ command -v zstd >/dev/null && zstd -q -c "$SEEDS/pax.tar" >"$SEEDS/pax.tar.zst" 
 "$BLOCKIMG" mkdisk -q --size 8M --timestamp 0 --root "$tree" "$SEEDS/disk.img"
 "$BLOCKIMG" mkdisk -q --size 4M --table none --timestamp 0 --root "$tree" "$SEEDS/fs.img"
 seed ext4_reader "$SEEDS/disk.img"
+seed inspect "$SEEDS/disk.img"
 seed ext4_reader "$SEEDS/fs.img"
 if command -v qemu-img >/dev/null; then
     qemu-img convert -O vpc -o subformat=dynamic "$SEEDS/disk.img" "$SEEDS/disk.vhd"
@@ -85,7 +86,7 @@ if command -v mke2fs >/dev/null; then
     for opts in "-t ext4" "-t ext4 -O ^metadata_csum,^64bit" "-t ext2" "-t ext3 -b 1024" "-t ext4 -I 128 -b 2048"; do
         n=$((n + 1))
         # shellcheck disable=SC2086
-        mke2fs -q -F $opts -d "$tree" "$SEEDS/mke2fs-$n.img" 2M >/dev/null 2>&1 && seed ext4_reader "$SEEDS/mke2fs-$n.img"
+        mke2fs -q -F $opts -d "$tree" "$SEEDS/mke2fs-$n.img" 2M >/dev/null 2>&1 && seed ext4_reader "$SEEDS/mke2fs-$n.img" && seed inspect "$SEEDS/mke2fs-$n.img"
     done
 fi
 # Partition tables, modules lists, loader configuration.
@@ -93,6 +94,7 @@ command -v sfdisk >/dev/null && {
     truncate -s 8M "$SEEDS/gpt.img"
     printf 'label: gpt\n,2M\n,\n' | sfdisk -q "$SEEDS/gpt.img" >/dev/null
     seed partitions "$SEEDS/gpt.img"
+    seed inspect "$SEEDS/gpt.img"
     seed partitions "$SEEDS/disk.img"
 }
 for dep in /lib/modules/*/modules.dep; do
