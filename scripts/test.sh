@@ -127,6 +127,9 @@ fi
 log "cargo test --workspace --doc"
 cargo test --workspace --doc
 
+log "cargo doc --no-deps (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
+
 smoke=${FUZZ_SMOKE_SECONDS:-10}
 if [ "$smoke" != 0 ]; then
     log "fuzz smoke run: every target for $smoke s (scripts/fuzz.sh)"

@@ -5,7 +5,7 @@
 //! [`Ext4Reader`] answers the questions a file browser or a FUSE layer asks
 //! (`stat`, `read_dir`, `lookup`, `read_file`, `readlink`, xattrs) and loads
 //! the whole filesystem into a [`Tree`](crate::tree::Tree) whose file data stays in the image
-//! ([`DataSource::ImageExtents`](crate::tree::DataSource::ImageExtents)), ready to be planned into a new image.
+//! ([`DataSource::ImageExtents`]), ready to be planned into a new image.
 //!
 //! Nothing in an image is trusted: every offset, count and block number is
 //! checked, walks are bounded, and metadata_csum checksums are verified.
