@@ -90,6 +90,30 @@ fn big_tree(dir: &Path) {
     }
 }
 
+/// Asserts that a "too small" message gives the bytes needed and the bytes
+/// available, and that the first exceeds the second.
+fn assert_needed_exceeds_available(run: &RunOutput) {
+    let numbers: Vec<u64> = run
+        .stderr
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let msg = run.stderr.to_lowercase();
+    assert!(
+        msg.contains("need") && msg.contains("available") && numbers.len() >= 2,
+        "the message does not say what is needed and what is available:\n{}",
+        run.stderr
+    );
+    let [needed, available] = numbers[numbers.len() - 2..] else {
+        unreachable!("two numbers were checked for")
+    };
+    assert!(
+        needed > available,
+        "the message claims {needed} bytes are needed but {available} are available:\n{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn size_too_small_for_the_tree() {
     let tmp = tempfile::tempdir().unwrap();
@@ -99,17 +123,7 @@ fn size_too_small_for_the_tree() {
     let src_s = src.to_str().unwrap();
     let run = mkdisk(args(&["--size", "8M", "--root", src_s], &out.img()));
     run.assert_failure();
-    let msg = run.stderr.to_lowercase();
-    assert!(
-        msg.contains("need") && msg.contains("available"),
-        "the message does not say what is needed and what is available:\n{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.chars().filter(|c| c.is_ascii_digit()).count() >= 2,
-        "the message gives no sizes:\n{}",
-        run.stderr
-    );
+    assert_needed_exceeds_available(&run);
     out.assert_empty(&run);
 
     // With --force over an existing file: still untouched.
@@ -120,6 +134,34 @@ fn size_too_small_for_the_tree() {
     ));
     run.assert_failure();
     out.assert_untouched(&bytes, &run);
+}
+
+/// A tar archive streams into the image: the data that no longer fits is
+/// found mid-archive, and the error names that member.
+#[test]
+fn size_too_small_for_a_streamed_archive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    big_tree(&src);
+    let archive = tmp.path().join("tree.tar");
+    let status = std::process::Command::new("tar")
+        .arg("cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar cf failed");
+    let out = OutDir::new();
+    let run = mkdisk(args(
+        &["--size", "16M", "--root", archive.to_str().unwrap()],
+        &out.img(),
+    ));
+    run.assert_failure();
+    run.assert_stderr_contains("member \"./blob");
+    assert_needed_exceeds_available(&run);
+    out.assert_empty(&run);
 }
 
 #[test]

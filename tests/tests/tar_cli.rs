@@ -326,8 +326,18 @@ fn the_lfs_snapshot_command_on_the_real_root_gives_the_same_tree() {
     ] {
         tar.arg(format!("--exclude={excluded}"));
     }
-    // Where this test's own files live, whatever TMPDIR says.
-    tar.arg(format!("--exclude={}", tmp.path().display()));
+    // Where this test's own files live, whatever TMPDIR says, and the
+    // workspace with its build output, wherever the checkout is.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives in the workspace");
+    let target = blockimg_tests::bin::blockimg_bin()
+        .ancestors()
+        .nth(2)
+        .expect("the binary lives in target/<profile>/");
+    for own in [tmp.path(), workspace, target] {
+        tar.arg(format!("--exclude={}", own.display()));
+    }
     let out = tar.arg("/").output().unwrap();
     // Exit 1 means "some files changed while being read": fine for a
     // live system, as for the users who take such snapshots.
@@ -339,8 +349,9 @@ fn the_lfs_snapshot_command_on_the_real_root_gives_the_same_tree() {
 
     let img = tmp.path().join("disk.img");
     mkdisk([
+        // Whatever else the host's `/` holds, the disk is made to fit it.
         "--size".as_ref(),
-        "512M".as_ref(),
+        "auto".as_ref(),
         "--root".as_ref(),
         snapshot.as_os_str(),
         "--base-layout".as_ref(),

@@ -26,6 +26,8 @@ pub struct Ext4Layout {
     pub(super) journal: Option<InodePlan>,
     pub(super) resize_dind: u64,
     pub(super) size_bytes: u64,
+    /// Blocks taken for file data so far, for "too small" errors.
+    data_blocks: u64,
 }
 
 /// File data already written to the image: the physical runs holding each
@@ -58,9 +60,15 @@ impl PlacedData {
 }
 
 fn too_small(g: &Geometry, size_bytes: u64, what: &str) -> Error {
+    too_small_for(g, size_bytes, what, 1)
+}
+
+/// The error for `content_blocks` blocks of content that do not fit beside
+/// the filesystem's own metadata.
+fn too_small_for(g: &Geometry, size_bytes: u64, what: &str, content_blocks: u64) -> Error {
     Error::TooSmall {
         what: what.to_string(),
-        needed: (geometry_free_estimate_overhead(g) + 1) * g.bs(),
+        needed: (geometry_free_estimate_overhead(g) + content_blocks) * g.bs(),
         available: size_bytes,
     }
 }
@@ -169,6 +177,7 @@ impl Ext4Layout {
             journal,
             resize_dind,
             size_bytes,
+            data_blocks: 0,
         })
     }
 
@@ -192,14 +201,20 @@ impl Ext4Layout {
             return Ok(Vec::new());
         }
         let (g, size_bytes) = (&self.geometry, self.size_bytes);
-        self.alloc
+        let wanted = self.data_blocks + blocks;
+        let runs = self
+            .alloc
             .take(blocks)
-            .ok_or_else(|| too_small(g, size_bytes, "the files"))
+            .ok_or_else(|| too_small_for(g, size_bytes, "the file data read so far", wanted))?;
+        self.data_blocks = wanted;
+        Ok(runs)
     }
 
     /// Gives back blocks taken by [`Ext4Layout::place_data`] for a file that
     /// was replaced.
     pub fn release(&mut self, runs: &[Run]) {
+        let released: u64 = runs.iter().map(|run| run.len).sum();
+        self.data_blocks = self.data_blocks.saturating_sub(released);
         self.alloc.release_all(runs);
     }
 }

@@ -512,6 +512,7 @@ fn plan_with<'t>(
         journal,
         resize_dind,
         size_bytes,
+        ..
     } = layout;
     let g = &geometry;
     let bs = g.bs();
