@@ -298,6 +298,54 @@ fn bad_recipes_are_refused_with_their_line_before_any_output_exists() {
     }
 }
 
+/// A build with several outputs publishes all of them or none: when a
+/// later output fails, the ones written before it are discarded and files
+/// already under the outputs' names stay as they were.
+#[test]
+fn a_failing_output_leaves_no_other_output_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let recipe = dir.path().join("r.toml");
+    fs::write(
+        &recipe,
+        "[disk]\nsize = \"64M\"\n[[output]]\npath = \"a.vmdk\"\n[[output]]\npath = \"b.img\"\n",
+    )
+    .unwrap();
+
+    // The second output exists: refused, and the first never appears.
+    fs::write(dir.path().join("b.img"), b"keep me").unwrap();
+    let err = build(&recipe).expect_err("an existing output without --force");
+    assert!(err.contains("b.img"), "{err}");
+    assert_eq!(names(dir.path()), ["b.img", "r.toml"]);
+    assert_eq!(fs::read(dir.path().join("b.img")).unwrap(), b"keep me");
+
+    // The second output cannot be written whole (a 16 MiB file size limit
+    // for a 64 MiB raw disk; the VMDK before it is far smaller).
+    fs::remove_file(dir.path().join("b.img")).unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 16384 && exec \"$0\" build \"$1\"")
+        .arg(blockimg_tests::blockimg_bin())
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the build succeeded under ulimit -f");
+    assert!(stderr.contains("b.img"), "{stderr}");
+    assert_eq!(names(dir.path()), ["r.toml"]);
+
+    // Without the limit both appear.
+    build(&recipe).unwrap();
+    assert_eq!(names(dir.path()), ["a.vmdk", "b.img", "r.toml"]);
+}
+
 #[test]
 fn a_recipe_with_a_timestamp_builds_byte_identical_images() {
     let busybox = Path::new("/bin/busybox");

@@ -484,8 +484,10 @@ impl Prepared<'_> {
     }
 
     /// Plans the disk ([`Prepared::plan`]) and writes every output, each
-    /// under a temporary name renamed into place when complete. An output
-    /// that exists is refused unless `overwrite`.
+    /// under a temporary name; only when all are complete and synced are
+    /// they renamed into place, so a build that fails leaves none of them
+    /// (and existing files under their names untouched). An output that
+    /// exists is refused unless `overwrite`.
     pub fn write(&self, overwrite: bool) -> Result<Vec<Written>> {
         let recipe = self.recipe;
         if recipe.outputs.is_empty() {
@@ -496,6 +498,7 @@ impl Prepared<'_> {
         }
         let disk = self.plan()?;
         let mut written = Vec::new();
+        let mut completed = Vec::new();
         for o in &recipe.outputs {
             let mut options = OutputOptions::new(o.format, overwrite)?;
             options.azure = o.azure;
@@ -508,13 +511,17 @@ impl Prepared<'_> {
                 &options,
             )?;
             disk.write_to(out.sink())?;
-            let file_bytes = out.finish()?;
+            let (output, file_bytes) = out.complete()?;
+            completed.push(output);
             written.push(Written {
                 path: o.path.clone(),
                 format: o.format,
                 disk_size: disk.disk_size(),
                 file_bytes,
             });
+        }
+        for output in completed {
+            output.publish()?;
         }
         Ok(written)
     }

@@ -6,7 +6,7 @@ use std::io::{BufWriter, IsTerminal};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use super::{Sink, SparseFile, Stream, TempOutput, VhdDynamic, VhdFixed, VmdkStream};
+use super::{Completed, Sink, SparseFile, Stream, TempOutput, VhdDynamic, VhdFixed, VmdkStream};
 use crate::disk_format::{format_of_name, vhd, Format, ImageIdentity};
 use crate::error::{Error, Result};
 
@@ -304,33 +304,38 @@ impl Output {
     /// Writes trailing structures, syncs and renames the file into place.
     /// Returns the output's length in bytes.
     pub fn finish(self) -> Result<u64> {
+        let (completed, len) = self.complete()?;
+        completed.publish()?;
+        Ok(len)
+    }
+
+    /// Writes trailing structures and syncs, but leaves a file without its
+    /// final name until [`Completed::publish`]: a build with several
+    /// outputs completes them all before publishing any. Returns the
+    /// output's length in bytes too.
+    pub fn complete(self) -> Result<(Completed, u64)> {
         let size = self.size;
         Ok(match self.writer {
-            Writer::RawFile(w) => {
-                w.finish(size)?;
-                size
-            }
+            Writer::RawFile(w) => (w.seal(size, &[])?, size),
             Writer::RawStream(w) => {
                 w.finish(size)?;
-                size
+                (Completed::done(), size)
             }
             Writer::FixedFile(w) => {
                 let len = w.file_size();
-                w.finish()?.finish(len)?;
-                len
+                (w.finish()?.seal(len, &[])?, len)
             }
             Writer::FixedStream(w) => {
                 let len = w.file_size();
                 w.finish()?.finish(len)?;
-                len
+                (Completed::done(), len)
             }
-            Writer::Dynamic(w) => w.finish()?,
+            Writer::Dynamic(w) => w.seal()?,
             Writer::VmdkFile(w, temp) => {
                 let (_, len) = w.finish()?;
-                temp.commit(len)?;
-                len
+                (Completed::sealed(temp.seal(len)?), len)
             }
-            Writer::VmdkPipe(w) => w.finish()?.1,
+            Writer::VmdkPipe(w) => (Completed::done(), w.finish()?.1),
         })
     }
 }

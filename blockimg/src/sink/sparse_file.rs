@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use super::temp_output::TempOutput;
+use super::temp_output::{Completed, TempOutput};
 use super::{is_zero, Sink};
 use crate::error::{Error, Result};
 
@@ -156,13 +156,15 @@ impl SparseFile {
     /// to the output path. In place, zeroes what was never written (up to
     /// `size`) and syncs.
     pub fn finish(self, size: u64) -> Result<()> {
-        self.finish_patched(size, &[])
+        self.seal(size, &[])?.publish()
     }
 
-    /// Like [`SparseFile::finish`], but first writes `patches` (offset,
-    /// bytes) over what was written: for formats whose tables are known only
-    /// at the end, such as a dynamic VHD's block allocation table.
-    pub fn finish_patched(mut self, size: u64, patches: &[(u64, &[u8])]) -> Result<()> {
+    /// Completes the image like [`SparseFile::finish`] but leaves a new
+    /// file without its final name until [`Completed::publish`]. `patches`
+    /// (offset, bytes) are written over what was written first: for formats
+    /// whose tables are known only at the end, such as a dynamic VHD's
+    /// block allocation table.
+    pub fn seal(mut self, size: u64, patches: &[(u64, &[u8])]) -> Result<Completed> {
         self.flush()?;
         let written = self.join_writer()?;
         let destination = self.destination.take().ok_or_else(|| Error::Write {
@@ -183,7 +185,7 @@ impl SparseFile {
                 })?;
         }
         match destination {
-            Destination::Temp(output) => output.commit(size),
+            Destination::Temp(output) => Ok(Completed::sealed(output.seal(size)?)),
             Destination::InPlace { file, already_zero } => {
                 if !already_zero {
                     zero_gaps(&file, &self.path, written, size)?;
@@ -192,7 +194,8 @@ impl SparseFile {
                     path: self.path.clone(),
                     offset: size,
                     source,
-                })
+                })?;
+                Ok(Completed::done())
             }
         }
     }

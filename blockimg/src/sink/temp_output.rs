@@ -99,7 +99,16 @@ impl TempOutput {
     /// Sets the file's length to `size`, syncs it and renames it to its
     /// final name (without `overwrite`, never replacing a file that appeared
     /// there meanwhile).
-    pub fn commit(mut self, size: u64) -> Result<()> {
+    pub fn commit(self, size: u64) -> Result<()> {
+        self.seal(size)?.publish()
+    }
+
+    /// Sets the file's length to `size` and syncs it, leaving it without
+    /// its final name: [`SealedOutput::publish`] gives it that name, and
+    /// dropping the sealed output discards it. Several outputs of one build
+    /// are sealed first and published together, so a build that fails
+    /// publishes none of them.
+    pub fn seal(self, size: u64) -> Result<SealedOutput> {
         let write_err = |source| Error::Write {
             path: self.path.clone(),
             offset: size,
@@ -107,15 +116,7 @@ impl TempOutput {
         };
         self.file.set_len(size).map_err(write_err)?;
         self.file.sync_all().map_err(write_err)?;
-        let temp_path = match self.temp_path.take() {
-            Some(named) => named,
-            None => self.give_a_name()?,
-        };
-        // From here on the temporary name is removed on failure.
-        self.temp_path = Some(temp_path.clone());
-        rename(&temp_path, &self.path, self.overwrite)?;
-        self.committed = true;
-        Ok(())
+        Ok(SealedOutput(self))
     }
 
     /// Links the unnamed file into its directory under a temporary name.
@@ -142,6 +143,56 @@ impl TempOutput {
             return Err(Error::io(&self.dir, std::io::Error::last_os_error()));
         }
         Ok(temp_path)
+    }
+}
+
+/// A complete, synced output waiting for its final name.
+pub struct SealedOutput(TempOutput);
+
+impl SealedOutput {
+    /// The name the output gets when published.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    /// Renames the output to its final name (without `overwrite`, never
+    /// replacing a file that appeared there meanwhile).
+    pub fn publish(self) -> Result<()> {
+        let mut output = self.0;
+        let temp_path = match output.temp_path.take() {
+            Some(named) => named,
+            None => output.give_a_name()?,
+        };
+        // From here on the temporary name is removed on failure.
+        output.temp_path = Some(temp_path.clone());
+        rename(&temp_path, &output.path, output.overwrite)?;
+        output.committed = true;
+        Ok(())
+    }
+}
+
+/// An output whose bytes are all written and synced: a new file waiting
+/// for its final name, or a device or stream that needs nothing more.
+/// Dropping it unpublished discards a new file.
+pub struct Completed(Option<SealedOutput>);
+
+impl Completed {
+    /// A new file waiting for its final name.
+    pub fn sealed(output: SealedOutput) -> Completed {
+        Completed(Some(output))
+    }
+
+    /// Nothing left to do: the bytes went to their final place.
+    pub fn done() -> Completed {
+        Completed(None)
+    }
+
+    /// Gives a new file its final name.
+    pub fn publish(self) -> Result<()> {
+        match self.0 {
+            Some(sealed) => sealed.publish(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -219,6 +270,23 @@ mod tests {
         assert!(!path.exists());
         out.commit(5).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"abc\0\0");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_sealed_output_appears_only_when_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.bin");
+        let out = TempOutput::create(&path, false).unwrap();
+        out.file().write_all_at(b"abc", 0).unwrap();
+        let sealed = out.seal(3).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        sealed.publish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+
+        // Dropped unpublished: nothing appears.
+        let other = dir.path().join("other.bin");
+        drop(TempOutput::create(&other, false).unwrap().seal(3).unwrap());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::blocks::{check_bounds, Blocks};
-use super::{Sink, SparseFile};
+use super::{Completed, Sink, SparseFile};
 use crate::disk_format::vhd::{
     DiskType, DynamicHeader, Footer, BAT_OFFSET, BLOCK_SIZE, FOOTER_SIZE, UNALLOCATED,
 };
@@ -127,7 +127,15 @@ impl VhdDynamic {
 
     /// Stores the last block, the table and the footer, and renames the
     /// file into place. Returns the file's length.
-    pub fn finish(mut self) -> Result<u64> {
+    pub fn finish(self) -> Result<u64> {
+        let (completed, len) = self.seal()?;
+        completed.publish()?;
+        Ok(len)
+    }
+
+    /// Like [`VhdDynamic::finish`], but leaves the file without its final
+    /// name until [`Completed::publish`].
+    pub fn seal(mut self) -> Result<(Completed, u64)> {
         let store = &mut self.store;
         self.blocks.finish(&mut |i, b| store.block(i, b))?;
         let Store {
@@ -142,8 +150,8 @@ impl VhdDynamic {
             slot.copy_from_slice(&entry.to_be_bytes());
         }
         let len = next_free + FOOTER_SIZE;
-        out.finish_patched(len, &[(BAT_OFFSET, &table)])?;
-        Ok(len)
+        let completed = out.seal(len, &[(BAT_OFFSET, &table)])?;
+        Ok((completed, len))
     }
 }
 
