@@ -279,6 +279,10 @@ fn bad_recipes_are_refused_with_their_line_before_any_output_exists() {
         ("relative image path", format!("{out}[[dir]]\npath = \"etc/x\"\n"), ":4:8: dir[1].path"),
         ("ec2 keys without the profile", format!("{out}[ec2]\nimds_ssh_key = true\n"), ":3:1: ec2:"),
         ("wrong type", format!("{out}[disk]\ntable = 3\n"), ":4:9:"),
+        ("long FAT label", format!("{out}[[partition]]\nrole = \"esp\"\n[partition.fat]\nlabel = \"TWELVE CHARS\"\n"), ":6:9: partition[1].fat.label: invalid FAT label: \"TWELVE CHARS\": 12 bytes, at most 11"),
+        ("bad FAT label", format!("{out}[[partition]]\nrole = \"esp\"\n[partition.fat]\nlabel = \"A/B\"\n"), ":6:9: partition[1].fat.label"),
+        ("bad volume id", format!("{out}[[partition]]\nrole = \"esp\"\n[partition.fat]\nvolume_id = \"12-345678\"\n"), ":6:13: partition[1].fat.volume_id: a FAT volume id is 8 hexadecimal digits"),
+        ("fat on a data partition", format!("{out}[[partition]]\nrole = \"data\"\n[partition.fat]\nlabel = \"X\"\n"), ":5:1: partition[1].fat: only the ESP"),
     ];
     fs::write(dir.path().join("in.txt"), "x").unwrap();
     for (what, text, expected) in cases {
@@ -296,6 +300,46 @@ fn bad_recipes_are_refused_with_their_line_before_any_output_exists() {
             .collect();
         assert!(left.is_empty(), "{what}: left {left:?}");
     }
+}
+
+/// The ESP's label and volume id are what the recipe says, `fsck.fat` and
+/// `blkid` agree, and /etc/fstab mounts it by that volume id.
+#[test]
+fn the_esp_gets_its_label_volume_id_and_fstab_line() {
+    if !require_tool("fsck.fat") || !require_tool("blkid") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("r.toml");
+    fs::write(
+        &recipe,
+        "[disk]\nsize = \"200M\"\ntable = \"gpt\"\n[[partition]]\nrole = \"esp\"\nmount = \"/boot/efi\"\n[partition.fat]\nlabel = \"Efi-Boot\"\nvolume_id = \"c0de-2026\"\n[[partition]]\nrole = \"root\"\n[[output]]\npath = \"a.img\"\n",
+    )
+    .unwrap();
+    build(&recipe).unwrap();
+    let img = dir.path().join("a.img");
+    let esp = (1u64 << 20, 64u64 << 20);
+    let (code, report) = fsck_fat(&img, esp.0, esp.1, &dir.path().join("esp.fat"));
+    assert_eq!(code, 0, "fsck.fat -n: {report}");
+    let blkid = tool("blkid")
+        .args(["-p", "-o", "export", "-O"])
+        .arg(esp.0.to_string())
+        .arg(&img)
+        .output()
+        .unwrap();
+    let blkid = String::from_utf8_lossy(&blkid.stdout);
+    assert!(blkid.contains("\nLABEL=EFI-BOOT\n"), "{blkid}");
+    assert!(blkid.contains("\nUUID=C0DE-2026\n"), "{blkid}");
+    let fstab = blockimg_cmd()
+        .args(["cat".as_ref(), img.as_os_str(), "/etc/fstab".as_ref()])
+        .output()
+        .unwrap();
+    let fstab = String::from_utf8_lossy(&fstab.stdout);
+    assert!(
+        fstab.contains("UUID=C0DE-2026\t/boot/efi\tvfat\tumask=0077\t0 2\n"),
+        "{fstab}"
+    );
+    e2fsck_clean(&img, (65 << 20) as u64);
 }
 
 /// A build with several outputs publishes all of them or none: when a

@@ -22,22 +22,88 @@ use crate::tree::Timestamp;
 /// least 65,525 clusters, which at one sector each, with the two FATs and
 /// reserved sectors, is a little over 32 MiB.
 pub const MIN_ESP_SIZE: u64 = 33 << 20;
-/// The volume label written in the boot sector (`fsck.fat` expects no
-/// label entry in the root directory for this one).
-const VOLUME_LABEL: [u8; 11] = *b"NO NAME    ";
+/// The label of a volume without one (`fsck.fat` expects no label entry
+/// in the root directory for this one).
+pub const NO_LABEL: [u8; 11] = *b"NO NAME    ";
+
+/// How an EFI system partition is formatted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FatFormat {
+    /// The volume id (`blkid`'s UUID, `XXXX-XXXX`); `None` derives one
+    /// from the root filesystem's UUID in a reproducible build, or draws
+    /// one.
+    pub volume_id: Option<u32>,
+    /// The volume label ([`volume_label`]); empty for none.
+    pub label: String,
+}
+
+/// A FAT volume id written as `blkid` shows it (`ABCD-1234`) or as 8 hex
+/// digits.
+pub fn parse_volume_id(text: &str) -> Option<u32> {
+    let digits: String = match text.split_once('-') {
+        Some((high, low)) if high.len() == 4 && low.len() == 4 => format!("{high}{low}"),
+        Some(_) => return None,
+        None => text.to_string(),
+    };
+    if digits.len() != 8 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(&digits, 16).ok()
+}
+
+/// A volume id as `blkid` and /etc/fstab write it: `ABCD-1234`.
+pub fn format_volume_id(id: u32) -> String {
+    format!("{:04X}-{:04X}", id >> 16, id & 0xFFFF)
+}
+
+/// Characters a short name or volume label may hold besides A-Z and 0-9.
+const NAME_PUNCTUATION: &[u8] = b"_-~!#$%&'()@^{}";
+
+/// A volume label as FAT stores it: at most 11 characters of A-Z, 0-9,
+/// space and `_-~!#$%&'()@^{}` (lower case is upper-cased, as `mkfs.fat`
+/// and Windows do), padded with spaces; an empty text gives [`NO_LABEL`].
+pub fn volume_label(text: &str) -> Result<[u8; 11]> {
+    let upper = text.to_ascii_uppercase();
+    let bad = |reason: String| Error::InvalidOption {
+        option: "FAT label".into(),
+        reason: format!("{text:?}: {reason}"),
+    };
+    if upper.len() > 11 {
+        return Err(bad(format!("{} bytes, at most 11", upper.len())));
+    }
+    let allowed = |c: char| {
+        c == ' '
+            || c.is_ascii_alphanumeric()
+            || (c.is_ascii() && NAME_PUNCTUATION.contains(&(c as u8)))
+    };
+    if let Some(c) = upper.chars().find(|&c| !allowed(c)) {
+        return Err(bad(format!(
+            "{c:?} is not allowed (A-Z, 0-9, space and _-~!#$%&'()@^{{}})"
+        )));
+    }
+    if upper.starts_with(' ') {
+        return Err(bad("a label cannot start with a space".into()));
+    }
+    if upper.trim_end().is_empty() {
+        return Ok(NO_LABEL);
+    }
+    let mut label = [b' '; 11];
+    label[..upper.len()].copy_from_slice(upper.as_bytes());
+    Ok(label)
+}
 
 fn fat_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Fat { what, source }
 }
 
-/// Formats `window` (the whole ESP) as FAT32 with `volume_id`, refusing a
-/// size that would not be FAT32.
-pub fn format(mut window: Window<'_>, volume_id: u32) -> Result<()> {
+/// Formats `window` (the whole ESP) as FAT32 with `volume_id` and `label`
+/// (see [`volume_label`]), refusing a size that would not be FAT32.
+pub fn format(mut window: Window<'_>, volume_id: u32, label: [u8; 11]) -> Result<()> {
     let options = FormatVolumeOptions::new()
         .fat_type(FatType::Fat32)
         .volume_id(volume_id)
-        .volume_label(VOLUME_LABEL);
+        .volume_label(label);
     fatfs::format_volume(&mut window, options).map_err(fat_error("formatting FAT32"))?;
     let fs = FileSystem::new(&mut window, FsOptions::new()).map_err(fat_error("mounting"))?;
     let fat_type = fs.fat_type();
@@ -51,7 +117,22 @@ pub fn format(mut window: Window<'_>, volume_id: u32) -> Result<()> {
             available: window_len(&mut window)?,
         });
     }
+    if label != NO_LABEL {
+        label_entry(&mut window, label).map_err(fat_error("writing the volume label"))?;
+    }
     Ok(())
+}
+
+/// Writes the root directory's volume label entry, which `fsck.fat` and
+/// `blkid` expect to match the boot sector's label (fatfs writes only the
+/// latter). The root is empty when this runs, so the entry is its first.
+fn label_entry(window: &mut Window<'_>, label: [u8; 11]) -> std::io::Result<()> {
+    let geometry = Geometry::read(window)?;
+    let mut entry = [0u8; ENTRY];
+    entry[..11].copy_from_slice(&label);
+    entry[11] = ATTR_VOLUME_ID;
+    window.seek(SeekFrom::Start(geometry.cluster_offset(geometry.root)))?;
+    window.write_all(&entry)
 }
 
 fn window_len(window: &mut Window<'_>) -> Result<u64> {
@@ -108,18 +189,48 @@ fn first_cluster(entry: &[u8]) -> u32 {
         | u32::from(u16::from_le_bytes([entry[26], entry[27]]))
 }
 
+/// The attribute of a volume label entry.
+const ATTR_VOLUME_ID: u8 = 0x08;
+
+/// Where a FAT32 volume's structures are, from its boot sector.
+struct Geometry {
+    /// Bytes per cluster.
+    cluster_bytes: u64,
+    /// Byte offset of the first FAT.
+    fat: u64,
+    /// Byte offset of cluster 2, where data starts.
+    data: u64,
+    /// The root directory's first cluster.
+    root: u32,
+}
+
+impl Geometry {
+    fn read(window: &mut Window<'_>) -> std::io::Result<Geometry> {
+        let mut bpb = [0u8; 48];
+        read_at(window, 0, &mut bpb)?;
+        let sector = u64::from(u16::from_le_bytes([bpb[11], bpb[12]]));
+        let reserved = u64::from(u16::from_le_bytes([bpb[14], bpb[15]]));
+        let fat_sectors = u64::from(u32::from_le_bytes([bpb[36], bpb[37], bpb[38], bpb[39]]));
+        Ok(Geometry {
+            cluster_bytes: sector * u64::from(bpb[13]),
+            fat: reserved * sector,
+            data: (reserved + u64::from(bpb[16]) * fat_sectors) * sector,
+            root: u32::from_le_bytes([bpb[44], bpb[45], bpb[46], bpb[47]]),
+        })
+    }
+
+    /// Byte offset of `cluster`.
+    fn cluster_offset(&self, cluster: u32) -> u64 {
+        self.data + u64::from(cluster.saturating_sub(2)) * self.cluster_bytes
+    }
+}
+
 /// Points the `..` entry of every directory in the root at cluster 0 (the
 /// root, as FAT writes it) where fatfs put the root's own cluster.
 fn root_parent_links(window: &mut Window<'_>) -> std::io::Result<()> {
-    let mut bpb = [0u8; 48];
-    read_at(window, 0, &mut bpb)?;
-    let sector = u64::from(u16::from_le_bytes([bpb[11], bpb[12]]));
-    let cluster_bytes = sector * u64::from(bpb[13]);
-    let reserved = u64::from(u16::from_le_bytes([bpb[14], bpb[15]]));
-    let fat_sectors = u64::from(u32::from_le_bytes([bpb[36], bpb[37], bpb[38], bpb[39]]));
-    let root = u32::from_le_bytes([bpb[44], bpb[45], bpb[46], bpb[47]]);
-    let data = (reserved + u64::from(bpb[16]) * fat_sectors) * sector;
-    let offset = |cluster: u32| data + u64::from(cluster.saturating_sub(2)) * cluster_bytes;
+    let geometry = Geometry::read(window)?;
+    let (cluster_bytes, root) = (geometry.cluster_bytes, geometry.root);
+    let offset = |cluster: u32| geometry.cluster_offset(cluster);
     let total_clusters = window.seek(SeekFrom::End(0))? / cluster_bytes.max(1);
     let mut cluster = root;
     // Follow the root's cluster chain, never further than there are
@@ -145,11 +256,7 @@ fn root_parent_links(window: &mut Window<'_>) -> std::io::Result<()> {
             }
         }
         let mut next = [0u8; 4];
-        read_at(
-            window,
-            reserved * sector + u64::from(cluster) * 4,
-            &mut next,
-        )?;
+        read_at(window, geometry.fat + u64::from(cluster) * 4, &mut next)?;
         let next = u32::from_le_bytes(next) & 0x0FFF_FFFF;
         if !(2..0x0FFF_FFF8).contains(&next) {
             break;
@@ -166,7 +273,7 @@ fn is_short_name(name: &str) -> bool {
         !part.is_empty()
             && part.len() <= max
             && part.bytes().all(|b| {
-                b.is_ascii_uppercase() || b.is_ascii_digit() || b"_-~!#$%&'()@^{}".contains(&b)
+                b.is_ascii_uppercase() || b.is_ascii_digit() || NAME_PUNCTUATION.contains(&b)
             })
     };
     match name.split_once('.') {
@@ -243,7 +350,7 @@ mod tests {
     fn formats_fat32_and_reads_a_file_back() {
         let size = MIN_ESP_SIZE;
         let mut disk = SparseBytes::new(size);
-        format(disk.window(0, size), 0xABCD_1234).unwrap();
+        format(disk.window(0, size), 0xABCD_1234, NO_LABEL).unwrap();
         let data: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
         let time = Timestamp::from_secs(1_700_000_000);
         add_file(disk.window(0, size), "EFI/BOOT/BOOTX64.EFI", &data, time).unwrap();
@@ -271,7 +378,7 @@ mod tests {
             assert!(!is_short_name(bad), "{bad:?}");
         }
         let mut disk = SparseBytes::new(MIN_ESP_SIZE);
-        format(disk.window(0, MIN_ESP_SIZE), 1).unwrap();
+        format(disk.window(0, MIN_ESP_SIZE), 1, NO_LABEL).unwrap();
         let err = add_file(
             disk.window(0, MIN_ESP_SIZE),
             "EFI/grub.cfg",
@@ -282,10 +389,48 @@ mod tests {
     }
 
     #[test]
+    fn labels_and_volume_ids_are_checked_and_written() {
+        assert_eq!(volume_label("").unwrap(), NO_LABEL);
+        assert_eq!(&volume_label("efi-boot").unwrap(), b"EFI-BOOT   ");
+        assert_eq!(&volume_label("ELEVEN CHRS").unwrap(), b"ELEVEN CHRS");
+        for bad in ["TWELVE CHARS", "A/B", "A.B", " LEADING", "\u{e9}T\u{e9}"] {
+            assert!(volume_label(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_volume_id("C0DE-2026"), Some(0xC0DE_2026));
+        assert_eq!(parse_volume_id("c0de2026"), Some(0xC0DE_2026));
+        for bad in [
+            "C0DE-202",
+            "C0DE20261",
+            "+0DE2026",
+            "12-345678",
+            "G0DE-2026",
+        ] {
+            assert_eq!(parse_volume_id(bad), None, "{bad:?}");
+        }
+        assert_eq!(format_volume_id(0xC0DE_2026), "C0DE-2026");
+
+        let size = MIN_ESP_SIZE;
+        let mut disk = SparseBytes::new(size);
+        let label = volume_label("boot").unwrap();
+        format(disk.window(0, size), 0xC0DE_2026, label).unwrap();
+        add_file(disk.window(0, size), "A.TXT", b"a", Timestamp::from_secs(0)).unwrap();
+        let mut window = disk.window(0, size);
+        let fs = FileSystem::new(&mut window, FsOptions::new()).unwrap();
+        assert_eq!(fs.volume_label_as_bytes(), b"BOOT");
+        // The root's label entry is not a file, and files go after it.
+        let names: Vec<Vec<u8>> = fs
+            .root_dir()
+            .iter()
+            .map(|e| e.unwrap().short_file_name_as_bytes().to_vec())
+            .collect();
+        assert_eq!(names, [b"A.TXT".to_vec()]);
+    }
+
+    #[test]
     fn too_small_for_fat32_is_refused() {
         let size = MIN_ESP_SIZE - (2 << 20);
         let mut disk = SparseBytes::new(size);
-        let err = format(disk.window(0, size), 1).unwrap_err();
+        let err = format(disk.window(0, size), 1, NO_LABEL).unwrap_err();
         assert!(err.to_string().contains("FAT32"), "{err}");
     }
 }

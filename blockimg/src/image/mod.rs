@@ -9,11 +9,12 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::disk::fat::{self, FatFormat};
 pub use crate::disk::layout::{
     BootPartitions, PartitionRole, PartitionSpec, PartitionTable, PartitionType,
 };
 use crate::disk::layout::{DiskLayout, ALIGN, SECTOR};
-use crate::disk::{fat, gpt, mbr, swap, SparseBytes};
+use crate::disk::{gpt, mbr, swap, SparseBytes};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, Ext4Options, Ext4Plan};
 use crate::identity;
@@ -164,7 +165,7 @@ pub enum PartitionContent<'t> {
         label: String,
     },
     /// FAT32, for the EFI system partition.
-    Fat,
+    Fat(FatFormat),
     /// Nothing: the partition reads as zeros (a BIOS boot partition before
     /// GRUB is installed, raw space).
     Empty,
@@ -392,7 +393,7 @@ pub fn plan_disk_fitted<'t>(
     with_table(
         vec![(root_index(&layout), plan)],
         layout,
-        &[],
+        &Around::default(),
         options.progress,
     )
 }
@@ -424,7 +425,7 @@ pub fn plan_partitions<'t>(
         )));
     }
     let mut plans = Vec::new();
-    let mut swaps = Vec::new();
+    let mut around = Around::default();
     for (i, (p, content)) in layout.partitions.iter().zip(contents).enumerate() {
         let fits = matches!(
             (&content, p.role),
@@ -432,7 +433,7 @@ pub fn plan_partitions<'t>(
                 PartitionContent::Ext4 { .. },
                 PartitionRole::Root | PartitionRole::Data
             ) | (PartitionContent::Swap { .. }, PartitionRole::Swap)
-                | (PartitionContent::Fat, PartitionRole::Esp)
+                | (PartitionContent::Fat(_), PartitionRole::Esp)
                 | (
                     PartitionContent::Empty,
                     PartitionRole::BiosBoot | PartitionRole::Data
@@ -450,12 +451,15 @@ pub fn plan_partitions<'t>(
                 plans.push((i, Ext4Plan::new(tree, p.size, &options)?));
             }
             PartitionContent::Swap { uuid, label } => {
-                swaps.push((p.start, swap::header(p.size, &uuid, &label)?));
+                around
+                    .swaps
+                    .push((p.start, swap::header(p.size, &uuid, &label)?));
             }
-            PartitionContent::Fat | PartitionContent::Empty => {}
+            PartitionContent::Fat(format) => around.esp = format,
+            PartitionContent::Empty => {}
         }
     }
-    with_table(plans, layout, &swaps, progress)
+    with_table(plans, layout, &around, progress)
 }
 
 /// Index of the root in `layout`'s partitions.
@@ -467,15 +471,24 @@ fn root_index(layout: &DiskLayout) -> usize {
         .unwrap_or(0)
 }
 
+/// What goes around the filesystems besides the tables and boot code.
+#[derive(Default)]
+struct Around {
+    /// Swap headers: `(offset, page)`.
+    swaps: Vec<(u64, Vec<u8>)>,
+    /// How the ESP, if there is one, is formatted.
+    esp: FatFormat,
+}
+
 /// Puts the partition table, the boot partitions and the swap headers
-/// (`(offset, page)`) around the planned filesystems (`(partition index,
+/// (`around`) around the planned filesystems (`(partition index,
 /// plan)`, the root among them). Identifiers are derived from the root
 /// filesystem's UUID for reproducible builds (its options have a
 /// timestamp), random otherwise.
 fn with_table<'t>(
     plans: Vec<(usize, Ext4Plan<'t>)>,
     layout: DiskLayout,
-    swaps: &[(u64, Vec<u8>)],
+    extras: &Around,
     progress: bool,
 ) -> Result<PlannedDisk<'t>> {
     let root_at = root_index(&layout);
@@ -543,11 +556,17 @@ fn with_table<'t>(
         PartitionTable::None => {}
     }
     if let Some(esp) = layout.find(PartitionRole::Esp) {
-        let bytes = id("blockimg esp volume id", &[])?;
-        let volume_id = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        fat::format(around.window(esp.start, esp.size), volume_id)?;
+        let volume_id = match extras.esp.volume_id {
+            Some(given) => given,
+            None => {
+                let bytes = id("blockimg esp volume id", &[])?;
+                u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+            }
+        };
+        let label = fat::volume_label(&extras.esp.label)?;
+        fat::format(around.window(esp.start, esp.size), volume_id, label)?;
     }
-    for (offset, page) in swaps {
+    for (offset, page) in &extras.swaps {
         around
             .write_at(*offset, page)
             .map_err(|e| Error::io("swap header", e))?;
@@ -624,7 +643,7 @@ where
     (steps.adjust)(&mut tree)?;
     let plan = Ext4Plan::with_placed(&tree, layout, &options.ext4, &placed)?;
     let plans = vec![(root_index(&disk), plan)];
-    let mut disk = with_table(plans, disk, &[], options.progress)?;
+    let mut disk = with_table(plans, disk, &Around::default(), options.progress)?;
     (steps.prepare)(&mut disk)?;
     disk.write_to(&mut sink)?;
     sink.finish(disk.disk_size())?;

@@ -106,7 +106,7 @@ fn read(file: &File, part: &Partition, sector: &[u8; 512]) -> io::Result<FatRepo
         }
         .into(),
         label: label.trim_end().to_string(),
-        volume_id: format!("{:04X}-{:04X}", id >> 16, id & 0xFFFF),
+        volume_id: crate::disk::fat::format_volume_id(id),
         size: sectors * bytes_per_sector,
         cluster_size: stats.cluster_size(),
         clusters: stats.total_clusters(),

@@ -11,6 +11,7 @@ use super::profile::Account;
 use super::validate::{fitted_size, layout_error};
 use super::{Content, Entry, EntryKind, Ext4Spec, Origin, Recipe};
 use crate::boot::{self, add_boot_files, BootMode, GRUB_CFG_PATH, INITRD_PATH, KERNEL_PATH};
+use crate::disk::fat::{self, FatFormat};
 use crate::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, ALIGN};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Options, Ext4Plan};
@@ -60,6 +61,8 @@ pub struct Prepared<'r> {
     ext4: Vec<Option<Ext4Options>>,
     /// Per partition: swap UUID.
     swap: Vec<Option<[u8; 16]>>,
+    /// The ESP's format, its volume id chosen.
+    esp: FatFormat,
     layout: DiskLayout,
     added: Vec<Added>,
     progress: bool,
@@ -93,6 +96,7 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
     let mut ext4 = Vec::new();
     let mut swap = Vec::new();
     let mut data = Vec::new();
+    let mut esp = FatFormat::default();
     for (i, p) in recipe.partitions.iter().enumerate() {
         let index = (i as u64).to_le_bytes();
         let (fs, sw, tree) = match &p.content {
@@ -119,14 +123,34 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
                 };
                 (None, Some(uuid), None)
             }
-            Content::Esp | Content::BiosBoot | Content::Raw => (None, None, None),
+            Content::Esp(format) => {
+                let volume_id = match format.volume_id {
+                    Some(id) => id,
+                    None => {
+                        let bytes = uuid_for(derive, "blockimg recipe esp volume id", &[&secs])?;
+                        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+                    }
+                };
+                esp = FatFormat {
+                    volume_id: Some(volume_id),
+                    label: format.label.clone(),
+                };
+                (None, None, None)
+            }
+            Content::BiosBoot | Content::Raw => (None, None, None),
         };
         ext4.push(fs);
         swap.push(sw);
         data.push(tree);
     }
 
-    let entries = root_entries(recipe, &root, root_uuid, &ext4, &swap)?;
+    let ids = FstabIds {
+        root: root_uuid,
+        ext4: &ext4,
+        swap: &swap,
+        esp_volume_id: esp.volume_id,
+    };
+    let entries = root_entries(recipe, &root, &ids)?;
     let mut added: Vec<Added> = entries.iter().map(describe_entry).collect();
     let mut directives = Vec::new();
     for e in &entries {
@@ -232,6 +256,7 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
         data,
         ext4,
         swap,
+        esp,
         layout,
         added,
         progress,
@@ -283,13 +308,7 @@ fn ext4_options(spec: &Ext4Spec, uuid: [u8; 16], t: Option<i64>) -> Ext4Options 
 /// What goes into the root besides its source, in the order it is
 /// applied: the profile's files and /etc/fstab (less those skipped and
 /// those the recipe gives itself), then the recipe's entries.
-fn root_entries(
-    recipe: &Recipe,
-    root: &Tree,
-    root_uuid: [u8; 16],
-    ext4: &[Option<Ext4Options>],
-    swap: &[Option<[u8; 16]>],
-) -> Result<Vec<Entry>> {
+fn root_entries(recipe: &Recipe, root: &Tree, ids: &FstabIds<'_>) -> Result<Vec<Entry>> {
     let mut generated = Vec::new();
     if let Some(profile) = recipe.profile {
         let account = account(recipe, root)?;
@@ -298,7 +317,7 @@ fn root_entries(
     if recipe.fstab {
         generated.push(Entry {
             path: "/etc/fstab".into(),
-            kind: EntryKind::Text(fstab(recipe, root_uuid, ext4, swap)),
+            kind: EntryKind::Text(fstab(recipe, ids)),
             mode: 0o644,
             owner: (0, 0),
             origin: Origin::Fstab,
@@ -359,30 +378,42 @@ fn account(recipe: &Recipe, root: &Tree) -> Result<Account> {
         .ok_or_else(missing)
 }
 
-/// /etc/fstab: the root, the data partitions with a mount point and swap,
-/// each by UUID.
-fn fstab(
-    recipe: &Recipe,
-    root_uuid: [u8; 16],
-    ext4: &[Option<Ext4Options>],
-    swap: &[Option<[u8; 16]>],
-) -> String {
+/// The identifiers /etc/fstab names, chosen before anything is planned.
+struct FstabIds<'a> {
+    /// The root filesystem's UUID.
+    root: [u8; 16],
+    /// Per partition: ext4 options, with the UUID.
+    ext4: &'a [Option<Ext4Options>],
+    /// Per partition: swap UUID.
+    swap: &'a [Option<[u8; 16]>],
+    /// The ESP's volume id.
+    esp_volume_id: Option<u32>,
+}
+
+/// /etc/fstab: the root, the data partitions and the ESP with a mount
+/// point, and swap, each by UUID.
+fn fstab(recipe: &Recipe, ids: &FstabIds<'_>) -> String {
     let mut text = String::from("# Written by blockimg: filesystems by UUID.\n");
     let _ = writeln!(
         text,
         "UUID={}\t/\text4\tdefaults\t0 1",
-        format_uuid(&root_uuid)
+        format_uuid(&ids.root)
     );
     for (i, p) in recipe.partitions.iter().enumerate() {
-        match (&p.mount, ext4[i].as_ref().and_then(|o| o.uuid), swap[i]) {
-            (Some(mount), Some(uuid), _) => {
+        let ext4_uuid = ids.ext4[i].as_ref().and_then(|o| o.uuid);
+        match (&p.mount, ext4_uuid, ids.swap[i], &p.content) {
+            (Some(mount), _, _, Content::Esp(_)) => {
+                let id = fat::format_volume_id(ids.esp_volume_id.unwrap_or_default());
+                let _ = writeln!(text, "UUID={id}\t{mount}\tvfat\tumask=0077\t0 2");
+            }
+            (Some(mount), Some(uuid), _, _) => {
                 let _ = writeln!(
                     text,
                     "UUID={}\t{mount}\text4\tdefaults\t0 2",
                     format_uuid(&uuid)
                 );
             }
-            (_, _, Some(uuid)) => {
+            (_, _, Some(uuid), _) => {
                 let _ = writeln!(text, "UUID={}\tnone\tswap\tsw\t0 0", format_uuid(&uuid));
             }
             _ => {}
@@ -474,7 +505,7 @@ impl Prepared<'_> {
                     uuid: self.swap[i].unwrap_or_default(),
                     label: label.clone(),
                 },
-                Content::Esp => PartitionContent::Fat,
+                Content::Esp(_) => PartitionContent::Fat(self.esp.clone()),
                 Content::BiosBoot | Content::Raw => PartitionContent::Empty,
             });
         }
@@ -560,7 +591,11 @@ impl Prepared<'_> {
                     "swap UUID {} label {label:?}",
                     self.swap[i].map(|u| format_uuid(&u)).unwrap_or_default()
                 ),
-                Content::Esp => "FAT32".into(),
+                Content::Esp(_) => format!(
+                    "FAT32 volume id {} label {:?}",
+                    fat::format_volume_id(self.esp.volume_id.unwrap_or_default()),
+                    self.esp.label
+                ),
                 Content::BiosBoot => "GRUB core.img".into(),
                 Content::Raw => "unformatted".into(),
             };

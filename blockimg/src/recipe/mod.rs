@@ -63,6 +63,7 @@ mod build;
 use std::path::{Path, PathBuf};
 
 use crate::boot::{BootMode, BootOptions};
+use crate::disk::fat::FatFormat;
 use crate::disk::layout::{PartitionSpec, PartitionTable};
 use crate::error::{Error, Result};
 use crate::initramfs::compress::Compression;
@@ -134,7 +135,7 @@ pub struct PartitionPlan {
     pub auto: bool,
     /// What it holds.
     pub content: Content,
-    /// Where /etc/fstab mounts it (data partitions).
+    /// Where /etc/fstab mounts it (data partitions, the ESP).
     pub mount: Option<String>,
 }
 
@@ -143,8 +144,9 @@ pub struct PartitionPlan {
 pub enum Content {
     /// The root filesystem ([`Recipe::root`]).
     Root,
-    /// The EFI system partition (FAT32).
-    Esp,
+    /// The EFI system partition (FAT32), formatted as given; a volume id
+    /// left `None` is chosen when the build starts.
+    Esp(FatFormat),
     /// The BIOS boot partition.
     BiosBoot,
     /// Linux swap.

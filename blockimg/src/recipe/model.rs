@@ -128,12 +128,24 @@ pub struct PartitionTable {
     pub format: Option<Spanned<String>>,
     /// Data partitions: a directory or tar archive to fill the ext4 with.
     pub source: Option<Spanned<String>>,
-    /// Data partitions: where /etc/fstab mounts it.
+    /// Data partitions and the ESP: where /etc/fstab mounts it.
     pub mount: Option<Spanned<String>>,
     /// `[partition.ext4]`.
     pub ext4: Option<Spanned<Ext4Table>>,
     /// `[partition.swap]`.
     pub swap: Option<Spanned<SwapTable>>,
+    /// `[partition.fat]`.
+    pub fat: Option<Spanned<FatTable>>,
+}
+
+/// `[partition.fat]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FatTable {
+    /// Volume label.
+    pub label: Option<Spanned<String>>,
+    /// Volume id, `XXXX-XXXX`.
+    pub volume_id: Option<Spanned<String>>,
 }
 
 /// `[root.ext4]`, `[partition.ext4]`.

@@ -15,6 +15,7 @@ use super::{
     PartitionPlan, Recipe, RootSpec,
 };
 use crate::boot::{BootMode, BootOptions};
+use crate::disk::fat::{self, FatFormat};
 use crate::disk::layout::{
     BootPartitions, DiskLayout, PartitionRole, PartitionSpec, PartitionTable, PartitionType,
 };
@@ -229,7 +230,10 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
     if let Some(f) = &file.fstab {
         c.note("fstab", f);
     }
-    let fstab = get(&file.fstab).unwrap_or(defaults.fstab);
+    // A mount point is only written down in /etc/fstab: giving one asks
+    // for the file.
+    let mounts = file.partition.iter().any(|p| p.get_ref().mount.is_some());
+    let fstab = get(&file.fstab).unwrap_or(defaults.fstab || mounts);
     let mut profile_skip = Vec::new();
     for (i, p) in file.profile_skip.iter().enumerate() {
         profile_skip.push(c.image_path(&format!("profile_skip[{}]", i + 1), p)?);
@@ -753,7 +757,7 @@ fn default_partitions(table: PartitionTable, mode: BootMode) -> Vec<PartitionPla
         .into_iter()
         .map(|spec| PartitionPlan {
             content: match spec.role {
-                PartitionRole::Esp => Content::Esp,
+                PartitionRole::Esp => Content::Esp(FatFormat::default()),
                 PartitionRole::BiosBoot => Content::BiosBoot,
                 _ => Content::Root,
             },
@@ -810,11 +814,14 @@ fn partition(
             "only ext4 data partitions take a source (the root's is root.source)",
         ));
     }
-    if let (Some(m), false) = (&p.mount, ext4_ok) {
+    if let (Some(f), false) = (&p.fat, role == PartitionRole::Esp) {
+        return Err(c.bad(&k("fat"), f, "only the ESP takes [partition.fat]"));
+    }
+    if let (Some(m), false) = (&p.mount, ext4_ok || role == PartitionRole::Esp) {
         return Err(c.bad(
             &k("mount"),
             m,
-            "only ext4 data partitions take a mount point",
+            "only ext4 data partitions and the ESP take a mount point",
         ));
     }
     let auto_ok = role == PartitionRole::Root || ext4_ok;
@@ -864,7 +871,7 @@ fn partition(
         .transpose()?;
     let content = match role {
         PartitionRole::Root => Content::Root,
-        PartitionRole::Esp => Content::Esp,
+        PartitionRole::Esp => Content::Esp(fat_format(c, &k("fat"), p.fat.as_ref())?),
         PartitionRole::BiosBoot => Content::BiosBoot,
         PartitionRole::Swap => {
             let t = p.swap.as_ref().map(|s| {
@@ -914,6 +921,43 @@ fn partition(
         content,
         mount,
     })
+}
+
+/// `[partition.fat]`: the ESP's label and volume id.
+fn fat_format(
+    c: &mut Check,
+    key: &str,
+    table: Option<&Spanned<model::FatTable>>,
+) -> Result<FatFormat> {
+    let Some(table) = table else {
+        return Ok(FatFormat::default());
+    };
+    c.note(key, table);
+    let table = table.get_ref();
+    let label = match &table.label {
+        Some(l) => {
+            c.note(&format!("{key}.label"), l);
+            fat::volume_label(l.get_ref())
+                .map_err(|e| c.bad(&format!("{key}.label"), l, e.to_string()))?;
+            l.get_ref().clone()
+        }
+        None => String::new(),
+    };
+    let volume_id = table
+        .volume_id
+        .as_ref()
+        .map(|v| {
+            c.note(&format!("{key}.volume_id"), v);
+            fat::parse_volume_id(v.get_ref()).ok_or_else(|| {
+                c.bad(
+                    &format!("{key}.volume_id"),
+                    v,
+                    "a FAT volume id is 8 hexadecimal digits, as \"ABCD-1234\"",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(FatFormat { volume_id, label })
 }
 
 /// A boot mode needs its partitions: an ESP for UEFI, a BIOS boot
