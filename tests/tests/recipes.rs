@@ -342,6 +342,74 @@ fn the_esp_gets_its_label_volume_id_and_fstab_line() {
     e2fsck_clean(&img, (65 << 20) as u64);
 }
 
+/// A raw data partition holds a copy of a host image in any format blockimg
+/// reads: a filesystem made by mke2fs (sized `auto`), random bytes behind
+/// qcow2; an image larger than its partition is refused at its line.
+#[test]
+fn raw_partitions_hold_copies_of_host_images() {
+    if !require_e2fsprogs() || !require_qemu_img() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::create_dir(d.join("tree")).unwrap();
+    fs::write(d.join("tree/hello"), "hello from mke2fs\n").unwrap();
+    let mke2fs = tool("mke2fs")
+        .args(["-q", "-t", "ext4", "-d"])
+        .arg(d.join("tree"))
+        .arg(d.join("data.ext4"))
+        .arg("20M")
+        .status()
+        .unwrap();
+    assert!(mke2fs.success(), "mke2fs failed");
+    let blob = blockimg_tests::fixture::pseudo_random_bytes(7, 3 << 20);
+    fs::write(d.join("blob"), &blob).unwrap();
+    let convert = tool("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "qcow2"])
+        .arg(d.join("blob"))
+        .arg(d.join("blob.qcow2"))
+        .status()
+        .unwrap();
+    assert!(convert.success(), "qemu-img convert failed");
+
+    let recipe = d.join("r.toml");
+    let text = |blob_size: &str| {
+        format!(
+            "[disk]\ntable = \"gpt\"\n[[partition]]\nrole = \"root\"\nsize = \"16M\"\n[[partition]]\nrole = \"data\"\nformat = \"raw\"\nsource = \"data.ext4\"\nsize = \"auto\"\n[[partition]]\nrole = \"data\"\nformat = \"raw\"\nsource = \"blob.qcow2\"\nsize = \"{blob_size}\"\n[[output]]\npath = \"a.img\"\n[[output]]\npath = \"a.vmdk\"\n"
+        )
+    };
+    fs::write(&recipe, text("2M")).unwrap();
+    let err = build(&recipe).expect_err("a 3 MiB image in a 2 MiB partition");
+    assert!(
+        err.contains("r.toml:14:10: partition[3].source:")
+            && err.contains("3145728 bytes, more than the partition's 2097152 bytes"),
+        "{err}"
+    );
+    assert!(!d.join("a.img").exists() && !d.join("a.vmdk").exists());
+
+    fs::write(&recipe, text("4M")).unwrap();
+    build(&recipe).unwrap();
+    let img = d.join("a.img");
+    let disk = fs::read(&img).unwrap();
+    let (data_at, blob_at) = (17usize << 20, 37usize << 20);
+    assert!(disk[data_at..data_at + (20 << 20)] == fs::read(d.join("data.ext4")).unwrap()[..]);
+    assert!(disk[blob_at..blob_at + blob.len()] == blob[..]);
+    assert!(disk[blob_at + blob.len()..blob_at + (4 << 20)]
+        .iter()
+        .all(|&b| b == 0));
+    e2fsck_clean(&img, data_at as u64);
+    let cat = blockimg_cmd()
+        .arg("cat")
+        .arg(format!("{}:2", img.display()))
+        .arg("/hello")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "hello from mke2fs\n");
+    sfdisk_verify(&img).unwrap();
+    let (code, report) = qemu::compare(&img, &d.join("a.vmdk"), "vmdk");
+    assert_eq!(code, 0, "qemu-img compare: {report}");
+}
+
 /// A build with several outputs publishes all of them or none: when a
 /// later output fails, the ones written before it are discarded and files
 /// already under the outputs' names stay as they were.

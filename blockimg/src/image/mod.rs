@@ -2,6 +2,7 @@
 //! filesystem inside it, and the output file, written atomically.
 
 pub mod add;
+pub mod copy;
 pub mod rewrite;
 
 use std::io::IsTerminal;
@@ -22,6 +23,7 @@ use crate::sink::{Sink, SparseFile};
 use crate::source::read_ahead::ReadAhead;
 use crate::source::tar::{decompress, read_archive, OutsideRoot, StreamPlacement};
 use crate::tree::{Timestamp, Tree};
+use copy::PartitionCopy;
 pub use rewrite::ExistingFilesystem;
 
 /// How large the disk is.
@@ -129,6 +131,8 @@ pub struct PlannedDisk<'t> {
     /// Which of them is the root.
     root: usize,
     layout: DiskLayout,
+    /// Host images copied into partitions, in ascending offset order.
+    copies: Vec<PartitionCopy>,
     /// Everything outside the root filesystem: the tables, the boot loader
     /// after the MBR or in the BIOS boot partition, the ESP, the backup GPT.
     around: SparseBytes,
@@ -144,6 +148,36 @@ struct PlacedFs<'t> {
     start: u64,
     end: u64,
     plan: Ext4Plan<'t>,
+}
+
+/// A partition whose contents [`PlannedDisk`] writes itself.
+enum Region<'a, 't> {
+    Fs(&'a PlacedFs<'t>),
+    Copy(&'a PartitionCopy),
+}
+
+impl Region<'_, '_> {
+    fn start(&self) -> u64 {
+        match self {
+            Region::Fs(fs) => fs.start,
+            Region::Copy(copy) => copy.start,
+        }
+    }
+
+    fn end(&self) -> u64 {
+        match self {
+            Region::Fs(fs) => fs.end,
+            Region::Copy(copy) => copy.end,
+        }
+    }
+
+    /// Bytes the progress bar counts for it.
+    fn data_bytes(&self) -> u64 {
+        match self {
+            Region::Fs(fs) => fs.plan.data_bytes(),
+            Region::Copy(copy) => copy.size,
+        }
+    }
 }
 
 /// What goes into one partition of a disk planned with
@@ -166,6 +200,9 @@ pub enum PartitionContent<'t> {
     },
     /// FAT32, for the EFI system partition.
     Fat(FatFormat),
+    /// A copy of the disk a host image describes (raw, VHD, VMDK or
+    /// qcow2): a filesystem image made by another tool, say.
+    Image(std::path::PathBuf),
     /// Nothing: the partition reads as zeros (a BIOS boot partition before
     /// GRUB is installed, raw space).
     Empty,
@@ -191,40 +228,60 @@ impl<'t> PlannedDisk<'t> {
         &self.layout
     }
 
+    /// The partitions whose contents are planned (filesystems and copied
+    /// images), in ascending offset order.
+    fn regions(&self) -> Vec<Region<'_, 't>> {
+        let mut regions: Vec<Region<'_, 't>> = self
+            .filesystems
+            .iter()
+            .map(Region::Fs)
+            .chain(self.copies.iter().map(Region::Copy))
+            .collect();
+        regions.sort_by_key(Region::start);
+        regions
+    }
+
     /// Byte ranges of the disk that [`PlannedDisk::write_to`] fills,
     /// ascending and non-overlapping; everything else reads as zeros.
     /// Sequential formats use this to size their allocation tables up front.
-    pub fn written_ranges(&self) -> Vec<(u64, u64)> {
+    pub fn written_ranges(&self) -> Result<Vec<(u64, u64)>> {
         let mut ranges = Vec::new();
         let mut at = 0;
-        for fs in &self.filesystems {
-            ranges.extend(self.around.ranges(at, fs.start));
-            ranges.extend(
-                fs.plan
-                    .written_ranges()
-                    .map(|(offset, len)| (fs.start + offset, len)),
-            );
-            at = fs.end;
+        for region in self.regions() {
+            ranges.extend(self.around.ranges(at, region.start()));
+            match region {
+                Region::Fs(fs) => ranges.extend(
+                    fs.plan
+                        .written_ranges()
+                        .map(|(offset, len)| (fs.start + offset, len)),
+                ),
+                Region::Copy(copy) => ranges.extend(copy.written_ranges()?),
+            }
+            at = region.end();
         }
         ranges.extend(self.around.ranges(at, self.layout.disk_size));
-        ranges
+        Ok(ranges)
     }
 
     /// Writes the whole disk into `sink`, in ascending offset order: the
-    /// tables, boot partitions and swap headers, the filesystems, the
-    /// backup GPT; with a progress bar on a terminal when the options asked
-    /// for one.
+    /// tables, boot partitions and swap headers, the filesystems and copied
+    /// images, the backup GPT; with a progress bar on a terminal when the
+    /// options asked for one.
     pub fn write_to(&self, sink: &mut dyn Sink) -> Result<()> {
-        let total = self.filesystems.iter().map(|f| f.plan.data_bytes()).sum();
+        let regions = self.regions();
+        let total = regions.iter().map(Region::data_bytes).sum();
         let bar = progress_bar(self.progress, total);
         let mut at = 0;
         let mut base = 0;
-        for fs in &self.filesystems {
-            self.around.write_range(sink, at, fs.start)?;
-            fs.plan
-                .write(sink, fs.start, &mut |done| bar.set_position(base + done))?;
-            base += fs.plan.data_bytes();
-            at = fs.end;
+        for region in &regions {
+            self.around.write_range(sink, at, region.start())?;
+            let mut progress = |done| bar.set_position(base + done);
+            match region {
+                Region::Fs(fs) => fs.plan.write(sink, fs.start, &mut progress)?,
+                Region::Copy(copy) => copy.write(sink, &mut progress)?,
+            }
+            base += region.data_bytes();
+            at = region.end();
         }
         bar.finish_and_clear();
         self.around.write_range(sink, at, self.layout.disk_size)
@@ -438,6 +495,7 @@ pub fn plan_partitions<'t>(
                     PartitionContent::Empty,
                     PartitionRole::BiosBoot | PartitionRole::Data
                 )
+                | (PartitionContent::Image(_), PartitionRole::Data)
         );
         if !fits {
             return Err(mismatch(format!(
@@ -456,6 +514,11 @@ pub fn plan_partitions<'t>(
                     .push((p.start, swap::header(p.size, &uuid, &label)?));
             }
             PartitionContent::Fat(format) => around.esp = format,
+            PartitionContent::Image(path) => {
+                around
+                    .copies
+                    .push(PartitionCopy::plan(&path, p.start, p.end())?)
+            }
             PartitionContent::Empty => {}
         }
     }
@@ -478,6 +541,8 @@ struct Around {
     swaps: Vec<(u64, Vec<u8>)>,
     /// How the ESP, if there is one, is formatted.
     esp: FatFormat,
+    /// Host images copied into partitions.
+    copies: Vec<PartitionCopy>,
 }
 
 /// Puts the partition table, the boot partitions and the swap headers
@@ -575,6 +640,7 @@ fn with_table<'t>(
         filesystems,
         root,
         layout,
+        copies: extras.copies.clone(),
         around,
         ids,
         esp_time: timestamp.unwrap_or_else(Timestamp::now),

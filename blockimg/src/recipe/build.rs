@@ -16,6 +16,7 @@ use crate::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, ALIGN};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Options, Ext4Plan};
 use crate::identity::{format_uuid, uuid_for};
+use crate::image::copy::image_size;
 use crate::image::{plan_partitions, PartitionContent, PlannedDisk};
 use crate::initramfs::hostfs::HostFs;
 use crate::initramfs::{archive_bytes, assemble};
@@ -137,7 +138,7 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
                 };
                 (None, None, None)
             }
-            Content::BiosBoot | Content::Raw => (None, None, None),
+            Content::BiosBoot | Content::Raw { .. } => (None, None, None),
         };
         ext4.push(fs);
         swap.push(sw);
@@ -215,6 +216,8 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
 
     // Sizes: `auto` partitions hold their tree plus headroom.
     let mut specs: Vec<PartitionSpec> = Vec::new();
+    // Host images copied into partitions: (partition index, path, bytes).
+    let mut images = Vec::new();
     let mut root_min = 0;
     for (i, p) in recipe.partitions.iter().enumerate() {
         let mut spec = p.spec.clone();
@@ -233,6 +236,16 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
                 root_min = bytes.next_multiple_of(ALIGN);
             }
         }
+        if let Content::Raw {
+            source: Some(image),
+        } = &p.content
+        {
+            let bytes = image_size(image)?;
+            if p.auto {
+                spec.size = Some(bytes.next_multiple_of(ALIGN));
+            }
+            images.push((i, image, bytes));
+        }
         specs.push(spec);
     }
     let disk_size = match recipe.size {
@@ -250,6 +263,18 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
     let fitted = fitted_size(recipe, disk_size)?;
     let layout =
         DiskLayout::plan(recipe.table, fitted, &specs).map_err(|e| layout_error(recipe, e))?;
+    for (i, image, bytes) in images {
+        let room = layout.partitions.get(i).map_or(0, |p| p.size);
+        if bytes > room {
+            return Err(recipe.places.error(
+                &format!("partition[{}].source", i + 1),
+                format!(
+                    "{} holds a disk of {bytes} bytes, more than the partition's {room} bytes",
+                    image.display()
+                ),
+            ));
+        }
+    }
     Ok(Prepared {
         recipe,
         root,
@@ -506,7 +531,10 @@ impl Prepared<'_> {
                     label: label.clone(),
                 },
                 Content::Esp(_) => PartitionContent::Fat(self.esp.clone()),
-                Content::BiosBoot | Content::Raw => PartitionContent::Empty,
+                Content::Raw {
+                    source: Some(image),
+                } => PartitionContent::Image(image.clone()),
+                Content::BiosBoot | Content::Raw { source: None } => PartitionContent::Empty,
             });
         }
         let mut disk = plan_partitions(self.layout.clone(), contents, self.progress)?;
@@ -597,7 +625,10 @@ impl Prepared<'_> {
                     self.esp.label
                 ),
                 Content::BiosBoot => "GRUB core.img".into(),
-                Content::Raw => "unformatted".into(),
+                Content::Raw { source: None } => "unformatted".into(),
+                Content::Raw {
+                    source: Some(image),
+                } => format!("copy of {}", image.display()),
             };
             let kind = match p.kind {
                 Some(crate::disk::PartitionType::Gpt(g)) => {

@@ -163,8 +163,12 @@ pub enum Content {
         /// Filesystem settings.
         ext4: Ext4Spec,
     },
-    /// Unformatted space.
-    Raw,
+    /// Unformatted space, or a copy of a host disk image.
+    Raw {
+        /// The image (raw, VHD, VMDK or qcow2) copied into the partition;
+        /// `None` leaves it reading as zeros.
+        source: Option<PathBuf>,
+    },
 }
 
 /// Settings of an ext4 filesystem.

@@ -807,11 +807,11 @@ fn partition(
     if let (Some(s), false) = (&p.swap, role == PartitionRole::Swap) {
         return Err(c.bad(&k("swap"), s, "only swap partitions take [partition.swap]"));
     }
-    if let (Some(s), false) = (&p.source, ext4_ok) {
+    if let (Some(s), false) = (&p.source, role == PartitionRole::Data) {
         return Err(c.bad(
             &k("source"),
             s,
-            "only ext4 data partitions take a source (the root's is root.source)",
+            "only data partitions take a source (the root's is root.source)",
         ));
     }
     if let (Some(f), false) = (&p.fat, role == PartitionRole::Esp) {
@@ -824,7 +824,8 @@ fn partition(
             "only ext4 data partitions and the ESP take a mount point",
         ));
     }
-    let auto_ok = role == PartitionRole::Root || ext4_ok;
+    let copies_image = role == PartitionRole::Data && format == "raw" && p.source.is_some();
+    let auto_ok = role == PartitionRole::Root || ext4_ok || copies_image;
     let (size, auto) = match &p.size {
         Some(s) => match c.size(&k("size"), s, auto_ok)? {
             Some(n) => (Some(n), false),
@@ -893,7 +894,13 @@ fn partition(
                 .transpose()?;
             Content::Swap { label, uuid }
         }
-        PartitionRole::Data if format == "raw" => Content::Raw,
+        PartitionRole::Data if format == "raw" => Content::Raw {
+            source: p
+                .source
+                .as_ref()
+                .map(|s| c.input(&k("source"), s, None))
+                .transpose()?,
+        },
         PartitionRole::Data => Content::Ext4 {
             source: p
                 .source
