@@ -59,14 +59,24 @@ pub fn marker_root(dir: &Path, busybox: &Path, marker: &str) -> PathBuf {
     }
     fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
     fs::write(root.join("marker"), format!("{marker}\n")).expect("marker");
-    fs::write(
-        root.join("sbin/init"),
-        "#!/bin/busybox sh\necho \"ROOT: $(/bin/busybox cat /marker)\"\n/bin/busybox poweroff -f\n",
-    )
-    .expect("init");
+    fs::write(root.join("sbin/init"), MARKER_INIT).expect("init");
     fs::set_permissions(root.join("sbin/init"), fs::Permissions::from_mode(0o755)).expect("chmod");
     root
 }
+
+/// The init of [`marker_root`]: brings up the network first when the root
+/// has an `/etc/network/interfaces` (with busybox `ifup`, `/run` on a
+/// tmpfs for its state), printing `NET: ` and the addresses it got.
+const MARKER_INIT: &str = r#"#!/bin/busybox sh
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+if [ -f /etc/network/interfaces ]; then
+    mount -t tmpfs tmpfs /run
+    ifup -a
+    echo "NET: $(ip -4 -o addr show | grep -v ' lo ' | tr -s ' ')"
+fi
+echo "ROOT: $(/bin/busybox cat /marker)"
+/bin/busybox poweroff -f
+"#;
 
 /// GRUB's i386-pc modules and the package that installs them.
 pub const GRUB_BIOS: (&str, &str) = ("/usr/lib/grub/i386-pc", "grub-pc-bin");
@@ -156,6 +166,9 @@ pub fn boot_disk(disk: &Path, format: &str, firmware: Firmware, log: &Path) -> S
         disk.display()
     );
     args.extend(["-drive".into(), drive.into()]);
+    // A virtio NIC on QEMU's user network, whose DHCP server leases
+    // 10.0.2.15, for roots that bring up their network.
+    args.extend(["-nic".into(), "user,model=virtio-net-pci".into()]);
     run_qemu(&args, log)
 }
 

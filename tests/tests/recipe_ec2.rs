@@ -3,7 +3,8 @@
 //! and it holds the same disk as the raw image) and a raw image that boots
 //! under QEMU (SeaBIOS, GRUB from the GPT BIOS boot partition, the kernel
 //! and blockimg's initramfs) to the marker its init prints; the image holds
-//! the profile's files with their modes and owners.
+//! the profile's files with their modes and owners, and its network
+//! setup gets a DHCP lease from QEMU's user network.
 
 use std::fs;
 
@@ -88,5 +89,11 @@ fn ec2_example_builds_a_vmdk_and_a_raw_disk_that_boots_to_its_init() {
     assert!(
         console.contains("ROOT: recipe-example"),
         "the disk did not boot to its init; console:\n{console}"
+    );
+    // The profile's network files: busybox ifup ran udhcpc on eth0, and
+    // the profile's udhcpc script applied QEMU's lease.
+    assert!(
+        console.contains("NET: ") && console.contains("eth0 inet 10.0.2.15/24"),
+        "the profile's DHCP setup gave eth0 no address; console:\n{console}"
     );
 }

@@ -178,16 +178,27 @@ fn ec2_files(out: &mut Files, hostname: &str, ec2: &Ec2Settings, account: &Accou
             format!(
                 "# Written by blockimg's ec2 profile: DHCP on the first interface.\n\
                  auto lo\niface lo inet loopback\n\n\
-                 auto {interface}\niface {interface} inet dhcp\n"
+                 auto {interface}\niface {interface} inet dhcp\n\
+                 \x20   script {UDHCPC_SCRIPT_PATH}\n"
             ),
         );
-        out.text(
-            "/usr/share/udhcpc/default.script",
-            0o755,
-            UDHCPC_SCRIPT.into(),
-        );
+        out.text(UDHCPC_SCRIPT_PATH, 0o755, UDHCPC_SCRIPT.into());
+        // ifup runs `run-parts` on these for each phase and, in busybox,
+        // gives up on the interface when one is missing.
+        for phase in IFUPDOWN_PHASES {
+            out.push(
+                &format!("/etc/network/if-{phase}.d"),
+                EntryKind::Dir,
+                0o755,
+                (0, 0),
+            );
+        }
     }
 }
+
+/// The phases whose `/etc/network/if-PHASE.d` directories ifup and ifdown
+/// run.
+const IFUPDOWN_PHASES: [&str; 4] = ["pre-up", "up", "down", "post-down"];
 
 /// busybox init's table for a Xen guest: the boot script, a getty on the
 /// hvc0 console, and a clean shutdown.
@@ -268,6 +279,11 @@ ExecStart=/usr/sbin/ec2-fetch-ssh-key
 [Install]
 WantedBy=multi-user.target
 ";
+
+/// Where [`UDHCPC_SCRIPT`] goes: upstream busybox's default, named in
+/// /etc/network/interfaces too because distributions build busybox with
+/// another (Debian: /etc/udhcpc/default.script).
+pub const UDHCPC_SCRIPT_PATH: &str = "/usr/share/udhcpc/default.script";
 
 /// The script busybox `udhcpc` runs (as `ifup` does for `inet dhcp`) to
 /// configure the interface with the lease it got.
