@@ -95,6 +95,14 @@ command -v sfdisk >/dev/null && {
     printf 'label: gpt\n,2M\n,\n' | sfdisk -q "$SEEDS/gpt.img" >/dev/null
     seed partitions "$SEEDS/gpt.img"
     seed inspect "$SEEDS/gpt.img"
+    # A FAT32 with fewer clusters than FAT32's minimum (read without fatfs),
+    # cut after its root directory.
+    if command -v mkfs.fat >/dev/null; then
+        mkfs.fat -F 32 -n SMALL -C "$SEEDS/small-fat32.full" 32768 >/dev/null 2>&1 &&
+            head -c 600K "$SEEDS/small-fat32.full" >"$SEEDS/small-fat32.img" &&
+            seed inspect "$SEEDS/small-fat32.img"
+        rm -f "$SEEDS/small-fat32.full"
+    fi
     seed partitions "$SEEDS/disk.img"
 }
 for dep in /lib/modules/*/modules.dep; do

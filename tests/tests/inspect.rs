@@ -360,6 +360,149 @@ fn an_image_made_by_sfdisk_mke2fs_mkfs_fat_and_mkswap() {
     check_ext4(&partition(&report, 0)["filesystem"], &part2, 0);
 }
 
+/// Writes `/EFI/BOOT/BOOTX64.EFI` of `size` bytes into the fresh FAT32 at
+/// `offset` of `img` by hand (mtools and fatfs refuse a FAT32 this small):
+/// directories in clusters 3 and 4, the file from cluster 5, both FATs and
+/// the FSInfo free count updated. Returns the clusters it took.
+fn add_loader_by_hand(img: &Path, offset: u64, size: u32) -> u32 {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(img)
+        .unwrap();
+    let mut boot = [0u8; 512];
+    file.read_exact_at(&mut boot, offset).unwrap();
+    let le16 = |at: usize| u64::from(u16::from_le_bytes([boot[at], boot[at + 1]]));
+    let le32 = |at: usize| u32::from_le_bytes([boot[at], boot[at + 1], boot[at + 2], boot[at + 3]]);
+    let sector = le16(0x0B);
+    let cluster_bytes = sector * u64::from(boot[0x0D]);
+    let reserved = le16(0x0E);
+    let fat_sectors = u64::from(le32(0x24));
+    let fats = u64::from(boot[0x10]);
+    let data = offset + (reserved + fats * fat_sectors) * sector;
+    let at = |cluster: u32| data + u64::from(cluster - 2) * cluster_bytes;
+    let entry = |name: &[u8; 11], attr: u8, cluster: u32, len: u32| {
+        let mut e = [0u8; 32];
+        e[..11].copy_from_slice(name);
+        e[11] = attr;
+        e[20..22].copy_from_slice(&((cluster >> 16) as u16).to_le_bytes());
+        e[26..28].copy_from_slice(&(cluster as u16).to_le_bytes());
+        e[28..32].copy_from_slice(&len.to_le_bytes());
+        e
+    };
+    let write = |pos: u64, entries: &[[u8; 32]]| {
+        file.write_all_at(&entries.concat(), pos).unwrap();
+    };
+    // The root (cluster 2) starts with mkfs.fat's volume label entry.
+    write(at(le32(0x2C)) + 32, &[entry(b"EFI        ", 0x10, 3, 0)]);
+    write(
+        at(3),
+        &[
+            entry(b".          ", 0x10, 3, 0),
+            entry(b"..         ", 0x10, 0, 0),
+            entry(b"BOOT       ", 0x10, 4, 0),
+        ],
+    );
+    write(
+        at(4),
+        &[
+            entry(b".          ", 0x10, 4, 0),
+            entry(b"..         ", 0x10, 3, 0),
+            entry(b"BOOTX64 EFI", 0x20, 5, size),
+        ],
+    );
+    let file_clusters = (u64::from(size).div_ceil(cluster_bytes)) as u32;
+    file.write_all_at(&vec![0x5A; size as usize], at(5))
+        .unwrap();
+    let mut links: Vec<(u32, u32)> = vec![(3, 0x0FFF_FFFF), (4, 0x0FFF_FFFF)];
+    for c in 5..5 + file_clusters {
+        let next = if c + 1 == 5 + file_clusters {
+            0x0FFF_FFFF
+        } else {
+            c + 1
+        };
+        links.push((c, next));
+    }
+    for copy in 0..fats {
+        let fat = offset + (reserved + copy * fat_sectors) * sector;
+        for (cluster, next) in &links {
+            file.write_all_at(&next.to_le_bytes(), fat + u64::from(*cluster) * 4)
+                .unwrap();
+        }
+    }
+    let taken = 2 + file_clusters;
+    let fsinfo = offset + le16(0x30) * sector;
+    let mut free = [0u8; 4];
+    file.read_exact_at(&mut free, fsinfo + 488).unwrap();
+    let free = u32::from_le_bytes(free) - taken;
+    file.write_all_at(&free.to_le_bytes(), fsinfo + 488)
+        .unwrap();
+    taken
+}
+
+/// A FAT32 with fewer clusters than FAT32's minimum, as `mkfs.fat -F 32`
+/// makes on a 32 MiB ESP, is still read: its figures agree with minfo's
+/// and fsck.fat's, and its boot loader is found.
+#[test]
+fn a_fat32_smaller_than_the_specification_allows() {
+    if !["sfdisk", "mkfs.fat", "minfo", "fsck.fat"]
+        .iter()
+        .all(|t| require_tool(t))
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("small.img");
+    let table = "label: gpt\nstart=2048, size=65536, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n";
+    sfdisk_create(&img, 40 << 20, table);
+    let out = tool("mkfs.fat")
+        .args([
+            "-F", "32", "-n", "SMALLESP", "-i", "C0FFEE01", "--offset", "2048",
+        ])
+        .arg(&img)
+        .arg("32768")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offset = 2048 * 512;
+    let taken = add_loader_by_hand(&img, offset, 70_000);
+    let part = tmp.path().join("esp.fat");
+    let (code, report) = blockimg_tests::tools::fsck_fat(&img, offset, 32 << 20, &part);
+    assert_eq!(code, 0, "fsck.fat -n: {report}");
+
+    let report = inspect_json(&img);
+    let fat = &partition(&report, 1)["filesystem"];
+    assert_eq!(fat["fat_type"], "FAT32", "{report:#}");
+    assert!(fat["clusters"].as_u64().unwrap() < 65_525, "{fat:#}");
+    check_fat(fat, &img, offset);
+    assert_eq!(fat["volume_id"], "C0FF-EE01");
+    // fsck.fat counts the clusters in use: "N files, USED/TOTAL clusters".
+    let (_, text) = blockimg_tests::tools::fsck_fat(&img, offset, 32 << 20, &part);
+    let counts = text
+        .split_whitespace()
+        .find(|w| w.contains('/') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no cluster counts in {text}"));
+    let (used, total) = counts.split_once('/').unwrap();
+    assert_eq!(fat["clusters"], total.parse::<u64>().unwrap());
+    assert_eq!(
+        fat["free_clusters"],
+        total.parse::<u64>().unwrap() - used.parse::<u64>().unwrap()
+    );
+    assert_eq!(
+        used.parse::<u32>().unwrap(),
+        taken + 1,
+        "the root's cluster and ours"
+    );
+    let efi = &report["boot"]["efi"][0];
+    assert_eq!(efi["path"], "/EFI/BOOT/BOOTX64.EFI", "{report:#}");
+    assert_eq!(efi["size"], 70_000);
+}
+
 #[test]
 fn what_is_not_a_disk_image_is_refused() {
     let tmp = tempfile::tempdir().unwrap();

@@ -9,12 +9,12 @@ use std::os::unix::fs::FileExt;
 use fatfs::{FatType, FileSystem, FsOptions};
 use serde::Serialize;
 
-use super::{EfiLoader, Filesystem, PartitionReport};
+use super::{small_fat32, EfiLoader, Filesystem, PartitionReport};
 use crate::disk::found::is_fat_boot_sector;
 use crate::disk::Partition;
 
 /// Where UEFI firmware looks for a boot loader on removable media (x86-64).
-const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
+pub(super) const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
 
 /// A FAT filesystem.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -47,7 +47,12 @@ pub fn probe(file: &File, part: &Partition) -> Option<Filesystem> {
     if !is_fat_boot_sector(&sector) {
         return None;
     }
-    Some(match read(file, part, &sector) {
+    let report = if small_fat32::is_small_fat32(&sector) {
+        small_fat32::read(file, part, &sector)
+    } else {
+        read(file, part, &sector)
+    };
+    Some(match report {
         Ok(report) => Filesystem::Fat(report),
         Err(e) => Filesystem::Unreadable {
             kind: "fat".into(),

@@ -21,6 +21,7 @@
 mod boot;
 mod ext4;
 mod fat;
+mod small_fat32;
 mod swap;
 mod text;
 mod types;

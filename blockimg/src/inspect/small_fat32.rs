@@ -1,0 +1,206 @@
+//! FAT32 volumes with fewer clusters than the specification's FAT32
+//! minimum (65,525), which `mkfs.fat -F 32` makes on small partitions (with
+//! a warning) and which Linux and UEFI firmware read as FAT32 because the
+//! boot sector says so. fatfs decides the type from the cluster count and
+//! refuses them, so the report's figures and the boot loader lookup are
+//! read here from the boot sector, the FAT and the directories.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use super::fat::{FatReport, REMOVABLE_PATH};
+use crate::disk::Partition;
+
+/// Bytes of a directory entry.
+const ENTRY: usize = 32;
+/// FAT32 entries hold 28 bits.
+const ENTRY_MASK: u32 = 0x0FFF_FFFF;
+/// Attribute bits of a directory, a volume label and a long-name entry.
+const ATTR_DIRECTORY: u8 = 0x10;
+const ATTR_VOLUME_ID: u8 = 0x08;
+const ATTR_LONG_NAME: u8 = 0x0F;
+
+/// The geometry a FAT32 boot sector describes.
+struct Volume<'a> {
+    file: &'a File,
+    /// Byte offset of the first FAT in the image.
+    fat: u64,
+    /// Byte offset of cluster 2 in the image.
+    data: u64,
+    cluster_bytes: u64,
+    /// Data clusters.
+    clusters: u32,
+    root: u32,
+}
+
+/// A little-endian field of `len` bytes at `at` of the boot sector.
+fn field(sector: &[u8; 512], at: usize, len: usize) -> u64 {
+    sector.get(at..at + len).map_or(0, |b| {
+        b.iter().rev().fold(0, |n, &byte| n << 8 | u64::from(byte))
+    })
+}
+
+/// True when the boot sector describes FAT32 (no 16-bit FAT size) with
+/// fewer clusters than FAT32 has by the specification's count.
+pub fn is_small_fat32(sector: &[u8; 512]) -> bool {
+    volume_figures(sector).is_some_and(|(_, _, _, clusters)| clusters < 65_525)
+        && field(sector, 0x16, 2) == 0
+}
+
+/// Bytes per sector, sectors per cluster, the data area's first sector and
+/// the data cluster count, when the fields are consistent.
+fn volume_figures(sector: &[u8; 512]) -> Option<(u64, u64, u64, u64)> {
+    let bytes_per_sector = field(sector, 0x0B, 2);
+    let per_cluster = field(sector, 0x0D, 1);
+    let reserved = field(sector, 0x0E, 2);
+    let fats = field(sector, 0x10, 1);
+    let total = match field(sector, 0x13, 2) {
+        0 => field(sector, 0x20, 4),
+        small => small,
+    };
+    let fat_sectors = field(sector, 0x24, 4);
+    let data = reserved.checked_add(fats.checked_mul(fat_sectors)?)?;
+    let clusters = total.checked_sub(data)?.checked_div(per_cluster)?;
+    (bytes_per_sector != 0).then_some((bytes_per_sector, per_cluster, data, clusters))
+}
+
+/// Reads the report of the small FAT32 volume whose boot sector is
+/// `sector`.
+pub fn read(file: &File, part: &Partition, sector: &[u8; 512]) -> io::Result<FatReport> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let (bytes_per_sector, per_cluster, data, clusters) =
+        volume_figures(sector).ok_or_else(|| invalid("inconsistent FAT32 boot sector"))?;
+    let clusters = u32::try_from(clusters).map_err(|_| invalid("too many clusters"))?;
+    let volume = Volume {
+        file,
+        fat: part.start + field(sector, 0x0E, 2) * bytes_per_sector,
+        data: part.start + data * bytes_per_sector,
+        cluster_bytes: bytes_per_sector * per_cluster,
+        clusters,
+        root: field(sector, 0x2C, 4) as u32,
+    };
+    let total = match field(sector, 0x13, 2) {
+        0 => field(sector, 0x20, 4),
+        small => small,
+    };
+    let label: Vec<u8> = sector.get(0x47..0x52).unwrap_or_default().to_vec();
+    Ok(FatReport {
+        fat_type: "FAT32".into(),
+        label: String::from_utf8_lossy(&label).trim_end().to_string(),
+        volume_id: crate::disk::fat::format_volume_id(field(sector, 0x43, 4) as u32),
+        size: total * bytes_per_sector,
+        cluster_size: u32::try_from(volume.cluster_bytes).map_err(|_| invalid("cluster size"))?,
+        clusters,
+        free_clusters: volume.free_clusters()?,
+        efi_loader: volume.loader_size(),
+    })
+}
+
+impl Volume<'_> {
+    /// The FAT entries of the data clusters.
+    fn entries(&self) -> io::Result<Vec<u32>> {
+        let mut bytes = vec![0u8; (self.clusters as usize + 2) * 4];
+        self.file.read_exact_at(&mut bytes, self.fat)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .skip(2)
+            .map(|e| u32::from_le_bytes([e[0], e[1], e[2], e[3]]) & ENTRY_MASK)
+            .collect())
+    }
+
+    fn free_clusters(&self) -> io::Result<u32> {
+        Ok(self.entries()?.iter().filter(|&&e| e == 0).count() as u32)
+    }
+
+    /// The bytes of the chain starting at `first`, each cluster at most
+    /// once (a damaged FAT may link in a loop).
+    fn chain(&self, first: u32) -> io::Result<Vec<u8>> {
+        let entries = self.entries()?;
+        let mut seen = vec![false; self.clusters as usize];
+        let mut out = Vec::new();
+        let mut cluster = first;
+        while let Some(index) = cluster.checked_sub(2).filter(|&i| i < self.clusters) {
+            match seen.get_mut(index as usize) {
+                Some(visited) if !*visited => *visited = true,
+                _ => break,
+            }
+            let mut buf = vec![0u8; self.cluster_bytes as usize];
+            self.file
+                .read_exact_at(&mut buf, self.data + u64::from(index) * self.cluster_bytes)?;
+            out.extend_from_slice(&buf);
+            cluster = entries.get(index as usize).copied().unwrap_or(ENTRY_MASK);
+        }
+        Ok(out)
+    }
+
+    /// The entry named `name` (an 8.3 name, compared without case) in the
+    /// directory starting at `dir`: its first cluster, size and whether it
+    /// is a directory.
+    fn find(&self, dir: u32, name: &str) -> Option<(u32, u64, bool)> {
+        let wanted = short_name(name)?;
+        let bytes = self.chain(dir).ok()?;
+        for entry in bytes.chunks_exact(ENTRY) {
+            let (Some(&first), Some(&attr)) = (entry.first(), entry.get(11)) else {
+                break;
+            };
+            match first {
+                0 => break,
+                0xE5 => continue,
+                _ => {}
+            }
+            if attr == ATTR_LONG_NAME || attr & ATTR_VOLUME_ID != 0 {
+                continue;
+            }
+            if entry
+                .get(..11)
+                .is_some_and(|n| n.eq_ignore_ascii_case(&wanted))
+            {
+                let word = |at: usize| {
+                    entry
+                        .get(at..at + 2)
+                        .map_or(0, |b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+                };
+                let size = entry
+                    .get(28..32)
+                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                let cluster = word(20) << 16 | word(26);
+                return Some((cluster, u64::from(size), attr & ATTR_DIRECTORY != 0));
+            }
+        }
+        None
+    }
+
+    /// Size of the file at [`REMOVABLE_PATH`].
+    fn loader_size(&self) -> Option<u64> {
+        let (file_name, dirs) = REMOVABLE_PATH.split_last()?;
+        let mut dir = self.root;
+        for name in dirs {
+            let (cluster, _, true) = self.find(dir, name)? else {
+                return None;
+            };
+            dir = cluster;
+        }
+        match self.find(dir, file_name)? {
+            (_, size, false) => Some(size),
+            _ => None,
+        }
+    }
+}
+
+/// `name` as a directory entry stores it: base padded to 8, extension to
+/// 3, upper case.
+fn short_name(name: &str) -> Option<[u8; 11]> {
+    let (base, ext) = name.split_once('.').unwrap_or((name, ""));
+    if base.len() > 8 || ext.len() > 3 {
+        return None;
+    }
+    let mut out = [b' '; 11];
+    for (slot, byte) in out.iter_mut().zip(base.bytes()) {
+        *slot = byte.to_ascii_uppercase();
+    }
+    for (slot, byte) in out.iter_mut().skip(8).zip(ext.bytes()) {
+        *slot = byte.to_ascii_uppercase();
+    }
+    Some(out)
+}
