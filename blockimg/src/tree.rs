@@ -686,6 +686,18 @@ impl Tree {
     }
 
     /// Mutable access to the node with the given id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{Metadata, Timestamp, Tree, Xattr};
+    ///
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+    /// let root = tree.node_mut(Tree::ROOT);
+    /// root.meta.permissions = 0o700;
+    /// root.xattrs.push(Xattr { name: b"user.origin".to_vec(), value: b"build".to_vec() });
+    /// assert_eq!(tree.node(Tree::ROOT).mode(), 0o040700);
+    /// ```
     pub fn node_mut(&mut self, id: NodeId) -> &mut Node {
         &mut self.nodes[id.index()]
     }

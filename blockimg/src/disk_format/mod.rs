@@ -285,6 +285,27 @@ pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
 
 /// Opens the image in `backing` (named `path` in messages) as a virtual
 /// disk, whatever its format.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// use blockimg::disk_format::{detect, open_backing, Format};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // A 1 MiB raw disk held in memory, with an MBR signature.
+/// let mut bytes = vec![0u8; 1 << 20];
+/// bytes[510..512].copy_from_slice(&[0x55, 0xaa]);
+/// assert_eq!(detect(&bytes, Path::new("memory"))?, Format::Raw);
+///
+/// let mut disk = open_backing(bytes, Path::new("memory"))?;
+/// let mut sector = [0u8; 512];
+/// disk.read_at(0, &mut sector)?;
+/// assert_eq!((disk.size(), &sector[510..]), (1 << 20, &[0x55, 0xaa][..]));
+/// # Ok(())
+/// # }
+/// ```
 pub fn open_backing<B: Backing + 'static>(backing: B, path: &Path) -> Result<Box<dyn VirtualDisk>> {
     Ok(match detect(&backing, path)? {
         Format::Raw => Box::new(RawDisk::open(backing, path)?),
