@@ -27,6 +27,16 @@ pub const DEFAULT_CONSOLES: [&str; 2] = ["tty0", "ttyS0,115200n8"];
 pub const GRUB_CFG_PATH: &str = "/boot/grub/grub.cfg";
 
 /// Which firmware a disk boots under.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::boot::BootMode;
+///
+/// assert!(BootMode::Hybrid.bios() && BootMode::Hybrid.uefi());
+/// assert!(!BootMode::Uefi.bios());
+/// assert_eq!(BootMode::Bios.name(), "bios");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BootMode {
     /// Not bootable: no boot loader.
@@ -67,6 +77,21 @@ impl BootMode {
 /// (grub.cfg names it, so it is chosen before the filesystem is planned):
 /// derived from `timestamp` and `parts` (e.g. the label and size asked
 /// for) in a reproducible build, random otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::boot::root_uuid;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // Reproducible: the same build time and parts give the same UUID.
+/// assert_eq!(root_uuid(Some(1_700_000_000), &[b"root"])?, root_uuid(Some(1_700_000_000), &[b"root"])?);
+/// assert_ne!(root_uuid(Some(1_700_000_000), &[b"root"])?, root_uuid(Some(1_700_000_000), &[b"data"])?);
+/// // Without a build time, a random one.
+/// assert_ne!(root_uuid(None, &[])?, root_uuid(None, &[])?);
+/// # Ok(())
+/// # }
+/// ```
 pub fn root_uuid(timestamp: Option<i64>, parts: &[&[u8]]) -> Result<[u8; 16]> {
     match timestamp {
         Some(t) => {
@@ -83,6 +108,49 @@ pub fn root_uuid(timestamp: Option<i64>, parts: &[&[u8]]) -> Result<[u8; 16]> {
 }
 
 /// Installs the boot loaders `mode` asks for into `disk`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::boot::{self, BootMode, BootOptions};
+/// use blockimg::image::{plan_disk, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// use blockimg::sink::SparseFile;
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc").exists() || !std::path::Path::new("/usr/lib/grub/x86_64-efi").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// let dir = tempfile::tempdir()?;
+/// let kernel = dir.path().join("vmlinuz");
+/// std::fs::write(&kernel, b"a kernel")?;
+/// let time = Some(1_700_000_000);
+///
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let uuid = boot::root_uuid(time, &[b"example"])?; // grub.cfg finds the root by it
+/// let boot_options = BootOptions { kernel: Some(kernel), ..Default::default() };
+/// boot::add_boot_files(&mut tree, &boot_options, &uuid)?;
+///
+/// let options = ImageOptions {
+///     size: DiskSize::Exact(128 << 20),
+///     table: PartitionTable::Gpt,
+///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: Some(1 << 20) },
+///     ext4: blockimg::ext4::Ext4Options { uuid: Some(uuid), ..Default::default() },
+///     overwrite: false,
+///     progress: false,
+/// };
+/// let mut disk = plan_disk(&tree, &options)?;
+/// boot::install(&mut disk, BootMode::Hybrid, &boot_options)?; // BIOS and UEFI
+/// let path = dir.path().join("disk.img");
+/// let mut sink = SparseFile::create(&path, false)?;
+/// disk.write_to(&mut sink)?;
+/// sink.finish(disk.disk_size())?;
+///
+/// let boot = blockimg::inspect::inspect(&path)?.boot;
+/// assert!(boot.grub_bios.is_some() && !boot.efi.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub fn install(disk: &mut PlannedDisk<'_>, mode: BootMode, options: &BootOptions) -> Result<()> {
     if mode.bios() {
         install_bios(disk, options)?;
@@ -168,6 +236,28 @@ fn ensure_dir(tree: &mut Tree, path: &[&[u8]], meta: &Metadata) -> Result<NodeId
 /// with). grub.cfg has an entry per kernel in `/boot` ([`menu_entries`]);
 /// without any, one for [`KERNEL_PATH`], for a kernel installed later. New files and directories take the root directory's owner and
 /// times.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::boot::{add_boot_files, root_uuid, BootOptions, GRUB_CFG_PATH};
+/// use blockimg::tree::{Metadata, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let uuid = root_uuid(Some(1_700_000_000), &[b"root"])?;
+/// let options = BootOptions { cmdline: "quiet".into(), ..Default::default() };
+/// add_boot_files(&mut tree, &options, &uuid)?;
+///
+/// let cfg = tree.node(tree.lookup(GRUB_CFG_PATH.as_bytes()).ok_or("no grub.cfg")?);
+/// let NodeKind::File(content) = &cfg.kind else { panic!("not a file") };
+/// let mut text = String::new();
+/// std::io::Read::read_to_string(&mut content.reader()?, &mut text)?;
+/// assert!(text.contains(&blockimg::identity::format_uuid(&uuid)));
+/// assert!(text.contains("/boot/vmlinuz") && text.contains("quiet"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]) -> Result<()> {
     let root = tree.node(Tree::ROOT).meta.clone();
     let with_mode = |permissions| Metadata {
@@ -229,6 +319,28 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
 /// newest version first, each with the initramfs its distribution names
 /// after it (`initrd.img-VERSION`, `initramfs-VERSION.img`,
 /// `initrd-VERSION.img`, `initrd-VERSION`), if there is one.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::manifest;
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("kernel"), b"a kernel")?;
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let mut tree = Tree::new(Metadata::directory(time));
+/// let text = b"file /boot/vmlinuz-6.1.0-amd64 0644 0:0 kernel\nfile /boot/initrd.img-6.1.0-amd64 0644 0:0 kernel\n";
+/// manifest::parse(text, "boot.manifest", dir.path().into())?.apply(&mut tree, time)?;
+///
+/// let entries = blockimg::boot::menu_entries(&tree);
+/// assert_eq!(entries.len(), 1);
+/// assert_eq!(entries[0].kernel, "/boot/vmlinuz-6.1.0-amd64");
+/// assert_eq!(entries[0].initrd.as_deref(), Some("/boot/initrd.img-6.1.0-amd64"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn menu_entries(tree: &Tree) -> Vec<MenuEntry> {
     let Some(boot) = tree.lookup(b"boot") else {
         return Vec::new();

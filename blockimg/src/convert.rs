@@ -35,6 +35,29 @@ pub struct ConvertSummary {
 /// Copies the ranges of `disk` below byte `limit` that may hold data into
 /// `sink`, in ascending order, `CHUNK` bytes at a time; `progress` gets the
 /// bytes copied so far. Returns the bytes copied.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::convert::{copy_disk, data_bytes};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// let mut disk = blockimg::disk_format::open(&image)?;
+/// let mut copy = Vec::new(); // any Sink
+/// let size = disk.size();
+/// let copied = copy_disk(disk.as_mut(), &mut copy, size, &mut |_done| {})?;
+/// assert_eq!(copied, data_bytes(disk.as_mut())?);
+/// let mut mbr = [0u8; 512];
+/// disk.read_at(0, &mut mbr)?;
+/// assert_eq!(&copy[..512], &mbr[..]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn copy_disk(
     disk: &mut dyn VirtualDisk,
     sink: &mut dyn Sink,
@@ -70,6 +93,33 @@ pub fn data_bytes(disk: &mut dyn VirtualDisk) -> Result<u64> {
 /// Converts the image at `input` into `options.format` at `dest`, with a
 /// progress bar on a terminal when `progress`. An input whose name claims a
 /// format its contents do not have is refused.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::convert::convert;
+/// use blockimg::disk_format::Format;
+/// use blockimg::sink::{Destination, OutputFormat, OutputOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: a raw 8 MiB disk image.
+/// let vhd = Destination::File(dir.path().join("disk.vhd"));
+/// let options = OutputOptions::new(OutputFormat::Vhd, false)?;
+/// let summary = convert(&image, &vhd, &options, false)?;
+/// assert_eq!((summary.input_format, summary.disk_size), (Format::Raw, 8 << 20));
+/// assert!(summary.data_bytes < 8 << 20); // the raw file's holes were skipped
+///
+/// let back = blockimg::disk_format::open(vhd.path())?;
+/// assert_eq!(back.format(), Format::VhdDynamic);
+/// assert_eq!(back.size(), summary.virtual_size);
+/// # Ok(())
+/// # }
+/// ```
 pub fn convert(
     input: &Path,
     dest: &Destination,

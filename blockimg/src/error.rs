@@ -8,6 +8,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while building an image. Each variant carries
 /// what a user needs to find the problem: paths, sizes, offending values.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::Error;
+///
+/// // Every error names what a user needs to fix it; match on the variant
+/// // to handle one case.
+/// let error = blockimg::size::parse_size("6X").unwrap_err();
+/// assert!(matches!(&error, Error::InvalidSize { text, .. } if text == "6X"));
+/// assert!(error.to_string().contains("6X"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An I/O operation on a named path failed.
@@ -460,6 +472,17 @@ pub enum Error {
 
 impl Error {
     /// Wraps an I/O error with the path it concerns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn read_kernel(path: &std::path::Path) -> blockimg::Result<Vec<u8>> {
+    ///     std::fs::read(path).map_err(|e| blockimg::Error::io(path, e))
+    /// }
+    ///
+    /// let error = read_kernel("/nonexistent/vmlinuz".as_ref()).unwrap_err();
+    /// assert!(error.to_string().contains("/nonexistent/vmlinuz"));
+    /// ```
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),

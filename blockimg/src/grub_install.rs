@@ -94,6 +94,44 @@ struct Write {
 }
 
 /// Installs GRUB into the raw disk image at `image`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::grub_install::{install_grub, Firmware, InstallOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// let dir = tempfile::tempdir()?;
+/// // Any MBR or GPT disk image whose root has a kernel in /boot; here, one
+/// // built from a recipe.
+/// let recipe = r#"
+///     [disk]
+///     size = "16M"
+///     table = "mbr"
+///     [[output]]
+///     path = "disk.img"
+///     [[text]]
+///     path = "/boot/vmlinuz-6.1.0-amd64"
+///     content = "a kernel"
+/// "#;
+/// blockimg::recipe::build(&blockimg::recipe::parse(recipe, &dir.path().join("image.toml"))?, false, false)?;
+///
+/// let options = InstallOptions {
+///     firmware: Firmware::Bios,
+///     partition: None, // the one holding ext4
+///     cmdline: "console=ttyS0".into(),
+///     grub_dir: None, // the host's /usr/lib/grub/i386-pc
+///     grub_efi_dir: None,
+/// };
+/// let summary = install_grub(&dir.path().join("disk.img"), &options)?;
+/// assert_eq!(summary.entries[0].kernel, "/boot/vmlinuz-6.1.0-amd64");
+/// assert_eq!(summary.core_lba, Some(1)); // core.img right after the MBR
+/// # Ok(())
+/// # }
+/// ```
 pub fn install_grub(image: &Path, options: &InstallOptions) -> Result<InstallSummary> {
     let file = OpenOptions::new()
         .read(true)

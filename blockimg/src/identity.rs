@@ -18,6 +18,21 @@ pub fn random_uuid() -> Result<[u8; 16]> {
 
 /// Sixteen bytes derived from `tag` and `parts`, shaped as a version-4 UUID:
 /// the same inputs always give the same bytes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::identity::{derived_uuid, format_uuid, parse_uuid};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let uuid = derived_uuid("root", &[b"1700000000"]);
+/// assert_eq!(uuid, derived_uuid("root", &[b"1700000000"])); // reproducible
+/// assert_eq!(uuid[6] >> 4, 4); // version 4
+/// let text = format_uuid(&uuid);
+/// assert_eq!(parse_uuid(&text)?, uuid);
+/// # Ok(())
+/// # }
+/// ```
 pub fn derived_uuid(tag: &str, parts: &[&[u8]]) -> [u8; 16] {
     let mut hasher = Sha256::new();
     hasher.update(tag.as_bytes());

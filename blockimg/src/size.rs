@@ -31,6 +31,21 @@ const UNIT_NAMES: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
 /// [`Error::InvalidSize`] for an empty text, zero, a negative number, an
 /// unknown suffix, a value that does not fit in 64 bits, a fraction that is
 /// not a whole number of bytes, or anything else that is not a size.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::size::parse_size;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// assert_eq!(parse_size("512M")?, 512 << 20);
+/// assert_eq!(parse_size("6GB")?, 6 << 30); // every suffix is binary
+/// assert_eq!(parse_size("1.5 GiB")?, 3 << 29);
+/// assert_eq!(parse_size("4096")?, 4096);
+/// assert!(parse_size("0.3K").is_err()); // not a whole number of bytes
+/// # Ok(())
+/// # }
+/// ```
 pub fn parse_size(text: &str) -> Result<u64> {
     let invalid = |reason: String| Error::InvalidSize {
         text: text.to_owned(),
@@ -163,6 +178,16 @@ fn fraction_times_power_of_two(digits: &str, shift: u32) -> Option<u64> {
 /// Values below 100 in their unit get one decimal, larger ones none. The
 /// result is rounded, so messages that need exact values should also give
 /// the byte count.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::size::format_size;
+///
+/// assert_eq!(format_size(1023), "1023 B");
+/// assert_eq!(format_size(512 << 20), "512 MiB");
+/// assert_eq!(format_size(6 << 30), "6.0 GiB");
+/// ```
 pub fn format_size(bytes: u64) -> String {
     if bytes < 1024 {
         return format!("{bytes} B");

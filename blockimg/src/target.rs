@@ -275,6 +275,33 @@ pub fn open_build_target(path: &Path, disk_size: u64, force: bool) -> Result<Fil
 /// `verify` reads it back and compares. A target smaller than the disk is
 /// refused unless the disk's MBR partitions end within it and the disk
 /// holds only zeros past them (as in a VHD, whose disk is rounded up).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::target::{open_target, write_image, WriteOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // The target: a block device such as /dev/nvme1n1 (which needs the rights
+/// // to open it), or here an existing, blank file as large as the disk.
+/// let target_path = dir.path().join("target.img");
+/// std::fs::File::create(&target_path)?.set_len(8 << 20)?;
+///
+/// let mut disk = blockimg::disk_format::open(&image)?;
+/// let target = open_target(&target_path)?;
+/// assert!(!target.is_block_device());
+/// let options = WriteOptions { skip_zeros: false, verify: true, force: false, progress: false };
+/// let summary = write_image(disk.as_mut(), &image, target, &options)?;
+/// assert!(summary.verified);
+/// assert_eq!(std::fs::read(&target_path)?, std::fs::read(&image)?);
+/// # Ok(())
+/// # }
+/// ```
 pub fn write_image(
     disk: &mut dyn VirtualDisk,
     image: &Path,

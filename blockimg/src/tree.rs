@@ -26,6 +26,15 @@ pub struct Timestamp {
 
 impl Timestamp {
     /// A timestamp at a whole second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::Timestamp;
+    ///
+    /// let t = Timestamp::from_secs(1_700_000_000);
+    /// assert_eq!((t.secs, t.nanos), (1_700_000_000, 0));
+    /// ```
     pub const fn from_secs(secs: i64) -> Self {
         Timestamp { secs, nanos: 0 }
     }
@@ -43,11 +52,31 @@ impl Timestamp {
 
     /// The earlier of `self` and `limit` (used to clamp times to
     /// `SOURCE_DATE_EPOCH`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::Timestamp;
+    ///
+    /// let epoch = Timestamp::from_secs(1_700_000_000);
+    /// assert_eq!(Timestamp::now().clamp_to(epoch), epoch);
+    /// assert_eq!(Timestamp::from_secs(5).clamp_to(epoch), Timestamp::from_secs(5));
+    /// ```
     pub fn clamp_to(self, limit: Timestamp) -> Self {
         self.min(limit)
     }
 
     /// The calendar date and time of day in UTC (proleptic Gregorian).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::Timestamp;
+    ///
+    /// let t = Timestamp::from_secs(1_700_000_000).utc();
+    /// assert_eq!((t.year, t.month, t.day), (2023, 11, 14));
+    /// assert_eq!((t.hour, t.minute, t.second), (22, 13, 20));
+    /// ```
     pub fn utc(self) -> UtcTime {
         let (days, rem) = (self.secs.div_euclid(86_400), self.secs.rem_euclid(86_400));
         let (year, month, day) = civil_from_days(days);
@@ -116,6 +145,19 @@ pub struct Metadata {
 impl Metadata {
     /// A directory made on the way: mode 0755, owned by root, every time
     /// `time` (the creation time left to the writer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{Metadata, Timestamp};
+    ///
+    /// let time = Timestamp::from_secs(1_700_000_000);
+    /// let dir = Metadata::directory(time);
+    /// assert_eq!((dir.permissions, dir.uid, dir.gid), (0o755, 0, 0));
+    /// // Other kinds of node start from it too.
+    /// let script = Metadata { permissions: 0o700, ..Metadata::directory(time) };
+    /// assert_eq!(script.mtime, time);
+    /// ```
     pub fn directory(time: Timestamp) -> Metadata {
         Metadata {
             permissions: 0o755,
@@ -433,6 +475,22 @@ impl FileContent {
     /// A reader over the whole content (`size` bytes, holes as zeros).
     /// Host files are checked against the size and mtime seen when the tree
     /// was built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// use blockimg::tree::FileContent;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let content = FileContent::from_bytes(&b"hello\n"[..]);
+    /// let mut text = String::new();
+    /// content.reader()?.read_to_string(&mut text)?;
+    /// assert_eq!(text, "hello\n");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reader(&self) -> Result<Box<dyn std::io::Read + Send>> {
         let file = self.source.open_file(self.size)?;
         Ok(Box::new(ContentReader {
@@ -444,6 +502,16 @@ impl FileContent {
     }
 
     /// Content held in memory, with no holes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::FileContent;
+    ///
+    /// let content = FileContent::from_bytes(b"#!/bin/sh\n".to_vec());
+    /// assert_eq!(content.size, 10);
+    /// assert_eq!(content.segments.len(), 1); // one run of data, no holes
+    /// ```
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes: Arc<[u8]> = bytes.into();
         let size = bytes.len() as u64;
@@ -554,12 +622,43 @@ impl Node {
     }
 
     /// The full `st_mode`: type bits and permissions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{Metadata, Node, NodeKind, Timestamp};
+    ///
+    /// let meta = Metadata { permissions: 0o777, ..Metadata::directory(Timestamp::default()) };
+    /// let link = Node::new(meta, NodeKind::Symlink(b"/bin/busybox".to_vec()));
+    /// assert_eq!(link.type_bits(), 0o120000);
+    /// assert_eq!(link.mode(), 0o120777);
+    /// assert!(!link.is_dir());
+    /// ```
     pub fn mode(&self) -> u16 {
         self.type_bits() | (self.meta.permissions & 0o7777)
     }
 }
 
 /// An in-memory filesystem tree. Node 0 is the root directory.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let mut tree = Tree::new(Metadata::directory(time));
+/// let etc = tree.add(Tree::ROOT, b"etc", Node::new(Metadata::directory(time), NodeKind::Directory(Default::default())))?;
+/// let file = Metadata { permissions: 0o644, ..Metadata::directory(time) };
+/// let hostname = FileContent::from_bytes(&b"appliance\n"[..]);
+/// tree.add(etc, b"hostname", Node::new(file, NodeKind::File(hostname)))?;
+///
+/// assert_eq!(tree.len(), 3); // the root, etc and hostname
+/// assert_eq!(tree.node(tree.lookup(b"/etc/hostname").unwrap()).mode(), 0o100644);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Tree {
     nodes: Vec<Node>,
@@ -587,6 +686,18 @@ impl Tree {
     }
 
     /// Mutable access to the node with the given id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{Metadata, Timestamp, Tree, Xattr};
+    ///
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+    /// let root = tree.node_mut(Tree::ROOT);
+    /// root.meta.permissions = 0o700;
+    /// root.xattrs.push(Xattr { name: b"user.origin".to_vec(), value: b"build".to_vec() });
+    /// assert_eq!(tree.node(Tree::ROOT).mode(), 0o040700);
+    /// ```
     pub fn node_mut(&mut self, id: NodeId) -> &mut Node {
         &mut self.nodes[id.index()]
     }
@@ -619,6 +730,24 @@ impl Tree {
 
     /// Adds entry `name` in directory `parent` pointing at the existing node
     /// `target` (a hard link when `target` already has a name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let meta = Metadata::directory(Timestamp::from_secs(0));
+    /// let mut tree = Tree::new(meta.clone());
+    /// let busybox = FileContent::from_bytes(&b"\x7fELF"[..]);
+    /// let id = tree.add(Tree::ROOT, b"busybox", Node::new(meta, NodeKind::File(busybox)))?;
+    /// tree.link(Tree::ROOT, b"sh", id)?; // a second name for the same inode
+    ///
+    /// assert_eq!(tree.lookup(b"/sh"), Some(id));
+    /// assert_eq!(tree.link_counts()[id.index()], 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn link(&mut self, parent: NodeId, name: &[u8], target: NodeId) -> Result<()> {
         validate_name(name)?;
         match &mut self.nodes[parent.index()].kind {
@@ -634,6 +763,20 @@ impl Tree {
 
     /// Maps owners: a uid equal to the first of a pair in `uids` becomes
     /// the second (likewise for gids); others are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{Metadata, Timestamp, Tree};
+    ///
+    /// let mut root = Metadata::directory(Timestamp::from_secs(0));
+    /// (root.uid, root.gid) = (1000, 1000); // scanned from a user's directory
+    /// let mut tree = Tree::new(root);
+    /// tree.map_owners(&[(1000, 0)], &[]);
+    /// assert_eq!((tree.node(Tree::ROOT).meta.uid, tree.node(Tree::ROOT).meta.gid), (0, 1000));
+    /// tree.set_owner_all(0, 0);
+    /// assert_eq!(tree.node(Tree::ROOT).meta.gid, 0);
+    /// ```
     pub fn map_owners(&mut self, uids: &[(u32, u32)], gids: &[(u32, u32)]) {
         let map = |pairs: &[(u32, u32)], id: u32| {
             pairs
@@ -649,6 +792,22 @@ impl Tree {
 
     /// Removes entry `name` from directory `parent`; the node stays in the
     /// tree but is no longer reachable through that name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let meta = Metadata::directory(Timestamp::from_secs(0));
+    /// let mut tree = Tree::new(meta.clone());
+    /// let tmp = tree.add(Tree::ROOT, b"tmp", Node::new(meta, NodeKind::Directory(Default::default())))?;
+    /// assert_eq!(tree.unlink(Tree::ROOT, b"tmp"), Some(tmp));
+    /// assert_eq!(tree.lookup(b"/tmp"), None);
+    /// assert!(tree.entries(Tree::ROOT).unwrap().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn unlink(&mut self, parent: NodeId, name: &[u8]) -> Option<NodeId> {
         match &mut self.nodes[parent.index()].kind {
             NodeKind::Directory(entries) => entries.remove(name),
@@ -665,6 +824,24 @@ impl Tree {
     }
 
     /// Looks up a `/`-separated path relative to the root.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let meta = Metadata::directory(Timestamp::from_secs(0));
+    /// let mut tree = Tree::new(meta.clone());
+    /// let usr = tree.add(Tree::ROOT, b"usr", Node::new(meta.clone(), NodeKind::Directory(Default::default())))?;
+    /// let bin = tree.add(usr, b"bin", Node::new(meta, NodeKind::Directory(Default::default())))?;
+    /// assert_eq!(tree.lookup(b"/usr/bin"), Some(bin));
+    /// assert_eq!(tree.lookup(b"usr/./bin/"), Some(bin));
+    /// assert_eq!(tree.lookup(b"/"), Some(Tree::ROOT));
+    /// assert_eq!(tree.lookup(b"/usr/lib"), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn lookup(&self, path: &[u8]) -> Option<NodeId> {
         let mut current = Self::ROOT;
         for component in path
@@ -709,6 +886,17 @@ impl Tree {
 
 /// Checks that `name` can be a directory entry: 1..=255 bytes, no `/` or NUL,
 /// not `.` or `..`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::validate_name;
+///
+/// assert!(validate_name(b"hostname").is_ok());
+/// assert!(validate_name(b"a/b").is_err());
+/// assert!(validate_name(b"..").is_err());
+/// assert!(validate_name(&[b'x'; 256]).is_err());
+/// ```
 pub fn validate_name(name: &[u8]) -> Result<()> {
     let display = || String::from_utf8_lossy(name).into_owned();
     if name.len() > MAX_NAME_LEN {

@@ -25,6 +25,25 @@ use crate::unmount::unmount;
 const READY: &[u8] = b"ready";
 
 /// `blockimg mount`.
+///
+/// # Examples
+///
+/// ```
+/// use clap::Parser;
+/// use fuse_mount::command::MountArgs;
+///
+/// /// A program's own command line, with `blockimg mount`'s arguments.
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     mount: MountArgs,
+/// }
+///
+/// let cli = Cli::parse_from(["mytool", "disk.img:2", "/mnt/image", "--ro"]);
+/// assert_eq!(cli.mount.image, "disk.img:2");
+/// assert!(cli.mount.ro && !cli.mount.foreground);
+/// assert_eq!(cli.mount.threads, 1);
+/// ```
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
     /// The image, and optionally the partition holding the filesystem:
@@ -67,6 +86,29 @@ pub struct UmountArgs {
 
 /// Mounts the image; returns once the mount is live (or, with
 /// `--foreground`, once it was unmounted and committed).
+///
+/// # Examples
+///
+/// ```no_run
+/// // Needs FUSE (/dev/fuse and fusermount3), which a doctest cannot count on.
+/// use fuse_mount::command::{run_mount, run_umount, MountArgs, UmountArgs};
+///
+/// # fn main() -> fuse_mount::Result<()> {
+/// run_mount(MountArgs {
+///     image: "disk.img:2".into(),
+///     mountpoint: "mnt".into(),
+///     foreground: false, // return once the mount is live
+///     ro: false,
+///     owner: Some("0:0".into()), // files created through the mount belong to root
+///     fakeroot: false,
+///     threads: 1,
+/// })?;
+/// std::fs::write("mnt/etc/hostname", "appliance\n").map_err(|e| fuse_mount::Error::io("mnt/etc/hostname", e))?;
+/// // Unmounting commits: disk.img now holds the new /etc/hostname.
+/// run_umount(UmountArgs { mountpoint: "mnt".into() })?;
+/// # Ok(())
+/// # }
+/// ```
 pub fn run_mount(args: MountArgs) -> Result<()> {
     let spec = ImageSpec::parse(&args.image)?;
     let owner = args.owner.as_deref().map(parse_owner).transpose()?;

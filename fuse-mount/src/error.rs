@@ -64,6 +64,15 @@ pub enum Error {
 
 impl Error {
     /// An I/O error on `path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error = std::fs::read("/nonexistent/disk.img")
+    ///     .map_err(|e| fuse_mount::Error::io("/nonexistent/disk.img", e))
+    ///     .unwrap_err();
+    /// assert!(error.to_string().contains("/nonexistent/disk.img"));
+    /// ```
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.as_ref().to_path_buf(),

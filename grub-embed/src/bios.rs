@@ -135,6 +135,34 @@ pub fn core_sectors(core_img: &[u8]) -> u64 {
 /// `core_img` in `area`, and returns what to write: boot.img's code with
 /// the fields `grub-bios-setup` patches and `mbr`'s disk signature and
 /// partition table at LBA 0, and core.img at the area's first sector.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::bios::{embed, installed_boot_img, CoreArea, SECTOR_SIZE};
+/// use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc/boot.img").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// let boot_img = std::fs::read("/usr/lib/grub/i386-pc/boot.img")?;
+/// let core_img = mkimage(&MkimageOptions::new(Platform::Bios))?;
+///
+/// // An MBR with one partition starting at 1 MiB: core.img goes in the gap.
+/// let mut mbr = [0u8; SECTOR_SIZE];
+/// mbr[446 + 4] = 0x83; // Linux
+/// mbr[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes()); // first LBA
+/// mbr[446 + 12..446 + 16].copy_from_slice(&20480u32.to_le_bytes()); // sectors
+/// mbr[510..].copy_from_slice(&[0x55, 0xaa]);
+///
+/// let embedded = embed(&mbr, &boot_img, &core_img, CoreArea::MbrGap)?;
+/// assert_eq!(&embedded.mbr[446..], &mbr[446..]); // the partition table is kept
+/// assert_eq!(installed_boot_img(&embedded.mbr).map(|b| b.core_lba), Some(embedded.core_lba));
+/// // Write embedded.mbr at LBA 0 and embedded.core_img at embedded.core_lba.
+/// # Ok(())
+/// # }
+/// ```
 pub fn embed(mbr: &[u8], boot_img: &[u8], core_img: &[u8], area: CoreArea) -> Result<Embedded> {
     if boot_img.len() != SECTOR_SIZE {
         return Err(Error::BadBootImage(boot_img.len()));

@@ -33,6 +33,28 @@ pub struct MenuEntry {
 /// 115200 baud and on the console, the root found with `search --fs-uuid`,
 /// and `root=UUID=` on every kernel command line so the name of the disk
 /// (xvda, nvme0n1, vda) does not matter.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::config::{grub_cfg, GrubConfig, MenuEntry};
+///
+/// let config = GrubConfig {
+///     fs_uuid: "2f1c7c86-6a3e-4c1b-9d8e-0b6f7a1d2c3e".into(),
+///     entries: vec![MenuEntry {
+///         title: "Linux".into(),
+///         kernel: "/boot/vmlinuz".into(),
+///         initrd: Some("/boot/initrd.img".into()),
+///     }],
+///     cmdline: "quiet".into(),
+///     consoles: vec!["tty0".into(), "ttyS0,115200n8".into()],
+///     timeout: 1,
+/// };
+/// let cfg = grub_cfg(&config);
+/// assert!(cfg.contains("search --no-floppy --fs-uuid --set=root 2f1c7c86-6a3e-4c1b-9d8e-0b6f7a1d2c3e"));
+/// assert!(cfg.contains("root=UUID=2f1c7c86-6a3e-4c1b-9d8e-0b6f7a1d2c3e"));
+/// assert!(cfg.contains("initrd /boot/initrd.img"));
+/// ```
 pub fn grub_cfg(config: &GrubConfig) -> String {
     let mut cfg = format!(
         "serial --unit=0 --speed=115200\n\

@@ -7,6 +7,17 @@ use std::process::Command;
 use crate::error::{Error, Result};
 
 /// The firmware a GRUB image is made for.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::mkimage::Platform;
+///
+/// assert_eq!(Platform::Uefi.target(), "x86_64-efi");
+/// assert_eq!(Platform::Bios.default_dir(), "/usr/lib/grub/i386-pc");
+/// assert_eq!(Platform::Bios.package(), "grub-pc-bin");
+/// assert!(Platform::Bios.modules().contains(&"ext2"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Platform {
     /// PC BIOS: core.img (`i386-pc`).
@@ -121,6 +132,23 @@ impl MkimageOptions {
 
 /// Runs `grub-mkimage -O TARGET` with the platform's modules and returns
 /// the image it writes.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
+///
+/// # fn main() -> grub_embed::Result<()> {
+/// # if !std::path::Path::new(Platform::Bios.default_dir()).exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// let mut options = MkimageOptions::new(Platform::Bios);
+/// options.prefix = "(,gpt2)/boot/grub".into(); // the root is partition 2 of a GPT disk
+/// let core_img = mkimage(&options)?;
+/// assert!(grub_embed::bios::core_sectors(&core_img) > 1);
+/// # Ok(())
+/// # }
+/// ```
 pub fn mkimage(options: &MkimageOptions) -> Result<Vec<u8>> {
     let platform = options.platform;
     if !options.grub_dir.join("kernel.img").is_file() {

@@ -43,6 +43,29 @@ pub struct ExtractSummary {
 /// Copies the entry at `path` in the image (a final symlink is copied as
 /// a symlink) to `dest` on the host, a directory with everything below it.
 /// Refuses an existing `dest` unless `options.force`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::extract::{extract, ExtractOptions};
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
+/// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+/// let dest = dir.path().join("etc");
+/// let summary = extract(&fs, b"/etc", &dest, ExtractOptions::default())?;
+/// assert_eq!(summary.entries, 3); // the directory, the file and the symlink
+/// assert_eq!(std::fs::read_to_string(dest.join("name"))?, "appliance\n");
+/// assert!(std::fs::symlink_metadata(dest.join("name"))?.file_type().is_symlink());
+/// # Ok(())
+/// # }
+/// ```
 pub fn extract(
     reader: &Ext4Reader,
     path: &[u8],

@@ -21,6 +21,31 @@ pub struct ListEntry {
 /// The entries `ls -a` shows for `path`: a directory's `.`, `..` and
 /// entries sorted by name (byte order, as `LC_ALL=C ls`), or the single
 /// entry `path` names (a final symlink is not followed).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::ls::{list, long_lines};
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
+/// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+/// let entries = list(&fs, b"/etc")?;
+/// let names: Vec<&[u8]> = entries.iter().map(|e| &e.name[..]).collect();
+/// assert_eq!(names, [&b"."[..], b"..", b"hostname", b"name"]);
+/// assert_eq!(entries[3].target.as_deref(), Some(&b"hostname"[..]));
+/// for line in long_lines(&entries) {
+///     println!("{}", String::from_utf8_lossy(&line)); // as `ls -lan --time-style=full-iso`
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub fn list(reader: &Ext4Reader, path: &[u8]) -> Result<Vec<ListEntry>> {
     let ino = resolve(reader, path, false)?;
     let stat = reader.stat(ino)?;
@@ -100,6 +125,16 @@ fn is_device(file_type: FileType) -> bool {
 }
 
 /// `drwxr-xr-x`, `-rwsr-x---`, `crw-rw-rw-`, ... as `ls -l` shows `mode`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::ls::mode_string;
+///
+/// assert_eq!(mode_string(0o040755), "drwxr-xr-x");
+/// assert_eq!(mode_string(0o104750), "-rwsr-x---");
+/// assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
+/// ```
 pub fn mode_string(mode: u16) -> String {
     let kind = match FileType::from_mode(mode) {
         Some(FileType::RegularFile) => '-',
@@ -140,6 +175,16 @@ pub fn mode_string(mode: u16) -> String {
 
 /// `2024-01-02 03:04:05.123456789 +0000`, as `--time-style=full-iso` shows
 /// a time in UTC.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::ls::full_iso;
+/// use blockimg::tree::Timestamp;
+///
+/// let time = Timestamp { secs: 1_700_000_000, nanos: 5 };
+/// assert_eq!(full_iso(time), "2023-11-14 22:13:20.000000005 +0000");
+/// ```
 pub fn full_iso(time: Timestamp) -> String {
     let t = time.utc();
     format!(

@@ -23,6 +23,28 @@ const COPY_CHUNK: usize = 1 << 20;
 /// handled, symlinks on the way followed, relative targets from their
 /// directory, absolute ones from the filesystem's root). The last
 /// component is followed too when `follow_last`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::resolve;
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
+/// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+/// let link = resolve(&fs, b"/etc/name", false)?;
+/// let file = resolve(&fs, b"/etc/../etc/name", true)?;
+/// assert_eq!(fs.readlink(link)?, b"hostname");
+/// assert_eq!(file, fs.lookup(b"/etc/hostname")?);
+/// # Ok(())
+/// # }
+/// ```
 pub fn resolve(reader: &Ext4Reader, path: &[u8], follow_last: bool) -> Result<u32> {
     let shown = String::from_utf8_lossy(path).into_owned();
     let mut trail = vec![ROOT_INO];
@@ -86,6 +108,29 @@ fn components(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 /// Writes the content of the regular file at `path` (symlinks followed)
 /// to `out`, holes as zeros; returns the bytes written. Anything but a
 /// regular file is refused with [`Error::WrongFileType`].
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
+/// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: a disk image whose ext4 root holds /etc/hostname and a
+/// // symlink /etc/name to it.
+/// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+/// let mut out = Vec::new();
+/// blockimg::browse::cat(&fs, b"/etc/name", &mut out)?; // the link is followed
+/// assert_eq!(out, b"appliance\n");
+/// assert!(blockimg::browse::cat(&fs, b"/etc", &mut out).is_err()); // not a file
+/// # Ok(())
+/// # }
+/// ```
 pub fn cat(reader: &Ext4Reader, path: &[u8], out: &mut dyn Write) -> Result<u64> {
     let ino = resolve(reader, path, true)?;
     let stat = reader.stat(ino)?;

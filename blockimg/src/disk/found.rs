@@ -129,6 +129,26 @@ impl Partition {
 }
 
 /// An image and, optionally, a partition of it: `disk.img` or `disk.img:2`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // "disk.img:1" names partition 1; "disk.img" alone the filesystem it holds.
+/// let spec = ImageSpec::parse(format!("{}:1", image.display()).as_ref())?;
+/// assert_eq!(spec.partition, Some(1));
+/// let fs = spec.open_ext4()?;
+/// assert!(fs.lookup(b"/etc/hostname").is_ok());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageSpec {
     /// The image file.
@@ -246,6 +266,24 @@ fn describe(parts: &[Partition]) -> String {
 /// The partitions of the disk image `file`: the used entries of its GPT
 /// or MBR (logical partitions included), or one [`PartitionKind::Whole`]
 /// entry for an image without a table that holds an ext4 superblock.
+///
+/// # Examples
+///
+/// ```
+/// use std::fs::File;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// let parts = blockimg::disk::found::partitions(&File::open(&image)?, &image)?;
+/// assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [1]);
+/// assert_eq!(parts[0].type_name(), "0FC63DAF-8483-4772-8E79-3D69D8477DE4"); // Linux filesystem
+/// # Ok(())
+/// # }
+/// ```
 pub fn partitions(file: &File, path: &Path) -> Result<Vec<Partition>> {
     let table = read_table(file, path)?;
     if !table.partitions.is_empty() {
@@ -277,6 +315,26 @@ pub fn whole(file: &File, path: &Path) -> Result<Partition> {
 /// protective MBR entry), an MBR with at least one used entry, or none (no
 /// 0x55AA signature, no used entry, or a FAT boot sector rather than an
 /// MBR).
+///
+/// # Examples
+///
+/// ```
+/// use std::fs::File;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an 8 MiB GPT disk with one ext4 partition.
+/// let table = blockimg::disk::found::read_table(&File::open(&image)?, &image)?;
+/// assert_eq!(table.partitions.len(), 1);
+/// assert!(table.partitions[0].is_linux());
+/// assert_eq!(table.partitions[0].start, 1 << 20);
+/// # Ok(())
+/// # }
+/// ```
 pub fn read_table(file: &File, path: &Path) -> Result<FoundTable> {
     let none = FoundTable {
         kind: TableKind::None,

@@ -177,6 +177,23 @@ impl Partition {
 
 /// A disk's partitions, in table order. With [`PartitionTable::None`] the
 /// root "partition" is the whole disk.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let boot = BootPartitions { esp: Some(64 << 20), bios_boot: Some(1 << 20) };
+/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 1 << 30)?;
+/// assert_eq!(layout.partitions.len(), 3); // BIOS boot, ESP, root
+/// let esp = layout.find(PartitionRole::Esp).unwrap();
+/// assert_eq!((esp.number, esp.size), (2, 64 << 20));
+/// // The root fills the rest, short of the backup GPT at the end.
+/// assert_eq!(layout.root().end(), (1 << 30) - DiskLayout::back_bytes(PartitionTable::Gpt));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskLayout {
     /// The table.
@@ -217,6 +234,21 @@ impl DiskLayout {
     }
 
     /// Bytes in front of the root filesystem for `table` and `boot`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let none = BootPartitions::default();
+    /// assert_eq!(DiskLayout::front_bytes(PartitionTable::Mbr, &none)?, 1 << 20);
+    /// assert_eq!(DiskLayout::front_bytes(PartitionTable::None, &none)?, 0);
+    /// let esp = BootPartitions { esp: Some(64 << 20), bios_boot: None };
+    /// assert_eq!(DiskLayout::front_bytes(PartitionTable::Gpt, &esp)?, 65 << 20);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn front_bytes(table: PartitionTable, boot: &BootPartitions) -> Result<u64> {
         Ok(Self::fixed_bytes(table, &Self::specs(boot)) - Self::back_bytes(table))
     }
@@ -264,6 +296,28 @@ impl DiskLayout {
     /// another. [`Error::TooSmall`] when the disk leaves the filling
     /// partition too little room, [`Error::TooLarge`] for an MBR disk past
     /// 2 TiB, [`Error::InvalidOption`] for a disk without a root.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let specs = [
+    ///     PartitionSpec::new(PartitionRole::Root, Some(200 << 20)),
+    ///     PartitionSpec::new(PartitionRole::Swap, Some(64 << 20)),
+    ///     PartitionSpec::new(PartitionRole::Data, None), // the rest
+    /// ];
+    /// let layout = DiskLayout::plan(PartitionTable::Mbr, 1 << 30, &specs)?;
+    /// let sizes: Vec<u64> = layout.partitions.iter().map(|p| p.size).collect();
+    /// assert_eq!(sizes, [200 << 20, 64 << 20, (1 << 30) - (265 << 20)]);
+    ///
+    /// // Two partitions that both want the rest of the disk are refused.
+    /// let both = [PartitionSpec::new(PartitionRole::Root, None), PartitionSpec::new(PartitionRole::Data, None)];
+    /// assert!(DiskLayout::plan(PartitionTable::Mbr, 1 << 30, &both).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn plan(table: PartitionTable, disk_size: u64, specs: &[PartitionSpec]) -> Result<Self> {
         let disk_size = disk_size / SECTOR * SECTOR;
         let bad = |index: usize, field: &'static str, reason: String| Error::Partition {

@@ -285,6 +285,27 @@ pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
 
 /// Opens the image in `backing` (named `path` in messages) as a virtual
 /// disk, whatever its format.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// use blockimg::disk_format::{detect, open_backing, Format};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // A 1 MiB raw disk held in memory, with an MBR signature.
+/// let mut bytes = vec![0u8; 1 << 20];
+/// bytes[510..512].copy_from_slice(&[0x55, 0xaa]);
+/// assert_eq!(detect(&bytes, Path::new("memory"))?, Format::Raw);
+///
+/// let mut disk = open_backing(bytes, Path::new("memory"))?;
+/// let mut sector = [0u8; 512];
+/// disk.read_at(0, &mut sector)?;
+/// assert_eq!((disk.size(), &sector[510..]), (1 << 20, &[0x55, 0xaa][..]));
+/// # Ok(())
+/// # }
+/// ```
 pub fn open_backing<B: Backing + 'static>(backing: B, path: &Path) -> Result<Box<dyn VirtualDisk>> {
     Ok(match detect(&backing, path)? {
         Format::Raw => Box::new(RawDisk::open(backing, path)?),
@@ -295,12 +316,48 @@ pub fn open_backing<B: Backing + 'static>(backing: B, path: &Path) -> Result<Box
 }
 
 /// Opens the image file at `path` as a virtual disk, whatever its format.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{open, Format};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // Any format: raw, VHD, VMDK, qcow2.
+/// let mut disk = open(&image)?;
+/// assert_eq!((disk.format(), disk.size()), (Format::Raw, 8 << 20));
+/// let mut sector = [0u8; 512];
+/// disk.read_at(0, &mut sector)?;
+/// assert_eq!(&sector[510..], &[0x55, 0xaa]); // the protective MBR's signature
+/// assert!(disk.data_ranges()?.len() >= 2); // the tables and the filesystem; holes between
+/// # Ok(())
+/// # }
+/// ```
 pub fn open(path: &Path) -> Result<Box<dyn VirtualDisk>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     open_backing(file, path)
 }
 
 /// The format a file name's extension suggests, if any.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// use blockimg::disk_format::{check_name_matches, format_of_name, Format};
+///
+/// assert_eq!(format_of_name(Path::new("disk.qcow2")), Some(Format::Qcow2));
+/// assert_eq!(format_of_name(Path::new("disk.bin")), None);
+/// // A file named .vhd that holds a raw disk is refused rather than read raw.
+/// assert!(check_name_matches(Path::new("disk.vhd"), Format::Raw).is_err());
+/// assert!(check_name_matches(Path::new("disk.vhd"), Format::VhdDynamic).is_ok());
+/// ```
 pub fn format_of_name(path: &Path) -> Option<Format> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {

@@ -117,6 +117,36 @@ pub enum PieceKind {
 }
 
 /// A complete ext4 layout for a tree.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::Ext4Reader;
+/// use blockimg::ext4::{Ext4Options, Ext4Plan};
+/// use blockimg::sink::SparseFile;
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let mut tree = Tree::new(Metadata::directory(time));
+/// let file = Node::new(Metadata { permissions: 0o644, ..Metadata::directory(time) },
+///                      NodeKind::File(FileContent::from_bytes(&b"appliance\n"[..])));
+/// tree.add(Tree::ROOT, b"hostname", file)?;
+///
+/// let options = Ext4Options { label: "root".into(), timestamp: Some(time), ..Default::default() };
+/// let plan = Ext4Plan::new(&tree, 8 << 20, &options)?; // an 8 MiB filesystem
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("root.ext4");
+/// let mut image = SparseFile::create(&path, false)?;
+/// plan.write(&mut image, 0, &mut |_copied_bytes| {})?;
+/// image.finish(8 << 20)?;
+///
+/// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
+/// assert_eq!(fs.info().label, b"root");
+/// assert_eq!(fs.info().uuid, plan.uuid());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Ext4Plan<'t> {
     pub(super) tree: &'t Tree,
     pub(super) geometry: Geometry,
@@ -188,6 +218,27 @@ impl<'t> Ext4Plan<'t> {
     /// The smallest filesystem size (bytes) that holds `tree`, plus
     /// `headroom_percent` of the tree's own size as free space, and the
     /// number of inodes to ask for (the tree's plus the same headroom).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::{Ext4Options, Ext4Plan};
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let meta = Metadata::directory(Timestamp::from_secs(0));
+    /// let mut tree = Tree::new(meta.clone());
+    /// let data = FileContent::from_bytes(vec![7u8; 3 << 20]);
+    /// tree.add(Tree::ROOT, b"data.bin", Node::new(meta, NodeKind::File(data)))?;
+    ///
+    /// let options = Ext4Options::default();
+    /// let (size, inodes) = Ext4Plan::min_size(&tree, &options, 20)?; // 20 % free space
+    /// let plan = Ext4Plan::new(&tree, size, &Ext4Options { min_inodes: inodes, ..options })?;
+    /// assert!(plan.free_blocks() * 4096 >= (3 << 20) / 5);
+    /// assert!(plan.data_bytes() >= 3 << 20);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn min_size(
         tree: &Tree,
         options: &Ext4Options,

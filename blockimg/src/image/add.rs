@@ -43,6 +43,37 @@ pub struct AddSummary {
 /// a non-directory replaces a non-directory; missing parent directories
 /// are created (mode 0755). Refuses ext2/ext3 filesystems (a rewrite would
 /// make them ext4) and what does not fit, leaving the image untouched.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::ImageSpec;
+/// use blockimg::image::add::{add, AddOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
+/// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // Add a host directory to the image's filesystem at /srv/www.
+/// let site = dir.path().join("site");
+/// std::fs::create_dir(&site)?;
+/// std::fs::write(site.join("index.html"), "<h1>hello</h1>\n")?;
+/// let tree = blockimg::source::dir::scan(&site)?;
+///
+/// let spec = ImageSpec::parse(image.as_os_str())?;
+/// let options = AddOptions { owner: Some((33, 33)), ..Default::default() };
+/// let summary = add(&spec, &tree, blockimg::tree::Tree::ROOT, b"/srv/www", options)?;
+/// assert_eq!(summary.entries, 3); // /srv (made on the way), /srv/www, index.html
+///
+/// let fs = spec.open_ext4()?;
+/// assert_eq!(fs.stat(fs.lookup(b"/srv/www/index.html")?)?.meta.uid, 33);
+/// assert!(fs.lookup(b"/etc/hostname").is_ok()); // what was there stays
+/// # Ok(())
+/// # }
+/// ```
 pub fn add(
     spec: &ImageSpec,
     source: &Tree,

@@ -125,6 +125,36 @@ struct DiskIds {
 /// partitions and the planned filesystem. Nothing has been written yet;
 /// [`PlannedDisk::write_to`] emits it into any sink in ascending offset
 /// order.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{plan_disk, BootPartitions, DiskSize, ImageOptions, PartitionTable, EFI_BOOT_PATH};
+/// use blockimg::sink::SparseFile;
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let tree = Tree::new(Metadata::directory(time));
+/// let options = ImageOptions {
+///     size: DiskSize::Exact(128 << 20),
+///     table: PartitionTable::Gpt,
+///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: None },
+///     ext4: blockimg::ext4::Ext4Options { timestamp: Some(time), ..Default::default() },
+///     overwrite: false,
+///     progress: false,
+/// };
+/// let mut disk = plan_disk(&tree, &options)?;
+/// disk.add_esp_file(EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
+/// assert_eq!(disk.summary().partitions.len(), 2); // the ESP and the root
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut sink = SparseFile::create(&dir.path().join("disk.img"), false)?;
+/// disk.write_to(&mut sink)?;
+/// sink.finish(disk.disk_size())?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct PlannedDisk<'t> {
     /// The ext4 filesystems, in ascending offset order.
     filesystems: Vec<PlacedFs<'t>>,
@@ -244,6 +274,31 @@ impl<'t> PlannedDisk<'t> {
     /// Byte ranges of the disk that [`PlannedDisk::write_to`] fills,
     /// ascending and non-overlapping; everything else reads as zeros.
     /// Sequential formats use this to size their allocation tables up front.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// use blockimg::tree::{Metadata, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+    /// let options = ImageOptions {
+    ///     size: DiskSize::Exact(64 << 20),
+    ///     table: PartitionTable::Mbr,
+    ///     boot_partitions: Default::default(),
+    ///     ext4: Default::default(),
+    ///     overwrite: false,
+    ///     progress: false,
+    /// };
+    /// let disk = plan_disk(&tree, &options)?;
+    /// let ranges = disk.written_ranges()?;
+    /// let written: u64 = ranges.iter().map(|&(_, len)| len).sum();
+    /// assert!(written < 8 << 20); // a 64 MiB disk, mostly zeros
+    /// assert_eq!(ranges[0].0, 0); // the MBR comes first
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn written_ranges(&self) -> Result<Vec<(u64, u64)>> {
         let mut ranges = Vec::new();
         let mut at = 0;
@@ -465,6 +520,40 @@ pub fn plan_disk_fitted<'t>(
 /// [`Error::InvalidOption`] when `contents` does not match the partitions
 /// (the root must be ext4, the ESP FAT32); whatever planning a filesystem
 /// or writing a header refuses.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, PartitionTable};
+/// use blockimg::ext4::Ext4Options;
+/// use blockimg::image::{plan_partitions, PartitionContent};
+/// use blockimg::sink::SparseFile;
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let (root, data) = (Tree::new(Metadata::directory(time)), Tree::new(Metadata::directory(time)));
+/// let ext4 = blockimg::ext4::Ext4Options { timestamp: Some(time), ..Default::default() };
+/// let specs = [
+///     PartitionSpec::new(PartitionRole::Root, Some(16 << 20)),
+///     PartitionSpec::new(PartitionRole::Swap, Some(8 << 20)),
+///     PartitionSpec::new(PartitionRole::Data, None),
+/// ];
+/// let layout = DiskLayout::plan(PartitionTable::Gpt, 64 << 20, &specs)?;
+/// let disk = plan_partitions(layout, vec![
+///     PartitionContent::Ext4 { tree: &root, options: ext4.clone() },
+///     PartitionContent::Swap { uuid: [7; 16], label: "swap".into() },
+///     PartitionContent::Ext4 { tree: &data, options: Ext4Options { label: "data".into(), ..ext4 } },
+/// ], false)?;
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut sink = SparseFile::create(&dir.path().join("disk.img"), false)?;
+/// disk.write_to(&mut sink)?;
+/// sink.finish(disk.disk_size())?;
+/// assert_eq!(disk.summary().partitions.len(), 3);
+/// # Ok(())
+/// # }
+/// ```
 pub fn plan_partitions<'t>(
     layout: DiskLayout,
     contents: Vec<PartitionContent<'t>>,
@@ -654,6 +743,38 @@ fn with_table<'t>(
 /// filesystem is planned around it. `adjust` may change the tree (owners,
 /// overrides) before it is planned. The disk size must be exact: nothing is
 /// known about the tree before the stream ends.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{build_image_from_archive, DiskSize, ImageOptions, PartitionTable};
+/// use blockimg::source::tar::OutsideRoot;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let mut archive = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// archive.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// let bytes = archive.into_inner()?; // or a pipe, a .tar.gz file, ...
+///
+/// let options = ImageOptions {
+///     size: DiskSize::Exact(16 << 20), // a stream's size is unknown up front
+///     table: PartitionTable::Mbr,
+///     boot_partitions: Default::default(),
+///     ext4: Default::default(),
+///     overwrite: false,
+///     progress: false,
+/// };
+/// let owner_root = |tree: &mut blockimg::tree::Tree| { tree.set_owner_all(0, 0); Ok(()) };
+/// let (summary, nodes) = build_image_from_archive(std::io::Cursor::new(bytes), "rootfs.tar", &options,
+///                                                 OutsideRoot::Refuse, owner_root, &dir.path().join("disk.img"))?;
+/// assert_eq!(summary.disk_size, 16 << 20);
+/// assert_eq!(nodes, 3); // the root, /etc and /etc/hostname
+/// # Ok(())
+/// # }
+/// ```
 pub fn build_image_from_archive(
     input: impl std::io::Read + Send + 'static,
     name: &str,
@@ -733,6 +854,31 @@ fn disk_layout_of_stream(options: &ImageOptions, name: &str) -> Result<DiskLayou
 /// image is written to a temporary file next to `output` and renamed into
 /// place only when complete: on error nothing is left behind and an
 /// existing file is untouched.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("hostname"), "appliance\n")?;
+/// let tree = blockimg::source::dir::scan(dir.path())?;
+///
+/// let options = ImageOptions {
+///     size: DiskSize::Auto { headroom_percent: 50 }, // the smallest disk, plus room
+///     table: PartitionTable::Gpt,
+///     boot_partitions: BootPartitions::default(),
+///     ext4: Default::default(),
+///     overwrite: false,
+///     progress: false,
+/// };
+/// let summary = build_image(&tree, &options, &dir.path().join("disk.img"))?;
+/// assert_eq!(summary.partitions.len(), 1);
+/// assert_eq!(std::fs::metadata(dir.path().join("disk.img"))?.len(), summary.disk_size);
+/// # Ok(())
+/// # }
+/// ```
 pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result<ImageSummary> {
     let disk = plan_disk(tree, options)?;
     let mut sink = SparseFile::create(output, options.overwrite)?;

@@ -30,6 +30,33 @@ const HASH_SEED_OFFSET: u64 = 1024 + 0xEC;
 const COPY_CHUNK: usize = 1 << 20;
 
 /// The filesystem of an image, opened to be read and rewritten.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::ImageSpec;
+/// use blockimg::image::ExistingFilesystem;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
+/// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// let (existing, reader) = ExistingFilesystem::open(&ImageSpec::parse(image.as_os_str())?)?;
+/// existing.check_rewritable()?; // ext4, not ext2 or ext3
+/// let mut tree = reader.read_tree()?;
+/// let etc = tree.lookup(b"/etc").ok_or("no /etc")?;
+/// tree.unlink(etc, b"name");
+/// existing.rewrite_filesystem(&tree)?; // same size, UUID and label
+///
+/// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+/// assert!(fs.lookup(b"/etc/name").is_err());
+/// assert_eq!(fs.info().uuid, existing.info.uuid);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ExistingFilesystem {
     /// The image file (symlinks resolved: a rewrite replaces this file).

@@ -108,6 +108,21 @@ pub fn entries(tree: &Tree) -> Result<Vec<Entry>> {
 /// [`MAX_PATH_LEN`]; [`Error::DirectoryHardLink`]; [`Error::SourceChanged`]
 /// and [`Error::Io`] for source files; [`Error::Write`] when `out` fails
 /// (or the error `out` reported, when it is one of this crate's).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::cpio::{write_newc, NewcOptions};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let (archive, len) = write_newc(&tree, &NewcOptions::default(), Vec::new())?;
+/// assert_eq!(archive.len() as u64, len);
+/// assert!(archive.windows(10).any(|w| w == b"TRAILER!!!"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn write_newc<W: Write>(tree: &Tree, options: &NewcOptions, out: W) -> Result<(W, u64)> {
     let entries = entries(tree)?;
     let counts = link_counts(tree, &entries);

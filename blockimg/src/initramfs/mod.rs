@@ -143,6 +143,35 @@ pub struct Assembled {
 /// [`Error::InvalidOption`] when the generated `/init` has no busybox;
 /// [`Error::PlacementConflict`] when a directory of `root` is where a file
 /// must go; [`Error::Io`] for files that cannot be read.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::hostfs::HostFs;
+/// use blockimg::initramfs::{assemble, InitKind, InitramfsOptions};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/bin/true").exists() { return Ok(()) }
+/// let dir = tempfile::tempdir()?;
+/// let init = dir.path().join("init");
+/// std::fs::write(&init, "#!/bin/true\n")?;
+///
+/// let options = InitramfsOptions {
+///     binaries: vec!["/bin/true".into()], // copied with its loader and libraries
+///     init: Some(init),
+///     owner: Some((0, 0)),
+///     timestamp: Some(1_700_000_000),
+///     ..Default::default()
+/// };
+/// let root = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let built = assemble(root, HostFs::new("/"), &options)?;
+/// assert!(matches!(built.init, InitKind::File(_)));
+/// assert!(built.tree.lookup(b"/init").is_some());
+/// assert!(built.binary_files >= 1);
+/// # Ok(())
+/// # }
+/// ```
 pub fn assemble(root: Tree, host: HostFs, options: &InitramfsOptions) -> Result<Assembled> {
     let now = match options.timestamp {
         Some(t) => Timestamp::from_secs(t),
@@ -346,6 +375,28 @@ pub struct Written {
 /// # Errors
 ///
 /// The errors of [`cpio::write_newc`]; [`Error::Io`] from the compressor.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Read;
+///
+/// use blockimg::initramfs::{archive_bytes, compress::Compression};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let mut tree = Tree::new(Metadata::directory(time));
+/// let init = FileContent::from_bytes(&b"#!/bin/sh\nexec sh\n"[..]);
+/// tree.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(init)))?;
+///
+/// let gz = archive_bytes(&tree, Compression::Gzip, Some(1_700_000_000))?;
+/// let mut cpio = Vec::new();
+/// flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut cpio)?;
+/// assert!(cpio.starts_with(b"070701")); // newc, as the kernel reads it
+/// # Ok(())
+/// # }
+/// ```
 pub fn archive_bytes(
     tree: &Tree,
     compression: Compression,

@@ -153,6 +153,29 @@ pub struct EfiLoader {
 /// Inspects the raw disk image at `path`. Refuses VHD, VMDK and qcow2
 /// images (convert them to raw first) and files holding neither a
 /// partition table nor a filesystem it recognizes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::inspect::{inspect, Filesystem, Table};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an 8 MiB GPT disk with one ext4 partition.
+/// let report = inspect(&image)?;
+/// assert!(matches!(report.table, Table::Gpt { .. }));
+/// assert_eq!(report.partitions.len(), 1);
+/// let Some(Filesystem::Ext4(fs)) = &report.partitions[0].filesystem else { panic!("no ext4") };
+/// assert_eq!(fs.version, "ext4");
+/// assert!(report.boot.grub_bios.is_none()); // not bootable
+/// println!("{report}"); // the text `blockimg inspect` prints
+/// # Ok(())
+/// # }
+/// ```
 pub fn inspect(path: &Path) -> Result<Report> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;

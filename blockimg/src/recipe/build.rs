@@ -502,17 +502,82 @@ fn describe_entry(e: &Entry) -> Added {
 
 impl Prepared<'_> {
     /// The files and directories added to the root, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let text = "[disk]\nsize = \"16M\"\n[[symlink]]\npath = \"/sbin/init\"\ntarget = \"/bin/busybox\"\n";
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let prepared = blockimg::recipe::prepare(&recipe, false)?;
+    /// let added = prepared.added();
+    /// assert!(added.iter().any(|a| a.path == "/sbin/init"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn added(&self) -> &[Added] {
         &self.added
     }
 
     /// The disk's partitions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::PartitionRole;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let text = r#"
+    ///     [disk]
+    ///     size = "1G"
+    ///     table = "gpt"
+    ///     [[partition]]
+    ///     role = "root"
+    ///     size = "512M"
+    ///     [[partition]]
+    ///     role = "swap"
+    ///     size = "128M"
+    ///     [[partition]]
+    ///     role = "data"
+    /// "#;
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let prepared = blockimg::recipe::prepare(&recipe, false)?; // nothing written yet
+    /// let layout = prepared.layout();
+    /// assert_eq!(layout.partitions.len(), 3);
+    /// assert_eq!(layout.find(PartitionRole::Swap).map(|p| p.size), Some(128 << 20));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn layout(&self) -> &DiskLayout {
         &self.layout
     }
 
     /// Plans every filesystem and installs the boot loader: the whole disk,
     /// ready to be written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::sink::{open_output, Destination, OutputFormat, OutputOptions};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let text = "[disk]\nsize = \"16M\"\n[[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let prepared = blockimg::recipe::prepare(&recipe, false)?;
+    ///
+    /// // Write the planned disk somewhere the recipe does not name.
+    /// let disk = prepared.plan()?;
+    /// let dest = Destination::File(dir.path().join("elsewhere.vhd"));
+    /// let mut output = open_output(&dest, disk.disk_size(), &OutputOptions::new(OutputFormat::Vhd, false)?)?;
+    /// disk.write_to(output.sink())?;
+    /// output.finish()?;
+    /// assert!(blockimg::disk_format::open(dest.path())?.size() >= 16 << 20); // VHD rounds up
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn plan(&self) -> Result<PlannedDisk<'_>> {
         let mut contents = Vec::new();
         for (i, p) in self.recipe.partitions.iter().enumerate() {

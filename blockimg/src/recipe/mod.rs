@@ -278,6 +278,32 @@ pub struct Ec2Settings {
 }
 
 /// Reads and checks the recipe file at `path` ([`parse()`]).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("motd"), "welcome\n")?;
+/// std::fs::write(dir.path().join("image.toml"), r#"
+/// [disk]
+/// size = "32M"
+///
+/// [[output]]
+/// path = "disk.vhd"
+///
+/// [[file]]
+/// path = "/etc/motd"
+/// source = "motd"  # relative to the recipe
+/// "#)?;
+///
+/// let recipe = blockimg::recipe::load(&dir.path().join("image.toml"))?;
+/// let written = blockimg::recipe::build(&recipe, false, false)?;
+/// assert_eq!(written[0].path, dir.path().join("disk.vhd"));
+/// assert_eq!(written[0].format, blockimg::sink::OutputFormat::Vhd);
+/// # Ok(())
+/// # }
+/// ```
 pub fn load(path: &Path) -> Result<Recipe> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     parse(&text, path)
@@ -289,12 +315,50 @@ pub fn load(path: &Path) -> Result<Recipe> {
 /// # Errors
 ///
 /// [`Error::Recipe`], naming the key and its line, for anything wrong.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// // Mistakes are refused before anything is read or written, with their line.
+/// let text = "[disk]\nsize = \"64M\"\ntable = \"gtp\"\n";
+/// let error = blockimg::recipe::parse(text, Path::new("image.toml")).unwrap_err();
+/// let message = error.to_string();
+/// assert!(message.contains("image.toml:3"), "{message}");
+/// assert!(message.contains("table"), "{message}");
+/// ```
 pub fn parse(text: &str, path: &Path) -> Result<Recipe> {
     let (file, places) = parse::parse_file(text, path)?;
     validate::validate(file, places, path)
 }
 
 /// Builds the recipe: [`prepare`], then [`Prepared::write`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let text = r#"
+///     timestamp = 1700000000   # reproducible: same recipe, same bytes
+///     [disk]
+///     size = "16M"
+///     [[output]]
+///     path = "disk.img"
+///     [[output]]
+///     path = "disk.vmdk"
+///     [[text]]
+///     path = "/etc/hostname"
+///     content = "appliance\n"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let written = blockimg::recipe::build(&recipe, false, false)?;
+/// assert_eq!(written.len(), 2); // one disk, two outputs
+/// assert!(written.iter().all(|w| w.disk_size == 16 << 20));
+/// # Ok(())
+/// # }
+/// ```
 pub fn build(recipe: &Recipe, overwrite: bool, progress: bool) -> Result<Vec<Written>> {
     prepare(recipe, progress)?.write(overwrite)
 }

@@ -36,6 +36,18 @@ impl OutputFormat {
 
     /// The format a file name's extension asks for: `.vhd` a dynamic VHD,
     /// `.vmdk` a VMDK, `.img` and `.raw` raw; other names say nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    ///
+    /// use blockimg::sink::OutputFormat;
+    ///
+    /// assert_eq!(OutputFormat::from_extension(Path::new("disk.vmdk")), Some(OutputFormat::Vmdk));
+    /// assert_eq!(OutputFormat::from_extension(Path::new("disk.img")), Some(OutputFormat::Raw));
+    /// assert_eq!(OutputFormat::from_extension(Path::new("disk")), None);
+    /// ```
     pub fn from_extension(path: &Path) -> Option<OutputFormat> {
         Some(match format_of_name(path)? {
             Format::Raw => OutputFormat::Raw,
@@ -48,6 +60,24 @@ impl OutputFormat {
     /// The format to write to `dest`: `chosen` when given (refused when the
     /// file name's extension names another format), else the one the
     /// extension names, else raw.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    ///
+    /// use blockimg::sink::{Destination, OutputFormat};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let vhd = Destination::from_arg(Path::new("disk.vhd"));
+    /// assert_eq!(OutputFormat::resolve(None, &vhd)?, OutputFormat::Vhd);
+    /// assert_eq!(OutputFormat::resolve(Some(OutputFormat::VhdFixed), &vhd)?, OutputFormat::VhdFixed);
+    /// assert!(OutputFormat::resolve(Some(OutputFormat::Vmdk), &vhd).is_err()); // the name says otherwise
+    /// let stdout = Destination::from_arg(Path::new("-"));
+    /// assert_eq!(OutputFormat::resolve(None, &stdout)?, OutputFormat::Raw);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn resolve(chosen: Option<OutputFormat>, dest: &Destination) -> Result<OutputFormat> {
         let named = match dest {
             Destination::File(path) => {
@@ -151,6 +181,22 @@ impl OutputOptions {
     /// Records an identity derived from a reproducible build's `time` and
     /// root filesystem UUID in VHD and VMDK headers, so the same build gives
     /// the same bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::sink::{OutputFormat, OutputOptions};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut options = OutputOptions::new(OutputFormat::Vhd, false)?; // a random identity
+    /// options.reproducible(1_700_000_000, [0x42; 16]); // the build's time and filesystem UUID
+    /// assert_eq!(options.identity.time, 1_700_000_000);
+    /// let mut again = OutputOptions::new(OutputFormat::Vhd, false)?;
+    /// again.reproducible(1_700_000_000, [0x42; 16]);
+    /// assert_eq!(options.identity, again.identity); // same build, same headers
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reproducible(&mut self, time: i64, fs_uuid: [u8; 16]) {
         self.identity = ImageIdentity {
             uuid: crate::identity::derived_uuid("blockimg image identity", &[&fs_uuid]),
@@ -161,6 +207,21 @@ impl OutputOptions {
 
 /// The size of the disk a `format` output of a `disk_size`-byte disk
 /// describes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::{virtual_size, OutputFormat};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// assert_eq!(virtual_size(OutputFormat::Raw, 100_000_000, false)?, 100_000_000);
+/// // A VHD describes its disk by cylinders, heads and sectors: it rounds up.
+/// let vhd = virtual_size(OutputFormat::Vhd, 100_000_000, false)?;
+/// assert!(vhd >= 100_000_000);
+/// assert_eq!(virtual_size(OutputFormat::Vhd, 100_000_000, true)? % (1 << 20), 0); // Azure: whole MiB
+/// # Ok(())
+/// # }
+/// ```
 pub fn virtual_size(format: OutputFormat, disk_size: u64, azure: bool) -> Result<u64> {
     match format {
         OutputFormat::Raw => Ok(disk_size),
@@ -170,6 +231,39 @@ pub fn virtual_size(format: OutputFormat, disk_size: u64, azure: bool) -> Result
 }
 
 /// Opens an output for a disk of `disk_size` bytes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+/// use blockimg::sink::{open_output, Destination, OutputFormat, OutputOptions};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let options = ImageOptions {
+///     size: DiskSize::Exact(64 << 20),
+///     table: PartitionTable::Gpt,
+///     boot_partitions: Default::default(),
+///     ext4: Default::default(),
+///     overwrite: false,
+///     progress: false,
+/// };
+/// let disk = plan_disk(&tree, &options)?;
+///
+/// let dir = tempfile::tempdir()?;
+/// let dest = Destination::File(dir.path().join("disk.vmdk"));
+/// let format = OutputOptions::new(OutputFormat::Vmdk, false)?;
+/// let mut output = open_output(&dest, disk.disk_size(), &format)?;
+/// disk.write_to(output.sink())?;
+/// let bytes = output.finish()?;
+/// assert!(bytes < 1 << 20); // compressed grains: far smaller than the disk
+///
+/// let vmdk = blockimg::disk_format::open(dest.path())?;
+/// assert_eq!((vmdk.format().name(), vmdk.size()), ("vmdk", 64 << 20));
+/// # Ok(())
+/// # }
+/// ```
 pub fn open_output(dest: &Destination, disk_size: u64, options: &OutputOptions) -> Result<Output> {
     if options.azure && options.format != OutputFormat::VhdFixed {
         return Err(Error::InvalidOption {

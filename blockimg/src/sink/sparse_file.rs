@@ -33,6 +33,26 @@ struct Chunk {
 /// A raw image file that stays sparse: all-zero 4 KiB chunks are never
 /// written, so they remain holes. Until [`SparseFile::finish`] the data
 /// lives in a temporary file beside the output, removed if the build fails.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::{Sink, SparseFile};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("disk.img");
+/// let mut file = SparseFile::create(&path, false)?;
+/// file.write_at(0, &[0xeb; 512])?;
+/// file.write_at(60 << 20, b"data")?; // the 60 MiB between stay a hole
+/// file.finish(64 << 20)?; // only now does disk.img appear
+///
+/// let meta = std::fs::metadata(&path)?;
+/// assert_eq!(meta.len(), 64 << 20);
+/// assert!(std::os::unix::fs::MetadataExt::blocks(&meta) * 512 < 1 << 20);
+/// # Ok(())
+/// # }
+/// ```
 pub struct SparseFile {
     path: PathBuf,
     destination: Option<Destination>,

@@ -12,6 +12,23 @@ use crate::error::{Error, Result};
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// A raw disk streamed into a writer in ascending offset order.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::{Sink, Stream};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // Writes must come in ascending order; gaps become zeros on the way.
+/// let mut stream = Stream::new(Vec::new(), "disk.img".as_ref());
+/// stream.write_at(0, b"first")?;
+/// stream.write_at(4096, b"second")?;
+/// let bytes = stream.finish(8192)?; // zeros up to the disk's size
+/// assert_eq!(bytes.len(), 8192);
+/// assert_eq!(&bytes[4096..4102], b"second");
+/// # Ok(())
+/// # }
+/// ```
 pub struct Stream<W: Write> {
     out: Counted<W>,
 }

@@ -40,6 +40,24 @@ impl Store {
 
 /// A fixed VHD over any sink: the disk's bytes pass through unchanged and
 /// [`VhdFixed::finish`] appends the footer at the virtual size.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::ImageIdentity;
+/// use blockimg::sink::{Sink, VhdFixed};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+/// let mut vhd = VhdFixed::new(Vec::new(), "disk.vhd".as_ref(), 1 << 20, &identity);
+/// vhd.write_at(0, &[0x55; 512])?;
+/// let file_size = vhd.file_size();
+/// let bytes = vhd.finish()?;
+/// assert_eq!(bytes.len() as u64, file_size); // the disk, then a 512-byte footer
+/// assert_eq!(&bytes[bytes.len() - 512..][..8], b"conectix");
+/// # Ok(())
+/// # }
+/// ```
 pub struct VhdFixed<S> {
     inner: S,
     path: PathBuf,

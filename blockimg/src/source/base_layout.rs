@@ -95,6 +95,22 @@ const ENTRIES: &[Entry] = &[
 /// Adds the base layout to `tree`, keeping whatever the tree already has
 /// (an existing path is never replaced, whatever its type). New entries
 /// are owned by root and stamped with `time`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let mut tree = Tree::new(Metadata::directory(time));
+/// blockimg::source::base_layout::add(&mut tree, time)?;
+/// for path in [&b"/proc"[..], b"/sys", b"/dev/console", b"/tmp"] {
+///     assert!(tree.lookup(path).is_some());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub fn add(tree: &mut Tree, time: Timestamp) -> Result<()> {
     for entry in ENTRIES {
         if tree.lookup(entry.path).is_some() {

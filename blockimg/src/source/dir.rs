@@ -80,6 +80,26 @@ const DIRENT_NAME_OFFSET: usize = 19;
 /// [`Error::UnsupportedFileType`] for an entry of an unknown type;
 /// [`Error::SourceEntry`] for a name that cannot be stored (longer than 255
 /// bytes).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::NodeKind;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::create_dir(dir.path().join("etc"))?;
+/// std::fs::write(dir.path().join("etc/hostname"), "appliance\n")?;
+/// std::os::unix::fs::symlink("hostname", dir.path().join("etc/name"))?;
+///
+/// let tree = blockimg::source::dir::scan(dir.path())?;
+/// let id = tree.lookup(b"/etc/hostname").ok_or("missing")?;
+/// let NodeKind::File(content) = &tree.node(id).kind else { panic!("not a file") };
+/// assert_eq!(content.size, 10); // not read yet: read when the image is written
+/// assert!(matches!(&tree.node(tree.lookup(b"/etc/name").unwrap()).kind, NodeKind::Symlink(t) if t == b"hostname"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn scan(root: &Path) -> Result<Tree> {
     let root = std::path::absolute(root).map_err(|e| Error::io(root, e))?;
     let mut scanner = Scanner::new();
@@ -133,6 +153,20 @@ struct Pending {
 /// other entry (not followed when a symlink) becomes the only entry of a
 /// tree whose root stands in for its parent directory. Returns the tree
 /// and the node that is `path`.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let kernel = dir.path().join("vmlinuz");
+/// std::fs::write(&kernel, b"MZ...")?;
+///
+/// let (tree, node) = blockimg::source::dir::scan_path(&kernel)?;
+/// assert_eq!(tree.lookup(b"/vmlinuz"), Some(node));
+/// # Ok(())
+/// # }
+/// ```
 pub fn scan_path(path: &Path) -> Result<(Tree, NodeId)> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
@@ -484,6 +518,24 @@ impl Scanner {
 
 /// The content of the host file at `path` (symlinks followed), for
 /// sources that name single files.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Read;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("motd");
+/// std::fs::write(&path, "welcome\n")?;
+///
+/// let content = blockimg::source::dir::host_file_content(&path)?;
+/// let mut text = String::new();
+/// content.reader()?.read_to_string(&mut text)?;
+/// assert_eq!((content.size, text.as_str()), (8, "welcome\n"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn host_file_content(path: &Path) -> Result<FileContent> {
     use std::os::unix::fs::MetadataExt;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

@@ -121,6 +121,25 @@ pub struct Manifest {
 }
 
 /// Reads and parses the manifest file at `path`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("motd"), "welcome\n")?;
+/// // Host paths are relative to the manifest's directory.
+/// std::fs::write(dir.path().join("extra.manifest"), "file /etc/motd 0644 0:0 motd\n")?;
+///
+/// let manifest = blockimg::source::manifest::load(&dir.path().join("extra.manifest"))?;
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+/// manifest.apply(&mut tree, Timestamp::from_secs(0))?;
+/// assert!(tree.lookup(b"/etc/motd").is_some());
+/// # Ok(())
+/// # }
+/// ```
 pub fn load(path: &Path) -> Result<Manifest> {
     let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -128,6 +147,31 @@ pub fn load(path: &Path) -> Result<Manifest> {
 }
 
 /// Parses manifest text; `name` names it in errors.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::manifest;
+/// use blockimg::tree::{Metadata, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let text = b"\
+/// ## the web server's files
+/// dir     /srv/www        0750 33:33
+/// symlink /var/www        /srv/www
+/// mode    /srv/**         0640
+/// ";
+/// let manifest = manifest::parse(text, "site.manifest", ".".into())?;
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let mut tree = Tree::new(Metadata::directory(time));
+/// manifest.apply(&mut tree, time)?;
+///
+/// let www = tree.node(tree.lookup(b"/srv/www").ok_or("missing")?);
+/// assert_eq!((www.meta.uid, www.meta.permissions), (33, 0o640));
+/// assert!(matches!(&tree.node(tree.lookup(b"/var/www").unwrap()).kind, NodeKind::Symlink(_)));
+/// # Ok(())
+/// # }
+/// ```
 pub fn parse(text: &[u8], name: &str, base: PathBuf) -> Result<Manifest> {
     let mut directives = Vec::new();
     for (index, line) in text.split(|&b| b == b'\n').enumerate() {
@@ -528,6 +572,17 @@ fn matching(tree: &Tree, glob: &[u8]) -> Vec<NodeId> {
 
 /// Shell-style matching of a whole path: `*` and `?` stay within a
 /// component, `**` crosses components, `[...]` is a class.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::manifest::glob_match;
+///
+/// assert!(glob_match(b"/etc/*.conf", b"/etc/resolv.conf"));
+/// assert!(!glob_match(b"/etc/*.conf", b"/etc/ssh/sshd.conf")); // `*` stays in one component
+/// assert!(glob_match(b"/etc/**.conf", b"/etc/ssh/sshd.conf"));
+/// assert!(glob_match(b"/dev/tty[0-9]", b"/dev/tty1"));
+/// ```
 pub fn glob_match(pattern: &[u8], path: &[u8]) -> bool {
     match pattern.split_first() {
         None => path.is_empty(),

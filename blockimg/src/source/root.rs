@@ -11,6 +11,22 @@ use crate::error::{Error, Result};
 use crate::tree::{Metadata, Timestamp, Tree};
 
 /// What a root source names.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// use blockimg::source::root::RootSource;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// assert_eq!(RootSource::of(None)?, RootSource::Empty);
+/// assert_eq!(RootSource::of(Some(dir.path()))?, RootSource::Dir(dir.path().into()));
+/// assert_eq!(RootSource::of(Some(Path::new("-")))?, RootSource::Archive("-".into()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RootSource {
     /// Nothing: an empty root directory.
@@ -52,6 +68,30 @@ impl RootSource {
 /// Changes made to a tree once it is read, in this order: every owner set
 /// to `owner`, owners and groups mapped, the base layout added, the
 /// manifests applied.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::root::{load_root, TreeAdjust};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let manifest = dir.path().join("extra.manifest");
+/// std::fs::write(&manifest, "dir /srv/www 0750 33:33\n")?;
+///
+/// let time = Some(1_700_000_000);
+/// let mut tree = load_root(None, time)?; // an empty root
+/// let adjust = TreeAdjust {
+///     base_layout: true, // /proc, /sys, /dev/console, ...
+///     manifests: vec![manifest],
+///     ..Default::default()
+/// };
+/// adjust.apply(&mut tree, time)?;
+/// assert!(tree.lookup(b"/proc").is_some());
+/// assert_eq!(tree.node(tree.lookup(b"/srv/www").unwrap()).meta.uid, 33);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct TreeAdjust {
     /// Owner and group of every file, when set.
@@ -93,6 +133,29 @@ const IN_MEMORY_LIMIT: u64 = 1 << 30;
 /// Reads an archive into a tree: data stays in an uncompressed archive file
 /// and is read when the image is written; compressed archives and pipes
 /// are held in memory.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::OutsideRoot;
+/// use blockimg::tree::Timestamp;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("rootfs.tar");
+/// let mut archive = tar::Builder::new(std::fs::File::create(&path)?);
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// archive.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// archive.finish()?;
+/// drop(archive);
+///
+/// let tree = blockimg::source::root::load_archive(&path, OutsideRoot::Refuse, Timestamp::from_secs(0))?;
+/// assert!(tree.lookup(b"/etc/hostname").is_some());
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_archive(path: &Path, outside: OutsideRoot, implied: Timestamp) -> Result<Tree> {
     let name = path.display().to_string();
     let mut input = RootSource::open_archive(path)?;
@@ -134,6 +197,23 @@ pub fn load_archive(path: &Path, outside: OutsideRoot, implied: Timestamp) -> Re
 /// archive or `-` for one on standard input), or an empty root directory
 /// owned by root and stamped with `timestamp` (or the current time).
 /// Archive members outside the root are refused.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("README"), "hello\n")?;
+///
+/// // A directory is scanned, anything else is read as a tar archive.
+/// let tree = blockimg::source::root::load_root(Some(dir.path()), Some(1_700_000_000))?;
+/// assert!(tree.lookup(b"/README").is_some());
+/// // No root at all: an empty root directory stamped with the build time.
+/// let empty = blockimg::source::root::load_root(None, Some(1_700_000_000))?;
+/// assert!(empty.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_root(root: Option<&Path>, timestamp: Option<i64>) -> Result<Tree> {
     load_root_with(root, timestamp, OutsideRoot::Refuse)
 }
@@ -153,6 +233,16 @@ pub fn load_root_with(
 }
 
 /// The time new entries get: the build's timestamp, else now.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::root::build_time;
+/// use blockimg::tree::Timestamp;
+///
+/// assert_eq!(build_time(Some(1_700_000_000)), Timestamp::from_secs(1_700_000_000));
+/// assert!(build_time(None).secs > 1_700_000_000); // now
+/// ```
 pub fn build_time(timestamp: Option<i64>) -> Timestamp {
     timestamp.map_or_else(Timestamp::now, Timestamp::from_secs)
 }

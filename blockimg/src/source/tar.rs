@@ -36,6 +36,15 @@ pub enum Compression {
 
 impl Compression {
     /// Recognises the compression from the first bytes of a stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::tar::Compression;
+    ///
+    /// assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0, 0, 0]), Compression::Gzip);
+    /// assert_eq!(Compression::detect(b"etc/hostname\0"), Compression::None);
+    /// ```
     pub fn detect(head: &[u8]) -> Compression {
         if head.starts_with(&[0x1f, 0x8b]) {
             Compression::Gzip
@@ -50,6 +59,24 @@ impl Compression {
 }
 
 /// Wraps `input` in the decoder its first bytes call for.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+/// gz.write_all(b"tar bytes")?;
+/// let compressed = gz.finish()?;
+///
+/// // The compression is recognised from the first bytes.
+/// let mut text = String::new();
+/// blockimg::source::tar::decompress(&compressed[..], "rootfs.tar.gz")?.read_to_string(&mut text)?;
+/// assert_eq!(text, "tar bytes");
+/// # Ok(())
+/// # }
+/// ```
 pub fn decompress<'a>(
     input: impl Read + Send + 'a,
     name: &str,
@@ -299,6 +326,29 @@ pub enum OutsideRoot {
 /// `name` names the archive in errors. Directories the archive implies but
 /// does not list (the root included) get the times `implied`, mode 0755
 /// and root as owner, as `tar -x` would create them at that time.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, InMemory, OutsideRoot};
+/// use blockimg::tree::Timestamp;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut archive = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(6);
+/// header.set_mode(0o755);
+/// archive.append_data(&mut header, "bin/hello", &b"#!/bin/sh"[..6])?;
+/// let bytes = archive.into_inner()?;
+///
+/// // The data of each member kept in memory, up to 1 MiB in all.
+/// let mut data = InMemory::new(1 << 20);
+/// let tree = read_archive(&bytes[..], "hello.tar", &mut data, OutsideRoot::Refuse, Timestamp::from_secs(0))?;
+/// let hello = tree.node(tree.lookup(b"/bin/hello").ok_or("missing")?);
+/// assert_eq!(hello.mode(), 0o100755);
+/// # Ok(())
+/// # }
+/// ```
 pub fn read_archive(
     input: impl Read,
     name: &str,

@@ -59,6 +59,47 @@ const MAX_PATH_DEPTH: usize = 4096;
 
 /// An open ext4 filesystem. Every method takes `&self` and reads with
 /// positioned reads, so one reader can serve many threads.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::{Ext4Reader, FileType};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("root.ext4");
+/// # {
+/// #     use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+/// #     let time = Timestamp::from_secs(1_700_000_000);
+/// #     let (dir_meta, file_meta) = (Metadata::directory(time), Metadata { permissions: 0o644, ..Metadata::directory(time) });
+/// #     let mut tree = Tree::new(dir_meta.clone());
+/// #     let etc = tree.add(Tree::ROOT, b"etc", Node::new(dir_meta, NodeKind::Directory(Default::default())))?;
+/// #     let hostname = FileContent::from_bytes(&b"appliance\n"[..]);
+/// #     tree.add(etc, b"hostname", Node::new(file_meta.clone(), NodeKind::File(hostname)))?;
+/// #     tree.add(etc, b"name", Node::new(file_meta, NodeKind::Symlink(b"hostname".to_vec())))?;
+/// #     let plan = blockimg::ext4::Ext4Plan::new(&tree, 8 << 20, &Default::default())?;
+/// #     let mut image = blockimg::sink::SparseFile::create(&path, false)?;
+/// #     plan.write(&mut image, 0, &mut |_| {})?;
+/// #     image.finish(8 << 20)?;
+/// # }
+/// // root.ext4: a filesystem image holding /etc/hostname and a symlink to it.
+/// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
+/// let ino = fs.lookup(b"/etc/hostname")?;
+/// let stat = fs.stat(ino)?;
+/// assert_eq!((stat.file_type, stat.size, stat.meta.permissions), (FileType::RegularFile, 10, 0o644));
+/// let mut buf = vec![0u8; stat.size as usize];
+/// let n = fs.read_file(ino, 0, &mut buf)?;
+/// assert_eq!(&buf[..n], b"appliance\n");
+///
+/// let etc = fs.lookup(b"/etc")?;
+/// let mut names: Vec<_> = fs.read_dir(etc)?.into_iter().map(|e| e.name).collect();
+/// names.sort();
+/// assert_eq!(names, [&b"hostname"[..], b"name"]);
+/// let link = fs.lookup_in(etc, b"name")?.ok_or("no link")?;
+/// assert_eq!(fs.readlink(link)?, b"hostname");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Ext4Reader {
     volume: Volume,
@@ -106,6 +147,33 @@ impl Ext4Reader {
     /// Whether an ext2/3/4 superblock magic is where a filesystem starting
     /// at byte `offset` of `file` would have it (a quick test, before
     /// [`Ext4Reader::open`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("root.ext4");
+    /// # {
+    /// #     use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    /// #     let time = Timestamp::from_secs(1_700_000_000);
+    /// #     let (dir_meta, file_meta) = (Metadata::directory(time), Metadata { permissions: 0o644, ..Metadata::directory(time) });
+    /// #     let mut tree = Tree::new(dir_meta.clone());
+    /// #     let etc = tree.add(Tree::ROOT, b"etc", Node::new(dir_meta, NodeKind::Directory(Default::default())))?;
+    /// #     let hostname = FileContent::from_bytes(&b"appliance\n"[..]);
+    /// #     tree.add(etc, b"hostname", Node::new(file_meta.clone(), NodeKind::File(hostname)))?;
+    /// #     tree.add(etc, b"name", Node::new(file_meta, NodeKind::Symlink(b"hostname".to_vec())))?;
+    /// #     let plan = blockimg::ext4::Ext4Plan::new(&tree, 8 << 20, &Default::default())?;
+    /// #     let mut image = blockimg::sink::SparseFile::create(&path, false)?;
+    /// #     plan.write(&mut image, 0, &mut |_| {})?;
+    /// #     image.finish(8 << 20)?;
+    /// # }
+    /// let file = std::fs::File::open(&path)?;
+    /// assert!(blockimg::ext4::read::Ext4Reader::probe(&file, 0));
+    /// assert!(!blockimg::ext4::read::Ext4Reader::probe(&file, 4096)); // no filesystem starts there
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn probe(file: &File, offset: u64) -> bool {
         use std::os::unix::fs::FileExt;
         let mut magic = [0u8; 2];
@@ -204,6 +272,31 @@ impl Ext4Reader {
 
     /// The extended attributes of inode `ino`, sorted by name, as the VFS
     /// shows them (POSIX ACLs in the `posix_acl_xattr` format).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    /// use blockimg::ext4::{Ext4Options, Ext4Plan};
+    /// use blockimg::sink::SparseFile;
+    /// use blockimg::tree::{Metadata, Timestamp, Tree, Xattr};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+    /// let label = Xattr { name: b"security.selinux".to_vec(), value: b"system_u:object_r:root_t:s0\0".to_vec() };
+    /// tree.node_mut(Tree::ROOT).xattrs.push(label.clone());
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("root.ext4");
+    /// let mut image = SparseFile::create(&path, false)?;
+    /// Ext4Plan::new(&tree, 8 << 20, &Ext4Options::default())?.write(&mut image, 0, &mut |_| {})?;
+    /// image.finish(8 << 20)?;
+    ///
+    /// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
+    /// assert_eq!(fs.xattrs(fs.lookup(b"/")?)?, [label]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn xattrs(&self, ino: u32) -> Result<Vec<Xattr>> {
         self.inode_xattrs(&self.inode(ino)?)
     }
@@ -211,6 +304,39 @@ impl Ext4Reader {
     /// The content of regular file `ino` as a [`FileContent`] whose data
     /// stays in the image: `reader()` streams it, and an image built from
     /// it copies it from here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("root.ext4");
+    /// # {
+    /// #     use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    /// #     let time = Timestamp::from_secs(1_700_000_000);
+    /// #     let (dir_meta, file_meta) = (Metadata::directory(time), Metadata { permissions: 0o644, ..Metadata::directory(time) });
+    /// #     let mut tree = Tree::new(dir_meta.clone());
+    /// #     let etc = tree.add(Tree::ROOT, b"etc", Node::new(dir_meta, NodeKind::Directory(Default::default())))?;
+    /// #     let hostname = FileContent::from_bytes(&b"appliance\n"[..]);
+    /// #     tree.add(etc, b"hostname", Node::new(file_meta.clone(), NodeKind::File(hostname)))?;
+    /// #     tree.add(etc, b"name", Node::new(file_meta, NodeKind::Symlink(b"hostname".to_vec())))?;
+    /// #     let plan = blockimg::ext4::Ext4Plan::new(&tree, 8 << 20, &Default::default())?;
+    /// #     let mut image = blockimg::sink::SparseFile::create(&path, false)?;
+    /// #     plan.write(&mut image, 0, &mut |_| {})?;
+    /// #     image.finish(8 << 20)?;
+    /// # }
+    /// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
+    /// let content = fs.file_content(fs.lookup(b"/etc/hostname")?)?;
+    /// let mut text = String::new();
+    /// content.reader()?.read_to_string(&mut text)?;
+    /// assert_eq!(text, "appliance\n");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn file_content(&self, ino: u32) -> Result<FileContent> {
         let inode = self.typed_inode(ino, FileType::RegularFile, || format!("inode {ino}"))?;
         self.content_of(&inode, &mut Budget::new(self))

@@ -18,6 +18,43 @@ impl Ext4Reader {
     /// Regular files' data stays in the image
     /// ([`crate::tree::DataSource::ImageExtents`]); `lost+found` is kept,
     /// as the planner reuses an existing one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    /// use blockimg::ext4::{Ext4Options, Ext4Plan};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("root.ext4");
+    /// # {
+    /// #     use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    /// #     let time = Timestamp::from_secs(1_700_000_000);
+    /// #     let (dir_meta, file_meta) = (Metadata::directory(time), Metadata { permissions: 0o644, ..Metadata::directory(time) });
+    /// #     let mut tree = Tree::new(dir_meta.clone());
+    /// #     let etc = tree.add(Tree::ROOT, b"etc", Node::new(dir_meta, NodeKind::Directory(Default::default())))?;
+    /// #     let hostname = FileContent::from_bytes(&b"appliance\n"[..]);
+    /// #     tree.add(etc, b"hostname", Node::new(file_meta.clone(), NodeKind::File(hostname)))?;
+    /// #     tree.add(etc, b"name", Node::new(file_meta, NodeKind::Symlink(b"hostname".to_vec())))?;
+    /// #     let plan = blockimg::ext4::Ext4Plan::new(&tree, 8 << 20, &Default::default())?;
+    /// #     let mut image = blockimg::sink::SparseFile::create(&path, false)?;
+    /// #     plan.write(&mut image, 0, &mut |_| {})?;
+    /// #     image.finish(8 << 20)?;
+    /// # }
+    /// // Copy the filesystem into a larger one: the tree's file data is read
+    /// // from root.ext4 when the new image is written.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
+    /// let tree = fs.read_tree()?;
+    /// assert!(tree.lookup(b"/etc/hostname").is_some());
+    /// let plan = Ext4Plan::new(&tree, 32 << 20, &Ext4Options::default())?;
+    /// let mut bigger = blockimg::sink::SparseFile::create(&dir.path().join("bigger.ext4"), false)?;
+    /// plan.write(&mut bigger, 0, &mut |_| {})?;
+    /// bigger.finish(32 << 20)?;
+    /// assert_eq!(plan.geometry().blocks_count, (32 << 20) / 4096);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn read_tree(&self) -> Result<Tree> {
         let mut budget = Budget::new(self);
         let root = self.inode(ROOT_INO)?;
