@@ -53,10 +53,19 @@ pub fn get_u32(buf: &[u8], offset: usize) -> u32 {
     u32::from_le_bytes(b)
 }
 
+/// The big-endian `u32` at `offset` (jbd2 structures), zero where `buf` is
+/// too short.
+pub fn get_be32(buf: &[u8], offset: usize) -> u32 {
+    let mut b = [0u8; 4];
+    copy_available(buf, offset, &mut b);
+    u32::from_be_bytes(b)
+}
+
 fn copy_available(buf: &[u8], offset: usize, out: &mut [u8]) {
     let avail = buf.get(offset..).unwrap_or_default();
-    let n = avail.len().min(out.len());
-    out[..n].copy_from_slice(&avail[..n]);
+    for (o, b) in out.iter_mut().zip(avail) {
+        *o = *b;
+    }
 }
 
 /// A 64-bit value from its low and high 32-bit halves.
