@@ -26,9 +26,12 @@
 //! # Ok(())
 //! # }
 //! ```
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod blockmap;
 mod dir;
+#[doc(hidden)]
+pub mod fuzzing;
 mod groups;
 mod inode;
 mod journal;
@@ -299,9 +302,11 @@ impl Ext4Reader {
     pub fn read_file(&self, ino: u32, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let content = self.file_content(ino)?;
         let n = content.size.saturating_sub(offset).min(buf.len() as u64) as usize;
-        content
-            .source
-            .read_at(Some(&self.volume.file), offset, &mut buf[..n])?;
+        content.source.read_at(
+            Some(&self.volume.file),
+            offset,
+            buf.get_mut(..n).unwrap_or_default(),
+        )?;
         Ok(n)
     }
 
@@ -363,8 +368,14 @@ impl Ext4Reader {
         let bs = self.sb.bs();
         let size = inode.stat.size;
         let ino = inode.stat.ino;
-        if size < inode.i_block.len() as u64 && inode.data_sectors(bs) == 0 {
-            return Ok(inode.i_block[..size as usize].to_vec());
+        if inode.data_sectors(bs) == 0 {
+            let fast = usize::try_from(size)
+                .ok()
+                .filter(|&s| s < inode.i_block.len())
+                .and_then(|s| inode.i_block.get(..s));
+            if let Some(target) = fast {
+                return Ok(target.to_vec());
+            }
         }
         if size > bs {
             return Err(self.volume.corrupt(

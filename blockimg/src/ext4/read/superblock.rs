@@ -1,8 +1,9 @@
 //! The primary superblock: geometry, feature checks and the checksum seed.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::volume::Volume;
 use crate::error::Result;
-use crate::ext4::bytes::{get_u16, get_u32, join64};
+use crate::ext4::bytes::{get_u16, get_u32, get_u8, join64};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::features::*;
 use crate::ext4::geometry;
@@ -255,7 +256,7 @@ impl Superblock {
             .unwrap_or_default()
             .to_vec();
         let time = |lo: usize, hi: usize| {
-            Timestamp::from_secs(i64::from(get_u32(raw, lo)) | (i64::from(raw[hi]) << 32))
+            Timestamp::from_secs(i64::from(get_u32(raw, lo)) | (i64::from(get_u8(raw, hi)) << 32))
         };
         let features = FeatureSet::Compat
             .names(compat)
