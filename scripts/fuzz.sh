@@ -95,7 +95,7 @@ fi
 # 0x08, 64bit 0x10), a detail byte, then the structure's bytes.
 structure() { # NAME KIND GEOMETRY DETAIL IMAGE OFFSET LENGTH
     mkdir -p "$SEEDS/ext4_structures"
-    { printf "$(printf '\\x%02x\\x%02x\\x%02x' "$2" "$3" "$4")"; tail -c +$(($6 + 1)) "$5" | head -c "$7"; } >"$SEEDS/ext4_structures/$1"
+    { printf "$(printf '\\x%02x\\x%02x\\x%02x' "$2" "$3" "$4")"; dd if="$5" iflag=skip_bytes,count_bytes skip="$6" count="$7" status=none; } >"$SEEDS/ext4_structures/$1"
 }
 structures() { # PREFIX IMAGE BLOCK-SHIFT GEOMETRY
     local bs=$((1024 << $3)) loc block dir journal
