@@ -89,6 +89,31 @@ if command -v mke2fs >/dev/null; then
         mke2fs -q -F $opts -d "$tree" "$SEEDS/mke2fs-$n.img" 2M >/dev/null 2>&1 && seed ext4_reader "$SEEDS/mke2fs-$n.img" && seed inspect "$SEEDS/mke2fs-$n.img"
     done
 fi
+# Single structures of those filesystems for ext4_structures: a kind byte
+# (0 superblock, 1 group descriptor, 2 inode, 4 directory block, 7 journal
+# superblock), a geometry byte (block size 1 KiB << bits 0-2, metadata_csum
+# 0x08, 64bit 0x10), a detail byte, then the structure's bytes.
+structure() { # NAME KIND GEOMETRY DETAIL IMAGE OFFSET LENGTH
+    mkdir -p "$SEEDS/ext4_structures"
+    { printf "$(printf '\\x%02x\\x%02x\\x%02x' "$2" "$3" "$4")"; dd if="$5" iflag=skip_bytes,count_bytes skip="$6" count="$7" status=none; } >"$SEEDS/ext4_structures/$1"
+}
+structures() { # PREFIX IMAGE BLOCK-SHIFT GEOMETRY
+    local bs=$((1024 << $3)) loc block dir journal
+    structure "$1-superblock" 0 "$4" 0 "$2" 1024 1024
+    structure "$1-group-desc" 1 "$4" 1 "$2" $(((1 + ($3 == 0)) * bs)) 64
+    loc=$(debugfs -R "imap <2>" "$2" 2>/dev/null | awk '/located at block/ {sub(",", "", $4); print $4 * '"$bs"' + $6}')
+    [ -n "$loc" ] && structure "$1-root-inode" 2 "$4" 0 "$2" "$loc" 256
+    dir=$(debugfs -R "bmap <2> 0" "$2" 2>/dev/null)
+    [[ "$dir" =~ ^[0-9]+$ ]] && structure "$1-root-dir" 4 "$4" 0 "$2" $((dir * bs)) "$bs"
+    journal=$(debugfs -R "bmap <8> 0" "$2" 2>/dev/null)
+    [[ "$journal" =~ ^[0-9]+$ ]] && [ "$journal" != 0 ] && structure "$1-journal" 7 "$4" 255 "$2" $((journal * bs)) 1024
+    return 0
+}
+if command -v debugfs >/dev/null; then
+    structures blockimg "$SEEDS/fs.img" 2 $((2 | 0x08 | 0x10))
+    [ -f "$SEEDS/mke2fs-1.img" ] && structures mke2fs "$SEEDS/mke2fs-1.img" 0 $((0x08 | 0x10))
+    [ -f "$SEEDS/mke2fs-3.img" ] && structures ext3 "$SEEDS/mke2fs-3.img" 0 0
+fi
 # Partition tables, modules lists, loader configuration.
 command -v sfdisk >/dev/null && {
     truncate -s 8M "$SEEDS/gpt.img"

@@ -250,3 +250,102 @@ fn what_cannot_be_added_leaves_the_image_as_it_was() {
     let dump = blockimg_tests::dumpe2fs_h(&ext4, 0);
     assert_eq!(dump.get("Filesystem volume name"), "made");
 }
+
+/// Runs debugfs `-w` with `commands` (one a line) on `img`.
+fn debugfs_write(img: &Path, commands: &str) {
+    let cmds = img.with_extension("debugfs");
+    std::fs::write(&cmds, commands).unwrap();
+    let out = tool("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&cmds)
+        .arg(img)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "debugfs: {out:?}");
+}
+
+/// What `dumpe2fs -h` prints for `key`.
+fn dumpe2fs_field(img: &Path, key: &str) -> String {
+    let out = tool("dumpe2fs").arg("-h").arg(img).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("dumpe2fs prints no {key}: {text}"))
+}
+
+/// A journal holding a committed transaction (written by debugfs, shown by
+/// `logdump`) is refused by `add`, with needs_recovery set and with it
+/// cleared (then by the journal superblock's s_start), and so is a damaged
+/// journal, which `ls` still reads past; the image stays byte for byte as
+/// it was.
+#[test]
+fn a_journal_to_replay_or_damaged_is_refused_and_the_image_left_unchanged() {
+    if !require_e2fsprogs() || !require_tool("dumpe2fs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("journal.img");
+    let status = tool("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-b", "4096"])
+        .arg(&img)
+        .arg("32M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let data = tmp.path().join("block");
+    std::fs::write(&data, vec![0x5Au8; 4096]).unwrap();
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"added\n").unwrap();
+    let pristine = tmp.path().join("pristine.img");
+    std::fs::copy(&img, &pristine).unwrap();
+
+    debugfs_write(&img, &format!("jo\njw -b 333 {}\njc\n", data.display()));
+    let logdump = tool("debugfs")
+        .args(["-R", "logdump"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let logdump = String::from_utf8_lossy(&logdump.stdout).into_owned();
+    assert!(logdump.contains("commit block"), "{logdump}");
+    assert_eq!(dumpe2fs_field(&img, "Journal start"), "1");
+    assert!(dumpe2fs_field(&img, "Filesystem features").contains("needs_recovery"));
+    let before = sha256_file(&img);
+    add(&[img.as_os_str(), file.as_os_str(), "/file".as_ref()])
+        .assert_failure()
+        .assert_stderr_contains("needs_recovery");
+    assert_eq!(sha256_file(&img), before, "a refused add changed the image");
+
+    debugfs_write(&img, "feature -needs_recovery\n");
+    assert_eq!(dumpe2fs_field(&img, "Journal start"), "1");
+    let before = sha256_file(&img);
+    add(&[img.as_os_str(), file.as_os_str(), "/file".as_ref()])
+        .assert_failure()
+        .assert_stderr_contains("journal superblock s_start is 1");
+    assert_eq!(sha256_file(&img), before, "a refused add changed the image");
+
+    // A damaged journal superblock (its block size): read, never rewritten.
+    let img = pristine;
+    let block = tool("debugfs")
+        .args(["-R", "bmap <8> 0"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let block: u64 = String::from_utf8_lossy(&block.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+        f.write_all_at(&1024u32.to_be_bytes(), block * 4096 + 0x0C)
+            .unwrap();
+    }
+    let before = sha256_file(&img);
+    RunOutput::run(blockimg_cmd().arg("ls").arg(&img).arg("/")).assert_success();
+    add(&[img.as_os_str(), file.as_os_str(), "/file".as_ref()])
+        .assert_failure()
+        .assert_stderr_contains("journal superblock s_blocksize is 1024");
+    assert_eq!(sha256_file(&img), before, "a refused add changed the image");
+}

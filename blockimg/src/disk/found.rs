@@ -6,6 +6,7 @@
 //! holding ext4 (the first partition holding ext4 when none is typed Linux);
 //! `disk.img:2` means partition 2 (1-based; MBR logical partitions are 5 and
 //! up, as Linux numbers them).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -18,6 +19,7 @@ use mbrman::{MBRHeader, MBRPartitionEntry};
 
 use super::gpt::{guid_on_disk, guid_text, BIOS_BOOT, EFI_SYSTEM, LINUX_FILESYSTEM};
 use super::layout::SECTOR;
+use crate::disk_format::bytes::le32;
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 
@@ -172,7 +174,10 @@ impl ImageSpec {
         let Some(colon) = bytes.iter().rposition(|&b| b == b':') else {
             return Ok(whole());
         };
-        let (path, number) = (&bytes[..colon], &bytes[colon + 1..]);
+        let Some((path, number)) = bytes.split_at_checked(colon) else {
+            return Ok(whole());
+        };
+        let number = number.get(1..).unwrap_or_default();
         if path.is_empty() || number.is_empty() || !number.iter().all(u8::is_ascii_digit) {
             return Ok(whole());
         }
@@ -503,12 +508,10 @@ fn check_gpt_headers(file: &File, path: &Path, len: u64) -> Result<()> {
         let backup = (len / sector).saturating_sub(1) * sector;
         for at in [sector, backup] {
             let mut header = [0u8; 92];
-            if file.read_exact_at(&mut header, at).is_err() || &header[..8] != b"EFI PART" {
+            if file.read_exact_at(&mut header, at).is_err() || !header.starts_with(b"EFI PART") {
                 continue;
             }
-            let u32_at = |o: usize| {
-                u32::from_le_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]])
-            };
+            let u32_at = |o: usize| le32(&header, o);
             let entry_lba = u64::from(u32_at(72)) | (u64::from(u32_at(76)) << 32);
             let (count, size) = (u64::from(u32_at(80)), u64::from(u32_at(84)));
             let array_fits = entry_lba

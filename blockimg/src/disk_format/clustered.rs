@@ -3,6 +3,7 @@
 //! clusters). The formats say how a table or a cluster is read; looking
 //! clusters up, listing the ones with data and reading byte ranges is the
 //! same for both.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::Path;
 
@@ -103,7 +104,9 @@ pub(crate) fn read_at<C: Clustered>(
         let index = at / cluster;
         let within = (at % cluster) as usize;
         let n = (cluster as usize - within).min(buf.len() - done);
-        let part = &mut buf[done..done + n];
+        let Some(part) = buf.get_mut(done..done + n) else {
+            break;
+        };
         let e = entry(c, caches, index)?;
         if c.is_hole(e) {
             part.fill(0);
@@ -114,7 +117,10 @@ pub(crate) fn read_at<C: Clustered>(
                 caches.cluster = Some((index, data));
             }
             match &caches.cluster {
-                Some((_, data)) => part.copy_from_slice(&data[within..within + n]),
+                Some((_, data)) => match data.get(within..within + n) {
+                    Some(data) => part.copy_from_slice(data),
+                    None => part.fill(0),
+                },
                 None => part.fill(0),
             }
         }

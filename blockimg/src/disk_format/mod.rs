@@ -8,7 +8,7 @@
 //! The on-disk structures ([`vhd`], [`vmdk`]) are shared with the sinks
 //! that write these formats.
 
-mod bytes;
+pub(crate) mod bytes;
 mod clustered;
 mod qcow2_reader;
 mod raw;

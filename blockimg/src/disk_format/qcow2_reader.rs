@@ -1,6 +1,7 @@
 //! Reading qcow2 images (versions 2 and 3) without a backing file,
 //! encryption or an external data file: plain, zero and deflate-compressed
 //! clusters, through the two-level (L1, L2) table.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::{Path, PathBuf};
 
@@ -74,8 +75,8 @@ impl<B: Backing> Qcow2Disk<B> {
                 "too small for a qcow2 header".into(),
             ));
         }
-        read_exact(&backing, path, &mut h[..n], 0)?;
-        if &h[0..4] != MAGIC {
+        read_exact(&backing, path, h.get_mut(..n).unwrap_or_default(), 0)?;
+        if !h.starts_with(MAGIC) {
             return Err(corrupt(
                 path,
                 "magic".into(),

@@ -1,7 +1,9 @@
 //! Reading fixed and dynamic VHDs.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::{Path, PathBuf};
 
+use super::bytes::be32;
 use super::clustered::push_range;
 use super::raw::RawDisk;
 use super::vhd::{DiskType, DynamicHeader, Footer, FOOTER_SIZE, HEADER_SIZE, UNALLOCATED};
@@ -118,7 +120,7 @@ impl<B: Backing> Dynamic<B> {
         let bitmap_bytes = header.bitmap_bytes();
         let mut bat = Vec::with_capacity(blocks as usize);
         for (index, entry) in raw.chunks_exact(4).enumerate() {
-            let sector = u32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]);
+            let sector = be32(entry, 0);
             if sector != UNALLOCATED {
                 let covered = block_size.min(size - index as u64 * block_size);
                 let end = u64::from(sector) * 512 + bitmap_bytes + covered;
@@ -163,7 +165,9 @@ impl<B: Backing> Dynamic<B> {
             let index = at / self.block_size;
             let within = at % self.block_size;
             let n = ((self.block_size - within) as usize).min(buf.len() - done);
-            let part = &mut buf[done..done + n];
+            let Some(part) = buf.get_mut(done..done + n) else {
+                break;
+            };
             // check_range bounds `at` by the size, which the table covers.
             match self.bat.get(index as usize).copied() {
                 Some(sector) if sector != UNALLOCATED => {

@@ -1,11 +1,13 @@
 //! Reading VMDK sparse extents: stream-optimized (compressed grains behind
 //! markers, grain directory in the footer or the header) and monolithic
 //! sparse (uncompressed grains).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::{Path, PathBuf};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
+use super::bytes::le32;
 use super::clustered::{self, Caches, Clustered};
 use super::vmdk::{
     corrupt, parse_marker, SparseHeader, COMPRESS_DEFLATE, FLAG_MARKERS, FLAG_ZERO_GRAIN,
@@ -79,7 +81,7 @@ impl<B: Backing> VmdkDisk<B> {
         let gt_bytes = u64::from(header.gtes_per_gt) * 4;
         let mut gd = Vec::with_capacity(entries as usize);
         for (index, entry) in raw.chunks_exact(4).enumerate() {
-            let sector = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
+            let sector = le32(entry, 0);
             if sector != 0 && u64::from(sector) * SECTOR + gt_bytes > len {
                 return Err(corrupt(
                     path,
@@ -142,10 +144,7 @@ impl<B: Backing> Clustered for Extent<B> {
             &mut raw,
             u64::from(sector) * SECTOR,
         )?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|e| u64::from(u32::from_le_bytes([e[0], e[1], e[2], e[3]])))
-            .collect())
+        Ok(raw.chunks_exact(4).map(|e| u64::from(le32(e, 0))).collect())
     }
 
     fn is_hole(&self, entry: u64) -> bool {

@@ -53,10 +53,44 @@ pub fn get_u32(buf: &[u8], offset: usize) -> u32 {
     u32::from_le_bytes(b)
 }
 
-fn copy_available(buf: &[u8], offset: usize, out: &mut [u8]) {
+/// The big-endian `u32` at `offset` (jbd2 structures), zero where `buf` is
+/// too short.
+pub fn get_be32(buf: &[u8], offset: usize) -> u32 {
+    let mut b = [0u8; 4];
+    copy_available(buf, offset, &mut b);
+    u32::from_be_bytes(b)
+}
+
+/// The byte at `offset`, zero where `buf` is too short.
+pub fn get_u8(buf: &[u8], offset: usize) -> u8 {
+    buf.get(offset).copied().unwrap_or_default()
+}
+
+/// Fills `out` from `buf` at `offset`; bytes past the end of `buf` stay as
+/// they were (zero in the callers' fresh buffers).
+pub fn copy_available(buf: &[u8], offset: usize, out: &mut [u8]) {
     let avail = buf.get(offset..).unwrap_or_default();
-    let n = avail.len().min(out.len());
-    out[..n].copy_from_slice(&avail[..n]);
+    for (o, b) in out.iter_mut().zip(avail) {
+        *o = *b;
+    }
+}
+
+/// `buf[range]`, or as much of it as `buf` holds (empty when the range
+/// starts past the end): for checksums over structures that may be short.
+pub fn available(buf: &[u8], range: impl std::ops::RangeBounds<usize>) -> &[u8] {
+    use std::ops::Bound;
+    let start = match range.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => e.saturating_add(1),
+        Bound::Excluded(&e) => e,
+        Bound::Unbounded => buf.len(),
+    };
+    buf.get(start.min(buf.len())..end.min(buf.len()))
+        .unwrap_or_default()
 }
 
 /// A 64-bit value from its low and high 32-bit halves.

@@ -1,5 +1,10 @@
 //! metadata_csum checksums (crc32c) of every ext4 structure that carries one.
+//! The reader hands them structures read from untrusted images: a
+//! structure shorter than its format is checksummed as far as it goes (and
+//! then fails the comparison), never indexed past its end.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+use super::bytes::available as part;
 use super::hash::crc32c_raw;
 
 /// Whether an inode's extra fields (`i_extra_isize` at 0x80) reach the high
@@ -29,7 +34,7 @@ impl Checksummer {
 
     /// Superblock checksum over its first 1020 bytes.
     pub fn superblock(sb: &[u8]) -> u32 {
-        crc32c_raw(!0, &sb[..0x3FC])
+        crc32c_raw(!0, part(sb, ..0x3FC))
     }
 
     /// Seed for the structures owned by inode `ino` (extent blocks,
@@ -44,23 +49,23 @@ impl Checksummer {
     /// inode's extra fields reach it ([`inode_has_csum_hi`]).
     pub fn inode(&self, ino: u32, generation: u32, inode: &[u8]) -> u32 {
         let mut crc = self.inode_seed(ino, generation);
-        crc = crc32c_raw(crc, &inode[..0x7C]);
+        crc = crc32c_raw(crc, part(inode, ..0x7C));
         crc = crc32c_raw(crc, &[0, 0]);
         if inode_has_csum_hi(inode) {
-            crc = crc32c_raw(crc, &inode[0x7E..0x82]);
+            crc = crc32c_raw(crc, part(inode, 0x7E..0x82));
             crc = crc32c_raw(crc, &[0, 0]);
-            crc32c_raw(crc, &inode[0x84..])
+            crc32c_raw(crc, part(inode, 0x84..))
         } else {
-            crc32c_raw(crc, &inode[0x7E..])
+            crc32c_raw(crc, part(inode, 0x7E..))
         }
     }
 
     /// Group descriptor checksum (16 bits) with `bg_checksum` zero.
     pub fn group_desc(&self, group: u32, desc: &[u8]) -> u16 {
         let mut crc = crc32c_raw(self.seed, &group.to_le_bytes());
-        crc = crc32c_raw(crc, &desc[..0x1E]);
+        crc = crc32c_raw(crc, part(desc, ..0x1E));
         crc = crc32c_raw(crc, &[0, 0]);
-        crc = crc32c_raw(crc, &desc[0x20..]);
+        crc = crc32c_raw(crc, part(desc, 0x20..));
         crc as u16
     }
 
@@ -78,8 +83,8 @@ impl Checksummer {
     /// Extended attribute block checksum, with `h_checksum` zero.
     pub fn xattr_block(&self, block_nr: u64, block: &[u8]) -> u32 {
         let mut crc = crc32c_raw(self.seed, &block_nr.to_le_bytes());
-        crc = crc32c_raw(crc, &block[..0x10]);
+        crc = crc32c_raw(crc, part(block, ..0x10));
         crc = crc32c_raw(crc, &[0; 4]);
-        crc32c_raw(crc, &block[0x14..])
+        crc32c_raw(crc, part(block, 0x14..))
     }
 }

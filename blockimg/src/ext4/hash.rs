@@ -380,7 +380,7 @@ pub fn crc32c_raw(crc: u32, data: &[u8]) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::fmt::Write as _;
     use std::os::unix::ffi::OsStrExt;
@@ -388,7 +388,7 @@ mod tests {
     use std::process::Command;
 
     /// Finds a tool in PATH or the sbin directories it usually lives in.
-    fn tool(name: &str) -> Option<PathBuf> {
+    pub(crate) fn tool(name: &str) -> Option<PathBuf> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         std::env::split_paths(&path)
             .chain(["/sbin", "/usr/sbin", "/usr/local/sbin"].map(PathBuf::from))

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use crate::disk::{ImageSpec, Partition};
 use crate::error::{Error, Result};
-use crate::ext4::read::{Ext4Reader, FsInfo};
+use crate::ext4::read::{Ext4Reader, FsInfo, JournalDamage};
 use crate::ext4::{Ext4Options, Ext4Plan};
 use crate::sink::{Sink, SparseFile};
 use crate::tree::Tree;
@@ -75,6 +75,9 @@ pub struct ExistingFilesystem {
     /// How a rewrite formats the new filesystem so that it keeps its size,
     /// block size, inode count, UUID, label, hash seed and journal.
     pub options: Ext4Options,
+    /// What is wrong with the filesystem's journal, if anything: a rewrite
+    /// would replace it with an empty one, so it is refused.
+    pub journal_damage: Option<JournalDamage>,
 }
 
 impl ExistingFilesystem {
@@ -119,16 +122,23 @@ impl ExistingFilesystem {
             fs_size,
             info,
             options,
+            journal_damage: reader.journal_damage().cloned(),
         };
         Ok((existing, reader))
     }
 
     /// Why a rewrite would change what the filesystem is, if it would:
     /// ext2 and ext3 filesystems (no `extent` feature) would come back as
-    /// ext4.
-    pub fn rewrite_refusal(&self) -> Option<&'static str> {
-        (!self.info.has_feature("extent"))
-            .then_some("an ext2/ext3 filesystem (no extents) would be rewritten as ext4")
+    /// ext4, and a damaged journal would come back empty.
+    pub fn rewrite_refusal(&self) -> Option<String> {
+        if !self.info.has_feature("extent") {
+            return Some("an ext2/ext3 filesystem (no extents) would be rewritten as ext4".into());
+        }
+        self.journal_damage.as_ref().map(|damage| {
+            format!(
+                "the damaged journal ({damage}; `e2fsck -fy` repairs it) would be replaced by an empty one"
+            )
+        })
     }
 
     /// Fails with [`Error::NotRewritable`] when [`Self::rewrite_refusal`]
@@ -137,7 +147,7 @@ impl ExistingFilesystem {
         match self.rewrite_refusal() {
             Some(reason) => Err(Error::NotRewritable {
                 image: self.path.clone(),
-                reason: reason.into(),
+                reason,
             }),
             None => Ok(()),
         }

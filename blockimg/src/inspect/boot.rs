@@ -1,5 +1,6 @@
 //! GRUB for BIOS in a disk's first sector: boot.img (recognized as GRUB's
 //! `grub-embed` describes it) and the core.img it loads.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -1,5 +1,6 @@
 //! The ext2/3/4 part of a report: what the superblock says, as
 //! `dumpe2fs -h` reports it.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fs::File;
 use std::path::Path;

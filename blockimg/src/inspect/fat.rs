@@ -1,6 +1,7 @@
 //! The FAT part of a report: label, volume id, FAT type, size and free
 //! space (read with fatfs through a read-only window of the image), and a
 //! UEFI boot loader at `/EFI/BOOT/BOOTX64.EFI`.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -156,13 +157,17 @@ struct ReadOnlyWindow<'a> {
 impl Read for ReadOnlyWindow<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(rest) = self.boot.get(self.pos as usize..).filter(|r| !r.is_empty()) {
-            let n = rest.len().min(buf.len());
-            buf[..n].copy_from_slice(&rest[..n]);
+            let mut n = 0;
+            for (o, b) in buf.iter_mut().zip(rest) {
+                *o = *b;
+                n += 1;
+            }
             self.pos += n as u64;
             return Ok(n);
         }
         let n = self.len.saturating_sub(self.pos).min(buf.len() as u64) as usize;
-        let got = self.file.read_at(&mut buf[..n], self.start + self.pos)?;
+        let buf = buf.get_mut(..n).unwrap_or_default();
+        let got = self.file.read_at(buf, self.start + self.pos)?;
         self.pos += got as u64;
         Ok(got)
     }

@@ -17,6 +17,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod boot;
 mod ext4;

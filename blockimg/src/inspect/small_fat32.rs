@@ -11,6 +11,7 @@ use std::os::unix::fs::FileExt;
 
 use super::fat::{FatReport, REMOVABLE_PATH};
 use crate::disk::Partition;
+use crate::disk_format::bytes::{le16, le32};
 
 /// Bytes of a directory entry.
 const ENTRY: usize = 32;
@@ -105,7 +106,7 @@ impl Volume<'_> {
         Ok(bytes
             .chunks_exact(4)
             .skip(2)
-            .map(|e| u32::from_le_bytes([e[0], e[1], e[2], e[3]]) & ENTRY_MASK)
+            .map(|e| le32(e, 0) & ENTRY_MASK)
             .collect())
     }
 
@@ -156,15 +157,8 @@ impl Volume<'_> {
                 .get(..11)
                 .is_some_and(|n| n.eq_ignore_ascii_case(&wanted))
             {
-                let word = |at: usize| {
-                    entry
-                        .get(at..at + 2)
-                        .map_or(0, |b| u32::from(u16::from_le_bytes([b[0], b[1]])))
-                };
-                let size = entry
-                    .get(28..32)
-                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-                let cluster = word(20) << 16 | word(26);
+                let size = le32(entry, 28);
+                let cluster = u32::from(le16(entry, 20)) << 16 | u32::from(le16(entry, 26));
                 return Some((cluster, u64::from(size), attr & ATTR_DIRECTORY != 0));
             }
         }

@@ -1,5 +1,6 @@
 //! The swap part of a report: a Linux swap area's `SWAPSPACE2` signature,
 //! label and UUID (mkswap's version 1 header).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -7,6 +8,7 @@ use std::os::unix::fs::FileExt;
 use serde::Serialize;
 
 use crate::disk::gpt::guid_text;
+use crate::disk_format::bytes::le32;
 
 /// Page sizes a swap area may have been made for.
 const PAGE_SIZES: [u64; 4] = [4096, 8192, 16384, 65536];
@@ -41,12 +43,12 @@ pub fn probe(file: &File, start: u64) -> Option<SwapReport> {
     })?;
     let mut header = [0u8; 44];
     file.read_exact_at(&mut header, start + HEADER).ok()?;
-    let u32_at =
-        |o: usize| u32::from_le_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]]);
+    let u32_at = |o: usize| le32(&header, o);
+    let (_, rest) = header.split_at(12);
+    let (uuid_bytes, label) = rest.split_at(16);
     let mut uuid = [0u8; 16];
-    uuid.copy_from_slice(&header[12..28]);
-    let label = &header[28..44];
-    let label = &label[..label.iter().position(|&b| b == 0).unwrap_or(label.len())];
+    uuid.copy_from_slice(uuid_bytes);
+    let label = label.split(|&b| b == 0).next().unwrap_or_default();
     Some(SwapReport {
         page_size,
         version: u32_at(0),

@@ -1,5 +1,6 @@
 //! The text `blockimg inspect` prints: one paragraph for the disk and its
 //! boot code, one per partition.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 

@@ -1,4 +1,5 @@
 //! Names of partition types, as `fdisk` shows them.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use crate::disk::gpt::guid_on_disk;
 use crate::disk::PartitionKind;

@@ -4,6 +4,7 @@
 //!
 //! It reads each header once and hands out the member's data as a reader
 //! with holes expanded to zeros, so nothing is buffered beyond one block.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::io::{self, Read};
 
@@ -142,8 +143,8 @@ impl<R: Read> TarReader<R> {
 
     fn read_exact(&mut self, buf: &mut [u8]) -> TarResult<()> {
         let mut done = 0;
-        while done < buf.len() {
-            match self.input.read(&mut buf[done..]) {
+        while let Some(rest) = buf.get_mut(done..).filter(|rest| !rest.is_empty()) {
+            match self.input.read(rest) {
                 Ok(0) => return Err(TarError::Truncated),
                 Ok(n) => {
                     done += n;
@@ -160,7 +161,7 @@ impl<R: Read> TarReader<R> {
         let mut buf = [0u8; 8192];
         while n > 0 {
             let k = n.min(buf.len() as u64) as usize;
-            self.read_exact(&mut buf[..k])?;
+            self.read_exact(buf.get_mut(..k).unwrap_or_default())?;
             n -= k as u64;
         }
         Ok(())
@@ -250,7 +251,8 @@ impl<R: Read> TarReader<R> {
         data_start: u64,
     ) -> TarResult<Member> {
         let field = |name: &str, range: std::ops::Range<usize>| {
-            number(&header[range]).map_err(|e| malformed(format!("{name} field: {e}")))
+            number(header.get(range).unwrap_or_default())
+                .map_err(|e| malformed(format!("{name} field: {e}")))
         };
         let ustar = &header[257..263] == b"ustar\0";
         let mut path = long_name.unwrap_or_else(|| {
@@ -401,17 +403,17 @@ impl<R: Read> TarReader<R> {
     fn gnu_sparse_map(&mut self, header: &[u8; 512]) -> TarResult<(Vec<(u64, u64)>, u64)> {
         let mut chunks = Vec::new();
         let entry = |bytes: &[u8]| -> TarResult<Option<(u64, u64)>> {
-            if bytes[0] == 0 {
+            let (offset, len) = bytes.split_at_checked(12).unwrap_or_default();
+            if offset.first().is_none_or(|&b| b == 0) {
                 return Ok(None);
             }
-            let offset =
-                number(&bytes[..12]).map_err(|e| malformed(format!("sparse offset: {e}")))?;
-            let len =
-                number(&bytes[12..24]).map_err(|e| malformed(format!("sparse length: {e}")))?;
+            let offset = number(offset).map_err(|e| malformed(format!("sparse offset: {e}")))?;
+            let len = number(len).map_err(|e| malformed(format!("sparse length: {e}")))?;
             Ok(Some((offset, len)))
         };
-        for i in 0..4 {
-            if let Some(c) = entry(&header[386 + i * 24..386 + (i + 1) * 24])? {
+        let (_, in_header) = header.split_at(386);
+        for bytes in in_header.chunks_exact(24).take(4) {
+            if let Some(c) = entry(bytes)? {
                 chunks.push(c);
             }
         }
@@ -421,8 +423,8 @@ impl<R: Read> TarReader<R> {
         while extended {
             let mut block = [0u8; 512];
             self.read_exact(&mut block)?;
-            for i in 0..21 {
-                if let Some(c) = entry(&block[i * 24..(i + 1) * 24])? {
+            for bytes in block.chunks_exact(24).take(21) {
+                if let Some(c) = entry(bytes)? {
                     chunks.push(c);
                 }
             }
@@ -477,7 +479,13 @@ impl<R: Read> TarReader<R> {
         let pad = padding(consumed).min(self.remaining);
         self.skip(pad)?;
         self.remaining -= pad;
-        Ok(numbers.chunks_exact(2).map(|c| (c[0], c[1])).collect())
+        Ok(numbers
+            .chunks_exact(2)
+            .filter_map(|c| match *c {
+                [offset, len] => Some((offset, len)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Reads the current member's data (holes of sparse members as zeros).
@@ -487,7 +495,7 @@ impl<R: Read> TarReader<R> {
             if n == 0 {
                 return Ok(0);
             }
-            let got = self.input.read(&mut buf[..n])?;
+            let got = self.input.read(buf.get_mut(..n).unwrap_or_default())?;
             if got == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -508,13 +516,13 @@ impl<R: Read> TarReader<R> {
             .unwrap_or((state.size, 0));
         if state.pos < next_offset {
             let n = (next_offset - state.pos).min(buf.len() as u64) as usize;
-            buf[..n].fill(0);
+            buf.get_mut(..n).unwrap_or_default().fill(0);
             state.pos += n as u64;
             return Ok(n);
         }
         let left = next_offset + next_len - state.pos;
         let n = left.min(buf.len() as u64) as usize;
-        let got = self.input.read(&mut buf[..n])?;
+        let got = self.input.read(buf.get_mut(..n).unwrap_or_default())?;
         if got == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -553,8 +561,7 @@ fn padding(size: u64) -> u64 {
 }
 
 fn trim_nul(field: &[u8]) -> &[u8] {
-    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-    &field[..end]
+    field.split(|&b| b == 0).next().unwrap_or_default()
 }
 
 /// A numeric header field: octal text (NUL or space terminated), or
@@ -566,7 +573,7 @@ fn number(field: &[u8]) -> std::result::Result<u64, String> {
                 return Err("negative base-256 number".into());
             }
             let mut value: u64 = u64::from(first & 0x3f);
-            for &b in &field[1..] {
+            for &b in field.get(1..).unwrap_or_default() {
                 value = value
                     .checked_mul(256)
                     .and_then(|v| v.checked_add(u64::from(b)))
@@ -631,20 +638,26 @@ fn parse_pax(data: &[u8]) -> TarResult<Vec<(Vec<u8>, Vec<u8>)>> {
             .iter()
             .position(|&b| b == b' ')
             .ok_or_else(|| malformed("PAX record without a length"))?;
-        let len: usize = std::str::from_utf8(&rest[..space])
+        let digits = rest.get(..space).unwrap_or_default();
+        let len: usize = std::str::from_utf8(digits)
             .ok()
             .and_then(|t| t.parse().ok())
             .ok_or_else(|| malformed("PAX record length is not a number"))?;
-        if len <= space + 1 || len > rest.len() || rest[len - 1] != b'\n' {
-            return Err(malformed("PAX record length does not match its content"));
-        }
-        let record = &rest[space + 1..len - 1];
+        let (this, next) = rest
+            .split_at_checked(len)
+            .filter(|_| len > space + 1)
+            .ok_or_else(|| malformed("PAX record length does not match its content"))?;
+        let record = match this.strip_suffix(b"\n").and_then(|r| r.get(space + 1..)) {
+            Some(record) => record,
+            None => return Err(malformed("PAX record length does not match its content")),
+        };
         let eq = record
             .iter()
             .position(|&b| b == b'=')
             .ok_or_else(|| malformed("PAX record without '='"))?;
-        records.push((record[..eq].to_vec(), record[eq + 1..].to_vec()));
-        rest = &rest[len..];
+        let (key, value) = record.split_at(eq);
+        records.push((key.to_vec(), value.get(1..).unwrap_or_default().to_vec()));
+        rest = next;
     }
     Ok(records)
 }

@@ -1,6 +1,7 @@
 //! Which blocks hold a file's data: the extent tree of ext4, or the block
 //! map of ext2/3 (twelve direct pointers, then single, double and triple
 //! indirect blocks). Unwritten extents and unmapped blocks are holes.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::HashSet;
 
@@ -61,6 +62,17 @@ impl Walk<'_> {
 impl Ext4Reader {
     /// The mapped blocks of `inode` below its size, ascending.
     pub(super) fn block_map(&self, inode: &Inode, budget: &mut Budget) -> Result<Vec<BlockRun>> {
+        self.block_map_from(inode, None, budget)
+    }
+
+    /// Like [`Ext4Reader::block_map`], walking the extent tree from `node`
+    /// (a tree block at depth `node.1`) instead of the root in `i_block`.
+    pub(super) fn block_map_from(
+        &self,
+        inode: &Inode,
+        node: Option<(&[u8], u16)>,
+        budget: &mut Budget,
+    ) -> Result<Vec<BlockRun>> {
         let mut walk = Walk {
             inode,
             limit: inode.stat.size.div_ceil(self.sb.bs()),
@@ -69,7 +81,9 @@ impl Ext4Reader {
             runs: Vec::new(),
             budget,
         };
-        if inode.stat.flags & EXTENTS_FL != 0 {
+        if let Some((node, depth)) = node {
+            self.extent_node(node, Some(depth), &mut walk)?;
+        } else if inode.stat.flags & EXTENTS_FL != 0 {
             self.extent_node(&inode.i_block, None, &mut walk)?;
         } else {
             self.indirect_map(&mut walk)?;
@@ -135,7 +149,7 @@ impl Ext4Reader {
                 format!(
                     "a node of {} bytes holds at most {}",
                     node.len(),
-                    (node.len() - HEADER) / ENTRY
+                    node.len().saturating_sub(HEADER) / ENTRY
                 ),
             ));
         }
@@ -156,8 +170,8 @@ impl Ext4Reader {
             }
             _ => {}
         }
-        for i in 0..entries {
-            let entry = &node[HEADER + i * ENTRY..HEADER + (i + 1) * ENTRY];
+        let table = node.get(HEADER..).unwrap_or_default();
+        for entry in table.chunks_exact(ENTRY).take(entries) {
             let logical = u64::from(get_u32(entry, 0));
             if node_depth == 0 {
                 let raw_len = u64::from(get_u16(entry, 4));
@@ -188,13 +202,14 @@ impl Ext4Reader {
                 let block = self.map_block(walk, "extent tree block", child)?;
                 if let Some(csum) = &self.sb.csum {
                     let tail = HEADER + usize::from(get_u16(&block, 4)) * ENTRY;
-                    if tail + 4 <= block.len() {
+                    let covered = block.get(..tail).filter(|_| tail + 4 <= block.len());
+                    if let Some(covered) = covered {
                         let seed = csum.inode_seed(ino, walk.inode.generation);
                         let structure = || format!("extent tree block {child} of inode {ino}");
                         vol.check_csum(
                             structure,
                             get_u32(&block, tail),
-                            Checksummer::owned(seed, &block[..tail]),
+                            Checksummer::owned(seed, covered),
                         )?;
                     }
                 }

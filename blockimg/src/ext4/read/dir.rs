@@ -2,11 +2,12 @@
 //! directory reads the same way: its root block holds `.` and a `..` whose
 //! record spans the index, and its index nodes hold one empty record
 //! spanning the block, so walking every block finds each entry once.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::inode::{FileType, Inode};
 use super::{Budget, Ext4Reader};
 use crate::error::Result;
-use crate::ext4::bytes::{get_u16, get_u32};
+use crate::ext4::bytes::{get_u16, get_u32, get_u8};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::inode::INDEX_FL;
 
@@ -53,19 +54,31 @@ impl Ext4Reader {
                 budget.charge(&self.volume)?;
                 let (logical, physical) = (run.logical + i, run.physical + i);
                 self.volume.read(physical * bs, &mut block)?;
-                let kind = self.block_kind(dir, logical, &block);
-                if let Some(csum) = &self.sb.csum {
-                    let seed = csum.inode_seed(dir.stat.ino, dir.generation);
-                    self.verify_dir_block(dir, logical, &block, &kind, seed)?;
-                }
-                let leaf_end = match kind {
-                    BlockKind::Leaf if has_leaf_tail(&block) => block.len() - LEAF_TAIL,
-                    _ => block.len(),
-                };
-                self.parse_entries(dir, logical, &block[..leaf_end], &mut entries)?;
+                self.dir_block(dir, logical, &block, &mut entries)?;
             }
         }
         Ok(entries)
+    }
+
+    /// Checks block `logical` of directory `dir` (a leaf, or an htree root
+    /// or index node) and appends its entries to `out`.
+    pub(super) fn dir_block(
+        &self,
+        dir: &Inode,
+        logical: u64,
+        block: &[u8],
+        out: &mut Vec<DirEntry>,
+    ) -> Result<()> {
+        let kind = self.block_kind(dir, logical, block);
+        if let Some(csum) = &self.sb.csum {
+            let seed = csum.inode_seed(dir.stat.ino, dir.generation);
+            self.verify_dir_block(dir, logical, block, &kind, seed)?;
+        }
+        let entries = match (kind, leaf_tail(block)) {
+            (BlockKind::Leaf, Some((entries, _))) => entries,
+            _ => block,
+        };
+        self.parse_entries(dir, logical, entries, out)
     }
 
     /// Tells index blocks of an htree directory from its leaves: the root is
@@ -75,7 +88,7 @@ impl Ext4Reader {
         if dir.stat.flags & INDEX_FL == 0 {
             BlockKind::Leaf
         } else if logical == 0 {
-            BlockKind::Index(DX_ROOT_INFO + usize::from(block[DX_ROOT_INFO + 5]))
+            BlockKind::Index(DX_ROOT_INFO + usize::from(get_u8(block, DX_ROOT_INFO + 5)))
         } else if get_u32(block, 0) == 0 && self.rec_len(get_u16(block, 4)) == block.len() {
             BlockKind::Index(DX_NODE_ENTRIES)
         } else {
@@ -97,12 +110,11 @@ impl Ext4Reader {
         let structure = || format!("directory block {logical} of inode {ino}");
         match *kind {
             BlockKind::Leaf => {
-                if has_leaf_tail(block) {
-                    let end = block.len() - LEAF_TAIL;
+                if let Some((entries, tail)) = leaf_tail(block) {
                     self.volume.check_csum(
                         structure,
-                        get_u32(block, end + 8),
-                        Checksummer::owned(seed, &block[..end]),
+                        get_u32(tail, 8),
+                        Checksummer::owned(seed, entries),
                     )?;
                 }
             }
@@ -112,12 +124,12 @@ impl Ext4Reader {
                     usize::from(get_u16(block, at + 2)),
                 );
                 let tail = at + limit * 8;
-                if count <= limit && tail + 8 <= block.len() {
-                    let mut sum = Checksummer::owned(seed, &block[..at + count * 8]);
-                    sum = Checksummer::owned(sum, &block[tail..tail + 4]);
+                let counted = block.get(..at + count * 8).filter(|_| count <= limit);
+                if let (Some(counted), Some(tail)) = (counted, block.get(tail..tail + 8)) {
+                    let mut sum = Checksummer::owned(seed, counted);
+                    sum = Checksummer::owned(sum, tail.get(..4).unwrap_or_default());
                     sum = Checksummer::owned(sum, &[0; 4]);
-                    self.volume
-                        .check_csum(structure, get_u32(block, tail + 4), sum)?;
+                    self.volume.check_csum(structure, get_u32(tail, 4), sum)?;
                 }
             }
         }
@@ -145,36 +157,35 @@ impl Ext4Reader {
     ) -> Result<()> {
         let ino = dir.stat.ino;
         let mut at = 0;
-        while at < block.len() {
+        while let Some(rest) = block.get(at..).filter(|rest| !rest.is_empty()) {
             let field = || format!("directory block {logical} of inode {ino}, entry at byte {at}");
-            if at + ENTRY_HEADER > block.len() {
+            let Some(header) = rest.get(..ENTRY_HEADER) else {
                 return Err(self.volume.corrupt(
                     field(),
                     "",
                     "the entry's header runs past the block",
                 ));
-            }
-            let rec_len = self.rec_len(get_u16(block, at + 4));
-            let name_len = usize::from(block[at + 6]);
-            if rec_len < ENTRY_HEADER
-                || rec_len % 4 != 0
-                || at + rec_len > block.len()
-                || ENTRY_HEADER + name_len > rec_len
-            {
+            };
+            let rec_len = self.rec_len(get_u16(header, 4));
+            let name_len = usize::from(get_u8(header, 6));
+            let name = rest
+                .get(..rec_len)
+                .filter(|_| rec_len >= ENTRY_HEADER && rec_len % 4 == 0)
+                .and_then(|record| record.get(ENTRY_HEADER..ENTRY_HEADER + name_len));
+            let Some(name) = name else {
                 return Err(self.volume.corrupt(
                     field(),
                     format!("rec_len {rec_len}, name_len {name_len}"),
                     "the record does not fit its block or its name",
                 ));
-            }
-            let target = get_u32(block, at);
-            let name = &block[at + ENTRY_HEADER..at + ENTRY_HEADER + name_len];
+            };
+            let target = get_u32(header, 0);
             if target != 0 && name != b"." && name != b".." {
                 out.push(DirEntry {
                     name: name.to_vec(),
                     ino: target,
                     file_type: if self.sb.has_filetype() {
-                        FileType::from_dirent(block[at + 7])
+                        FileType::from_dirent(get_u8(header, 7))
                     } else {
                         None
                     },
@@ -186,14 +197,13 @@ impl Ext4Reader {
     }
 }
 
-/// Whether a leaf block ends in a metadata_csum tail: an empty record of
-/// 12 bytes with file type 0xDE.
-fn has_leaf_tail(block: &[u8]) -> bool {
-    let Some(end) = block.len().checked_sub(LEAF_TAIL) else {
-        return false;
-    };
-    get_u32(block, end) == 0
-        && usize::from(get_u16(block, end + 4)) == LEAF_TAIL
-        && block[end + 6] == 0
-        && block[end + 7] == TAIL_FILE_TYPE
+/// A leaf block's entries and its metadata_csum tail (an empty record of
+/// 12 bytes with file type 0xDE), when it ends in one.
+fn leaf_tail(block: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (entries, tail) = block.split_at_checked(block.len().checked_sub(LEAF_TAIL)?)?;
+    let is_tail = get_u32(tail, 0) == 0
+        && usize::from(get_u16(tail, 4)) == LEAF_TAIL
+        && get_u8(tail, 6) == 0
+        && get_u8(tail, 7) == TAIL_FILE_TYPE;
+    is_tail.then_some((entries, tail))
 }

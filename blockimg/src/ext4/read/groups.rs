@@ -1,5 +1,6 @@
 //! The group descriptor table: where each group's inode table is, and which
 //! of its inodes were ever initialised.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::superblock::Superblock;
 use super::volume::Volume;
@@ -47,40 +48,50 @@ pub(super) fn read(vol: &Volume, sb: &Superblock) -> Result<Vec<GroupDesc>> {
             .enumerate()
         {
             let group = first + i as u32;
-            if let Some(csum) = &sb.csum {
-                let structure = || format!("group descriptor {group}");
-                vol.check_csum(
-                    structure,
-                    u32::from(get_u16(raw, 0x1E)),
-                    u32::from(csum.group_desc(group, raw)),
-                )?;
-            }
-            let hi = |offset| {
-                if sb.is_64bit() {
-                    get_u32(raw, offset)
-                } else {
-                    0
-                }
-            };
-            let inode_table = join64(get_u32(raw, 0x08), hi(0x28));
-            let table_end = inode_table.checked_add(itable_blocks);
-            if inode_table < sb.first_data_block
-                || table_end.is_none_or(|end| end > sb.info.blocks_count)
-            {
-                return Err(vol.corrupt(
-                    format!("group descriptor {group} inode table"),
-                    inode_table,
-                    "lies outside the filesystem",
-                ));
-            }
-            descs.push(GroupDesc {
-                inode_table,
-                itable_unused: u32::from(get_u16(raw, 0x1C)) | (hi(0x32) & 0xFFFF) << 16,
-                flags: get_u16(raw, 0x12),
-            });
+            descs.push(parse_desc(vol, sb, group, raw, itable_blocks)?);
         }
     }
     Ok(descs)
+}
+
+/// Checks and decodes the descriptor of `group` (`raw`, `desc_size` bytes)
+/// whose inode table spans `itable_blocks` blocks.
+pub(super) fn parse_desc(
+    vol: &Volume,
+    sb: &Superblock,
+    group: u32,
+    raw: &[u8],
+    itable_blocks: u64,
+) -> Result<GroupDesc> {
+    if let Some(csum) = &sb.csum {
+        let structure = || format!("group descriptor {group}");
+        vol.check_csum(
+            structure,
+            u32::from(get_u16(raw, 0x1E)),
+            u32::from(csum.group_desc(group, raw)),
+        )?;
+    }
+    let hi = |offset| {
+        if sb.is_64bit() {
+            get_u32(raw, offset)
+        } else {
+            0
+        }
+    };
+    let inode_table = join64(get_u32(raw, 0x08), hi(0x28));
+    let table_end = inode_table.checked_add(itable_blocks);
+    if inode_table < sb.first_data_block || table_end.is_none_or(|end| end > sb.info.blocks_count) {
+        return Err(vol.corrupt(
+            format!("group descriptor {group} inode table"),
+            inode_table,
+            "lies outside the filesystem",
+        ));
+    }
+    Ok(GroupDesc {
+        inode_table,
+        itable_unused: u32::from(get_u16(raw, 0x1C)) | (hi(0x32) & 0xFFFF) << 16,
+        flags: get_u16(raw, 0x12),
+    })
 }
 
 /// Block holding descriptor block `index`: after the primary superblock, or

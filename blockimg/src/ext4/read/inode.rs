@@ -1,12 +1,13 @@
 //! Inodes: finding one in its group's table, checking its checksum, and
 //! decoding its fields (owner, mode, 64-bit size, times with nanoseconds and
 //! epoch bits, device numbers).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::superblock::Superblock;
 use super::volume::Volume;
 use super::Ext4Reader;
 use crate::error::Result;
-use crate::ext4::bytes::{get_u16, get_u32, join64};
+use crate::ext4::bytes::{copy_available, get_u16, get_u32, join64};
 use crate::ext4::csum::inode_has_csum_hi;
 use crate::ext4::inode::I_BLOCK_LEN;
 use crate::tree::{Metadata, Timestamp};
@@ -158,7 +159,13 @@ impl Ext4Reader {
         }
         let ipg = sb.info.inodes_per_group;
         let (group, index) = ((ino - 1) / ipg, (ino - 1) % ipg);
-        let desc = &self.groups[group as usize];
+        let desc = self.groups.get(group as usize).ok_or_else(|| {
+            vol.corrupt(
+                format!("inode {ino}"),
+                format!("group {group}"),
+                format!("the filesystem has {} groups", self.groups.len()),
+            )
+        })?;
         if !desc.inode_initialised(sb, index) {
             return Err(vol.corrupt(
                 format!("inode {ino}"),
@@ -172,23 +179,34 @@ impl Ext4Reader {
             desc.inode_table * sb.bs() + u64::from(index) * size as u64,
             &mut raw,
         )?;
-        if let Some(csum) = &sb.csum {
-            let generation = get_u32(&raw, 0x64);
-            let has_hi = inode_has_csum_hi(&raw);
-            let stored = u32::from(get_u16(&raw, 0x7C))
-                | if has_hi {
-                    u32::from(get_u16(&raw, 0x82)) << 16
-                } else {
-                    0
-                };
-            let mut computed = csum.inode(ino, generation, &raw);
-            if !has_hi {
-                computed &= 0xFFFF;
-            }
-            vol.check_csum(|| format!("inode {ino}"), stored, computed)?;
-        }
-        decode(ino, raw, sb, vol)
+        check_and_decode(ino, raw, sb, vol)
     }
+}
+
+/// Checks the checksum of inode `ino` (`raw`, as read from its table) and
+/// decodes it.
+pub(super) fn check_and_decode(
+    ino: u32,
+    raw: Vec<u8>,
+    sb: &Superblock,
+    vol: &Volume,
+) -> Result<Inode> {
+    if let Some(csum) = &sb.csum {
+        let generation = get_u32(&raw, 0x64);
+        let has_hi = inode_has_csum_hi(&raw);
+        let stored = u32::from(get_u16(&raw, 0x7C))
+            | if has_hi {
+                u32::from(get_u16(&raw, 0x82)) << 16
+            } else {
+                0
+            };
+        let mut computed = csum.inode(ino, generation, &raw);
+        if !has_hi {
+            computed &= 0xFFFF;
+        }
+        vol.check_csum(|| format!("inode {ino}"), stored, computed)?;
+    }
+    decode(ino, raw, sb, vol)
 }
 
 /// Decodes the fields of inode `ino`.
@@ -255,7 +273,7 @@ fn decode(ino: u32, raw: Vec<u8>, sb: &Superblock, vol: &Volume) -> Result<Inode
         }
     }
     let mut i_block = [0u8; I_BLOCK_LEN];
-    i_block.copy_from_slice(&raw[0x28..0x28 + I_BLOCK_LEN]);
+    copy_available(&raw, 0x28, &mut i_block);
     let rdev = matches!(file_type, FileType::CharDevice | FileType::BlockDevice)
         .then(|| decode_device(&i_block));
     let xattr_hi = if sb.is_64bit() {

@@ -26,11 +26,15 @@
 //! # Ok(())
 //! # }
 //! ```
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod blockmap;
 mod dir;
+#[doc(hidden)]
+pub mod fuzzing;
 mod groups;
 mod inode;
+mod journal;
 mod superblock;
 mod tree;
 mod volume;
@@ -42,9 +46,11 @@ use std::sync::Arc;
 
 pub use dir::DirEntry;
 pub use inode::{FileType, Stat};
+pub use journal::{JournalDamage, JournalInfo};
 pub use superblock::FsInfo;
 
 use groups::GroupDesc;
+use journal::JournalProblem;
 use superblock::{Superblock, MAGIC_OFFSET, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
 use volume::Volume;
 
@@ -105,6 +111,10 @@ pub struct Ext4Reader {
     volume: Volume,
     sb: Superblock,
     groups: Vec<GroupDesc>,
+    /// The internal journal's superblock, when it is sound.
+    journal: Option<JournalInfo>,
+    /// What is wrong with the journal, when something is.
+    journal_damage: Option<JournalDamage>,
 }
 
 /// Blocks of directories and block maps one walk may read. A valid
@@ -141,7 +151,77 @@ impl Ext4Reader {
         volume.read(SUPERBLOCK_OFFSET, &mut raw)?;
         let sb = Superblock::parse(&raw, &volume)?;
         let groups = groups::read(&volume, &sb)?;
-        Ok(Ext4Reader { volume, sb, groups })
+        let mut reader = Ext4Reader {
+            volume,
+            sb,
+            groups,
+            journal: None,
+            journal_damage: None,
+        };
+        match reader.read_journal() {
+            Ok(journal) => reader.journal = journal,
+            Err(JournalProblem::Damaged(damage)) => reader.journal_damage = Some(damage),
+            Err(JournalProblem::NeedsReplay { start }) => {
+                return Err(reader.volume.corrupt(
+                    "journal superblock s_start",
+                    start,
+                    "the journal holds changes not yet applied (though needs_recovery is not set); run `e2fsck -fy` on the image (or mount and unmount it) first",
+                ))
+            }
+        }
+        Ok(reader)
+    }
+
+    /// The superblock of the internal journal: `None` without a journal,
+    /// with an external one, or when [`Ext4Reader::journal_damage`] says
+    /// why it cannot be used.
+    pub fn journal(&self) -> Option<&JournalInfo> {
+        self.journal.as_ref()
+    }
+
+    /// What is wrong with the internal journal (its inode, its superblock),
+    /// if anything. Reading the filesystem is unaffected, as the journal is
+    /// empty or unreadable; writing into it must be refused, since a
+    /// rewrite would replace the journal without a word.
+    pub fn journal_damage(&self) -> Option<&JournalDamage> {
+        self.journal_damage.as_ref()
+    }
+
+    /// Reads and checks the superblock of the internal journal.
+    fn read_journal(&self) -> std::result::Result<Option<JournalInfo>, JournalProblem> {
+        let sb = &self.sb;
+        if !sb.has_journal() || (sb.journal_inum == 0 && sb.external_journal) {
+            return Ok(None);
+        }
+        let ino = sb.journal_inum;
+        let field = format!("journal inode {ino}");
+        let unreadable = |e: Error| JournalProblem::Damaged(JournalDamage::from_error(&field, e));
+        if ino == 0 {
+            return Err(JournalProblem::Damaged(JournalDamage {
+                field: "superblock s_journal_inum".into(),
+                value: "0".into(),
+                reason: "has_journal is set without a journal inode or device".into(),
+            }));
+        }
+        let inode = self
+            .typed_inode(ino, FileType::RegularFile, || field.clone())
+            .map_err(unreadable)?;
+        let bs = self.sb.bs();
+        let runs = self
+            .block_map(&inode, &mut Budget::new(self))
+            .map_err(unreadable)?;
+        let first = runs.iter().find(|r| r.logical == 0).ok_or_else(|| {
+            JournalProblem::Damaged(JournalDamage {
+                field: field.clone(),
+                value: format!("{} bytes", inode.stat.size),
+                reason: "its first block, the journal superblock, is not mapped".into(),
+            })
+        })?;
+        let mut block = vec![0u8; journal::JOURNAL_SUPERBLOCK_LEN];
+        self.volume
+            .read(first.physical * bs, &mut block)
+            .map_err(unreadable)?;
+        journal::parse(&block, self.sb.info.block_size, inode.stat.size / bs).map(Some)
     }
 
     /// Whether an ext2/3/4 superblock magic is where a filesystem starting
@@ -348,9 +428,11 @@ impl Ext4Reader {
     pub fn read_file(&self, ino: u32, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let content = self.file_content(ino)?;
         let n = content.size.saturating_sub(offset).min(buf.len() as u64) as usize;
-        content
-            .source
-            .read_at(Some(&self.volume.file), offset, &mut buf[..n])?;
+        content.source.read_at(
+            Some(&self.volume.file),
+            offset,
+            buf.get_mut(..n).unwrap_or_default(),
+        )?;
         Ok(n)
     }
 
@@ -412,8 +494,14 @@ impl Ext4Reader {
         let bs = self.sb.bs();
         let size = inode.stat.size;
         let ino = inode.stat.ino;
-        if size < inode.i_block.len() as u64 && inode.data_sectors(bs) == 0 {
-            return Ok(inode.i_block[..size as usize].to_vec());
+        if inode.data_sectors(bs) == 0 {
+            let fast = usize::try_from(size)
+                .ok()
+                .filter(|&s| s < inode.i_block.len())
+                .and_then(|s| inode.i_block.get(..s));
+            if let Some(target) = fast {
+                return Ok(target.to_vec());
+            }
         }
         if size > bs {
             return Err(self.volume.corrupt(
@@ -505,6 +593,14 @@ mod tests {
         let reader = Ext4Reader::open(File::open(&img).unwrap(), 0, &img).unwrap();
         assert_eq!(reader.info().block_size, 4096);
         assert!(reader.info().features.iter().any(|f| f == "metadata_csum"));
+        // Our own journal passes the checks mke2fs's does.
+        assert!(reader.info().has_feature("has_journal"));
+        assert_eq!(reader.journal_damage(), None);
+        let journal = reader.journal().unwrap();
+        assert_eq!(
+            (journal.version, journal.block_size, journal.first),
+            (2, 4096, 1)
+        );
         let read = reader.read_tree().unwrap();
         let lookup = |path: &[u8]| read.node(read.lookup(path).unwrap());
         assert_eq!(read.lookup(b"hard"), read.lookup(b"dir/file"));

@@ -1,8 +1,9 @@
 //! The primary superblock: geometry, feature checks and the checksum seed.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::volume::Volume;
 use crate::error::Result;
-use crate::ext4::bytes::{get_u16, get_u32, join64};
+use crate::ext4::bytes::{get_u16, get_u32, get_u8, join64};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::features::*;
 use crate::ext4::geometry;
@@ -72,6 +73,11 @@ pub(super) struct Superblock {
     pub backup_bgs: [u32; 2],
     /// Checksums of the metadata, when metadata_csum is on.
     pub csum: Option<Checksummer>,
+    /// `s_journal_inum`: the inode of an internal journal.
+    pub journal_inum: u32,
+    /// Whether the journal is on another device (`s_journal_dev` or
+    /// `s_journal_uuid` set).
+    pub external_journal: bool,
 }
 
 /// Incompatible features the reader handles.
@@ -250,7 +256,7 @@ impl Superblock {
             .unwrap_or_default()
             .to_vec();
         let time = |lo: usize, hi: usize| {
-            Timestamp::from_secs(i64::from(get_u32(raw, lo)) | (i64::from(raw[hi]) << 32))
+            Timestamp::from_secs(i64::from(get_u32(raw, lo)) | (i64::from(get_u8(raw, hi)) << 32))
         };
         let features = FeatureSet::Compat
             .names(compat)
@@ -283,6 +289,11 @@ impl Superblock {
             first_meta_bg: get_u32(raw, 0x104),
             backup_bgs: [get_u32(raw, 0x24C), get_u32(raw, 0x250)],
             csum,
+            journal_inum: get_u32(raw, 0xE0),
+            external_journal: get_u32(raw, 0xE4) != 0
+                || raw
+                    .get(0xD0..0xE0)
+                    .is_some_and(|uuid| uuid.iter().any(|&b| b != 0)),
         })
     }
 
@@ -305,6 +316,11 @@ impl Superblock {
     /// Whether `i_blocks` has a high half (huge_file).
     pub fn has_huge_file(&self) -> bool {
         self.ro_compat & RO_COMPAT_HUGE_FILE != 0
+    }
+
+    /// Whether the filesystem has a journal (has_journal).
+    pub fn has_journal(&self) -> bool {
+        self.compat & COMPAT_HAS_JOURNAL != 0
     }
 
     /// Whether block numbers have a high half (64bit).

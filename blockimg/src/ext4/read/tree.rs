@@ -1,6 +1,7 @@
 //! Loading a whole filesystem into a [`Tree`]: directories breadth-first
 //! from the root, each inode once (an inode reached again is a hard link),
 //! file data left in the image.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::OsStr;

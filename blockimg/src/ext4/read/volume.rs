@@ -1,6 +1,7 @@
 //! The filesystem's bytes: a region of an image file starting at the
 //! filesystem's offset, read with bounds checks and positioned reads (so
 //! one reader serves many threads).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt::Display;
 use std::fs::File;
@@ -50,8 +51,8 @@ impl Volume {
         }
         let start = self.offset + at;
         let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], start + done as u64) {
+        while let Some(rest) = buf.get_mut(done..).filter(|rest| !rest.is_empty()) {
+            match self.file.read_at(rest, start + done as u64) {
                 Ok(0) => {
                     return Err(self.corrupt(
                         "image size",

@@ -1,11 +1,12 @@
 //! Extended attributes: the area after an inode's extra fields and the
 //! external xattr block, converted back to the names and values the VFS
 //! shows (POSIX ACLs in the `posix_acl_xattr` format).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::inode::Inode;
 use super::Ext4Reader;
 use crate::error::Result;
-use crate::ext4::bytes::{get_u16, get_u32};
+use crate::ext4::bytes::{get_u16, get_u32, get_u8};
 use crate::ext4::xattr::{entry_len, from_disk, BLOCK_HEADER, ENTRY_HEADER, MAGIC};
 use crate::tree::Xattr;
 
@@ -17,9 +18,9 @@ impl Ext4Reader {
     pub(super) fn inode_xattrs(&self, inode: &Inode) -> Result<Vec<Xattr>> {
         let mut out = Vec::new();
         let ibody = GOOD_OLD_INODE_SIZE + inode.extra_isize;
-        if inode.raw.len() >= ibody + 4 && get_u32(&inode.raw, ibody) == MAGIC {
-            // Values are placed relative to the first entry, after the magic.
-            let region = &inode.raw[ibody + 4..];
+        // Values are placed relative to the first entry, after the magic.
+        let region = inode.raw.get(ibody + 4..);
+        if let Some(region) = region.filter(|_| get_u32(&inode.raw, ibody) == MAGIC) {
             self.parse_xattrs(inode, "in-inode extended attributes", region, 0, &mut out)?;
         }
         if inode.xattr_block != 0 {
@@ -40,7 +41,21 @@ impl Ext4Reader {
         }
         let mut block = vec![0u8; sb.bs() as usize];
         vol.read(block_nr * sb.bs(), &mut block)?;
-        let (magic, blocks) = (get_u32(&block, 0), get_u32(&block, 8));
+        self.xattr_block(inode, block_nr, &block, out)
+    }
+
+    /// Checks the xattr block `block_nr` of `inode` (`block`, as read) and
+    /// appends its attributes to `out`.
+    pub(super) fn xattr_block(
+        &self,
+        inode: &Inode,
+        block_nr: u64,
+        block: &[u8],
+        out: &mut Vec<Xattr>,
+    ) -> Result<()> {
+        let (vol, sb) = (&self.volume, &self.sb);
+        let what = format!("xattr block {block_nr} of inode {}", inode.stat.ino);
+        let (magic, blocks) = (get_u32(block, 0), get_u32(block, 8));
         if magic != MAGIC || blocks != 1 {
             return Err(vol.corrupt(
                 what,
@@ -51,11 +66,11 @@ impl Ext4Reader {
         if let Some(csum) = &sb.csum {
             vol.check_csum(
                 || what.clone(),
-                get_u32(&block, 0x10),
-                csum.xattr_block(block_nr, &block),
+                get_u32(block, 0x10),
+                csum.xattr_block(block_nr, block),
             )?;
         }
-        self.parse_xattrs(inode, &what, &block, BLOCK_HEADER, out)
+        self.parse_xattrs(inode, &what, block, BLOCK_HEADER, out)
     }
 
     /// Parses the entries of `region` from byte `first` up to the
@@ -82,7 +97,7 @@ impl Ext4Reader {
             if get_u32(region, at) == 0 {
                 return Ok(());
             }
-            let name_len = usize::from(region[at]);
+            let name_len = usize::from(get_u8(region, at));
             let next = at + entry_len(name_len);
             if next > region.len() {
                 return Err(vol.corrupt(
@@ -91,7 +106,7 @@ impl Ext4Reader {
                     "the entry runs past its area",
                 ));
             }
-            let index = region[at + 1];
+            let index = get_u8(region, at + 1);
             let value_offset = usize::from(get_u16(region, at + 2));
             let value_inode = get_u32(region, at + 4);
             let value_len = get_u32(region, at + 8) as usize;
@@ -104,7 +119,9 @@ impl Ext4Reader {
                     ),
                 ));
             }
-            let name = &region[at + ENTRY_HEADER..at + ENTRY_HEADER + name_len];
+            let name = region
+                .get(at + ENTRY_HEADER..at + ENTRY_HEADER + name_len)
+                .unwrap_or_default();
             let value = match value_len {
                 0 => &[][..],
                 _ => region

@@ -1,0 +1,464 @@
+//! The jbd2 superblock of an internal journal (the first block of the
+//! journal inode): checked so that a journal with transactions to replay is
+//! never read past, and a damaged journal is never silently replaced by a
+//! rewrite.
+//!
+//! Reading the files of a filesystem does not need its journal once the
+//! journal is empty, so a damaged journal superblock only stops writes (see
+//! [`JournalDamage`]); a journal that holds transactions (`s_start` not 0)
+//! stops everything, as `needs_recovery` does. The fields are big-endian,
+//! laid out as e2fsprogs' `lib/ext2fs/kernel-jbd.h` describes.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
+use std::fmt;
+
+use crate::error::Error;
+use crate::ext4::bytes::get_be32;
+use crate::ext4::hash::crc32c_raw;
+
+/// `h_magic` of every jbd2 block.
+const MAGIC: u32 = 0xC03B_3998;
+/// `h_blocktype` of a version 1 superblock (no feature fields).
+const SUPERBLOCK_V1: u32 = 3;
+/// `h_blocktype` of a version 2 superblock.
+const SUPERBLOCK_V2: u32 = 4;
+/// Bytes of the journal superblock (the rest of its block is unused).
+pub const JOURNAL_SUPERBLOCK_LEN: usize = 1024;
+/// Offset of `s_checksum`.
+const CHECKSUM_OFFSET: usize = 0xFC;
+/// `s_checksum_type` of crc32c, the only one v2 and v3 checksums use.
+const CRC32C_CHKSUM: u8 = 4;
+
+/// Incompatible journal features: revoke records.
+const INCOMPAT_REVOKE: u32 = 0x1;
+/// Incompatible journal features: 64-bit block numbers in tags.
+const INCOMPAT_64BIT: u32 = 0x2;
+/// Incompatible journal features: commit blocks written asynchronously.
+const INCOMPAT_ASYNC_COMMIT: u32 = 0x4;
+/// Incompatible journal features: checksums, version 2.
+const INCOMPAT_CSUM_V2: u32 = 0x8;
+/// Incompatible journal features: checksums, version 3.
+const INCOMPAT_CSUM_V3: u32 = 0x10;
+/// Incompatible journal features: fast commit blocks.
+const INCOMPAT_FAST_COMMIT: u32 = 0x20;
+/// Every incompatible journal feature known.
+const KNOWN_INCOMPAT: u32 = INCOMPAT_REVOKE
+    | INCOMPAT_64BIT
+    | INCOMPAT_ASYNC_COMMIT
+    | INCOMPAT_CSUM_V2
+    | INCOMPAT_CSUM_V3
+    | INCOMPAT_FAST_COMMIT;
+
+/// What the journal superblock of a filesystem says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalInfo {
+    /// Superblock version: 1 or 2.
+    pub version: u8,
+    /// `s_blocksize`: the journal's block size (the filesystem's).
+    pub block_size: u32,
+    /// `s_maxlen`: blocks in the journal.
+    pub blocks: u32,
+    /// `s_first`: first block of log information.
+    pub first: u32,
+    /// `s_sequence`: first transaction ID expected in the log.
+    pub sequence: u32,
+    /// `s_feature_incompat` (0 for a version 1 superblock).
+    pub incompat: u32,
+    /// Whether the superblock carries a crc32c checksum (csum v2 or v3),
+    /// which was verified.
+    pub checksummed: bool,
+}
+
+/// A field of the journal superblock that breaks jbd2's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalDamage {
+    /// The field (`journal superblock s_magic`, `journal inode 8`).
+    pub field: String,
+    /// The value found.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl JournalDamage {
+    /// The damage an error reading `field` (the journal inode, its map,
+    /// its first block) shows.
+    pub(super) fn from_error(field: &str, error: Error) -> Self {
+        match error {
+            Error::CorruptImage {
+                field: inner,
+                value,
+                reason,
+                ..
+            } => JournalDamage {
+                field: format!("{field}: {inner}"),
+                value,
+                reason,
+            },
+            Error::ChecksumMismatch {
+                structure,
+                stored,
+                computed,
+                ..
+            } => JournalDamage {
+                field: format!("{field}: {structure} checksum"),
+                value: format!("{stored:#010x}"),
+                reason: format!("its contents give {computed:#010x}"),
+            },
+            other => JournalDamage {
+                field: field.into(),
+                value: String::new(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for JournalDamage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}: {}", self.field, self.reason)
+        } else {
+            write!(f, "{} is {}: {}", self.field, self.value, self.reason)
+        }
+    }
+}
+
+/// Why a journal superblock cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JournalProblem {
+    /// The journal is damaged: reads may go on, writes must not.
+    Damaged(JournalDamage),
+    /// The journal holds transactions not yet replayed (`s_start`, the
+    /// block the log starts at): the filesystem's own metadata is stale.
+    NeedsReplay {
+        /// `s_start`.
+        start: u32,
+    },
+}
+
+fn damaged(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> JournalProblem {
+    JournalProblem::Damaged(JournalDamage {
+        field: format!("journal superblock {field}"),
+        value: value.to_string(),
+        reason: reason.into(),
+    })
+}
+
+/// crc32c of a journal superblock with its `s_checksum` field zeroed (the
+/// first [`JOURNAL_SUPERBLOCK_LEN`] bytes; missing bytes count as zeros).
+pub fn superblock_checksum(raw: &[u8]) -> u32 {
+    let mut sb = [0u8; JOURNAL_SUPERBLOCK_LEN];
+    for (o, b) in sb.iter_mut().zip(raw) {
+        *o = *b;
+    }
+    for b in sb.iter_mut().skip(CHECKSUM_OFFSET).take(4) {
+        *b = 0;
+    }
+    crc32c_raw(!0, &sb)
+}
+
+/// Parses and checks the journal superblock `raw` (the journal's first
+/// block) of a filesystem with blocks of `block_size` bytes whose journal
+/// inode holds `inode_blocks` blocks.
+pub fn parse(
+    raw: &[u8],
+    block_size: u32,
+    inode_blocks: u64,
+) -> Result<JournalInfo, JournalProblem> {
+    let be = |offset| get_be32(raw, offset);
+    if raw.len() < JOURNAL_SUPERBLOCK_LEN {
+        return Err(damaged(
+            "length",
+            raw.len(),
+            format!("a journal superblock has {JOURNAL_SUPERBLOCK_LEN} bytes"),
+        ));
+    }
+    let magic = be(0x00);
+    if magic != MAGIC {
+        return Err(damaged(
+            "h_magic",
+            format!("{magic:#010x}"),
+            format!("not a jbd2 journal (expected {MAGIC:#010x})"),
+        ));
+    }
+    let version = match be(0x04) {
+        SUPERBLOCK_V1 => 1,
+        SUPERBLOCK_V2 => 2,
+        other => {
+            return Err(damaged(
+                "h_blocktype",
+                other,
+                "a journal superblock is of type 3 (version 1) or 4 (version 2)",
+            ))
+        }
+    };
+    let incompat = if version == 2 { be(0x28) } else { 0 };
+    let unknown = incompat & !KNOWN_INCOMPAT;
+    if unknown != 0 {
+        return Err(damaged(
+            "s_feature_incompat",
+            format!("{incompat:#x}"),
+            format!("unknown incompatible journal features {unknown:#x}"),
+        ));
+    }
+    let checksummed = incompat & (INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3) != 0;
+    if checksummed {
+        let kind = raw.get(0x50).copied().unwrap_or_default();
+        if kind != CRC32C_CHKSUM {
+            return Err(damaged(
+                "s_checksum_type",
+                kind,
+                format!("checksum v2 and v3 use crc32c ({CRC32C_CHKSUM})"),
+            ));
+        }
+        let (stored, computed) = (be(CHECKSUM_OFFSET), superblock_checksum(raw));
+        if stored != computed {
+            return Err(damaged(
+                "s_checksum",
+                format!("{stored:#010x}"),
+                format!("the superblock's crc32c is {computed:#010x}"),
+            ));
+        }
+    }
+    let journal_block_size = be(0x0C);
+    if journal_block_size != block_size {
+        return Err(damaged(
+            "s_blocksize",
+            journal_block_size,
+            format!("the filesystem's blocks are {block_size} bytes"),
+        ));
+    }
+    let blocks = be(0x10);
+    if u64::from(blocks) > inode_blocks {
+        return Err(damaged(
+            "s_maxlen",
+            blocks,
+            format!("the journal inode holds {inode_blocks} blocks"),
+        ));
+    }
+    let first = be(0x14);
+    if first == 0 || first >= blocks {
+        return Err(damaged(
+            "s_first",
+            first,
+            format!("the log starts after the superblock and within the journal's {blocks} blocks"),
+        ));
+    }
+    let start = be(0x1C);
+    if start != 0 {
+        return Err(JournalProblem::NeedsReplay { start });
+    }
+    Ok(JournalInfo {
+        version,
+        block_size,
+        blocks,
+        first,
+        sequence: be(0x18),
+        incompat,
+        checksummed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::ImageSpec;
+    use crate::ext4::hash::tests::tool;
+    use crate::ext4::read::Ext4Reader;
+    use crate::image::ExistingFilesystem;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Runs `program` with `args` and returns its standard output.
+    fn run(program: &Path, args: &[&str], img: &Path) -> String {
+        let out = Command::new(program).args(args).arg(img).output().unwrap();
+        assert!(out.status.success(), "{program:?} {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A 32 MiB ext4 of 4 KiB blocks made by mke2fs, and debugfs.
+    fn mke2fs_image(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+        let (Some(mke2fs), Some(debugfs)) = (tool("mke2fs"), tool("debugfs")) else {
+            eprintln!("skipping: mke2fs or debugfs not installed");
+            return None;
+        };
+        let img = dir.join("fs.img");
+        let out = Command::new(&mke2fs)
+            .args(["-q", "-F", "-t", "ext4", "-b", "4096"])
+            .arg(&img)
+            .arg("32M")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mke2fs: {out:?}");
+        Some((img, debugfs))
+    }
+
+    fn open(img: &Path) -> crate::Result<Ext4Reader> {
+        Ext4Reader::open(std::fs::File::open(img).unwrap(), 0, img)
+    }
+
+    /// Byte offset of the journal superblock: block 0 of inode 8, as
+    /// debugfs maps it.
+    fn journal_offset(debugfs: &Path, img: &Path) -> u64 {
+        let block: u64 = run(debugfs, &["-R", "bmap <8> 0"], img)
+            .trim()
+            .parse()
+            .unwrap();
+        block * 4096
+    }
+
+    fn patch(img: &Path, offset: u64, bytes: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new().write(true).open(img).unwrap();
+        file.write_all_at(bytes, offset).unwrap();
+    }
+
+    /// The value dumpe2fs prints for `key` among the superblock's fields.
+    fn dumpe2fs(img: &Path, key: &str) -> Option<String> {
+        let out = run(&tool("dumpe2fs")?, &["-h"], img);
+        out.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    }
+
+    #[test]
+    fn what_the_writer_makes_parses() {
+        let uuid = [7u8; 16];
+        let block = crate::ext4::journal::superblock(4096, 1024, &uuid);
+        let info = parse(&block, 4096, 1024).unwrap();
+        assert_eq!((info.version, info.blocks, info.first), (2, 1024, 1));
+        assert!(!info.checksummed);
+        // The inode holding fewer blocks than s_maxlen says.
+        assert!(matches!(
+            parse(&block, 4096, 1023),
+            Err(JournalProblem::Damaged(d)) if d.field == "journal superblock s_maxlen" && d.value == "1024"
+        ));
+    }
+
+    #[test]
+    fn short_and_empty_input_is_an_error() {
+        for len in [0, 1, 12, 1023] {
+            assert!(matches!(
+                parse(&vec![0xFF; len], 4096, 1 << 20),
+                Err(JournalProblem::Damaged(d)) if d.field == "journal superblock length"
+            ));
+        }
+    }
+
+    #[test]
+    fn a_mke2fs_journal_reads_as_dumpe2fs_shows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some((img, debugfs)) = mke2fs_image(dir.path()) else {
+            return;
+        };
+        let reader = open(&img).unwrap();
+        assert_eq!(reader.journal_damage(), None);
+        let journal = reader.journal().unwrap();
+        assert_eq!(
+            dumpe2fs(&img, "Total journal blocks").unwrap(),
+            journal.blocks.to_string()
+        );
+        assert_eq!(
+            dumpe2fs(&img, "Journal sequence").unwrap(),
+            format!("{:#010x}", journal.sequence)
+        );
+        assert!(!journal.checksummed);
+
+        // debugfs opening the journal with checksums writes a csum v3
+        // superblock, whose checksum dumpe2fs prints and we verify.
+        let cmds = dir.path().join("cmds");
+        std::fs::write(&cmds, "jo -c\njc\n").unwrap();
+        run(&debugfs, &["-w", "-f", cmds.to_str().unwrap()], &img);
+        assert_eq!(
+            dumpe2fs(&img, "Journal features").unwrap(),
+            "journal_64bit journal_checksum_v3"
+        );
+        let reader = open(&img).unwrap();
+        assert_eq!(reader.journal_damage(), None);
+        let journal = reader.journal().unwrap();
+        assert!(journal.checksummed);
+        assert_eq!(journal.incompat, INCOMPAT_64BIT | INCOMPAT_CSUM_V3);
+        let at = journal_offset(&debugfs, &img);
+        let mut raw = vec![0u8; JOURNAL_SUPERBLOCK_LEN];
+        use std::os::unix::fs::FileExt;
+        std::fs::File::open(&img)
+            .unwrap()
+            .read_exact_at(&mut raw, at)
+            .unwrap();
+        assert_eq!(
+            dumpe2fs(&img, "Journal checksum").unwrap(),
+            format!("{:#010x}", superblock_checksum(&raw))
+        );
+
+        // A flipped byte the checksum covers.
+        patch(&img, at + 0x200, &[0x5A]);
+        let reader = open(&img).unwrap();
+        let damage = reader.journal_damage().unwrap();
+        assert_eq!(damage.field, "journal superblock s_checksum");
+        assert!(reader.read_tree().is_ok(), "reading goes on");
+    }
+
+    /// Each field flipped in a mke2fs journal: damage named by field (reads
+    /// go on, rewrites are refused), or a refusal for a log to replay.
+    #[test]
+    fn damaged_journal_superblocks_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some((pristine, debugfs)) = mke2fs_image(dir.path()) else {
+            return;
+        };
+        let at = journal_offset(&debugfs, &pristine);
+        let img = dir.path().join("damaged.img");
+        let cases: [(usize, &[u8], &str, &str); 6] = [
+            (0x00, &[0xC0, 0x3B, 0x39, 0x99], "h_magic", "0xc03b3999"),
+            (0x04, &[0, 0, 0, 5], "h_blocktype", "5"),
+            (0x0C, &[0, 0, 0x04, 0], "s_blocksize", "1024"),
+            (0x14, &[0, 0, 0, 0], "s_first", "0"),
+            (0x28, &[0, 0, 0, 0x40], "s_feature_incompat", "0x40"),
+            (0x10, &[0, 0, 0x20, 0], "s_maxlen", "8192"),
+        ];
+        for (offset, bytes, field, value) in cases {
+            std::fs::copy(&pristine, &img).unwrap();
+            patch(&img, at + offset as u64, bytes);
+            let reader = open(&img).unwrap_or_else(|e| panic!("{field}: {e}"));
+            let damage = reader.journal_damage().unwrap();
+            assert_eq!(damage.field, format!("journal superblock {field}"));
+            assert_eq!(damage.value, value, "{damage}");
+            assert!(reader.journal().is_none());
+            assert!(reader.read_tree().is_ok(), "{field}: reading goes on");
+            let spec = ImageSpec {
+                path: img.clone(),
+                partition: None,
+            };
+            let (existing, _) = ExistingFilesystem::open(&spec).unwrap();
+            match existing.check_rewritable() {
+                Err(crate::Error::NotRewritable { reason, .. }) => {
+                    assert!(reason.contains(&damage.to_string()), "{reason}")
+                }
+                other => panic!("{field}: a rewrite was not refused: {other:?}"),
+            }
+        }
+
+        // A log to replay (s_start 1) without needs_recovery: refused.
+        std::fs::copy(&pristine, &img).unwrap();
+        patch(&img, at + 0x1C, &[0, 0, 0, 1]);
+        match open(&img) {
+            Err(crate::Error::CorruptImage { field, value, .. }) => {
+                assert_eq!(
+                    (field.as_str(), value.as_str()),
+                    ("journal superblock s_start", "1")
+                )
+            }
+            other => panic!("a journal to replay was read: {other:?}"),
+        }
+
+        // The journal inode's extent tree broken: damage naming the inode.
+        std::fs::copy(&pristine, &img).unwrap();
+        let cmds = dir.path().join("cmds");
+        std::fs::write(&cmds, "sif <8> block[0] 0\n").unwrap();
+        run(&debugfs, &["-w", "-f", cmds.to_str().unwrap()], &img);
+        let reader = open(&img).unwrap();
+        let damage = reader.journal_damage().unwrap();
+        assert!(damage.field.starts_with("journal inode 8"), "{damage}");
+    }
+}
