@@ -2,6 +2,7 @@
 //! (unknown keys are refused with their line), values kept with their
 //! place in the file ([`Spanned`]) so that later checks can name the line.
 //! [`super::validate`] turns this into a [`super::Recipe`].
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;

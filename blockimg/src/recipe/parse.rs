@@ -1,5 +1,6 @@
 //! Reading a recipe's TOML: syntax errors and unknown keys reported with
 //! their line and column, and the places of keys kept for later messages.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! made absolute and checked to exist, the profile's defaults filled in,
 //! and the settings checked against each other (boot mode and partitions,
 //! sizes and layout). Every refusal names the key and its line.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::{Path, PathBuf};
 
@@ -238,8 +239,8 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
     for (i, p) in file.profile_skip.iter().enumerate() {
         profile_skip.push(c.image_path(&format!("profile_skip[{}]", i + 1), p)?);
     }
-    if !file.profile_skip.is_empty() && profile.is_none() {
-        return Err(c.bad("profile_skip", &file.profile_skip[0], "there is no profile"));
+    if let (Some(first), None) = (file.profile_skip.first(), profile) {
+        return Err(c.bad("profile_skip", first, "there is no profile"));
     }
 
     // [disk]

@@ -19,6 +19,8 @@
 //! created (0755, root). `GLOB` matches paths: `*` and `?` within one
 //! component, `**` across components, `[abc]` and `[a-z]` classes. The
 //! directives apply in order, so a later line overrides an earlier one.
+// Manifests are user input: no indexing that can panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -196,39 +198,35 @@ pub fn parse(text: &[u8], name: &str, base: PathBuf) -> Result<Manifest> {
 }
 
 fn split_fields(line: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r');
     let mut fields = Vec::new();
-    let mut i = 0;
-    while i < line.len() {
-        match line[i] {
-            b' ' | b'\t' | b'\r' => i += 1,
-            b'#' => break,
-            b'"' => {
+    let mut rest = line;
+    loop {
+        let start = rest.iter().position(|b| !blank(b)).unwrap_or(rest.len());
+        rest = rest.get(start..).unwrap_or_default();
+        match rest.split_first() {
+            None | Some((b'#', _)) => break,
+            Some((b'"', quoted)) => {
                 let mut field = Vec::new();
-                i += 1;
+                let mut bytes = quoted.iter();
                 loop {
-                    match line.get(i) {
+                    match bytes.next() {
                         None => return Err("unterminated quote".into()),
                         Some(b'"') => break,
                         Some(b'\\') => {
-                            let escaped = *line.get(i + 1).ok_or("a backslash ends the line")?;
-                            field.push(escaped);
-                            i += 2;
+                            field.push(*bytes.next().ok_or("a backslash ends the line")?);
                         }
-                        Some(&b) => {
-                            field.push(b);
-                            i += 1;
-                        }
+                        Some(&b) => field.push(b),
                     }
                 }
-                i += 1;
+                rest = bytes.as_slice();
                 fields.push(field);
             }
-            _ => {
-                let start = i;
-                while i < line.len() && !matches!(line[i], b' ' | b'\t' | b'\r') {
-                    i += 1;
-                }
-                fields.push(line[start..i].to_vec());
+            Some(_) => {
+                let end = rest.iter().position(blank).unwrap_or(rest.len());
+                let (field, after) = rest.split_at_checked(end).unwrap_or((rest, &[]));
+                fields.push(field.to_vec());
+                rest = after;
             }
         }
     }
@@ -288,97 +286,70 @@ fn image_path(field: &[u8]) -> std::result::Result<Vec<u8>, String> {
 }
 
 fn directive(keyword: &[u8], args: &[Vec<u8>]) -> std::result::Result<Directive, String> {
-    let want = |n: usize, usage: &str| {
-        if args.len() == n {
-            Ok(())
-        } else {
-            Err(format!("expected `{usage}`"))
-        }
-    };
-    Ok(match keyword {
-        b"dir" => {
-            want(3, "dir PATH MODE UID:GID")?;
-            Directive::Dir {
-                path: image_path(&args[0])?,
-                mode: parse_mode(&args[1])?,
-                owner: parse_owner(&args[2])?,
-            }
-        }
-        b"file" => {
-            want(4, "file PATH MODE UID:GID HOST-PATH")?;
-            Directive::File {
-                path: image_path(&args[0])?,
-                mode: parse_mode(&args[1])?,
-                owner: parse_owner(&args[2])?,
-                host: PathBuf::from(std::ffi::OsStr::new(&text(&args[3]))),
-            }
-        }
-        b"symlink" => {
-            if !(2..=3).contains(&args.len()) {
-                return Err("expected `symlink PATH TARGET [UID:GID]`".into());
-            }
-            let owner = match args.get(2) {
+    let usage = |usage: &str| format!("expected `{usage}`");
+    Ok(match (keyword, args) {
+        (b"dir", [path, mode, owner]) => Directive::Dir {
+            path: image_path(path)?,
+            mode: parse_mode(mode)?,
+            owner: parse_owner(owner)?,
+        },
+        (b"dir", _) => return Err(usage("dir PATH MODE UID:GID")),
+        (b"file", [path, mode, owner, host]) => Directive::File {
+            path: image_path(path)?,
+            mode: parse_mode(mode)?,
+            owner: parse_owner(owner)?,
+            host: PathBuf::from(std::ffi::OsStr::new(&text(host))),
+        },
+        (b"file", _) => return Err(usage("file PATH MODE UID:GID HOST-PATH")),
+        (b"symlink", [path, target, owner @ ..]) if owner.len() <= 1 => Directive::Symlink {
+            path: image_path(path)?,
+            target: target.clone(),
+            owner: match owner.first() {
                 Some(o) => parse_owner(o)?,
                 None => (0, 0),
-            };
-            Directive::Symlink {
-                path: image_path(&args[0])?,
-                target: args[1].clone(),
-                owner,
-            }
-        }
-        b"char" | b"block" => {
-            want(5, "char|block PATH MAJOR MINOR MODE UID:GID")?;
-            let (major, minor) = (parse_u32(&args[1], "major")?, parse_u32(&args[2], "minor")?);
+            },
+        },
+        (b"symlink", _) => return Err(usage("symlink PATH TARGET [UID:GID]")),
+        (b"char" | b"block", [path, major, minor, mode, owner]) => {
+            let (major, minor) = (parse_u32(major, "major")?, parse_u32(minor, "minor")?);
             let kind = if keyword == b"char" {
                 NodeKind::CharDevice { major, minor }
             } else {
                 NodeKind::BlockDevice { major, minor }
             };
             Directive::Special {
-                path: image_path(&args[0])?,
+                path: image_path(path)?,
                 kind,
-                mode: parse_mode(&args[3])?,
-                owner: parse_owner(&args[4])?,
+                mode: parse_mode(mode)?,
+                owner: parse_owner(owner)?,
             }
         }
-        b"fifo" => {
-            want(3, "fifo PATH MODE UID:GID")?;
-            Directive::Special {
-                path: image_path(&args[0])?,
-                kind: NodeKind::Fifo,
-                mode: parse_mode(&args[1])?,
-                owner: parse_owner(&args[2])?,
-            }
-        }
-        b"owner" => {
-            want(2, "owner GLOB UID:GID")?;
-            Directive::Owner {
-                glob: args[0].clone(),
-                owner: parse_owner(&args[1])?,
-            }
-        }
-        b"mode" => {
-            want(2, "mode GLOB MODE")?;
-            Directive::Mode {
-                glob: args[0].clone(),
-                mode: parse_mode(&args[1])?,
-            }
-        }
-        b"mtime" => {
-            want(2, "mtime GLOB SECONDS")?;
-            Directive::Mtime {
-                glob: args[0].clone(),
-                time: parse_time(&args[1])?,
-            }
-        }
-        b"remove" => {
-            want(1, "remove GLOB")?;
-            Directive::Remove {
-                glob: args[0].clone(),
-            }
-        }
-        other => return Err(format!("unknown directive {:?}", text(other))),
+        (b"char" | b"block", _) => return Err(usage("char|block PATH MAJOR MINOR MODE UID:GID")),
+        (b"fifo", [path, mode, owner]) => Directive::Special {
+            path: image_path(path)?,
+            kind: NodeKind::Fifo,
+            mode: parse_mode(mode)?,
+            owner: parse_owner(owner)?,
+        },
+        (b"fifo", _) => return Err(usage("fifo PATH MODE UID:GID")),
+        (b"owner", [glob, owner]) => Directive::Owner {
+            glob: glob.clone(),
+            owner: parse_owner(owner)?,
+        },
+        (b"owner", _) => return Err(usage("owner GLOB UID:GID")),
+        (b"mode", [glob, mode]) => Directive::Mode {
+            glob: glob.clone(),
+            mode: parse_mode(mode)?,
+        },
+        (b"mode", _) => return Err(usage("mode GLOB MODE")),
+        (b"mtime", [glob, time]) => Directive::Mtime {
+            glob: glob.clone(),
+            time: parse_time(time)?,
+        },
+        (b"mtime", _) => return Err(usage("mtime GLOB SECONDS")),
+        (b"remove", [glob]) => Directive::Remove { glob: glob.clone() },
+        (b"remove", _) => return Err(usage("remove GLOB")),
+        (other, _) => return Err(format!("unknown directive {:?}", text(other))),
     })
 }
 
@@ -584,43 +555,45 @@ fn matching(tree: &Tree, glob: &[u8]) -> Vec<NodeId> {
 /// assert!(glob_match(b"/dev/tty[0-9]", b"/dev/tty1"));
 /// ```
 pub fn glob_match(pattern: &[u8], path: &[u8]) -> bool {
+    // `path` from byte `i` on (empty past its end).
+    let from = |i: usize| path.get(i..).unwrap_or_default();
     match pattern.split_first() {
         None => path.is_empty(),
-        Some((b'*', rest)) if rest.first() == Some(&b'*') => {
-            let rest = &rest[1..];
-            (0..=path.len()).any(|i| glob_match(rest, &path[i..]))
-        }
+        Some((b'*', [b'*', rest @ ..])) => (0..=path.len()).any(|i| glob_match(rest, from(i))),
         Some((b'*', rest)) => {
             let limit = path.iter().position(|&b| b == b'/').unwrap_or(path.len());
-            (0..=limit).any(|i| glob_match(rest, &path[i..]))
+            (0..=limit).any(|i| glob_match(rest, from(i)))
         }
         Some((b'?', rest)) => {
-            matches!(path.first(), Some(&c) if c != b'/') && glob_match(rest, &path[1..])
+            matches!(path.first(), Some(&c) if c != b'/') && glob_match(rest, from(1))
         }
         Some((b'[', rest)) => {
-            let Some(close) = rest.iter().skip(1).position(|&b| b == b']').map(|p| p + 1) else {
-                return path.first() == Some(&b'[') && glob_match(rest, &path[1..]);
+            let close = rest.iter().skip(1).position(|&b| b == b']').map(|p| p + 1);
+            let Some((class, [_, after @ ..])) = close.and_then(|at| rest.split_at_checked(at))
+            else {
+                return path.first() == Some(&b'[') && glob_match(rest, from(1));
             };
-            let (class, after) = (&rest[..close], &rest[close + 1..]);
             let Some(&c) = path.first() else { return false };
-            let (negate, class) = match class.split_first() {
+            let (negate, mut class) = match class.split_first() {
                 Some((b'!', tail)) | Some((b'^', tail)) => (true, tail),
                 _ => (false, class),
             };
             let mut hit = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == b'-' {
-                    hit |= class[i] <= c && c <= class[i + 2];
-                    i += 3;
-                } else {
-                    hit |= class[i] == c;
-                    i += 1;
+            while let Some((&first, tail)) = class.split_first() {
+                match tail {
+                    [b'-', last, more @ ..] => {
+                        hit |= first <= c && c <= *last;
+                        class = more;
+                    }
+                    _ => {
+                        hit |= first == c;
+                        class = tail;
+                    }
                 }
             }
-            hit != negate && c != b'/' && glob_match(after, &path[1..])
+            hit != negate && c != b'/' && glob_match(after, from(1))
         }
-        Some((&p, rest)) => path.first() == Some(&p) && glob_match(rest, &path[1..]),
+        Some((&p, rest)) => path.first() == Some(&p) && glob_match(rest, from(1)),
     }
 }
 
@@ -636,6 +609,78 @@ mod tests {
         assert!(glob_match(b"/dev/tty[0-9]", b"/dev/tty5"));
         assert!(!glob_match(b"/dev/tty[!0-9]", b"/dev/tty5"));
         assert!(glob_match(b"/a?c", b"/abc"));
+    }
+
+    #[test]
+    fn globs_with_classes_ranges_and_unclosed_brackets() {
+        assert!(glob_match(b"/x[abc-e]", b"/xd"));
+        assert!(!glob_match(b"/x[abc-e]", b"/xf"));
+        assert!(glob_match(b"/x[^a-c]y", b"/xzy"));
+        assert!(glob_match(b"/x[a-]", b"/x-"), "a dash at the end is itself");
+        assert!(!glob_match(b"/x[a-z]", b"/x/"), "a class never matches `/`");
+        assert!(
+            glob_match(b"/x[ab", b"/x[ab"),
+            "an unclosed bracket is literal"
+        );
+        assert!(
+            glob_match(b"/x[]]", b"/x]"),
+            "a leading `]` is in the class"
+        );
+        assert!(glob_match(b"**", b""));
+        assert!(!glob_match(b"/a?", b"/a"));
+        assert!(!glob_match(b"/a", b"/ab"));
+    }
+
+    #[test]
+    fn fields_split_on_blanks_with_quotes_escapes_and_comments() {
+        let fields = split_fields(b" dir\t\"/a b\" \"q\\\"x\\\\\" 0:0 # comment \"x\r").unwrap();
+        assert_eq!(
+            fields,
+            [
+                b"dir".to_vec(),
+                b"/a b".to_vec(),
+                b"q\"x\\".to_vec(),
+                b"0:0".to_vec()
+            ]
+        );
+        assert_eq!(
+            split_fields(b"a\"b c").unwrap(),
+            [b"a\"b".to_vec(), b"c".to_vec()]
+        );
+        assert!(split_fields(b"").unwrap().is_empty());
+        assert!(split_fields(b"   # only a comment").unwrap().is_empty());
+        assert_eq!(
+            split_fields(b"\"unterminated").unwrap_err(),
+            "unterminated quote"
+        );
+        assert_eq!(
+            split_fields(b"\"ends in \\").unwrap_err(),
+            "a backslash ends the line"
+        );
+        assert_eq!(split_fields(b"\"\"").unwrap(), [Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn each_directive_wants_its_fields() {
+        for (line, usage) in [
+            ("dir /a 0755", "dir PATH MODE UID:GID"),
+            ("file /a 0644 0:0", "file PATH MODE UID:GID HOST-PATH"),
+            ("symlink /a", "symlink PATH TARGET [UID:GID]"),
+            ("symlink /a b 0:0 x", "symlink PATH TARGET [UID:GID]"),
+            (
+                "block /dev/b 8 0 0660",
+                "char|block PATH MAJOR MINOR MODE UID:GID",
+            ),
+            ("fifo /p", "fifo PATH MODE UID:GID"),
+            ("owner /a", "owner GLOB UID:GID"),
+            ("mode /a", "mode GLOB MODE"),
+            ("mtime /a 1 2", "mtime GLOB SECONDS"),
+            ("remove", "remove GLOB"),
+        ] {
+            let err = parse(line.as_bytes(), "m", PathBuf::new()).unwrap_err();
+            assert!(err.to_string().contains(usage), "{line}: {err}");
+        }
+        assert!(parse(b"symlink /a b 1:1\nsymlink /c d", "m", PathBuf::new()).is_ok());
     }
 
     #[test]
