@@ -1,15 +1,15 @@
 //! Disks: the partitioner for disks being built (where each partition goes,
-//! [`layout`]; the tables describing them, [`mbr`], [`gpt`]; the FAT32 EFI
-//! system partition, [`fat`]; swap headers, [`swap`]; the sparse in-memory
-//! disk these small structures are built in, [`memory`]), and the
-//! partitions and filesystems found in existing images ([`found`]).
+//! [`layout`]; the FAT32 EFI system partition, [`fat`]; swap headers,
+//! [`swap`]), and the partitions and filesystems found in existing images
+//! ([`found`]). The MBR and GPT writers and the sparse in-memory disk these
+//! small structures are built in are internal to the crate.
 
 pub mod fat;
 pub mod found;
-pub mod gpt;
+pub(crate) mod gpt;
 pub mod layout;
-pub mod mbr;
-pub mod memory;
+pub(crate) mod mbr;
+pub(crate) mod memory;
 pub mod swap;
 
 pub use found::{
@@ -18,4 +18,4 @@ pub use found::{
 pub use layout::{
     BootPartitions, DiskLayout, PartitionRole, PartitionSpec, PartitionTable, PartitionType,
 };
-pub use memory::SparseBytes;
+pub(crate) use memory::SparseBytes;

@@ -5,8 +5,8 @@
 //! checks its structures, and returns a [`VirtualDisk`] that reads the disk
 //! it holds. Readers never trust the file: every offset, size and count is
 //! checked before use, and errors name the file, the field and the value.
-//! The on-disk structures ([`vhd`], [`vmdk`]) are shared with the sinks
-//! that write these formats.
+//! The on-disk structures of VHD and VMDK are shared with the sinks that
+//! write these formats ([`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]).
 
 mod bytes;
 mod clustered;
@@ -14,9 +14,11 @@ mod qcow2_reader;
 mod raw;
 #[cfg(test)]
 mod roundtrip_tests;
+// Public for the fuzz targets and the tests crate (checksum, sizes).
+#[doc(hidden)]
 pub mod vhd;
 mod vhd_reader;
-pub mod vmdk;
+pub(crate) mod vmdk;
 mod vmdk_reader;
 
 use std::fs::File;

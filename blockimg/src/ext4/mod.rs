@@ -3,7 +3,7 @@
 //! offset order; and the reader ([`read`]) that loads an existing
 //! filesystem back into a tree.
 
-pub mod hash;
+mod hash;
 pub mod read;
 
 use crate::tree::Timestamp;
@@ -68,7 +68,6 @@ mod superblock;
 mod write;
 mod xattr;
 
-pub use alloc::Run;
-pub use geometry::Geometry;
-pub use layout::{Ext4Layout, PlacedData};
+pub(crate) use alloc::Run;
+pub(crate) use layout::{Ext4Layout, PlacedData};
 pub use plan::Ext4Plan;

@@ -4,13 +4,13 @@
 //!
 //! [`assemble`] builds the tree: it starts from a tree from any source (or
 //! an empty one), copies each executable with its ELF interpreter and
-//! shared libraries ([`elf`]) at their host paths, symlinks included
+//! shared libraries at their host paths, symlinks included
 //! ([`hostfs`]), copies the kernel modules asked for with everything they
-//! need and index files regenerated for that subset ([`modules`]), and adds
-//! `/init`: a given file, the tree's own, or a generated busybox script
-//! ([`init`]). [`write_archive`] streams the tree as a newc archive
+//! need and index files regenerated for that subset, and adds
+//! `/init`: a given file, the tree's own, or a generated busybox script.
+//! [`write_archive`] streams the tree as a newc archive
 //! ([`cpio`]) through a compressor ([`compress`]) into the output file,
-//! which appears only once complete ([`output`]).
+//! which appears only once complete.
 //!
 //! # Example
 //!
@@ -50,12 +50,16 @@
 
 pub mod compress;
 pub mod cpio;
-pub mod elf;
+pub(crate) mod elf;
 pub mod hostfs;
-pub mod init;
+pub(crate) mod init;
+// Public for the fuzz targets.
+#[doc(hidden)]
 pub mod ldconf;
+// Public for the fuzz targets.
+#[doc(hidden)]
 pub mod modules;
-pub mod output;
+pub(crate) mod output;
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

@@ -53,10 +53,12 @@
 //! # }
 //! ```
 
-pub mod model;
-pub mod parse;
+pub(crate) mod model;
+pub(crate) mod parse;
+// Public for the tests crate (the IMDS script).
+#[doc(hidden)]
 pub mod profile;
-pub mod validate;
+pub(crate) mod validate;
 
 mod build;
 
@@ -310,7 +312,8 @@ pub fn load(path: &Path) -> Result<Recipe> {
 }
 
 /// Parses and checks a recipe's `text`, as if read from `path` (relative
-/// paths are taken from its directory); see [`validate::validate`].
+/// paths are taken from its directory): every value is checked, and
+/// errors name the line.
 ///
 /// # Errors
 ///

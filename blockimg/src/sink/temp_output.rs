@@ -91,11 +91,6 @@ impl TempOutput {
         &self.file
     }
 
-    /// The name the output gets when committed.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Sets the file's length to `size`, syncs it and renames it to its
     /// final name (without `overwrite`, never replacing a file that appeared
     /// there meanwhile).

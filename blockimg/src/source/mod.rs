@@ -12,7 +12,7 @@
 pub mod base_layout;
 pub mod dir;
 pub mod manifest;
-pub mod read_ahead;
+pub(crate) mod read_ahead;
 pub mod root;
 pub mod tar;
-pub mod tar_reader;
+pub(crate) mod tar_reader;
