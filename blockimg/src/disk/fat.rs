@@ -9,7 +9,7 @@
 //!
 //! Names are 8.3 short names only: fatfs 0.3 built with long names writes
 //! long-name entries even for `.` and `..`, which `fsck.fat` rejects, so
-//! the crate is built without them and [`add_file`] refuses other names.
+//! the crate is built without them and files under other names are refused.
 
 use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions, TimeProvider};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -99,7 +99,7 @@ fn fat_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 
 /// Formats `window` (the whole ESP) as FAT32 with `volume_id` and `label`
 /// (see [`volume_label`]), refusing a size that would not be FAT32.
-pub fn format(mut window: Window<'_>, volume_id: u32, label: [u8; 11]) -> Result<()> {
+pub(crate) fn format(mut window: Window<'_>, volume_id: u32, label: [u8; 11]) -> Result<()> {
     let options = FormatVolumeOptions::new()
         .fat_type(FatType::Fat32)
         .volume_id(volume_id)
@@ -142,7 +142,12 @@ fn window_len(window: &mut Window<'_>) -> Result<u64> {
 /// Writes `data` to `path` (`/`-separated, e.g. `EFI/BOOT/BOOTX64.EFI`) in
 /// the FAT at `window`, creating directories on the way. Entries get the
 /// time `time`.
-pub fn add_file(mut window: Window<'_>, path: &str, data: &[u8], time: Timestamp) -> Result<()> {
+pub(crate) fn add_file(
+    mut window: Window<'_>,
+    path: &str,
+    data: &[u8],
+    time: Timestamp,
+) -> Result<()> {
     if let Some(bad) = path.split('/').find(|n| !is_short_name(n)) {
         return Err(Error::Fat {
             what: path.into(),

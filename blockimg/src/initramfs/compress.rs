@@ -20,7 +20,7 @@ pub enum Compression {
 
 impl Compression {
     /// Starts compressing into `out`.
-    pub fn encoder<W: Write>(self, out: W) -> io::Result<Encoder<W>> {
+    pub(crate) fn encoder<W: Write>(self, out: W) -> io::Result<Encoder<W>> {
         Ok(Encoder(match self {
             Compression::None => Inner::None(out),
             Compression::Gzip => {
@@ -38,7 +38,7 @@ impl Compression {
 }
 
 /// A compressing writer; [`Encoder::finish`] ends the stream.
-pub struct Encoder<W: Write>(Inner<W>);
+pub(crate) struct Encoder<W: Write>(Inner<W>);
 
 enum Inner<W: Write> {
     None(W),

@@ -58,7 +58,7 @@ pub struct Ext4Report {
 
 impl Ext4Report {
     /// The report of the filesystem whose superblock says `info`.
-    pub fn from_info(info: &FsInfo) -> Ext4Report {
+    pub(crate) fn from_info(info: &FsInfo) -> Ext4Report {
         let version = if EXT4_ONLY.iter().any(|f| info.has_feature(f)) {
             "ext4"
         } else if info.has_feature("has_journal") {

@@ -75,7 +75,7 @@ use crate::source::root::TreeAdjust;
 use crate::source::tar::OutsideRoot;
 
 pub use build::{prepare, Added, Prepared, Written};
-pub use parse::Places;
+pub(crate) use parse::Places;
 pub use profile::Profile;
 
 /// A checked recipe: every value parsed, every path absolute, the
@@ -113,7 +113,7 @@ pub struct Recipe {
     /// Settings of the `ec2` profile.
     pub ec2: Ec2Settings,
     /// Where each key was written, for messages.
-    pub places: Places,
+    pub(crate) places: Places,
 }
 
 /// One output file.

@@ -18,8 +18,8 @@ pub use device::{DeviceWriter, WINDOW};
 pub use output::{open_output, virtual_size, Destination, Output, OutputFormat, OutputOptions};
 pub use sparse_file::SparseFile;
 pub use stream::Stream;
+pub use temp_output::Completed;
 pub(crate) use temp_output::TempOutput;
-pub use temp_output::{Completed, SealedOutput};
 pub use vhd::{VhdDynamic, VhdFixed};
 pub use vmdk::VmdkStream;
 

@@ -142,14 +142,9 @@ impl TempOutput {
 }
 
 /// A complete, synced output waiting for its final name.
-pub struct SealedOutput(TempOutput);
+pub(crate) struct SealedOutput(TempOutput);
 
 impl SealedOutput {
-    /// The name the output gets when published.
-    pub fn path(&self) -> &Path {
-        &self.0.path
-    }
-
     /// Renames the output to its final name (without `overwrite`, never
     /// replacing a file that appeared there meanwhile).
     pub fn publish(self) -> Result<()> {
@@ -173,12 +168,12 @@ pub struct Completed(Option<SealedOutput>);
 
 impl Completed {
     /// A new file waiting for its final name.
-    pub fn sealed(output: SealedOutput) -> Completed {
+    pub(crate) fn sealed(output: SealedOutput) -> Completed {
         Completed(Some(output))
     }
 
     /// Nothing left to do: the bytes went to their final place.
-    pub fn done() -> Completed {
+    pub(crate) fn done() -> Completed {
         Completed(None)
     }
 

@@ -55,7 +55,7 @@ impl FileType {
     }
 
     /// The type a directory entry's `file_type` byte records, if any.
-    pub fn from_dirent(file_type: u8) -> Option<FileType> {
+    pub(crate) fn from_dirent(file_type: u8) -> Option<FileType> {
         Some(match file_type {
             1 => FileType::RegularFile,
             2 => FileType::Directory,
