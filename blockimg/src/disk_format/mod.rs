@@ -35,6 +35,19 @@ pub use vmdk_reader::VmdkDisk;
 use crate::error::{Error, Result};
 
 /// The formats [`open`] reads.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{open_backing, Format};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let disk = open_backing(vec![0u8; 4096], "zeros.img".as_ref())?;
+/// assert_eq!(disk.format(), Format::Raw);
+/// assert_eq!(Format::VhdDynamic.name(), "vhd");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// The disk's bytes as they are.
@@ -53,6 +66,15 @@ pub enum Format {
 
 impl Format {
     /// The name used on the command line and in messages.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::Format;
+///
+/// assert_eq!(Format::VmdkStream.name(), "vmdk");
+/// assert_eq!(Format::VhdFixed.name(), "vhd-fixed");
+/// ```
     pub fn name(self) -> &'static str {
         match self {
             Format::Raw => "raw",
@@ -68,6 +90,25 @@ impl Format {
 /// Identity written into image headers: a UUID (VHD) or content ID (VMDK)
 /// and a creation time. Derived from the filesystem for reproducible
 /// builds, random otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::ImageIdentity;
+/// use blockimg::sink::{Sink, VhdFixed};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // Fixed for a reproducible image; ImageIdentity::random() otherwise.
+/// let identity = ImageIdentity { uuid: [7; 16], time: 1_700_000_000 };
+/// let build = || -> blockimg::Result<Vec<u8>> {
+///     let mut vhd = VhdFixed::new(Vec::new(), "disk.vhd".as_ref(), 1 << 20, &identity);
+///     vhd.write_at(0, b"same bytes")?;
+///     vhd.finish()
+/// };
+/// assert_eq!(build()?, build()?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageIdentity {
     /// Unique identifier of the image.
@@ -78,6 +119,19 @@ pub struct ImageIdentity {
 
 impl ImageIdentity {
     /// A random identifier and the current time.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::ImageIdentity;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let (a, b) = (ImageIdentity::random()?, ImageIdentity::random()?);
+/// assert_ne!(a.uuid, b.uuid);
+/// assert!(a.time > 1_600_000_000);
+/// # Ok(())
+/// # }
+/// ```
     pub fn random() -> Result<ImageIdentity> {
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -91,6 +145,24 @@ impl ImageIdentity {
 }
 
 /// Where an image's bytes are read from: a file, or memory (tests, fuzzing).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{open_backing, Backing};
+///
+/// # fn main() -> std::io::Result<()> {
+/// // A Vec<u8> (or a File) is a backing: an image held in memory.
+/// let mut image = vec![0u8; 8192];
+/// image[4096..4100].copy_from_slice(b"data");
+/// assert_eq!(image.byte_len()?, 8192);
+/// let mut word = [0; 4];
+/// image.read_exact_at(&mut word, 4096)?;
+/// assert_eq!(&word, b"data");
+/// assert!(open_backing(image, "memory".as_ref()).is_ok());
+/// # Ok(())
+/// # }
+/// ```
 pub trait Backing: Send {
     /// Length in bytes.
     fn byte_len(&self) -> io::Result<u64>;
@@ -181,6 +253,27 @@ impl Backing for Vec<u8> {
 }
 
 /// A disk held in an image file, read as the disk it describes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{open_backing, Format, VirtualDisk};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // Copies the data of any disk image, skipping its holes.
+/// fn copy_data(disk: &mut dyn VirtualDisk) -> blockimg::Result<Vec<u8>> {
+///     let mut out = vec![0; disk.size() as usize];
+///     for (offset, len) in disk.data_ranges()? {
+///         disk.read_at(offset, &mut out[offset as usize..][..len as usize])?;
+///     }
+///     Ok(out)
+/// }
+/// let mut disk = open_backing(vec![1u8; 4096], "ones.img".as_ref())?;
+/// assert_eq!(disk.format(), Format::Raw);
+/// assert_eq!(copy_data(disk.as_mut())?, vec![1u8; 4096]);
+/// # Ok(())
+/// # }
+/// ```
 pub trait VirtualDisk: Send {
     /// The image's format.
     fn format(&self) -> Format;
@@ -227,6 +320,22 @@ pub(crate) fn check_range(path: &Path, size: u64, offset: u64, len: usize) -> Re
 }
 
 /// Recognizes the format of the image in `backing` from its bytes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{detect, Format, ImageIdentity};
+/// use blockimg::sink::VhdFixed;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+/// let vhd = VhdFixed::new(Vec::new(), "disk".as_ref(), 1 << 20, &identity).finish()?;
+/// // By its bytes, never by its name.
+/// assert_eq!(detect(&vhd, "disk.img".as_ref())?, Format::VhdFixed);
+/// assert_eq!(detect(&vec![0u8; 1 << 20], "disk.vhd".as_ref())?, Format::Raw);
+/// # Ok(())
+/// # }
+/// ```
 pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
     let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
     if len < 512 {

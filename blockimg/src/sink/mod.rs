@@ -27,6 +27,33 @@ use crate::error::Result;
 
 /// Where an image's bytes go. Writes come in ascending, non-overlapping
 /// offset order; ranges never written read as zeros.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::Sink;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // A sink that counts the bytes it is given.
+/// struct Count(u64);
+/// impl Sink for Count {
+///     fn write_at(&mut self, _offset: u64, data: &[u8]) -> blockimg::Result<()> {
+///         self.0 += data.len() as u64;
+///         Ok(())
+///     }
+/// }
+/// let mut count = Count(0);
+/// count.write_at(0, &[1; 512])?;
+/// count.write_owned(4096, vec![2; 512])?;
+/// assert_eq!(count.0, 1024);
+///
+/// // A Vec<u8> is a sink too: the image in memory.
+/// let mut image = Vec::new();
+/// image.write_at(4096, b"data")?;
+/// assert_eq!((image.len(), &image[4096..]), (4100, &b"data"[..]));
+/// # Ok(())
+/// # }
+/// ```
 pub trait Sink {
     /// Writes `data` at byte `offset` of the image.
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
@@ -42,6 +69,16 @@ pub trait Sink {
 }
 
 /// True when every byte of `data` is zero.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::is_zero;
+///
+/// assert!(is_zero(&[0; 4096]));
+/// assert!(!is_zero(&[0, 0, 0, 1]));
+/// assert!(is_zero(&[]));
+/// ```
 pub fn is_zero(data: &[u8]) -> bool {
     let mut words = data.chunks_exact(16);
     let body_zero = words.all(|w| u128::from_ne_bytes(w.try_into().unwrap_or([1; 16])) == 0);

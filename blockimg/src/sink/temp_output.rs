@@ -164,6 +164,29 @@ impl SealedOutput {
 /// An output whose bytes are all written and synced: a new file waiting
 /// for its final name, or a device or stream that needs nothing more.
 /// Dropping it unpublished discards a new file.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::{open_output, Destination, OutputFormat, OutputOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let (a, b) = (dir.path().join("a.vhd"), dir.path().join("b.vhd"));
+/// let options = OutputOptions::new(OutputFormat::Vhd, false)?;
+/// let mut done = Vec::new();
+/// for path in [&a, &b] {
+///     let output = open_output(&Destination::File(path.clone()), 4 << 20, &options)?;
+///     done.push(output.complete()?.0);
+/// }
+/// assert!(!a.exists() && !b.exists()); // both written, neither in place yet
+/// for completed in done {
+///     completed.publish()?;
+/// }
+/// assert!(a.exists() && b.exists());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Completed(Option<SealedOutput>);
 
 impl Completed {
