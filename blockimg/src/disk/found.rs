@@ -300,7 +300,7 @@ pub fn partitions(file: &File, path: &Path) -> Result<Vec<Partition>> {
 }
 
 /// The whole image as one [`PartitionKind::Whole`] partition.
-pub fn whole(file: &File, path: &Path) -> Result<Partition> {
+pub(crate) fn whole(file: &File, path: &Path) -> Result<Partition> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     Ok(Partition {
         number: 0,
@@ -379,7 +379,7 @@ pub fn read_table(file: &File, path: &Path) -> Result<FoundTable> {
 /// Whether `sector` is the boot sector of a FAT filesystem (a BIOS
 /// parameter block with a plausible sector size and FAT count, and `FAT`
 /// in one of the type fields) rather than an MBR.
-pub fn is_fat_boot_sector(sector: &[u8; SECTOR as usize]) -> bool {
+pub(crate) fn is_fat_boot_sector(sector: &[u8; SECTOR as usize]) -> bool {
     let jump = sector[0] == 0xEB && sector[2] == 0x90 || sector[0] == 0xE9;
     let bytes_per_sector = u16::from_le_bytes([sector[0x0B], sector[0x0C]]);
     let fats = sector[0x10];

@@ -207,7 +207,7 @@ pub struct DiskLayout {
 impl DiskLayout {
     /// The partitions `table` and `boot` ask for, in disk order (BIOS boot
     /// partition, ESP), then the root filling the rest.
-    pub fn specs(boot: &BootPartitions) -> Vec<PartitionSpec> {
+    pub(crate) fn specs(boot: &BootPartitions) -> Vec<PartitionSpec> {
         let mut specs = Vec::new();
         if let Some(size) = boot.bios_boot {
             specs.push(PartitionSpec::new(PartitionRole::BiosBoot, Some(size)));
@@ -223,7 +223,7 @@ impl DiskLayout {
     /// fills the rest: the space before and between the others (with their
     /// alignment) and the GPT backup. A disk of this size plus what the
     /// filling partition needs holds them all.
-    pub fn fixed_bytes(table: PartitionTable, specs: &[PartitionSpec]) -> u64 {
+    pub(crate) fn fixed_bytes(table: PartitionTable, specs: &[PartitionSpec]) -> u64 {
         let mut next = Self::first_start(table);
         for spec in specs {
             let start = spec.start.unwrap_or(next.next_multiple_of(ALIGN));

@@ -5,8 +5,9 @@
 //!
 //! File data is never extracted: [`MemberData`] decides what becomes of it.
 //! [`ArchiveRanges`] leaves it in an uncompressed archive file and records
-//! where; [`StreamPlacement`] writes it straight into the image as the
-//! archive streams past.
+//! where; [`InMemory`] keeps it in memory; and a streamed build
+//! ([`crate::image::stream_archive_into`]) writes it straight into the
+//! image as the archive streams past.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -202,7 +203,7 @@ impl MemberData for InMemory {
 /// Writes each member's data into the image as it streams past: blocks are
 /// taken from the layout, all-zero blocks become holes, and the filesystem
 /// starts at byte `fs_offset` of the sink.
-pub struct StreamPlacement<'a> {
+pub(crate) struct StreamPlacement<'a> {
     layout: &'a mut Ext4Layout,
     sink: &'a mut dyn Sink,
     fs_offset: u64,
@@ -216,7 +217,7 @@ const CHUNK: usize = 1 << 20;
 
 impl<'a> StreamPlacement<'a> {
     /// Places data in `layout`, writing it into `sink`.
-    pub fn new(layout: &'a mut Ext4Layout, sink: &'a mut dyn Sink, fs_offset: u64) -> Self {
+    pub(crate) fn new(layout: &'a mut Ext4Layout, sink: &'a mut dyn Sink, fs_offset: u64) -> Self {
         StreamPlacement {
             layout,
             sink,
@@ -228,7 +229,7 @@ impl<'a> StreamPlacement<'a> {
     }
 
     /// Where every file's data went.
-    pub fn into_placed(mut self) -> PlacedData {
+    pub(crate) fn into_placed(mut self) -> PlacedData {
         self.release_pending();
         self.placed
     }
