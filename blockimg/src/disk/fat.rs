@@ -27,6 +27,27 @@ pub const MIN_ESP_SIZE: u64 = 33 << 20;
 pub const NO_LABEL: [u8; 11] = *b"NO NAME    ";
 
 /// How an EFI system partition is formatted.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::{parse_volume_id, FatFormat};
+/// use blockimg::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, PartitionTable};
+/// use blockimg::image::{plan_partitions, PartitionContent};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let specs = [PartitionSpec::new(PartitionRole::Esp, Some(40 << 20)), PartitionSpec::new(PartitionRole::Root, None)];
+/// let layout = DiskLayout::plan(PartitionTable::Gpt, 64 << 20, &specs)?;
+/// let esp = FatFormat { volume_id: parse_volume_id("ABCD-1234"), label: "EFI".into() };
+/// let root = PartitionContent::Ext4 { tree: &tree, options: Default::default() };
+/// let mut disk = plan_partitions(layout, vec![PartitionContent::Fat(esp), root], false)?;
+/// disk.add_esp_file("EFI/BOOT/BOOTX64.EFI", b"MZ")?;
+/// assert_eq!(disk.summary().partitions[0].role, PartitionRole::Esp);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FatFormat {
     /// The volume id (`blkid`'s UUID, `XXXX-XXXX`); `None` derives one
@@ -39,6 +60,16 @@ pub struct FatFormat {
 
 /// A FAT volume id written as `blkid` shows it (`ABCD-1234`) or as 8 hex
 /// digits.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::parse_volume_id;
+///
+/// assert_eq!(parse_volume_id("ABCD-1234"), Some(0xABCD_1234));
+/// assert_eq!(parse_volume_id("abcd1234"), Some(0xABCD_1234));
+/// assert_eq!(parse_volume_id("ABCD-12345"), None);
+/// ```
 pub fn parse_volume_id(text: &str) -> Option<u32> {
     let digits: String = match text.split_once('-') {
         Some((high, low)) if high.len() == 4 && low.len() == 4 => format!("{high}{low}"),
@@ -52,6 +83,14 @@ pub fn parse_volume_id(text: &str) -> Option<u32> {
 }
 
 /// A volume id as `blkid` and /etc/fstab write it: `ABCD-1234`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::format_volume_id;
+///
+/// assert_eq!(format_volume_id(0xABCD_1234), "ABCD-1234"); // UUID=ABCD-1234 in /etc/fstab
+/// ```
 pub fn format_volume_id(id: u32) -> String {
     format!("{:04X}-{:04X}", id >> 16, id & 0xFFFF)
 }
@@ -62,6 +101,20 @@ const NAME_PUNCTUATION: &[u8] = b"_-~!#$%&'()@^{}";
 /// A volume label as FAT stores it: at most 11 characters of A-Z, 0-9,
 /// space and `_-~!#$%&'()@^{}` (lower case is upper-cased, as `mkfs.fat`
 /// and Windows do), padded with spaces; an empty text gives [`NO_LABEL`].
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::{volume_label, NO_LABEL};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// assert_eq!(&volume_label("efi")?, b"EFI        ");
+/// assert_eq!(volume_label("")?, NO_LABEL);
+/// assert!(volume_label("much too long").is_err());
+/// assert!(volume_label("a.b").is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn volume_label(text: &str) -> Result<[u8; 11]> {
     let upper = text.to_ascii_uppercase();
     let bad = |reason: String| Error::InvalidOption {
