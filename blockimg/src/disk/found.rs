@@ -178,26 +178,26 @@ pub struct FoundTable {
 
 impl Partition {
     /// Whether the table types it as a Linux filesystem.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::found::partitions;
-/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// # let image = dir.path().join("disk.img");
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
-/// # build_image(&tree, &options, &image)?;
-/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
-/// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
-/// assert_eq!(parts.iter().filter(|p| p.is_linux()).count(), 1);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::partitions;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+    /// assert_eq!(parts.iter().filter(|p| p.is_linux()).count(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_linux(&self) -> bool {
         match &self.kind {
             PartitionKind::Mbr(kind) => *kind == MBR_LINUX,
@@ -208,26 +208,26 @@ impl Partition {
 
     /// Whether the table types it as an EFI system partition (MBR 0xEF or
     /// the GPT ESP GUID).
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::found::partitions;
-/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// # let image = dir.path().join("disk.img");
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
-/// # build_image(&tree, &options, &image)?;
-/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
-/// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
-/// assert!(parts[1].is_esp());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::partitions;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+    /// assert!(parts[1].is_esp());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_esp(&self) -> bool {
         match &self.kind {
             PartitionKind::Mbr(kind) => *kind == 0xEF,
@@ -237,51 +237,51 @@ impl Partition {
     }
 
     /// Whether it is a GPT BIOS boot partition (GRUB's core.img home).
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::found::partitions;
-/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// # let image = dir.path().join("disk.img");
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
-/// # build_image(&tree, &options, &image)?;
-/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
-/// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
-/// assert!(parts[0].is_bios_boot() && !parts[1].is_bios_boot());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::partitions;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+    /// assert!(parts[0].is_bios_boot() && !parts[1].is_bios_boot());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_bios_boot(&self) -> bool {
         matches!(&self.kind, PartitionKind::Gpt { type_guid, .. } if *type_guid == guid_on_disk(BIOS_BOOT))
     }
 
     /// The type, as `fdisk` shows it: `0x83`, a GUID, or `none`.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::found::partitions;
-/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// # let image = dir.path().join("disk.img");
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
-/// # build_image(&tree, &options, &image)?;
-/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
-/// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
-/// assert_eq!(parts[1].type_name(), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"); // the ESP GUID
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::partitions;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+    /// assert_eq!(parts[1].type_name(), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"); // the ESP GUID
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn type_name(&self) -> String {
         match &self.kind {
             PartitionKind::Mbr(kind) => format!("{kind:#04x}"),
@@ -323,19 +323,19 @@ pub struct ImageSpec {
 impl ImageSpec {
     /// Parses `IMAGE[:PART]`. A name that exists as given is a path even
     /// when it ends in `:N`.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::found::ImageSpec;
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let spec = ImageSpec::parse("disk.img:2".as_ref())?;
-/// assert_eq!((spec.path.to_str(), spec.partition), (Some("disk.img"), Some(2)));
-/// assert_eq!(ImageSpec::parse("disk.img".as_ref())?.partition, None); // the filesystem, wherever it is
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let spec = ImageSpec::parse("disk.img:2".as_ref())?;
+    /// assert_eq!((spec.path.to_str(), spec.partition), (Some("disk.img"), Some(2)));
+    /// assert_eq!(ImageSpec::parse("disk.img".as_ref())?.partition, None); // the filesystem, wherever it is
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn parse(spec: &OsStr) -> Result<ImageSpec> {
         let bytes = spec.as_bytes();
         let whole = || ImageSpec {
@@ -371,26 +371,26 @@ impl ImageSpec {
 
     /// Opens the image and finds the partition holding the filesystem (see
     /// the module documentation).
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::found::ImageSpec;
-/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// # let image = dir.path().join("disk.img");
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
-/// # build_image(&tree, &options, &image)?;
-/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
-/// let (_file, partition) = ImageSpec::parse(image.as_os_str())?.locate()?;
-/// assert_eq!(partition.number, 3); // the Linux partition
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let (_file, partition) = ImageSpec::parse(image.as_os_str())?.locate()?;
+    /// assert_eq!(partition.number, 3); // the Linux partition
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn locate(&self) -> Result<(File, Partition)> {
         let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
         let parts = partitions(&file, &self.path)?;
@@ -441,26 +441,26 @@ impl ImageSpec {
     }
 
     /// Opens the ext4 filesystem this names.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::found::ImageSpec;
-/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// # let image = dir.path().join("disk.img");
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
-/// # build_image(&tree, &options, &image)?;
-/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
-/// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
-/// assert!(fs.lookup(b"/lost+found").is_ok());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+    /// assert!(fs.lookup(b"/lost+found").is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_ext4(&self) -> Result<Ext4Reader> {
         let (file, part) = self.locate()?;
         Ext4Reader::open(file, part.start, &self.path)

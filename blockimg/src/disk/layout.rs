@@ -45,14 +45,14 @@ pub enum PartitionTable {
 
 impl PartitionTable {
     /// Name used in messages.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::PartitionTable;
-///
-/// assert_eq!(PartitionTable::Gpt.name(), "GPT");
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::PartitionTable;
+    ///
+    /// assert_eq!(PartitionTable::Gpt.name(), "GPT");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             PartitionTable::Mbr => "MBR",
@@ -118,14 +118,14 @@ pub enum PartitionRole {
 
 impl PartitionRole {
     /// The GPT partition name written for this role.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::PartitionRole;
-///
-/// assert_eq!(PartitionRole::Root.gpt_name(), "root");
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::PartitionRole;
+    ///
+    /// assert_eq!(PartitionRole::Root.gpt_name(), "root");
+    /// ```
     pub fn gpt_name(self) -> &'static str {
         match self {
             PartitionRole::BiosBoot => "bios-boot",
@@ -137,14 +137,14 @@ impl PartitionRole {
     }
 
     /// A description for summaries.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::PartitionRole;
-///
-/// assert_eq!(PartitionRole::Esp.description(), "EFI system (FAT32)");
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::PartitionRole;
+    ///
+    /// assert_eq!(PartitionRole::Esp.description(), "EFI system (FAT32)");
+    /// ```
     pub fn description(self) -> &'static str {
         match self {
             PartitionRole::BiosBoot => "BIOS boot",
@@ -233,15 +233,15 @@ pub struct PartitionSpec {
 impl PartitionSpec {
     /// A partition of `role` and `size` (`None`: the rest of the disk)
     /// placed after the one before it, with the role's name and type.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::{PartitionRole, PartitionSpec};
-///
-/// let root = PartitionSpec::new(PartitionRole::Root, None); // the rest of the disk
-/// assert_eq!((root.start, root.size, root.name), (None, None, None));
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{PartitionRole, PartitionSpec};
+    ///
+    /// let root = PartitionSpec::new(PartitionRole::Root, None); // the rest of the disk
+    /// assert_eq!((root.start, root.size, root.name), (None, None, None));
+    /// ```
     pub fn new(role: PartitionRole, size: Option<u64>) -> PartitionSpec {
         PartitionSpec {
             role,
@@ -290,21 +290,21 @@ pub struct Partition {
 
 impl Partition {
     /// Byte offset just past its last sector.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
-/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
-/// let root = layout.root();
-/// assert_eq!(root.end(), root.start + root.size);
-/// # let _ = PartitionRole::Root;
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+    /// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+    /// let root = layout.root();
+    /// assert_eq!(root.end(), root.start + root.size);
+    /// # let _ = PartitionRole::Root;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn end(&self) -> u64 {
         self.start + self.size
     }
@@ -389,15 +389,15 @@ impl DiskLayout {
     }
 
     /// Bytes after the last partition: the GPT's backup.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::{DiskLayout, PartitionTable};
-///
-/// assert_eq!(DiskLayout::back_bytes(PartitionTable::Gpt), 33 * 512); // entries and header
-/// assert_eq!(DiskLayout::back_bytes(PartitionTable::Mbr), 0);
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{DiskLayout, PartitionTable};
+    ///
+    /// assert_eq!(DiskLayout::back_bytes(PartitionTable::Gpt), 33 * 512); // entries and header
+    /// assert_eq!(DiskLayout::back_bytes(PartitionTable::Mbr), 0);
+    /// ```
     pub fn back_bytes(table: PartitionTable) -> u64 {
         match table {
             PartitionTable::Gpt => GPT_BACKUP_BYTES,
@@ -410,20 +410,20 @@ impl DiskLayout {
     /// filling the rest. Refuses boot partitions without a table, a BIOS
     /// boot partition on an MBR disk, an ESP too small for FAT32, a disk too
     /// small for its partitions and an MBR disk past 2 TiB.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
-/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
-/// assert_eq!(layout.disk_size, 128 << 20);
-/// assert!(DiskLayout::new(PartitionTable::Gpt, &boot, 16 << 20).is_err()); // no room for the root
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+    /// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+    /// assert_eq!(layout.disk_size, 128 << 20);
+    /// assert!(DiskLayout::new(PartitionTable::Gpt, &boot, 16 << 20).is_err()); // no room for the root
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(table: PartitionTable, boot: &BootPartitions, disk_size: u64) -> Result<Self> {
         Self::plan(table, disk_size, &Self::specs(boot)).map_err(|e| match e {
             Error::Partition {
@@ -617,19 +617,19 @@ impl DiskLayout {
     }
 
     /// The root filesystem's partition.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
-/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
-/// assert_eq!(layout.root().role, PartitionRole::Root);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+    /// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+    /// assert_eq!(layout.root().role, PartitionRole::Root);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn root(&self) -> &Partition {
         // `plan` refuses a layout without exactly one root.
         let index = self
@@ -641,20 +641,20 @@ impl DiskLayout {
     }
 
     /// The partition with `role`, if the disk has one.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
-/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
-/// assert_eq!(layout.find(PartitionRole::BiosBoot).map(|p| p.start), Some(1 << 20));
-/// assert!(layout.find(PartitionRole::Swap).is_none());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+    /// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+    /// assert_eq!(layout.find(PartitionRole::BiosBoot).map(|p| p.start), Some(1 << 20));
+    /// assert!(layout.find(PartitionRole::Swap).is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn find(&self, role: PartitionRole) -> Option<&Partition> {
         self.partitions.iter().find(|p| p.role == role)
     }

@@ -66,15 +66,15 @@ pub enum Format {
 
 impl Format {
     /// The name used on the command line and in messages.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk_format::Format;
-///
-/// assert_eq!(Format::VmdkStream.name(), "vmdk");
-/// assert_eq!(Format::VhdFixed.name(), "vhd-fixed");
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Format;
+    ///
+    /// assert_eq!(Format::VmdkStream.name(), "vmdk");
+    /// assert_eq!(Format::VhdFixed.name(), "vhd-fixed");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Format::Raw => "raw",
@@ -119,19 +119,19 @@ pub struct ImageIdentity {
 
 impl ImageIdentity {
     /// A random identifier and the current time.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk_format::ImageIdentity;
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let (a, b) = (ImageIdentity::random()?, ImageIdentity::random()?);
-/// assert_ne!(a.uuid, b.uuid);
-/// assert!(a.time > 1_600_000_000);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::ImageIdentity;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let (a, b) = (ImageIdentity::random()?, ImageIdentity::random()?);
+    /// assert_ne!(a.uuid, b.uuid);
+    /// assert!(a.time > 1_600_000_000);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn random() -> Result<ImageIdentity> {
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

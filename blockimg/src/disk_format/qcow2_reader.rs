@@ -80,16 +80,16 @@ struct Image<B> {
 impl<B: Backing> Qcow2Disk<B> {
     /// Opens and checks the qcow2 image in `backing`: header, features,
     /// cluster size and the L1 table.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk_format::Qcow2Disk;
-///
-/// let mut bytes = vec![0u8; 4096];
-/// bytes[..4].copy_from_slice(b"QFI\xfb"); // the magic, but no valid header
-/// assert!(Qcow2Disk::open(bytes, "disk.qcow2".as_ref()).is_err());
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Qcow2Disk;
+    ///
+    /// let mut bytes = vec![0u8; 4096];
+    /// bytes[..4].copy_from_slice(b"QFI\xfb"); // the magic, but no valid header
+    /// assert!(Qcow2Disk::open(bytes, "disk.qcow2".as_ref()).is_err());
+    /// ```
     pub fn open(backing: B, path: &Path) -> Result<Qcow2Disk<B>> {
         let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
         let mut h = [0u8; 112];

@@ -31,22 +31,22 @@ pub struct RawDisk<B> {
 
 impl<B: Backing> RawDisk<B> {
     /// Opens `backing` as a raw disk of its full length.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk_format::{RawDisk, VirtualDisk};
-///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("disk.img");
-/// std::fs::File::create(&path)?.set_len(1 << 20)?; // a sparse file: all hole
-/// let mut disk = RawDisk::open(std::fs::File::open(&path)?, &path)?;
-/// assert_eq!(disk.size(), 1 << 20);
-/// assert!(disk.data_ranges()?.iter().all(|&(_, len)| len < 1 << 20));
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{RawDisk, VirtualDisk};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("disk.img");
+    /// std::fs::File::create(&path)?.set_len(1 << 20)?; // a sparse file: all hole
+    /// let mut disk = RawDisk::open(std::fs::File::open(&path)?, &path)?;
+    /// assert_eq!(disk.size(), 1 << 20);
+    /// assert!(disk.data_ranges()?.iter().all(|&(_, len)| len < 1 << 20));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(backing: B, path: &Path) -> Result<RawDisk<B>> {
         let size = backing.byte_len().map_err(|e| Error::io(path, e))?;
         Ok(RawDisk::with_size(backing, path, size, Format::Raw))

@@ -58,16 +58,16 @@ struct Extent<B> {
 impl<B: Backing> VmdkDisk<B> {
     /// Opens and checks the VMDK in `backing`: header, footer and markers
     /// when the grain directory is at the end, and the grain directory.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk_format::VmdkDisk;
-///
-/// // Checked before anything is read: a file that is not a VMDK is refused.
-/// let err = VmdkDisk::open(vec![0u8; 4096], "disk.vmdk".as_ref()).err().expect("refused");
-/// assert!(err.to_string().contains("disk.vmdk"));
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::VmdkDisk;
+    ///
+    /// // Checked before anything is read: a file that is not a VMDK is refused.
+    /// let err = VmdkDisk::open(vec![0u8; 4096], "disk.vmdk".as_ref()).err().expect("refused");
+    /// assert!(err.to_string().contains("disk.vmdk"));
+    /// ```
     pub fn open(backing: B, path: &Path) -> Result<VmdkDisk<B>> {
         let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
         let mut bytes = [0u8; 512];

@@ -341,62 +341,62 @@ impl<'t> PlannedDisk<'t> {
     }
 
     /// Size of the disk in bytes.
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// assert_eq!(plan_disk(&tree, &options)?.disk_size(), 64 << 20);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// assert_eq!(plan_disk(&tree, &options)?.disk_size(), 64 << 20);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn disk_size(&self) -> u64 {
         self.layout.disk_size
     }
 
     /// UUID of the planned root filesystem.
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// let uuid = [7; 16];
-/// let fixed = ImageOptions { ext4: blockimg::ext4::Ext4Options { uuid: Some(uuid), ..Default::default() }, ..options };
-/// assert_eq!(plan_disk(&tree, &fixed)?.fs_uuid(), uuid);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let uuid = [7; 16];
+    /// let fixed = ImageOptions { ext4: blockimg::ext4::Ext4Options { uuid: Some(uuid), ..Default::default() }, ..options };
+    /// assert_eq!(plan_disk(&tree, &fixed)?.fs_uuid(), uuid);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fs_uuid(&self) -> [u8; 16] {
         self.root_plan().uuid()
     }
 
     /// Where the partitions are.
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// let disk = plan_disk(&tree, &options)?;
-/// let root = disk.layout().root();
-/// assert_eq!((root.start, root.size), (1 << 20, 63 << 20));
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let disk = plan_disk(&tree, &options)?;
+    /// let root = disk.layout().root();
+    /// assert_eq!((root.start, root.size), (1 << 20, 63 << 20));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn layout(&self) -> &DiskLayout {
         &self.layout
     }
@@ -465,24 +465,24 @@ impl<'t> PlannedDisk<'t> {
     /// tables, boot partitions and swap headers, the filesystems and copied
     /// images, the backup GPT; with a progress bar on a terminal when the
     /// options asked for one.
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// // Any sink: here the disk in memory.
-/// let mut image = Vec::new();
-/// plan_disk(&tree, &options)?.write_to(&mut image)?;
-/// assert!(image.len() <= 64 << 20); // up to the last byte written; the rest reads as zeros
-/// assert_eq!(&image[510..512], &[0x55, 0xaa]);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// // Any sink: here the disk in memory.
+    /// let mut image = Vec::new();
+    /// plan_disk(&tree, &options)?.write_to(&mut image)?;
+    /// assert!(image.len() <= 64 << 20); // up to the last byte written; the rest reads as zeros
+    /// assert_eq!(&image[510..512], &[0x55, 0xaa]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write_to(&self, sink: &mut dyn Sink) -> Result<()> {
         let regions = self.regions();
         let total = regions.iter().map(Region::data_bytes).sum();
@@ -505,23 +505,23 @@ impl<'t> PlannedDisk<'t> {
 
     /// The first sector, when the disk has a partition table: the MBR, or
     /// a GPT disk's protective MBR.
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// let mbr = plan_disk(&tree, &options)?.mbr_sector().ok_or("no table")?;
-/// assert_eq!(mbr[0x1c2], 0x83); // the root partition's type: Linux
-/// let bare = ImageOptions { table: PartitionTable::None, ..options };
-/// assert!(plan_disk(&tree, &bare)?.mbr_sector().is_none());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let mbr = plan_disk(&tree, &options)?.mbr_sector().ok_or("no table")?;
+    /// assert_eq!(mbr[0x1c2], 0x83); // the root partition's type: Linux
+    /// let bare = ImageOptions { table: PartitionTable::None, ..options };
+    /// assert!(plan_disk(&tree, &bare)?.mbr_sector().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn mbr_sector(&self) -> Option<[u8; 512]> {
         if self.layout.table == PartitionTable::None {
             return None;
@@ -535,22 +535,22 @@ impl<'t> PlannedDisk<'t> {
     /// as a byte range: the gap before the first partition of an MBR disk,
     /// the BIOS boot partition of a GPT disk; `None` when there is no
     /// such place.
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// // On an MBR disk: from sector 1 to the first partition.
-/// let area = plan_disk(&tree, &options)?.boot_loader_area();
-/// assert_eq!(area, Some((512, (1 << 20) - 512)));
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// // On an MBR disk: from sector 1 to the first partition.
+    /// let area = plan_disk(&tree, &options)?.boot_loader_area();
+    /// assert_eq!(area, Some((512, (1 << 20) - 512)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn boot_loader_area(&self) -> Option<(u64, u64)> {
         match self.layout.table {
             PartitionTable::Mbr => {
@@ -568,28 +568,28 @@ impl<'t> PlannedDisk<'t> {
     /// Installs a BIOS boot loader: `mbr` replaces the first sector (it
     /// must keep its partition table) and `code` is written at sector
     /// `lba`, which with `code` must lie in [`PlannedDisk::boot_loader_area`].
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// let mut disk = plan_disk(&tree, &options)?;
-/// let mut mbr = disk.mbr_sector().ok_or("no table")?;
-/// mbr[..4].copy_from_slice(&[0xfa, 0x31, 0xc0, 0x8e]); // boot code; the table stays
-/// disk.set_boot_loader(&mbr, 1, &[0x90; 1024])?; // more code at sector 1
-/// assert!(disk.set_boot_loader(&mbr, 4096, &[0x90; 512]).is_err()); // inside the partition
-///
-/// let mut image = Vec::new();
-/// disk.write_to(&mut image)?;
-/// assert_eq!((&image[..4], image[512]), (&mbr[..4], 0x90));
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let mut disk = plan_disk(&tree, &options)?;
+    /// let mut mbr = disk.mbr_sector().ok_or("no table")?;
+    /// mbr[..4].copy_from_slice(&[0xfa, 0x31, 0xc0, 0x8e]); // boot code; the table stays
+    /// disk.set_boot_loader(&mbr, 1, &[0x90; 1024])?; // more code at sector 1
+    /// assert!(disk.set_boot_loader(&mbr, 4096, &[0x90; 512]).is_err()); // inside the partition
+    ///
+    /// let mut image = Vec::new();
+    /// disk.write_to(&mut image)?;
+    /// assert_eq!((&image[..4], image[512]), (&mbr[..4], 0x90));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_boot_loader(&mut self, mbr: &[u8], lba: u64, code: &[u8]) -> Result<()> {
         let Some(sector) = self.mbr_sector() else {
             return Err(Error::InvalidOption {
@@ -636,27 +636,27 @@ impl<'t> PlannedDisk<'t> {
 
     /// Writes `data` to `path` (e.g. [`EFI_BOOT_PATH`]) in the ESP, making
     /// the directories on the way.
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// use blockimg::image::{BootPartitions, EFI_BOOT_PATH};
-/// let uefi = ImageOptions { table: PartitionTable::Gpt,
-///                           boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: None }, ..options.clone() };
-/// let mut disk = plan_disk(&tree, &uefi)?;
-/// disk.add_esp_file(EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
-/// disk.add_esp_file("EFI/BOOT/GRUB.CFG", b"configfile (hd0,gpt2)/boot/grub.cfg\n")?; // 8.3 names
-/// // Without an ESP there is nowhere to put it.
-/// assert!(plan_disk(&tree, &options)?.add_esp_file(EFI_BOOT_PATH, b"MZ").is_err());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// use blockimg::image::{BootPartitions, EFI_BOOT_PATH};
+    /// let uefi = ImageOptions { table: PartitionTable::Gpt,
+    ///                           boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: None }, ..options.clone() };
+    /// let mut disk = plan_disk(&tree, &uefi)?;
+    /// disk.add_esp_file(EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
+    /// disk.add_esp_file("EFI/BOOT/GRUB.CFG", b"configfile (hd0,gpt2)/boot/grub.cfg\n")?; // 8.3 names
+    /// // Without an ESP there is nowhere to put it.
+    /// assert!(plan_disk(&tree, &options)?.add_esp_file(EFI_BOOT_PATH, b"MZ").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn add_esp_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
         let (start, size) = self
             .layout
@@ -670,22 +670,22 @@ impl<'t> PlannedDisk<'t> {
     }
 
     /// What the disk holds.
-///
-/// # Examples
-///
-/// ```
-/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
-/// # use blockimg::tree::{Metadata, Timestamp, Tree};
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
-/// let summary = plan_disk(&tree, &options)?.summary();
-/// assert_eq!((summary.table, summary.partitions.len()), (PartitionTable::Mbr, 1));
-/// assert_eq!(summary.block_size, 4096);
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let summary = plan_disk(&tree, &options)?.summary();
+    /// assert_eq!((summary.table, summary.partitions.len()), (PartitionTable::Mbr, 1));
+    /// assert_eq!(summary.block_size, 4096);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn summary(&self) -> ImageSummary {
         let plan = self.root_plan();
         let g = plan.geometry();

@@ -691,26 +691,26 @@ impl Prepared<'_> {
     /// they renamed into place, so a build that fails leaves none of them
     /// (and existing files under their names untouched). An output that
     /// exists is refused unless `overwrite`.
-///
-/// # Examples
-///
-/// ```
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// let text = r#"
-/// [disk]
-/// size = "8M"
-/// [[output]]
-/// path = "disk.img"
-/// "#;
-/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-/// let prepared = blockimg::recipe::prepare(&recipe, false)?;
-/// assert_eq!(prepared.write(false)?[0].disk_size, 8 << 20);
-/// assert!(prepared.write(false).is_err()); // it exists now
-/// prepared.write(true)?; // replaced
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let text = r#"
+    /// [disk]
+    /// size = "8M"
+    /// [[output]]
+    /// path = "disk.img"
+    /// "#;
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let prepared = blockimg::recipe::prepare(&recipe, false)?;
+    /// assert_eq!(prepared.write(false)?[0].disk_size, 8 << 20);
+    /// assert!(prepared.write(false).is_err()); // it exists now
+    /// prepared.write(true)?; // replaced
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write(&self, overwrite: bool) -> Result<Vec<Written>> {
         let recipe = self.recipe;
         if recipe.outputs.is_empty() {
@@ -753,25 +753,25 @@ impl Prepared<'_> {
     /// disk, each partition with its offset, size, type and contents, the
     /// files added to the root and by whom, the kernel command line, the
     /// outputs.
-///
-/// # Examples
-///
-/// ```
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// let text = r#"
-/// [disk]
-/// size = "8M"
-/// [[output]]
-/// path = "disk.img"
-/// "#;
-/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-/// let plan = blockimg::recipe::prepare(&recipe, false)?.describe();
-/// assert!(plan.contains("disk.img")); // what `blockimg build --dry-run` prints
-/// assert!(!dir.path().join("disk.img").exists());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let text = r#"
+    /// [disk]
+    /// size = "8M"
+    /// [[output]]
+    /// path = "disk.img"
+    /// "#;
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let plan = blockimg::recipe::prepare(&recipe, false)?.describe();
+    /// assert!(plan.contains("disk.img")); // what `blockimg build --dry-run` prints
+    /// assert!(!dir.path().join("disk.img").exists());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn describe(&self) -> String {
         let r = self.recipe;
         let l = &self.layout;

@@ -178,25 +178,25 @@ impl VhdDynamic {
 
     /// Like [`VhdDynamic::finish`], but leaves the file without its final
     /// name until [`Completed::publish`].
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk_format::ImageIdentity;
-/// use blockimg::sink::{virtual_size, OutputFormat, VhdDynamic};
-///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("disk.vhd");
-/// let size = virtual_size(OutputFormat::Vhd, 4 << 20, false)?;
-/// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
-/// let (completed, _len) = VhdDynamic::create(&path, false, size, &identity)?.seal()?;
-/// assert!(!path.exists()); // not yet: other outputs of the build may still fail
-/// completed.publish()?;
-/// assert!(path.exists());
-/// # Ok(())
-/// # }
-/// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::ImageIdentity;
+    /// use blockimg::sink::{virtual_size, OutputFormat, VhdDynamic};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("disk.vhd");
+    /// let size = virtual_size(OutputFormat::Vhd, 4 << 20, false)?;
+    /// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+    /// let (completed, _len) = VhdDynamic::create(&path, false, size, &identity)?.seal()?;
+    /// assert!(!path.exists()); // not yet: other outputs of the build may still fail
+    /// completed.publish()?;
+    /// assert!(path.exists());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn seal(mut self) -> Result<(Completed, u64)> {
         let store = &mut self.store;
         self.blocks.finish(&mut |i, b| store.block(i, b))?;
