@@ -95,6 +95,29 @@ pub fn decompress<'a>(
 }
 
 /// What happens to the data of regular members.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, InMemory, OutsideRoot};
+/// use blockimg::tree::{NodeKind, Timestamp};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let mut builder = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// builder.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// let archive = builder.into_inner()?;
+/// // InMemory and ArchiveRanges are the two kinds of MemberData.
+/// let tree = read_archive(&archive[..], "root.tar", &mut InMemory::new(1 << 20), OutsideRoot::Refuse, Timestamp::now())?;
+/// let NodeKind::File(content) = &tree.node(tree.lookup(b"/etc/hostname").ok_or("missing")?).kind else { panic!() };
+/// assert_eq!(content.size, 10);
+/// # let _ = dir;
+/// # Ok(())
+/// # }
+/// ```
 pub trait MemberData {
     /// Takes the `size` bytes of a member's data from `data` (which starts at
     /// byte `archive_offset` of the uncompressed archive) and says where the
@@ -112,6 +135,30 @@ pub trait MemberData {
 }
 
 /// Leaves the data in an uncompressed archive file and records its offset.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, ArchiveRanges, OutsideRoot};
+/// use blockimg::tree::{DataSource, NodeKind, Timestamp};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let mut builder = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// builder.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// let archive = builder.into_inner()?;
+/// let path = dir.path().join("root.tar");
+/// std::fs::write(&path, &archive)?;
+/// let mut ranges = ArchiveRanges::new(&path);
+/// let tree = read_archive(std::fs::File::open(&path)?, "root.tar", &mut ranges, OutsideRoot::Refuse, Timestamp::now())?;
+/// let NodeKind::File(content) = &tree.node(tree.lookup(b"/etc/hostname").ok_or("missing")?).kind else { panic!() };
+/// assert!(matches!(content.source, DataSource::Archive { offset: 512, .. })); // after its header
+/// # Ok(())
+/// # }
+/// ```
 pub struct ArchiveRanges {
     path: Arc<PathBuf>,
 }
@@ -119,6 +166,15 @@ pub struct ArchiveRanges {
 impl ArchiveRanges {
     /// Data will be read from the archive at `path` when the image is
     /// written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::tar::ArchiveRanges;
+    ///
+    /// // Data stays in rootfs.tar, read again when the image is written.
+    /// let _ranges = ArchiveRanges::new("rootfs.tar".as_ref());
+    /// ```
     pub fn new(path: &Path) -> Self {
         ArchiveRanges {
             path: Arc::new(path.to_path_buf()),
@@ -155,6 +211,27 @@ impl MemberData for ArchiveRanges {
 /// Keeps member data in memory, up to a limit on the total: for archives
 /// that must become a tree before anything is written (compressed
 /// archives and pipes when the image cannot be written in one pass).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, InMemory, OutsideRoot};
+/// use blockimg::tree::Timestamp;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let mut builder = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// builder.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// let archive = builder.into_inner()?;
+/// let small = read_archive(&archive[..], "root.tar", &mut InMemory::new(4), OutsideRoot::Refuse, Timestamp::now());
+/// assert!(small.is_err()); // more file data than the limit
+/// # let _ = dir;
+/// # Ok(())
+/// # }
+/// ```
 pub struct InMemory {
     limit: u64,
     total: u64,
@@ -162,6 +239,14 @@ pub struct InMemory {
 
 impl InMemory {
     /// Holds at most `limit` bytes of file data in all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::tar::InMemory;
+    ///
+    /// let _data = InMemory::new(256 << 20); // at most 256 MiB of file data
+    /// ```
     pub fn new(limit: u64) -> Self {
         InMemory { limit, total: 0 }
     }
@@ -314,6 +399,27 @@ impl MemberData for StreamPlacement<'_> {
 }
 
 /// How members whose path leaves the root are treated.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, InMemory, OutsideRoot};
+/// use blockimg::tree::Timestamp;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut builder = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(0);
+/// header.as_gnu_mut().ok_or("gnu")?.name[..10].copy_from_slice(b"../escaped");
+/// header.set_cksum();
+/// builder.append(&header, &[][..])?;
+/// let archive = builder.into_inner()?;
+/// let read = |outside| read_archive(&archive[..], "evil.tar", &mut InMemory::new(1 << 20), outside, Timestamp::now());
+/// assert!(read(OutsideRoot::Refuse).is_err());
+/// assert_eq!(read(OutsideRoot::Skip)?.len(), 1); // the root alone
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutsideRoot {
     /// Refuse the archive, naming the member.
