@@ -3,6 +3,25 @@
 use std::io::{self, Write};
 
 /// How the initramfs archive is compressed.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::{archive_bytes, compress::Compression};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let time = Timestamp::from_secs(1_700_000_000);
+/// # let mut root = Tree::new(Metadata::directory(time));
+/// # let script = FileContent::from_bytes(&b"#!/bin/sh\nexec sh\n"[..]);
+/// # root.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(script)))?;
+/// // root: a tree holding an executable /init script.
+/// assert!(archive_bytes(&root, Compression::None, None)?.starts_with(b"070701"));
+/// assert!(archive_bytes(&root, Compression::Xz, None)?.starts_with(b"\xfd7zXZ\0"));
+/// assert_eq!(Compression::default(), Compression::Gzip);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {
     /// Stored as is.

@@ -27,6 +27,26 @@ use crate::tree::{
 const MAX_SYMLINKS: usize = 40;
 
 /// A filesystem on the host, rooted at a directory.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::hostfs::HostFs;
+/// use blockimg::initramfs::{assemble, InitramfsOptions};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Executables come from a sysroot (a cross-built system, say), not from /.
+/// let sysroot = tempfile::tempdir()?;
+/// std::fs::create_dir(sysroot.path().join("bin"))?;
+/// std::fs::write(sysroot.path().join("bin/run"), "#!/bin/sh\n")?;
+/// let options = InitramfsOptions { binaries: vec!["/bin/run".into()], run: Some("/bin/run".into()), ..Default::default() };
+/// let root = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+/// let result = assemble(root, HostFs::new(sysroot.path()), &options);
+/// assert!(result.is_err()); // /bin/run is a script, not an ELF executable
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct HostFs {
     root: PathBuf,
@@ -45,11 +65,28 @@ pub(crate) struct Resolved {
 impl HostFs {
     /// A host filesystem whose root is the host directory `root` (`/` for
     /// the running system).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::initramfs::hostfs::HostFs;
+    ///
+    /// let host = HostFs::new("/"); // the running system
+    /// assert_eq!(host.root(), std::path::Path::new("/"));
+    /// ```
     pub fn new(root: impl Into<PathBuf>) -> Self {
         HostFs { root: root.into() }
     }
 
     /// The host root directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::initramfs::hostfs::HostFs;
+    ///
+    /// assert_eq!(HostFs::new("/srv/sysroot").root(), std::path::Path::new("/srv/sysroot"));
+    /// ```
     pub fn root(&self) -> &Path {
         &self.root
     }

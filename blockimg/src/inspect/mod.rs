@@ -240,6 +240,35 @@ pub struct Boot {
 }
 
 /// GRUB's boot.img in the first sector, and the core.img it loads.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::grub_install::{install_grub, Firmware, InstallOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
+/// let options = InstallOptions {
+///     firmware: Firmware::Bios,
+///     partition: None,
+///     cmdline: String::new(),
+///     grub_dir: None,
+///     grub_efi_dir: None,
+/// };
+/// let summary = install_grub(&image, &options)?;
+/// let grub = blockimg::inspect::inspect(&image)?.boot.grub_bios.ok_or("no GRUB")?;
+/// assert_eq!((grub.core_lba, grub.location.as_str()), (1, "MBR gap"));
+/// assert!(grub.core_sectors.is_some());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GrubBios {
     /// The sector boot.img loads core.img from (its field at 0x5C).
