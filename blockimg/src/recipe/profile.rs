@@ -11,6 +11,18 @@ use crate::boot::BootMode;
 use crate::disk::layout::PartitionTable;
 
 /// A named set of defaults and files.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let recipe = blockimg::recipe::parse("profile = \"xen-domu\"\n", &dir.path().join("image.toml"))?;
+/// assert_eq!(recipe.profile, Some(blockimg::recipe::Profile::XenDomu));
+/// assert_eq!(recipe.boot.mode, blockimg::boot::BootMode::Bios); // the profile's default
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
     /// An Amazon EC2 instance (HVM; Nitro or Xen).

@@ -3,6 +3,23 @@
 //! Because the whole layout is planned before a byte is written, every
 //! output format can be produced in one pass: a sparse raw file today,
 //! other formats through the same trait.
+//!
+//! # Example
+//!
+//! ```
+//! use blockimg::sink::{Sink, SparseFile};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("disk.img");
+//! let mut sink = SparseFile::create(&path, false)?;
+//! sink.write_at(0, &[0x55; 512])?;
+//! sink.write_at(4 << 20, &[0; 4096])?; // zeros stay holes
+//! sink.finish(8 << 20)?;
+//! assert_eq!(std::fs::metadata(&path)?.len(), 8 << 20);
+//! # Ok(())
+//! # }
+//! ```
 
 mod blocks;
 mod deflate_pool;
