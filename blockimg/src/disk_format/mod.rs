@@ -165,11 +165,45 @@ impl ImageIdentity {
 /// ```
 pub trait Backing: Send {
     /// Length in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Backing;
+    ///
+    /// assert_eq!(vec![0u8; 4096].byte_len().ok(), Some(4096));
+    /// ```
     fn byte_len(&self) -> io::Result<u64>;
     /// Fills `buf` from `offset`; fails if the range ends past the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Backing;
+    ///
+    /// let image = b"0123456789".to_vec();
+    /// let mut buf = [0; 4];
+    /// assert!(image.read_exact_at(&mut buf, 2).is_ok() && &buf == b"2345");
+    /// assert!(image.read_exact_at(&mut buf, 8).is_err()); // past the end
+    /// ```
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// The ranges of `start..end` that may hold data, as (offset, length),
     /// ascending; the rest reads as zeros. The default is the whole range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Backing;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let dir = tempfile::tempdir()?;
+    /// let file = std::fs::File::create(dir.path().join("sparse.img"))?;
+    /// file.set_len(64 << 20)?; // a hole
+    /// assert!(file.data_ranges(0, 64 << 20)?.is_empty()); // a File knows its holes
+    /// assert_eq!(vec![0u8; 100].data_ranges(0, 100)?, [(0, 100)]); // memory: all of it
+    /// # Ok(())
+    /// # }
+    /// ```
     fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<(u64, u64)>> {
         Ok(if end > start {
             vec![(start, end - start)]
@@ -276,14 +310,65 @@ impl Backing for Vec<u8> {
 /// ```
 pub trait VirtualDisk: Send {
     /// The image's format.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{open_backing, Format};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut disk = open_backing(vec![1u8; 8192], "disk.img".as_ref())?;
+    /// assert_eq!(disk.format(), Format::Raw);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn format(&self) -> Format;
     /// Size of the disk in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{open_backing, Format};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut disk = open_backing(vec![1u8; 8192], "disk.img".as_ref())?;
+    /// assert_eq!(disk.size(), 8192);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn size(&self) -> u64;
     /// The ranges of the disk that may hold data, as (offset, length),
     /// ascending and non-overlapping; everything else reads as zeros.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{open_backing, Format};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut disk = open_backing(vec![1u8; 8192], "disk.img".as_ref())?;
+    /// assert_eq!(disk.data_ranges()?, [(0, 8192)]);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn data_ranges(&mut self) -> Result<Vec<(u64, u64)>>;
     /// Fills `buf` with the disk's bytes from `offset`; the range must lie
     /// within the disk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{open_backing, Format};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut disk = open_backing(vec![1u8; 8192], "disk.img".as_ref())?;
+    /// let mut buf = [0; 512];
+    /// disk.read_at(4096, &mut buf)?;
+    /// assert_eq!(buf, [1; 512]);
+    /// assert!(disk.read_at(8000, &mut buf).is_err()); // past the end of the disk
+    /// # Ok(())
+    /// # }
+    /// ```
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
 }
 

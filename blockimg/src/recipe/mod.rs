@@ -458,6 +458,26 @@ pub struct BootSpec {
 }
 
 /// An initramfs to build.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [boot]
+/// mode = "bios"
+/// [boot.initramfs]
+/// compress = "zstd"
+/// modules = ["virtio_blk"]
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let initramfs = recipe.boot.initramfs.ok_or("no initramfs")?;
+/// assert_eq!(initramfs.compression, blockimg::initramfs::compress::Compression::Zstd);
+/// assert_eq!(initramfs.options.modules, ["virtio_blk"]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct InitramfsSpec {
     /// What goes in.

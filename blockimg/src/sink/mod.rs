@@ -73,12 +73,43 @@ use crate::error::Result;
 /// ```
 pub trait Sink {
     /// Writes `data` at byte `offset` of the image.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::sink::Sink;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut image: Vec<u8> = Vec::new();
+    /// image.write_at(0, &[0x55, 0xaa])?;
+    /// image.write_at(510, &[0x55, 0xaa])?; // the gap reads as zeros
+    /// assert_eq!((image.len(), image[2]), (512, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
 
     /// Like [`Sink::write_at`], but takes the buffer, and returns a buffer
     /// the caller may fill next (its length and contents are arbitrary).
     /// Sinks that hand buffers to another thread take it as it is and save
     /// a copy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::sink::Sink;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut image: Vec<u8> = Vec::new();
+    /// let mut buf = vec![7u8; 4096];
+    /// for block in 0..4 {
+    ///     buf = image.write_owned(block * 4096, buf)?; // the buffer comes back for the next block
+    ///     buf.resize(4096, 7);
+    /// }
+    /// assert_eq!(image.len(), 4 * 4096);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn write_owned(&mut self, offset: u64, data: Vec<u8>) -> Result<Vec<u8>> {
         self.write_at(offset, &data)?;
         Ok(data)

@@ -145,6 +145,20 @@ pub struct TreeAdjust {
 impl TreeAdjust {
     /// Applies the changes to `tree`; new entries are stamped with
     /// `timestamp` (or now).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::root::{load_root, TreeAdjust};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = load_root(None, Some(0))?;
+    /// let adjust = TreeAdjust { owner: Some((1000, 1000)), map_uid: vec![(1000, 0)], ..Default::default() };
+    /// adjust.apply(&mut tree, Some(0))?; // owner first, then the mapping
+    /// assert_eq!((tree.node(blockimg::tree::Tree::ROOT).meta.uid, tree.node(blockimg::tree::Tree::ROOT).meta.gid), (0, 1000));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn apply(&self, tree: &mut Tree, timestamp: Option<i64>) -> Result<()> {
         if let Some((uid, gid)) = self.owner {
             tree.set_owner_all(uid, gid);

@@ -122,6 +122,41 @@ pub trait MemberData {
     /// Takes the `size` bytes of a member's data from `data` (which starts at
     /// byte `archive_offset` of the uncompressed archive) and says where the
     /// file's content lives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// use blockimg::source::tar::{read_archive, MemberData, OutsideRoot};
+    /// use blockimg::tree::{FileContent, NodeId, Timestamp};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Keeps every member's data in memory and counts the files.
+    /// #[derive(Default)]
+    /// struct Counting(usize);
+    /// impl MemberData for Counting {
+    ///     fn take(&mut self, data: &mut dyn Read, size: u64, _offset: u64, _sparse: bool) -> blockimg::Result<FileContent> {
+    ///         let mut bytes = Vec::with_capacity(size as usize);
+    ///         data.take(size).read_to_end(&mut bytes).map_err(|e| blockimg::Error::io("archive", e))?;
+    ///         Ok(FileContent::from_bytes(bytes))
+    ///     }
+    ///     fn added(&mut self, _node: NodeId) {
+    ///         self.0 += 1;
+    ///     }
+    /// }
+    /// let mut builder = tar::Builder::new(Vec::new());
+    /// let mut header = tar::Header::new_gnu();
+    /// header.set_size(3);
+    /// header.set_mode(0o644);
+    /// builder.append_data(&mut header, "a", &b"abc"[..])?;
+    /// let archive = builder.into_inner()?;
+    /// let mut data = Counting::default();
+    /// read_archive(&archive[..], "a.tar", &mut data, OutsideRoot::Refuse, Timestamp::now())?;
+    /// assert_eq!(data.0, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn take(
         &mut self,
         data: &mut dyn Read,
@@ -131,6 +166,23 @@ pub trait MemberData {
     ) -> Result<FileContent>;
 
     /// Called once the file taken last is in the tree as `node`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::tar::{read_archive, InMemory, MemberData, OutsideRoot};
+    /// use blockimg::tree::Timestamp;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Called after each file member's node is in the tree; most kinds of
+    /// // member data need nothing then, and the default does nothing.
+    /// let mut data = InMemory::new(1 << 20);
+    /// data.added(blockimg::tree::Tree::ROOT);
+    /// let empty = tar::Builder::new(Vec::new()).into_inner()?;
+    /// assert_eq!(read_archive(&empty[..], "empty.tar", &mut data, OutsideRoot::Refuse, Timestamp::now())?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn added(&mut self, _node: NodeId) {}
 }
 
