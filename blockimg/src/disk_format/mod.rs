@@ -568,6 +568,19 @@ pub fn format_of_name(path: &Path) -> Option<Format> {
 /// Checks that an input's contents agree with its name: a file named
 /// `*.vhd` or `*.vmdk` that holds no such image is refused rather than read
 /// as a raw disk.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{check_name_matches, Format};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// check_name_matches("disk.vmdk".as_ref(), Format::VmdkSparse)?; // either VMDK
+/// check_name_matches("disk.bin".as_ref(), Format::Qcow2)?; // no claim made
+/// assert!(check_name_matches("disk.qcow2".as_ref(), Format::Raw).is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
     let family = |f: Format| match f {
         Format::Raw => "raw",

@@ -23,6 +23,16 @@ use crate::tree::{
 };
 
 /// The compression of an archive, recognised from its first bytes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::Compression;
+///
+/// // By the bytes, whatever the file is called.
+/// assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Compression::Zstd);
+/// assert_eq!(Compression::detect(b"\xfd7zXZ\0"), Compression::Xz);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     /// A plain tar stream.
