@@ -53,16 +53,41 @@ pub enum BootMode {
 
 impl BootMode {
     /// Whether a BIOS boot loader is installed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::boot::BootMode;
+    ///
+    /// assert!(BootMode::Hybrid.bios() && BootMode::Bios.bios());
+    /// assert!(!BootMode::Uefi.bios());
+    /// ```
     pub fn bios(self) -> bool {
         matches!(self, BootMode::Bios | BootMode::Hybrid)
     }
 
     /// Whether a UEFI boot loader is installed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::boot::BootMode;
+    ///
+    /// assert!(BootMode::Hybrid.uefi() && !BootMode::None.uefi());
+    /// ```
     pub fn uefi(self) -> bool {
         matches!(self, BootMode::Uefi | BootMode::Hybrid)
     }
 
     /// The mode's name (`none`, `bios`, `uefi`, `hybrid`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::boot::BootMode;
+    ///
+    /// assert_eq!(BootMode::Hybrid.name(), "hybrid");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             BootMode::None => "none",
@@ -162,6 +187,28 @@ pub fn install(disk: &mut PlannedDisk<'_>, mode: BootMode, options: &BootOptions
 }
 
 /// What a bootable disk boots, and where GRUB's files come from.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::boot::{add_boot_files, BootOptions, GRUB_CFG_PATH};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("vmlinuz"), b"a kernel")?;
+/// let options = BootOptions {
+///     kernel: Some(dir.path().join("vmlinuz")), // copied to /boot/vmlinuz
+///     cmdline: "quiet".into(),
+///     consoles: Some(vec!["ttyS0,115200n8".into()]),
+///     ..Default::default()
+/// };
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+/// add_boot_files(&mut tree, &options, &[1; 16])?;
+/// assert!(tree.lookup(b"/boot/vmlinuz").is_some() && tree.lookup(GRUB_CFG_PATH.as_bytes()).is_some());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct BootOptions {
     /// Host kernel copied to [`KERNEL_PATH`]; without it grub.cfg boots a
@@ -430,6 +477,35 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// sector and a core.img made by the host's `grub-mkimage` in the gap after
 /// an MBR or in a GPT disk's BIOS boot partition, reading `/boot/grub` from
 /// the root partition.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::boot::{self, BootOptions};
+/// use blockimg::image::{plan_disk, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let options = ImageOptions {
+///     size: DiskSize::Exact(128 << 20),
+///     table: PartitionTable::Mbr,
+///     boot_partitions: Default::default(),
+///     ext4: Default::default(),
+///     overwrite: false,
+///     progress: false,
+/// };
+/// let mut disk = plan_disk(&tree, &options)?;
+/// boot::install_bios(&mut disk, &BootOptions::default())?; // core.img in the gap after the MBR
+/// let mbr = disk.mbr_sector().ok_or("no MBR")?;
+/// assert_eq!(&mbr[0x1fe..], &[0x55, 0xaa]);
+/// assert_ne!(mbr[..0x5c], [0; 0x5c]); // boot.img's code
+/// # Ok(())
+/// # }
+/// ```
 pub fn install_bios(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result<()> {
     let mbr = disk
         .mbr_sector()
@@ -479,6 +555,37 @@ pub(crate) fn bios_boot_code(
 /// Installs GRUB for UEFI into `disk`: `/EFI/BOOT/BOOTX64.EFI` on its ESP,
 /// made by the host's `grub-mkimage` with an early configuration that finds
 /// the root filesystem by UUID and reads `/boot/grub` from it.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::boot::{self, BootOptions};
+/// use blockimg::image::{plan_disk, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/x86_64-efi").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let options = ImageOptions {
+///     size: DiskSize::Exact(128 << 20),
+///     table: PartitionTable::Gpt,
+///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: None },
+///     ext4: Default::default(),
+///     overwrite: false,
+///     progress: false,
+/// };
+/// let mut disk = plan_disk(&tree, &options)?;
+/// boot::install_uefi(&mut disk, &BootOptions::default())?; // /EFI/BOOT/BOOTX64.EFI on the ESP
+/// let dir = tempfile::tempdir()?;
+/// let mut sink = blockimg::sink::SparseFile::create(&dir.path().join("disk.img"), false)?;
+/// disk.write_to(&mut sink)?;
+/// sink.finish(disk.disk_size())?;
+/// assert_eq!(blockimg::inspect::inspect(&dir.path().join("disk.img"))?.boot.efi.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 pub fn install_uefi(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result<()> {
     if disk.layout().find(PartitionRole::Esp).is_none() {
         return Err(boot_refused(

@@ -36,6 +36,33 @@ pub const GRUB_UNREADABLE_FEATURES: &[&str] = &["inline_data", "casefold", "ea_i
 const MAX_ESP: u64 = 4 << 30;
 
 /// Which firmware the installed GRUB serves.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::grub_install::{install_grub, Firmware, InstallOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
+/// let options = InstallOptions {
+///     firmware: Firmware::Bios,
+///     partition: None,
+///     cmdline: String::new(),
+///     grub_dir: None,
+///     grub_efi_dir: None,
+/// };
+/// let summary = install_grub(&image, &options)?;
+/// assert!(summary.core_lba.is_some() && summary.esp.is_none()); // BIOS only
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Firmware {
     /// PC BIOS only.
@@ -57,6 +84,33 @@ impl Firmware {
 }
 
 /// What [`install_grub`] installs.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::grub_install::{install_grub, Firmware, InstallOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
+/// let options = InstallOptions {
+///     firmware: Firmware::Bios,
+///     partition: None,
+///     cmdline: String::new(),
+///     grub_dir: None,
+///     grub_efi_dir: None,
+/// };
+/// let summary = install_grub(&image, &options)?;
+/// assert_eq!(summary.root.number, 1); // found: the partition holding ext4
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct InstallOptions {
     /// The firmware to serve.
@@ -73,6 +127,36 @@ pub struct InstallOptions {
 }
 
 /// What [`install_grub`] did.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::grub_install::{install_grub, Firmware, InstallOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
+/// let options = InstallOptions {
+///     firmware: Firmware::Bios,
+///     partition: None,
+///     cmdline: String::new(),
+///     grub_dir: None,
+///     grub_efi_dir: None,
+/// };
+/// let summary = install_grub(&image, &options)?;
+/// assert_eq!(summary.core_lba, Some(1)); // core.img right after the MBR
+/// assert_eq!(summary.entries.len(), 1);
+/// let fs = blockimg::disk::found::ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+/// assert_eq!(summary.fs_uuid, fs.info().uuid);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct InstallSummary {
     /// The root partition GRUB boots from.

@@ -7,6 +7,19 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 /// Sixteen random bytes shaped as a version-4 UUID.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::identity::random_uuid;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let (a, b) = (random_uuid()?, random_uuid()?);
+/// assert_ne!(a, b);
+/// assert_eq!((a[6] >> 4, a[8] >> 6), (4, 0b10)); // version 4, RFC 4122 variant
+/// # Ok(())
+/// # }
+/// ```
 pub fn random_uuid() -> Result<[u8; 16]> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| Error::InvalidOption {
@@ -48,6 +61,19 @@ pub fn derived_uuid(tag: &str, parts: &[&[u8]]) -> [u8; 16] {
 
 /// [`derived_uuid`] of `tag` and `parts` when `derive` (a reproducible
 /// build), [`random_uuid`] otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::identity::{derived_uuid, uuid_for};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let secs = 1_700_000_000i64.to_le_bytes();
+/// assert_eq!(uuid_for(true, "swap", &[&secs])?, derived_uuid("swap", &[&secs])); // reproducible
+/// assert_ne!(uuid_for(false, "swap", &[&secs])?, uuid_for(false, "swap", &[&secs])?);
+/// # Ok(())
+/// # }
+/// ```
 pub fn uuid_for(derive: bool, tag: &str, parts: &[&[u8]]) -> Result<[u8; 16]> {
     if derive {
         Ok(derived_uuid(tag, parts))
@@ -63,6 +89,15 @@ fn as_uuid_v4(mut bytes: [u8; 16]) -> [u8; 16] {
 }
 
 /// Formats a UUID as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::identity::format_uuid;
+///
+/// let uuid = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef, 0x81, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+/// assert_eq!(format_uuid(&uuid), "12345678-9abc-4def-8123-456789abcdef");
+/// ```
 pub fn format_uuid(uuid: &[u8; 16]) -> String {
     let hex: String = uuid.iter().map(|b| format!("{b:02x}")).collect();
     format!(
@@ -76,6 +111,19 @@ pub fn format_uuid(uuid: &[u8; 16]) -> String {
 }
 
 /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hyphens optional).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::identity::parse_uuid;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let uuid = parse_uuid("12345678-9abc-4def-8123-456789abcdef")?;
+/// assert_eq!(uuid, parse_uuid("123456789ABC4DEF8123456789ABCDEF")?); // hyphens optional
+/// assert!(parse_uuid("not a uuid").is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn parse_uuid(text: &str) -> Result<[u8; 16]> {
     let bad = |reason: &str| Error::InvalidOption {
         option: "UUID".into(),

@@ -26,6 +26,22 @@ use crate::sink::DeviceWriter;
 const BLANK_CHECK: u64 = 1 << 20;
 
 /// A checked, opened target.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::target::open_target;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// // A block device such as /dev/nvme1n1 in real use; here an existing file.
+/// let path = dir.path().join("target.img");
+/// std::fs::File::create(&path)?.set_len(16 << 20)?;
+/// let target = open_target(&path)?;
+/// assert_eq!((target.size(), target.is_block_device()), (16 << 20, false));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Target {
     file: File,
     path: PathBuf,
@@ -35,17 +51,57 @@ pub struct Target {
 
 impl Target {
     /// The target's size in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::target::open_target;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// // A block device such as /dev/nvme1n1 in real use; here an existing file.
+    /// let path = dir.path().join("target.img");
+    /// std::fs::File::create(&path)?.set_len(16 << 20)?;
+    /// assert_eq!(open_target(&path)?.size(), 16 << 20);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn size(&self) -> u64 {
         self.size
     }
 
     /// True for a block device, false for a regular file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::target::open_target;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// // A block device such as /dev/nvme1n1 in real use; here an existing file.
+    /// let path = dir.path().join("target.img");
+    /// std::fs::File::create(&path)?.set_len(16 << 20)?;
+    /// assert!(!open_target(&path)?.is_block_device());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_block_device(&self) -> bool {
         self.block_device
     }
 }
 
 /// How [`write_image`] writes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::target::WriteOptions;
+///
+/// // For a new, empty EBS volume: skip the zeros, then read it all back.
+/// let options = WriteOptions { skip_zeros: true, verify: true, force: false, progress: false };
+/// assert!(options.verify);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriteOptions {
     /// Leave regions of zeros unwritten. Correct only on a target that
@@ -61,6 +117,27 @@ pub struct WriteOptions {
 }
 
 /// What [`write_image`] did.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::target::{open_target, write_image, WriteOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// let target_path = dir.path().join("target.img");
+/// std::fs::File::create(&target_path)?.set_len(8 << 20)?; // empty, so zeros may be skipped
+/// let options = WriteOptions { skip_zeros: true, verify: false, force: false, progress: false };
+/// let mut disk = blockimg::disk_format::open(&image)?;
+/// let summary = write_image(disk.as_mut(), &image, open_target(&target_path)?, &options)?;
+/// assert_eq!(summary.disk_size, 8 << 20);
+/// assert!(summary.bytes_written < 8 << 20 && !summary.verified);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct WriteSummary {
     /// Bytes of the image's disk written: its size, or the target's when
@@ -80,6 +157,22 @@ fn in_use(path: &Path, reason: String) -> Error {
 }
 
 /// Opens `path` for writing after checking that nothing uses it.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::target::open_target;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// // A block device such as /dev/nvme1n1 in real use; here an existing file.
+/// let path = dir.path().join("target.img");
+/// std::fs::File::create(&path)?.set_len(16 << 20)?;
+/// assert!(open_target(&path).is_ok());
+/// assert!(open_target(dir.path()).is_err()); // neither a block device nor a file
+/// # Ok(())
+/// # }
+/// ```
 pub fn open_target(path: &Path) -> Result<Target> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let block_device = meta.file_type().is_block_device();
@@ -250,6 +343,15 @@ fn check_blank(target: &Target, force: bool) -> Result<()> {
 }
 
 /// True when `path` names a block device.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::target::is_block_device;
+///
+/// assert!(!is_block_device("/etc/hostname".as_ref()));
+/// assert!(!is_block_device("/no/such/device".as_ref()));
+/// ```
 pub fn is_block_device(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|meta| meta.file_type().is_block_device())
 }
@@ -258,6 +360,23 @@ pub fn is_block_device(path: &Path) -> bool {
 /// `disk_size` bytes straight onto it: the checks of [`open_target`], then
 /// the target must hold the disk and, unless `force`, be blank. Returns the
 /// open target for [`crate::sink::SparseFile::in_place`].
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::target::open_build_target;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// // A block device such as /dev/nvme1n1 in real use; here an existing file.
+/// let path = dir.path().join("target.img");
+/// std::fs::File::create(&path)?.set_len(16 << 20)?;
+/// let file = open_build_target(&path, 16 << 20, false)?; // blank and large enough
+/// assert!(open_build_target(&path, 32 << 20, false).is_err()); // too small for the disk
+/// # drop(file);
+/// # Ok(())
+/// # }
+/// ```
 pub fn open_build_target(path: &Path, disk_size: u64, force: bool) -> Result<File> {
     let target = open_target(path)?;
     if target.size < disk_size {

@@ -16,6 +16,16 @@ pub const MAX_NAME_LEN: usize = 255;
 
 /// A point in time: seconds since the Unix epoch (may be negative) and
 /// nanoseconds within that second.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::Timestamp;
+///
+/// let t = Timestamp { secs: 1_700_000_000, nanos: 500_000_000 };
+/// assert!(t > Timestamp::from_secs(1_700_000_000)); // ordered by time
+/// assert_eq!(t.utc().year, 2023);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
     /// Whole seconds since 1970-01-01T00:00:00Z.
@@ -40,6 +50,14 @@ impl Timestamp {
     }
 
     /// The current time from the system clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::Timestamp;
+    ///
+    /// assert!(Timestamp::now() > Timestamp::from_secs(1_700_000_000));
+    /// ```
     pub fn now() -> Self {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -92,6 +110,15 @@ impl Timestamp {
 }
 
 /// A [`Timestamp`]'s date and time of day in UTC.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::Timestamp;
+///
+/// let t = Timestamp::from_secs(0).utc();
+/// assert_eq!((t.year, t.month, t.day, t.hour), (1970, 1, 1, 0));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UtcTime {
     /// The year (may be before 1970 or after 9999).
@@ -124,6 +151,16 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// Ownership, permissions and times of one node.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{Metadata, Timestamp};
+///
+/// let time = Timestamp::from_secs(1_700_000_000);
+/// let meta = Metadata { permissions: 0o600, uid: 1000, gid: 1000, ..Metadata::directory(time) };
+/// assert_eq!((meta.mtime, meta.crtime), (time, None));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Metadata {
     /// Permission bits including setuid, setgid and sticky (`0o7777` mask).
@@ -173,6 +210,22 @@ impl Metadata {
 
 /// One extended attribute: its full name (`user.foo`, `security.selinux`,
 /// `system.posix_acl_access`, ...) and its value as the VFS presents it.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree, Xattr};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+/// let mut node = Node::new(meta, NodeKind::File(FileContent::from_bytes(b"x".to_vec())));
+/// node.xattrs.push(Xattr { name: b"user.comment".to_vec(), value: b"kept in the image".to_vec() });
+/// let id = tree.add(Tree::ROOT, b"file", node)?;
+/// assert_eq!(tree.node(id).xattrs[0].name, b"user.comment");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Xattr {
     /// Full attribute name including its namespace prefix.
@@ -183,6 +236,21 @@ pub struct Xattr {
 
 /// A byte range of a regular file that holds data; everything outside the
 /// segments of a file is a hole.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{DataSource, FileContent, Segment};
+///
+/// // A 1 MiB file whose data is its last 4 KiB; the rest is a hole.
+/// let sparse = FileContent {
+///     size: 1 << 20,
+///     segments: vec![Segment { offset: (1 << 20) - 4096, len: 4096 }],
+///     source: DataSource::Memory(vec![7u8; 1 << 20].into()),
+/// };
+/// let data: u64 = sparse.segments.iter().map(|s| s.len).sum();
+/// assert_eq!(data, 4096); // all the image stores; the hole stays a hole
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
     /// Offset of the first byte of the range within the file.
@@ -194,6 +262,15 @@ pub struct Segment {
 impl Segment {
     /// The segments of a file of `size` bytes without holes: one covering
     /// everything, or none for an empty file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::Segment;
+    ///
+    /// assert_eq!(Segment::whole(10), [Segment { offset: 0, len: 10 }]);
+    /// assert!(Segment::whole(0).is_empty());
+    /// ```
     pub fn whole(size: u64) -> Vec<Segment> {
         if size == 0 {
             Vec::new()
@@ -209,6 +286,27 @@ impl Segment {
 /// A stretch of a file's data stored contiguously in a disk image: `len`
 /// bytes of the file from `file_offset` are at `image_offset` of the image
 /// file.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use blockimg::tree::{DataSource, ExtentRun};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // 5 bytes of a file, at offset 100 of an image held in a file.
+/// let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+/// let image = dir.path().join("disk.img");
+/// std::fs::write(&image, [b"x".repeat(100), b"hello".to_vec()].concat()).map_err(|e| blockimg::Error::io(&image, e))?;
+/// let run = ExtentRun { file_offset: 0, image_offset: 100, len: 5 };
+/// let source = DataSource::ImageExtents { path: Arc::new(image), runs: Arc::new([run]) };
+/// let file = source.open_file(5)?;
+/// let mut buf = [0; 5];
+/// source.read_at(file.as_ref(), 0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExtentRun {
     /// Offset of the run's first byte within the file.
@@ -220,6 +318,21 @@ pub struct ExtentRun {
 }
 
 /// Where the bytes of a regular file come from.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::DataSource;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let source = DataSource::Memory(b"generated".to_vec().into());
+/// assert_eq!(source.origin(), std::path::Path::new("<memory>"));
+/// let mut buf = [0; 3];
+/// source.read_at(None, 6, &mut buf)?; // nothing to open for memory
+/// assert_eq!(&buf, b"ted");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub enum DataSource {
     /// A file on the host, read when the image is written. `mtime` and the
@@ -268,6 +381,25 @@ pub enum DataSource {
 
 /// A stretch of a file's data in one of the files of a
 /// [`DataSource::OpenFiles`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use blockimg::tree::{DataSource, ExtentRun, OpenRun};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("spill"), b"..data")?;
+/// let files: Arc<[std::fs::File]> = Arc::new([std::fs::File::open(dir.path().join("spill"))?]);
+/// let run = OpenRun { run: ExtentRun { file_offset: 0, image_offset: 2, len: 4 }, file: 0 };
+/// let source = DataSource::OpenFiles { files, runs: Arc::new([run]) };
+/// let mut buf = [0; 4];
+/// source.read_at(None, 0, &mut buf)?;
+/// assert_eq!(&buf, b"data");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenRun {
     /// Where the bytes are: `image_offset` is the offset within file
@@ -279,6 +411,15 @@ pub struct OpenRun {
 
 impl DataSource {
     /// Where the data comes from, for messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{DataSource, Timestamp};
+    ///
+    /// let host = DataSource::HostFile { path: "/etc/hostname".into(), mtime: Timestamp::from_secs(0) };
+    /// assert_eq!(host.origin(), std::path::Path::new("/etc/hostname")); // for messages
+    /// ```
     pub fn origin(&self) -> PathBuf {
         match self {
             DataSource::HostFile { path, .. } => path.clone(),
@@ -294,6 +435,20 @@ impl DataSource {
     /// The file several nodes' data may share (an archive, an image), by
     /// the address of its shared path: a caller copying many files can keep
     /// that file open across them. `None` for sources owned by one node.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use blockimg::tree::DataSource;
+    ///
+    /// let archive = Arc::new(std::path::PathBuf::from("rootfs.tar"));
+    /// let a = DataSource::Archive { path: archive.clone(), offset: 512 };
+    /// let b = DataSource::Archive { path: archive, offset: 2048 };
+    /// assert!(a.shared_file().is_some());
+    /// assert_eq!(a.shared_file(), b.shared_file()); // one open file serves both
+    /// assert_eq!(DataSource::Memory(b"x".to_vec().into()).shared_file(), None);
+    /// ```
     pub fn shared_file(&self) -> Option<usize> {
         match self {
             DataSource::Archive { path, .. } | DataSource::ImageExtents { path, .. } => {
@@ -311,6 +466,25 @@ impl DataSource {
     /// must still have the size and mtime seen when the tree was built.
     /// Files are opened without moving their access time where the kernel
     /// allows that.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::FileContent;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("motd"), "hello\n")?;
+    /// let (tree, id) = blockimg::source::dir::scan_path(&dir.path().join("motd"))?;
+    /// let blockimg::tree::NodeKind::File(content) = &tree.node(id).kind else { panic!("a file") };
+    /// let file = content.source.open_file(content.size)?;
+    /// assert!(file.is_some());
+    /// std::fs::write(dir.path().join("motd"), "changed since the scan\n")?;
+    /// assert!(content.source.open_file(content.size).is_err());
+    /// # let _ = FileContent::from_bytes(vec![]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_file(&self, size: u64) -> Result<Option<std::fs::File>> {
         use std::os::unix::fs::MetadataExt;
         match self {
@@ -347,6 +521,21 @@ impl DataSource {
     /// Fills `buf` with the file's bytes from `pos` (holes read as zeros),
     /// reading from `file` as returned by [`DataSource::open_file`]. A short
     /// read means the source shrank after the tree was built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::FileContent;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let content = FileContent::from_bytes(b"0123456789".to_vec());
+    /// let file = content.source.open_file(content.size)?; // None: the bytes are in memory
+    /// let mut buf = [0; 4];
+    /// content.source.read_at(file.as_ref(), 3, &mut buf)?;
+    /// assert_eq!(&buf, b"3456");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn read_at(&self, file: Option<&std::fs::File>, pos: u64, buf: &mut [u8]) -> Result<()> {
         match (self, file) {
             (DataSource::Memory(bytes), _) => {
@@ -461,6 +650,21 @@ fn open_noatime(path: &Path) -> Result<std::fs::File> {
 }
 
 /// Content of a regular file.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+/// let content = FileContent::from_bytes(b"appliance\n".to_vec());
+/// assert_eq!((content.size, content.segments.len()), (10, 1));
+/// tree.add(Tree::ROOT, b"hostname", Node::new(meta, NodeKind::File(content)))?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct FileContent {
     /// Apparent size of the file in bytes.
@@ -543,17 +747,60 @@ impl std::io::Read for ContentReader {
 }
 
 /// Identifies a node within its [`Tree`].
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+/// let id = tree.add(Tree::ROOT, b"etc", Node::new(meta, NodeKind::Directory(Default::default())))?;
+/// assert_eq!((Tree::ROOT.index(), id.index()), (0, 1));
+/// assert_eq!(tree.lookup(b"/etc"), Some(id));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub u32);
 
 impl NodeId {
     /// Position of the node in [`Tree::nodes`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// assert!(tree.nodes()[Tree::ROOT.index()].is_dir());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn index(self) -> usize {
         self.0 as usize
     }
 }
 
 /// What a node is.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+/// tree.add(Tree::ROOT, b"null", Node::new(meta.clone(), NodeKind::CharDevice { major: 1, minor: 3 }))?;
+/// tree.add(Tree::ROOT, b"init", Node::new(meta, NodeKind::Symlink(b"/bin/busybox".to_vec())))?;
+/// let init = tree.lookup(b"/init").expect("added");
+/// assert!(matches!(&tree.node(init).kind, NodeKind::Symlink(target) if target == b"/bin/busybox"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub enum NodeKind {
     /// A regular file.
@@ -583,6 +830,23 @@ pub enum NodeKind {
 }
 
 /// One inode of the tree.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+/// let node = Node::new(meta, NodeKind::Fifo);
+/// assert_eq!(node.mode(), 0o010644);
+/// let id = tree.add(Tree::ROOT, b"pipe", node)?;
+/// tree.node_mut(id).meta.uid = 1000;
+/// assert_eq!(tree.node(id).meta.uid, 1000);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Node {
     /// Owner, permissions and times.
@@ -595,6 +859,15 @@ pub struct Node {
 
 impl Node {
     /// A node of the given kind with the given metadata and no xattrs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{Metadata, Node, NodeKind, Timestamp};
+    ///
+    /// let node = Node::new(Metadata::directory(Timestamp::from_secs(0)), NodeKind::Directory(Default::default()));
+    /// assert!(node.is_dir() && node.xattrs.is_empty());
+    /// ```
     pub fn new(meta: Metadata, kind: NodeKind) -> Self {
         Node {
             meta,
@@ -604,11 +877,35 @@ impl Node {
     }
 
     /// True for directories.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// assert!(tree.node(Tree::ROOT).is_dir());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_dir(&self) -> bool {
         matches!(self.kind, NodeKind::Directory(_))
     }
 
     /// The file-type bits of `st_mode` (`S_IFREG`, `S_IFDIR`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// assert_eq!(tree.node(Tree::ROOT).type_bits(), 0o040000); // S_IFDIR
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn type_bits(&self) -> u16 {
         match self.kind {
             NodeKind::File(_) => 0o100000,
@@ -669,6 +966,19 @@ impl Tree {
     pub const ROOT: NodeId = NodeId(0);
 
     /// A tree holding only a root directory with the given metadata.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// assert_eq!(tree.len(), 1); // the root alone
+    /// assert_eq!(tree.node(Tree::ROOT).meta.permissions, 0o755);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(root: Metadata) -> Self {
         Tree {
             nodes: vec![Node::new(root, NodeKind::Directory(BTreeMap::new()))],
@@ -676,11 +986,38 @@ impl Tree {
     }
 
     /// All nodes, indexed by [`NodeId::index`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+    /// tree.add(Tree::ROOT, b"a", Node::new(meta.clone(), NodeKind::Fifo))?;
+    /// tree.add(Tree::ROOT, b"b", Node::new(meta, NodeKind::Socket))?;
+    /// assert_eq!(tree.nodes().iter().filter(|n| !n.is_dir()).count(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
 
     /// The node with the given id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// assert_eq!(tree.node(Tree::ROOT).meta.mtime, Timestamp::from_secs(1_700_000_000));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.index()]
     }
@@ -703,17 +1040,64 @@ impl Tree {
     }
 
     /// Number of nodes, the root included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+    /// let file = tree.add(Tree::ROOT, b"a", Node::new(meta, NodeKind::Fifo))?;
+    /// tree.link(Tree::ROOT, b"b", file)?; // a hard link: a name, not a node
+    /// assert_eq!(tree.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
     /// True when the tree holds only the root.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// assert!(tree.is_empty()); // the root alone
+    /// let meta = tree.node(Tree::ROOT).meta.clone();
+    /// tree.add(Tree::ROOT, b"pipe", Node::new(meta, NodeKind::Fifo))?;
+    /// assert!(!tree.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.nodes.len() == 1
     }
 
     /// Adds `node` as entry `name` of directory `parent` and returns its id.
     /// An existing entry of that name is replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+    /// let dir = tree.add(Tree::ROOT, b"etc", Node::new(meta.clone(), NodeKind::Directory(Default::default())))?;
+    /// tree.add(dir, b"motd", Node::new(meta.clone(), NodeKind::File(FileContent::from_bytes(b"hi\n".to_vec()))))?;
+    /// tree.add(dir, b"motd", Node::new(meta.clone(), NodeKind::Fifo))?; // replaces the file
+    /// assert!(matches!(tree.node(tree.lookup(b"/etc/motd").expect("added")).kind, NodeKind::Fifo));
+    /// assert!(tree.add(dir, b"a/b", Node::new(meta, NodeKind::Fifo)).is_err()); // not a name
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn add(&mut self, parent: NodeId, name: &[u8], node: Node) -> Result<NodeId> {
         let id = NodeId(
             u32::try_from(self.nodes.len()).map_err(|_| Error::TooManyNodes {
@@ -816,6 +1200,25 @@ impl Tree {
     }
 
     /// The entries of a directory node, or `None` for other kinds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+    /// for name in [&b"b"[..], b"a"] {
+    ///     tree.add(Tree::ROOT, name, Node::new(meta.clone(), NodeKind::Fifo))?;
+    /// }
+    /// let names: Vec<_> = tree.entries(Tree::ROOT).expect("a directory").keys().cloned().collect();
+    /// assert_eq!(names, [b"a".to_vec(), b"b".to_vec()]); // sorted by name
+    /// let a = tree.lookup(b"/a").expect("added");
+    /// assert!(tree.entries(a).is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn entries(&self, dir: NodeId) -> Option<&BTreeMap<Vec<u8>, NodeId>> {
         match &self.node(dir).kind {
             NodeKind::Directory(entries) => Some(entries),
@@ -856,6 +1259,21 @@ impl Tree {
     /// Gives every node, the root included, the owner `uid` and group `gid`
     /// (for images whose files should all belong to one user, typically root,
     /// whatever their owners on the host).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+    /// let id = tree.add(Tree::ROOT, b"f", Node::new(Metadata { uid: 1000, ..meta }, NodeKind::Fifo))?;
+    /// tree.set_owner_all(0, 0);
+    /// assert_eq!((tree.node(id).meta.uid, tree.node(Tree::ROOT).meta.uid), (0, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_owner_all(&mut self, uid: u32, gid: u32) {
         for node in &mut self.nodes {
             node.meta.uid = uid;
@@ -865,6 +1283,24 @@ impl Tree {
 
     /// Hard-link count of every node: the number of directory entries naming
     /// it; for directories, 2 plus the number of subdirectories.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// let meta = Metadata { permissions: 0o644, ..tree.node(Tree::ROOT).meta.clone() };
+    /// let file = tree.add(Tree::ROOT, b"a", Node::new(meta.clone(), NodeKind::Fifo))?;
+    /// tree.link(Tree::ROOT, b"b", file)?;
+    /// tree.add(Tree::ROOT, b"dir", Node::new(meta, NodeKind::Directory(Default::default())))?;
+    /// let counts = tree.link_counts();
+    /// assert_eq!(counts[file.index()], 2);
+    /// assert_eq!(counts[Tree::ROOT.index()], 3); // ".", its own "..", and dir's ".."
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn link_counts(&self) -> Vec<u32> {
         let mut counts = vec![0u32; self.nodes.len()];
         for (index, node) in self.nodes.iter().enumerate() {

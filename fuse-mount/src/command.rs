@@ -78,6 +78,21 @@ pub struct MountArgs {
 }
 
 /// `blockimg umount`.
+///
+/// # Examples
+///
+/// ```
+/// use clap::Parser;
+/// use fuse_mount::command::UmountArgs;
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     umount: UmountArgs,
+/// }
+/// let cli = Cli::parse_from(["mytool", "/mnt/image"]);
+/// assert_eq!(cli.umount.mountpoint, std::path::Path::new("/mnt/image"));
+/// ```
 #[derive(Debug, clap::Args)]
 pub struct UmountArgs {
     /// The mountpoint given to `blockimg mount`.
@@ -214,6 +229,19 @@ fn start(front: FuseFs, mountpoint: &Path, config: &FuseConfig) -> Result<Sessio
 }
 
 /// Unmounts `mountpoint` and waits for its daemon's commit.
+///
+/// # Examples
+///
+/// ```
+/// use fuse_mount::command::{run_umount, UmountArgs};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// // A directory nothing is mounted on: nothing to unmount, nothing committed.
+/// assert!(run_umount(UmountArgs { mountpoint: dir.path().into() }).is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn run_umount(args: UmountArgs) -> Result<()> {
     let mountpoint = absolute(&args.mountpoint)?;
     let runtime = Runtime::for_mountpoint(&mountpoint)?;

@@ -3,6 +3,31 @@
 use std::path::{Path, PathBuf};
 
 /// What went wrong, with the paths a user needs to act on it.
+///
+/// # Examples
+///
+/// ```
+/// use fuse_mount::command::{run_mount, MountArgs};
+/// use fuse_mount::Error;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let args = MountArgs {
+///     image: dir.path().join("missing.img").into(),
+///     mountpoint: dir.path().into(),
+///     foreground: false,
+///     ro: true,
+///     owner: None,
+///     fakeroot: false,
+///     threads: 1,
+/// };
+/// // The image is read before anything is mounted.
+/// let err = run_mount(args).err().ok_or("mounted a missing image")?;
+/// assert!(matches!(err, Error::Image(_)));
+/// assert!(err.to_string().contains("missing.img"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading the image, planning or writing the new one failed.
@@ -82,4 +107,26 @@ impl Error {
 }
 
 /// Results of this crate.
+///
+/// # Examples
+///
+/// ```
+/// use fuse_mount::command::{run_mount, MountArgs};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let args = MountArgs {
+///     image: dir.path().join("missing.img").into(),
+///     mountpoint: dir.path().into(),
+///     foreground: false,
+///     ro: true,
+///     owner: None,
+///     fakeroot: false,
+///     threads: 1,
+/// };
+/// let result: fuse_mount::Result<()> = run_mount(args);
+/// assert!(result.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;

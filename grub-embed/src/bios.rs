@@ -45,6 +45,32 @@ const GRUB_MESSAGE: usize = 0x180;
 const GRUB_MESSAGE_TEXT: &[u8] = b"GRUB \0";
 
 /// Where core.img goes.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::bios::{embed, CoreArea};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc/boot.img").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let boot_img = std::fs::read("/usr/lib/grub/i386-pc/boot.img")?;
+/// # let core_img = grub_embed::mkimage::mkimage(&grub_embed::mkimage::MkimageOptions::new(grub_embed::mkimage::Platform::Bios))?;
+/// # let mut mbr = [0u8; 512];
+/// # mbr[446 + 4] = 0x83;
+/// # mbr[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+/// # mbr[446 + 12..446 + 16].copy_from_slice(&20480u32.to_le_bytes());
+/// # mbr[510..].copy_from_slice(&[0x55, 0xaa]);
+/// // mbr: an MBR whose one partition starts at 1 MiB; boot_img and core_img:
+/// // GRUB's boot.img and a core.img from grub-mkimage.
+/// let embedded = embed(&mbr, &boot_img, &core_img, CoreArea::MbrGap)?;
+/// assert_eq!(embedded.core_lba, 1); // CORE_LBA: right after the MBR
+/// // On a GPT disk: the BIOS boot partition, given by its first LBA and length.
+/// let _gpt = CoreArea::BiosBootPartition { start: 2048, sectors: 2048 };
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CoreArea {
     /// The gap between the MBR and the first partition of an MBR disk,
@@ -61,6 +87,31 @@ pub enum CoreArea {
 
 /// GRUB ready to be written: the first sector, and core.img with the LBA to
 /// write it at.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::bios::{core_sectors, embed, CoreArea};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc/boot.img").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let boot_img = std::fs::read("/usr/lib/grub/i386-pc/boot.img")?;
+/// # let core_img = grub_embed::mkimage::mkimage(&grub_embed::mkimage::MkimageOptions::new(grub_embed::mkimage::Platform::Bios))?;
+/// # let mut mbr = [0u8; 512];
+/// # mbr[446 + 4] = 0x83;
+/// # mbr[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+/// # mbr[446 + 12..446 + 16].copy_from_slice(&20480u32.to_le_bytes());
+/// # mbr[510..].copy_from_slice(&[0x55, 0xaa]);
+/// // mbr: an MBR whose one partition starts at 1 MiB; boot_img and core_img:
+/// // GRUB's boot.img and a core.img from grub-mkimage.
+/// let embedded = embed(&mbr, &boot_img, &core_img, CoreArea::MbrGap)?;
+/// assert_eq!(&embedded.mbr[440..], &mbr[440..]); // signature and partitions kept
+/// assert!(core_sectors(&embedded.core_img) < 2047); // fits before the partition
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Embedded {
     /// The new first sector of the disk.
@@ -97,6 +148,31 @@ fn entries(mbr: &[u8]) -> impl Iterator<Item = (usize, Entry)> + '_ {
 }
 
 /// GRUB's boot.img as found in a disk's first sector.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::bios::{embed, installed_boot_img, CoreArea};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc/boot.img").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let boot_img = std::fs::read("/usr/lib/grub/i386-pc/boot.img")?;
+/// # let core_img = grub_embed::mkimage::mkimage(&grub_embed::mkimage::MkimageOptions::new(grub_embed::mkimage::Platform::Bios))?;
+/// # let mut mbr = [0u8; 512];
+/// # mbr[446 + 4] = 0x83;
+/// # mbr[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+/// # mbr[446 + 12..446 + 16].copy_from_slice(&20480u32.to_le_bytes());
+/// # mbr[510..].copy_from_slice(&[0x55, 0xaa]);
+/// // mbr: an MBR whose one partition starts at 1 MiB; boot_img and core_img:
+/// // GRUB's boot.img and a core.img from grub-mkimage.
+/// let embedded = embed(&mbr, &boot_img, &core_img, CoreArea::MbrGap)?;
+/// let found = installed_boot_img(&embedded.mbr).ok_or("no boot.img")?;
+/// assert_eq!(found.core_lba, embedded.core_lba);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InstalledBootImg {
     /// The LBA boot.img loads core.img's first sector from.
@@ -106,6 +182,16 @@ pub struct InstalledBootImg {
 /// Recognizes boot.img in `sector` (a disk's first sector): its message
 /// `GRUB ` at 0x180 and the 0x55AA signature; reads core.img's LBA from the
 /// field at 0x5C.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::bios::installed_boot_img;
+///
+/// let mut blank = [0u8; 512];
+/// blank[510..].copy_from_slice(&[0x55, 0xaa]);
+/// assert!(installed_boot_img(&blank).is_none()); // an MBR without GRUB
+/// ```
 pub fn installed_boot_img(sector: &[u8]) -> Option<InstalledBootImg> {
     let message = sector.get(GRUB_MESSAGE..GRUB_MESSAGE + GRUB_MESSAGE_TEXT.len())?;
     if message != GRUB_MESSAGE_TEXT || sector.get(0x1FE..0x200) != Some(&[0x55, 0xAA][..]) {
@@ -119,6 +205,32 @@ pub fn installed_boot_img(sector: &[u8]) -> Option<InstalledBootImg> {
 /// Sectors of an installed core.img, from its first sector (diskboot.img):
 /// that sector and the ones its first blocklist entry loads. `None` when
 /// the sector does not end in a blocklist loading to GRUB's segment.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::bios::{core_sectors, embed, installed_core_sectors, CoreArea};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc/boot.img").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let boot_img = std::fs::read("/usr/lib/grub/i386-pc/boot.img")?;
+/// # let core_img = grub_embed::mkimage::mkimage(&grub_embed::mkimage::MkimageOptions::new(grub_embed::mkimage::Platform::Bios))?;
+/// # let mut mbr = [0u8; 512];
+/// # mbr[446 + 4] = 0x83;
+/// # mbr[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+/// # mbr[446 + 12..446 + 16].copy_from_slice(&20480u32.to_le_bytes());
+/// # mbr[510..].copy_from_slice(&[0x55, 0xaa]);
+/// // mbr: an MBR whose one partition starts at 1 MiB; boot_img and core_img:
+/// // GRUB's boot.img and a core.img from grub-mkimage.
+/// let embedded = embed(&mbr, &boot_img, &core_img, CoreArea::MbrGap)?;
+/// let first = &embedded.core_img[..512]; // diskboot.img
+/// assert_eq!(installed_core_sectors(first), Some(core_sectors(&embedded.core_img)));
+/// assert_eq!(installed_core_sectors(&[0; 512]), None);
+/// # Ok(())
+/// # }
+/// ```
 pub fn installed_core_sectors(first_sector: &[u8]) -> Option<u64> {
     let entry = first_sector.get(BLOCKLIST..BLOCKLIST + BLOCKLIST_ENTRY)?;
     let count = u16::from_le_bytes([entry[8], entry[9]]);
@@ -127,6 +239,14 @@ pub fn installed_core_sectors(first_sector: &[u8]) -> Option<u64> {
 }
 
 /// Sectors core.img occupies on the disk.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::bios::core_sectors;
+///
+/// assert_eq!(core_sectors(&[0; 513]), 2); // whole sectors
+/// ```
 pub fn core_sectors(core_img: &[u8]) -> u64 {
     core_img.len().div_ceil(SECTOR_SIZE) as u64
 }

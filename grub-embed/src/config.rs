@@ -2,6 +2,22 @@
 //! each booting Linux with the root filesystem found by UUID.
 
 /// What the generated grub.cfg boots.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::config::{grub_cfg, GrubConfig, MenuEntry};
+///
+/// let config = GrubConfig {
+///     fs_uuid: "12345678-9abc-4def-8123-456789abcdef".into(),
+///     entries: vec![MenuEntry { title: "Linux".into(), kernel: "/boot/vmlinuz".into(), initrd: None }],
+///     cmdline: "quiet".into(),
+///     consoles: vec!["ttyS0,115200n8".into()],
+///     timeout: 0,
+/// };
+/// let text = grub_cfg(&config);
+/// assert!(text.contains("search --no-floppy --fs-uuid --set=root 12345678-9abc-4def-8123-456789abcdef"));
+/// ```
 #[derive(Clone, Debug)]
 pub struct GrubConfig {
     /// UUID of the filesystem holding the kernels and the root, as
@@ -19,6 +35,20 @@ pub struct GrubConfig {
 }
 
 /// One kernel to boot.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::config::{grub_cfg, GrubConfig, MenuEntry};
+///
+/// let entry = MenuEntry {
+///     title: "Linux 6.1".into(),
+///     kernel: "/boot/vmlinuz-6.1.0".into(),
+///     initrd: Some("/boot/initrd.img-6.1.0".into()),
+/// };
+/// let config = GrubConfig { fs_uuid: "0".into(), entries: vec![entry], cmdline: String::new(), consoles: vec![], timeout: 5 };
+/// assert!(grub_cfg(&config).contains("initrd /boot/initrd.img-6.1.0"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MenuEntry {
     /// Menu entry title.

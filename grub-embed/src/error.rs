@@ -3,9 +3,32 @@
 use std::path::PathBuf;
 
 /// Result with this crate's [`Error`].
+///
+/// # Examples
+///
+/// ```
+/// fn check(sector: &[u8]) -> grub_embed::Result<()> {
+///     match sector.get(510..512) {
+///         Some([0x55, 0xaa]) => Ok(()),
+///         _ => Err(grub_embed::Error::NoMbrSignature),
+///     }
+/// }
+/// assert!(check(&[0; 512]).is_err());
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Why GRUB could not be installed into an image.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::bios::{embed, CoreArea};
+/// use grub_embed::Error;
+///
+/// let truncated_boot_img = [0u8; 100];
+/// let err = embed(&[0; 512], &truncated_boot_img, &[0; 1024], CoreArea::MbrGap).err();
+/// assert!(matches!(err, Some(Error::BadBootImage(100))));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The sector given as the MBR does not end in 0x55AA.

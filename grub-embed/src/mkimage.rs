@@ -62,6 +62,14 @@ pub const UEFI_MODULES: &[&str] = &[
 
 impl Platform {
     /// GRUB's name of the platform, as `grub-mkimage -O` takes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use grub_embed::mkimage::Platform;
+    ///
+    /// assert_eq!(Platform::Uefi.target(), "x86_64-efi");
+    /// ```
     pub fn target(self) -> &'static str {
         match self {
             Platform::Bios => "i386-pc",
@@ -70,6 +78,14 @@ impl Platform {
     }
 
     /// Where Debian and Ubuntu install the platform's modules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use grub_embed::mkimage::Platform;
+    ///
+    /// assert_eq!(Platform::Bios.default_dir(), "/usr/lib/grub/i386-pc");
+    /// ```
     pub fn default_dir(self) -> &'static str {
         match self {
             Platform::Bios => "/usr/lib/grub/i386-pc",
@@ -78,6 +94,14 @@ impl Platform {
     }
 
     /// The Debian package providing the modules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use grub_embed::mkimage::Platform;
+    ///
+    /// assert_eq!(Platform::Bios.package(), "grub-pc-bin"); // for messages: what to install
+    /// ```
     pub fn package(self) -> &'static str {
         match self {
             Platform::Bios => "grub-pc-bin",
@@ -86,6 +110,15 @@ impl Platform {
     }
 
     /// The modules built into the image.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use grub_embed::mkimage::Platform;
+    ///
+    /// assert!(Platform::Bios.modules().contains(&"biosdisk"));
+    /// assert!(Platform::Uefi.modules().contains(&"part_gpt"));
+    /// ```
     pub fn modules(self) -> &'static [&'static str] {
         match self {
             Platform::Bios => BIOS_MODULES,
@@ -95,6 +128,26 @@ impl Platform {
 }
 
 /// What `grub-mkimage` builds an image from.
+///
+/// # Examples
+///
+/// ```
+/// use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/x86_64-efi").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// let options = MkimageOptions {
+///     prefix: "(,gpt2)/boot/grub".into(),
+///     memdisk: vec![("boot/grub/grub.cfg".into(), b"echo hello\n".to_vec())],
+///     ..MkimageOptions::new(Platform::Uefi)
+/// };
+/// let efi = mkimage(&options)?;
+/// assert_eq!(&efi[..2], b"MZ"); // a PE executable: BOOTX64.EFI
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct MkimageOptions {
     /// The firmware the image is for.
@@ -118,6 +171,16 @@ pub struct MkimageOptions {
 impl MkimageOptions {
     /// The defaults for `platform`: the host's module directory, the
     /// prefix `(,msdos1)/boot/grub`, no early configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use grub_embed::mkimage::{MkimageOptions, Platform};
+    ///
+    /// let options = MkimageOptions::new(Platform::Bios);
+    /// assert_eq!(options.grub_dir, std::path::Path::new("/usr/lib/grub/i386-pc"));
+    /// assert_eq!(options.prefix, "(,msdos1)/boot/grub");
+    /// ```
     pub fn new(platform: Platform) -> Self {
         MkimageOptions {
             platform,

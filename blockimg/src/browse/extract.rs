@@ -20,6 +20,26 @@ use crate::tree::{Timestamp, Xattr};
 const COPY_CHUNK: usize = 1 << 20;
 
 /// How [`extract`] treats what is already on the host.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::extract::{extract, ExtractOptions};
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// let fs = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?.open_ext4()?;
+/// let dest = dir.path().join("etc");
+/// extract(&fs, b"/etc", &dest, ExtractOptions::default())?;
+/// assert!(extract(&fs, b"/etc", &dest, ExtractOptions::default()).is_err()); // dest exists
+/// extract(&fs, b"/etc", &dest, ExtractOptions { force: true })?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExtractOptions {
     /// Replace existing files and symlinks, and write into existing
@@ -28,6 +48,26 @@ pub struct ExtractOptions {
 }
 
 /// What [`extract`] did.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::extract::{extract, ExtractOptions};
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// let fs = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?.open_ext4()?;
+/// let dest = dir.path().join("etc");
+/// let summary = extract(&fs, b"/etc", &dest, ExtractOptions::default())?;
+/// assert_eq!((summary.entries, summary.bytes), (2, 10)); // /etc and hostname
+/// assert!(summary.skipped.is_empty()); // nothing the host could not take
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExtractSummary {
     /// Entries created (files, directories, links, ...).

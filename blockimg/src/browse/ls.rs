@@ -7,6 +7,26 @@ use crate::ext4::read::{Ext4Reader, FileType, Stat};
 use crate::tree::Timestamp;
 
 /// One entry of a listing.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::ls::{list, long_lines};
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// let fs = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?.open_ext4()?;
+/// let entries = list(&fs, b"/etc/name")?; // the symlink itself
+/// assert_eq!((entries[0].name.as_slice(), entries[0].target.as_deref()), (&b"/etc/name"[..], Some(&b"hostname"[..]))); // named as asked
+/// assert_eq!(entries[0].stat.meta.uid, 0);
+/// # let _ = long_lines;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListEntry {
     /// Its name (`.` and `..` for the directory and its parent; the path
@@ -80,6 +100,26 @@ fn entry(reader: &Ext4Reader, name: Vec<u8>, stat: Stat) -> Result<ListEntry> {
 /// aligned as `ls` aligns them: mode, links, uid, gid, size (or
 /// `major, minor`), modification time with nanoseconds, name and
 /// `-> target`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::browse::ls::{list, long_lines};
+/// use blockimg::disk::found::ImageSpec;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// let fs = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?.open_ext4()?;
+/// let lines = long_lines(&list(&fs, b"/etc")?);
+/// let last = String::from_utf8(lines.last().cloned().unwrap_or_default())?;
+/// assert!(last.starts_with("lrwxrwxrwx 1 0 0"));
+/// assert!(last.ends_with("name -> hostname"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn long_lines(entries: &[ListEntry]) -> Vec<Vec<u8>> {
     let cells: Vec<[String; 4]> = entries
         .iter()

@@ -9,7 +9,7 @@
 //!
 //! Names are 8.3 short names only: fatfs 0.3 built with long names writes
 //! long-name entries even for `.` and `..`, which `fsck.fat` rejects, so
-//! the crate is built without them and [`add_file`] refuses other names.
+//! the crate is built without them and files under other names are refused.
 
 use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions, TimeProvider};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -27,6 +27,27 @@ pub const MIN_ESP_SIZE: u64 = 33 << 20;
 pub const NO_LABEL: [u8; 11] = *b"NO NAME    ";
 
 /// How an EFI system partition is formatted.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::{parse_volume_id, FatFormat};
+/// use blockimg::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, PartitionTable};
+/// use blockimg::image::{plan_partitions, PartitionContent};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let specs = [PartitionSpec::new(PartitionRole::Esp, Some(40 << 20)), PartitionSpec::new(PartitionRole::Root, None)];
+/// let layout = DiskLayout::plan(PartitionTable::Gpt, 64 << 20, &specs)?;
+/// let esp = FatFormat { volume_id: parse_volume_id("ABCD-1234"), label: "EFI".into() };
+/// let root = PartitionContent::Ext4 { tree: &tree, options: Default::default() };
+/// let mut disk = plan_partitions(layout, vec![PartitionContent::Fat(esp), root], false)?;
+/// disk.add_esp_file("EFI/BOOT/BOOTX64.EFI", b"MZ")?;
+/// assert_eq!(disk.summary().partitions[0].role, PartitionRole::Esp);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FatFormat {
     /// The volume id (`blkid`'s UUID, `XXXX-XXXX`); `None` derives one
@@ -39,6 +60,16 @@ pub struct FatFormat {
 
 /// A FAT volume id written as `blkid` shows it (`ABCD-1234`) or as 8 hex
 /// digits.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::parse_volume_id;
+///
+/// assert_eq!(parse_volume_id("ABCD-1234"), Some(0xABCD_1234));
+/// assert_eq!(parse_volume_id("abcd1234"), Some(0xABCD_1234));
+/// assert_eq!(parse_volume_id("ABCD-12345"), None);
+/// ```
 pub fn parse_volume_id(text: &str) -> Option<u32> {
     let digits: String = match text.split_once('-') {
         Some((high, low)) if high.len() == 4 && low.len() == 4 => format!("{high}{low}"),
@@ -52,6 +83,14 @@ pub fn parse_volume_id(text: &str) -> Option<u32> {
 }
 
 /// A volume id as `blkid` and /etc/fstab write it: `ABCD-1234`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::format_volume_id;
+///
+/// assert_eq!(format_volume_id(0xABCD_1234), "ABCD-1234"); // UUID=ABCD-1234 in /etc/fstab
+/// ```
 pub fn format_volume_id(id: u32) -> String {
     format!("{:04X}-{:04X}", id >> 16, id & 0xFFFF)
 }
@@ -62,6 +101,20 @@ const NAME_PUNCTUATION: &[u8] = b"_-~!#$%&'()@^{}";
 /// A volume label as FAT stores it: at most 11 characters of A-Z, 0-9,
 /// space and `_-~!#$%&'()@^{}` (lower case is upper-cased, as `mkfs.fat`
 /// and Windows do), padded with spaces; an empty text gives [`NO_LABEL`].
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::{volume_label, NO_LABEL};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// assert_eq!(&volume_label("efi")?, b"EFI        ");
+/// assert_eq!(volume_label("")?, NO_LABEL);
+/// assert!(volume_label("much too long").is_err());
+/// assert!(volume_label("a.b").is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn volume_label(text: &str) -> Result<[u8; 11]> {
     let upper = text.to_ascii_uppercase();
     let bad = |reason: String| Error::InvalidOption {
@@ -99,7 +152,7 @@ fn fat_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 
 /// Formats `window` (the whole ESP) as FAT32 with `volume_id` and `label`
 /// (see [`volume_label`]), refusing a size that would not be FAT32.
-pub fn format(mut window: Window<'_>, volume_id: u32, label: [u8; 11]) -> Result<()> {
+pub(crate) fn format(mut window: Window<'_>, volume_id: u32, label: [u8; 11]) -> Result<()> {
     let options = FormatVolumeOptions::new()
         .fat_type(FatType::Fat32)
         .volume_id(volume_id)
@@ -142,7 +195,12 @@ fn window_len(window: &mut Window<'_>) -> Result<u64> {
 /// Writes `data` to `path` (`/`-separated, e.g. `EFI/BOOT/BOOTX64.EFI`) in
 /// the FAT at `window`, creating directories on the way. Entries get the
 /// time `time`.
-pub fn add_file(mut window: Window<'_>, path: &str, data: &[u8], time: Timestamp) -> Result<()> {
+pub(crate) fn add_file(
+    mut window: Window<'_>,
+    path: &str,
+    data: &[u8],
+    time: Timestamp,
+) -> Result<()> {
     if let Some(bad) = path.split('/').find(|n| !is_short_name(n)) {
         return Err(Error::Fat {
             what: path.into(),

@@ -37,6 +37,27 @@ const MAX_LOGICAL: usize = 128;
 const MAX_GPT_ENTRIES_BYTES: u64 = 1 << 20;
 
 /// What a partition is, as its table records it.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::{partitions, PartitionKind};
+/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let image = dir.path().join("disk.img");
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+/// # build_image(&tree, &options, &image)?;
+/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+/// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+/// let PartitionKind::Gpt { name, .. } = &parts[2].kind else { panic!("a GPT entry") };
+/// assert_eq!(name, "root");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PartitionKind {
     /// An MBR entry of this type byte.
@@ -53,6 +74,28 @@ pub enum PartitionKind {
 }
 
 /// One partition of a disk image.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::partitions;
+/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let image = dir.path().join("disk.img");
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+/// # build_image(&tree, &options, &image)?;
+/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+/// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+/// let root = &parts[2];
+/// assert_eq!((root.number, root.start), (3, 35 << 20));
+/// assert_eq!(root.start + root.size, (64 << 20) - 33 * 512); // the backup GPT follows
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
     /// Number as Linux gives it, from 1; 0 for a bare filesystem.
@@ -69,6 +112,26 @@ pub struct Partition {
 }
 
 /// The partition table of a disk image and what identifies the disk.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::{read_table, TableKind};
+/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let image = dir.path().join("disk.img");
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+/// # build_image(&tree, &options, &image)?;
+/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+/// let table = read_table(&std::fs::File::open(&image)?, &image)?;
+/// assert!(matches!(table.kind, TableKind::Gpt { .. }));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TableKind {
     /// An MBR (DOS) table.
@@ -86,6 +149,26 @@ pub enum TableKind {
 }
 
 /// A disk image's partition table and its used entries.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::read_table;
+/// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let image = dir.path().join("disk.img");
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+/// # build_image(&tree, &options, &image)?;
+/// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+/// let table = read_table(&std::fs::File::open(&image)?, &image)?;
+/// assert_eq!(table.partitions.len(), 3);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoundTable {
     /// Which table, and the disk's identity.
@@ -97,6 +180,26 @@ pub struct FoundTable {
 
 impl Partition {
     /// Whether the table types it as a Linux filesystem.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::partitions;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+    /// assert_eq!(parts.iter().filter(|p| p.is_linux()).count(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_linux(&self) -> bool {
         match &self.kind {
             PartitionKind::Mbr(kind) => *kind == MBR_LINUX,
@@ -107,6 +210,26 @@ impl Partition {
 
     /// Whether the table types it as an EFI system partition (MBR 0xEF or
     /// the GPT ESP GUID).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::partitions;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+    /// assert!(parts[1].is_esp());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_esp(&self) -> bool {
         match &self.kind {
             PartitionKind::Mbr(kind) => *kind == 0xEF,
@@ -116,11 +239,51 @@ impl Partition {
     }
 
     /// Whether it is a GPT BIOS boot partition (GRUB's core.img home).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::partitions;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+    /// assert!(parts[0].is_bios_boot() && !parts[1].is_bios_boot());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_bios_boot(&self) -> bool {
         matches!(&self.kind, PartitionKind::Gpt { type_guid, .. } if *type_guid == guid_on_disk(BIOS_BOOT))
     }
 
     /// The type, as `fdisk` shows it: `0x83`, a GUID, or `none`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::partitions;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
+    /// assert_eq!(parts[1].type_name(), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"); // the ESP GUID
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn type_name(&self) -> String {
         match &self.kind {
             PartitionKind::Mbr(kind) => format!("{kind:#04x}"),
@@ -162,6 +325,19 @@ pub struct ImageSpec {
 impl ImageSpec {
     /// Parses `IMAGE[:PART]`. A name that exists as given is a path even
     /// when it ends in `:N`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let spec = ImageSpec::parse("disk.img:2".as_ref())?;
+    /// assert_eq!((spec.path.to_str(), spec.partition), (Some("disk.img"), Some(2)));
+    /// assert_eq!(ImageSpec::parse("disk.img".as_ref())?.partition, None); // the filesystem, wherever it is
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn parse(spec: &OsStr) -> Result<ImageSpec> {
         let bytes = spec.as_bytes();
         let whole = || ImageSpec {
@@ -200,6 +376,26 @@ impl ImageSpec {
 
     /// Opens the image and finds the partition holding the filesystem (see
     /// the module documentation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let (_file, partition) = ImageSpec::parse(image.as_os_str())?.locate()?;
+    /// assert_eq!(partition.number, 3); // the Linux partition
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn locate(&self) -> Result<(File, Partition)> {
         let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
         let parts = partitions(&file, &self.path)?;
@@ -250,6 +446,26 @@ impl ImageSpec {
     }
 
     /// Opens the ext4 filesystem this names.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// # use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = dir.path().join("disk.img");
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// # build_image(&tree, &options, &image)?;
+    /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
+    /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+    /// assert!(fs.lookup(b"/lost+found").is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_ext4(&self) -> Result<Ext4Reader> {
         let (file, part) = self.locate()?;
         Ext4Reader::open(file, part.start, &self.path)
@@ -305,7 +521,7 @@ pub fn partitions(file: &File, path: &Path) -> Result<Vec<Partition>> {
 }
 
 /// The whole image as one [`PartitionKind::Whole`] partition.
-pub fn whole(file: &File, path: &Path) -> Result<Partition> {
+pub(crate) fn whole(file: &File, path: &Path) -> Result<Partition> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     Ok(Partition {
         number: 0,
@@ -384,7 +600,7 @@ pub fn read_table(file: &File, path: &Path) -> Result<FoundTable> {
 /// Whether `sector` is the boot sector of a FAT filesystem (a BIOS
 /// parameter block with a plausible sector size and FAT count, and `FAT`
 /// in one of the type fields) rather than an MBR.
-pub fn is_fat_boot_sector(sector: &[u8; SECTOR as usize]) -> bool {
+pub(crate) fn is_fat_boot_sector(sector: &[u8; SECTOR as usize]) -> bool {
     let jump = sector[0] == 0xEB && sector[2] == 0x90 || sector[0] == 0xE9;
     let bytes_per_sector = u16::from_le_bytes([sector[0x0B], sector[0x0C]]);
     let fats = sector[0x10];

@@ -16,6 +16,20 @@ pub const MBR_LIMIT: u64 = (u32::MAX as u64) * SECTOR;
 pub const GPT_BACKUP_BYTES: u64 = 33 * SECTOR;
 
 /// The partition table written in front of the filesystem.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionTable};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let none = BootPartitions::default();
+/// // A bare filesystem fills the whole disk; a table puts it at 1 MiB.
+/// assert_eq!(DiskLayout::new(PartitionTable::None, &none, 8 << 20)?.root().start, 0);
+/// assert_eq!(DiskLayout::new(PartitionTable::Mbr, &none, 8 << 20)?.root().start, 1 << 20);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PartitionTable {
     /// An MBR: the root is a bootable Linux partition (type 0x83), after an
@@ -31,6 +45,14 @@ pub enum PartitionTable {
 
 impl PartitionTable {
     /// Name used in messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::PartitionTable;
+    ///
+    /// assert_eq!(PartitionTable::Gpt.name(), "GPT");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             PartitionTable::Mbr => "MBR",
@@ -41,6 +63,20 @@ impl PartitionTable {
 }
 
 /// Partitions that boot loaders need besides the root filesystem.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+/// assert_eq!(layout.partitions.len(), 3);
+/// assert_eq!(layout.find(PartitionRole::Esp).map(|p| p.size), Some(40 << 20));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BootPartitions {
     /// An EFI system partition of this many bytes (rounded up to 1 MiB),
@@ -52,6 +88,20 @@ pub struct BootPartitions {
 }
 
 /// What a partition is for.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+/// let roles: Vec<_> = layout.partitions.iter().map(|p| p.role).collect();
+/// assert_eq!(roles, [PartitionRole::BiosBoot, PartitionRole::Esp, PartitionRole::Root]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PartitionRole {
     /// GPT BIOS boot partition: holds GRUB's core.img, no filesystem.
@@ -68,6 +118,14 @@ pub enum PartitionRole {
 
 impl PartitionRole {
     /// The GPT partition name written for this role.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::PartitionRole;
+    ///
+    /// assert_eq!(PartitionRole::Root.gpt_name(), "root");
+    /// ```
     pub fn gpt_name(self) -> &'static str {
         match self {
             PartitionRole::BiosBoot => "bios-boot",
@@ -79,6 +137,14 @@ impl PartitionRole {
     }
 
     /// A description for summaries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::PartitionRole;
+    ///
+    /// assert_eq!(PartitionRole::Esp.description(), "EFI system (FAT32)");
+    /// ```
     pub fn description(self) -> &'static str {
         match self {
             PartitionRole::BiosBoot => "BIOS boot",
@@ -104,6 +170,21 @@ impl PartitionRole {
 
 /// A partition type other than its role's: a GPT type GUID or an MBR
 /// system id.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, PartitionTable, PartitionType};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut data = PartitionSpec::new(PartitionRole::Data, Some(8 << 20));
+/// data.kind = Some(PartitionType::Mbr(0x0c)); // FAT32 (LBA), for another system
+/// let specs = [data, PartitionSpec::new(PartitionRole::Root, None)];
+/// let layout = DiskLayout::plan(PartitionTable::Mbr, 64 << 20, &specs)?;
+/// assert_eq!(layout.partitions[0].kind, Some(PartitionType::Mbr(0x0c)));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PartitionType {
     /// GPT partition type GUID, in text order.
@@ -114,6 +195,21 @@ pub enum PartitionType {
 
 /// One partition asked for: its role, where it goes and what the table
 /// says about it. [`DiskLayout::plan`] places a list of them.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, PartitionTable};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut swap = PartitionSpec::new(PartitionRole::Swap, Some(16 << 20));
+/// swap.start = Some(48 << 20); // after the root
+/// let specs = [PartitionSpec::new(PartitionRole::Root, Some(40 << 20)), swap];
+/// let layout = DiskLayout::plan(PartitionTable::Gpt, 128 << 20, &specs)?;
+/// assert_eq!(layout.partitions[1].start, 48 << 20);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionSpec {
     /// What it holds.
@@ -137,6 +233,15 @@ pub struct PartitionSpec {
 impl PartitionSpec {
     /// A partition of `role` and `size` (`None`: the rest of the disk)
     /// placed after the one before it, with the role's name and type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{PartitionRole, PartitionSpec};
+    ///
+    /// let root = PartitionSpec::new(PartitionRole::Root, None); // the rest of the disk
+    /// assert_eq!((root.start, root.size, root.name), (None, None, None));
+    /// ```
     pub fn new(role: PartitionRole, size: Option<u64>) -> PartitionSpec {
         PartitionSpec {
             role,
@@ -150,6 +255,21 @@ impl PartitionSpec {
 }
 
 /// One partition: its number in the table (from 1) and its byte range.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+/// let root = layout.root();
+/// assert_eq!((root.number, root.start), (3, 42 << 20));
+/// assert_eq!(root.end(), (128 << 20) - 33 * 512); // the backup GPT follows
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
     /// What it holds.
@@ -170,6 +290,21 @@ pub struct Partition {
 
 impl Partition {
     /// Byte offset just past its last sector.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+    /// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+    /// let root = layout.root();
+    /// assert_eq!(root.end(), root.start + root.size);
+    /// # let _ = PartitionRole::Root;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn end(&self) -> u64 {
         self.start + self.size
     }
@@ -207,7 +342,7 @@ pub struct DiskLayout {
 impl DiskLayout {
     /// The partitions `table` and `boot` ask for, in disk order (BIOS boot
     /// partition, ESP), then the root filling the rest.
-    pub fn specs(boot: &BootPartitions) -> Vec<PartitionSpec> {
+    pub(crate) fn specs(boot: &BootPartitions) -> Vec<PartitionSpec> {
         let mut specs = Vec::new();
         if let Some(size) = boot.bios_boot {
             specs.push(PartitionSpec::new(PartitionRole::BiosBoot, Some(size)));
@@ -223,7 +358,7 @@ impl DiskLayout {
     /// fills the rest: the space before and between the others (with their
     /// alignment) and the GPT backup. A disk of this size plus what the
     /// filling partition needs holds them all.
-    pub fn fixed_bytes(table: PartitionTable, specs: &[PartitionSpec]) -> u64 {
+    pub(crate) fn fixed_bytes(table: PartitionTable, specs: &[PartitionSpec]) -> u64 {
         let mut next = Self::first_start(table);
         for spec in specs {
             let start = spec.start.unwrap_or(next.next_multiple_of(ALIGN));
@@ -254,6 +389,15 @@ impl DiskLayout {
     }
 
     /// Bytes after the last partition: the GPT's backup.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{DiskLayout, PartitionTable};
+    ///
+    /// assert_eq!(DiskLayout::back_bytes(PartitionTable::Gpt), 33 * 512); // entries and header
+    /// assert_eq!(DiskLayout::back_bytes(PartitionTable::Mbr), 0);
+    /// ```
     pub fn back_bytes(table: PartitionTable) -> u64 {
         match table {
             PartitionTable::Gpt => GPT_BACKUP_BYTES,
@@ -266,6 +410,20 @@ impl DiskLayout {
     /// filling the rest. Refuses boot partitions without a table, a BIOS
     /// boot partition on an MBR disk, an ESP too small for FAT32, a disk too
     /// small for its partitions and an MBR disk past 2 TiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+    /// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+    /// assert_eq!(layout.disk_size, 128 << 20);
+    /// assert!(DiskLayout::new(PartitionTable::Gpt, &boot, 16 << 20).is_err()); // no room for the root
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(table: PartitionTable, boot: &BootPartitions, disk_size: u64) -> Result<Self> {
         Self::plan(table, disk_size, &Self::specs(boot)).map_err(|e| match e {
             Error::Partition {
@@ -459,6 +617,19 @@ impl DiskLayout {
     }
 
     /// The root filesystem's partition.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+    /// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+    /// assert_eq!(layout.root().role, PartitionRole::Root);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn root(&self) -> &Partition {
         // `plan` refuses a layout without exactly one root.
         let index = self
@@ -470,6 +641,20 @@ impl DiskLayout {
     }
 
     /// The partition with `role`, if the disk has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
+    /// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
+    /// assert_eq!(layout.find(PartitionRole::BiosBoot).map(|p| p.start), Some(1 << 20));
+    /// assert!(layout.find(PartitionRole::Swap).is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn find(&self, role: PartitionRole) -> Option<&Partition> {
         self.partitions.iter().find(|p| p.role == role)
     }

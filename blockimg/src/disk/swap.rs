@@ -20,6 +20,20 @@ pub const MAX_LABEL: usize = 16;
 ///
 /// [`Error::InvalidOption`] for a label longer than 16 bytes or an area
 /// smaller than ten pages.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::swap::{header, PAGE_SIZE, SIGNATURE};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let page = header(64 << 20, &[7; 16], "swap")?;
+/// assert_eq!(page.len() as u64, PAGE_SIZE);
+/// assert_eq!(&page[page.len() - 10..], SIGNATURE);
+/// assert!(header(64 << 20, &[7; 16], "a label of over 16 bytes").is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn header(size: u64, uuid: &[u8; 16], label: &str) -> Result<Vec<u8>> {
     if label.len() > MAX_LABEL {
         return Err(Error::InvalidOption {

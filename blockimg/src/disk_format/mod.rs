@@ -5,8 +5,8 @@
 //! checks its structures, and returns a [`VirtualDisk`] that reads the disk
 //! it holds. Readers never trust the file: every offset, size and count is
 //! checked before use, and errors name the file, the field and the value.
-//! The on-disk structures ([`vhd`], [`vmdk`]) are shared with the sinks
-//! that write these formats.
+//! The on-disk structures of VHD and VMDK are shared with the sinks that
+//! write these formats ([`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]).
 
 pub(crate) mod bytes;
 mod clustered;
@@ -14,9 +14,11 @@ mod qcow2_reader;
 mod raw;
 #[cfg(test)]
 mod roundtrip_tests;
+// Public for the fuzz targets and the tests crate (checksum, sizes).
+#[doc(hidden)]
 pub mod vhd;
 mod vhd_reader;
-pub mod vmdk;
+pub(crate) mod vmdk;
 mod vmdk_reader;
 
 use std::fs::File;
@@ -33,6 +35,19 @@ pub use vmdk_reader::VmdkDisk;
 use crate::error::{Error, Result};
 
 /// The formats [`open`] reads.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{open_backing, Format};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let disk = open_backing(vec![0u8; 4096], "zeros.img".as_ref())?;
+/// assert_eq!(disk.format(), Format::Raw);
+/// assert_eq!(Format::VhdDynamic.name(), "vhd");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// The disk's bytes as they are.
@@ -51,6 +66,15 @@ pub enum Format {
 
 impl Format {
     /// The name used on the command line and in messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Format;
+    ///
+    /// assert_eq!(Format::VmdkStream.name(), "vmdk");
+    /// assert_eq!(Format::VhdFixed.name(), "vhd-fixed");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Format::Raw => "raw",
@@ -66,6 +90,25 @@ impl Format {
 /// Identity written into image headers: a UUID (VHD) or content ID (VMDK)
 /// and a creation time. Derived from the filesystem for reproducible
 /// builds, random otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::ImageIdentity;
+/// use blockimg::sink::{Sink, VhdFixed};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // Fixed for a reproducible image; ImageIdentity::random() otherwise.
+/// let identity = ImageIdentity { uuid: [7; 16], time: 1_700_000_000 };
+/// let build = || -> blockimg::Result<Vec<u8>> {
+///     let mut vhd = VhdFixed::new(Vec::new(), "disk.vhd".as_ref(), 1 << 20, &identity);
+///     vhd.write_at(0, b"same bytes")?;
+///     vhd.finish()
+/// };
+/// assert_eq!(build()?, build()?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageIdentity {
     /// Unique identifier of the image.
@@ -76,6 +119,19 @@ pub struct ImageIdentity {
 
 impl ImageIdentity {
     /// A random identifier and the current time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::ImageIdentity;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let (a, b) = (ImageIdentity::random()?, ImageIdentity::random()?);
+    /// assert_ne!(a.uuid, b.uuid);
+    /// assert!(a.time > 1_600_000_000);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn random() -> Result<ImageIdentity> {
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -89,13 +145,65 @@ impl ImageIdentity {
 }
 
 /// Where an image's bytes are read from: a file, or memory (tests, fuzzing).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{open_backing, Backing};
+///
+/// # fn main() -> std::io::Result<()> {
+/// // A Vec<u8> (or a File) is a backing: an image held in memory.
+/// let mut image = vec![0u8; 8192];
+/// image[4096..4100].copy_from_slice(b"data");
+/// assert_eq!(image.byte_len()?, 8192);
+/// let mut word = [0; 4];
+/// image.read_exact_at(&mut word, 4096)?;
+/// assert_eq!(&word, b"data");
+/// assert!(open_backing(image, "memory".as_ref()).is_ok());
+/// # Ok(())
+/// # }
+/// ```
 pub trait Backing: Send {
     /// Length in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Backing;
+    ///
+    /// assert_eq!(vec![0u8; 4096].byte_len().ok(), Some(4096));
+    /// ```
     fn byte_len(&self) -> io::Result<u64>;
     /// Fills `buf` from `offset`; fails if the range ends past the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Backing;
+    ///
+    /// let image = b"0123456789".to_vec();
+    /// let mut buf = [0; 4];
+    /// assert!(image.read_exact_at(&mut buf, 2).is_ok() && &buf == b"2345");
+    /// assert!(image.read_exact_at(&mut buf, 8).is_err()); // past the end
+    /// ```
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// The ranges of `start..end` that may hold data, as (offset, length),
     /// ascending; the rest reads as zeros. The default is the whole range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Backing;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let dir = tempfile::tempdir()?;
+    /// let file = std::fs::File::create(dir.path().join("sparse.img"))?;
+    /// file.set_len(64 << 20)?; // a hole
+    /// assert!(file.data_ranges(0, 64 << 20)?.is_empty()); // a File knows its holes
+    /// assert_eq!(vec![0u8; 100].data_ranges(0, 100)?, [(0, 100)]); // memory: all of it
+    /// # Ok(())
+    /// # }
+    /// ```
     fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<(u64, u64)>> {
         Ok(if end > start {
             vec![(start, end - start)]
@@ -179,16 +287,88 @@ impl Backing for Vec<u8> {
 }
 
 /// A disk held in an image file, read as the disk it describes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{open_backing, Format, VirtualDisk};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// // Copies the data of any disk image, skipping its holes.
+/// fn copy_data(disk: &mut dyn VirtualDisk) -> blockimg::Result<Vec<u8>> {
+///     let mut out = vec![0; disk.size() as usize];
+///     for (offset, len) in disk.data_ranges()? {
+///         disk.read_at(offset, &mut out[offset as usize..][..len as usize])?;
+///     }
+///     Ok(out)
+/// }
+/// let mut disk = open_backing(vec![1u8; 4096], "ones.img".as_ref())?;
+/// assert_eq!(disk.format(), Format::Raw);
+/// assert_eq!(copy_data(disk.as_mut())?, vec![1u8; 4096]);
+/// # Ok(())
+/// # }
+/// ```
 pub trait VirtualDisk: Send {
     /// The image's format.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{open_backing, Format};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut disk = open_backing(vec![1u8; 8192], "disk.img".as_ref())?;
+    /// assert_eq!(disk.format(), Format::Raw);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn format(&self) -> Format;
     /// Size of the disk in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{open_backing, Format};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut disk = open_backing(vec![1u8; 8192], "disk.img".as_ref())?;
+    /// assert_eq!(disk.size(), 8192);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn size(&self) -> u64;
     /// The ranges of the disk that may hold data, as (offset, length),
     /// ascending and non-overlapping; everything else reads as zeros.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{open_backing, Format};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut disk = open_backing(vec![1u8; 8192], "disk.img".as_ref())?;
+    /// assert_eq!(disk.data_ranges()?, [(0, 8192)]);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn data_ranges(&mut self) -> Result<Vec<(u64, u64)>>;
     /// Fills `buf` with the disk's bytes from `offset`; the range must lie
     /// within the disk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{open_backing, Format};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut disk = open_backing(vec![1u8; 8192], "disk.img".as_ref())?;
+    /// let mut buf = [0; 512];
+    /// disk.read_at(4096, &mut buf)?;
+    /// assert_eq!(buf, [1; 512]);
+    /// assert!(disk.read_at(8000, &mut buf).is_err()); // past the end of the disk
+    /// # Ok(())
+    /// # }
+    /// ```
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
 }
 
@@ -225,6 +405,22 @@ pub(crate) fn check_range(path: &Path, size: u64, offset: u64, len: usize) -> Re
 }
 
 /// Recognizes the format of the image in `backing` from its bytes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{detect, Format, ImageIdentity};
+/// use blockimg::sink::VhdFixed;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+/// let vhd = VhdFixed::new(Vec::new(), "disk".as_ref(), 1 << 20, &identity).finish()?;
+/// // By its bytes, never by its name.
+/// assert_eq!(detect(&vhd, "disk.img".as_ref())?, Format::VhdFixed);
+/// assert_eq!(detect(&vec![0u8; 1 << 20], "disk.vhd".as_ref())?, Format::Raw);
+/// # Ok(())
+/// # }
+/// ```
 pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
     let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
     if len < 512 {
@@ -372,6 +568,19 @@ pub fn format_of_name(path: &Path) -> Option<Format> {
 /// Checks that an input's contents agree with its name: a file named
 /// `*.vhd` or `*.vmdk` that holds no such image is refused rather than read
 /// as a raw disk.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{check_name_matches, Format};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// check_name_matches("disk.vmdk".as_ref(), Format::VmdkSparse)?; // either VMDK
+/// check_name_matches("disk.bin".as_ref(), Format::Qcow2)?; // no claim made
+/// assert!(check_name_matches("disk.qcow2".as_ref(), Format::Raw).is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
     let family = |f: Format| match f {
         Format::Raw => "raw",

@@ -44,6 +44,24 @@ fn unsupported(path: &Path, reason: &str) -> Error {
 
 /// A qcow2 image read as the disk it holds. L2 tables are read when
 /// needed; the last cluster read is kept.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{Format, Qcow2Disk, VirtualDisk};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("disk.qcow2");
+/// let made = std::process::Command::new("qemu-img")
+///     .args(["create", "-q", "-f", "qcow2"]).arg(&path).arg("4M").status();
+/// # if !made.is_ok_and(|s| s.success()) { return Ok(()); } // no qemu-img on this host
+/// let mut disk = Qcow2Disk::open(std::fs::File::open(&path)?, &path)?;
+/// assert_eq!((disk.format(), disk.size()), (Format::Qcow2, 4 << 20));
+/// assert!(disk.data_ranges()?.is_empty()); // nothing allocated yet
+/// # Ok(())
+/// # }
+/// ```
 pub struct Qcow2Disk<B> {
     image: Image<B>,
     caches: Caches,
@@ -63,6 +81,16 @@ struct Image<B> {
 impl<B: Backing> Qcow2Disk<B> {
     /// Opens and checks the qcow2 image in `backing`: header, features,
     /// cluster size and the L1 table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::Qcow2Disk;
+    ///
+    /// let mut bytes = vec![0u8; 4096];
+    /// bytes[..4].copy_from_slice(b"QFI\xfb"); // the magic, but no valid header
+    /// assert!(Qcow2Disk::open(bytes, "disk.qcow2".as_ref()).is_err());
+    /// ```
     pub fn open(backing: B, path: &Path) -> Result<Qcow2Disk<B>> {
         let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
         let mut h = [0u8; 112];

@@ -7,6 +7,21 @@ use super::{check_range, read_exact, Backing, Format, VirtualDisk};
 use crate::error::{Error, Result};
 
 /// A raw image, or the data part of a fixed VHD.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{RawDisk, VirtualDisk};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut disk = RawDisk::open(vec![9u8; 4096], "disk.img".as_ref())?;
+/// let mut buf = [0; 16];
+/// disk.read_at(4080, &mut buf)?;
+/// assert_eq!((disk.size(), buf), (4096, [9; 16]));
+/// assert!(disk.read_at(4090, &mut buf).is_err()); // past the end
+/// # Ok(())
+/// # }
+/// ```
 pub struct RawDisk<B> {
     backing: B,
     path: PathBuf,
@@ -16,6 +31,22 @@ pub struct RawDisk<B> {
 
 impl<B: Backing> RawDisk<B> {
     /// Opens `backing` as a raw disk of its full length.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{RawDisk, VirtualDisk};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("disk.img");
+    /// std::fs::File::create(&path)?.set_len(1 << 20)?; // a sparse file: all hole
+    /// let mut disk = RawDisk::open(std::fs::File::open(&path)?, &path)?;
+    /// assert_eq!(disk.size(), 1 << 20);
+    /// assert!(disk.data_ranges()?.iter().all(|&(_, len)| len < 1 << 20));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(backing: B, path: &Path) -> Result<RawDisk<B>> {
         let size = backing.byte_len().map_err(|e| Error::io(path, e))?;
         Ok(RawDisk::with_size(backing, path, size, Format::Raw))

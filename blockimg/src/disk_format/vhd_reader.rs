@@ -12,6 +12,27 @@ use crate::error::{Error, Result};
 
 /// A VHD image, fixed or dynamic, read as the disk it holds. The size is
 /// the footer's current size (what Hyper-V and Azure use).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{Format, ImageIdentity, VhdDisk, VirtualDisk};
+/// use blockimg::sink::{Sink, VhdFixed};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+/// let mut vhd = VhdFixed::new(Vec::new(), "disk.vhd".as_ref(), 1 << 20, &identity);
+/// vhd.write_at(512, b"sector one")?;
+/// let bytes = vhd.finish()?;
+///
+/// let mut disk = VhdDisk::open(bytes, "disk.vhd".as_ref())?;
+/// assert_eq!((disk.format(), disk.size()), (Format::VhdFixed, 1 << 20));
+/// let mut buf = [0; 10];
+/// disk.read_at(512, &mut buf)?;
+/// assert_eq!(&buf, b"sector one");
+/// # Ok(())
+/// # }
+/// ```
 pub struct VhdDisk<B> {
     inner: Inner<B>,
 }
@@ -45,6 +66,23 @@ impl<B: Backing> VhdDisk<B> {
     /// Opens and checks the VHD in `backing`: the footer (cookie, checksum,
     /// type, size against the file's length), and for a dynamic disk the
     /// header and every block allocation table entry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::{ImageIdentity, VhdDisk};
+    /// use blockimg::sink::VhdFixed;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+    /// let mut bytes = VhdFixed::new(Vec::new(), "disk.vhd".as_ref(), 1 << 20, &identity).finish()?;
+    /// let footer = bytes.len() - 512;
+    /// bytes[footer + 64] ^= 1; // damage the footer's checksum
+    /// let err = VhdDisk::open(bytes, "disk.vhd".as_ref()).err().expect("refused");
+    /// assert!(err.to_string().contains("disk.vhd"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(backing: B, path: &Path) -> Result<VhdDisk<B>> {
         let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
         if len < FOOTER_SIZE {

@@ -30,8 +30,6 @@ pub const GD_AT_END: u64 = u64::MAX;
 
 /// Flag: the newline-detection bytes are valid.
 pub const FLAG_NEWLINE_TEST: u32 = 1;
-/// Flag: a redundant grain directory exists.
-pub const FLAG_REDUNDANT_GD: u32 = 1 << 1;
 /// Flag: grain table entry 1 means a grain of zeros.
 pub const FLAG_ZERO_GRAIN: u32 = 1 << 2;
 /// Flag: grains are compressed.
@@ -265,8 +263,10 @@ pub fn descriptor(capacity: u64, cid: u32, file_name: &str) -> Vec<u8> {
     bytes
 }
 
-/// The value of `key` in descriptor text (`key="value"` or `key = "value"`).
-pub fn descriptor_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+/// The value of `key` in descriptor text (`key="value"` or `key = "value"`),
+/// for the tests that read back what [`descriptor`] wrote.
+#[cfg(test)]
+fn descriptor_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines().find_map(|line| {
         let (k, v) = line.split_once('=')?;
         (k.trim() == key).then(|| v.trim().trim_matches('"'))

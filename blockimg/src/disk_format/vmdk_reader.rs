@@ -18,6 +18,28 @@ use crate::error::{Error, Result};
 
 /// A VMDK sparse extent read as the disk it holds. Grain tables are read
 /// when needed; the last grain read is kept decompressed.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{Format, ImageIdentity, VirtualDisk, VmdkDisk};
+/// use blockimg::sink::{Sink, VmdkStream};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+/// let mut vmdk = VmdkStream::new(Vec::new(), "d.vmdk".as_ref(), "d.vmdk", 2 << 20, &identity, 1, 6)?;
+/// vmdk.write_at(0, &[3; 65536])?;
+/// let (bytes, _) = vmdk.finish()?;
+///
+/// let mut disk = VmdkDisk::open(bytes, "d.vmdk".as_ref())?;
+/// assert_eq!(disk.format(), Format::VmdkStream);
+/// assert_eq!(disk.data_ranges()?, vec![(0, 65536)]); // one grain
+/// let mut buf = [0; 4];
+/// disk.read_at(65532, &mut buf)?;
+/// assert_eq!(buf, [3; 4]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct VmdkDisk<B> {
     extent: Extent<B>,
     caches: Caches,
@@ -38,6 +60,16 @@ struct Extent<B> {
 impl<B: Backing> VmdkDisk<B> {
     /// Opens and checks the VMDK in `backing`: header, footer and markers
     /// when the grain directory is at the end, and the grain directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::VmdkDisk;
+    ///
+    /// // Checked before anything is read: a file that is not a VMDK is refused.
+    /// let err = VmdkDisk::open(vec![0u8; 4096], "disk.vmdk".as_ref()).err().expect("refused");
+    /// assert!(err.to_string().contains("disk.vmdk"));
+    /// ```
     pub fn open(backing: B, path: &Path) -> Result<VmdkDisk<B>> {
         let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
         let mut bytes = [0u8; 512];

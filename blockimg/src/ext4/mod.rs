@@ -2,13 +2,62 @@
 //! complete ext4 layout before a byte is written, then emits it in ascending
 //! offset order; and the reader ([`read`]) that loads an existing
 //! filesystem back into a tree.
+//!
+//! # Example
+//!
+//! ```
+//! use blockimg::ext4::read::Ext4Reader;
+//! use blockimg::ext4::{Ext4Options, Ext4Plan};
+//! use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+//! let meta = Metadata { permissions: 0o644, ..Metadata::directory(Timestamp::from_secs(0)) };
+//! tree.add(Tree::ROOT, b"hello", Node::new(meta, NodeKind::File(FileContent::from_bytes(b"hi\n".to_vec()))))?;
+//!
+//! // Plan the whole filesystem, then write it in one ascending pass.
+//! let plan = Ext4Plan::new(&tree, 8 << 20, &Ext4Options::default())?;
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("fs.ext4");
+//! let mut sink = blockimg::sink::SparseFile::create(&path, false)?;
+//! plan.write(&mut sink, 0, &mut |_| {})?;
+//! sink.finish(8 << 20)?;
+//!
+//! let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
+//! let mut buf = [0; 3];
+//! fs.read_file(fs.lookup(b"/hello")?, 0, &mut buf)?;
+//! assert_eq!(&buf, b"hi\n");
+//! # Ok(())
+//! # }
+//! ```
 
-pub mod hash;
+mod hash;
 pub mod read;
 
 use crate::tree::Timestamp;
 
 /// How to format the filesystem.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::{Ext4Options, Ext4Plan};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+/// let options = Ext4Options {
+///     block_size: 1024,
+///     label: "root".into(),
+///     uuid: Some([7; 16]),
+///     journal: false,
+///     ..Default::default()
+/// };
+/// let plan = Ext4Plan::new(&tree, 8 << 20, &options)?;
+/// assert_eq!(plan.uuid(), [7; 16]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Ext4Options {
     /// Block size in bytes: 1024, 2048 or 4096.
@@ -68,7 +117,6 @@ mod superblock;
 mod write;
 mod xattr;
 
-pub use alloc::Run;
-pub use geometry::Geometry;
-pub use layout::{Ext4Layout, PlacedData};
+pub(crate) use alloc::Run;
+pub(crate) use layout::{Ext4Layout, PlacedData};
 pub use plan::Ext4Plan;

@@ -13,6 +13,29 @@ use crate::error::{Error, Result};
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
 /// How the added entries are stamped.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::ImageSpec;
+/// use blockimg::image::add::{add, AddOptions, AddSummary};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
+/// std::fs::write(dir.path().join("motd"), "hello\n")?;
+/// let (tree, file) = blockimg::source::dir::scan_path(&dir.path().join("motd"))?;
+/// // Root-owned, mode 0644, whatever the host file says.
+/// let options = AddOptions { owner: Some((0, 0)), mode: Some(0o644), ..Default::default() };
+/// add(&spec, &tree, file, b"/etc/motd", options)?;
+/// let fs = spec.open_ext4()?;
+/// assert_eq!(fs.stat(fs.lookup(b"/etc/motd")?)?.meta.permissions, 0o644);
+/// # let _: Option<AddSummary> = None;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AddOptions {
     /// Owner and group of every added entry and of directories created on
@@ -29,6 +52,25 @@ pub struct AddOptions {
 }
 
 /// What an addition changed.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::found::ImageSpec;
+/// use blockimg::image::add::{add, AddOptions, AddSummary};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
+/// std::fs::write(dir.path().join("motd"), "hello\n")?;
+/// let (tree, file) = blockimg::source::dir::scan_path(&dir.path().join("motd"))?;
+/// let summary: AddSummary = add(&spec, &tree, file, b"/etc/motd", AddOptions::default())?;
+/// assert_eq!(summary.entries, 2); // /etc, made on the way, and the file
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddSummary {
     /// Entries added or replaced (directories created on the way

@@ -12,6 +12,25 @@ use crate::sink::Sink;
 const CHUNK: u64 = 1 << 20;
 
 /// A host image planned into a partition.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::copy::{image_size, PartitionCopy};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let image = dir.path().join("fs.img"); // a filesystem image made by another tool, say
+/// std::fs::write(&image, vec![7u8; 1 << 20])?;
+/// // Into a 4 MiB partition at 1 MiB of the disk.
+/// let copy = PartitionCopy::plan(&image, 1 << 20, 5 << 20)?;
+/// assert_eq!(copy.written_ranges()?, vec![(1 << 20, 1 << 20)]);
+/// let mut disk = Vec::new();
+/// copy.write(&mut disk, &mut |_| {})?;
+/// assert_eq!(disk[(1 << 20)..], vec![7u8; 1 << 20][..]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct PartitionCopy {
     /// Byte offset of the partition in the disk.
@@ -26,6 +45,21 @@ pub struct PartitionCopy {
 
 /// Size of the disk the image at `path` describes, in any format
 /// [`disk_format::open`] reads.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::copy::{image_size, PartitionCopy};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let image = dir.path().join("fs.img"); // a filesystem image made by another tool, say
+/// std::fs::write(&image, vec![7u8; 1 << 20])?;
+/// assert_eq!(image_size(&image)?, 1 << 20); // of the disk it describes, in any format
+/// # let _ = PartitionCopy::plan;
+/// # Ok(())
+/// # }
+/// ```
 pub fn image_size(path: &Path) -> Result<u64> {
     Ok(disk_format::open(path)?.size())
 }
@@ -33,6 +67,22 @@ pub fn image_size(path: &Path) -> Result<u64> {
 impl PartitionCopy {
     /// Plans the image at `path` into the partition at `start..end`,
     /// refusing an image larger than the partition.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::image::copy::{image_size, PartitionCopy};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let image = dir.path().join("fs.img"); // a filesystem image made by another tool, say
+    /// std::fs::write(&image, vec![7u8; 1 << 20])?;
+    /// assert_eq!(PartitionCopy::plan(&image, 0, 2 << 20)?.size, 1 << 20);
+    /// assert!(PartitionCopy::plan(&image, 0, 512 << 10).is_err()); // larger than the partition
+    /// # let _ = image_size;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn plan(path: &Path, start: u64, end: u64) -> Result<PartitionCopy> {
         let size = image_size(path)?;
         let room = end - start;
@@ -66,6 +116,22 @@ impl PartitionCopy {
 
     /// Byte ranges of the disk this copy fills (the image's data), as
     /// (offset, length) in disk offsets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::image::copy::{image_size, PartitionCopy};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let image = dir.path().join("fs.img"); // a filesystem image made by another tool, say
+    /// std::fs::write(&image, vec![7u8; 1 << 20])?;
+    /// let copy = PartitionCopy::plan(&image, 2 << 20, 4 << 20)?;
+    /// assert_eq!(copy.written_ranges()?, vec![(2 << 20, 1 << 20)]); // disk offsets
+    /// # let _ = image_size;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn written_ranges(&self) -> Result<Vec<(u64, u64)>> {
         let ranges = self.open()?.data_ranges()?;
         Ok(ranges
@@ -76,6 +142,24 @@ impl PartitionCopy {
 
     /// Writes the image's data into `sink` at the partition's offset, in
     /// ascending order, calling `progress` with the bytes copied so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::image::copy::{image_size, PartitionCopy};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let image = dir.path().join("fs.img"); // a filesystem image made by another tool, say
+    /// std::fs::write(&image, vec![7u8; 1 << 20])?;
+    /// let copy = PartitionCopy::plan(&image, 0, 2 << 20)?;
+    /// let (mut disk, mut done) = (Vec::new(), 0);
+    /// copy.write(&mut disk, &mut |bytes| done = bytes)?;
+    /// assert_eq!((disk.len(), done), (1 << 20, 1 << 20));
+    /// # let _ = image_size;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write(&self, sink: &mut dyn Sink, progress: &mut dyn FnMut(u64)) -> Result<()> {
         let mut disk = self.open()?;
         let mut buf = vec![0u8; CHUNK as usize];

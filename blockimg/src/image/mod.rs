@@ -27,6 +27,23 @@ use copy::PartitionCopy;
 pub use rewrite::ExistingFilesystem;
 
 /// How large the disk is.
+///
+/// # Examples
+///
+/// ```
+/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// // The smallest disk that holds the tree, with 50% to spare.
+/// let auto = ImageOptions { size: DiskSize::Auto { headroom_percent: 50 }, ..options.clone() };
+/// assert!(plan_disk(&tree, &auto)?.disk_size() < 64 << 20);
+/// assert_eq!(plan_disk(&tree, &options)?.disk_size(), 64 << 20);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiskSize {
     /// Exactly this many bytes (rounded down to whole sectors).
@@ -40,6 +57,27 @@ pub enum DiskSize {
 }
 
 /// Everything that decides what `build_image` writes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{plan_disk, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let options = ImageOptions {
+///     size: DiskSize::Exact(128 << 20),
+///     table: PartitionTable::Gpt,
+///     boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) },
+///     ext4: blockimg::ext4::Ext4Options { label: "root".into(), ..Default::default() },
+///     overwrite: false,
+///     progress: false,
+/// };
+/// assert_eq!(plan_disk(&tree, &options)?.summary().partitions.len(), 3);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ImageOptions {
     /// Disk size.
@@ -57,6 +95,24 @@ pub struct ImageOptions {
 }
 
 /// One partition of a written disk.
+///
+/// # Examples
+///
+/// ```
+/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// let summary = plan_disk(&tree, &options)?.summary();
+/// let root = summary.partitions.last().ok_or("no partition")?;
+/// assert_eq!((root.number, root.start), (1, 1 << 20));
+/// // root=PARTUUID=... on the kernel command line finds it.
+/// assert_eq!(root.partuuid, format!("{:08x}-01", summary.disk_signature.ok_or("no signature")?));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionSummary {
     /// What it holds.
@@ -73,6 +129,23 @@ pub struct PartitionSummary {
 }
 
 /// What `build_image` wrote.
+///
+/// # Examples
+///
+/// ```
+/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// let summary = plan_disk(&tree, &options)?.summary();
+/// assert_eq!((summary.disk_size, summary.partition_offset), (64 << 20, 1 << 20));
+/// assert_eq!(summary.partition_size, 63 << 20);
+/// assert!(summary.free_blocks > 0 && summary.free_inodes > 0);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ImageSummary {
     /// Size of the disk image in bytes.
@@ -212,6 +285,30 @@ impl Region<'_, '_> {
 
 /// What goes into one partition of a disk planned with
 /// [`plan_partitions`].
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::layout::{DiskLayout, PartitionRole, PartitionSpec};
+/// use blockimg::image::{plan_partitions, PartitionContent, PartitionTable};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// let specs = [
+///     PartitionSpec::new(PartitionRole::Swap, Some(8 << 20)),
+///     PartitionSpec::new(PartitionRole::Root, None),
+/// ];
+/// let layout = DiskLayout::plan(PartitionTable::Gpt, 64 << 20, &specs)?;
+/// let contents = vec![
+///     PartitionContent::Swap { uuid: [2; 16], label: "swap".into() },
+///     PartitionContent::Ext4 { tree: &tree, options: Default::default() },
+/// ];
+/// let disk = plan_partitions(layout, contents, false)?;
+/// assert_eq!(disk.summary().partitions.len(), 2);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub enum PartitionContent<'t> {
     /// An ext4 filesystem holding a tree.
@@ -244,16 +341,62 @@ impl<'t> PlannedDisk<'t> {
     }
 
     /// Size of the disk in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// assert_eq!(plan_disk(&tree, &options)?.disk_size(), 64 << 20);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn disk_size(&self) -> u64 {
         self.layout.disk_size
     }
 
     /// UUID of the planned root filesystem.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let uuid = [7; 16];
+    /// let fixed = ImageOptions { ext4: blockimg::ext4::Ext4Options { uuid: Some(uuid), ..Default::default() }, ..options };
+    /// assert_eq!(plan_disk(&tree, &fixed)?.fs_uuid(), uuid);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fs_uuid(&self) -> [u8; 16] {
         self.root_plan().uuid()
     }
 
     /// Where the partitions are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let disk = plan_disk(&tree, &options)?;
+    /// let root = disk.layout().root();
+    /// assert_eq!((root.start, root.size), (1 << 20, 63 << 20));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn layout(&self) -> &DiskLayout {
         &self.layout
     }
@@ -322,6 +465,24 @@ impl<'t> PlannedDisk<'t> {
     /// tables, boot partitions and swap headers, the filesystems and copied
     /// images, the backup GPT; with a progress bar on a terminal when the
     /// options asked for one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// // Any sink: here the disk in memory.
+    /// let mut image = Vec::new();
+    /// plan_disk(&tree, &options)?.write_to(&mut image)?;
+    /// assert!(image.len() <= 64 << 20); // up to the last byte written; the rest reads as zeros
+    /// assert_eq!(&image[510..512], &[0x55, 0xaa]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write_to(&self, sink: &mut dyn Sink) -> Result<()> {
         let regions = self.regions();
         let total = regions.iter().map(Region::data_bytes).sum();
@@ -344,6 +505,23 @@ impl<'t> PlannedDisk<'t> {
 
     /// The first sector, when the disk has a partition table: the MBR, or
     /// a GPT disk's protective MBR.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let mbr = plan_disk(&tree, &options)?.mbr_sector().ok_or("no table")?;
+    /// assert_eq!(mbr[0x1c2], 0x83); // the root partition's type: Linux
+    /// let bare = ImageOptions { table: PartitionTable::None, ..options };
+    /// assert!(plan_disk(&tree, &bare)?.mbr_sector().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn mbr_sector(&self) -> Option<[u8; 512]> {
         if self.layout.table == PartitionTable::None {
             return None;
@@ -357,6 +535,22 @@ impl<'t> PlannedDisk<'t> {
     /// as a byte range: the gap before the first partition of an MBR disk,
     /// the BIOS boot partition of a GPT disk; `None` when there is no
     /// such place.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// // On an MBR disk: from sector 1 to the first partition.
+    /// let area = plan_disk(&tree, &options)?.boot_loader_area();
+    /// assert_eq!(area, Some((512, (1 << 20) - 512)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn boot_loader_area(&self) -> Option<(u64, u64)> {
         match self.layout.table {
             PartitionTable::Mbr => {
@@ -374,6 +568,28 @@ impl<'t> PlannedDisk<'t> {
     /// Installs a BIOS boot loader: `mbr` replaces the first sector (it
     /// must keep its partition table) and `code` is written at sector
     /// `lba`, which with `code` must lie in [`PlannedDisk::boot_loader_area`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let mut disk = plan_disk(&tree, &options)?;
+    /// let mut mbr = disk.mbr_sector().ok_or("no table")?;
+    /// mbr[..4].copy_from_slice(&[0xfa, 0x31, 0xc0, 0x8e]); // boot code; the table stays
+    /// disk.set_boot_loader(&mbr, 1, &[0x90; 1024])?; // more code at sector 1
+    /// assert!(disk.set_boot_loader(&mbr, 4096, &[0x90; 512]).is_err()); // inside the partition
+    ///
+    /// let mut image = Vec::new();
+    /// disk.write_to(&mut image)?;
+    /// assert_eq!((&image[..4], image[512]), (&mbr[..4], 0x90));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_boot_loader(&mut self, mbr: &[u8], lba: u64, code: &[u8]) -> Result<()> {
         let Some(sector) = self.mbr_sector() else {
             return Err(Error::InvalidOption {
@@ -420,6 +636,27 @@ impl<'t> PlannedDisk<'t> {
 
     /// Writes `data` to `path` (e.g. [`EFI_BOOT_PATH`]) in the ESP, making
     /// the directories on the way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// use blockimg::image::{BootPartitions, EFI_BOOT_PATH};
+    /// let uefi = ImageOptions { table: PartitionTable::Gpt,
+    ///                           boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: None }, ..options.clone() };
+    /// let mut disk = plan_disk(&tree, &uefi)?;
+    /// disk.add_esp_file(EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
+    /// disk.add_esp_file("EFI/BOOT/GRUB.CFG", b"configfile (hd0,gpt2)/boot/grub.cfg\n")?; // 8.3 names
+    /// // Without an ESP there is nowhere to put it.
+    /// assert!(plan_disk(&tree, &options)?.add_esp_file(EFI_BOOT_PATH, b"MZ").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn add_esp_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
         let (start, size) = self
             .layout
@@ -433,6 +670,22 @@ impl<'t> PlannedDisk<'t> {
     }
 
     /// What the disk holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// let summary = plan_disk(&tree, &options)?.summary();
+    /// assert_eq!((summary.table, summary.partitions.len()), (PartitionTable::Mbr, 1));
+    /// assert_eq!(summary.block_size, 4096);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn summary(&self) -> ImageSummary {
         let plan = self.root_plan();
         let g = plan.geometry();
@@ -476,6 +729,21 @@ impl<'t> PlannedDisk<'t> {
 }
 
 /// Plans a disk holding `tree`: its size, partitions and filesystem.
+///
+/// # Examples
+///
+/// ```
+/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// let disk = plan_disk(&tree, &options)?; // nothing written yet
+/// assert_eq!(disk.summary().inodes_count - disk.summary().free_inodes, 11); // the reserved ones
+/// # Ok(())
+/// # }
+/// ```
 pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDisk<'t>> {
     plan_disk_fitted(tree, options, &Ok)
 }
@@ -484,6 +752,28 @@ pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDi
 /// asked for (or the one the tree needs) to the size of the disk the output
 /// describes, e.g. a VHD's size rounded to its geometry, so that a GPT's
 /// backup lands in that disk's last sectors.
+///
+/// # Examples
+///
+/// ```
+/// # use blockimg::image::{plan_disk, DiskSize, ImageOptions, PartitionTable};
+/// # use blockimg::tree::{Metadata, Timestamp, Tree};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// use blockimg::image::plan_disk_fitted;
+/// use blockimg::sink::{virtual_size, OutputFormat};
+/// // A VHD rounds the disk up to its geometry: plan for the rounded size so a
+/// // GPT's backup lands in the disk's last sector.
+/// let gpt = ImageOptions { size: DiskSize::Exact(100_000_000), table: PartitionTable::Gpt, ..options };
+/// let fit = |size| virtual_size(OutputFormat::Vhd, size, false);
+/// let disk = plan_disk_fitted(&tree, &gpt, &fit)?;
+/// assert_eq!(disk.disk_size(), virtual_size(OutputFormat::Vhd, 100_000_000, false)?);
+/// assert!(disk.disk_size() > 100_000_000);
+/// # Ok(())
+/// # }
+/// ```
 pub fn plan_disk_fitted<'t>(
     tree: &'t Tree,
     options: &ImageOptions,
@@ -795,6 +1085,20 @@ pub fn build_image_from_archive(
 /// What a streamed build does besides placing the archive: `adjust` the
 /// tree once the stream has ended (owners, overrides, boot files), and
 /// `prepare` the planned disk before it is written (boot loaders).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{PlannedDisk, StreamSteps};
+/// use blockimg::tree::Tree;
+///
+/// // What stream_archive_into does around the archive: here, make root own
+/// // everything, and change nothing on the planned disk.
+/// let _steps = StreamSteps {
+///     adjust: |tree: &mut Tree| -> blockimg::Result<()> { tree.set_owner_all(0, 0); Ok(()) },
+///     prepare: |_: &mut PlannedDisk<'_>| -> blockimg::Result<()> { Ok(()) },
+/// };
+/// ```
 pub struct StreamSteps<A, P> {
     /// Changes the tree read from the archive before it is planned.
     pub adjust: A,
@@ -806,6 +1110,45 @@ pub struct StreamSteps<A, P> {
 /// file, or a block device opened with
 /// [`crate::target::open_build_target`] and written in place with
 /// [`SparseFile::in_place`]), with the extra `steps`.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{stream_archive_into, DiskSize, ImageOptions, PartitionTable, PlannedDisk, StreamSteps};
+/// use blockimg::sink::SparseFile;
+/// use blockimg::source::tar::OutsideRoot;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let mut archive = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// archive.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// let input = std::io::Cursor::new(archive.into_inner()?);
+///
+/// let options = ImageOptions {
+///     size: DiskSize::Exact(16 << 20),
+///     table: PartitionTable::Mbr,
+///     boot_partitions: Default::default(),
+///     ext4: Default::default(),
+///     overwrite: false,
+///     progress: false,
+/// };
+/// let steps = StreamSteps {
+///     adjust: |tree: &mut blockimg::tree::Tree| { tree.set_owner_all(0, 0); Ok(()) },
+///     prepare: |disk: &mut PlannedDisk<'_>| {
+///         let mbr = disk.mbr_sector().expect("an MBR disk");
+///         disk.set_boot_loader(&mbr, 1, b"boot code") // a BIOS boot loader, say
+///     },
+/// };
+/// let sink = SparseFile::create(&dir.path().join("disk.img"), false)?;
+/// let (summary, nodes) = stream_archive_into(input, "rootfs.tar", &options, OutsideRoot::Refuse, steps, sink)?;
+/// assert_eq!((summary.disk_size, nodes), (16 << 20, 3));
+/// assert_eq!(&std::fs::read(dir.path().join("disk.img"))?[512..521], b"boot code");
+/// # Ok(())
+/// # }
+/// ```
 pub fn stream_archive_into<A, P>(
     input: impl std::io::Read + Send + 'static,
     name: &str,

@@ -83,6 +83,24 @@ pub struct ExistingFilesystem {
 impl ExistingFilesystem {
     /// Opens the filesystem `spec` names; returns it with a reader over it
     /// (for [`Ext4Reader::read_tree`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// use blockimg::image::ExistingFilesystem;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
+    /// let (existing, reader) = ExistingFilesystem::open(&spec)?;
+    /// assert_eq!(existing.partition.start, 1 << 20);
+    /// assert_eq!(existing.options.uuid, Some(reader.info().uuid)); // a rewrite keeps it
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(spec: &ImageSpec) -> Result<(ExistingFilesystem, Ext4Reader)> {
         let path = std::fs::canonicalize(&spec.path).map_err(|e| Error::io(&spec.path, e))?;
         let spec = ImageSpec {
@@ -130,6 +148,23 @@ impl ExistingFilesystem {
     /// Why a rewrite would change what the filesystem is, if it would:
     /// ext2 and ext3 filesystems (no `extent` feature) would come back as
     /// ext4, and a damaged journal would come back empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// use blockimg::image::ExistingFilesystem;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
+    /// let (existing, _) = ExistingFilesystem::open(&spec)?;
+    /// assert_eq!(existing.rewrite_refusal(), None); // ext4: a rewrite keeps it ext4
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn rewrite_refusal(&self) -> Option<String> {
         if !self.info.has_feature("extent") {
             return Some("an ext2/ext3 filesystem (no extents) would be rewritten as ext4".into());
@@ -143,6 +178,23 @@ impl ExistingFilesystem {
 
     /// Fails with [`Error::NotRewritable`] when [`Self::rewrite_refusal`]
     /// gives a reason.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// use blockimg::image::ExistingFilesystem;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
+    /// let (existing, _) = ExistingFilesystem::open(&spec)?;
+    /// existing.check_rewritable()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn check_rewritable(&self) -> Result<()> {
         match self.rewrite_refusal() {
             Some(reason) => Err(Error::NotRewritable {
@@ -160,6 +212,27 @@ impl ExistingFilesystem {
     /// image, and takes the old file's permissions (and owner, as root).
     /// On any error (the tree does not fit, a read fails) the temporary
     /// file is removed and the image is untouched.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// use blockimg::image::ExistingFilesystem;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
+    /// let (existing, reader) = ExistingFilesystem::open(&spec)?;
+    /// let mut tree = reader.read_tree()?;
+    /// tree.set_owner_all(1000, 1000);
+    /// existing.rewrite_filesystem(&tree)?;
+    /// let fs = spec.open_ext4()?;
+    /// assert_eq!(fs.stat(fs.lookup(b"/")?)?.meta.uid, 1000);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn rewrite_filesystem(&self, tree: &Tree) -> Result<()> {
         let plan = Ext4Plan::new(tree, self.fs_size, &self.options)?;
         let original = self.file.metadata().map_err(|e| Error::io(&self.path, e))?;

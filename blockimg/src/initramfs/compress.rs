@@ -3,6 +3,25 @@
 use std::io::{self, Write};
 
 /// How the initramfs archive is compressed.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::{archive_bytes, compress::Compression};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let time = Timestamp::from_secs(1_700_000_000);
+/// # let mut root = Tree::new(Metadata::directory(time));
+/// # let script = FileContent::from_bytes(&b"#!/bin/sh\nexec sh\n"[..]);
+/// # root.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(script)))?;
+/// // root: a tree holding an executable /init script.
+/// assert!(archive_bytes(&root, Compression::None, None)?.starts_with(b"070701"));
+/// assert!(archive_bytes(&root, Compression::Xz, None)?.starts_with(b"\xfd7zXZ\0"));
+/// assert_eq!(Compression::default(), Compression::Gzip);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {
     /// Stored as is.
@@ -20,7 +39,7 @@ pub enum Compression {
 
 impl Compression {
     /// Starts compressing into `out`.
-    pub fn encoder<W: Write>(self, out: W) -> io::Result<Encoder<W>> {
+    pub(crate) fn encoder<W: Write>(self, out: W) -> io::Result<Encoder<W>> {
         Ok(Encoder(match self {
             Compression::None => Inner::None(out),
             Compression::Gzip => {
@@ -38,7 +57,7 @@ impl Compression {
 }
 
 /// A compressing writer; [`Encoder::finish`] ends the stream.
-pub struct Encoder<W: Write>(Inner<W>);
+pub(crate) struct Encoder<W: Write>(Inner<W>);
 
 enum Inner<W: Write> {
     None(W),

@@ -35,6 +35,21 @@ const TRAILER: &[u8] = b"TRAILER!!!";
 pub const MAX_PATH_LEN: usize = 4095;
 
 /// How the archive is written.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::cpio::{write_newc, NewcOptions};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(2_000_000_000)));
+/// let options = NewcOptions { clamp_mtime: Some(1_700_000_000) }; // SOURCE_DATE_EPOCH
+/// let (cpio, _) = write_newc(&tree, &options, Vec::new())?;
+/// assert_eq!(&cpio[46..54], format!("{:08X}", 1_700_000_000).as_bytes()); // the root's mtime
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct NewcOptions {
     /// Modification times later than this are written as this (seconds
@@ -43,6 +58,21 @@ pub struct NewcOptions {
 }
 
 /// One entry of the archive: its path and the node it names.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::cpio::entries;
+/// use blockimg::tree::{Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+/// let dev = tree.add(Tree::ROOT, b"dev", Node::new(Metadata::directory(Timestamp::from_secs(0)), NodeKind::Directory(Default::default())))?;
+/// let list = entries(&tree)?;
+/// assert_eq!((list[1].path.as_slice(), list[1].node), (&b"dev"[..], dev));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// Path relative to the root (`.` for the root itself), `/`-separated.
@@ -57,6 +87,23 @@ pub struct Entry {
 ///
 /// [`Error::DirectoryHardLink`] when a directory is reachable under two
 /// names (the walk would not end).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::cpio::entries;
+/// use blockimg::tree::{Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let time = Timestamp::from_secs(0);
+/// let mut tree = Tree::new(Metadata::directory(time));
+/// let bin = tree.add(Tree::ROOT, b"bin", Node::new(Metadata::directory(time), NodeKind::Directory(Default::default())))?;
+/// tree.add(bin, b"sh", Node::new(Metadata::directory(time), NodeKind::Symlink(b"busybox".to_vec())))?;
+/// let paths: Vec<_> = entries(&tree)?.into_iter().map(|e| e.path).collect();
+/// assert_eq!(paths, [b".".to_vec(), b"bin".to_vec(), b"bin/sh".to_vec()]); // parents first
+/// # Ok(())
+/// # }
+/// ```
 pub fn entries(tree: &Tree) -> Result<Vec<Entry>> {
     let mut out = vec![Entry {
         path: b".".to_vec(),

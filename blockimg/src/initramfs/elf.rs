@@ -254,11 +254,6 @@ impl Resolver {
         })
     }
 
-    /// The target architecture.
-    pub fn arch(&self) -> ElfArch {
-        self.arch
-    }
-
     /// Reads the ELF file at image path `path`, checking that it is one and
     /// for the target.
     ///

@@ -3,9 +3,9 @@
 //!
 //! Paths are "image paths": absolute, `/`-separated byte strings as seen
 //! from inside the host root (the real root `/`, or a directory standing in
-//! for it). [`HostFs::resolve`] follows symlinks component by component the
+//! for it). `HostFs::resolve` follows symlinks component by component the
 //! way the kernel does, re-rooting absolute targets at the host root, and
-//! records every link it follows. [`Installer`] places a resolved file in
+//! records every link it follows. An installer places a resolved file in
 //! the tree at its canonical path, recreates the recorded links, and makes
 //! sure the path asked for resolves inside the tree to the installed file,
 //! so `/lib64/ld-linux-x86-64.so.2` keeps working through `/lib64 ->
@@ -27,6 +27,26 @@ use crate::tree::{
 const MAX_SYMLINKS: usize = 40;
 
 /// A filesystem on the host, rooted at a directory.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::hostfs::HostFs;
+/// use blockimg::initramfs::{assemble, InitramfsOptions};
+/// use blockimg::tree::{Metadata, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Executables come from a sysroot (a cross-built system, say), not from /.
+/// let sysroot = tempfile::tempdir()?;
+/// std::fs::create_dir(sysroot.path().join("bin"))?;
+/// std::fs::write(sysroot.path().join("bin/run"), "#!/bin/sh\n")?;
+/// let options = InitramfsOptions { binaries: vec!["/bin/run".into()], run: Some("/bin/run".into()), ..Default::default() };
+/// let root = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+/// let result = assemble(root, HostFs::new(sysroot.path()), &options);
+/// assert!(result.is_err()); // /bin/run is a script, not an ELF executable
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct HostFs {
     root: PathBuf,
@@ -34,7 +54,7 @@ pub struct HostFs {
 
 /// A path resolved on the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// The canonical image path: absolute, without symlinks, `.` or `..`.
     pub path: Vec<u8>,
     /// Every symlink followed, in order: its canonical image path and its
@@ -45,17 +65,34 @@ pub struct Resolved {
 impl HostFs {
     /// A host filesystem whose root is the host directory `root` (`/` for
     /// the running system).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::initramfs::hostfs::HostFs;
+    ///
+    /// let host = HostFs::new("/"); // the running system
+    /// assert_eq!(host.root(), std::path::Path::new("/"));
+    /// ```
     pub fn new(root: impl Into<PathBuf>) -> Self {
         HostFs { root: root.into() }
     }
 
     /// The host root directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::initramfs::hostfs::HostFs;
+    ///
+    /// assert_eq!(HostFs::new("/srv/sysroot").root(), std::path::Path::new("/srv/sysroot"));
+    /// ```
     pub fn root(&self) -> &Path {
         &self.root
     }
 
     /// The host path of the image path `path`, without resolving symlinks.
-    pub fn host_path(&self, path: &[u8]) -> PathBuf {
+    pub(crate) fn host_path(&self, path: &[u8]) -> PathBuf {
         let relative = trim_slashes(path);
         if relative.is_empty() {
             self.root.clone()
@@ -73,7 +110,7 @@ impl HostFs {
     /// [`Error::Io`] naming the host path when a component does not exist,
     /// is not a directory where one is needed, cannot be read, or when more
     /// than 40 symlinks are followed (`ELOOP`).
-    pub fn resolve(&self, path: &[u8]) -> Result<Resolved> {
+    pub(crate) fn resolve(&self, path: &[u8]) -> Result<Resolved> {
         let mut pending: Vec<Vec<u8>> = components(path).rev().map(<[u8]>::to_vec).collect();
         let mut current: Vec<Vec<u8>> = Vec::new();
         let mut links = Vec::new();
@@ -115,7 +152,7 @@ impl HostFs {
 }
 
 /// The non-empty, non-`.` components of a path.
-pub fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+pub(crate) fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
     path.split(|&b| b == b'/')
         .filter(|c| !c.is_empty() && *c != b".")
 }
@@ -140,7 +177,7 @@ fn trim_slashes(path: &[u8]) -> &[u8] {
 
 /// Splits an image path into its parent and last component (`None` for the
 /// root).
-pub fn split_last(path: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+pub(crate) fn split_last(path: &[u8]) -> Option<(Vec<u8>, &[u8])> {
     let parts: Vec<&[u8]> = components(path).collect();
     let (&last, parents) = parts.split_last()?;
     let mut parent = Vec::new();
@@ -152,14 +189,14 @@ pub fn split_last(path: &[u8]) -> Option<(Vec<u8>, &[u8])> {
 }
 
 /// The path as text, for messages.
-pub fn show(path: &[u8]) -> String {
+pub(crate) fn show(path: &[u8]) -> String {
     String::from_utf8_lossy(path).into_owned()
 }
 
 /// A tree node describing the host file at `path` as `meta` reports it
 /// (regular files keep a reference to the host file; nothing is read but a
 /// symlink's target).
-pub fn host_node(path: &Path, meta: &fs::Metadata) -> Result<Node> {
+pub(crate) fn host_node(path: &Path, meta: &fs::Metadata) -> Result<Node> {
     let time = |secs: i64, nanos: i64| Timestamp {
         secs,
         nanos: u32::try_from(nanos).unwrap_or(0),
@@ -216,7 +253,7 @@ pub fn host_node(path: &Path, meta: &fs::Metadata) -> Result<Node> {
 /// path gives way to what is installed there (a directory never does: a file
 /// whose place is taken by a directory is an error).
 #[derive(Debug)]
-pub struct Installer {
+pub(crate) struct Installer {
     tree: Tree,
     host: HostFs,
     /// Metadata of directories created where the host has none to copy.
@@ -238,6 +275,7 @@ impl Installer {
     }
 
     /// The tree built so far.
+    #[cfg(test)]
     pub fn tree(&self) -> &Tree {
         &self.tree
     }
@@ -245,11 +283,6 @@ impl Installer {
     /// Mutable access to the tree built so far.
     pub fn tree_mut(&mut self) -> &mut Tree {
         &mut self.tree
-    }
-
-    /// The host filesystem files come from.
-    pub fn host(&self) -> &HostFs {
-        &self.host
     }
 
     /// Gives back the tree.
@@ -490,11 +523,6 @@ impl<'t> TreeWalk<'t> {
         }
         Ok(Missing::None(stack.last().map(|&(id, _)| id)))
     }
-}
-
-/// The bytes of a path, for building image paths from host paths.
-pub fn path_bytes(path: &Path) -> &[u8] {
-    path.as_os_str().as_bytes()
 }
 
 #[cfg(test)]

@@ -13,10 +13,6 @@
 /// Where the generated `/init` expects busybox.
 pub const BUSYBOX_PATH: &str = "/bin/busybox";
 
-/// Where `/init` installs busybox's applet links at boot; it is last in
-/// `PATH`, so the image's own programs come first.
-pub const APPLET_DIR: &str = "/.busybox";
-
 /// One module the script loads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModuleLoad {

@@ -4,13 +4,13 @@
 //!
 //! [`assemble`] builds the tree: it starts from a tree from any source (or
 //! an empty one), copies each executable with its ELF interpreter and
-//! shared libraries ([`elf`]) at their host paths, symlinks included
+//! shared libraries at their host paths, symlinks included
 //! ([`hostfs`]), copies the kernel modules asked for with everything they
-//! need and index files regenerated for that subset ([`modules`]), and adds
-//! `/init`: a given file, the tree's own, or a generated busybox script
-//! ([`init`]). [`write_archive`] streams the tree as a newc archive
+//! need and index files regenerated for that subset, and adds
+//! `/init`: a given file, the tree's own, or a generated busybox script.
+//! [`write_archive`] streams the tree as a newc archive
 //! ([`cpio`]) through a compressor ([`compress`]) into the output file,
-//! which appears only once complete ([`output`]).
+//! which appears only once complete.
 //!
 //! # Example
 //!
@@ -50,12 +50,16 @@
 
 pub mod compress;
 pub mod cpio;
-pub mod elf;
+pub(crate) mod elf;
 pub mod hostfs;
-pub mod init;
+pub(crate) mod init;
+// Public for the fuzz targets.
+#[doc(hidden)]
 pub mod ldconf;
+// Public for the fuzz targets.
+#[doc(hidden)]
 pub mod modules;
-pub mod output;
+pub(crate) mod output;
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -74,6 +78,32 @@ use output::output_error;
 pub const DEFAULT_BUSYBOX: &str = "/bin/busybox";
 
 /// What goes into an initramfs besides the starting tree.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::hostfs::HostFs;
+/// use blockimg::initramfs::{assemble, InitramfsOptions};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let time = Timestamp::from_secs(1_700_000_000);
+/// # let mut root = Tree::new(Metadata::directory(time));
+/// # let script = FileContent::from_bytes(&b"#!/bin/sh\nexec sh\n"[..]);
+/// # root.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(script)))?;
+/// // root: a tree holding an executable /init script.
+/// # if !std::path::Path::new("/bin/true").exists() { return Ok(()); } // not on this host
+/// let options = InitramfsOptions {
+///     binaries: vec!["/bin/true".into()], // with its ELF interpreter and libraries
+///     owner: Some((0, 0)),
+///     ..Default::default()
+/// };
+/// let before = root.len();
+/// let built = assemble(root, HostFs::new("/"), &options)?;
+/// assert!(built.tree.len() > before + 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct InitramfsOptions {
     /// Executables to copy, with their interpreter and libraries (absolute
@@ -103,6 +133,25 @@ pub struct InitramfsOptions {
 }
 
 /// Where `/init` came from.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::hostfs::HostFs;
+/// use blockimg::initramfs::{assemble, InitKind, InitramfsOptions};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let time = Timestamp::from_secs(1_700_000_000);
+/// # let mut root = Tree::new(Metadata::directory(time));
+/// # let script = FileContent::from_bytes(&b"#!/bin/sh\nexec sh\n"[..]);
+/// # root.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(script)))?;
+/// // root: a tree holding an executable /init script.
+/// let built = assemble(root, HostFs::new("/"), &InitramfsOptions::default())?;
+/// assert_eq!(built.init, InitKind::Kept); // the tree had its own /init
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InitKind {
     /// The generated busybox script, with this busybox.
@@ -117,6 +166,26 @@ pub enum InitKind {
 }
 
 /// A tree ready to be archived, and what went into it.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::hostfs::HostFs;
+/// use blockimg::initramfs::{assemble, InitramfsOptions};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let time = Timestamp::from_secs(1_700_000_000);
+/// # let mut root = Tree::new(Metadata::directory(time));
+/// # let script = FileContent::from_bytes(&b"#!/bin/sh\nexec sh\n"[..]);
+/// # root.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(script)))?;
+/// // root: a tree holding an executable /init script.
+/// let built = assemble(root, HostFs::new("/"), &InitramfsOptions::default())?;
+/// assert!(built.tree.lookup(b"/init").is_some());
+/// assert_eq!(built.kernel_version, None); // no modules asked for
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Assembled {
     /// The tree.
@@ -358,6 +427,26 @@ fn now() -> Timestamp {
 }
 
 /// What [`write_archive`] wrote.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::{compress::Compression, write_archive};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let time = Timestamp::from_secs(1_700_000_000);
+/// # let mut root = Tree::new(Metadata::directory(time));
+/// # let script = FileContent::from_bytes(&b"#!/bin/sh\nexec sh\n"[..]);
+/// # root.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(script)))?;
+/// // root: a tree holding an executable /init script.
+/// let dir = tempfile::tempdir()?;
+/// let written = write_archive(&root, Compression::Gzip, None, &dir.path().join("initrd.img"), false)?;
+/// assert_eq!(written.entries, 2); // the root and /init
+/// assert!(written.bytes < written.archive_bytes); // compressed
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Written {
     /// Size of the output file.
@@ -419,6 +508,28 @@ pub fn archive_bytes(
 /// [`Error::OutputExists`] when `output` exists and not `overwrite`; the
 /// errors of [`cpio::write_newc`]; [`Error::Write`] and [`Error::Io`] for
 /// the output.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::initramfs::{compress::Compression, write_archive};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let time = Timestamp::from_secs(1_700_000_000);
+/// # let mut root = Tree::new(Metadata::directory(time));
+/// # let script = FileContent::from_bytes(&b"#!/bin/sh\nexec sh\n"[..]);
+/// # root.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(script)))?;
+/// // root: a tree holding an executable /init script.
+/// let dir = tempfile::tempdir()?;
+/// let output = dir.path().join("initrd.img");
+/// write_archive(&root, Compression::Zstd, Some(1_700_000_000), &output, false)?;
+/// assert_eq!(std::fs::read(&output)?[..4], [0x28, 0xb5, 0x2f, 0xfd]); // zstd's magic
+/// assert!(write_archive(&root, Compression::Zstd, None, &output, false).is_err()); // exists
+/// write_archive(&root, Compression::Zstd, None, &output, true)?; // replaced
+/// # Ok(())
+/// # }
+/// ```
 pub fn write_archive(
     tree: &Tree,
     compression: Compression,

@@ -22,11 +22,6 @@ pub struct OutputWriter<'a> {
 }
 
 impl OutputWriter<'_> {
-    /// Bytes written so far.
-    pub fn position(&self) -> u64 {
-        self.pos
-    }
-
     fn error(&self, source: io::Error) -> io::Error {
         io::Error::other(Error::Write {
             path: self.path.to_path_buf(),

@@ -25,6 +25,28 @@ const EXT4_ONLY: [&str; 8] = [
 ];
 
 /// An ext2/3/4 filesystem.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::inspect::{inspect, Filesystem};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
+/// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
+/// let report = inspect(&image)?;
+/// let Some(Filesystem::Ext4(fs)) = &report.partitions[2].filesystem else { panic!("ext4") };
+/// assert_eq!((fs.version.as_str(), fs.block_size), ("ext4", 4096));
+/// assert_eq!(fs.used_blocks + fs.free_blocks, fs.blocks);
+/// assert!(fs.features.iter().any(|f| f == "metadata_csum"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Ext4Report {
     /// `ext2`, `ext3` or `ext4`, from the features.
@@ -59,7 +81,7 @@ pub struct Ext4Report {
 
 impl Ext4Report {
     /// The report of the filesystem whose superblock says `info`.
-    pub fn from_info(info: &FsInfo) -> Ext4Report {
+    pub(crate) fn from_info(info: &FsInfo) -> Ext4Report {
         let version = if EXT4_ONLY.iter().any(|f| info.has_feature(f)) {
             "ext4"
         } else if info.has_feature("has_journal") {

@@ -18,6 +18,27 @@ use crate::disk::Partition;
 pub(super) const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
 
 /// A FAT filesystem.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::inspect::{inspect, Filesystem};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
+/// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
+/// let report = inspect(&image)?;
+/// let Some(Filesystem::Fat(fat)) = &report.partitions[0].filesystem else { panic!("FAT") };
+/// assert_eq!((fat.fat_type.as_str(), fat.label.as_str()), ("FAT32", "EFI"));
+/// assert_eq!(fat.volume_id, "ABCD-1234");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FatReport {
     /// `FAT12`, `FAT16` or `FAT32` (from the cluster count, as the

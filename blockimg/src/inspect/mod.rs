@@ -39,6 +39,27 @@ use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 
 /// Everything `blockimg inspect` reports about an image.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::inspect::inspect;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
+/// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
+/// let report = inspect(&image)?;
+/// assert_eq!((report.size, report.partitions.len()), (48 << 20, 3));
+/// let text = report.to_string(); // what `blockimg inspect` prints
+/// assert!(text.contains("EFI System"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// The image file, as given.
@@ -55,6 +76,26 @@ pub struct Report {
 }
 
 /// The partition table of an image.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::inspect::{inspect, Table};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
+/// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
+/// let report = inspect(&image)?;
+/// let Table::Gpt { disk_guid } = &report.table else { panic!("a GPT") };
+/// assert_eq!(disk_guid.len(), 36);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Table {
@@ -73,6 +114,27 @@ pub enum Table {
 }
 
 /// One partition and what it holds.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::inspect::inspect;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
+/// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
+/// let report = inspect(&image)?;
+/// let esp = &report.partitions[0];
+/// assert_eq!((esp.number, esp.start, esp.size), (1, 1 << 20, 33 << 20));
+/// assert_eq!((esp.type_name.as_str(), esp.name.as_deref()), ("EFI System", Some("esp")));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PartitionReport {
     /// Its number as Linux gives it (from 1; logical MBR partitions from
@@ -96,6 +158,31 @@ pub struct PartitionReport {
 }
 
 /// A filesystem (or swap area) found in a partition.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::inspect::{inspect, Filesystem};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
+/// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
+/// let report = inspect(&image)?;
+/// let kinds: Vec<_> = report.partitions.iter().map(|p| match &p.filesystem {
+///     Some(Filesystem::Fat(_)) => "fat",
+///     Some(Filesystem::Swap(_)) => "swap",
+///     Some(Filesystem::Ext4(_)) => "ext4",
+///     _ => "other",
+/// }).collect();
+/// assert_eq!(kinds, ["fat", "swap", "ext4"]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Filesystem {
@@ -119,6 +206,32 @@ pub use fat::FatReport;
 pub use swap::SwapReport;
 
 /// Boot code installed on the disk.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// use blockimg::inspect::inspect;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let image = dir.path().join("disk.img");
+/// # let tree = blockimg::tree::Tree::new(blockimg::tree::Metadata::directory(blockimg::tree::Timestamp::from_secs(0)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: None }, overwrite: false, progress: false };
+/// let mut disk = blockimg::image::plan_disk(&tree, &options)?;
+/// disk.add_esp_file(blockimg::image::EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
+/// let mut sink = blockimg::sink::SparseFile::create(&image, false)?;
+/// disk.write_to(&mut sink)?;
+/// sink.finish(disk.disk_size())?;
+/// # let _ = build_image;
+///
+/// let boot = inspect(&image)?.boot;
+/// assert!(boot.grub_bios.is_none()); // no BIOS boot code
+/// assert_eq!(boot.efi.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Boot {
     /// GRUB for BIOS: boot.img in the first sector.
@@ -128,6 +241,35 @@ pub struct Boot {
 }
 
 /// GRUB's boot.img in the first sector, and the core.img it loads.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::grub_install::{install_grub, Firmware, InstallOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # if !std::path::Path::new("/usr/lib/grub/i386-pc").exists() {
+/// #     return Ok(()); // GRUB's modules are not installed on this host
+/// # }
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
+/// let options = InstallOptions {
+///     firmware: Firmware::Bios,
+///     partition: None,
+///     cmdline: String::new(),
+///     grub_dir: None,
+///     grub_efi_dir: None,
+/// };
+/// let summary = install_grub(&image, &options)?;
+/// let grub = blockimg::inspect::inspect(&image)?.boot.grub_bios.ok_or("no GRUB")?;
+/// assert_eq!((grub.core_lba, grub.location.as_str()), (1, "MBR gap"));
+/// assert!(grub.core_sectors.is_some());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GrubBios {
     /// The sector boot.img loads core.img from (its field at 0x5C).
@@ -141,6 +283,32 @@ pub struct GrubBios {
 }
 
 /// A UEFI boot loader file on a FAT partition.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::image::{build_image, BootPartitions, DiskSize, ImageOptions, PartitionTable};
+/// use blockimg::inspect::inspect;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let image = dir.path().join("disk.img");
+/// # let tree = blockimg::tree::Tree::new(blockimg::tree::Metadata::directory(blockimg::tree::Timestamp::from_secs(0)));
+/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: None }, overwrite: false, progress: false };
+/// let mut disk = blockimg::image::plan_disk(&tree, &options)?;
+/// disk.add_esp_file(blockimg::image::EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
+/// let mut sink = blockimg::sink::SparseFile::create(&image, false)?;
+/// disk.write_to(&mut sink)?;
+/// sink.finish(disk.disk_size())?;
+/// # let _ = build_image;
+///
+/// let boot = inspect(&image)?.boot;
+/// assert_eq!((boot.efi[0].partition, boot.efi[0].path.as_str()), (1, "/EFI/BOOT/BOOTX64.EFI"));
+/// assert_eq!(boot.efi[0].size, 23);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EfiLoader {
     /// The partition holding it.

@@ -18,6 +18,27 @@ const MAGIC: &[u8; 10] = b"SWAPSPACE2";
 const HEADER: u64 = 1024;
 
 /// A Linux swap area.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::inspect::{inspect, Filesystem};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
+/// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
+/// let report = inspect(&image)?;
+/// let Some(Filesystem::Swap(swap)) = &report.partitions[1].filesystem else { panic!("swap") };
+/// assert_eq!((swap.version, swap.label.as_str()), (1, "swap"));
+/// assert_eq!(swap.size, (4 << 20) - 4096); // all but the header page
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SwapReport {
     /// The page size the signature was found for.

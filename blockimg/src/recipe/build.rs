@@ -28,6 +28,24 @@ use crate::tree::{Metadata, NodeKind, Timestamp, Tree};
 
 /// Something put into the root filesystem, for the plan `--dry-run`
 /// prints.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [[dir]]
+/// path = "/srv"
+/// owner = "33:33"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let prepared = blockimg::recipe::prepare(&recipe, false)?;
+/// let srv = prepared.added().iter().find(|a| a.path == "/srv").ok_or("no /srv")?;
+/// assert_eq!((srv.what.as_str(), srv.origin.as_str()), ("dir 0755 33:33", "line 2"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Added {
     /// Path in the image.
@@ -39,6 +57,27 @@ pub struct Added {
 }
 
 /// One output written.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [disk]
+/// size = "8M"
+/// [[output]]
+/// path = "disk.img"
+/// [[output]]
+/// path = "disk.vhd"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let written = blockimg::recipe::prepare(&recipe, false)?.write(false)?;
+/// assert_eq!(written.len(), 2);
+/// assert!(written.iter().all(|w| w.disk_size >= 8 << 20 && w.path.exists()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
     /// The file.
@@ -53,6 +92,26 @@ pub struct Written {
 
 /// A recipe whose trees are read and completed and whose disk is laid
 /// out; nothing is written yet.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [disk]
+/// size = "8M"
+/// [[output]]
+/// path = "disk.img"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let prepared = blockimg::recipe::prepare(&recipe, false)?; // sources read, disk laid out
+/// assert_eq!(prepared.layout().disk_size, 8 << 20);
+/// prepared.write(false)?;
+/// assert!(dir.path().join("disk.img").exists());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Prepared<'r> {
     recipe: &'r Recipe,
     root: Tree,
@@ -80,6 +139,26 @@ pub struct Prepared<'r> {
 /// Whatever reading a source refuses; [`Error::Recipe`] at the key
 /// concerned when the partitions do not fit, a profile file to skip does
 /// not exist or the SSH key's owner is not in the image's /etc/passwd.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// std::fs::create_dir(dir.path().join("rootfs"))?;
+/// std::fs::write(dir.path().join("rootfs/data"), vec![1u8; 4 << 20])?;
+/// let text = r#"
+/// [disk]
+/// size = "auto"
+/// [root]
+/// source = "rootfs"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let prepared = blockimg::recipe::prepare(&recipe, false)?; // the source is read here
+/// assert!(prepared.layout().root().size > 4 << 20); // the auto size holds it
+/// # Ok(())
+/// # }
+/// ```
 pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
     let t = recipe.timestamp;
     let time = build_time(t);
@@ -612,6 +691,26 @@ impl Prepared<'_> {
     /// they renamed into place, so a build that fails leaves none of them
     /// (and existing files under their names untouched). An output that
     /// exists is refused unless `overwrite`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let text = r#"
+    /// [disk]
+    /// size = "8M"
+    /// [[output]]
+    /// path = "disk.img"
+    /// "#;
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let prepared = blockimg::recipe::prepare(&recipe, false)?;
+    /// assert_eq!(prepared.write(false)?[0].disk_size, 8 << 20);
+    /// assert!(prepared.write(false).is_err()); // it exists now
+    /// prepared.write(true)?; // replaced
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write(&self, overwrite: bool) -> Result<Vec<Written>> {
         let recipe = self.recipe;
         if recipe.outputs.is_empty() {
@@ -654,6 +753,25 @@ impl Prepared<'_> {
     /// disk, each partition with its offset, size, type and contents, the
     /// files added to the root and by whom, the kernel command line, the
     /// outputs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let text = r#"
+    /// [disk]
+    /// size = "8M"
+    /// [[output]]
+    /// path = "disk.img"
+    /// "#;
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let plan = blockimg::recipe::prepare(&recipe, false)?.describe();
+    /// assert!(plan.contains("disk.img")); // what `blockimg build --dry-run` prints
+    /// assert!(!dir.path().join("disk.img").exists());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn describe(&self) -> String {
         let r = self.recipe;
         let l = &self.layout;

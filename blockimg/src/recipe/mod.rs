@@ -53,10 +53,12 @@
 //! # }
 //! ```
 
-pub mod model;
-pub mod parse;
+pub(crate) mod model;
+pub(crate) mod parse;
+// Public for the tests crate (the IMDS script).
+#[doc(hidden)]
 pub mod profile;
-pub mod validate;
+pub(crate) mod validate;
 
 mod build;
 
@@ -73,11 +75,34 @@ use crate::source::root::TreeAdjust;
 use crate::source::tar::OutsideRoot;
 
 pub use build::{prepare, Added, Prepared, Written};
-pub use parse::Places;
+pub(crate) use parse::Places;
 pub use profile::Profile;
 
 /// A checked recipe: every value parsed, every path absolute, the
 /// profile's defaults applied where the recipe left a setting out.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// hostname = "appliance"
+/// [disk]
+/// size = "64M"
+/// [[output]]
+/// path = "disk.vhd"
+/// [[text]]
+/// path = "/etc/motd"
+/// content = "hello\n"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// assert_eq!((recipe.hostname.as_str(), recipe.size), ("appliance", Some(64 << 20)));
+/// assert_eq!(recipe.outputs[0].path, dir.path().join("disk.vhd")); // paths made absolute
+/// assert_eq!(recipe.entries[0].path, "/etc/motd");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Recipe {
     /// The recipe file.
@@ -111,10 +136,31 @@ pub struct Recipe {
     /// Settings of the `ec2` profile.
     pub ec2: Ec2Settings,
     /// Where each key was written, for messages.
-    pub places: Places,
+    pub(crate) places: Places,
 }
 
 /// One output file.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::OutputFormat;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [[output]]
+/// path = "disk.vhd"
+/// [[output]]
+/// path = "azure.vhd"
+/// format = "vhd-fixed"
+/// azure = true
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// assert_eq!(recipe.outputs[0].format, OutputFormat::Vhd); // from the extension
+/// assert_eq!((recipe.outputs[1].format, recipe.outputs[1].azure), (OutputFormat::VhdFixed, true));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputSpec {
     /// Where it is written.
@@ -126,6 +172,29 @@ pub struct OutputSpec {
 }
 
 /// One partition and what goes into it.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [disk]
+/// size = "1G"
+/// [[partition]]
+/// role = "root"
+/// size = "auto"
+/// [[partition]]
+/// role = "data"
+/// mount = "/srv"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let (root, data) = (&recipe.partitions[0], &recipe.partitions[1]);
+/// assert!(root.auto && root.spec.size.is_none()); // sized by what the tree needs
+/// assert_eq!(data.mount.as_deref(), Some("/srv"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct PartitionPlan {
     /// Its place and table entry; `size` is `None` for the partition
@@ -140,6 +209,30 @@ pub struct PartitionPlan {
 }
 
 /// What a partition holds.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::recipe::Content;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [disk]
+/// table = "gpt"
+/// [[partition]]
+/// role = "swap"
+/// size = "64M"
+/// [partition.swap]
+/// label = "swap"
+/// [[partition]]
+/// role = "root"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// assert!(matches!(&recipe.partitions[0].content, Content::Swap { label, .. } if label == "swap"));
+/// assert!(matches!(recipe.partitions[1].content, Content::Root));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub enum Content {
     /// The root filesystem ([`Recipe::root`]).
@@ -172,6 +265,25 @@ pub enum Content {
 }
 
 /// Settings of an ext4 filesystem.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [root.ext4]
+/// label = "root"
+/// block_size = 1024
+/// journal = false
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let ext4 = &recipe.root.ext4;
+/// assert_eq!((ext4.label.as_str(), ext4.block_size, ext4.journal), ("root", 1024, false));
+/// assert_eq!(ext4.headroom, 20); // the default
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ext4Spec {
     /// Volume label.
@@ -191,6 +303,24 @@ pub struct Ext4Spec {
 }
 
 /// What fills the root filesystem.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// std::fs::create_dir(dir.path().join("rootfs"))?;
+/// let text = r#"
+/// [root]
+/// source = "rootfs"
+/// owner = "0:0"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// assert_eq!(recipe.root.source, Some(dir.path().join("rootfs")));
+/// assert_eq!(recipe.root.adjust.owner, Some((0, 0)));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RootSpec {
     /// A directory or tar archive; `None` starts empty.
@@ -204,6 +334,22 @@ pub struct RootSpec {
 }
 
 /// Where an entry comes from.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::recipe::Origin;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [[dir]]
+/// path = "/srv"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// assert_eq!(recipe.entries[0].origin, Origin::Recipe(2)); // the line of its table
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
     /// The recipe, at this line.
@@ -215,6 +361,29 @@ pub enum Origin {
 }
 
 /// A file, directory or symlink put into the root.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::recipe::EntryKind;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [[symlink]]
+/// path = "/sbin/init"
+/// target = "/bin/busybox"
+/// [[text]]
+/// path = "/etc/hostname"
+/// content = "appliance\n"
+/// mode = "0600"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let entry = |path: &str| recipe.entries.iter().find(|e| e.path == path).ok_or("missing");
+/// assert_eq!(entry("/sbin/init")?.kind, EntryKind::Symlink("/bin/busybox".into()));
+/// assert_eq!((entry("/etc/hostname")?.mode, entry("/etc/hostname")?.owner), (0o600, (0, 0)));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// Absolute path in the image.
@@ -230,6 +399,24 @@ pub struct Entry {
 }
 
 /// What an [`Entry`] is.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::recipe::EntryKind;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("issue"), "Welcome\n")?; // checked when the recipe is read
+/// let text = r#"
+/// [[file]]
+/// path = "/etc/issue"
+/// source = "issue"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// assert_eq!(recipe.entries[0].kind, EntryKind::File(dir.path().join("issue")));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryKind {
     /// A copy of a host file.
@@ -243,6 +430,23 @@ pub enum EntryKind {
 }
 
 /// The boot loader and what it boots.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::boot::BootMode;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [boot]
+/// mode = "none"
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// assert_eq!(recipe.boot.mode, BootMode::None);
+/// assert!(recipe.boot.initramfs.is_none());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct BootSpec {
     /// Which boot loaders.
@@ -254,6 +458,26 @@ pub struct BootSpec {
 }
 
 /// An initramfs to build.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// [boot]
+/// mode = "bios"
+/// [boot.initramfs]
+/// compress = "zstd"
+/// modules = ["virtio_blk"]
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// let initramfs = recipe.boot.initramfs.ok_or("no initramfs")?;
+/// assert_eq!(initramfs.compression, blockimg::initramfs::compress::Compression::Zstd);
+/// assert_eq!(initramfs.options.modules, ["virtio_blk"]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct InitramfsSpec {
     /// What goes in.
@@ -263,6 +487,24 @@ pub struct InitramfsSpec {
 }
 
 /// Settings of the `ec2` profile.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let text = r#"
+/// profile = "ec2"
+/// [ec2]
+/// ssh_authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDyRnLz7 admin"]
+/// "#;
+/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+/// assert_eq!(recipe.ec2.ssh_keys.len(), 1);
+/// assert_eq!((recipe.ec2.user.as_str(), recipe.ec2.interface.as_str()), ("root", "eth0"));
+/// assert_eq!(recipe.table, blockimg::disk::layout::PartitionTable::Gpt); // the profile's default
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ec2Settings {
     /// Public keys written to the user's authorized_keys.
@@ -310,7 +552,8 @@ pub fn load(path: &Path) -> Result<Recipe> {
 }
 
 /// Parses and checks a recipe's `text`, as if read from `path` (relative
-/// paths are taken from its directory); see [`validate::validate`].
+/// paths are taken from its directory): every value is checked, and
+/// errors name the line.
 ///
 /// # Errors
 ///

@@ -11,6 +11,18 @@ use crate::boot::BootMode;
 use crate::disk::layout::PartitionTable;
 
 /// A named set of defaults and files.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let recipe = blockimg::recipe::parse("profile = \"xen-domu\"\n", &dir.path().join("image.toml"))?;
+/// assert_eq!(recipe.profile, Some(blockimg::recipe::Profile::XenDomu));
+/// assert_eq!(recipe.boot.mode, blockimg::boot::BootMode::Bios); // the profile's default
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
     /// An Amazon EC2 instance (HVM; Nitro or Xen).
@@ -21,7 +33,7 @@ pub enum Profile {
 
 /// The settings a profile gives a recipe that leaves them out.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Defaults {
+pub(crate) struct Defaults {
     /// `disk.table`.
     pub table: PartitionTable,
     /// `boot.mode`.
@@ -49,7 +61,7 @@ impl Default for Defaults {
 
 /// Who owns the SSH keys the `ec2` profile installs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Account {
+pub(crate) struct Account {
     /// User id.
     pub uid: u32,
     /// Group id.
@@ -68,7 +80,7 @@ impl Profile {
     }
 
     /// The profile's settings.
-    pub fn defaults(self) -> Defaults {
+    pub(crate) fn defaults(self) -> Defaults {
         match self {
             // EC2 boots GPT disks under UEFI or BIOS (uefi-preferred); its
             // serial console (get-console-output) is ttyS0.
@@ -91,7 +103,7 @@ impl Profile {
 
     /// The files the profile adds for a machine called `hostname`; `ec2`
     /// settings and the `account` owning the SSH keys for [`Profile::Ec2`].
-    pub fn files(self, hostname: &str, ec2: &Ec2Settings, account: &Account) -> Vec<Entry> {
+    pub(crate) fn files(self, hostname: &str, ec2: &Ec2Settings, account: &Account) -> Vec<Entry> {
         let mut out = Files {
             origin: Origin::Profile(self),
             entries: Vec::new(),

@@ -17,6 +17,29 @@ pub const WINDOW: u64 = 4 << 20;
 /// `skip_zeros`: then windows of zeros are not written at all, which is
 /// only correct on a target that already reads as zeros (a new, empty EBS
 /// volume).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::{DeviceWriter, Sink};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A block device in real use; any file of the disk's size will do.
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("device");
+/// let target = std::fs::File::options().read(true).write(true).create(true).open(&path)?;
+/// target.set_len(8 << 20)?;
+///
+/// let mut writer = DeviceWriter::new(target, &path, 8 << 20, false);
+/// let mut reports = 0;
+/// writer.set_progress(Box::new(move |done| { reports += 1; assert!(done <= 8 << 20); }));
+/// writer.write_at(0, &[0x55; 512])?;
+/// let (_file, written) = writer.finish()?;
+/// assert_eq!(written, 8 << 20); // zeros included: the target may hold old data
+/// assert_eq!(std::fs::read(&path)?[..512], [0x55; 512]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct DeviceWriter {
     file: File,
     path: PathBuf,

@@ -91,11 +91,6 @@ impl TempOutput {
         &self.file
     }
 
-    /// The name the output gets when committed.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Sets the file's length to `size`, syncs it and renames it to its
     /// final name (without `overwrite`, never replacing a file that appeared
     /// there meanwhile).
@@ -147,14 +142,9 @@ impl TempOutput {
 }
 
 /// A complete, synced output waiting for its final name.
-pub struct SealedOutput(TempOutput);
+pub(crate) struct SealedOutput(TempOutput);
 
 impl SealedOutput {
-    /// The name the output gets when published.
-    pub fn path(&self) -> &Path {
-        &self.0.path
-    }
-
     /// Renames the output to its final name (without `overwrite`, never
     /// replacing a file that appeared there meanwhile).
     pub fn publish(self) -> Result<()> {
@@ -174,16 +164,39 @@ impl SealedOutput {
 /// An output whose bytes are all written and synced: a new file waiting
 /// for its final name, or a device or stream that needs nothing more.
 /// Dropping it unpublished discards a new file.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::sink::{open_output, Destination, OutputFormat, OutputOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let (a, b) = (dir.path().join("a.vhd"), dir.path().join("b.vhd"));
+/// let options = OutputOptions::new(OutputFormat::Vhd, false)?;
+/// let mut done = Vec::new();
+/// for path in [&a, &b] {
+///     let output = open_output(&Destination::File(path.clone()), 4 << 20, &options)?;
+///     done.push(output.complete()?.0);
+/// }
+/// assert!(!a.exists() && !b.exists()); // both written, neither in place yet
+/// for completed in done {
+///     completed.publish()?;
+/// }
+/// assert!(a.exists() && b.exists());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Completed(Option<SealedOutput>);
 
 impl Completed {
     /// A new file waiting for its final name.
-    pub fn sealed(output: SealedOutput) -> Completed {
+    pub(crate) fn sealed(output: SealedOutput) -> Completed {
         Completed(Some(output))
     }
 
     /// Nothing left to do: the bytes went to their final place.
-    pub fn done() -> Completed {
+    pub(crate) fn done() -> Completed {
         Completed(None)
     }
 

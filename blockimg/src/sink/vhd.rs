@@ -108,6 +108,31 @@ impl<S: Sink> Sink for VhdFixed<S> {
 /// footer. Each 2 MiB block is gathered in memory; an all-zero block is left
 /// unallocated, so the file holds only what the disk holds. The table's
 /// size follows from the disk size; its entries are written at the end.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::{open, Format, ImageIdentity};
+/// use blockimg::sink::{virtual_size, OutputFormat, Sink, VhdDynamic};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("disk.vhd");
+/// let size = virtual_size(OutputFormat::Vhd, 8 << 20, false)?;
+/// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+/// let mut vhd = VhdDynamic::create(&path, false, size, &identity)?;
+/// vhd.write_at(0, &[0x55; 512])?;
+/// let file_len = vhd.finish()?;
+/// assert!(file_len < 4 << 20); // only the block that holds data is stored
+///
+/// let mut disk = open(&path)?;
+/// assert_eq!((disk.format(), disk.size()), (Format::VhdDynamic, size));
+/// let mut sector = [0; 512];
+/// disk.read_at(0, &mut sector)?;
+/// assert_eq!(sector, [0x55; 512]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct VhdDynamic {
     store: Store,
     blocks: Blocks,
@@ -153,6 +178,25 @@ impl VhdDynamic {
 
     /// Like [`VhdDynamic::finish`], but leaves the file without its final
     /// name until [`Completed::publish`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::ImageIdentity;
+    /// use blockimg::sink::{virtual_size, OutputFormat, VhdDynamic};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("disk.vhd");
+    /// let size = virtual_size(OutputFormat::Vhd, 4 << 20, false)?;
+    /// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+    /// let (completed, _len) = VhdDynamic::create(&path, false, size, &identity)?.seal()?;
+    /// assert!(!path.exists()); // not yet: other outputs of the build may still fail
+    /// completed.publish()?;
+    /// assert!(path.exists());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn seal(mut self) -> Result<(Completed, u64)> {
         let store = &mut self.store;
         self.blocks.finish(&mut |i, b| store.block(i, b))?;

@@ -87,6 +87,31 @@ fn padded(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 /// A stream-optimized VMDK written to any [`Write`]: a file, a pipe.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// use blockimg::disk_format::{open_backing, Format, ImageIdentity};
+/// use blockimg::sink::{Sink, VmdkStream};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let identity = ImageIdentity { uuid: [1; 16], time: 1_700_000_000 };
+/// let path = Path::new("disk.vmdk");
+/// let mut vmdk = VmdkStream::new(Vec::new(), path, "disk.vmdk", 4 << 20, &identity, 2, 6)?;
+/// vmdk.write_at(1 << 20, b"hello")?;
+/// let (bytes, len) = vmdk.finish()?;
+/// assert_eq!(bytes.len() as u64, len);
+///
+/// let mut disk = open_backing(bytes, path)?;
+/// assert_eq!((disk.format(), disk.size()), (Format::VmdkStream, 4 << 20));
+/// let mut read = [0; 5];
+/// disk.read_at(1 << 20, &mut read)?;
+/// assert_eq!(&read, b"hello");
+/// # Ok(())
+/// # }
+/// ```
 pub struct VmdkStream<W: Write> {
     tables: Tables<W>,
     pool: DeflatePool,

@@ -29,6 +29,19 @@ use crate::error::{Error, Result};
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
 /// One parsed manifest line.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::manifest::{parse, Directive};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let manifest = parse(b"dir /srv 0750 33:33\nremove /tmp/**\n", "extra", "/".into())?;
+/// assert!(matches!(&manifest.directives[0], (1, Directive::Dir { mode: 0o750, owner: (33, 33), .. })));
+/// assert!(matches!(&manifest.directives[1], (2, Directive::Remove { glob }) if glob == b"/tmp/**"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub enum Directive {
     /// Create (or update) a directory.
@@ -112,6 +125,20 @@ pub enum Directive {
 }
 
 /// A parsed manifest and where its relative host paths start.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::manifest::parse;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let manifest = parse(b"# comments and blank lines are skipped\n\nfile /etc/issue 0644 0:0 issue\n", "extra", "/srv/files".into())?;
+/// assert_eq!(manifest.directives.len(), 1);
+/// assert_eq!(manifest.base, std::path::Path::new("/srv/files")); // where `issue` is looked for
+/// assert!(parse(b"frobnicate /x\n", "bad", "/".into()).is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Manifest {
     /// Directives in file order, with their line numbers.
@@ -356,6 +383,23 @@ fn directive(keyword: &[u8], args: &[Vec<u8>]) -> std::result::Result<Directive,
 impl Manifest {
     /// Applies every directive to `tree`, in order. New nodes get `time` as
     /// their times.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::manifest::parse;
+    /// use blockimg::tree::{Metadata, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let time = Timestamp::from_secs(1_700_000_000);
+    /// let mut tree = Tree::new(Metadata::directory(time));
+    /// let manifest = parse(b"symlink /sbin/init /bin/busybox\nchar /dev/null 1 3 0666 0:0\nowner /** 0:0\n", "m", "/".into())?;
+    /// manifest.apply(&mut tree, time)?;
+    /// assert!(tree.lookup(b"/sbin").is_some()); // parents made on the way
+    /// assert_eq!(tree.node(tree.lookup(b"/dev/null").expect("made")).mode(), 0o020666);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn apply(&self, tree: &mut Tree, time: Timestamp) -> Result<()> {
         for (line, directive) in &self.directives {
             let fail = |reason: String| Error::BadManifest {

@@ -8,11 +8,27 @@
 //! - [`manifest`], [`base_layout`]: entries added or overridden on top.
 //! - [`root`]: the starting tree of a build from any of these, and the
 //!   changes applied to it once read.
+//!
+//! # Example
+//!
+//! ```
+//! use blockimg::source::root::{load_root, TreeAdjust};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("hostname"), "appliance\n")?;
+//! // A directory (or a tar archive, or nothing), then the changes on top.
+//! let mut tree = load_root(Some(dir.path()), Some(1_700_000_000))?;
+//! TreeAdjust { owner: Some((0, 0)), base_layout: true, ..Default::default() }.apply(&mut tree, Some(1_700_000_000))?;
+//! assert!(tree.lookup(b"/hostname").is_some() && tree.lookup(b"/proc").is_some());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod base_layout;
 pub mod dir;
 pub mod manifest;
-pub mod read_ahead;
+pub(crate) mod read_ahead;
 pub mod root;
 pub mod tar;
-pub mod tar_reader;
+pub(crate) mod tar_reader;

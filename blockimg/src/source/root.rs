@@ -40,6 +40,20 @@ pub enum RootSource {
 impl RootSource {
     /// Classifies a root source: `-` is standard input, a directory is
     /// scanned, anything else is read as a tar archive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::root::RootSource;
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// assert_eq!(RootSource::of(None)?, RootSource::Empty);
+    /// assert_eq!(RootSource::of(Some("/etc".as_ref()))?, RootSource::Dir("/etc".into()));
+    /// assert_eq!(RootSource::of(Some("-".as_ref()))?, RootSource::Archive("-".into())); // standard input
+    /// assert!(RootSource::of(Some("/no/such/rootfs.tar".as_ref())).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn of(root: Option<&Path>) -> Result<RootSource> {
         let Some(root) = root else {
             return Ok(RootSource::Empty);
@@ -56,6 +70,27 @@ impl RootSource {
     }
 
     /// Opens an archive source: the file, or standard input for `-`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::root::RootSource;
+    /// use blockimg::source::tar::{decompress, read_archive, InMemory, OutsideRoot};
+    /// use blockimg::tree::Timestamp;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("root.tar");
+    /// let mut builder = tar::Builder::new(std::fs::File::create(&path)?);
+    /// builder.append_dir("srv", dir.path())?;
+    /// builder.finish()?;
+    /// drop(builder);
+    /// let input = decompress(RootSource::open_archive(&path)?, "root.tar")?;
+    /// let tree = read_archive(input, "root.tar", &mut InMemory::new(1 << 20), OutsideRoot::Refuse, Timestamp::now())?;
+    /// assert!(tree.lookup(b"/srv").is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_archive(path: &Path) -> Result<Box<dyn Read + Send>> {
         if path == Path::new("-") {
             return Ok(Box::new(std::io::stdin()));
@@ -110,6 +145,20 @@ pub struct TreeAdjust {
 impl TreeAdjust {
     /// Applies the changes to `tree`; new entries are stamped with
     /// `timestamp` (or now).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::root::{load_root, TreeAdjust};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut tree = load_root(None, Some(0))?;
+    /// let adjust = TreeAdjust { owner: Some((1000, 1000)), map_uid: vec![(1000, 0)], ..Default::default() };
+    /// adjust.apply(&mut tree, Some(0))?; // owner first, then the mapping
+    /// assert_eq!((tree.node(blockimg::tree::Tree::ROOT).meta.uid, tree.node(blockimg::tree::Tree::ROOT).meta.gid), (0, 1000));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn apply(&self, tree: &mut Tree, timestamp: Option<i64>) -> Result<()> {
         if let Some((uid, gid)) = self.owner {
             tree.set_owner_all(uid, gid);
@@ -220,6 +269,21 @@ pub fn load_root(root: Option<&Path>, timestamp: Option<i64>) -> Result<Tree> {
 
 /// [`load_root`], choosing what happens to archive members outside the
 /// root.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::root::load_root_with;
+/// use blockimg::source::tar::OutsideRoot;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("hostname"), "appliance\n")?;
+/// let tree = load_root_with(Some(dir.path()), Some(1_700_000_000), OutsideRoot::Skip)?;
+/// assert!(tree.lookup(b"/hostname").is_some());
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_root_with(
     root: Option<&Path>,
     timestamp: Option<i64>,
@@ -249,6 +313,20 @@ pub fn build_time(timestamp: Option<i64>) -> Timestamp {
 
 /// The build time: `option` when given, else `SOURCE_DATE_EPOCH` when set
 /// (a reproducible build), else `None` (the clock).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::root::build_timestamp;
+///
+/// # fn main() -> blockimg::Result<()> {
+/// assert_eq!(build_timestamp(Some(1_700_000_000))?, Some(1_700_000_000)); // given: it wins
+/// // Else SOURCE_DATE_EPOCH when the environment sets it, else None (the clock).
+/// let expected = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok());
+/// assert_eq!(build_timestamp(None)?, expected);
+/// # Ok(())
+/// # }
+/// ```
 pub fn build_timestamp(option: Option<i64>) -> Result<Option<i64>> {
     if option.is_some() {
         return Ok(option);

@@ -5,8 +5,9 @@
 //!
 //! File data is never extracted: [`MemberData`] decides what becomes of it.
 //! [`ArchiveRanges`] leaves it in an uncompressed archive file and records
-//! where; [`StreamPlacement`] writes it straight into the image as the
-//! archive streams past.
+//! where; [`InMemory`] keeps it in memory; and a streamed build
+//! ([`crate::image::stream_archive_into`]) writes it straight into the
+//! image as the archive streams past.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -22,6 +23,16 @@ use crate::tree::{
 };
 
 /// The compression of an archive, recognised from its first bytes.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::Compression;
+///
+/// // By the bytes, whatever the file is called.
+/// assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Compression::Zstd);
+/// assert_eq!(Compression::detect(b"\xfd7zXZ\0"), Compression::Xz);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     /// A plain tar stream.
@@ -94,10 +105,68 @@ pub fn decompress<'a>(
 }
 
 /// What happens to the data of regular members.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, InMemory, OutsideRoot};
+/// use blockimg::tree::{NodeKind, Timestamp};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let mut builder = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// builder.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// let archive = builder.into_inner()?;
+/// // InMemory and ArchiveRanges are the two kinds of MemberData.
+/// let tree = read_archive(&archive[..], "root.tar", &mut InMemory::new(1 << 20), OutsideRoot::Refuse, Timestamp::now())?;
+/// let NodeKind::File(content) = &tree.node(tree.lookup(b"/etc/hostname").ok_or("missing")?).kind else { panic!() };
+/// assert_eq!(content.size, 10);
+/// # let _ = dir;
+/// # Ok(())
+/// # }
+/// ```
 pub trait MemberData {
     /// Takes the `size` bytes of a member's data from `data` (which starts at
     /// byte `archive_offset` of the uncompressed archive) and says where the
     /// file's content lives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// use blockimg::source::tar::{read_archive, MemberData, OutsideRoot};
+    /// use blockimg::tree::{FileContent, NodeId, Timestamp};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Keeps every member's data in memory and counts the files.
+    /// #[derive(Default)]
+    /// struct Counting(usize);
+    /// impl MemberData for Counting {
+    ///     fn take(&mut self, data: &mut dyn Read, size: u64, _offset: u64, _sparse: bool) -> blockimg::Result<FileContent> {
+    ///         let mut bytes = Vec::with_capacity(size as usize);
+    ///         data.take(size).read_to_end(&mut bytes).map_err(|e| blockimg::Error::io("archive", e))?;
+    ///         Ok(FileContent::from_bytes(bytes))
+    ///     }
+    ///     fn added(&mut self, _node: NodeId) {
+    ///         self.0 += 1;
+    ///     }
+    /// }
+    /// let mut builder = tar::Builder::new(Vec::new());
+    /// let mut header = tar::Header::new_gnu();
+    /// header.set_size(3);
+    /// header.set_mode(0o644);
+    /// builder.append_data(&mut header, "a", &b"abc"[..])?;
+    /// let archive = builder.into_inner()?;
+    /// let mut data = Counting::default();
+    /// read_archive(&archive[..], "a.tar", &mut data, OutsideRoot::Refuse, Timestamp::now())?;
+    /// assert_eq!(data.0, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn take(
         &mut self,
         data: &mut dyn Read,
@@ -107,10 +176,51 @@ pub trait MemberData {
     ) -> Result<FileContent>;
 
     /// Called once the file taken last is in the tree as `node`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::tar::{read_archive, InMemory, MemberData, OutsideRoot};
+    /// use blockimg::tree::Timestamp;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Called after each file member's node is in the tree; most kinds of
+    /// // member data need nothing then, and the default does nothing.
+    /// let mut data = InMemory::new(1 << 20);
+    /// data.added(blockimg::tree::Tree::ROOT);
+    /// let empty = tar::Builder::new(Vec::new()).into_inner()?;
+    /// assert_eq!(read_archive(&empty[..], "empty.tar", &mut data, OutsideRoot::Refuse, Timestamp::now())?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn added(&mut self, _node: NodeId) {}
 }
 
 /// Leaves the data in an uncompressed archive file and records its offset.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, ArchiveRanges, OutsideRoot};
+/// use blockimg::tree::{DataSource, NodeKind, Timestamp};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let mut builder = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// builder.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// let archive = builder.into_inner()?;
+/// let path = dir.path().join("root.tar");
+/// std::fs::write(&path, &archive)?;
+/// let mut ranges = ArchiveRanges::new(&path);
+/// let tree = read_archive(std::fs::File::open(&path)?, "root.tar", &mut ranges, OutsideRoot::Refuse, Timestamp::now())?;
+/// let NodeKind::File(content) = &tree.node(tree.lookup(b"/etc/hostname").ok_or("missing")?).kind else { panic!() };
+/// assert!(matches!(content.source, DataSource::Archive { offset: 512, .. })); // after its header
+/// # Ok(())
+/// # }
+/// ```
 pub struct ArchiveRanges {
     path: Arc<PathBuf>,
 }
@@ -118,6 +228,15 @@ pub struct ArchiveRanges {
 impl ArchiveRanges {
     /// Data will be read from the archive at `path` when the image is
     /// written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::tar::ArchiveRanges;
+    ///
+    /// // Data stays in rootfs.tar, read again when the image is written.
+    /// let _ranges = ArchiveRanges::new("rootfs.tar".as_ref());
+    /// ```
     pub fn new(path: &Path) -> Self {
         ArchiveRanges {
             path: Arc::new(path.to_path_buf()),
@@ -154,6 +273,27 @@ impl MemberData for ArchiveRanges {
 /// Keeps member data in memory, up to a limit on the total: for archives
 /// that must become a tree before anything is written (compressed
 /// archives and pipes when the image cannot be written in one pass).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, InMemory, OutsideRoot};
+/// use blockimg::tree::Timestamp;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let mut builder = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(10);
+/// header.set_mode(0o644);
+/// builder.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
+/// let archive = builder.into_inner()?;
+/// let small = read_archive(&archive[..], "root.tar", &mut InMemory::new(4), OutsideRoot::Refuse, Timestamp::now());
+/// assert!(small.is_err()); // more file data than the limit
+/// # let _ = dir;
+/// # Ok(())
+/// # }
+/// ```
 pub struct InMemory {
     limit: u64,
     total: u64,
@@ -161,6 +301,14 @@ pub struct InMemory {
 
 impl InMemory {
     /// Holds at most `limit` bytes of file data in all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::source::tar::InMemory;
+    ///
+    /// let _data = InMemory::new(256 << 20); // at most 256 MiB of file data
+    /// ```
     pub fn new(limit: u64) -> Self {
         InMemory { limit, total: 0 }
     }
@@ -202,7 +350,7 @@ impl MemberData for InMemory {
 /// Writes each member's data into the image as it streams past: blocks are
 /// taken from the layout, all-zero blocks become holes, and the filesystem
 /// starts at byte `fs_offset` of the sink.
-pub struct StreamPlacement<'a> {
+pub(crate) struct StreamPlacement<'a> {
     layout: &'a mut Ext4Layout,
     sink: &'a mut dyn Sink,
     fs_offset: u64,
@@ -216,7 +364,7 @@ const CHUNK: usize = 1 << 20;
 
 impl<'a> StreamPlacement<'a> {
     /// Places data in `layout`, writing it into `sink`.
-    pub fn new(layout: &'a mut Ext4Layout, sink: &'a mut dyn Sink, fs_offset: u64) -> Self {
+    pub(crate) fn new(layout: &'a mut Ext4Layout, sink: &'a mut dyn Sink, fs_offset: u64) -> Self {
         StreamPlacement {
             layout,
             sink,
@@ -228,7 +376,7 @@ impl<'a> StreamPlacement<'a> {
     }
 
     /// Where every file's data went.
-    pub fn into_placed(mut self) -> PlacedData {
+    pub(crate) fn into_placed(mut self) -> PlacedData {
         self.release_pending();
         self.placed
     }
@@ -313,6 +461,27 @@ impl MemberData for StreamPlacement<'_> {
 }
 
 /// How members whose path leaves the root are treated.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive, InMemory, OutsideRoot};
+/// use blockimg::tree::Timestamp;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut builder = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(0);
+/// header.as_gnu_mut().ok_or("gnu")?.name[..10].copy_from_slice(b"../escaped");
+/// header.set_cksum();
+/// builder.append(&header, &[][..])?;
+/// let archive = builder.into_inner()?;
+/// let read = |outside| read_archive(&archive[..], "evil.tar", &mut InMemory::new(1 << 20), outside, Timestamp::now());
+/// assert!(read(OutsideRoot::Refuse).is_err());
+/// assert_eq!(read(OutsideRoot::Skip)?.len(), 1); // the root alone
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutsideRoot {
     /// Refuse the archive, naming the member.

@@ -24,6 +24,28 @@ const DX_ROOT_INFO: usize = 0x18;
 const DX_NODE_ENTRIES: usize = 8;
 
 /// One entry of a directory (`.` and `..` aside).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::{Ext4Reader, FileType};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+/// // ("appliance\n") and the symlink /etc/name -> hostname.
+/// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+/// let entries = fs.read_dir(fs.lookup(b"/etc")?)?;
+/// let name = entries.iter().find(|e| e.name == b"name").ok_or("no entry")?;
+/// assert_eq!(name.file_type, Some(FileType::Symlink));
+/// assert_eq!(fs.stat(name.ino)?.file_type, FileType::Symlink);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntry {
     /// The entry's name.

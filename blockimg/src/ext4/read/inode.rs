@@ -22,6 +22,26 @@ const HUGE_FILE_FL: u32 = 0x4_0000;
 const GOOD_OLD_INODE_SIZE: usize = 128;
 
 /// The type of a file.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::{Ext4Reader, FileType};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+/// // ("appliance\n") and the symlink /etc/name -> hostname.
+/// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+/// assert_eq!(fs.stat(fs.lookup(b"/etc")?)?.file_type, FileType::Directory);
+/// assert_eq!(FileType::Directory.to_string(), "a directory"); // for messages
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileType {
     /// A regular file.
@@ -42,6 +62,16 @@ pub enum FileType {
 
 impl FileType {
     /// The type the `S_IFMT` bits of `mode` give, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::FileType;
+    ///
+    /// assert_eq!(FileType::from_mode(0o100644), Some(FileType::RegularFile));
+    /// assert_eq!(FileType::from_mode(0o120777), Some(FileType::Symlink));
+    /// assert_eq!(FileType::from_mode(0o644), None); // no type bits
+    /// ```
     pub fn from_mode(mode: u16) -> Option<FileType> {
         Some(match mode & 0o170000 {
             0o100000 => FileType::RegularFile,
@@ -56,7 +86,7 @@ impl FileType {
     }
 
     /// The type a directory entry's `file_type` byte records, if any.
-    pub fn from_dirent(file_type: u8) -> Option<FileType> {
+    pub(crate) fn from_dirent(file_type: u8) -> Option<FileType> {
         Some(match file_type {
             1 => FileType::RegularFile,
             2 => FileType::Directory,
@@ -85,6 +115,27 @@ impl std::fmt::Display for FileType {
 }
 
 /// What `stat` reports about an inode.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::Ext4Reader;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+/// // ("appliance\n") and the symlink /etc/name -> hostname.
+/// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+/// let stat = fs.stat(fs.lookup(b"/etc")?)?;
+/// assert_eq!((stat.meta.uid, stat.meta.permissions, stat.links), (0, 0o755, 2));
+/// assert_eq!(stat.meta.mtime.secs, 1_700_000_000); // the recipe's timestamp
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stat {
     /// Inode number.
@@ -108,6 +159,25 @@ pub struct Stat {
 
 impl Stat {
     /// The full `st_mode`: type bits and permissions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert_eq!(fs.stat(fs.lookup(b"/etc/name")?)?.mode(), 0o120777);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn mode(&self) -> u16 {
         let type_bits = match self.file_type {
             FileType::RegularFile => 0o100000,

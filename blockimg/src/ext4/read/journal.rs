@@ -23,7 +23,7 @@ const SUPERBLOCK_V1: u32 = 3;
 /// `h_blocktype` of a version 2 superblock.
 const SUPERBLOCK_V2: u32 = 4;
 /// Bytes of the journal superblock (the rest of its block is unused).
-pub const JOURNAL_SUPERBLOCK_LEN: usize = 1024;
+pub(crate) const JOURNAL_SUPERBLOCK_LEN: usize = 1024;
 /// Offset of `s_checksum`.
 const CHECKSUM_OFFSET: usize = 0xFC;
 /// `s_checksum_type` of crc32c, the only one v2 and v3 checksums use.
@@ -49,7 +49,25 @@ const KNOWN_INCOMPAT: u32 = INCOMPAT_REVOKE
     | INCOMPAT_CSUM_V3
     | INCOMPAT_FAST_COMMIT;
 
-/// What the journal superblock of a filesystem says.
+/// What the journal superblock of a filesystem says
+/// ([`Ext4Reader::journal`](super::Ext4Reader::journal)).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::{Ext4Reader, JournalInfo};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+/// let journal: &JournalInfo = fs.journal().expect("an internal journal");
+/// assert_eq!((journal.version, journal.incompat), (2, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalInfo {
     /// Superblock version: 1 or 2.
@@ -69,7 +87,21 @@ pub struct JournalInfo {
     pub checksummed: bool,
 }
 
-/// A field of the journal superblock that breaks jbd2's rules.
+/// A field of the journal superblock that breaks jbd2's rules
+/// ([`Ext4Reader::journal_damage`](super::Ext4Reader::journal_damage)).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::JournalDamage;
+///
+/// let damage = JournalDamage {
+///     field: "journal superblock s_magic".into(),
+///     value: "0x0".into(),
+///     reason: "not a jbd2 superblock".into(),
+/// };
+/// assert!(damage.to_string().contains("s_magic"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalDamage {
     /// The field (`journal superblock s_magic`, `journal inode 8`).

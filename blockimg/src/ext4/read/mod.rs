@@ -145,6 +145,27 @@ impl Ext4Reader {
     /// bare filesystem image, the partition's start in a disk image). `path`
     /// names the image in errors and in the data sources of
     /// [`Ext4Reader::read_tree`], which reopen it when the data is copied.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert_eq!(fs.stat(fs.lookup(b"/etc/hostname")?)?.size, 10);
+    /// // Anything but an ext2/3/4 filesystem at that offset is refused.
+    /// assert!(Ext4Reader::open(std::fs::File::open(&image)?, 0, &image).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(file: File, offset: u64, path: impl Into<PathBuf>) -> Result<Self> {
         let volume = Volume::new(file, offset, path.into())?;
         let mut raw = [0u8; SUPERBLOCK_LEN];
@@ -175,6 +196,25 @@ impl Ext4Reader {
     /// The superblock of the internal journal: `None` without a journal,
     /// with an external one, or when [`Ext4Reader::journal_damage`] says
     /// why it cannot be used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let journal = fs.journal().expect("an internal journal");
+    /// assert_eq!(journal.block_size, 4096);
+    /// assert!(journal.first >= 1 && journal.first < journal.blocks);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn journal(&self) -> Option<&JournalInfo> {
         self.journal.as_ref()
     }
@@ -183,6 +223,24 @@ impl Ext4Reader {
     /// if anything. Reading the filesystem is unaffected, as the journal is
     /// empty or unreadable; writing into it must be refused, since a
     /// rewrite would replace the journal without a word.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// // A sound journal: the filesystem may be rewritten.
+    /// assert_eq!(fs.journal_damage(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn journal_damage(&self) -> Option<&JournalDamage> {
         self.journal_damage.as_ref()
     }
@@ -263,33 +321,155 @@ impl Ext4Reader {
     }
 
     /// What the superblock says: UUID, label, sizes, counts, features.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let info = fs.info();
+    /// assert_eq!((info.block_size, info.blocks_count), (4096, 7 * 256)); // 7 MiB
+    /// assert!(info.has_feature("extent"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn info(&self) -> &FsInfo {
         &self.sb.info
     }
 
     /// The image file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert_eq!(fs.image_path(), image); // for messages
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn image_path(&self) -> &Path {
         &self.volume.path
     }
 
     /// Byte offset of the filesystem within the image file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert_eq!(fs.offset(), 1 << 20);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn offset(&self) -> u64 {
         self.volume.offset
     }
 
     /// Type, permissions, owner, size, times and link count of inode `ino`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::{Ext4Reader, FileType};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let stat = fs.stat(fs.lookup(b"/etc/hostname")?)?;
+    /// assert_eq!((stat.file_type, stat.size, stat.links), (FileType::RegularFile, 10, 1));
+    /// assert_eq!(stat.mode(), 0o100644);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stat(&self, ino: u32) -> Result<Stat> {
         Ok(self.inode(ino)?.stat)
     }
 
     /// The entries of directory `ino` (without `.` and `..`), in on-disk
     /// order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let mut names: Vec<_> = fs.read_dir(fs.lookup(b"/etc")?)?.into_iter().map(|e| e.name).collect();
+    /// names.sort();
+    /// assert_eq!(names, [b"hostname".to_vec(), b"name".to_vec()]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn read_dir(&self, ino: u32) -> Result<Vec<DirEntry>> {
         let dir = self.typed_inode(ino, FileType::Directory, || format!("inode {ino}"))?;
         self.dir_entries(&dir, &mut Budget::new(self))
     }
 
     /// The inode named `name` in directory `dir`, if there is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let etc = fs.lookup(b"/etc")?;
+    /// assert_eq!(fs.lookup_in(etc, b"hostname")?, Some(fs.lookup(b"/etc/hostname")?));
+    /// assert_eq!(fs.lookup_in(etc, b"passwd")?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn lookup_in(&self, dir: u32, name: &[u8]) -> Result<Option<u32>> {
         Ok(self
             .read_dir(dir)?
@@ -300,6 +480,27 @@ impl Ext4Reader {
 
     /// The inode at `path` (`/`-separated, from the root; `.` and `..`
     /// are followed, symlinks are not).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::{Ext4Reader, ROOT_INO};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert_eq!(fs.lookup(b"/")?, ROOT_INO);
+    /// assert_eq!(fs.lookup(b"/etc/../etc/hostname")?, fs.lookup(b"/etc/hostname")?);
+    /// assert!(fs.lookup(b"/etc/passwd").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn lookup(&self, path: &[u8]) -> Result<u32> {
         let show = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
         let mut trail = vec![ROOT_INO];
@@ -345,6 +546,25 @@ impl Ext4Reader {
     }
 
     /// The target of symlink `ino`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert_eq!(fs.readlink(fs.lookup(b"/etc/name")?)?, b"hostname");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn readlink(&self, ino: u32) -> Result<Vec<u8>> {
         let inode = self.typed_inode(ino, FileType::Symlink, || format!("inode {ino}"))?;
         self.symlink_target(&inode, &mut Budget::new(self))
@@ -425,6 +645,28 @@ impl Ext4Reader {
     /// Reads regular file `ino` from byte `offset` into `buf`; returns the
     /// number of bytes read, short only at the end of the file. Holes read
     /// as zeros.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let mut buf = [0; 64];
+    /// let n = fs.read_file(fs.lookup(b"/etc/hostname")?, 0, &mut buf)?;
+    /// assert_eq!(&buf[..n], b"appliance\n");
+    /// assert_eq!(fs.read_file(fs.lookup(b"/etc/hostname")?, 10, &mut buf)?, 0); // at the end
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn read_file(&self, ino: u32, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let content = self.file_content(ino)?;
         let n = content.size.saturating_sub(offset).min(buf.len() as u64) as usize;

@@ -18,6 +18,27 @@ pub const SUPERBLOCK_LEN: usize = 1024;
 pub const MAGIC_OFFSET: usize = 0x38;
 
 /// What the superblock says about a filesystem.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::Ext4Reader;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+/// // ("appliance\n") and the symlink /etc/name -> hostname.
+/// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+/// let info = fs.info();
+/// assert_eq!(info.free_inodes + 14, info.inodes_count); // 11 reserved, /etc and two files
+/// assert_eq!(info.created.secs, 1_700_000_000);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FsInfo {
     /// Filesystem UUID.
@@ -54,6 +75,26 @@ pub struct FsInfo {
 
 impl FsInfo {
     /// Whether the feature `name` (as `dumpe2fs` names it) is enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert!(fs.info().has_feature("metadata_csum"));
+    /// assert!(!fs.info().has_feature("encrypt"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn has_feature(&self, name: &str) -> bool {
         self.features.iter().any(|f| f == name)
     }
