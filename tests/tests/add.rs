@@ -349,3 +349,55 @@ fn a_journal_to_replay_or_damaged_is_refused_and_the_image_left_unchanged() {
         .assert_stderr_contains("journal superblock s_blocksize is 1024");
     assert_eq!(sha256_file(&img), before, "a refused add changed the image");
 }
+
+/// Images whose partition table does not fit them: an MBR disk cut to half
+/// its size (its partition runs past the end) and a GPT disk whose primary
+/// and backup headers both fail their CRC. `ls`, `add` and `install-grub`
+/// refuse each with the problem named, and the image stays byte for byte
+/// as it was.
+#[test]
+fn images_with_a_wrong_partition_table_are_refused_and_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut.img");
+    mkdisk(["--size".as_ref(), "64M".as_ref(), cut.as_os_str()]).assert_success();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cut)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    let gpt = tmp.path().join("gpt.img");
+    mkdisk([
+        "--size".as_ref(),
+        "64M".as_ref(),
+        "--table".as_ref(),
+        "gpt".as_ref(),
+        gpt.as_os_str(),
+    ])
+    .assert_success();
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new().write(true).open(&gpt).unwrap();
+        // A byte of each header's disk GUID (offset 56 of the header).
+        for header in [512u64, (64 << 20) - 512] {
+            file.write_all_at(&[0xA5], header + 56).unwrap();
+        }
+    }
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    for (img, problem) in [
+        (&cut, "truncated"),
+        (&gpt, "GPT partition table is unreadable"),
+    ] {
+        let before = sha256_file(img);
+        let listing = RunOutput::run(blockimg_cmd().arg("ls").arg(img).arg("/"));
+        listing.assert_failure().assert_stderr_contains(problem);
+        add(&[img.as_os_str(), file.as_os_str(), "/file".as_ref()])
+            .assert_failure()
+            .assert_stderr_contains(problem);
+        RunOutput::run(blockimg_cmd().arg("install-grub").arg(img))
+            .assert_failure()
+            .assert_stderr_contains(problem);
+        assert_eq!(sha256_file(img), before, "{} changed", img.display());
+    }
+}

@@ -690,7 +690,7 @@ fn gpt_table(file: &File, path: &Path, len: u64) -> Result<FoundTable> {
         path: path.to_path_buf(),
         format: "GPT".into(),
         field: "partition table".into(),
-        value: String::new(),
+        value: "unreadable".into(),
         reason: e.to_string(),
     })?;
     let partitions = gpt
