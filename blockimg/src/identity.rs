@@ -88,6 +88,12 @@ fn as_uuid_v4(mut bytes: [u8; 16]) -> [u8; 16] {
     bytes
 }
 
+/// The first four bytes of an identifier, for the 32-bit ones: an MBR
+/// disk signature, a FAT volume id.
+pub(crate) fn id32(id: &[u8; 16]) -> u32 {
+    u32::from_le_bytes([id[0], id[1], id[2], id[3]])
+}
+
 /// Formats a UUID as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
 ///
 /// # Examples

@@ -54,6 +54,7 @@
 
 pub mod boot;
 pub mod browse;
+mod bytes;
 pub mod convert;
 pub mod disk;
 pub mod disk_format;

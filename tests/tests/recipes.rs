@@ -339,7 +339,7 @@ fn the_esp_gets_its_label_volume_id_and_fstab_line() {
         fstab.contains("UUID=C0DE-2026\t/boot/efi\tvfat\tumask=0077\t0 2\n"),
         "{fstab}"
     );
-    e2fsck_clean(&img, (65 << 20) as u64);
+    e2fsck_clean(&img, 65 << 20);
 }
 
 /// A raw data partition holds a copy of a host image in any format blockimg

@@ -15,6 +15,7 @@ use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions, TimeProvider};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use super::memory::Window;
+use crate::bytes::{le16, le32, u8_at};
 use crate::error::{Error, Result};
 use crate::tree::Timestamp;
 
@@ -180,11 +181,11 @@ pub(crate) fn format(mut window: Window<'_>, volume_id: u32, label: [u8; 11]) ->
 /// `blkid` expect to match the boot sector's label (fatfs writes only the
 /// latter). The root is empty when this runs, so the entry is its first.
 fn label_entry(window: &mut Window<'_>, label: [u8; 11]) -> std::io::Result<()> {
-    let geometry = Geometry::read(window)?;
+    let boot = BootSector::read(window)?;
     let mut entry = [0u8; ENTRY];
     entry[..11].copy_from_slice(&label);
     entry[11] = ATTR_VOLUME_ID;
-    window.seek(SeekFrom::Start(geometry.cluster_offset(geometry.root)))?;
+    window.seek(SeekFrom::Start(boot.cluster_offset(boot.root)))?;
     window.write_all(&entry)
 }
 
@@ -251,44 +252,79 @@ fn first_cluster(entry: &[u8]) -> u32 {
 const ATTR_VOLUME_ID: u8 = 0x08;
 
 /// Where a FAT32 volume's structures are, from its boot sector.
-struct Geometry {
-    /// Bytes per cluster.
-    cluster_bytes: u64,
-    /// Byte offset of the first FAT.
-    fat: u64,
-    /// Byte offset of cluster 2, where data starts.
-    data: u64,
+pub(crate) struct BootSector {
+    pub(crate) bytes_per_sector: u64,
+    pub(crate) sectors_per_cluster: u64,
+    /// Sectors before the first FAT.
+    pub(crate) reserved: u64,
+    /// Sectors of the volume.
+    pub(crate) total: u64,
+    /// First sector of the data area (cluster 2).
+    pub(crate) data: u64,
+    /// Data clusters.
+    pub(crate) clusters: u64,
     /// The root directory's first cluster.
-    root: u32,
+    pub(crate) root: u32,
 }
 
-impl Geometry {
-    fn read(window: &mut Window<'_>) -> std::io::Result<Geometry> {
-        let mut bpb = [0u8; 48];
-        read_at(window, 0, &mut bpb)?;
-        let sector = u64::from(u16::from_le_bytes([bpb[11], bpb[12]]));
-        let reserved = u64::from(u16::from_le_bytes([bpb[14], bpb[15]]));
-        let fat_sectors = u64::from(u32::from_le_bytes([bpb[36], bpb[37], bpb[38], bpb[39]]));
-        Ok(Geometry {
-            cluster_bytes: sector * u64::from(bpb[13]),
-            fat: reserved * sector,
-            data: (reserved + u64::from(bpb[16]) * fat_sectors) * sector,
-            root: u32::from_le_bytes([bpb[44], bpb[45], bpb[46], bpb[47]]),
+impl BootSector {
+    /// The fields of the boot sector `sector` (missing bytes read as
+    /// zero), when they are consistent.
+    pub(crate) fn parse(sector: &[u8]) -> Option<BootSector> {
+        let bytes_per_sector = u64::from(le16(sector, 0x0B));
+        let sectors_per_cluster = u64::from(u8_at(sector, 0x0D));
+        let reserved = u64::from(le16(sector, 0x0E));
+        let total = match le16(sector, 0x13) {
+            0 => u64::from(le32(sector, 0x20)),
+            small => u64::from(small),
+        };
+        let fat_sectors = u64::from(le32(sector, 0x24));
+        let data =
+            reserved.checked_add(u64::from(u8_at(sector, 0x10)).checked_mul(fat_sectors)?)?;
+        let clusters = total.checked_sub(data)?.checked_div(sectors_per_cluster)?;
+        (bytes_per_sector != 0).then_some(BootSector {
+            bytes_per_sector,
+            sectors_per_cluster,
+            reserved,
+            total,
+            data,
+            clusters,
+            root: le32(sector, 0x2C),
         })
     }
 
-    /// Byte offset of `cluster`.
-    fn cluster_offset(&self, cluster: u32) -> u64 {
-        self.data + u64::from(cluster.saturating_sub(2)) * self.cluster_bytes
+    /// Bytes per cluster.
+    pub(crate) fn cluster_bytes(&self) -> u64 {
+        self.bytes_per_sector * self.sectors_per_cluster
+    }
+
+    /// Byte offset of the first FAT in the volume.
+    pub(crate) fn fat_offset(&self) -> u64 {
+        self.reserved * self.bytes_per_sector
+    }
+
+    /// Byte offset of `cluster` in the volume.
+    pub(crate) fn cluster_offset(&self, cluster: u32) -> u64 {
+        self.data * self.bytes_per_sector
+            + u64::from(cluster.saturating_sub(2)) * self.cluster_bytes()
+    }
+
+    /// The boot sector of the volume in `window`.
+    fn read(window: &mut Window<'_>) -> std::io::Result<BootSector> {
+        let mut sector = [0u8; 512];
+        read_at(window, 0, &mut sector)?;
+        BootSector::parse(&sector).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "inconsistent boot sector")
+        })
     }
 }
 
 /// Points the `..` entry of every directory in the root at cluster 0 (the
 /// root, as FAT writes it) where fatfs put the root's own cluster.
 fn root_parent_links(window: &mut Window<'_>) -> std::io::Result<()> {
-    let geometry = Geometry::read(window)?;
-    let (cluster_bytes, root) = (geometry.cluster_bytes, geometry.root);
-    let offset = |cluster: u32| geometry.cluster_offset(cluster);
+    let boot = BootSector::read(window)?;
+    let (cluster_bytes, root) = (boot.cluster_bytes(), boot.root);
+    let offset = |cluster: u32| boot.cluster_offset(cluster);
     let total_clusters = window.seek(SeekFrom::End(0))? / cluster_bytes.max(1);
     let mut cluster = root;
     // Follow the root's cluster chain, never further than there are
@@ -314,7 +350,11 @@ fn root_parent_links(window: &mut Window<'_>) -> std::io::Result<()> {
             }
         }
         let mut next = [0u8; 4];
-        read_at(window, geometry.fat + u64::from(cluster) * 4, &mut next)?;
+        read_at(
+            window,
+            boot.fat_offset() + u64::from(cluster) * 4,
+            &mut next,
+        )?;
         let next = u32::from_le_bytes(next) & 0x0FFF_FFFF;
         if !(2..0x0FFF_FFF8).contains(&next) {
             break;

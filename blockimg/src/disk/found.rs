@@ -19,7 +19,7 @@ use mbrman::{MBRHeader, MBRPartitionEntry};
 
 use super::gpt::{guid_on_disk, guid_text, BIOS_BOOT, EFI_SYSTEM, LINUX_FILESYSTEM};
 use super::layout::SECTOR;
-use crate::disk_format::bytes::le32;
+use crate::bytes::le32;
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 

@@ -8,7 +8,6 @@
 //! The on-disk structures of VHD and VMDK are shared with the sinks that
 //! write these formats ([`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]).
 
-pub(crate) mod bytes;
 mod clustered;
 mod qcow2_reader;
 mod raw;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::bytes::{be32, be64};
 use super::clustered::{self, Caches, Clustered};
 use super::{read_exact, Backing, Format, VirtualDisk};
+use crate::bytes::{be32, be64};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"QFI\xfb";

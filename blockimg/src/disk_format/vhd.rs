@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
-use super::bytes::{be32, be64};
 use super::ImageIdentity;
+use crate::bytes::{be32, be64};
 use crate::error::{Error, Result};
 
 /// Size of the footer (and of its copy at the start of a dynamic VHD).

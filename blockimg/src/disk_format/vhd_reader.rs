@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::bytes::be32;
 use super::clustered::push_range;
 use super::raw::RawDisk;
 use super::vhd::{DiskType, DynamicHeader, Footer, FOOTER_SIZE, HEADER_SIZE, UNALLOCATED};
 use super::{check_range, read_exact, Backing, Format, VirtualDisk};
+use crate::bytes::be32;
 use crate::error::{Error, Result};
 
 /// A VHD image, fixed or dynamic, read as the disk it holds. The size is

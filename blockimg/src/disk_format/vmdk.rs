@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use super::bytes::{le32, le64};
+use crate::bytes::{le32, le64};
 use crate::error::{Error, Result};
 
 /// Bytes per sector; VMDK counts everything in sectors.

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::bytes::le32;
 use super::clustered::{self, Caches, Clustered};
 use super::vmdk::{
     corrupt, parse_marker, SparseHeader, COMPRESS_DEFLATE, FLAG_MARKERS, FLAG_ZERO_GRAIN,
     GD_AT_END, GRAIN_MARKER_SIZE, MARKER_EOS, MARKER_FOOTER, SECTOR,
 };
 use super::{read_exact, Backing, Format, VirtualDisk};
+use crate::bytes::le32;
 use crate::error::{Error, Result};
 
 /// A VMDK sparse extent read as the disk it holds. Grain tables are read

@@ -39,41 +39,10 @@ pub fn hi16(value: u32) -> u16 {
     (value >> 16) as u16
 }
 
-/// The little-endian `u16` at `offset`, zero where `buf` is too short.
-pub fn get_u16(buf: &[u8], offset: usize) -> u16 {
-    let mut b = [0u8; 2];
-    copy_available(buf, offset, &mut b);
-    u16::from_le_bytes(b)
-}
-
-/// The little-endian `u32` at `offset`, zero where `buf` is too short.
-pub fn get_u32(buf: &[u8], offset: usize) -> u32 {
-    let mut b = [0u8; 4];
-    copy_available(buf, offset, &mut b);
-    u32::from_le_bytes(b)
-}
-
-/// The big-endian `u32` at `offset` (jbd2 structures), zero where `buf` is
-/// too short.
-pub fn get_be32(buf: &[u8], offset: usize) -> u32 {
-    let mut b = [0u8; 4];
-    copy_available(buf, offset, &mut b);
-    u32::from_be_bytes(b)
-}
-
-/// The byte at `offset`, zero where `buf` is too short.
-pub fn get_u8(buf: &[u8], offset: usize) -> u8 {
-    buf.get(offset).copied().unwrap_or_default()
-}
-
-/// Fills `out` from `buf` at `offset`; bytes past the end of `buf` stay as
-/// they were (zero in the callers' fresh buffers).
-pub fn copy_available(buf: &[u8], offset: usize, out: &mut [u8]) {
-    let avail = buf.get(offset..).unwrap_or_default();
-    for (o, b) in out.iter_mut().zip(avail) {
-        *o = *b;
-    }
-}
+// The readers are the crate's, under the names the ext4 code uses.
+pub(crate) use crate::bytes::{
+    be32 as get_be32, copy_available, le16 as get_u16, le32 as get_u32, u8_at as get_u8,
+};
 
 /// `buf[range]`, or as much of it as `buf` holds (empty when the range
 /// starts past the end): for checksums over structures that may be short.

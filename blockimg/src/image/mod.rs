@@ -795,7 +795,7 @@ pub fn plan_disk_fitted<'t>(
     with_table(
         vec![(root_index(&layout), plan)],
         layout,
-        &Around::default(),
+        &Extras::default(),
         options.progress,
     )
 }
@@ -861,7 +861,7 @@ pub fn plan_partitions<'t>(
         )));
     }
     let mut plans = Vec::new();
-    let mut around = Around::default();
+    let mut extras = Extras::default();
     for (i, (p, content)) in layout.partitions.iter().zip(contents).enumerate() {
         let fits = matches!(
             (&content, p.role),
@@ -888,20 +888,20 @@ pub fn plan_partitions<'t>(
                 plans.push((i, Ext4Plan::new(tree, p.size, &options)?));
             }
             PartitionContent::Swap { uuid, label } => {
-                around
+                extras
                     .swaps
                     .push((p.start, swap::header(p.size, &uuid, &label)?));
             }
-            PartitionContent::Fat(format) => around.esp = format,
+            PartitionContent::Fat(format) => extras.esp = format,
             PartitionContent::Image(path) => {
-                around
+                extras
                     .copies
                     .push(PartitionCopy::plan(&path, p.start, p.end())?)
             }
             PartitionContent::Empty => {}
         }
     }
-    with_table(plans, layout, &around, progress)
+    with_table(plans, layout, &extras, progress)
 }
 
 /// Index of the root in `layout`'s partitions.
@@ -913,9 +913,10 @@ fn root_index(layout: &DiskLayout) -> usize {
         .unwrap_or(0)
 }
 
-/// What goes around the filesystems besides the tables and boot code.
+/// What goes into the partitions besides the filesystems, the tables and
+/// the boot code.
 #[derive(Default)]
-struct Around {
+struct Extras {
     /// Swap headers: `(offset, page)`.
     swaps: Vec<(u64, Vec<u8>)>,
     /// How the ESP, if there is one, is formatted.
@@ -932,7 +933,7 @@ struct Around {
 fn with_table<'t>(
     plans: Vec<(usize, Ext4Plan<'t>)>,
     layout: DiskLayout,
-    extras: &Around,
+    extras: &Extras,
     progress: bool,
 ) -> Result<PlannedDisk<'t>> {
     let root_at = root_index(&layout);
@@ -975,8 +976,7 @@ fn with_table<'t>(
     };
     match layout.table {
         PartitionTable::Mbr => {
-            let bytes = id("blockimg disk signature", &[])?;
-            let signature = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            let signature = identity::id32(&id("blockimg disk signature", &[])?);
             let sector = mbr::mbr_sector(signature, &layout)?;
             around
                 .write_at(0, &sector)
@@ -1002,10 +1002,7 @@ fn with_table<'t>(
     if let Some(esp) = layout.find(PartitionRole::Esp) {
         let volume_id = match extras.esp.volume_id {
             Some(given) => given,
-            None => {
-                let bytes = id("blockimg esp volume id", &[])?;
-                u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-            }
+            None => identity::id32(&id("blockimg esp volume id", &[])?),
         };
         let label = fat::volume_label(&extras.esp.label)?;
         fat::format(around.window(esp.start, esp.size), volume_id, label)?;
@@ -1173,7 +1170,7 @@ where
     (steps.adjust)(&mut tree)?;
     let plan = Ext4Plan::with_placed(&tree, layout, &options.ext4, &placed)?;
     let plans = vec![(root_index(&disk), plan)];
-    let mut disk = with_table(plans, disk, &Around::default(), options.progress)?;
+    let mut disk = with_table(plans, disk, &Extras::default(), options.progress)?;
     (steps.prepare)(&mut disk)?;
     disk.write_to(&mut sink)?;
     sink.finish(disk.disk_size())?;

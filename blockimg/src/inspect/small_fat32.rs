@@ -10,8 +10,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::fat::{FatReport, REMOVABLE_PATH};
+use crate::bytes::{le16, le32};
+use crate::disk::fat::BootSector;
 use crate::disk::Partition;
-use crate::disk_format::bytes::{le16, le32};
 
 /// Bytes of a directory entry.
 const ENTRY: usize = 32;
@@ -22,102 +23,63 @@ const ATTR_DIRECTORY: u8 = 0x10;
 const ATTR_VOLUME_ID: u8 = 0x08;
 const ATTR_LONG_NAME: u8 = 0x0F;
 
-/// The geometry a FAT32 boot sector describes.
+/// A small FAT32 volume in an image, with its FAT read.
 struct Volume<'a> {
     file: &'a File,
-    /// Byte offset of the first FAT in the image.
-    fat: u64,
     /// Byte offset of cluster 2 in the image.
     data: u64,
     cluster_bytes: u64,
     /// Data clusters.
     clusters: u32,
     root: u32,
-}
-
-/// A little-endian field of `len` bytes at `at` of the boot sector.
-fn field(sector: &[u8; 512], at: usize, len: usize) -> u64 {
-    sector.get(at..at + len).map_or(0, |b| {
-        b.iter().rev().fold(0, |n, &byte| n << 8 | u64::from(byte))
-    })
+    /// The FAT entries of the data clusters (cluster 2 first).
+    entries: Vec<u32>,
 }
 
 /// True when the boot sector describes FAT32 (no 16-bit FAT size) with
 /// fewer clusters than FAT32 has by the specification's count.
 pub fn is_small_fat32(sector: &[u8; 512]) -> bool {
-    volume_figures(sector).is_some_and(|(_, _, _, clusters)| clusters < 65_525)
-        && field(sector, 0x16, 2) == 0
-}
-
-/// Bytes per sector, sectors per cluster, the data area's first sector and
-/// the data cluster count, when the fields are consistent.
-fn volume_figures(sector: &[u8; 512]) -> Option<(u64, u64, u64, u64)> {
-    let bytes_per_sector = field(sector, 0x0B, 2);
-    let per_cluster = field(sector, 0x0D, 1);
-    let reserved = field(sector, 0x0E, 2);
-    let fats = field(sector, 0x10, 1);
-    let total = match field(sector, 0x13, 2) {
-        0 => field(sector, 0x20, 4),
-        small => small,
-    };
-    let fat_sectors = field(sector, 0x24, 4);
-    let data = reserved.checked_add(fats.checked_mul(fat_sectors)?)?;
-    let clusters = total.checked_sub(data)?.checked_div(per_cluster)?;
-    (bytes_per_sector != 0).then_some((bytes_per_sector, per_cluster, data, clusters))
+    BootSector::parse(sector).is_some_and(|bs| bs.clusters < 65_525) && le16(sector, 0x16) == 0
 }
 
 /// Reads the report of the small FAT32 volume whose boot sector is
 /// `sector`.
 pub fn read(file: &File, part: &Partition, sector: &[u8; 512]) -> io::Result<FatReport> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-    let (bytes_per_sector, per_cluster, data, clusters) =
-        volume_figures(sector).ok_or_else(|| invalid("inconsistent FAT32 boot sector"))?;
-    let clusters = u32::try_from(clusters).map_err(|_| invalid("too many clusters"))?;
+    let bs = BootSector::parse(sector).ok_or_else(|| invalid("inconsistent FAT32 boot sector"))?;
+    let clusters = u32::try_from(bs.clusters).map_err(|_| invalid("too many clusters"))?;
+    let cluster_bytes = bs.cluster_bytes();
+    let mut fat = vec![0u8; (clusters as usize + 2) * 4];
+    file.read_exact_at(&mut fat, part.start + bs.fat_offset())?;
     let volume = Volume {
         file,
-        fat: part.start + field(sector, 0x0E, 2) * bytes_per_sector,
-        data: part.start + data * bytes_per_sector,
-        cluster_bytes: bytes_per_sector * per_cluster,
+        data: part.start + bs.cluster_offset(2),
+        cluster_bytes,
         clusters,
-        root: field(sector, 0x2C, 4) as u32,
+        root: bs.root,
+        entries: fat
+            .chunks_exact(4)
+            .skip(2)
+            .map(|e| le32(e, 0) & ENTRY_MASK)
+            .collect(),
     };
-    let total = match field(sector, 0x13, 2) {
-        0 => field(sector, 0x20, 4),
-        small => small,
-    };
-    let label: Vec<u8> = sector.get(0x47..0x52).unwrap_or_default().to_vec();
+    let label = sector.get(0x47..0x52).unwrap_or_default();
     Ok(FatReport {
         fat_type: "FAT32".into(),
-        label: String::from_utf8_lossy(&label).trim_end().to_string(),
-        volume_id: crate::disk::fat::format_volume_id(field(sector, 0x43, 4) as u32),
-        size: total * bytes_per_sector,
-        cluster_size: u32::try_from(volume.cluster_bytes).map_err(|_| invalid("cluster size"))?,
+        label: String::from_utf8_lossy(label).trim_end().to_string(),
+        volume_id: crate::disk::fat::format_volume_id(le32(sector, 0x43)),
+        size: bs.total * bs.bytes_per_sector,
+        cluster_size: u32::try_from(cluster_bytes).map_err(|_| invalid("cluster size"))?,
         clusters,
-        free_clusters: volume.free_clusters()?,
+        free_clusters: volume.entries.iter().filter(|&&e| e == 0).count() as u32,
         efi_loader: volume.loader_size(),
     })
 }
 
 impl Volume<'_> {
-    /// The FAT entries of the data clusters.
-    fn entries(&self) -> io::Result<Vec<u32>> {
-        let mut bytes = vec![0u8; (self.clusters as usize + 2) * 4];
-        self.file.read_exact_at(&mut bytes, self.fat)?;
-        Ok(bytes
-            .chunks_exact(4)
-            .skip(2)
-            .map(|e| le32(e, 0) & ENTRY_MASK)
-            .collect())
-    }
-
-    fn free_clusters(&self) -> io::Result<u32> {
-        Ok(self.entries()?.iter().filter(|&&e| e == 0).count() as u32)
-    }
-
     /// The bytes of the chain starting at `first`, each cluster at most
     /// once (a damaged FAT may link in a loop).
     fn chain(&self, first: u32) -> io::Result<Vec<u8>> {
-        let entries = self.entries()?;
         let mut seen = vec![false; self.clusters as usize];
         let mut out = Vec::new();
         let mut cluster = first;
@@ -130,7 +92,11 @@ impl Volume<'_> {
             self.file
                 .read_exact_at(&mut buf, self.data + u64::from(index) * self.cluster_bytes)?;
             out.extend_from_slice(&buf);
-            cluster = entries.get(index as usize).copied().unwrap_or(ENTRY_MASK);
+            cluster = self
+                .entries
+                .get(index as usize)
+                .copied()
+                .unwrap_or(ENTRY_MASK);
         }
         Ok(out)
     }

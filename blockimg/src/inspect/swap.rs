@@ -7,8 +7,8 @@ use std::os::unix::fs::FileExt;
 
 use serde::Serialize;
 
+use crate::bytes::le32;
 use crate::disk::gpt::guid_text;
-use crate::disk_format::bytes::le32;
 
 /// Page sizes a swap area may have been made for.
 const PAGE_SIZES: [u64; 4] = [4096, 8192, 16384, 65536];

@@ -15,7 +15,7 @@ use crate::disk::fat::{self, FatFormat};
 use crate::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, ALIGN};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Options, Ext4Plan};
-use crate::identity::{format_uuid, uuid_for};
+use crate::identity::{format_uuid, id32, uuid_for};
 use crate::image::copy::image_size;
 use crate::image::{plan_partitions, PartitionContent, PlannedDisk};
 use crate::initramfs::hostfs::HostFs;
@@ -206,10 +206,11 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
             Content::Esp(format) => {
                 let volume_id = match format.volume_id {
                     Some(id) => id,
-                    None => {
-                        let bytes = uuid_for(derive, "blockimg recipe esp volume id", &[&secs])?;
-                        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-                    }
+                    None => id32(&uuid_for(
+                        derive,
+                        "blockimg recipe esp volume id",
+                        &[&secs],
+                    )?),
                 };
                 esp = FatFormat {
                     volume_id: Some(volume_id),
