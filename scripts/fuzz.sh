@@ -8,6 +8,9 @@
 # SECONDS      time per target (default 60)
 # TARGET...    targets to run (default: every target in fuzz/Cargo.toml)
 #
+# FUZZ_SEED=N   libFuzzer's random seed (default: a new one each run); a
+#               fixed seed makes a short run repeat what it tried before.
+#
 # Needs cargo-fuzz (installed with `cargo install cargo-fuzz` when missing
 # and BLOCKIMG_SKIP_INSTALL is not 1). cargo-fuzz needs nightly features;
 # on a stable toolchain RUSTC_BOOTSTRAP=1 enables them. A crash leaves its
@@ -143,6 +146,11 @@ for recipe in docs/examples/*.toml; do seed recipe "$recipe"; done
 note "building the fuzz targets"
 (cd fuzz && cargo fuzz build -O >&2)
 
+seed_arg=()
+if [ -n "${FUZZ_SEED:-}" ]; then
+    [[ "$FUZZ_SEED" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: FUZZ_SEED must be a positive number" >&2; exit 2; }
+    seed_arg=(-seed="$FUZZ_SEED")
+fi
 failed=()
 printf '| target | seconds | executions | result |\n|---|---|---|---|\n'
 for target in "${TARGETS[@]}"; do
@@ -153,7 +161,7 @@ for target in "${TARGETS[@]}"; do
     [ -d "$SEEDS/$target" ] && dirs+=("$SEEDS/$target")
     if (cd fuzz && cargo fuzz run -O "$target" "${dirs[@]}" -- \
         -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=20 \
-        -print_final_stats=1) >"$log" 2>&1; then
+        -print_final_stats=1 "${seed_arg[@]}") >"$log" 2>&1; then
         result=ok
     else
         result="CRASH (see fuzz/artifacts/$target)"

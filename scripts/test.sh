@@ -10,6 +10,7 @@
 # PROPTEST_CASES=N      cases of the random-tree property test (default 24)
 # FUZZ_SMOKE_SECONDS=N  seconds each fuzz target runs at the end (default 10;
 #                       0 leaves fuzzing out); see scripts/fuzz.sh
+# FUZZ_SEED=N           libFuzzer seed of that run (default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -132,8 +133,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 
 smoke=${FUZZ_SMOKE_SECONDS:-10}
 if [ "$smoke" != 0 ]; then
-    log "fuzz smoke run: every target for $smoke s (scripts/fuzz.sh)"
-    bash scripts/fuzz.sh "$smoke"
+    # A fixed seed: the smoke run checks that known ground still holds;
+    # finding new crashes is the work of long runs (docs/RELIABILITY.md).
+    log "fuzz smoke run: every target for $smoke s, seed ${FUZZ_SEED:-1} (scripts/fuzz.sh)"
+    FUZZ_SEED=${FUZZ_SEED:-1} bash scripts/fuzz.sh "$smoke"
 fi
 
 log "all tests passed"

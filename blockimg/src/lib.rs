@@ -60,6 +60,7 @@ pub mod disk;
 pub mod disk_format;
 pub mod error;
 pub mod ext4;
+pub mod glob;
 pub mod grub_install;
 pub mod identity;
 pub mod image;

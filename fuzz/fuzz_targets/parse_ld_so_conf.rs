@@ -3,7 +3,8 @@
 //! non-empty word without separators.
 #![no_main]
 
-use blockimg::initramfs::ldconf::{parse, wildcard_match, Directive};
+use blockimg::glob::glob_match;
+use blockimg::initramfs::ldconf::{parse, Directive};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,9 +19,9 @@ fuzz_target!(|data: &[u8]| {
             Directive::Include(pattern) => {
                 // A pattern matches itself when it has no special characters.
                 if !pattern.iter().any(|b| b"*?[".contains(b)) {
-                    assert!(wildcard_match(&pattern, &pattern));
+                    assert!(glob_match(&pattern, &pattern));
                 }
-                let _ = wildcard_match(&pattern, data);
+                let _ = glob_match(&pattern, data);
             }
         }
     }

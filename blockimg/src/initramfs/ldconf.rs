@@ -6,6 +6,7 @@ use std::fs;
 
 use super::hostfs::{components, split_last, HostFs};
 use crate::error::{Error, Result};
+use crate::glob::glob_match;
 
 /// Includes nested deeper than this are ignored.
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -130,7 +131,7 @@ fn glob(host: &HostFs, pattern: &[u8]) -> Vec<Vec<u8>> {
             let mut names: Vec<Vec<u8>> = listing
                 .filter_map(|e| e.ok())
                 .map(|e| std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()).to_vec())
-                .filter(|name| !name.starts_with(b".") && wildcard_match(component, name))
+                .filter(|name| !name.starts_with(b".") && glob_match(component, name))
                 .collect();
             names.sort();
             next.extend(
@@ -143,72 +144,6 @@ fn glob(host: &HostFs, pattern: &[u8]) -> Vec<Vec<u8>> {
     }
     matches.retain(|m| host.host_path(m).is_file());
     matches
-}
-
-/// True when `name` matches the shell wildcard `pattern` (`*`, `?`, and
-/// bracket sets with ranges and `!`/`^` negation).
-pub fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    // Where to resume after the last `*`: pattern index and name index.
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        let step = match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p + 1, n));
-                p += 1;
-                continue;
-            }
-            Some(b'?') => Some(p + 1),
-            Some(b'[') => match bracket(&pattern[p..], name[n]) {
-                Some((true, len)) => Some(p + len),
-                Some((false, _)) => None,
-                None => (name[n] == b'[').then_some(p + 1),
-            },
-            Some(&c) if c == name[n] => Some(p + 1),
-            _ => None,
-        };
-        match (step, star) {
-            (Some(next), _) => {
-                p = next;
-                n += 1;
-            }
-            (None, Some((sp, sn))) => {
-                p = sp;
-                n = sn + 1;
-                star = Some((sp, sn + 1));
-            }
-            (None, None) => return false,
-        }
-    }
-    pattern[p..].iter().all(|&b| b == b'*')
-}
-
-/// Matches `c` against the bracket expression at the start of `pattern`;
-/// returns whether it matched and the expression's length, or `None` for an
-/// unterminated bracket (then `[` is an ordinary character).
-fn bracket(pattern: &[u8], c: u8) -> Option<(bool, usize)> {
-    let mut i = 1;
-    let negate = matches!(pattern.get(i), Some(b'!') | Some(b'^'));
-    if negate {
-        i += 1;
-    }
-    let mut matched = false;
-    let mut first = true;
-    loop {
-        let &lo = pattern.get(i)?;
-        if lo == b']' && !first {
-            return Some((matched != negate, i + 1));
-        }
-        first = false;
-        if pattern.get(i + 1) == Some(&b'-') && pattern.get(i + 2).is_some_and(|&b| b != b']') {
-            let hi = *pattern.get(i + 2)?;
-            matched |= lo <= c && c <= hi;
-            i += 3;
-        } else {
-            matched |= lo == c;
-            i += 1;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -228,17 +163,6 @@ mod tests {
                 Directive::Dir(b"/opt/c".to_vec()),
             ]
         );
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_match(b"*.conf", b"x86_64-linux-gnu.conf"));
-        assert!(!wildcard_match(b"*.conf", b"x.conf~"));
-        assert!(wildcard_match(b"a?c*", b"abc"));
-        assert!(wildcard_match(b"[a-c]x[!0-9]", b"bxy"));
-        assert!(!wildcard_match(b"[a-c]x[!0-9]", b"bx1"));
-        assert!(wildcard_match(b"*a*b", b"xxaxxab"));
-        assert!(wildcard_match(b"[", b"["));
     }
 
     #[test]
