@@ -57,7 +57,8 @@ impl ByteSet {
 /// assert!(glob_match(b"/etc/**.conf", b"/etc/ssh/sshd.conf"));
 /// assert!(glob_match(b"/dev/tty[0-9]", b"/dev/tty1"));
 /// // Patterns that make a backtracking matcher take forever are quick.
-/// assert!(!glob_match(&[b'*'; 5000], &[b'a'; 5000].iter().chain(b"/").copied().collect::<Vec<_>>()));
+/// assert!(!glob_match(&b"*a".repeat(50), &[b'a'; 49]));
+/// assert!(glob_match(&b"*a".repeat(50), &[b'a'; 60]));
 /// ```
 pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let tokens = compile(pattern);
