@@ -8,6 +8,8 @@
 # BLOCKIMG_SKIP_APT=1   never run apt-get (tests whose tools are missing say
 #                       SKIPPED and why)
 # PROPTEST_CASES=N      cases of the random-tree property test (default 24)
+# PROPTEST_RNG_SEED=N   seed of every property test (default 1, so that a run
+#                       repeats the last; the documented long runs use new seeds)
 # FUZZ_SMOKE_SECONDS=N  seconds each fuzz target runs at the end (default 10;
 #                       0 leaves fuzzing out); see scripts/fuzz.sh
 # FUZZ_SEED=N           libFuzzer seed of that run (default 1)
@@ -116,6 +118,7 @@ case $target_dir in
     *) target_dir=$PWD/$target_dir ;;
 esac
 export BLOCKIMG_BIN=$target_dir/debug/blockimg
+export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-1}
 
 if command -v cargo-nextest >/dev/null 2>&1; then
     log "cargo nextest run --workspace"
