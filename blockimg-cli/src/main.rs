@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Make a disk image (sparse raw, VHD or VMDK) with an ext4 root
-    /// filesystem, optionally filled from a directory.
+    /// filesystem, optionally filled from a directory or a tar archive.
     Mkdisk(cli::mkdisk::MkdiskArgs),
     /// Build the disk a recipe (TOML) describes: partitions, filesystems,
     /// files, boot loader, cloud profile and outputs (docs/RECIPES.md).

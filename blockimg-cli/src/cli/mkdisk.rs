@@ -68,7 +68,9 @@ pub struct MkdiskArgs {
     /// Free space with --size auto, in percent of the tree's size.
     #[arg(long, default_value_t = 20)]
     headroom: u32,
-    /// Directory whose contents fill the root filesystem.
+    /// What fills the root filesystem: a directory, a tar archive (plain,
+    /// gzip, xz or zstd, told apart by its bytes), or `-` for an archive on
+    /// standard input.
     #[arg(short, long)]
     root: Option<PathBuf>,
     /// Filesystem label (at most 16 bytes).
