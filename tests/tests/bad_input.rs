@@ -242,18 +242,30 @@ fn missing_root_directory() {
 }
 
 #[test]
-fn root_that_is_a_file() {
+fn root_that_is_a_file_but_not_an_archive() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("a-file");
-    fs::write(&file, b"not a directory").unwrap();
-    let out = OutDir::new();
-    let run = mkdisk(args(
-        &["--size", "64M", "--root", file.to_str().unwrap()],
-        &out.img(),
-    ));
-    run.assert_failure();
-    run.assert_stderr_contains(file.to_str().unwrap());
-    out.assert_empty(&run);
+    // Shorter than a tar header, and longer text (such as /etc/services).
+    for (name, text, why) in [
+        ("a-file", b"not a directory".to_vec(), "holds 15 bytes"),
+        (
+            "services",
+            b"ssh\t\t22/tcp\n".repeat(100),
+            "first 512 bytes are not a tar header",
+        ),
+    ] {
+        let file = tmp.path().join(name);
+        fs::write(&file, text).unwrap();
+        let out = OutDir::new();
+        let run = mkdisk(args(
+            &["--size", "64M", "--root", file.to_str().unwrap()],
+            &out.img(),
+        ));
+        run.assert_failure();
+        run.assert_stderr_contains(file.to_str().unwrap());
+        run.assert_stderr_contains("not a tar archive");
+        run.assert_stderr_contains(why);
+        out.assert_empty(&run);
+    }
 }
 
 #[test]

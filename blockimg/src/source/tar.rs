@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::tar_reader::{MemberBody, MemberKind, TarReader};
+use super::tar_reader::{MemberBody, MemberKind, TarError, TarReader};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, PlacedData, Run};
 use crate::sink::{is_zero, Sink};
@@ -533,6 +533,7 @@ pub fn read_archive(
         let member = match reader.next_member() {
             Ok(Some(member)) => member,
             Ok(None) => break,
+            Err(e @ TarError::NotAnArchive(_)) => return Err(bad(name, "", &e.to_string())),
             Err(e) => {
                 let after = if last_member.is_empty() {
                     "at the start".to_string()

@@ -79,9 +79,10 @@ pub enum TarError {
     Io(io::Error),
     /// The archive ended in the middle of a member.
     Truncated,
-    /// The stream holds no bytes at all: not an archive (an empty archive
-    /// still has its end-of-archive blocks).
-    Empty,
+    /// The stream does not start with a tar header: it is empty (an empty
+    /// archive still has its end-of-archive blocks), shorter than one
+    /// header, or its first 512 bytes are something else.
+    NotAnArchive(String),
     /// A header or record is malformed.
     Malformed(String),
 }
@@ -91,7 +92,9 @@ impl std::fmt::Display for TarError {
         match self {
             TarError::Io(e) => write!(f, "{e}"),
             TarError::Truncated => write!(f, "the archive ends in the middle of a member"),
-            TarError::Empty => write!(f, "the input is empty (0 bytes), not a tar archive"),
+            TarError::NotAnArchive(why) => {
+                write!(f, "not a tar archive (plain, gzip, xz or zstd): {why}")
+            }
             TarError::Malformed(m) => write!(f, "{m}"),
         }
     }
@@ -200,7 +203,15 @@ impl<R: Read> TarReader<R> {
             let at_start = self.position;
             match self.read_exact(&mut header) {
                 Ok(()) => {}
-                Err(TarError::Truncated) if self.position == 0 => return Err(TarError::Empty),
+                Err(TarError::Truncated) if self.position == 0 => {
+                    return Err(TarError::NotAnArchive("it is empty (0 bytes)".into()))
+                }
+                Err(TarError::Truncated) if at_start == 0 => {
+                    return Err(TarError::NotAnArchive(format!(
+                        "it holds {} bytes, less than one 512-byte header",
+                        self.position
+                    )))
+                }
                 Err(TarError::Truncated)
                     if self.position == at_start && long_name.is_none() && pax.is_empty() =>
                 {
@@ -213,7 +224,12 @@ impl<R: Read> TarReader<R> {
                 self.finished = true;
                 return Ok(None);
             }
-            verify_checksum(&header)?;
+            verify_checksum(&header).map_err(|e| match e {
+                TarError::Malformed(why) if at_start == 0 => TarError::NotAnArchive(format!(
+                    "its first 512 bytes are not a tar header ({why})"
+                )),
+                other => other,
+            })?;
             let typeflag = header[156];
             let size =
                 number(&header[124..136]).map_err(|e| malformed(format!("size field: {e}")))?;
@@ -707,13 +723,46 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_header_is_truncation_and_an_empty_stream_is_not_an_archive() {
+    fn streams_that_do_not_start_with_a_header_are_not_archives() {
         let mut empty = TarReader::new(&b""[..]);
-        assert!(matches!(empty.next_member(), Err(TarError::Empty)));
+        let err = empty.next_member().unwrap_err();
+        assert!(matches!(err, TarError::NotAnArchive(_)), "{err}");
+        assert!(err.to_string().contains("empty (0 bytes)"), "{err}");
         let mut end_only = TarReader::new(&[0u8; 1024][..]);
         assert!(matches!(end_only.next_member(), Ok(None)));
-        let mut partial = TarReader::new(&b"not a directory"[..]);
-        assert!(matches!(partial.next_member(), Err(TarError::Truncated)));
+        let mut short = TarReader::new(&b"not a directory"[..]);
+        let err = short.next_member().unwrap_err();
+        assert!(err.to_string().contains("holds 15 bytes"), "{err}");
+        let text = b"# /etc/services\n".repeat(64);
+        let err = TarReader::new(&text[..]).next_member().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("not a tar archive (plain, gzip, xz or zstd): its first 512 bytes"),
+            "{err}"
+        );
+    }
+
+    /// One ustar header of an empty regular file named `a`.
+    fn header_only_archive() -> Vec<u8> {
+        let mut header = vec![0u8; 512];
+        header[0] = b'a';
+        header[100..108].copy_from_slice(b"0000644\0");
+        header[124..136].copy_from_slice(b"00000000000\0");
+        header[156] = b'0';
+        header[257..265].copy_from_slice(b"ustar\x0000");
+        header[148..156].copy_from_slice(b"        ");
+        let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        header
+    }
+
+    #[test]
+    fn a_header_cut_short_after_the_first_is_truncation() {
+        let mut archive = header_only_archive();
+        archive.extend_from_slice(&[b'x'; 100]);
+        let mut reader = TarReader::new(&archive[..]);
+        assert!(reader.next_member().unwrap().is_some());
+        assert!(matches!(reader.next_member(), Err(TarError::Truncated)));
     }
 
     #[test]
