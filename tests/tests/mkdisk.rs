@@ -213,3 +213,176 @@ fn quiet_prints_nothing() {
     assert_eq!(run.stderr, "", "--quiet printed on stderr");
     assert_eq!(fs::metadata(&img).unwrap().len(), 64 << 20);
 }
+
+/// Makes a sparse file of `bytes`, or says why the host's filesystem
+/// cannot hold one (ext4 hosts stop at 16 TiB).
+fn sparse_file_fits(path: &std::path::Path, bytes: u64) -> bool {
+    match fs::File::create(path).and_then(|f| f.set_len(bytes)) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: a {bytes}-byte sparse file does not fit here: {e}");
+            false
+        }
+    }
+}
+
+/// Builds an empty `size` filesystem in `dir` with blockimg and with
+/// mke2fs, and checks that e2fsck passes ours and that the two agree on
+/// their geometry and features. Returns our image, or `None` when `dir`
+/// cannot hold a file that large.
+fn matches_mke2fs(dir: &std::path::Path, size: &str, bytes: u64) -> Option<std::path::PathBuf> {
+    let theirs = dir.join("mke2fs.img");
+    if !sparse_file_fits(&theirs, bytes) {
+        return None;
+    }
+    let out = std::process::Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4"])
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mke2fs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = dumpe2fs_h(&theirs, 0);
+    fs::remove_file(&theirs).unwrap();
+
+    let ours = dir.join("ours.img");
+    mkdisk([
+        "-q".as_ref(),
+        "--size".as_ref(),
+        size.as_ref(),
+        "--table".as_ref(),
+        "none".as_ref(),
+        ours.as_os_str(),
+    ])
+    .assert_success();
+    e2fsck_clean(&ours, 0);
+    let sb = dumpe2fs_h(&ours, 0);
+    for field in [
+        "Block count",
+        "Inode count",
+        "Inodes per group",
+        "Blocks per group",
+    ] {
+        assert_eq!(sb.number(field), expected.number(field), "{size}: {field}");
+    }
+    for field in ["Filesystem features", "Flex block group size"] {
+        assert_eq!(sb.get(field), expected.get(field), "{size}: {field}");
+    }
+    Some(ours)
+}
+
+#[test]
+fn a_15_tib_filesystem_has_the_inodes_mke2fs_gives_it() {
+    if !require_e2fsprogs() {
+        return;
+    }
+    // mke2fs's "big" type (4 to 16 TiB): one inode per 32 KiB, not 16 KiB,
+    // which would spend 240 GiB on inode tables here.
+    let tmp = tempfile::tempdir().unwrap();
+    if let Some(ours) = matches_mke2fs(tmp.path(), "15T", 15 << 40) {
+        let sb = dumpe2fs_h(&ours, 0);
+        assert!(
+            sb.number("Reserved GDT blocks") > 0,
+            "below 2^32 blocks: room to grow"
+        );
+    }
+}
+
+/// A tmpfs mounted on a temporary directory (it holds sparse files of any
+/// size), unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount() -> Option<Tmpfs> {
+        if !blockimg_tests::is_root() {
+            eprintln!("SKIPPED: files over 16 TiB need a tmpfs, and mounting one needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=3g", "tmpfs"])
+            .arg(dir.path())
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!("SKIPPED: cannot mount a tmpfs here ({status:?})");
+            return None;
+        }
+        Some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_20_tib_filesystem_past_2_pow_32_blocks_matches_mke2fs_and_mounts() {
+    if !require_e2fsprogs() {
+        return;
+    }
+    // mke2fs's "huge" type: one inode per 64 KiB; block numbers past 32
+    // bits, so no resize inode.
+    let Some(tmpfs) = Tmpfs::mount() else { return };
+    let Some(ours) = matches_mke2fs(tmpfs.0.path(), "20T", 20 << 40) else {
+        return;
+    };
+    let sb = dumpe2fs_h(&ours, 0);
+    assert!(sb.number("Block count") > u64::from(u32::MAX));
+    assert!(!sb.get("Filesystem features").contains("resize_inode"));
+    if let Some(mount) = blockimg_tests::mount::LoopMount::new(&ours, 0, 20 << 40, true) {
+        let names: Vec<_> = fs::read_dir(mount.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["lost+found"]);
+    }
+}
+
+#[test]
+fn small_blocks_are_refused_where_the_descriptors_outgrow_a_group() {
+    if !require_e2fsprogs() {
+        return;
+    }
+    // With 1 KiB blocks a group holds 8192 blocks, and the descriptor
+    // table (16 per block) must fit in one: about 1 TB at most without
+    // meta_bg.
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("fs.img");
+    let run = mkdisk([
+        "--size".as_ref(),
+        "1T".as_ref(),
+        "-b".as_ref(),
+        "1024".as_ref(),
+        "--table".as_ref(),
+        "none".as_ref(),
+        img.as_os_str(),
+    ]);
+    run.assert_failure();
+    run.assert_stderr_contains(
+        "with 1024-byte blocks a filesystem holds at most 1065017671680 bytes",
+    );
+    run.assert_stderr_contains("use a larger block size");
+    assert!(!img.exists(), "a refused build left {}", img.display());
+
+    // Just below the limit: accepted, and e2fsck agrees.
+    mkdisk([
+        "-q".as_ref(),
+        "--size".as_ref(),
+        "990G".as_ref(),
+        "-b".as_ref(),
+        "1024".as_ref(),
+        "--table".as_ref(),
+        "none".as_ref(),
+        img.as_os_str(),
+    ])
+    .assert_success();
+    e2fsck_clean(&img, 0);
+    assert_eq!(dumpe2fs_h(&img, 0).number("Block size"), 1024);
+}

@@ -43,11 +43,13 @@ pub struct Geometry {
 
 impl Geometry {
     /// Works out the geometry for a filesystem of `size_bytes`, holding at
-    /// least `min_inodes` inodes, with one inode per `inode_ratio` bytes.
+    /// least `min_inodes` inodes, with one inode per `inode_ratio` bytes
+    /// (`None`: mke2fs's ratio for the size, [`default_inode_ratio`]), and
+    /// at most 2^32 - 1 inodes.
     pub fn new(
         size_bytes: u64,
         block_size: u32,
-        inode_ratio: u64,
+        inode_ratio: Option<u64>,
         min_inodes: u64,
         journal: bool,
     ) -> Result<Geometry> {
@@ -95,40 +97,54 @@ impl Geometry {
             size: size_bytes,
             limit: u64::from(u32::MAX) * bpg * bs,
         })?;
-        let inodes_per_block = block_size / INODE_SIZE;
-        let by_ratio = (blocks_count * bs / inode_ratio.max(1024)).div_ceil(groups);
-        let by_need = min_inodes.div_ceil(groups);
-        let max_ipg = u64::from(blocks_per_group).min(65536 - u64::from(inodes_per_block));
-        let mut ipg = by_ratio.max(by_need).max(16);
-        ipg = ipg.div_ceil(u64::from(inodes_per_block)) * u64::from(inodes_per_block);
-        ipg = ipg.div_ceil(8) * 8;
-        if ipg > max_ipg {
-            if by_need > max_ipg {
-                return Err(Error::TooSmall {
-                    what: format!("{min_inodes} inodes"),
-                    needed: min_inodes.div_ceil(max_ipg) * bpg * bs,
-                    available: size_bytes,
-                });
-            }
-            ipg = max_ipg;
-        }
-        let inodes_per_group = ipg as u32;
-        let inode_table_blocks = (inodes_per_group * INODE_SIZE).div_ceil(block_size);
-        if u64::from(inodes_per_group) * groups > u64::from(u32::MAX) {
-            return Err(Error::TooLarge {
-                what: "inode count".into(),
-                size: u64::from(inodes_per_group) * groups,
-                limit: u64::from(u32::MAX),
+        // Each group descriptor table copy (after its superblock) lies
+        // within one group: without meta_bg, which blockimg does not write,
+        // that bounds the number of groups.
+        let gdt_blocks = gdt_blocks_for(groups);
+        let reserved = reserved_gdt_blocks(
+            blocks_count,
+            first_data_block,
+            block_size,
+            gdt_blocks as u32,
+        );
+        if 1 + gdt_blocks + u64::from(reserved) > bpg {
+            let most_groups = (bpg - 1 - bs / 4) * (bs / u64::from(DESC_SIZE));
+            return Err(Error::InvalidOption {
+                option: "block size".into(),
+                reason: format!(
+                    "with {block_size}-byte blocks a filesystem holds at most {} bytes (its group descriptors must fit in one block group), and this one would have {size_bytes}; use a larger block size",
+                    most_groups * bpg * bs
+                ),
             });
         }
+        // Inodes per group: a multiple of what fills the table's blocks
+        // and of 8 (the bitmap's bytes), both powers of two.
+        let ipg_step = u64::from((block_size / INODE_SIZE).max(8));
+        let inode_ratio = inode_ratio.unwrap_or_else(|| default_inode_ratio(blocks_count * bs));
+        let by_ratio = (blocks_count * bs / inode_ratio.max(1024)).div_ceil(groups);
+        let by_need = min_inodes.div_ceil(groups);
+        let per_group_cap = u64::from(blocks_per_group).min(65536 - ipg_step) / ipg_step * ipg_step;
+        let max_ipg = per_group_cap.min(u64::from(u32::MAX) / groups / ipg_step * ipg_step);
+        let ipg = by_ratio.max(by_need).max(16).div_ceil(ipg_step) * ipg_step;
+        if by_need > max_ipg {
+            if min_inodes > u64::from(u32::MAX) {
+                return Err(Error::TooManyNodes { count: min_inodes });
+            }
+            return Err(Error::TooSmall {
+                what: format!("{min_inodes} inodes"),
+                needed: min_inodes.div_ceil(per_group_cap) * bpg * bs,
+                available: size_bytes,
+            });
+        }
+        let inodes_per_group = ipg.min(max_ipg) as u32;
+        let inode_table_blocks = (inodes_per_group * INODE_SIZE).div_ceil(block_size);
         let journal_blocks = if journal && blocks_count >= MIN_JOURNAL_FS_BLOCKS {
             default_journal_blocks(blocks_count)
         } else {
             0
         };
-        let gdt_blocks = gdt_blocks_for(groups) as u32;
-        let reserved_gdt_blocks =
-            reserved_gdt_blocks(blocks_count, first_data_block, block_size, gdt_blocks);
+        let gdt_blocks = gdt_blocks as u32;
+        let reserved_gdt_blocks = reserved;
         Ok(Geometry {
             block_size,
             blocks_count,
@@ -223,6 +239,17 @@ fn is_power_of(mut n: u32, base: u32) -> bool {
     n == 1
 }
 
+/// Bytes per inode mke2fs chooses for a filesystem of `size_bytes` (its
+/// `default`, `big` and `huge` types; blockimg keeps the default ratio for
+/// small filesystems, whose block size it does not change either).
+pub fn default_inode_ratio(size_bytes: u64) -> u64 {
+    match size_bytes {
+        s if s < 4 << 40 => 16384,
+        s if s < 16 << 40 => 32768,
+        _ => 65536,
+    }
+}
+
 /// Journal size in blocks for a filesystem of `blocks` blocks, following
 /// mke2fs's defaults.
 pub fn default_journal_blocks(blocks: u64) -> u32 {
@@ -243,6 +270,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn inodes_follow_mke2fs_size_types_and_stop_at_2_pow_32() {
+        assert_eq!(default_inode_ratio((4 << 40) - 1), 16384);
+        assert_eq!(default_inode_ratio(4 << 40), 32768);
+        assert_eq!(default_inode_ratio(16 << 40), 65536);
+        let huge = Geometry::new(200 << 40, 4096, None, 0, true).unwrap();
+        assert_eq!(u64::from(huge.inodes_count()), (200u64 << 40) / 65536);
+        // A ratio that asks for more than 2^32 - 1 inodes gets the most
+        // there can be.
+        let capped = Geometry::new(200 << 40, 4096, Some(16384), 0, true).unwrap();
+        assert!(
+            u64::from(capped.inodes_per_group) * u64::from(capped.groups) <= u64::from(u32::MAX)
+        );
+        assert!(capped.inodes_count() > u32::MAX - 16 * capped.groups);
+        assert!(matches!(
+            Geometry::new(200 << 40, 4096, None, 5_000_000_000, true),
+            Err(Error::TooManyNodes {
+                count: 5_000_000_000
+            })
+        ));
+    }
+
+    #[test]
+    fn descriptor_tables_must_fit_in_a_group() {
+        assert!(Geometry::new(1_065_017_671_680, 1024, None, 0, true).is_ok());
+        let err = Geometry::new(1 << 40, 1024, None, 0, true).unwrap_err();
+        assert!(
+            err.to_string().contains("at most 1065017671680 bytes"),
+            "{err}"
+        );
+        assert!(Geometry::new(15 << 40, 2048, None, 0, true).is_ok());
+        assert!(Geometry::new(250 << 40, 4096, None, 0, true).is_ok());
+        assert!(Geometry::new(300 << 40, 4096, None, 0, true).is_err());
+    }
+
+    #[test]
     fn sparse_super_groups() {
         let with: Vec<u32> = (0..50).filter(|&g| has_super(g)).collect();
         assert_eq!(with, vec![0, 1, 3, 5, 7, 9, 25, 27, 49]);
@@ -253,7 +315,7 @@ mod tests {
         // dumpe2fs of `mke2fs -t ext4` on a 6 GiB file: 1572864 blocks,
         // 48 groups, 8192 inodes per group, 512 inode table blocks, 64 MiB
         // journal.
-        let g = Geometry::new(6 << 30, 4096, 16384, 0, true).unwrap();
+        let g = Geometry::new(6 << 30, 4096, Some(16384), 0, true).unwrap();
         assert_eq!(g.blocks_count, 1572864);
         assert_eq!(g.groups, 48);
         assert_eq!(g.inodes_per_group, 8192);
@@ -266,14 +328,14 @@ mod tests {
     #[test]
     fn too_small_is_an_error() {
         assert!(matches!(
-            Geometry::new(4096 * 10, 4096, 16384, 0, true),
+            Geometry::new(4096 * 10, 4096, Some(16384), 0, true),
             Err(Error::TooSmall { .. })
         ));
     }
 
     #[test]
     fn many_inodes_raise_inodes_per_group() {
-        let g = Geometry::new(64 << 20, 4096, 16384, 20000, true).unwrap();
+        let g = Geometry::new(64 << 20, 4096, Some(16384), 20000, true).unwrap();
         assert!(u64::from(g.inodes_count()) >= 20000);
     }
 }

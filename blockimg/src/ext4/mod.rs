@@ -76,8 +76,10 @@ pub struct Ext4Options {
     pub timestamp: Option<Timestamp>,
     /// Whether to create an internal jbd2 journal.
     pub journal: bool,
-    /// Bytes of filesystem per inode (mke2fs's inode_ratio).
-    pub inode_ratio: u64,
+    /// Bytes of filesystem per inode (mke2fs's inode_ratio); `None` takes
+    /// mke2fs's choice for the size: 16384, 32768 from 4 TiB, 65536 from
+    /// 16 TiB.
+    pub inode_ratio: Option<u64>,
     /// Percentage of blocks reserved for the superuser.
     pub reserved_percent: u8,
     /// At least this many inodes, whatever `inode_ratio` gives (room for
@@ -94,7 +96,7 @@ impl Default for Ext4Options {
             hash_seed: None,
             timestamp: None,
             journal: true,
-            inode_ratio: 16384,
+            inode_ratio: None,
             reserved_percent: 5,
             min_inodes: 0,
         }

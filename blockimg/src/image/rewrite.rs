@@ -128,7 +128,7 @@ impl ExistingFilesystem {
             timestamp: None,
             journal: info.has_feature("has_journal"),
             // The inode count comes from min_inodes alone.
-            inode_ratio: u64::MAX,
+            inode_ratio: Some(u64::MAX),
             reserved_percent,
             min_inodes: u64::from(info.inodes_count),
         };

@@ -296,8 +296,8 @@ pub struct Ext4Spec {
     pub journal: bool,
     /// Free space of an `auto` size, in percent.
     pub headroom: u32,
-    /// Bytes per inode.
-    pub inode_ratio: u64,
+    /// Bytes per inode; `None` chooses by size as mke2fs does.
+    pub inode_ratio: Option<u64>,
     /// Blocks reserved for root, in percent.
     pub reserved_percent: u8,
 }

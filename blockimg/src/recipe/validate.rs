@@ -551,7 +551,7 @@ fn ext4_spec(c: &mut Check, key: &str, t: Option<&Spanned<Ext4Table>>) -> Result
                 "bytes per inode are between 1024 and 67108864",
             ))
         }
-        Some(r) => *r.get_ref(),
+        Some(r) => Some(*r.get_ref()),
         None => defaults.inode_ratio,
     };
     let reserved_percent = match &t.reserved_percent {
