@@ -249,3 +249,65 @@ fn an_image_made_by_sfdisk_and_mke2fs_is_browsed() {
         names.stdout
     );
 }
+
+#[test]
+fn vhd_vmdk_and_qcow2_images_are_refused_with_the_way_out_and_left_alone() {
+    if !require_e2fsprogs() || !blockimg_tests::qemu::require_qemu_img() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("disk.img");
+    mkdisk([
+        "-q".as_ref(),
+        "--size".as_ref(),
+        "32M".as_ref(),
+        raw.as_os_str(),
+    ])
+    .assert_success();
+    let mountpoint = tmp.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    for (name, qemu_format, shown) in [
+        ("disk.vhd", "vpc", "a vhd image"),
+        ("disk.vmdk", "vmdk", "a vmdk (monolithicSparse) image"),
+        ("disk.qcow2", "qcow2", "a qcow2 image"),
+    ] {
+        let image = tmp.path().join(name);
+        let status = Command::new("qemu-img")
+            .args(["convert", "-O", qemu_format])
+            .arg(&raw)
+            .arg(&image)
+            .status()
+            .unwrap();
+        assert!(status.success(), "qemu-img convert to {qemu_format}");
+        let before = std::fs::read(&image).unwrap();
+        let hostname = Path::new("/etc/hostname");
+        let out = tmp.path().join("out");
+        let commands: [&[&std::ffi::OsStr]; 6] = [
+            &["inspect".as_ref(), image.as_os_str()],
+            &["ls".as_ref(), image.as_os_str(), "/".as_ref()],
+            &["cat".as_ref(), image.as_os_str(), "/x".as_ref()],
+            &[
+                "get".as_ref(),
+                image.as_os_str(),
+                "/".as_ref(),
+                out.as_os_str(),
+            ],
+            &[
+                "add".as_ref(),
+                image.as_os_str(),
+                hostname.as_os_str(),
+                "/h".as_ref(),
+            ],
+            &["mount".as_ref(), image.as_os_str(), mountpoint.as_os_str()],
+        ];
+        for args in commands {
+            let run = RunOutput::run(blockimg_cmd().args(args));
+            run.assert_failure()
+                .assert_stderr_contains(name)
+                .assert_stderr_contains(shown)
+                .assert_stderr_contains("`blockimg convert` it to raw first");
+        }
+        assert_eq!(std::fs::read(&image).unwrap(), before, "{name} was changed");
+        assert!(!out.exists());
+    }
+}

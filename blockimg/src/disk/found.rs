@@ -398,6 +398,7 @@ impl ImageSpec {
     /// ```
     pub fn locate(&self) -> Result<(File, Partition)> {
         let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        crate::disk_format::require_raw(&file, &self.path)?;
         let parts = partitions(&file, &self.path)?;
         let no_ext4 = |location: String, reason: String| Error::NoExt4 {
             image: self.path.clone(),

@@ -602,3 +602,38 @@ pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Refuses an image that is not a raw disk (VHD, VMDK, qcow2), for the
+/// commands that read or change the partitions and filesystems of raw
+/// images only (`inspect`, `ls`, `cat`, `get`, `add`, `mount`,
+/// `install-grub`).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk_format::require_raw;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let raw = dir.path().join("disk.img");
+/// # let vmdk = dir.path().join("disk.vmdk");
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n[[output]]\npath = \"disk.vmdk\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// require_raw(&std::fs::File::open(&raw)?, &raw)?;
+/// let err = require_raw(&std::fs::File::open(&vmdk)?, &vmdk).unwrap_err();
+/// assert!(err.to_string().ends_with("disk.vmdk: a vmdk image; blockimg looks into raw images only: `blockimg convert` it to raw first"));
+/// # Ok(())
+/// # }
+/// ```
+pub fn require_raw(file: &File, path: &Path) -> Result<()> {
+    match detect(file, path)? {
+        Format::Raw => Ok(()),
+        format => Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            reason: format!(
+                "a {} image; blockimg looks into raw images only: `blockimg convert` it to raw first",
+                format.name()
+            ),
+        }),
+    }
+}

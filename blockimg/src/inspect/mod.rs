@@ -34,7 +34,7 @@ use serde::Serialize;
 
 use crate::disk::gpt::guid_text;
 use crate::disk::{found, Partition, PartitionKind, TableKind};
-use crate::disk_format::{self, Format};
+use crate::disk_format;
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 
@@ -351,16 +351,7 @@ pub fn inspect(path: &Path) -> Result<Report> {
     if meta.is_dir() {
         return Err(not_a_disk(path, "it is a directory"));
     }
-    let format = disk_format::detect(&file, path)?;
-    if format != Format::Raw {
-        return Err(Error::UnsupportedFormat {
-            path: path.to_path_buf(),
-            reason: format!(
-                "a {} image; inspect reads raw images: `blockimg convert` it to raw first",
-                format.name()
-            ),
-        });
-    }
+    disk_format::require_raw(&file, path)?;
     let size = meta.len();
     let found = found::read_table(&file, path)?;
     let (table, parts) = match found.kind {
