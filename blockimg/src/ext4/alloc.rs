@@ -68,19 +68,27 @@ impl Allocator {
     /// Takes `len` contiguous blocks at the first place at or after `goal`
     /// (or, failing that, anywhere). Returns the first block.
     pub fn take_contiguous(&mut self, len: u64, goal: u64) -> Option<u64> {
-        let pick = |free: &[Run], from_goal: bool| {
-            free.iter().position(|r| {
+        // Ranges ending at or before the goal cannot serve it: skip them by
+        // binary search, so placing each group's metadata stays cheap on a
+        // filesystem of many groups.
+        let past_goal = self.free.partition_point(|r| r.end() <= goal);
+        let fits = |from_goal: bool| {
+            move |r: &Run| {
                 let start = if from_goal {
                     r.start.max(goal)
                 } else {
                     r.start
                 };
                 start < r.end() && r.end() - start >= len
-            })
+            }
         };
-        let (index, from_goal) = match pick(&self.free, true) {
-            Some(i) => (i, true),
-            None => (pick(&self.free, false)?, false),
+        let at_goal = self
+            .free
+            .get(past_goal..)
+            .and_then(|rest| rest.iter().position(fits(true)));
+        let (index, from_goal) = match at_goal {
+            Some(i) => (past_goal + i, true),
+            None => (self.free.iter().position(fits(false))?, false),
         };
         let range = self.free[index];
         let start = if from_goal {

@@ -232,6 +232,20 @@ pub fn has_super(group: u32) -> bool {
     [3u32, 5, 7].iter().any(|&base| is_power_of(group, base))
 }
 
+/// The groups after group 0 that carry a superblock backup (1 and the
+/// powers of 3, 5 and 7 below `groups`), ascending: found without looking
+/// at every group.
+pub fn backup_groups(groups: u32) -> Vec<u32> {
+    let mut found: Vec<u32> = [3u32, 5, 7]
+        .iter()
+        .flat_map(|&base| std::iter::successors(Some(base), move |&g| g.checked_mul(base)))
+        .chain([1])
+        .filter(|&g| g < groups)
+        .collect();
+    found.sort_unstable();
+    found
+}
+
 fn is_power_of(mut n: u32, base: u32) -> bool {
     while n % base == 0 {
         n /= base;
@@ -302,6 +316,14 @@ mod tests {
         assert!(Geometry::new(15 << 40, 2048, None, 0, true).is_ok());
         assert!(Geometry::new(250 << 40, 4096, None, 0, true).is_ok());
         assert!(Geometry::new(300 << 40, 4096, None, 0, true).is_err());
+    }
+
+    #[test]
+    fn backup_groups_are_the_sparse_super_groups_after_0() {
+        for groups in [0, 1, 2, 3, 4, 26, 50, 344, 1000, 100_000] {
+            let by_filter: Vec<u32> = (1..groups).filter(|&g| has_super(g)).collect();
+            assert_eq!(backup_groups(groups), by_filter, "{groups} groups");
+        }
     }
 
     #[test]

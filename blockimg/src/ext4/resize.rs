@@ -4,12 +4,12 @@
 //! each primary reserved block lists its copies in the backup groups.
 
 use super::bytes::put_u32;
-use super::geometry::{has_super, Geometry};
+use super::geometry::{backup_groups, Geometry};
 
 /// Blocks the resize inode owns: its double-indirect block, the primary
 /// reserved blocks and their copies in the backup groups.
 pub fn owned_blocks(g: &Geometry) -> u64 {
-    let backups = (1..g.groups).filter(|&grp| has_super(grp)).count() as u64;
+    let backups = backup_groups(g.groups).len() as u64;
     1 + u64::from(g.reserved_gdt_blocks) * (1 + backups)
 }
 
@@ -46,8 +46,7 @@ pub fn dind_block(g: &Geometry) -> Vec<u8> {
 pub fn reserved_block(g: &Geometry, index: u32) -> Vec<u8> {
     let mut block = vec![0u8; g.block_size as usize];
     let primary = first_reserved(g) + u64::from(index);
-    let groups = (1..g.groups).filter(|&grp| has_super(grp));
-    for (slot, grp) in groups.enumerate() {
+    for (slot, grp) in backup_groups(g.groups).into_iter().enumerate() {
         let copy = primary + u64::from(grp) * u64::from(g.blocks_per_group);
         put_u32(&mut block, slot * 4, copy as u32);
     }
