@@ -10,7 +10,7 @@
 # BENCH_DIR=DIR        work directory (default: a new temporary directory,
 #                      removed at the end); generated trees are reused from it
 # BENCH_SLOW=1         also time mke2fs -d on 100,000 files (takes minutes)
-# BENCH_SKIP=a,b,c,d   workloads to leave out
+# BENCH_SKIP=a,b,c,d,e workloads to leave out
 # BENCH_TAR_TREE=DIR   tree archived for workload (d); default /usr
 #
 # Every run starts from a fresh output file with a warm page cache (the
@@ -225,6 +225,26 @@ if ! skipped d; then
     RATIOS+=("- $name: blockimg from the directory / from the tar wall time = $(ratio "$from_dir_s" "$from_tar_s") (target >= 1)")
     RATIOS+=("- $name: mke2fs -d / blockimg from the tar wall time = $(ratio "$mke2fs_s" "$from_tar_s") (target >= 3)")
     RATIOS+=("- $name: (tar -x, then mke2fs -d) / blockimg from the tar wall time = $(ratio "$extract_s" "$from_tar_s")")
+fi
+
+# (e) Empty filesystems of 1 TiB and 15 TiB (a sparse file that large
+# needs a host filesystem that allows it; ext4 stops at 16 TiB).
+if ! skipped e; then
+    img=$WORK/out.img
+    for size in 1T 15T; do
+        if ! truncate -s "$size" "$img" 2>/dev/null; then
+            note "a $size file does not fit in $WORK; skipped"
+            continue
+        fi
+        note "empty $size filesystem, $RUNS runs each"
+        measure "$img" "$BLOCKIMG" mkdisk -q --table none --size "$size" "$img"
+        blockimg_s=$MEDIAN_S
+        row "empty $size filesystem" blockimg "$img"
+        measure "$img" mke2fs -q -F -t ext4 "$img" "$size"
+        row "empty $size filesystem" "mke2fs" "$img"
+        RATIOS+=("- empty $size: mke2fs / blockimg wall time = $(ratio "$MEDIAN_S" "$blockimg_s")")
+        rm -f "$img"
+    done
 fi
 
 echo
