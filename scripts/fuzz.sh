@@ -82,6 +82,8 @@ if command -v qemu-img >/dev/null; then
     for f in disk.vhd fixed.vhd; do seed vhd_reader "$SEEDS/$f"; done
     for f in stream.vmdk sparse.vmdk; do seed vmdk_reader "$SEEDS/$f"; done
     seed qcow2_reader "$SEEDS/disk.qcow2"
+    # inspect, ls and cat read these formats in place too.
+    for f in disk.vhd stream.vmdk disk.qcow2; do seed inspect "$SEEDS/$f"; seed partitions "$SEEDS/$f"; done
 fi
 # Filesystems made by mke2fs with several feature sets.
 if command -v mke2fs >/dev/null; then

@@ -606,7 +606,7 @@ impl DataSource {
 /// Fills `buf` with a file's bytes from `pos` out of its data runs (`run`
 /// gives the extent of each), holes as zeros: `read(run, at, from, dst)`
 /// reads the file's bytes from `from` into `dst`, found at `at`.
-fn read_runs<R>(
+pub(crate) fn read_runs<R>(
     runs: &[R],
     run: impl Fn(&R) -> &ExtentRun,
     pos: u64,

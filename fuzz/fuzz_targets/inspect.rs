@@ -1,4 +1,5 @@
-//! `blockimg inspect` reads whatever image it is given: the partition
+//! `blockimg inspect` reads whatever image it is given (raw, VHD, VMDK or
+//! qcow2, through their readers): the partition
 //! table, the ext4 superblocks, FAT boot sectors and directories, swap
 //! headers and GRUB's boot code of any bytes give a report (and its text
 //! and JSON forms) or an error, never a panic, a hang or an unbounded

@@ -1,8 +1,8 @@
 //! Partition tables come from users' images: listing the partitions of any
 //! bytes (MBR with an extended-partition chain, GPT with its backup, or a
 //! bare filesystem) gives partitions inside the image or an error, never a
-//! panic, a hang or an unbounded allocation; so does locating the
-//! filesystem an `IMAGE[:PART]` names.
+//! panic, a hang or an unbounded allocation; so does locating and opening
+//! the filesystem an `IMAGE[:PART]` names (in any image format).
 #![no_main]
 
 
@@ -31,5 +31,6 @@ fuzz_target!(|data: &[u8]| {
             partition,
         };
         let _ = spec.locate();
+        let _ = spec.open_ext4();
     }
 });

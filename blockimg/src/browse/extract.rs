@@ -256,7 +256,6 @@ impl Extractor<'_> {
     /// Writes a regular file's data segments (holes stay holes).
     fn copy_file(&mut self, stat: &Stat, target: &Path) -> Result<()> {
         let content = self.reader.file_content(stat.ino)?;
-        let source = content.source.open_file(content.size)?;
         let out = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -269,9 +268,7 @@ impl Extractor<'_> {
             let mut pos = segment.offset;
             while pos < end {
                 let n = (end - pos).min(COPY_CHUNK as u64) as usize;
-                content
-                    .source
-                    .read_at(source.as_ref(), pos, &mut buf[..n])?;
+                self.reader.read_content(&content, pos, &mut buf[..n])?;
                 out.write_all_at(&buf[..n], pos).map_err(|e| Error::Write {
                     path: target.to_path_buf(),
                     offset: pos,

@@ -142,12 +142,11 @@ pub fn cat(reader: &Ext4Reader, path: &[u8], out: &mut dyn Write) -> Result<u64>
         });
     }
     let content = reader.file_content(ino)?;
-    let file = content.source.open_file(content.size)?;
     let mut buf = vec![0u8; COPY_CHUNK];
     let mut pos = 0;
     while pos < content.size {
         let n = (content.size - pos).min(COPY_CHUNK as u64) as usize;
-        content.source.read_at(file.as_ref(), pos, &mut buf[..n])?;
+        reader.read_content(&content, pos, &mut buf[..n])?;
         out.write_all(&buf[..n])
             .map_err(|e| Error::io("standard output", e))?;
         pos += n as u64;

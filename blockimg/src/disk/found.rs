@@ -12,7 +12,6 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Cursor;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use mbrman::{MBRHeader, MBRPartitionEntry};
@@ -20,6 +19,7 @@ use mbrman::{MBRHeader, MBRPartitionEntry};
 use super::gpt::{guid_on_disk, guid_text, BIOS_BOOT, EFI_SYSTEM, LINUX_FILESYSTEM};
 use super::layout::SECTOR;
 use crate::bytes::le32;
+use crate::disk_format::{open_disk_bytes, require_raw, Backing, BackingCursor};
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 
@@ -374,8 +374,9 @@ impl ImageSpec {
         })
     }
 
-    /// Opens the image and finds the partition holding the filesystem (see
-    /// the module documentation).
+    /// Opens the raw image and finds the partition holding the filesystem
+    /// (see the module documentation), for the commands that change it; a
+    /// VHD, VMDK or qcow2 image is refused, naming its format.
     ///
     /// # Examples
     ///
@@ -398,8 +399,14 @@ impl ImageSpec {
     /// ```
     pub fn locate(&self) -> Result<(File, Partition)> {
         let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        crate::disk_format::require_raw(&file, &self.path)?;
-        let parts = partitions(&file, &self.path)?;
+        require_raw(&file, &self.path)?;
+        let partition = self.choose(&file)?;
+        Ok((file, partition))
+    }
+
+    /// The partition this names among those of the disk `bytes`.
+    fn choose(&self, file: &dyn Backing) -> Result<Partition> {
+        let parts = partitions(file, &self.path)?;
         let no_ext4 = |location: String, reason: String| Error::NoExt4 {
             image: self.path.clone(),
             location,
@@ -415,7 +422,7 @@ impl ImageSpec {
                         partition: number,
                         available: describe(&parts),
                     })?;
-                if !Ext4Reader::probe(&file, part.start) {
+                if !Ext4Reader::probe(file, part.start) {
                     return Err(no_ext4(
                         format!("partition {number}"),
                         format!("type {}, no ext4 superblock in it", part.type_name()),
@@ -426,7 +433,7 @@ impl ImageSpec {
             None => {
                 let with_ext4: Vec<&Partition> = parts
                     .iter()
-                    .filter(|p| Ext4Reader::probe(&file, p.start))
+                    .filter(|p| Ext4Reader::probe(file, p.start))
                     .collect();
                 let first = with_ext4
                     .iter()
@@ -443,10 +450,11 @@ impl ImageSpec {
                 })?
             }
         };
-        Ok((file, chosen.clone()))
+        Ok(chosen.clone())
     }
 
-    /// Opens the ext4 filesystem this names.
+    /// Opens the ext4 filesystem this names, in a raw, VHD, VMDK or qcow2
+    /// image (read-only: changing a filesystem needs a raw image).
     ///
     /// # Examples
     ///
@@ -468,8 +476,9 @@ impl ImageSpec {
     /// # }
     /// ```
     pub fn open_ext4(&self) -> Result<Ext4Reader> {
-        let (file, part) = self.locate()?;
-        Ext4Reader::open(file, part.start, &self.path)
+        let (bytes, _) = open_disk_bytes(&self.path)?;
+        let part = self.choose(&*bytes)?;
+        Ext4Reader::open_bytes(bytes, part.start, &self.path)
     }
 }
 
@@ -506,7 +515,7 @@ fn describe(parts: &[Partition]) -> String {
 /// # Ok(())
 /// # }
 /// ```
-pub fn partitions(file: &File, path: &Path) -> Result<Vec<Partition>> {
+pub fn partitions(file: &dyn Backing, path: &Path) -> Result<Vec<Partition>> {
     let table = read_table(file, path)?;
     if !table.partitions.is_empty() {
         return Ok(table.partitions);
@@ -522,8 +531,8 @@ pub fn partitions(file: &File, path: &Path) -> Result<Vec<Partition>> {
 }
 
 /// The whole image as one [`PartitionKind::Whole`] partition.
-pub(crate) fn whole(file: &File, path: &Path) -> Result<Partition> {
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+pub(crate) fn whole(file: &dyn Backing, path: &Path) -> Result<Partition> {
+    let len = file.byte_len().map_err(|e| Error::io(path, e))?;
     Ok(Partition {
         number: 0,
         kind: PartitionKind::Whole,
@@ -557,7 +566,7 @@ pub(crate) fn whole(file: &File, path: &Path) -> Result<Partition> {
 /// # Ok(())
 /// # }
 /// ```
-pub fn read_table(file: &File, path: &Path) -> Result<FoundTable> {
+pub fn read_table(file: &dyn Backing, path: &Path) -> Result<FoundTable> {
     let none = FoundTable {
         kind: TableKind::None,
         partitions: Vec::new(),
@@ -576,7 +585,7 @@ pub fn read_table(file: &File, path: &Path) -> Result<FoundTable> {
         mbr.partition_4,
     ];
     if entries.iter().any(|e| e.sys == GPT_PROTECTIVE) {
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let len = file.byte_len().map_err(|e| Error::io(path, e))?;
         return gpt_table(file, path, len);
     }
     let mut parts = Vec::new();
@@ -611,7 +620,7 @@ pub(crate) fn is_fat_boot_sector(sector: &[u8; SECTOR as usize]) -> bool {
 
 /// The MBR (or EBR) in the sector at byte `at`, when it has the boot
 /// signature and valid entries.
-fn read_mbr(file: &File, at: u64) -> Option<MBRHeader> {
+fn read_mbr(file: &dyn Backing, at: u64) -> Option<MBRHeader> {
     let mut sector = [0u8; SECTOR as usize];
     file.read_exact_at(&mut sector, at).ok()?;
     MBRHeader::read_from(&mut Cursor::new(&sector[..])).ok()
@@ -632,7 +641,7 @@ fn mbr_partition(number: u32, entry: &MBRPartitionEntry, base: u64) -> Partition
 /// logical partition (its start relative to the EBR) and a link to the next
 /// EBR (relative to the extended partition's start).
 fn logical_partitions(
-    file: &File,
+    file: &dyn Backing,
     path: &Path,
     extended: &MBRPartitionEntry,
     out: &mut Vec<Partition>,
@@ -684,9 +693,9 @@ fn corrupt_mbr(path: &Path, lba: u64, reason: &str) -> Error {
 
 /// The GPT's used entries and disk GUID (read with gptman, which checks
 /// both headers' CRCs and falls back to the backup table).
-fn gpt_table(file: &File, path: &Path, len: u64) -> Result<FoundTable> {
+fn gpt_table(file: &dyn Backing, path: &Path, len: u64) -> Result<FoundTable> {
     check_gpt_headers(file, path, len)?;
-    let mut reader = file;
+    let mut reader = BackingCursor::new(file).map_err(|e| Error::io(path, e))?;
     let gpt = gptman::GPT::find_from(&mut reader).map_err(|e| Error::CorruptImage {
         path: path.to_path_buf(),
         format: "GPT".into(),
@@ -720,7 +729,7 @@ fn gpt_table(file: &File, path: &Path, len: u64) -> Result<FoundTable> {
 /// Refuses GPT headers (primary or backup, 512- or 4096-byte sectors) whose
 /// entry array is too large or lies beyond any addressable offset, before
 /// gptman allocates and seeks by those numbers.
-fn check_gpt_headers(file: &File, path: &Path, len: u64) -> Result<()> {
+fn check_gpt_headers(file: &dyn Backing, path: &Path, len: u64) -> Result<()> {
     for sector in [512u64, 4096] {
         let backup = (len / sector).saturating_sub(1) * sector;
         for at in [sector, backup] {

@@ -11,6 +11,7 @@
 mod clustered;
 mod qcow2_reader;
 mod raw;
+mod readable;
 #[cfg(test)]
 mod roundtrip_tests;
 // Public for the fuzz targets and the tests crate (checksum, sizes).
@@ -28,6 +29,7 @@ use std::path::Path;
 
 pub use qcow2_reader::Qcow2Disk;
 pub use raw::RawDisk;
+pub use readable::{open_disk_bytes, BackingCursor, DiskBytes};
 pub use vhd_reader::VhdDisk;
 pub use vmdk_reader::VmdkDisk;
 
@@ -604,9 +606,8 @@ pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
 }
 
 /// Refuses an image that is not a raw disk (VHD, VMDK, qcow2), for the
-/// commands that read or change the partitions and filesystems of raw
-/// images only (`inspect`, `ls`, `cat`, `get`, `add`, `mount`,
-/// `install-grub`).
+/// commands that change a filesystem in place (`add`, `mount`,
+/// `install-grub`); reading works on every format ([`open_disk_bytes`]).
 ///
 /// # Examples
 ///
@@ -621,7 +622,7 @@ pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
 /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
 /// require_raw(&std::fs::File::open(&raw)?, &raw)?;
 /// let err = require_raw(&std::fs::File::open(&vmdk)?, &vmdk).unwrap_err();
-/// assert!(err.to_string().ends_with("disk.vmdk: a vmdk image; blockimg looks into raw images only: `blockimg convert` it to raw first"));
+/// assert!(err.to_string().ends_with("disk.vmdk: a vmdk image; blockimg changes filesystems in raw images only: `blockimg convert` it to raw first"));
 /// # Ok(())
 /// # }
 /// ```
@@ -631,7 +632,7 @@ pub fn require_raw(file: &File, path: &Path) -> Result<()> {
         format => Err(Error::UnsupportedFormat {
             path: path.to_path_buf(),
             reason: format!(
-                "a {} image; blockimg looks into raw images only: `blockimg convert` it to raw first",
+                "a {} image; blockimg changes filesystems in raw images only: `blockimg convert` it to raw first",
                 format.name()
             ),
         }),

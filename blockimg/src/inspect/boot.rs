@@ -2,17 +2,15 @@
 //! `grub-embed` describes it) and the core.img it loads.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
 use grub_embed::bios::{installed_boot_img, installed_core_sectors, SECTOR_SIZE};
 
 use super::GrubBios;
 use crate::disk::Partition;
+use crate::disk_format::Backing;
 
 /// GRUB's boot.img in the first sector of `file`, with where its core.img
 /// lies among `parts`.
-pub fn grub_bios(file: &File, parts: &[Partition]) -> Option<GrubBios> {
+pub fn grub_bios(file: &dyn Backing, parts: &[Partition]) -> Option<GrubBios> {
     let mut sector = [0u8; SECTOR_SIZE];
     file.read_exact_at(&mut sector, 0).ok()?;
     let boot = installed_boot_img(&sector)?;

@@ -2,13 +2,14 @@
 //! `dumpe2fs -h` reports it.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::Filesystem;
 use crate::disk::gpt::guid_text;
+use crate::disk_format::DiskBytes;
 use crate::ext4::read::{Ext4Reader, FsInfo};
 
 /// Features only ext4 has; a filesystem with none of them and a journal
@@ -110,12 +111,8 @@ impl Ext4Report {
 
 /// Reads the superblock of the filesystem at byte `offset`; one the reader
 /// refuses is reported with the reason.
-pub fn report(file: &File, path: &Path, offset: u64) -> Filesystem {
-    let opened = file
-        .try_clone()
-        .map_err(|e| crate::Error::io(path, e))
-        .and_then(|file| Ext4Reader::open(file, offset, path));
-    match opened {
+pub fn report(bytes: &DiskBytes, path: &Path, offset: u64) -> Filesystem {
+    match Ext4Reader::open_bytes(Arc::clone(bytes), offset, path) {
         Ok(reader) => Filesystem::Ext4(Ext4Report::from_info(reader.info())),
         Err(e) => Filesystem::Unreadable {
             kind: "ext4".into(),

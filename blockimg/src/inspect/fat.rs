@@ -3,9 +3,7 @@
 //! UEFI boot loader at `/EFI/BOOT/BOOTX64.EFI`.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 
 use fatfs::{FatType, FileSystem, FsOptions};
 use serde::Serialize;
@@ -13,6 +11,7 @@ use serde::Serialize;
 use super::{small_fat32, EfiLoader, Filesystem, PartitionReport};
 use crate::disk::found::is_fat_boot_sector;
 use crate::disk::Partition;
+use crate::disk_format::Backing;
 
 /// Where UEFI firmware looks for a boot loader on removable media (x86-64).
 pub(super) const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
@@ -63,7 +62,7 @@ pub struct FatReport {
 
 /// The FAT filesystem at the start of `part`, if its first sector is a FAT
 /// boot sector.
-pub fn probe(file: &File, part: &Partition) -> Option<Filesystem> {
+pub fn probe(file: &dyn Backing, part: &Partition) -> Option<Filesystem> {
     let mut sector = [0u8; 512];
     file.read_exact_at(&mut sector, part.start).ok()?;
     if !is_fat_boot_sector(&sector) {
@@ -96,7 +95,7 @@ pub fn take_loader(part: &mut PartitionReport) -> Option<EfiLoader> {
     })
 }
 
-fn read(file: &File, part: &Partition, sector: &[u8; 512]) -> io::Result<FatReport> {
+fn read(file: &dyn Backing, part: &Partition, sector: &[u8; 512]) -> io::Result<FatReport> {
     let bytes_per_sector = u64::from(u16::from_le_bytes([sector[0x0B], sector[0x0C]]));
     let small = u64::from(u16::from_le_bytes([sector[0x13], sector[0x14]]));
     let large = u64::from(u32::from_le_bytes([
@@ -168,7 +167,7 @@ fn loader_size<T: fatfs::ReadWriteSeek>(fs: &FileSystem<T>) -> Option<u64> {
 /// writable stream: writes fail, so nothing is ever changed. The first
 /// sector reads as `boot`.
 struct ReadOnlyWindow<'a> {
-    file: &'a File,
+    file: &'a dyn Backing,
     boot: [u8; 512],
     start: u64,
     len: u64,
@@ -188,9 +187,9 @@ impl Read for ReadOnlyWindow<'_> {
         }
         let n = self.len.saturating_sub(self.pos).min(buf.len() as u64) as usize;
         let buf = buf.get_mut(..n).unwrap_or_default();
-        let got = self.file.read_at(buf, self.start + self.pos)?;
-        self.pos += got as u64;
-        Ok(got)
+        self.file.read_exact_at(buf, self.start + self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

@@ -27,14 +27,13 @@ mod swap;
 mod text;
 mod types;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::disk::gpt::guid_text;
 use crate::disk::{found, Partition, PartitionKind, TableKind};
-use crate::disk_format;
+use crate::disk_format::{self, DiskBytes};
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 
@@ -64,7 +63,11 @@ use crate::ext4::read::Ext4Reader;
 pub struct Report {
     /// The image file, as given.
     pub image: PathBuf,
-    /// Size of the image file in bytes.
+    /// The image's format: `raw`, `vhd`, `vhd-fixed`, `vmdk`,
+    /// `vmdk (monolithicSparse)` or `qcow2`.
+    pub format: String,
+    /// Size of the disk in bytes (for VHD, VMDK and qcow2, the virtual
+    /// size).
     pub size: u64,
     /// The partition table.
     pub table: Table,
@@ -346,14 +349,14 @@ pub struct EfiLoader {
 /// # }
 /// ```
 pub fn inspect(path: &Path) -> Result<Report> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return Err(not_a_disk(path, "it is a directory"));
     }
-    disk_format::require_raw(&file, path)?;
-    let size = meta.len();
-    let found = found::read_table(&file, path)?;
+    let (bytes, format) = disk_format::open_disk_bytes(path)?;
+    let file = &*bytes;
+    let size = file.byte_len().map_err(|e| Error::io(path, e))?;
+    let found = found::read_table(file, path)?;
     let (table, parts) = match found.kind {
         TableKind::Mbr { signature } => (
             Table::Mbr {
@@ -367,11 +370,11 @@ pub fn inspect(path: &Path) -> Result<Report> {
             },
             found.partitions,
         ),
-        TableKind::None => (Table::None, vec![found::whole(&file, path)?]),
+        TableKind::None => (Table::None, vec![found::whole(file, path)?]),
     };
     let mut partitions: Vec<PartitionReport> = parts
         .iter()
-        .map(|part| describe(&file, path, part))
+        .map(|part| describe(&bytes, path, part))
         .collect();
     if table == Table::None && partitions.iter().all(|p| p.filesystem.is_none()) {
         return Err(not_a_disk(
@@ -380,11 +383,12 @@ pub fn inspect(path: &Path) -> Result<Report> {
         ));
     }
     let boot = Boot {
-        grub_bios: boot::grub_bios(&file, &parts),
+        grub_bios: boot::grub_bios(file, &parts),
         efi: partitions.iter_mut().filter_map(fat::take_loader).collect(),
     };
     Ok(Report {
         image: path.to_path_buf(),
+        format: format.name().into(),
         size,
         table,
         partitions,
@@ -401,7 +405,7 @@ fn not_a_disk(path: &Path, reason: &str) -> Error {
 
 /// The report of one partition: its table entry and the filesystem probed
 /// at its start.
-fn describe(file: &File, path: &Path, part: &Partition) -> PartitionReport {
+fn describe(bytes: &DiskBytes, path: &Path, part: &Partition) -> PartitionReport {
     let name = match &part.kind {
         PartitionKind::Gpt { name, .. } => Some(name.clone()),
         _ => None,
@@ -414,17 +418,17 @@ fn describe(file: &File, path: &Path, part: &Partition) -> PartitionReport {
         type_name: types::name(&part.kind).to_string(),
         name,
         bootable: part.bootable,
-        filesystem: probe(file, path, part),
+        filesystem: probe(bytes, path, part),
     }
 }
 
 /// The filesystem at the start of `part`, if one is recognized.
-fn probe(file: &File, path: &Path, part: &Partition) -> Option<Filesystem> {
-    if Ext4Reader::probe(file, part.start) {
-        return Some(ext4::report(file, path, part.start));
+fn probe(bytes: &DiskBytes, path: &Path, part: &Partition) -> Option<Filesystem> {
+    if Ext4Reader::probe(&**bytes, part.start) {
+        return Some(ext4::report(bytes, path, part.start));
     }
-    if let Some(found) = fat::probe(file, part) {
+    if let Some(found) = fat::probe(&**bytes, part) {
         return Some(found);
     }
-    swap::probe(file, part.start).map(Filesystem::Swap)
+    swap::probe(&**bytes, part.start).map(Filesystem::Swap)
 }

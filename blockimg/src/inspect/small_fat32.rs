@@ -5,14 +5,13 @@
 //! refuses them, so the report's figures and the boot loader lookup are
 //! read here from the boot sector, the FAT and the directories.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
 use super::fat::{FatReport, REMOVABLE_PATH};
 use crate::bytes::{le16, le32};
 use crate::disk::fat::BootSector;
 use crate::disk::Partition;
+use crate::disk_format::Backing;
 
 /// Bytes of a directory entry.
 const ENTRY: usize = 32;
@@ -25,7 +24,7 @@ const ATTR_LONG_NAME: u8 = 0x0F;
 
 /// A small FAT32 volume in an image, with its FAT read.
 struct Volume<'a> {
-    file: &'a File,
+    file: &'a dyn Backing,
     /// Byte offset of cluster 2 in the image.
     data: u64,
     cluster_bytes: u64,
@@ -44,7 +43,7 @@ pub fn is_small_fat32(sector: &[u8; 512]) -> bool {
 
 /// Reads the report of the small FAT32 volume whose boot sector is
 /// `sector`.
-pub fn read(file: &File, part: &Partition, sector: &[u8; 512]) -> io::Result<FatReport> {
+pub fn read(file: &dyn Backing, part: &Partition, sector: &[u8; 512]) -> io::Result<FatReport> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
     let bs = BootSector::parse(sector).ok_or_else(|| invalid("inconsistent FAT32 boot sector"))?;
     let clusters = u32::try_from(bs.clusters).map_err(|_| invalid("too many clusters"))?;

@@ -2,13 +2,11 @@
 //! label and UUID (mkswap's version 1 header).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
 use serde::Serialize;
 
 use crate::bytes::le32;
 use crate::disk::gpt::guid_text;
+use crate::disk_format::Backing;
 
 /// Page sizes a swap area may have been made for.
 const PAGE_SIZES: [u64; 4] = [4096, 8192, 16384, 65536];
@@ -55,7 +53,7 @@ pub struct SwapReport {
 }
 
 /// The swap area at byte `start`, if one has a signature there.
-pub fn probe(file: &File, start: u64) -> Option<SwapReport> {
+pub fn probe(file: &dyn Backing, start: u64) -> Option<SwapReport> {
     let page_size = PAGE_SIZES.into_iter().find(|&page| {
         let mut magic = [0u8; 10];
         file.read_exact_at(&mut magic, start + page - MAGIC.len() as u64)

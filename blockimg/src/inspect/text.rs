@@ -16,9 +16,13 @@ impl fmt::Display for Report {
             Table::Gpt { disk_guid } => format!("GPT partition table, disk GUID {disk_guid}"),
             Table::None => "no partition table".into(),
         };
+        let format = match self.format.as_str() {
+            "raw" => String::new(),
+            other => format!("{other} image, "),
+        };
         writeln!(
             f,
-            "{}: {} bytes ({}), {table}",
+            "{}: {} bytes ({}), {format}{table}",
             self.image.display(),
             self.size,
             format_size(self.size)

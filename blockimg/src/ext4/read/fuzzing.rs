@@ -110,7 +110,7 @@ fn reader(flags: u8) -> crate::Result<Ext4Reader> {
     let path = PathBuf::from("/dev/null");
     let file = File::open(&path).map_err(|e| crate::Error::io(&path, e))?;
     let volume = Volume {
-        file,
+        bytes: Arc::new(file),
         path: Arc::new(path),
         offset: 0,
         len: u64::MAX,

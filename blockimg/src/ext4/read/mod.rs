@@ -54,8 +54,9 @@ use journal::JournalProblem;
 use superblock::{Superblock, MAGIC_OFFSET, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
 use volume::Volume;
 
+use crate::disk_format::{Backing, DiskBytes};
 use crate::error::{Error, Result};
-use crate::tree::{DataSource, ExtentRun, FileContent, Segment, Xattr};
+use crate::tree::{read_runs, DataSource, ExtentRun, FileContent, Segment, Xattr};
 
 /// Inode number of the root directory.
 pub const ROOT_INO: u32 = 2;
@@ -167,7 +168,36 @@ impl Ext4Reader {
     /// # }
     /// ```
     pub fn open(file: File, offset: u64, path: impl Into<PathBuf>) -> Result<Self> {
-        let volume = Volume::new(file, offset, path.into())?;
+        Self::open_bytes(Arc::new(file), offset, path)
+    }
+
+    /// Opens the filesystem starting at byte `offset` of a disk's `bytes`
+    /// (any image format, from [`crate::disk_format::open_disk_bytes`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::open_disk_bytes;
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.vhd\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.vhd");
+    /// // disk.vhd: a dynamic VHD of an MBR disk whose ext4 filesystem, at
+    /// // 1 MiB, holds /etc/hostname.
+    /// let (bytes, _format) = open_disk_bytes(&image)?;
+    /// let fs = Ext4Reader::open_bytes(bytes, 1 << 20, &image)?;
+    /// let mut buf = [0u8; 16];
+    /// let n = fs.read_file(fs.lookup(b"/etc/hostname")?, 0, &mut buf)?;
+    /// assert_eq!(&buf[..n], b"appliance\n");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_bytes(bytes: DiskBytes, offset: u64, path: impl Into<PathBuf>) -> Result<Self> {
+        let volume = Volume::new(bytes, offset, path.into())?;
         let mut raw = [0u8; SUPERBLOCK_LEN];
         volume.read(SUPERBLOCK_OFFSET, &mut raw)?;
         let sb = Superblock::parse(&raw, &volume)?;
@@ -312,11 +342,10 @@ impl Ext4Reader {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn probe(file: &File, offset: u64) -> bool {
-        use std::os::unix::fs::FileExt;
+    pub fn probe(bytes: &dyn Backing, offset: u64) -> bool {
         let mut magic = [0u8; 2];
         let at = offset.saturating_add(SUPERBLOCK_OFFSET + MAGIC_OFFSET as u64);
-        file.read_exact_at(&mut magic, at).is_ok()
+        bytes.read_exact_at(&mut magic, at).is_ok()
             && u16::from_le_bytes(magic) == crate::ext4::superblock::MAGIC
     }
 
@@ -668,13 +697,53 @@ impl Ext4Reader {
     /// # }
     /// ```
     pub fn read_file(&self, ino: u32, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let content = self.file_content(ino)?;
+        self.read_content(&self.file_content(ino)?, offset, buf)
+    }
+
+    /// Like [`Ext4Reader::read_file`], for a file whose
+    /// [`Ext4Reader::file_content`] the caller holds (reading a large file
+    /// in pieces maps its blocks once). The bytes come through the reader,
+    /// so this works on every image format the reader was opened on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.vmdk\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # let image = dir.path().join("disk.vmdk");
+    /// // disk.vmdk: a stream-optimized VMDK whose root holds /etc/hostname.
+    /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
+    /// let content = fs.file_content(fs.lookup(b"/etc/hostname")?)?;
+    /// let mut word = [0u8; 5];
+    /// assert_eq!(fs.read_content(&content, 4, &mut word)?, 5);
+    /// assert_eq!(&word, b"iance");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_content(
+        &self,
+        content: &FileContent,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
         let n = content.size.saturating_sub(offset).min(buf.len() as u64) as usize;
-        content.source.read_at(
-            Some(&self.volume.file),
-            offset,
-            buf.get_mut(..n).unwrap_or_default(),
-        )?;
+        let dst = buf.get_mut(..n).unwrap_or_default();
+        match &content.source {
+            // Through the volume, which reads any image format.
+            DataSource::ImageExtents { runs, .. } => read_runs(
+                runs,
+                |r| r,
+                offset,
+                dst,
+                |_, at, _, dst| self.volume.read(at.saturating_sub(self.volume.offset), dst),
+            )?,
+            other => other.read_at(None, offset, dst)?,
+        }
         Ok(n)
     }
 

@@ -1,20 +1,19 @@
-//! The filesystem's bytes: a region of an image file starting at the
-//! filesystem's offset, read with bounds checks and positioned reads (so
+//! The filesystem's bytes: a region of an image's disk starting at the
+//! filesystem's offset (a raw file, or a VHD, VMDK or qcow2 image read
+//! through its reader), read with bounds checks and positioned reads (so
 //! one reader serves many threads).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt::Display;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::disk_format::DiskBytes;
 use crate::error::{Error, Result};
 
-/// An image file and where the filesystem starts in it.
-#[derive(Debug)]
+/// An image's disk and where the filesystem starts in it.
 pub(super) struct Volume {
-    pub file: File,
+    pub bytes: DiskBytes,
     /// Shared with every [`crate::tree::DataSource::ImageExtents`] made
     /// from this filesystem.
     pub path: Arc<PathBuf>,
@@ -24,12 +23,22 @@ pub(super) struct Volume {
     pub len: u64,
 }
 
+impl std::fmt::Debug for Volume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Volume")
+            .field("path", &self.path)
+            .field("offset", &self.offset)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Volume {
-    /// The filesystem starting at `offset` of `file`.
-    pub fn new(file: File, offset: u64, path: PathBuf) -> Result<Self> {
-        let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+    /// The filesystem starting at `offset` of `bytes`.
+    pub fn new(bytes: DiskBytes, offset: u64, path: PathBuf) -> Result<Self> {
+        let size = bytes.byte_len().map_err(|e| Error::io(&path, e))?;
         Ok(Volume {
-            file,
+            bytes,
             len: size.saturating_sub(offset),
             path: Arc::new(path),
             offset,
@@ -50,28 +59,17 @@ impl Volume {
             ));
         }
         let start = self.offset + at;
-        let mut done = 0;
-        while let Some(rest) = buf.get_mut(done..).filter(|rest| !rest.is_empty()) {
-            match self.file.read_at(rest, start + done as u64) {
-                Ok(0) => {
-                    return Err(self.corrupt(
-                        "image size",
-                        start + done as u64,
-                        "the image ended while it was read",
-                    ))
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(Error::Read {
-                        path: self.path.to_path_buf(),
-                        offset: start + done as u64,
-                        source,
-                    })
+        self.bytes.read_exact_at(buf, start).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::UnexpectedEof {
+                self.corrupt("image size", start, "the image ended while it was read")
+            } else {
+                Error::Read {
+                    path: self.path.to_path_buf(),
+                    offset: start,
+                    source,
                 }
             }
-        }
-        Ok(())
+        })
     }
 
     /// The error for a structure that breaks ext4's rules: `field` names the
