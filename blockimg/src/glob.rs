@@ -45,7 +45,8 @@ impl ByteSet {
     }
 }
 
-/// True when the whole of `text` matches `pattern`.
+/// True when the whole of `text` matches `pattern` (compiles the pattern;
+/// [`Glob`] compiles it once for many texts).
 ///
 /// # Examples
 ///
@@ -61,39 +62,87 @@ impl ByteSet {
 /// assert!(glob_match(&b"*a".repeat(50), &[b'a'; 60]));
 /// ```
 pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let tokens = compile(pattern);
-    // live[i]: the text read so far can leave the pattern at token i.
-    let mut live = vec![false; tokens.len() + 1];
-    if let Some(start) = live.first_mut() {
-        *start = true;
+    Glob::new(pattern).matches(text)
+}
+
+/// A compiled pattern, to match against many texts (every path of a tree).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::glob::Glob;
+///
+/// let conf = Glob::new(b"/etc/**.conf");
+/// assert!(conf.matches(b"/etc/ssh/sshd.conf"));
+/// assert!(!conf.matches(b"/usr/lib/os-release"));
+/// ```
+pub struct Glob {
+    tokens: Vec<Token>,
+}
+
+impl Glob {
+    /// Compiles `pattern`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::glob::Glob;
+    ///
+    /// assert!(Glob::new(b"[").matches(b"[")); // an unclosed bracket is literal
+    /// ```
+    pub fn new(pattern: &[u8]) -> Self {
+        Glob {
+            tokens: compile(pattern),
+        }
     }
-    skip_empty_matches(&tokens, &mut live);
-    for &c in text {
-        let mut next = vec![false; tokens.len() + 1];
-        for (i, token) in tokens.iter().enumerate() {
-            if !live.get(i).copied().unwrap_or(false) {
-                continue;
-            }
-            let (stay, advance) = match token {
-                Token::Byte(b) => (false, c == *b),
-                Token::AnyByte => (false, c != b'/'),
-                Token::Star => (c != b'/', false),
-                Token::Globstar => (true, false),
-                Token::Class(set) => (false, c != b'/' && set.contains(c)),
-            };
-            for (state, reached) in [(i, stay), (i + 1, advance)] {
-                if let (true, Some(slot)) = (reached, next.get_mut(state)) {
-                    *slot = true;
+
+    /// True when the whole of `text` matches.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::glob::Glob;
+    ///
+    /// let tty = Glob::new(b"/dev/tty[!0-9]");
+    /// assert!(tty.matches(b"/dev/ttyS"));
+    /// assert!(!tty.matches(b"/dev/tty1"));
+    /// ```
+    pub fn matches(&self, text: &[u8]) -> bool {
+        let tokens = &self.tokens;
+        // live[i]: the text read so far can leave the pattern at token i.
+        let mut live = vec![false; tokens.len() + 1];
+        let mut next = live.clone();
+        if let Some(start) = live.first_mut() {
+            *start = true;
+        }
+        skip_empty_matches(tokens, &mut live);
+        for &c in text {
+            next.fill(false);
+            for (i, token) in tokens.iter().enumerate() {
+                if !live.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
+                let (stay, advance) = match token {
+                    Token::Byte(b) => (false, c == *b),
+                    Token::AnyByte => (false, c != b'/'),
+                    Token::Star => (c != b'/', false),
+                    Token::Globstar => (true, false),
+                    Token::Class(set) => (false, c != b'/' && set.contains(c)),
+                };
+                for (state, reached) in [(i, stay), (i + 1, advance)] {
+                    if let (true, Some(slot)) = (reached, next.get_mut(state)) {
+                        *slot = true;
+                    }
                 }
             }
+            skip_empty_matches(tokens, &mut next);
+            if !next.contains(&true) {
+                return false;
+            }
+            std::mem::swap(&mut live, &mut next);
         }
-        skip_empty_matches(&tokens, &mut next);
-        if !next.contains(&true) {
-            return false;
-        }
-        live = next;
+        live.last().copied().unwrap_or(false)
     }
-    live.last().copied().unwrap_or(false)
 }
 
 /// Marks the states reachable by letting stars match nothing.

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
+use crate::disk_format::seek_target;
 use crate::error::Result;
 use crate::sink::{is_zero, Sink};
 
@@ -183,15 +184,8 @@ impl Write for Window<'_> {
 
 impl Seek for Window<'_> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(offset) => Some(offset),
-            SeekFrom::End(delta) => self.len.checked_add_signed(delta),
-            SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
-        };
-        let target = target
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
-        self.pos = target;
-        Ok(target)
+        self.pos = seek_target(self.pos, self.len, to)?;
+        Ok(self.pos)
     }
 }
 

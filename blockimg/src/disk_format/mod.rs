@@ -29,6 +29,7 @@ use std::path::Path;
 
 pub use qcow2_reader::Qcow2Disk;
 pub use raw::RawDisk;
+pub(crate) use readable::seek_target;
 pub use readable::{open_disk_bytes, BackingCursor, DiskBytes};
 pub use vhd_reader::VhdDisk;
 pub use vmdk_reader::VmdkDisk;

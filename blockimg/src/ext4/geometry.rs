@@ -101,13 +101,13 @@ impl Geometry {
         // within one group: without meta_bg, which blockimg does not write,
         // that bounds the number of groups.
         let gdt_blocks = gdt_blocks_for(groups);
-        let reserved = reserved_gdt_blocks(
+        let reserved_gdt_blocks = reserved_gdt_blocks(
             blocks_count,
             first_data_block,
             block_size,
             gdt_blocks as u32,
         );
-        if 1 + gdt_blocks + u64::from(reserved) > bpg {
+        if 1 + gdt_blocks + u64::from(reserved_gdt_blocks) > bpg {
             let most_groups = (bpg - 1 - bs / 4) * (bs / u64::from(DESC_SIZE));
             return Err(Error::InvalidOption {
                 option: "block size".into(),
@@ -144,7 +144,6 @@ impl Geometry {
             0
         };
         let gdt_blocks = gdt_blocks as u32;
-        let reserved_gdt_blocks = reserved;
         Ok(Geometry {
             block_size,
             blocks_count,

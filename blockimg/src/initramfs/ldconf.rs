@@ -6,7 +6,7 @@ use std::fs;
 
 use super::hostfs::{components, split_last, HostFs};
 use crate::error::{Error, Result};
-use crate::glob::glob_match;
+use crate::glob::Glob;
 
 /// Includes nested deeper than this are ignored.
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -119,6 +119,7 @@ fn read_conf(
 fn glob(host: &HostFs, pattern: &[u8]) -> Vec<Vec<u8>> {
     let mut matches = vec![Vec::new()];
     for component in components(pattern) {
+        let wildcard = Glob::new(component);
         let mut next = Vec::new();
         for prefix in &matches {
             if !component.iter().any(|b| b"*?[".contains(b)) {
@@ -131,7 +132,7 @@ fn glob(host: &HostFs, pattern: &[u8]) -> Vec<Vec<u8>> {
             let mut names: Vec<Vec<u8>> = listing
                 .filter_map(|e| e.ok())
                 .map(|e| std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()).to_vec())
-                .filter(|name| !name.starts_with(b".") && glob_match(component, name))
+                .filter(|name| !name.starts_with(b".") && wildcard.matches(name))
                 .collect();
             names.sort();
             next.extend(

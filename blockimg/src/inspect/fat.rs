@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{small_fat32, EfiLoader, Filesystem, PartitionReport};
 use crate::disk::found::is_fat_boot_sector;
 use crate::disk::Partition;
-use crate::disk_format::Backing;
+use crate::disk_format::{seek_target, Backing};
 
 /// Where UEFI firmware looks for a boot loader on removable media (x86-64).
 pub(super) const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
@@ -208,14 +208,7 @@ impl Write for ReadOnlyWindow<'_> {
 
 impl Seek for ReadOnlyWindow<'_> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-        };
-        self.pos = target.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the partition")
-        })?;
+        self.pos = seek_target(self.pos, self.len, to)?;
         Ok(self.pos)
     }
 }

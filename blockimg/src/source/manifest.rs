@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::glob::glob_match;
+use crate::glob::Glob;
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
 /// One parsed manifest line.
@@ -552,6 +552,7 @@ fn parent_dir(
 
 /// Every `(parent, name)` entry whose path matches `glob`.
 fn matching_entries(tree: &Tree, glob: &[u8]) -> Vec<(NodeId, Vec<u8>)> {
+    let glob = Glob::new(glob);
     let mut found = Vec::new();
     let mut stack = vec![(Tree::ROOT, Vec::new())];
     while let Some((dir, prefix)) = stack.pop() {
@@ -562,7 +563,7 @@ fn matching_entries(tree: &Tree, glob: &[u8]) -> Vec<(NodeId, Vec<u8>)> {
             let mut path = prefix.clone();
             path.push(b'/');
             path.extend_from_slice(name);
-            if glob_match(glob, &path) {
+            if glob.matches(&path) {
                 found.push((dir, name.clone()));
             }
             if tree.node(child).is_dir() {
