@@ -1,67 +1,45 @@
-//! A tar snapshot of a root filesystem becomes a bootable GPT disk (GRUB for
-//! BIOS and UEFI) in a dynamic VHD, with the library alone.
+//! A tar snapshot of a root filesystem, read from standard input (any
+//! reader will do), becomes a bootable GPT disk (GRUB for BIOS and UEFI)
+//! in a fixed VHD written to standard output (any writer will do): one
+//! pass, no temporary file.
 //!
-//! cargo run --example tar_to_vhd -- snapshot.tar vmlinuz disk.vhd
+//! tar cf - -C rootfs . | cargo run --example tar_to_vhd -- vmlinuz [initrd] > disk.vhd
 
 use std::path::PathBuf;
 
-use blockimg::boot::{self, BootMode, BootOptions};
-use blockimg::ext4::Ext4Options;
-use blockimg::image::{plan_disk_fitted, BootPartitions, DiskSize, ImageOptions, PartitionTable};
-use blockimg::sink::{open_output, virtual_size, Destination, OutputFormat, OutputOptions};
-use blockimg::source::root::{load_root, TreeAdjust};
-use blockimg::tree::Timestamp;
+use blockimg::boot::{BootMode, BootOptions};
+use blockimg::image::{DiskSize, PartitionTable};
+use blockimg::sink::OutputFormat;
+use blockimg::source::root::TreeAdjust;
+use blockimg::{DiskBuilder, Output, Silent, Source};
 
 fn main() -> blockimg::Result<()> {
-    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
-    let [snapshot, kernel, out] = args.as_slice() else {
-        eprintln!("usage: tar_to_vhd SNAPSHOT.tar KERNEL OUT.vhd");
+    let mut args = std::env::args_os().skip(1).map(PathBuf::from);
+    let (Some(kernel), initrd) = (args.next(), args.next()) else {
+        eprintln!("usage: tar_to_vhd VMLINUZ [INITRD] < snapshot.tar > disk.vhd");
         std::process::exit(2);
     };
-    let time = Some(1_700_000_000); // reproducible: same inputs, same bytes
-    let mut tree = load_root(Some(snapshot), time)?;
-    let adjust = TreeAdjust {
-        base_layout: true,
+    let snapshot = Source::reader(std::io::stdin(), "standard input");
+    let vhd = Output::writer(std::io::stdout(), "standard output").format(OutputFormat::VhdFixed);
+    let boot = BootOptions {
+        kernel: Some(kernel),
+        initrd,
         ..Default::default()
     };
-    adjust.apply(&mut tree, time)?;
-    let uuid = boot::root_uuid(time, &[b"tar_to_vhd"])?; // grub.cfg names it
-    let boot_options = BootOptions {
-        kernel: Some(kernel.clone()),
-        ..Default::default()
-    };
-    boot::add_boot_files(&mut tree, &boot_options, &uuid)?;
-    let options = ImageOptions {
-        size: DiskSize::Auto {
-            headroom_percent: 20,
-        },
-        table: PartitionTable::Gpt,
-        boot_partitions: BootPartitions {
-            esp: Some(64 << 20),
-            bios_boot: Some(1 << 20),
-        },
-        ext4: Ext4Options {
-            uuid: Some(uuid),
-            timestamp: time.map(Timestamp::from_secs),
+    let built = DiskBuilder::new(snapshot)
+        .size(DiskSize::Exact(1 << 30)) // a stream's size is unknown up front
+        .table(PartitionTable::Gpt)
+        .adjust(TreeAdjust {
+            base_layout: true,
             ..Default::default()
-        },
-        overwrite: true,
-        progress: false,
-    };
-    // Sized for the VHD's geometry, so the backup GPT ends the disk it holds.
-    let mut disk = plan_disk_fitted(&tree, &options, &|size| {
-        virtual_size(OutputFormat::Vhd, size, false)
-    })?;
-    boot::install(&mut disk, BootMode::Hybrid, &boot_options)?;
-    let format = OutputOptions::new(OutputFormat::Vhd, true)?;
-    let mut output = open_output(&Destination::File(out.clone()), disk.disk_size(), &format)?;
-    disk.write_to(output.sink())?;
-    let bytes = output.finish()?;
-    println!(
-        "{}: {} bytes, disk of {} bytes",
-        out.display(),
-        bytes,
-        disk.disk_size()
+        })
+        .boot(BootMode::Hybrid, boot)
+        .timestamp(Some(1_700_000_000)) // reproducible: same input, same bytes
+        .write(vhd, &mut Silent)?;
+    eprintln!(
+        "{} bytes of VHD, disk of {} bytes",
+        built.output_bytes.unwrap_or(0),
+        built.virtual_size
     );
     Ok(())
 }

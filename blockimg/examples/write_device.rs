@@ -9,6 +9,22 @@ use std::path::PathBuf;
 
 use blockimg::disk_format::open;
 use blockimg::target::{open_target, write_image, WriteOptions};
+use blockimg::{Observer, Phase};
+
+/// Prints a percentage per phase on one line.
+struct Percent(u64);
+
+impl Observer for Percent {
+    fn start(&mut self, _phase: Phase, total: u64) {
+        self.0 = total.max(1);
+    }
+    fn advance(&mut self, phase: Phase, done: u64) {
+        eprint!("\r{phase}: {}%", done * 100 / self.0);
+    }
+    fn finish(&mut self, _phase: Phase) {
+        eprintln!();
+    }
+}
 
 fn main() -> blockimg::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,10 +52,8 @@ fn main() -> blockimg::Result<()> {
         skip_zeros: false,
         verify: true,
         force,
-        // A progress bar with throughput and time left, on a terminal.
-        progress: true,
     };
-    let summary = write_image(disk.as_mut(), image, target, &options)?;
+    let summary = write_image(disk.as_mut(), image, target, &options, &mut Percent(1))?;
     println!(
         "{} bytes written{}",
         summary.bytes_written,

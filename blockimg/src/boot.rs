@@ -162,7 +162,6 @@ pub fn root_uuid(timestamp: Option<i64>, parts: &[&[u8]]) -> Result<[u8; 16]> {
 ///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: Some(1 << 20) },
 ///     ext4: blockimg::ext4::Ext4Options { uuid: Some(uuid), ..Default::default() },
 ///     overwrite: false,
-///     progress: false,
 /// };
 /// let mut disk = plan_disk(&tree, &options)?;
 /// boot::install(&mut disk, BootMode::Hybrid, &boot_options)?; // BIOS and UEFI
@@ -496,7 +495,6 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
 ///     boot_partitions: Default::default(),
 ///     ext4: Default::default(),
 ///     overwrite: false,
-///     progress: false,
 /// };
 /// let mut disk = plan_disk(&tree, &options)?;
 /// boot::install_bios(&mut disk, &BootOptions::default())?; // core.img in the gap after the MBR
@@ -574,7 +572,6 @@ pub(crate) fn bios_boot_code(
 ///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: None },
 ///     ext4: Default::default(),
 ///     overwrite: false,
-///     progress: false,
 /// };
 /// let mut disk = plan_disk(&tree, &options)?;
 /// boot::install_uefi(&mut disk, &BootOptions::default())?; // /EFI/BOOT/BOOTX64.EFI on the ESP

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::disk_format::{self, check_name_matches, Format, VirtualDisk};
 use crate::error::Result;
-use crate::image::progress_bar;
+use crate::report::{self, Observer, Phase};
 use crate::sink::{open_output, Destination, OutputOptions, Sink};
 
 /// Bytes read and written at a time.
@@ -28,10 +28,10 @@ pub const CHUNK: usize = 4 << 20;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let vmdk = Destination::File(dir.path().join("disk.vmdk"));
-/// let summary = convert(&image, &vmdk, &OutputOptions::new(OutputFormat::Vmdk, false)?, false)?;
+/// let summary = convert(&image, &vmdk, &OutputOptions::new(OutputFormat::Vmdk, false)?, &mut blockimg::Silent)?;
 /// assert_eq!(summary.virtual_size, 8 << 20); // VMDK keeps the size; VHD may round it up
 /// assert!(summary.output_bytes < 8 << 20); // holes skipped, grains compressed
 /// # Ok(())
@@ -64,7 +64,7 @@ pub struct ConvertSummary {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let mut disk = blockimg::disk_format::open(&image)?;
 /// let mut copy = Vec::new(); // any Sink
@@ -114,7 +114,7 @@ pub fn copy_disk(
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let mut disk = blockimg::disk_format::open(&image)?;
 /// assert!(data_bytes(disk.as_mut())? < 8 << 20); // what a conversion has to read
@@ -140,12 +140,12 @@ pub fn data_bytes(disk: &mut dyn VirtualDisk) -> Result<u64> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: a raw 8 MiB disk image.
 /// let vhd = Destination::File(dir.path().join("disk.vhd"));
 /// let options = OutputOptions::new(OutputFormat::Vhd, false)?;
-/// let summary = convert(&image, &vhd, &options, false)?;
+/// let summary = convert(&image, &vhd, &options, &mut blockimg::Silent)?;
 /// assert_eq!((summary.input_format, summary.disk_size), (Format::Raw, 8 << 20));
 /// assert!(summary.data_bytes < 8 << 20); // the raw file's holes were skipped
 ///
@@ -159,18 +159,16 @@ pub fn convert(
     input: &Path,
     dest: &Destination,
     options: &OutputOptions,
-    progress: bool,
+    observer: &mut dyn Observer,
 ) -> Result<ConvertSummary> {
     let mut disk = disk_format::open(input)?;
     check_name_matches(input, disk.format())?;
     let disk_size = disk.size();
     let total = data_bytes(disk.as_mut())?;
     let mut out = open_output(dest, disk_size, options)?;
-    let bar = progress_bar(progress, total);
-    let data_bytes = copy_disk(disk.as_mut(), out.sink(), disk_size, &mut |done| {
-        bar.set_position(done)
+    let data_bytes = report::phase(observer, Phase::Converting, total, |progress| {
+        copy_disk(disk.as_mut(), out.sink(), disk_size, progress)
     })?;
-    bar.finish_and_clear();
     let virtual_size = out.virtual_size();
     let output_bytes = out.finish()?;
     Ok(ConvertSummary {

@@ -48,7 +48,7 @@ const MAX_ESP: u64 = 4 << 30;
 /// # }
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
 /// let options = InstallOptions {
@@ -96,7 +96,7 @@ impl Firmware {
 /// # }
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
 /// let options = InstallOptions {
@@ -139,7 +139,7 @@ pub struct InstallOptions {
 /// # }
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
 /// let options = InstallOptions {
@@ -201,7 +201,7 @@ struct Write {
 ///     path = "/boot/vmlinuz-6.1.0-amd64"
 ///     content = "a kernel"
 /// "#;
-/// blockimg::recipe::build(&blockimg::recipe::parse(recipe, &dir.path().join("image.toml"))?, false, false)?;
+/// blockimg::recipe::build(&blockimg::recipe::parse(recipe, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 ///
 /// let options = InstallOptions {
 ///     firmware: Firmware::Bios,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::convert::{copy_disk, CHUNK};
 use crate::disk_format::VirtualDisk;
 use crate::error::{Error, Result};
-use crate::image::progress_bar;
+use crate::report::{self, Observer, Phase};
 use crate::sink::DeviceWriter;
 
 /// Bytes at the start of a target that must be zero for it to count as
@@ -99,7 +99,7 @@ impl Target {
 /// use blockimg::target::WriteOptions;
 ///
 /// // For a new, empty EBS volume: skip the zeros, then read it all back.
-/// let options = WriteOptions { skip_zeros: true, verify: true, force: false, progress: false };
+/// let options = WriteOptions { skip_zeros: true, verify: true, force: false };
 /// assert!(options.verify);
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
@@ -112,8 +112,6 @@ pub struct WriteOptions {
     pub verify: bool,
     /// Write over a target that is not blank.
     pub force: bool,
-    /// Show progress bars on a terminal.
-    pub progress: bool,
 }
 
 /// What [`write_image`] did.
@@ -126,13 +124,13 @@ pub struct WriteOptions {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let target_path = dir.path().join("target.img");
 /// std::fs::File::create(&target_path)?.set_len(8 << 20)?; // empty, so zeros may be skipped
-/// let options = WriteOptions { skip_zeros: true, verify: false, force: false, progress: false };
+/// let options = WriteOptions { skip_zeros: true, verify: false, force: false };
 /// let mut disk = blockimg::disk_format::open(&image)?;
-/// let summary = write_image(disk.as_mut(), &image, open_target(&target_path)?, &options)?;
+/// let summary = write_image(disk.as_mut(), &image, open_target(&target_path)?, &options, &mut blockimg::Silent)?;
 /// assert_eq!(summary.disk_size, 8 << 20);
 /// assert!(summary.bytes_written < 8 << 20 && !summary.verified);
 /// # Ok(())
@@ -404,7 +402,7 @@ pub fn open_build_target(path: &Path, disk_size: u64, force: bool) -> Result<Fil
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // The target: a block device such as /dev/nvme1n1 (which needs the rights
 /// // to open it), or here an existing, blank file as large as the disk.
@@ -414,8 +412,8 @@ pub fn open_build_target(path: &Path, disk_size: u64, force: bool) -> Result<Fil
 /// let mut disk = blockimg::disk_format::open(&image)?;
 /// let target = open_target(&target_path)?;
 /// assert!(!target.is_block_device());
-/// let options = WriteOptions { skip_zeros: false, verify: true, force: false, progress: false };
-/// let summary = write_image(disk.as_mut(), &image, target, &options)?;
+/// let options = WriteOptions { skip_zeros: false, verify: true, force: false };
+/// let summary = write_image(disk.as_mut(), &image, target, &options, &mut blockimg::Silent)?;
 /// assert!(summary.verified);
 /// assert_eq!(std::fs::read(&target_path)?, std::fs::read(&image)?);
 /// # Ok(())
@@ -426,6 +424,7 @@ pub fn write_image(
     image: &Path,
     target: Target,
     options: &WriteOptions,
+    observer: &mut dyn Observer,
 ) -> Result<WriteSummary> {
     let disk_size = disk.size();
     let needed = required_size(disk)?;
@@ -443,20 +442,21 @@ pub fn write_image(
     }
     check_blank(&target, options.force)?;
     let path = target.path.clone();
-    let mut writer = DeviceWriter::new(target.file, &path, written_size, options.skip_zeros);
-    let bar = progress_bar(options.progress, written_size);
-    let shown = bar.clone();
-    writer.set_progress(Box::new(move |done| shown.set_position(done)));
-    copy_disk(disk, &mut writer, written_size, &mut |_| {})?;
-    let (file, bytes_written) = writer.finish()?;
-    bar.finish_and_clear();
+    let (file, bytes_written) =
+        report::phase(observer, Phase::Writing, written_size, |progress| {
+            let mut writer =
+                DeviceWriter::new(target.file, &path, written_size, options.skip_zeros);
+            writer.set_progress(progress);
+            copy_disk(disk, &mut writer, written_size, &mut |_| {})?;
+            writer.finish()
+        })?;
     let mut summary = WriteSummary {
         disk_size: written_size,
         bytes_written,
         verified: false,
     };
     if options.verify {
-        verify(disk, written_size, &file, &path, options.progress)?;
+        verify(disk, written_size, &file, &path, observer)?;
         summary.verified = true;
     }
     Ok(summary)
@@ -515,14 +515,27 @@ fn verify(
     size: u64,
     file: &File,
     path: &Path,
-    progress: bool,
+    observer: &mut dyn Observer,
 ) -> Result<()> {
     // SAFETY: posix_fadvise only advises the kernel about this descriptor's
     // cached pages; the descriptor is valid for the call.
     unsafe {
         libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
     }
-    let bar = progress_bar(progress, size);
+    report::phase(observer, Phase::Verifying, size, |progress| {
+        compare(disk, size, file, path, progress)
+    })
+}
+
+/// Reads `file` back and compares it with `disk`, reporting the bytes
+/// compared so far.
+fn compare(
+    disk: &mut dyn VirtualDisk,
+    size: u64,
+    file: &File,
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
     let mut expected = vec![0u8; CHUNK];
     let mut found = vec![0u8; CHUNK];
     let mut at = 0u64;
@@ -543,9 +556,8 @@ fn verify(
             });
         }
         at += n as u64;
-        bar.set_position(at);
+        progress(at);
     }
-    bar.finish_and_clear();
     Ok(())
 }
 

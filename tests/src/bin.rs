@@ -29,6 +29,24 @@ fn locate_or_build() -> PathBuf {
         );
         return bin;
     }
+    build(
+        &["-p", "blockimg-cli", "--bin", "blockimg"],
+        Path::new("blockimg"),
+    )
+}
+
+/// Path of the library's example `name` (blockimg/examples/NAME.rs),
+/// built with the profile of the running test executable.
+pub fn example_bin(name: &str) -> PathBuf {
+    build(
+        &["-p", "blockimg", "--example", name],
+        &Path::new("examples").join(name),
+    )
+}
+
+/// Runs `cargo build ARGS` with the profile and target directory of the
+/// running test executable and returns `<target>/<profile>/OUTPUT`.
+fn build(args: &[&str], output: &Path) -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");
     // target/<profile>/deps/<test executable>
     let mut profile_dir = exe.parent().expect("test executable has a parent");
@@ -47,7 +65,7 @@ fn locate_or_build() -> PathBuf {
             .expect("target directory above the profile directory")
             .to_path_buf(),
     };
-    let bin = target_root.join(&profile).join("blockimg");
+    let bin = target_root.join(&profile).join(output);
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -58,7 +76,7 @@ fn locate_or_build() -> PathBuf {
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(&manifest)
-        .args(["-p", "blockimg-cli", "--bin", "blockimg"])
+        .args(args)
         .arg("--target-dir")
         .arg(&target_root);
     match profile.as_str() {
@@ -73,7 +91,7 @@ fn locate_or_build() -> PathBuf {
     match cmd.output() {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
-            "building the blockimg binary failed ({}):\n{}",
+            "building {args:?} failed ({}):\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         ),
@@ -85,13 +103,13 @@ fn locate_or_build() -> PathBuf {
             );
         }
         Err(e) => panic!(
-            "cannot run {} to build the blockimg binary: {e}",
+            "cannot run {} to build {args:?}: {e}",
             Path::new(&cargo).display()
         ),
     }
     assert!(
         bin.is_file(),
-        "the blockimg binary is not at {} after building it",
+        "{} is not there after building it",
         bin.display()
     );
     bin

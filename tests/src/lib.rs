@@ -35,7 +35,7 @@ pub mod tools;
 pub mod tree;
 pub mod vm;
 
-pub use bin::{blockimg_bin, blockimg_cmd, mkdisk, RunOutput};
+pub use bin::{blockimg_bin, blockimg_cmd, example_bin, mkdisk, RunOutput};
 pub use tools::{
     allocated_bytes, debugfs, debugfs_batch, debugfs_ea_list, debugfs_htree, debugfs_stat,
     debugfs_xattrs, dumpe2fs_h, e2fsck, e2fsck_clean, find_tool, is_root, require_tool,

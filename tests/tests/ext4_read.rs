@@ -519,7 +519,6 @@ fn a_tree_read_from_an_image_rebuilds() {
         boot_partitions: Default::default(),
         ext4: blockimg::ext4::Ext4Options::default(),
         overwrite: false,
-        progress: false,
     };
     build_image(&tree, &options, &new).unwrap();
     e2fsck_clean(&new, PART_OFFSET);

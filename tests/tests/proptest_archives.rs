@@ -6,8 +6,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use blockimg::image::{build_image_from_archive, DiskSize, ImageOptions, PartitionTable};
-use blockimg::source::tar::OutsideRoot;
+use blockimg::image::DiskSize;
+use blockimg::{DiskBuilder, Output, Silent, Source};
 use blockimg_tests::image::image_model;
 use blockimg_tests::model::{Compare, Kind};
 use blockimg_tests::{e2fsck, host, is_root, require_e2fsprogs, require_tool, PART_OFFSET};
@@ -151,24 +151,11 @@ fn check(members: &[Member]) -> Result<(), TestCaseError> {
     let archive = tmp.path().join("a.tar");
     write_archive(members, &archive).unwrap();
     let img = tmp.path().join("disk.img");
-    let options = ImageOptions {
-        size: DiskSize::Exact(128 << 20),
-        table: PartitionTable::Mbr,
-        boot_partitions: Default::default(),
-        ext4: Default::default(),
-        overwrite: false,
-        progress: false,
-    };
     let input = fs::File::open(&archive).unwrap();
-    build_image_from_archive(
-        input,
-        "a.tar",
-        &options,
-        OutsideRoot::Refuse,
-        |_| Ok(()),
-        &img,
-    )
-    .map_err(|e| TestCaseError::fail(format!("build failed: {e}")))?;
+    DiskBuilder::new(Source::reader(input, "a.tar"))
+        .size(DiskSize::Exact(128 << 20))
+        .write(Output::file(&img), &mut Silent)
+        .map_err(|e| TestCaseError::fail(format!("build failed: {e}")))?;
     let report = e2fsck(&img, PART_OFFSET);
     prop_assert!(report.code == 0, "e2fsck: {}", report.output);
     let extracted = tmp.path().join("x");

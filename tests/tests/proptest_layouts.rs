@@ -98,7 +98,7 @@ proptest! {
         }
         let path = dir.path().join("r.toml");
         let recipe = blockimg::recipe::parse(&text, &path).unwrap();
-        let prepared = match blockimg::recipe::prepare(&recipe, false) {
+        let prepared = match blockimg::recipe::prepare(&recipe, &mut blockimg::Silent) {
             Ok(p) => p,
             // Explicit starts may make partitions overlap: refused, named.
             Err(e) => {
@@ -108,7 +108,7 @@ proptest! {
             }
         };
         let layout = prepared.layout().clone();
-        prepared.write(false).unwrap();
+        prepared.write(false, &mut blockimg::Silent).unwrap();
         let img = dir.path().join("d.img");
         sfdisk_verify(&img).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let dump = sfdisk_dump(&img).unwrap();

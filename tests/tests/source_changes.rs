@@ -25,7 +25,6 @@ fn a_file_that_grows_after_the_scan_stops_the_build() {
         boot_partitions: Default::default(),
         ext4: Default::default(),
         overwrite: false,
-        progress: false,
     };
     let err = build_image(&tree, &options, &img).unwrap_err();
     assert!(matches!(err, Error::SourceChanged { .. }), "{err:?}");

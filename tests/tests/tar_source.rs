@@ -5,27 +5,24 @@
 use std::path::Path;
 use std::process::Command;
 
-use blockimg::ext4::Ext4Options;
-use blockimg::image::{build_image_from_archive, DiskSize, ImageOptions, PartitionTable};
-use blockimg::source::tar::OutsideRoot;
+use blockimg::image::DiskSize;
 use blockimg::tree::Timestamp;
+use blockimg::{DiskBuilder, Output, Silent, Source};
 use blockimg_tests::fixture::{self, FixtureOptions};
 use blockimg_tests::image::image_model;
 use blockimg_tests::model::Compare;
 use blockimg_tests::{e2fsck_clean, host, is_root, require_e2fsprogs, require_tool, PART_OFFSET};
 
-fn options() -> ImageOptions {
-    ImageOptions {
-        size: DiskSize::Exact(512 << 20),
-        table: PartitionTable::Mbr,
-        boot_partitions: Default::default(),
-        ext4: Ext4Options {
-            timestamp: None,
-            ..Default::default()
-        },
-        overwrite: false,
-        progress: false,
-    }
+/// Streams the archive `input` into a 512 MiB raw disk at `img`.
+fn build_from_stream(
+    input: impl std::io::Read + Send + 'static,
+    name: &str,
+    img: &Path,
+) -> blockimg::Result<blockimg::image::ImageSummary> {
+    let built = DiskBuilder::new(Source::reader(input, name))
+        .size(DiskSize::Exact(512 << 20))
+        .write(Output::file(img), &mut Silent)?;
+    Ok(built.summary)
 }
 
 fn gnu_tar(args: &[&std::ffi::OsStr], dir: &Path) {
@@ -45,15 +42,7 @@ fn check_archive(archive: &Path, tmp: &Path) {
         archive.file_name().unwrap().to_string_lossy()
     ));
     let input = std::fs::File::open(archive).unwrap();
-    let (summary, _) = build_image_from_archive(
-        input,
-        &archive.display().to_string(),
-        &options(),
-        OutsideRoot::Refuse,
-        |_| Ok(()),
-        &img,
-    )
-    .unwrap();
+    let summary = build_from_stream(input, &archive.display().to_string(), &img).unwrap();
     assert_eq!(summary.partition_offset, PART_OFFSET);
     e2fsck_clean(&img, PART_OFFSET);
 
@@ -136,12 +125,9 @@ fn a_truncated_archive_is_an_error_and_leaves_no_image() {
     gnu_tar(&["-cf".as_ref(), tar_path.as_os_str(), ".".as_ref()], &src);
     let bytes = std::fs::read(&tar_path).unwrap();
     let img = tmp.path().join("disk.img");
-    let err = build_image_from_archive(
+    let err = build_from_stream(
         std::io::Cursor::new(bytes[..100_000].to_vec()),
         "t.tar",
-        &options(),
-        OutsideRoot::Refuse,
-        |_| Ok(()),
         &img,
     )
     .unwrap_err();

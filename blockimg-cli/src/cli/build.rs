@@ -9,6 +9,7 @@ use blockimg::size::format_size;
 use blockimg::Result;
 
 use super::output_args::{describe, OutputArgs};
+use super::terminal::Terminal;
 
 /// Arguments of `blockimg build`.
 #[derive(clap::Args)]
@@ -45,14 +46,15 @@ pub fn run(args: BuildArgs) -> Result<()> {
             azure: args.format.azure,
         }];
     }
-    let prepared = recipe::prepare(&recipe, !args.quiet)?;
+    let mut terminal = Terminal::new(args.quiet);
+    let prepared = recipe::prepare(&recipe, &mut terminal)?;
     if args.dry_run {
         // Plan everything, so what does not fit is found, then say it.
         prepared.plan()?;
         print!("{}", prepared.describe());
         return Ok(());
     }
-    let written = prepared.write(args.force)?;
+    let written = prepared.write(args.force, &mut terminal)?;
     if !args.quiet {
         for w in &written {
             println!("{}: {}", w.path.display(), format_size(w.disk_size));

@@ -8,6 +8,8 @@ use blockimg::sink::Destination;
 use blockimg::size::format_size;
 use blockimg::Result;
 
+use super::terminal::Terminal;
+
 use super::output_args::{describe, OutputArgs};
 
 /// Arguments of `blockimg convert`.
@@ -34,7 +36,7 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     let started = Instant::now();
     let dest = Destination::from_arg(&args.output);
     let options = args.format.options(&dest, args.force, None)?;
-    let summary = convert(&args.input, &dest, &options, !args.quiet)?;
+    let summary = convert(&args.input, &dest, &options, &mut Terminal::new(args.quiet))?;
     if !args.quiet {
         eprintln!(
             "{} ({}, {}) -> {}",

@@ -5,23 +5,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use blockimg::boot::{self, add_boot_files, BootMode, BootOptions};
+use blockimg::boot::{BootMode, BootOptions};
 use blockimg::ext4::Ext4Options;
 use blockimg::identity::{format_uuid, parse_uuid};
-use blockimg::image::{
-    plan_disk_fitted, stream_archive_into, BootPartitions, DiskSize, ImageOptions, ImageSummary,
-    PartitionRole, PartitionTable, PlannedDisk, StreamSteps,
-};
-use blockimg::sink::{open_output, virtual_size, Destination, OutputFormat, SparseFile};
+use blockimg::image::{DiskSize, ImageSummary, PartitionRole, PartitionTable};
 use blockimg::size::{format_size, parse_size};
-use blockimg::source::root::{build_timestamp, load_root_with, RootSource};
-use blockimg::target::{is_block_device, open_build_target};
-use blockimg::tree::{Timestamp, Tree};
-use blockimg::Result;
+use blockimg::source::root::build_timestamp;
+use blockimg::{DiskBuilder, Output, Result, Source};
 use clap::ValueEnum;
 
 use super::common::{parse_owner, TreeArgs};
 use super::output_args::{describe, OutputArgs};
+use super::terminal::Terminal;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TableArg {
@@ -165,7 +160,13 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         DiskSize::Exact(parse_size(&args.size)?)
     };
     let timestamp = build_timestamp(args.timestamp)?;
-    let mut uuid = args.uuid.as_deref().map(parse_uuid).transpose()?;
+    let uuid = args.uuid.as_deref().map(parse_uuid).transpose()?;
+    let mode = BootMode::from(args.boot);
+    let table = match args.table {
+        TableArg::Mbr => PartitionTable::Mbr,
+        TableArg::Gpt => PartitionTable::Gpt,
+        TableArg::None => PartitionTable::None,
+    };
     let boot = BootOptions {
         kernel: args.kernel.clone(),
         initrd: args.initrd.clone(),
@@ -174,162 +175,70 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         grub_dir: args.grub_dir.clone(),
         grub_efi_dir: args.grub_efi_dir.clone(),
     };
-    let mode = BootMode::from(args.boot);
-    let table = match args.table {
-        TableArg::Mbr => PartitionTable::Mbr,
-        TableArg::Gpt => PartitionTable::Gpt,
-        TableArg::None => PartitionTable::None,
+    let source = match &args.root {
+        Some(root) => Source::path(root)?,
+        None => Source::Empty,
     };
-    let boot_partitions = BootPartitions {
-        esp: mode
-            .uefi()
-            .then(|| parse_size(&args.esp_size))
-            .transpose()?,
-        bios_boot: (mode.bios() && table == PartitionTable::Gpt)
-            .then(|| parse_size(&args.bios_boot_size))
-            .transpose()?,
-    };
-    if mode != BootMode::None && uuid.is_none() {
-        // grub.cfg names the filesystem UUID, so it is chosen before planning.
-        let parts: [&[u8]; 2] = [args.label.as_bytes(), args.size.as_bytes()];
-        uuid = Some(boot::root_uuid(timestamp, &parts)?);
-    }
-    let options = ImageOptions {
-        size,
-        table,
-        boot_partitions,
-        ext4: Ext4Options {
+    let mut disk = DiskBuilder::new(source)
+        .size(size)
+        .table(table)
+        .ext4(Ext4Options {
             block_size: args.block_size,
             label: args.label.clone(),
             uuid,
-            timestamp: timestamp.map(Timestamp::from_secs),
             journal: !args.no_journal,
             ..Ext4Options::default()
-        },
-        overwrite: args.force,
-        progress: !args.quiet,
-    };
-    let dest = Destination::from_arg(
-        args.out
-            .as_deref()
-            .or(args.output.as_deref())
-            .unwrap_or(Path::new("-")),
-    );
-    let source = RootSource::of(args.root.as_deref())?;
-    let device = match &dest {
-        Destination::File(path) if is_block_device(path) => Some(path.as_path()),
-        _ => None,
-    };
-    let format = OutputFormat::resolve(args.format.format.map(Into::into), &dest)?;
-    if device.is_some() && format != OutputFormat::Raw {
-        return Err(blockimg::Error::InvalidOption {
-            option: "--format".into(),
-            reason: format!("a block device takes the raw disk, not {}", format.name()),
-        });
+        })
+        .adjust(args.tree.adjust(args.owner))
+        .outside_root(args.tree.outside())
+        .timestamp(timestamp)
+        .boot(mode, boot)
+        // Two disks built at one time differ by label and size.
+        .uuid_seed(&[args.label.as_bytes(), args.size.as_bytes()]);
+    if mode.uefi() {
+        disk = disk.esp_size(parse_size(&args.esp_size)?);
     }
-    // An archive becoming a raw image of known size is read once, its data
-    // written into the image as it streams past.
-    if let (
-        RootSource::Archive(archive),
-        DiskSize::Exact(bytes),
-        Destination::File(out),
-        OutputFormat::Raw,
-    ) = (&source, size, &dest, format)
-    {
-        let input = RootSource::open_archive(archive)?;
-        let name = archive.display().to_string();
-        let steps = StreamSteps {
-            adjust: |tree: &mut Tree| {
-                args.tree.adjust(args.owner).apply(tree, timestamp)?;
-                add_boot(tree, mode, &boot, uuid)
-            },
-            prepare: |disk: &mut PlannedDisk<'_>| boot::install(disk, mode, &boot),
-        };
-        let sink = match device {
-            Some(device) => device_sink(device, bytes / 512 * 512, &args)?,
-            None => SparseFile::create(out, args.force)?,
-        };
-        let outside = args.tree.outside();
-        let (summary, nodes) = stream_archive_into(input, &name, &options, outside, steps, sink)?;
-        if !args.quiet {
-            let seconds = started.elapsed().as_secs_f64();
-            print_summary(&mut std::io::stdout(), &args, out, &summary, nodes, seconds);
-        }
-        return Ok(());
+    if mode.bios() && table == PartitionTable::Gpt {
+        disk = disk.bios_boot_size(parse_size(&args.bios_boot_size)?);
     }
-    let mut tree = load_root_with(args.root.as_deref(), timestamp, args.tree.outside())?;
-    args.tree.adjust(args.owner).apply(&mut tree, timestamp)?;
-    add_boot(&mut tree, mode, &boot, uuid)?;
-    // A GPT's backup belongs in the last sectors of the disk the output
-    // describes, which a VHD may round up.
-    let fit = |size| match table {
-        PartitionTable::Gpt => virtual_size(format, size, args.format.azure),
-        PartitionTable::Mbr | PartitionTable::None => Ok(size),
+    let path = args
+        .out
+        .as_deref()
+        .or(args.output.as_deref())
+        .unwrap_or(Path::new("-"));
+    let to_stdout = path == Path::new("-");
+    let mut output = if to_stdout {
+        Output::stdout()
+    } else {
+        Output::file(path)
     };
-    let mut disk = plan_disk_fitted(&tree, &options, &fit)?;
-    boot::install(&mut disk, mode, &boot)?;
-    let summary = disk.summary();
-    if let Some(device) = device {
-        let mut sink = device_sink(device, disk.disk_size(), &args)?;
-        disk.write_to(&mut sink)?;
-        sink.finish(disk.disk_size())?;
-        if !args.quiet {
-            let seconds = started.elapsed().as_secs_f64();
-            let mut w = std::io::stdout();
-            print_summary(&mut w, &args, device, &summary, tree.len(), seconds);
-        }
-        return Ok(());
+    if let Some(format) = args.format.format {
+        output = output.format(format.into());
     }
-    let reproducible = timestamp.map(|t| (t, summary.uuid));
-    let out_options = args.format.options(&dest, args.force, reproducible)?;
-    let mut out = open_output(&dest, disk.disk_size(), &out_options)?;
-    disk.write_to(out.sink())?;
-    let virtual_size = out.virtual_size();
-    let file_bytes = out.finish()?;
+    let output = output
+        .azure(args.format.azure)
+        .overwrite(args.force)
+        .skip_zeros(args.skip_zeros);
+    let built = disk.write(output, &mut Terminal::new(args.quiet))?;
     if !args.quiet {
         // Standard output may carry the image itself.
-        let mut w: Box<dyn Write> = match dest {
-            Destination::Stdout => Box::new(std::io::stderr()),
-            Destination::File(_) => Box::new(std::io::stdout()),
+        let mut w: Box<dyn Write> = if to_stdout {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        };
+        let shown = if to_stdout {
+            Path::new("standard output")
+        } else {
+            path
         };
         let seconds = started.elapsed().as_secs_f64();
-        print_summary(&mut w, &args, dest.path(), &summary, tree.len(), seconds);
-        let _ = writeln!(
-            w,
-            "{}",
-            describe(out_options.format, virtual_size, file_bytes)
-        );
+        print_summary(&mut w, &args, shown, &built.summary, built.nodes, seconds);
+        if let Some(bytes) = built.output_bytes {
+            let _ = writeln!(w, "{}", describe(built.format, built.virtual_size, bytes));
+        }
     }
     Ok(())
-}
-
-/// Puts the kernel, initrd and grub.cfg into the tree when a boot loader
-/// is asked for.
-fn add_boot(
-    tree: &mut Tree,
-    mode: BootMode,
-    boot: &BootOptions,
-    uuid: Option<[u8; 16]>,
-) -> Result<()> {
-    match uuid {
-        Some(uuid) if mode != BootMode::None => {
-            if boot.kernel.is_none() && boot::menu_entries(tree).is_empty() {
-                eprintln!(
-                    "blockimg: warning: no kernel in /boot and no --kernel: grub.cfg boots /boot/vmlinuz, which the disk does not have yet"
-                );
-            }
-            add_boot_files(tree, boot, &uuid)
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The sink for a disk of `disk_size` bytes built in place on `device`,
-/// after the checks a block device gets (not in use, large enough, blank
-/// unless --force).
-fn device_sink(device: &Path, disk_size: u64, args: &MkdiskArgs) -> Result<SparseFile> {
-    let file = open_build_target(device, disk_size, args.force)?;
-    SparseFile::in_place(file, device, args.skip_zeros)
 }
 
 fn print_summary(

@@ -10,4 +10,5 @@ pub mod inspect;
 pub mod install_grub;
 pub mod mkdisk;
 pub mod output_args;
+pub mod terminal;
 pub mod write;

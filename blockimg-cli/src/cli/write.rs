@@ -9,6 +9,8 @@ use blockimg::size::format_size;
 use blockimg::target::{open_target, write_image, WriteOptions};
 use blockimg::Result;
 
+use super::terminal::Terminal;
+
 /// Arguments of `blockimg write`.
 #[derive(clap::Args)]
 pub struct WriteArgs {
@@ -45,9 +47,9 @@ pub fn run(args: WriteArgs) -> Result<()> {
         skip_zeros: args.skip_zeros,
         verify: args.verify,
         force: args.force,
-        progress: !args.quiet,
     };
-    let summary = write_image(disk.as_mut(), &args.image, target, &options)?;
+    let mut terminal = Terminal::new(args.quiet);
+    let summary = write_image(disk.as_mut(), &args.image, target, &options, &mut terminal)?;
     if !args.quiet {
         println!(
             "{} ({}, {}) -> {} ({})",

@@ -31,7 +31,7 @@ const COPY_CHUNK: usize = 1 << 20;
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// let fs = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?.open_ext4()?;
 /// let dest = dir.path().join("etc");
 /// extract(&fs, b"/etc", &dest, ExtractOptions::default())?;
@@ -59,7 +59,7 @@ pub struct ExtractOptions {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// let fs = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?.open_ext4()?;
 /// let dest = dir.path().join("etc");
 /// let summary = extract(&fs, b"/etc", &dest, ExtractOptions::default())?;
@@ -95,7 +95,7 @@ pub struct ExtractSummary {
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
 /// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
 /// let dest = dir.path().join("etc");

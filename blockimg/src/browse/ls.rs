@@ -18,7 +18,7 @@ use crate::tree::Timestamp;
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// let fs = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?.open_ext4()?;
 /// let entries = list(&fs, b"/etc/name")?; // the symlink itself
 /// assert_eq!((entries[0].name.as_slice(), entries[0].target.as_deref()), (&b"/etc/name"[..], Some(&b"hostname"[..]))); // named as asked
@@ -53,7 +53,7 @@ pub struct ListEntry {
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
 /// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
 /// let entries = list(&fs, b"/etc")?;
@@ -111,7 +111,7 @@ fn entry(reader: &Ext4Reader, name: Vec<u8>, stat: Stat) -> Result<ListEntry> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// let fs = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?.open_ext4()?;
 /// let lines = long_lines(&list(&fs, b"/etc")?);
 /// let last = String::from_utf8(lines.last().cloned().unwrap_or_default())?;

@@ -43,7 +43,7 @@ pub const NO_LABEL: [u8; 11] = *b"NO NAME    ";
 /// let layout = DiskLayout::plan(PartitionTable::Gpt, 64 << 20, &specs)?;
 /// let esp = FatFormat { volume_id: parse_volume_id("ABCD-1234"), label: "EFI".into() };
 /// let root = PartitionContent::Ext4 { tree: &tree, options: Default::default() };
-/// let mut disk = plan_partitions(layout, vec![PartitionContent::Fat(esp), root], false)?;
+/// let mut disk = plan_partitions(layout, vec![PartitionContent::Fat(esp), root])?;
 /// disk.add_esp_file("EFI/BOOT/BOOTX64.EFI", b"MZ")?;
 /// assert_eq!(disk.summary().partitions[0].role, PartitionRole::Esp);
 /// # Ok(())

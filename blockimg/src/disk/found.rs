@@ -49,7 +49,7 @@ const MAX_GPT_ENTRIES_BYTES: u64 = 1 << 20;
 /// # let image = dir.path().join("disk.img");
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
 /// # build_image(&tree, &options, &image)?;
 /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
 /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -86,7 +86,7 @@ pub enum PartitionKind {
 /// # let image = dir.path().join("disk.img");
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
 /// # build_image(&tree, &options, &image)?;
 /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
 /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -124,7 +124,7 @@ pub struct Partition {
 /// # let image = dir.path().join("disk.img");
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
 /// # build_image(&tree, &options, &image)?;
 /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
 /// let table = read_table(&std::fs::File::open(&image)?, &image)?;
@@ -161,7 +161,7 @@ pub enum TableKind {
 /// # let image = dir.path().join("disk.img");
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
 /// # build_image(&tree, &options, &image)?;
 /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
 /// let table = read_table(&std::fs::File::open(&image)?, &image)?;
@@ -192,7 +192,7 @@ impl Partition {
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -222,7 +222,7 @@ impl Partition {
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -251,7 +251,7 @@ impl Partition {
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -276,7 +276,7 @@ impl Partition {
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -304,7 +304,7 @@ impl Partition {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // "disk.img:1" names partition 1; "disk.img" alone the filesystem it holds.
 /// let spec = ImageSpec::parse(format!("{}:1", image.display()).as_ref())?;
@@ -389,7 +389,7 @@ impl ImageSpec {
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let (_file, partition) = ImageSpec::parse(image.as_os_str())?.locate()?;
@@ -467,7 +467,7 @@ impl ImageSpec {
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false, progress: false };
+    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
@@ -507,7 +507,7 @@ fn describe(parts: &[Partition]) -> String {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let parts = blockimg::disk::found::partitions(&File::open(&image)?, &image)?;
 /// assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [1]);
@@ -556,7 +556,7 @@ pub(crate) fn whole(file: &dyn Backing, path: &Path) -> Result<Partition> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: an 8 MiB GPT disk with one ext4 partition.
 /// let table = blockimg::disk::found::read_table(&File::open(&image)?, &image)?;

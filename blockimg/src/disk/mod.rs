@@ -23,7 +23,7 @@
 //! ];
 //! let dir = tempfile::tempdir()?;
 //! let image = dir.path().join("disk.img");
-//! let disk = plan_partitions(layout, contents, false)?;
+//! let disk = plan_partitions(layout, contents)?;
 //! let mut sink = blockimg::sink::SparseFile::create(&image, false)?;
 //! disk.write_to(&mut sink)?;
 //! sink.finish(disk.disk_size())?;

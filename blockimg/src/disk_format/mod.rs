@@ -524,7 +524,7 @@ pub fn open_backing<B: Backing + 'static>(backing: B, path: &Path) -> Result<Box
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // Any format: raw, VHD, VMDK, qcow2.
 /// let mut disk = open(&image)?;
@@ -620,7 +620,7 @@ pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
 /// # let raw = dir.path().join("disk.img");
 /// # let vmdk = dir.path().join("disk.vmdk");
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n[[output]]\npath = \"disk.vmdk\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// require_raw(&std::fs::File::open(&raw)?, &raw)?;
 /// let err = require_raw(&std::fs::File::open(&vmdk)?, &vmdk).unwrap_err();
 /// assert!(err.to_string().ends_with("disk.vmdk: a vmdk image; blockimg changes filesystems in raw images only: `blockimg convert` it to raw first"));

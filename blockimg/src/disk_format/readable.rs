@@ -46,7 +46,7 @@ impl Backing for SharedDisk {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n[[output]]\npath = \"disk.vmdk\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let (raw, vmdk) = (dir.path().join("disk.img"), dir.path().join("disk.vmdk"));
 /// // disk.img and disk.vmdk hold the same 8 MiB disk.
 /// let (raw_bytes, format) = open_disk_bytes(&raw)?;

@@ -23,7 +23,7 @@ use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
 /// std::fs::write(dir.path().join("motd"), "hello\n")?;
 /// let (tree, file) = blockimg::source::dir::scan_path(&dir.path().join("motd"))?;
@@ -62,7 +62,7 @@ pub struct AddOptions {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
 /// std::fs::write(dir.path().join("motd"), "hello\n")?;
 /// let (tree, file) = blockimg::source::dir::scan_path(&dir.path().join("motd"))?;
@@ -97,7 +97,7 @@ pub struct AddSummary {
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
 /// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // Add a host directory to the image's filesystem at /srv/www.
 /// let site = dir.path().join("site");

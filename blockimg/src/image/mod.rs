@@ -5,10 +5,7 @@ pub mod add;
 pub mod copy;
 pub mod rewrite;
 
-use std::io::IsTerminal;
 use std::path::Path;
-
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::disk::fat::{self, FatFormat};
 pub use crate::disk::layout::{
@@ -19,9 +16,10 @@ use crate::disk::{gpt, mbr, swap, SparseBytes};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, Ext4Options, Ext4Plan};
 use crate::identity;
+use crate::report::{self, Observer, Phase, Silent};
 use crate::sink::{Sink, SparseFile};
 use crate::source::read_ahead::ReadAhead;
-use crate::source::tar::{decompress, read_archive, OutsideRoot, StreamPlacement};
+use crate::source::tar::{decompress, read_archive_observed, OutsideRoot, StreamPlacement};
 use crate::tree::{Timestamp, Tree};
 use copy::PartitionCopy;
 pub use rewrite::ExistingFilesystem;
@@ -36,7 +34,7 @@ pub use rewrite::ExistingFilesystem;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
 /// // The smallest disk that holds the tree, with 50% to spare.
 /// let auto = ImageOptions { size: DiskSize::Auto { headroom_percent: 50 }, ..options.clone() };
 /// assert!(plan_disk(&tree, &auto)?.disk_size() < 64 << 20);
@@ -72,7 +70,6 @@ pub enum DiskSize {
 ///     boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) },
 ///     ext4: blockimg::ext4::Ext4Options { label: "root".into(), ..Default::default() },
 ///     overwrite: false,
-///     progress: false,
 /// };
 /// assert_eq!(plan_disk(&tree, &options)?.summary().partitions.len(), 3);
 /// # Ok(())
@@ -90,8 +87,22 @@ pub struct ImageOptions {
     pub ext4: Ext4Options,
     /// Replace an existing output file.
     pub overwrite: bool,
-    /// Show a progress bar on a terminal.
-    pub progress: bool,
+}
+
+impl Default for ImageOptions {
+    /// The smallest MBR disk that holds the tree with 20% to spare, ext4's
+    /// defaults, no boot partitions, an existing output left alone.
+    fn default() -> ImageOptions {
+        ImageOptions {
+            size: DiskSize::Auto {
+                headroom_percent: 20,
+            },
+            table: PartitionTable::Mbr,
+            boot_partitions: BootPartitions::default(),
+            ext4: Ext4Options::default(),
+            overwrite: false,
+        }
+    }
 }
 
 /// One partition of a written disk.
@@ -104,7 +115,7 @@ pub struct ImageOptions {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
 /// let summary = plan_disk(&tree, &options)?.summary();
 /// let root = summary.partitions.last().ok_or("no partition")?;
 /// assert_eq!((root.number, root.start), (1, 1 << 20));
@@ -138,7 +149,7 @@ pub struct PartitionSummary {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
 /// let summary = plan_disk(&tree, &options)?.summary();
 /// assert_eq!((summary.disk_size, summary.partition_offset), (64 << 20, 1 << 20));
 /// assert_eq!(summary.partition_size, 63 << 20);
@@ -215,7 +226,6 @@ struct DiskIds {
 ///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: None },
 ///     ext4: blockimg::ext4::Ext4Options { timestamp: Some(time), ..Default::default() },
 ///     overwrite: false,
-///     progress: false,
 /// };
 /// let mut disk = plan_disk(&tree, &options)?;
 /// disk.add_esp_file(EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
@@ -242,7 +252,6 @@ pub struct PlannedDisk<'t> {
     ids: DiskIds,
     /// Time given to files added to the ESP.
     esp_time: Timestamp,
-    progress: bool,
 }
 
 /// An ext4 filesystem planned for a partition.
@@ -304,7 +313,7 @@ impl Region<'_, '_> {
 ///     PartitionContent::Swap { uuid: [2; 16], label: "swap".into() },
 ///     PartitionContent::Ext4 { tree: &tree, options: Default::default() },
 /// ];
-/// let disk = plan_partitions(layout, contents, false)?;
+/// let disk = plan_partitions(layout, contents)?;
 /// assert_eq!(disk.summary().partitions.len(), 2);
 /// # Ok(())
 /// # }
@@ -350,7 +359,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// assert_eq!(plan_disk(&tree, &options)?.disk_size(), 64 << 20);
     /// # Ok(())
     /// # }
@@ -369,7 +378,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// let uuid = [7; 16];
     /// let fixed = ImageOptions { ext4: blockimg::ext4::Ext4Options { uuid: Some(uuid), ..Default::default() }, ..options };
     /// assert_eq!(plan_disk(&tree, &fixed)?.fs_uuid(), uuid);
@@ -390,7 +399,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// let disk = plan_disk(&tree, &options)?;
     /// let root = disk.layout().root();
     /// assert_eq!((root.start, root.size), (1 << 20, 63 << 20));
@@ -432,7 +441,6 @@ impl<'t> PlannedDisk<'t> {
     ///     boot_partitions: Default::default(),
     ///     ext4: Default::default(),
     ///     overwrite: false,
-    ///     progress: false,
     /// };
     /// let disk = plan_disk(&tree, &options)?;
     /// let ranges = disk.written_ranges()?;
@@ -474,7 +482,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// // Any sink: here the disk in memory.
     /// let mut image = Vec::new();
     /// plan_disk(&tree, &options)?.write_to(&mut image)?;
@@ -484,23 +492,50 @@ impl<'t> PlannedDisk<'t> {
     /// # }
     /// ```
     pub fn write_to(&self, sink: &mut dyn Sink) -> Result<()> {
+        self.write_observed(sink, &mut Silent)
+    }
+
+    /// [`PlannedDisk::write_to`], reporting the bytes of file data written
+    /// (phase [`Phase::Writing`]) to `observer`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use blockimg::image::{plan_disk, DiskSize, ImageOptions};
+    /// # use blockimg::tree::{Metadata, Timestamp, Tree};
+    /// use blockimg::{Observer, Phase};
+    ///
+    /// struct Last(u64);
+    /// impl Observer for Last {
+    ///     fn advance(&mut self, _: Phase, done: u64) { self.0 = done; }
+    /// }
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
+    /// let options = ImageOptions { size: DiskSize::Exact(64 << 20), ..Default::default() };
+    /// let mut last = Last(0);
+    /// plan_disk(&tree, &options)?.write_observed(&mut Vec::new(), &mut last)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn write_observed(&self, sink: &mut dyn Sink, observer: &mut dyn Observer) -> Result<()> {
         let regions = self.regions();
         let total = regions.iter().map(Region::data_bytes).sum();
-        let bar = progress_bar(self.progress, total);
-        let mut at = 0;
-        let mut base = 0;
-        for region in &regions {
-            self.around.write_range(sink, at, region.start())?;
-            let mut progress = |done| bar.set_position(base + done);
-            match region {
-                Region::Fs(fs) => fs.plan.write(sink, fs.start, &mut progress)?,
-                Region::Copy(copy) => copy.write(sink, &mut progress)?,
+        let end = report::phase(observer, Phase::Writing, total, |progress| {
+            let mut at = 0;
+            let mut base = 0;
+            for region in &regions {
+                self.around.write_range(sink, at, region.start())?;
+                let mut region_progress = |done| progress(base + done);
+                match region {
+                    Region::Fs(fs) => fs.plan.write(sink, fs.start, &mut region_progress)?,
+                    Region::Copy(copy) => copy.write(sink, &mut region_progress)?,
+                }
+                base += region.data_bytes();
+                at = region.end();
             }
-            base += region.data_bytes();
-            at = region.end();
-        }
-        bar.finish_and_clear();
-        self.around.write_range(sink, at, self.layout.disk_size)
+            Ok::<_, Error>(at)
+        })?;
+        self.around.write_range(sink, end, self.layout.disk_size)
     }
 
     /// The first sector, when the disk has a partition table: the MBR, or
@@ -514,7 +549,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// let mbr = plan_disk(&tree, &options)?.mbr_sector().ok_or("no table")?;
     /// assert_eq!(mbr[0x1c2], 0x83); // the root partition's type: Linux
     /// let bare = ImageOptions { table: PartitionTable::None, ..options };
@@ -544,7 +579,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// // On an MBR disk: from sector 1 to the first partition.
     /// let area = plan_disk(&tree, &options)?.boot_loader_area();
     /// assert_eq!(area, Some((512, (1 << 20) - 512)));
@@ -577,7 +612,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// let mut disk = plan_disk(&tree, &options)?;
     /// let mut mbr = disk.mbr_sector().ok_or("no table")?;
     /// mbr[..4].copy_from_slice(&[0xfa, 0x31, 0xc0, 0x8e]); // boot code; the table stays
@@ -645,7 +680,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// use blockimg::image::{BootPartitions, EFI_BOOT_PATH};
     /// let uefi = ImageOptions { table: PartitionTable::Gpt,
     ///                           boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: None }, ..options.clone() };
@@ -679,7 +714,7 @@ impl<'t> PlannedDisk<'t> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// let summary = plan_disk(&tree, &options)?.summary();
     /// assert_eq!((summary.table, summary.partitions.len()), (PartitionTable::Mbr, 1));
     /// assert_eq!(summary.block_size, 4096);
@@ -738,7 +773,7 @@ impl<'t> PlannedDisk<'t> {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
 /// let disk = plan_disk(&tree, &options)?; // nothing written yet
 /// assert_eq!(disk.summary().inodes_count - disk.summary().free_inodes, 11); // the reserved ones
 /// # Ok(())
@@ -761,7 +796,7 @@ pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDi
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false, progress: false };
+/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
 /// use blockimg::image::plan_disk_fitted;
 /// use blockimg::sink::{virtual_size, OutputFormat};
 /// // A VHD rounds the disk up to its geometry: plan for the rounded size so a
@@ -796,7 +831,6 @@ pub fn plan_disk_fitted<'t>(
         vec![(root_index(&layout), plan)],
         layout,
         &Extras::default(),
-        options.progress,
     )
 }
 
@@ -834,7 +868,7 @@ pub fn plan_disk_fitted<'t>(
 ///     PartitionContent::Ext4 { tree: &root, options: ext4.clone() },
 ///     PartitionContent::Swap { uuid: [7; 16], label: "swap".into() },
 ///     PartitionContent::Ext4 { tree: &data, options: Ext4Options { label: "data".into(), ..ext4 } },
-/// ], false)?;
+/// ])?;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let mut sink = SparseFile::create(&dir.path().join("disk.img"), false)?;
@@ -847,7 +881,6 @@ pub fn plan_disk_fitted<'t>(
 pub fn plan_partitions<'t>(
     layout: DiskLayout,
     contents: Vec<PartitionContent<'t>>,
-    progress: bool,
 ) -> Result<PlannedDisk<'t>> {
     let mismatch = |reason: String| Error::InvalidOption {
         option: "partition contents".into(),
@@ -901,7 +934,7 @@ pub fn plan_partitions<'t>(
             PartitionContent::Empty => {}
         }
     }
-    with_table(plans, layout, &extras, progress)
+    with_table(plans, layout, &extras)
 }
 
 /// Index of the root in `layout`'s partitions.
@@ -934,7 +967,6 @@ fn with_table<'t>(
     plans: Vec<(usize, Ext4Plan<'t>)>,
     layout: DiskLayout,
     extras: &Extras,
-    progress: bool,
 ) -> Result<PlannedDisk<'t>> {
     let root_at = root_index(&layout);
     let mut filesystems: Vec<(usize, PlacedFs<'t>)> = plans
@@ -1020,142 +1052,37 @@ fn with_table<'t>(
         around,
         ids,
         esp_time: timestamp.unwrap_or_else(Timestamp::now),
-        progress,
     })
-}
-
-/// Builds a sparse raw disk image at `output` from a tar archive read once,
-/// from any stream (a pipe, a compressed file): each member's data is
-/// written into the image as it streams past, then the rest of the
-/// filesystem is planned around it. `adjust` may change the tree (owners,
-/// overrides) before it is planned. The disk size must be exact: nothing is
-/// known about the tree before the stream ends.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::image::{build_image_from_archive, DiskSize, ImageOptions, PartitionTable};
-/// use blockimg::source::tar::OutsideRoot;
-///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let dir = tempfile::tempdir()?;
-/// let mut archive = tar::Builder::new(Vec::new());
-/// let mut header = tar::Header::new_gnu();
-/// header.set_size(10);
-/// header.set_mode(0o644);
-/// archive.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
-/// let bytes = archive.into_inner()?; // or a pipe, a .tar.gz file, ...
-///
-/// let options = ImageOptions {
-///     size: DiskSize::Exact(16 << 20), // a stream's size is unknown up front
-///     table: PartitionTable::Mbr,
-///     boot_partitions: Default::default(),
-///     ext4: Default::default(),
-///     overwrite: false,
-///     progress: false,
-/// };
-/// let owner_root = |tree: &mut blockimg::tree::Tree| { tree.set_owner_all(0, 0); Ok(()) };
-/// let (summary, nodes) = build_image_from_archive(std::io::Cursor::new(bytes), "rootfs.tar", &options,
-///                                                 OutsideRoot::Refuse, owner_root, &dir.path().join("disk.img"))?;
-/// assert_eq!(summary.disk_size, 16 << 20);
-/// assert_eq!(nodes, 3); // the root, /etc and /etc/hostname
-/// # Ok(())
-/// # }
-/// ```
-pub fn build_image_from_archive(
-    input: impl std::io::Read + Send + 'static,
-    name: &str,
-    options: &ImageOptions,
-    outside: OutsideRoot,
-    adjust: impl FnOnce(&mut Tree) -> Result<()>,
-    output: &Path,
-) -> Result<(ImageSummary, usize)> {
-    disk_layout_of_stream(options, name)?;
-    let sink = SparseFile::create(output, options.overwrite)?;
-    let steps = StreamSteps {
-        adjust,
-        prepare: |_: &mut PlannedDisk<'_>| Ok(()),
-    };
-    stream_archive_into(input, name, options, outside, steps, sink)
 }
 
 /// What a streamed build does besides placing the archive: `adjust` the
 /// tree once the stream has ended (owners, overrides, boot files), and
 /// `prepare` the planned disk before it is written (boot loaders).
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::image::{PlannedDisk, StreamSteps};
-/// use blockimg::tree::Tree;
-///
-/// // What stream_archive_into does around the archive: here, make root own
-/// // everything, and change nothing on the planned disk.
-/// let _steps = StreamSteps {
-///     adjust: |tree: &mut Tree| -> blockimg::Result<()> { tree.set_owner_all(0, 0); Ok(()) },
-///     prepare: |_: &mut PlannedDisk<'_>| -> blockimg::Result<()> { Ok(()) },
-/// };
-/// ```
-pub struct StreamSteps<A, P> {
+pub(crate) struct StreamSteps<A, P> {
     /// Changes the tree read from the archive before it is planned.
     pub adjust: A,
     /// Changes the planned disk before it is written.
     pub prepare: P,
 }
 
-/// [`build_image_from_archive`] into a sink made by the caller (an image
-/// file, or a block device opened with
-/// [`crate::target::open_build_target`] and written in place with
-/// [`SparseFile::in_place`]), with the extra `steps`.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::image::{stream_archive_into, DiskSize, ImageOptions, PartitionTable, PlannedDisk, StreamSteps};
-/// use blockimg::sink::SparseFile;
-/// use blockimg::source::tar::OutsideRoot;
-///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let dir = tempfile::tempdir()?;
-/// let mut archive = tar::Builder::new(Vec::new());
-/// let mut header = tar::Header::new_gnu();
-/// header.set_size(10);
-/// header.set_mode(0o644);
-/// archive.append_data(&mut header, "etc/hostname", &b"appliance\n"[..])?;
-/// let input = std::io::Cursor::new(archive.into_inner()?);
-///
-/// let options = ImageOptions {
-///     size: DiskSize::Exact(16 << 20),
-///     table: PartitionTable::Mbr,
-///     boot_partitions: Default::default(),
-///     ext4: Default::default(),
-///     overwrite: false,
-///     progress: false,
-/// };
-/// let steps = StreamSteps {
-///     adjust: |tree: &mut blockimg::tree::Tree| { tree.set_owner_all(0, 0); Ok(()) },
-///     prepare: |disk: &mut PlannedDisk<'_>| {
-///         let mbr = disk.mbr_sector().expect("an MBR disk");
-///         disk.set_boot_loader(&mbr, 1, b"boot code") // a BIOS boot loader, say
-///     },
-/// };
-/// let sink = SparseFile::create(&dir.path().join("disk.img"), false)?;
-/// let (summary, nodes) = stream_archive_into(input, "rootfs.tar", &options, OutsideRoot::Refuse, steps, sink)?;
-/// assert_eq!((summary.disk_size, nodes), (16 << 20, 3));
-/// assert_eq!(&std::fs::read(dir.path().join("disk.img"))?[512..521], b"boot code");
-/// # Ok(())
-/// # }
-/// ```
-pub fn stream_archive_into<A, P>(
+/// Builds a raw disk into `sink` (an image file, or a block device written
+/// in place) from a tar archive read once, from any stream (a pipe, a
+/// compressed file): each member's data is written into the image as it
+/// streams past, then the rest of the filesystem is planned around it and
+/// `steps` run. The disk size must be exact: nothing is known about the
+/// tree before the stream ends. [`crate::DiskBuilder`] takes this path
+/// whenever it can.
+pub(crate) fn stream_archive_into<A, P>(
     input: impl std::io::Read + Send + 'static,
     name: &str,
     options: &ImageOptions,
     outside: OutsideRoot,
     steps: StreamSteps<A, P>,
     mut sink: SparseFile,
+    observer: &mut dyn Observer,
 ) -> Result<(ImageSummary, usize)>
 where
-    A: FnOnce(&mut Tree) -> Result<()>,
+    A: FnOnce(&mut Tree, &mut dyn Observer) -> Result<()>,
     P: FnOnce(&mut PlannedDisk<'_>) -> Result<()>,
 {
     let disk = disk_layout_of_stream(options, name)?;
@@ -1165,14 +1092,15 @@ where
     let implied = options.ext4.timestamp.unwrap_or_else(Timestamp::now);
     // Reading and decompressing run ahead on their own thread.
     let decoded = ReadAhead::new(decompress(input, name)?).map_err(|e| Error::io(name, e))?;
-    let mut tree = read_archive(decoded, name, &mut placement, outside, implied)?;
+    let mut tree =
+        read_archive_observed(decoded, name, &mut placement, outside, implied, observer)?;
     let placed = placement.into_placed();
-    (steps.adjust)(&mut tree)?;
+    (steps.adjust)(&mut tree, observer)?;
     let plan = Ext4Plan::with_placed(&tree, layout, &options.ext4, &placed)?;
     let plans = vec![(root_index(&disk), plan)];
-    let mut disk = with_table(plans, disk, &Extras::default(), options.progress)?;
+    let mut disk = with_table(plans, disk, &Extras::default())?;
     (steps.prepare)(&mut disk)?;
-    disk.write_to(&mut sink)?;
+    disk.write_observed(&mut sink, observer)?;
     sink.finish(disk.disk_size())?;
     Ok((disk.summary(), tree.len()))
 }
@@ -1211,7 +1139,6 @@ fn disk_layout_of_stream(options: &ImageOptions, name: &str) -> Result<DiskLayou
 ///     boot_partitions: BootPartitions::default(),
 ///     ext4: Default::default(),
 ///     overwrite: false,
-///     progress: false,
 /// };
 /// let summary = build_image(&tree, &options, &dir.path().join("disk.img"))?;
 /// assert_eq!(summary.partitions.len(), 1);
@@ -1225,19 +1152,4 @@ pub fn build_image(tree: &Tree, options: &ImageOptions, output: &Path) -> Result
     disk.write_to(&mut sink)?;
     sink.finish(disk.disk_size())?;
     Ok(disk.summary())
-}
-
-/// A progress bar on standard error with throughput and ETA, hidden when
-/// not `enabled` or when standard error is not a terminal.
-pub(crate) fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    let style =
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}");
-    if let Ok(style) = style {
-        bar.set_style(style);
-    }
-    bar
 }

@@ -42,7 +42,7 @@ const COPY_CHUNK: usize = 1 << 20;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n\
 /// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let (existing, reader) = ExistingFilesystem::open(&ImageSpec::parse(image.as_os_str())?)?;
 /// existing.check_rewritable()?; // ext4, not ext2 or ext3
@@ -93,7 +93,7 @@ impl ExistingFilesystem {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
     /// let (existing, reader) = ExistingFilesystem::open(&spec)?;
     /// assert_eq!(existing.partition.start, 1 << 20);
@@ -158,7 +158,7 @@ impl ExistingFilesystem {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
     /// let (existing, _) = ExistingFilesystem::open(&spec)?;
     /// assert_eq!(existing.rewrite_refusal(), None); // ext4: a rewrite keeps it ext4
@@ -188,7 +188,7 @@ impl ExistingFilesystem {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
     /// let (existing, _) = ExistingFilesystem::open(&spec)?;
     /// existing.check_rewritable()?;
@@ -222,7 +222,7 @@ impl ExistingFilesystem {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
     /// let (existing, reader) = ExistingFilesystem::open(&spec)?;
     /// let mut tree = reader.read_tree()?;

@@ -49,7 +49,7 @@ use crate::ext4::read::Ext4Reader;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
 /// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
 /// let report = inspect(&image)?;
@@ -90,7 +90,7 @@ pub struct Report {
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
 /// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
 /// let report = inspect(&image)?;
@@ -128,7 +128,7 @@ pub enum Table {
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
 /// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
 /// let report = inspect(&image)?;
@@ -172,7 +172,7 @@ pub struct PartitionReport {
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
 /// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
 /// let report = inspect(&image)?;
@@ -221,7 +221,7 @@ pub use swap::SwapReport;
 /// # let image = dir.path().join("disk.img");
 /// # let tree = blockimg::tree::Tree::new(blockimg::tree::Metadata::directory(blockimg::tree::Timestamp::from_secs(0)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: None }, overwrite: false, progress: false };
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: None }, overwrite: false };
 /// let mut disk = blockimg::image::plan_disk(&tree, &options)?;
 /// disk.add_esp_file(blockimg::image::EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
 /// let mut sink = blockimg::sink::SparseFile::create(&image, false)?;
@@ -256,7 +256,7 @@ pub struct Boot {
 /// # }
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "[disk]\nsize = \"16M\"\n[[output]]\npath = \"disk.img\"\n[[text]]\npath = \"/boot/vmlinuz-6.1.0-amd64\"\ncontent = \"a kernel\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: an MBR disk whose ext4 root has /boot/vmlinuz-6.1.0-amd64.
 /// let options = InstallOptions {
@@ -298,7 +298,7 @@ pub struct GrubBios {
 /// # let image = dir.path().join("disk.img");
 /// # let tree = blockimg::tree::Tree::new(blockimg::tree::Metadata::directory(blockimg::tree::Timestamp::from_secs(0)));
 /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: None }, overwrite: false, progress: false };
+/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: None }, overwrite: false };
 /// let mut disk = blockimg::image::plan_disk(&tree, &options)?;
 /// disk.add_esp_file(blockimg::image::EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
 /// let mut sink = blockimg::sink::SparseFile::create(&image, false)?;
@@ -335,7 +335,7 @@ pub struct EfiLoader {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
 /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// // disk.img: an 8 MiB GPT disk with one ext4 partition.
 /// let report = inspect(&image)?;

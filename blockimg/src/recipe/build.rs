@@ -11,6 +11,7 @@ use super::profile::Account;
 use super::validate::{fitted_size, layout_error};
 use super::{Content, Entry, EntryKind, Ext4Spec, Origin, Recipe};
 use crate::boot::{self, add_boot_files, BootMode, GRUB_CFG_PATH, INITRD_PATH, KERNEL_PATH};
+use crate::builder::{write_outputs, Output};
 use crate::disk::fat::{self, FatFormat};
 use crate::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, ALIGN};
 use crate::error::{Error, Result};
@@ -20,7 +21,8 @@ use crate::image::copy::image_size;
 use crate::image::{plan_partitions, PartitionContent, PlannedDisk};
 use crate::initramfs::hostfs::HostFs;
 use crate::initramfs::{archive_bytes, assemble};
-use crate::sink::{open_output, Destination, OutputFormat, OutputOptions};
+use crate::report::Observer;
+use crate::sink::OutputFormat;
 use crate::size::format_size;
 use crate::source::manifest::{Directive, Manifest};
 use crate::source::root::{build_time, load_root, load_root_with};
@@ -40,7 +42,7 @@ use crate::tree::{Metadata, NodeKind, Timestamp, Tree};
 /// owner = "33:33"
 /// "#;
 /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-/// let prepared = blockimg::recipe::prepare(&recipe, false)?;
+/// let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?;
 /// let srv = prepared.added().iter().find(|a| a.path == "/srv").ok_or("no /srv")?;
 /// assert_eq!((srv.what.as_str(), srv.origin.as_str()), ("dir 0755 33:33", "line 2"));
 /// # Ok(())
@@ -72,7 +74,7 @@ pub struct Added {
 /// path = "disk.vhd"
 /// "#;
 /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-/// let written = blockimg::recipe::prepare(&recipe, false)?.write(false)?;
+/// let written = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?.write(false, &mut blockimg::Silent)?;
 /// assert_eq!(written.len(), 2);
 /// assert!(written.iter().all(|w| w.disk_size >= 8 << 20 && w.path.exists()));
 /// # Ok(())
@@ -105,9 +107,9 @@ pub struct Written {
 /// path = "disk.img"
 /// "#;
 /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-/// let prepared = blockimg::recipe::prepare(&recipe, false)?; // sources read, disk laid out
+/// let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?; // sources read, disk laid out
 /// assert_eq!(prepared.layout().disk_size, 8 << 20);
-/// prepared.write(false)?;
+/// prepared.write(false, &mut blockimg::Silent)?;
 /// assert!(dir.path().join("disk.img").exists());
 /// # Ok(())
 /// # }
@@ -125,7 +127,6 @@ pub struct Prepared<'r> {
     esp: FatFormat,
     layout: DiskLayout,
     added: Vec<Added>,
-    progress: bool,
 }
 
 /// Reads the recipe's sources and lays out its disk: the root tree with the
@@ -154,18 +155,23 @@ pub struct Prepared<'r> {
 /// source = "rootfs"
 /// "#;
 /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-/// let prepared = blockimg::recipe::prepare(&recipe, false)?; // the source is read here
+/// let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?; // the source is read here
 /// assert!(prepared.layout().root().size > 4 << 20); // the auto size holds it
 /// # Ok(())
 /// # }
 /// ```
-pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
+pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Prepared<'r>> {
     let t = recipe.timestamp;
     let time = build_time(t);
     let derive = t.is_some();
     let secs = t.unwrap_or(0).to_le_bytes();
 
-    let mut root = load_root_with(recipe.root.source.as_deref(), t, recipe.root.outside)?;
+    let mut root = load_root_with(
+        recipe.root.source.as_deref(),
+        t,
+        recipe.root.outside,
+        observer,
+    )?;
     recipe.root.adjust.apply(&mut root, t)?;
 
     // Identifiers are chosen first: grub.cfg and /etc/fstab name them.
@@ -364,7 +370,6 @@ pub fn prepare(recipe: &Recipe, progress: bool) -> Result<Prepared<'_>> {
         esp,
         layout,
         added,
-        progress,
     })
 }
 
@@ -590,7 +595,7 @@ impl Prepared<'_> {
     /// let dir = tempfile::tempdir()?;
     /// let text = "[disk]\nsize = \"16M\"\n[[symlink]]\npath = \"/sbin/init\"\ntarget = \"/bin/busybox\"\n";
     /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-    /// let prepared = blockimg::recipe::prepare(&recipe, false)?;
+    /// let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?;
     /// let added = prepared.added();
     /// assert!(added.iter().any(|a| a.path == "/sbin/init"));
     /// # Ok(())
@@ -623,7 +628,7 @@ impl Prepared<'_> {
     ///     role = "data"
     /// "#;
     /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-    /// let prepared = blockimg::recipe::prepare(&recipe, false)?; // nothing written yet
+    /// let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?; // nothing written yet
     /// let layout = prepared.layout();
     /// assert_eq!(layout.partitions.len(), 3);
     /// assert_eq!(layout.find(PartitionRole::Swap).map(|p| p.size), Some(128 << 20));
@@ -646,7 +651,7 @@ impl Prepared<'_> {
     /// let dir = tempfile::tempdir()?;
     /// let text = "[disk]\nsize = \"16M\"\n[[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
     /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-    /// let prepared = blockimg::recipe::prepare(&recipe, false)?;
+    /// let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?;
     ///
     /// // Write the planned disk somewhere the recipe does not name.
     /// let disk = prepared.plan()?;
@@ -682,7 +687,7 @@ impl Prepared<'_> {
                 Content::BiosBoot | Content::Raw { source: None } => PartitionContent::Empty,
             });
         }
-        let mut disk = plan_partitions(self.layout.clone(), contents, self.progress)?;
+        let mut disk = plan_partitions(self.layout.clone(), contents)?;
         boot::install(&mut disk, self.recipe.boot.mode, &self.recipe.boot.options)?;
         Ok(disk)
     }
@@ -705,14 +710,14 @@ impl Prepared<'_> {
     /// path = "disk.img"
     /// "#;
     /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-    /// let prepared = blockimg::recipe::prepare(&recipe, false)?;
-    /// assert_eq!(prepared.write(false)?[0].disk_size, 8 << 20);
-    /// assert!(prepared.write(false).is_err()); // it exists now
-    /// prepared.write(true)?; // replaced
+    /// let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?;
+    /// assert_eq!(prepared.write(false, &mut blockimg::Silent)?[0].disk_size, 8 << 20);
+    /// assert!(prepared.write(false, &mut blockimg::Silent).is_err()); // it exists now
+    /// prepared.write(true, &mut blockimg::Silent)?; // replaced
     /// # Ok(())
     /// # }
     /// ```
-    pub fn write(&self, overwrite: bool) -> Result<Vec<Written>> {
+    pub fn write(&self, overwrite: bool, observer: &mut dyn Observer) -> Result<Vec<Written>> {
         let recipe = self.recipe;
         if recipe.outputs.is_empty() {
             return Err(recipe.places.error(
@@ -721,33 +726,28 @@ impl Prepared<'_> {
             ));
         }
         let disk = self.plan()?;
-        let mut written = Vec::new();
-        let mut completed = Vec::new();
-        for o in &recipe.outputs {
-            let mut options = OutputOptions::new(o.format, overwrite)?;
-            options.azure = o.azure;
-            if let Some(t) = recipe.timestamp {
-                options.reproducible(t, disk.fs_uuid());
-            }
-            let mut out = open_output(
-                &Destination::File(o.path.clone()),
-                disk.disk_size(),
-                &options,
-            )?;
-            disk.write_to(out.sink())?;
-            let (output, file_bytes) = out.complete()?;
-            completed.push(output);
-            written.push(Written {
+        let outputs = recipe
+            .outputs
+            .iter()
+            .map(|o| {
+                Output::file(&o.path)
+                    .format(o.format)
+                    .azure(o.azure)
+                    .overwrite(overwrite)
+            })
+            .collect();
+        let written = write_outputs(&disk, outputs, recipe.timestamp, observer)?;
+        Ok(recipe
+            .outputs
+            .iter()
+            .zip(written)
+            .map(|(o, w)| Written {
                 path: o.path.clone(),
                 format: o.format,
                 disk_size: disk.disk_size(),
-                file_bytes,
-            });
-        }
-        for output in completed {
-            output.publish()?;
-        }
-        Ok(written)
+                file_bytes: w.bytes,
+            })
+            .collect())
     }
 
     /// The plan in words, as `blockimg build --dry-run` prints it: the
@@ -767,7 +767,7 @@ impl Prepared<'_> {
     /// path = "disk.img"
     /// "#;
     /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-    /// let plan = blockimg::recipe::prepare(&recipe, false)?.describe();
+    /// let plan = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?.describe();
     /// assert!(plan.contains("disk.img")); // what `blockimg build --dry-run` prints
     /// assert!(!dir.path().join("disk.img").exists());
     /// # Ok(())

@@ -45,9 +45,9 @@
 //! content = "appliance\n"
 //! "#;
 //! let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-//! let prepared = blockimg::recipe::prepare(&recipe, false)?;
+//! let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?;
 //! assert!(prepared.describe().contains("/etc/hostname"));
-//! let written = prepared.write(false)?;
+//! let written = prepared.write(false, &mut blockimg::Silent)?;
 //! assert_eq!(written[0].disk_size, 64 << 20);
 //! # Ok(())
 //! # }
@@ -70,6 +70,7 @@ use crate::disk::layout::{PartitionSpec, PartitionTable};
 use crate::error::{Error, Result};
 use crate::initramfs::compress::Compression;
 use crate::initramfs::InitramfsOptions;
+use crate::report::Observer;
 use crate::sink::OutputFormat;
 use crate::source::root::TreeAdjust;
 use crate::source::tar::OutsideRoot;
@@ -540,7 +541,7 @@ pub struct Ec2Settings {
 /// "#)?;
 ///
 /// let recipe = blockimg::recipe::load(&dir.path().join("image.toml"))?;
-/// let written = blockimg::recipe::build(&recipe, false, false)?;
+/// let written = blockimg::recipe::build(&recipe, false, &mut blockimg::Silent)?;
 /// assert_eq!(written[0].path, dir.path().join("disk.vhd"));
 /// assert_eq!(written[0].format, blockimg::sink::OutputFormat::Vhd);
 /// # Ok(())
@@ -596,12 +597,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Recipe> {
 ///     content = "appliance\n"
 /// "#;
 /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-/// let written = blockimg::recipe::build(&recipe, false, false)?;
+/// let written = blockimg::recipe::build(&recipe, false, &mut blockimg::Silent)?;
 /// assert_eq!(written.len(), 2); // one disk, two outputs
 /// assert!(written.iter().all(|w| w.disk_size == 16 << 20));
 /// # Ok(())
 /// # }
 /// ```
-pub fn build(recipe: &Recipe, overwrite: bool, progress: bool) -> Result<Vec<Written>> {
-    prepare(recipe, progress)?.write(overwrite)
+pub fn build(
+    recipe: &Recipe,
+    overwrite: bool,
+    observer: &mut dyn Observer,
+) -> Result<Vec<Written>> {
+    prepare(recipe, observer)?.write(overwrite, observer)
 }

@@ -32,7 +32,8 @@ pub const WINDOW: u64 = 4 << 20;
 ///
 /// let mut writer = DeviceWriter::new(target, &path, 8 << 20, false);
 /// let mut reports = 0;
-/// writer.set_progress(Box::new(move |done| { reports += 1; assert!(done <= 8 << 20); }));
+/// let mut count = |done| { reports += 1; assert!(done <= 8 << 20); };
+/// writer.set_progress(&mut count);
 /// writer.write_at(0, &[0x55; 512])?;
 /// let (_file, written) = writer.finish()?;
 /// assert_eq!(written, 8 << 20); // zeros included: the target may hold old data
@@ -40,7 +41,7 @@ pub const WINDOW: u64 = 4 << 20;
 /// # Ok(())
 /// # }
 /// ```
-pub struct DeviceWriter {
+pub struct DeviceWriter<'p> {
     file: File,
     path: PathBuf,
     size: u64,
@@ -48,13 +49,13 @@ pub struct DeviceWriter {
     window: Vec<u8>,
     window_start: u64,
     written: u64,
-    progress: Option<Box<dyn FnMut(u64)>>,
+    progress: Option<&'p mut dyn FnMut(u64)>,
 }
 
-impl DeviceWriter {
+impl<'p> DeviceWriter<'p> {
     /// Writes a disk of `size` bytes into `file` (named `path` in
     /// messages), which must hold at least `size` bytes.
-    pub fn new(file: File, path: &Path, size: u64, skip_zeros: bool) -> DeviceWriter {
+    pub fn new(file: File, path: &Path, size: u64, skip_zeros: bool) -> DeviceWriter<'p> {
         DeviceWriter {
             file,
             path: path.to_path_buf(),
@@ -69,7 +70,7 @@ impl DeviceWriter {
 
     /// Calls `report` with the bytes of the disk done so far after every
     /// window.
-    pub fn set_progress(&mut self, report: Box<dyn FnMut(u64)>) {
+    pub fn set_progress(&mut self, report: &'p mut dyn FnMut(u64)) {
         self.progress = Some(report);
     }
 
@@ -112,7 +113,7 @@ impl DeviceWriter {
     }
 }
 
-impl Sink for DeviceWriter {
+impl Sink for DeviceWriter<'_> {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         match offset.checked_add(data.len() as u64) {
             Some(end) if end <= self.size && offset >= self.window_start => {}

@@ -32,7 +32,9 @@ mod vhd;
 mod vmdk;
 
 pub use device::{DeviceWriter, WINDOW};
-pub use output::{open_output, virtual_size, Destination, Output, OutputFormat, OutputOptions};
+pub use output::{
+    open_output, open_output_writer, virtual_size, Destination, Output, OutputFormat, OutputOptions,
+};
 pub use sparse_file::SparseFile;
 pub use stream::Stream;
 pub use temp_output::Completed;

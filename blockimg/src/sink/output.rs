@@ -2,7 +2,7 @@
 //! file (under a temporary name until complete) or to standard output.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -247,7 +247,6 @@ pub fn virtual_size(format: OutputFormat, disk_size: u64, azure: bool) -> Result
 ///     boot_partitions: Default::default(),
 ///     ext4: Default::default(),
 ///     overwrite: false,
-///     progress: false,
 /// };
 /// let disk = plan_disk(&tree, &options)?;
 ///
@@ -265,6 +264,49 @@ pub fn virtual_size(format: OutputFormat, disk_size: u64, azure: bool) -> Result
 /// # }
 /// ```
 pub fn open_output(dest: &Destination, disk_size: u64, options: &OutputOptions) -> Result<Output> {
+    match dest {
+        Destination::File(path) => open(Place::File(path), disk_size, options),
+        Destination::Stdout => {
+            let name = dest.path();
+            open(Place::Stream(Box::new(stdout()?), name), disk_size, options)
+        }
+    }
+}
+
+/// [`open_output`] into any writer, named `name` in messages: a raw disk,
+/// a fixed VHD or a stream-optimized VMDK, written front to back.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use blockimg::sink::{open_output_writer, OutputFormat, OutputOptions};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let options = OutputOptions::new(OutputFormat::VhdFixed, false)?;
+/// let mut out = open_output_writer(Box::new(std::io::sink()), Path::new("nowhere"), 1 << 20, &options)?;
+/// out.sink().write_at(0, &[0x55; 512])?;
+/// let size = out.virtual_size(); // 1 MiB, rounded up to the VHD's geometry
+/// assert_eq!(out.finish()?, size + 512); // the disk, then the VHD footer
+/// # Ok(())
+/// # }
+/// ```
+pub fn open_output_writer(
+    writer: Box<dyn Write + Send>,
+    name: &Path,
+    disk_size: u64,
+    options: &OutputOptions,
+) -> Result<Output> {
+    open(Place::Stream(writer, name), disk_size, options)
+}
+
+/// Where [`open`] writes.
+enum Place<'a> {
+    File(&'a Path),
+    Stream(Box<dyn Write + Send>, &'a Path),
+}
+
+fn open(place: Place<'_>, disk_size: u64, options: &OutputOptions) -> Result<Output> {
     if options.azure && options.format != OutputFormat::VhdFixed {
         return Err(Error::InvalidOption {
             option: "--azure".into(),
@@ -275,38 +317,37 @@ pub fn open_output(dest: &Destination, disk_size: u64, options: &OutputOptions) 
         });
     }
     let size = virtual_size(options.format, disk_size, options.azure)?;
-    let path = dest.path();
-    let writer = match (dest, options.format) {
-        (Destination::File(p), OutputFormat::Raw) => {
+    let writer = match (place, options.format) {
+        (Place::File(p), OutputFormat::Raw) => {
             Writer::RawFile(SparseFile::create(p, options.overwrite)?)
         }
-        (Destination::Stdout, OutputFormat::Raw) => Writer::RawStream(Stream::new(stdout()?, path)),
-        (Destination::File(p), OutputFormat::VhdFixed) => Writer::FixedFile(VhdFixed::new(
+        (Place::Stream(out, path), OutputFormat::Raw) => Writer::RawStream(Stream::new(out, path)),
+        (Place::File(p), OutputFormat::VhdFixed) => Writer::FixedFile(VhdFixed::new(
             SparseFile::create(p, options.overwrite)?,
             p,
             size,
             &options.identity,
         )),
-        (Destination::Stdout, OutputFormat::VhdFixed) => Writer::FixedStream(VhdFixed::new(
-            Stream::new(stdout()?, path),
+        (Place::Stream(out, path), OutputFormat::VhdFixed) => Writer::FixedStream(VhdFixed::new(
+            Stream::new(out, path),
             path,
             size,
             &options.identity,
         )),
-        (Destination::File(p), OutputFormat::Vhd) => Writer::Dynamic(VhdDynamic::create(
+        (Place::File(p), OutputFormat::Vhd) => Writer::Dynamic(VhdDynamic::create(
             p,
             options.overwrite,
             size,
             &options.identity,
         )?),
-        (Destination::Stdout, OutputFormat::Vhd) => {
+        (Place::Stream(..), OutputFormat::Vhd) => {
             return Err(Error::InvalidOption {
                 option: "--format".into(),
                 reason: "a dynamic VHD cannot be written to a pipe; use vhd-fixed, vmdk or raw"
                     .into(),
             })
         }
-        (Destination::File(p), OutputFormat::Vmdk) => {
+        (Place::File(p), OutputFormat::Vmdk) => {
             let temp = TempOutput::create(p, options.overwrite)?;
             let file = temp.file().try_clone().map_err(|e| Error::io(p, e))?;
             let name = p
@@ -326,8 +367,8 @@ pub fn open_output(dest: &Destination, disk_size: u64, options: &OutputOptions) 
             )?;
             Writer::VmdkFile(stream, temp)
         }
-        (Destination::Stdout, OutputFormat::Vmdk) => Writer::VmdkPipe(VmdkStream::new(
-            stdout()?,
+        (Place::Stream(out, path), OutputFormat::Vmdk) => Writer::VmdkPipe(VmdkStream::new(
+            out,
             path,
             "disk.vmdk",
             size,
@@ -360,12 +401,12 @@ fn stdout() -> Result<BufWriter<File>> {
 /// The writers behind an [`Output`].
 enum Writer {
     RawFile(SparseFile),
-    RawStream(Stream<BufWriter<File>>),
+    RawStream(Stream<Box<dyn Write + Send>>),
     FixedFile(VhdFixed<SparseFile>),
-    FixedStream(VhdFixed<Stream<BufWriter<File>>>),
+    FixedStream(VhdFixed<Stream<Box<dyn Write + Send>>>),
     Dynamic(VhdDynamic),
     VmdkFile(VmdkStream<File>, TempOutput),
-    VmdkPipe(VmdkStream<BufWriter<File>>),
+    VmdkPipe(VmdkStream<Box<dyn Write + Send>>),
 }
 
 /// An opened output: a sink for the disk, completed by [`Output::finish`].

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::tar::{self, ArchiveRanges, Compression, InMemory, OutsideRoot};
 use super::{base_layout, manifest};
 use crate::error::{Error, Result};
+use crate::report::{Observer, Silent};
 use crate::tree::{Metadata, Timestamp, Tree};
 
 /// What a root source names.
@@ -206,39 +207,45 @@ const IN_MEMORY_LIMIT: u64 = 1 << 30;
 /// # }
 /// ```
 pub fn load_archive(path: &Path, outside: OutsideRoot, implied: Timestamp) -> Result<Tree> {
+    let input = RootSource::open_archive(path)?;
+    let seekable = (path != Path::new("-")).then_some(path);
     let name = path.display().to_string();
-    let mut input = RootSource::open_archive(path)?;
+    read_archive_input(input, &name, seekable, outside, implied, &mut Silent)
+}
+
+/// Reads an archive from `input` into a tree. When `seekable` names the
+/// file `input` reads and the archive is uncompressed, file data stays in
+/// that file; otherwise it is held in memory.
+pub(crate) fn read_archive_input(
+    mut input: Box<dyn Read + Send>,
+    name: &str,
+    seekable: Option<&Path>,
+    outside: OutsideRoot,
+    implied: Timestamp,
+    observer: &mut dyn Observer,
+) -> Result<Tree> {
     let mut head = [0u8; 6];
     let mut got = 0;
     while got < head.len() {
         match input
             .read(&mut head[got..])
-            .map_err(|e| Error::io(path, e))?
+            .map_err(|e| Error::io(name, e))?
         {
             0 => break,
             n => got += n,
         }
     }
     let stream = std::io::Cursor::new(head[..got].to_vec()).chain(input);
-    let seekable_plain =
-        path != Path::new("-") && Compression::detect(&head[..got]) == Compression::None;
-    if seekable_plain {
-        tar::read_archive(
-            stream,
-            &name,
-            &mut ArchiveRanges::new(path),
-            outside,
-            implied,
-        )
-    } else {
-        let decoded = tar::decompress(stream, &name)?;
-        tar::read_archive(
-            decoded,
-            &name,
-            &mut InMemory::new(IN_MEMORY_LIMIT),
-            outside,
-            implied,
-        )
+    match seekable {
+        Some(path) if Compression::detect(&head[..got]) == Compression::None => {
+            let mut ranges = ArchiveRanges::new(path);
+            tar::read_archive_observed(stream, name, &mut ranges, outside, implied, observer)
+        }
+        _ => {
+            let decoded = tar::decompress(stream, name)?;
+            let mut memory = InMemory::new(IN_MEMORY_LIMIT);
+            tar::read_archive_observed(decoded, name, &mut memory, outside, implied, observer)
+        }
     }
 }
 
@@ -264,11 +271,11 @@ pub fn load_archive(path: &Path, outside: OutsideRoot, implied: Timestamp) -> Re
 /// # }
 /// ```
 pub fn load_root(root: Option<&Path>, timestamp: Option<i64>) -> Result<Tree> {
-    load_root_with(root, timestamp, OutsideRoot::Refuse)
+    load_root_with(root, timestamp, OutsideRoot::Refuse, &mut Silent)
 }
 
 /// [`load_root`], choosing what happens to archive members outside the
-/// root.
+/// root and telling `observer` of those it skips.
 ///
 /// # Examples
 ///
@@ -279,7 +286,8 @@ pub fn load_root(root: Option<&Path>, timestamp: Option<i64>) -> Result<Tree> {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("hostname"), "appliance\n")?;
-/// let tree = load_root_with(Some(dir.path()), Some(1_700_000_000), OutsideRoot::Skip)?;
+/// let mut quiet = blockimg::Silent;
+/// let tree = load_root_with(Some(dir.path()), Some(1_700_000_000), OutsideRoot::Skip, &mut quiet)?;
 /// assert!(tree.lookup(b"/hostname").is_some());
 /// # Ok(())
 /// # }
@@ -288,10 +296,17 @@ pub fn load_root_with(
     root: Option<&Path>,
     timestamp: Option<i64>,
     outside: OutsideRoot,
+    observer: &mut dyn Observer,
 ) -> Result<Tree> {
     match RootSource::of(root)? {
         RootSource::Dir(dir) => super::dir::scan(&dir),
-        RootSource::Archive(path) => load_archive(&path, outside, build_time(timestamp)),
+        RootSource::Archive(path) => {
+            let input = RootSource::open_archive(&path)?;
+            let seekable = (path != Path::new("-")).then_some(path.as_path());
+            let name = path.display().to_string();
+            let time = build_time(timestamp);
+            read_archive_input(input, &name, seekable, outside, time, observer)
+        }
         RootSource::Empty => Ok(Tree::new(Metadata::directory(build_time(timestamp)))),
     }
 }

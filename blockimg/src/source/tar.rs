@@ -6,7 +6,7 @@
 //! File data is never extracted: [`MemberData`] decides what becomes of it.
 //! [`ArchiveRanges`] leaves it in an uncompressed archive file and records
 //! where; [`InMemory`] keeps it in memory; and a streamed build
-//! ([`crate::image::stream_archive_into`]) writes it straight into the
+//! ([`crate::DiskBuilder`] with an exact size) writes it straight into the
 //! image as the archive streams past.
 
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use super::tar_reader::{MemberBody, MemberKind, TarError, TarReader};
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, PlacedData, Run};
+use crate::report::{Observer, Silent, Warning};
 use crate::sink::{is_zero, Sink};
 use crate::tree::{
     DataSource, FileContent, Metadata, Node, NodeId, NodeKind, Segment, Timestamp, Tree, Xattr,
@@ -525,6 +526,50 @@ pub fn read_archive(
     outside: OutsideRoot,
     implied: Timestamp,
 ) -> Result<Tree> {
+    read_archive_observed(input, name, data, outside, implied, &mut Silent)
+}
+
+/// [`read_archive`], telling `observer` of every member it skips
+/// ([`Warning::SkippedOutsideRoot`]).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::source::tar::{read_archive_observed, InMemory, OutsideRoot};
+/// use blockimg::tree::Timestamp;
+/// use blockimg::{Observer, Warning};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut archive = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.as_gnu_mut().ok_or("gnu")?.name[..12].copy_from_slice(b"../etc/shell");
+/// header.set_size(0);
+/// header.set_cksum();
+/// archive.append(&header, &[][..])?;
+/// let bytes = archive.into_inner()?;
+///
+/// #[derive(Default)]
+/// struct Warnings(Vec<Warning>);
+/// impl Observer for Warnings {
+///     fn warn(&mut self, w: Warning) { self.0.push(w); }
+/// }
+/// let mut warnings = Warnings::default();
+/// let mut data = InMemory::new(1 << 20);
+/// let time = Timestamp::from_secs(0);
+/// let tree = read_archive_observed(&bytes[..], "a.tar", &mut data, OutsideRoot::Skip, time, &mut warnings)?;
+/// assert_eq!(tree.len(), 1); // the root alone
+/// assert_eq!(warnings.0.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
+pub fn read_archive_observed(
+    input: impl Read,
+    name: &str,
+    data: &mut dyn MemberData,
+    outside: OutsideRoot,
+    implied: Timestamp,
+    observer: &mut dyn Observer,
+) -> Result<Tree> {
     let mut reader = TarReader::new(input);
     let mut builder = TreeBuilder::new(implied);
     let mut owners = OwnerNames::default();
@@ -555,9 +600,10 @@ pub fn read_archive(
                     ))
                 }
                 OutsideRoot::Skip => {
-                    eprintln!(
-                        "blockimg: warning: {name}: skipping {shown:?}: the path leaves the root"
-                    );
+                    observer.warn(Warning::SkippedOutsideRoot {
+                        archive: name.to_owned(),
+                        member: shown,
+                    });
                     continue;
                 }
             }

@@ -60,7 +60,7 @@ const KNOWN_INCOMPAT: u32 = INCOMPAT_REVOKE
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
 /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
 /// let journal: &JournalInfo = fs.journal().expect("an internal journal");

@@ -156,7 +156,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -184,7 +184,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.vhd\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.vhd");
     /// // disk.vhd: a dynamic VHD of an MBR disk whose ext4 filesystem, at
     /// // 1 MiB, holds /etc/hostname.
@@ -235,7 +235,7 @@ impl Ext4Reader {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
     /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
@@ -262,7 +262,7 @@ impl Ext4Reader {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
     /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
@@ -360,7 +360,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -386,7 +386,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -410,7 +410,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -434,7 +434,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -461,7 +461,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -488,7 +488,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -519,7 +519,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -585,7 +585,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -684,7 +684,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.img");
     /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
     /// // ("appliance\n") and the symlink /etc/name -> hostname.
@@ -714,7 +714,7 @@ impl Ext4Reader {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.vmdk\"\n\
     /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, false)?;
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// # let image = dir.path().join("disk.vmdk");
     /// // disk.vmdk: a stream-optimized VMDK whose root holds /etc/hostname.
     /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
@@ -897,7 +897,6 @@ mod tests {
             boot_partitions: Default::default(),
             ext4: Default::default(),
             overwrite: false,
-            progress: false,
         };
         build_image(&tree, &options, &img).unwrap();
 
