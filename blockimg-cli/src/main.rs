@@ -54,10 +54,10 @@ enum Command {
     Add(cli::add::AddArgs),
     /// Mount the ext4 filesystem of an image read-write through FUSE; the
     /// image is rewritten, atomically, when it is unmounted.
-    Mount(fuse_mount::command::MountArgs),
+    Mount(cli::mount::MountArgs),
     /// Unmount a filesystem mounted with `blockimg mount` and wait until
     /// its image is committed.
-    Umount(fuse_mount::command::UmountArgs),
+    Umount(cli::mount::UmountArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,8 +74,8 @@ fn main() -> ExitCode {
         Command::Cat(args) => cli::browse::run_cat(args).map_err(Into::into),
         Command::Get(args) => cli::browse::run_get(args).map_err(Into::into),
         Command::Add(args) => cli::add::run(args).map_err(Into::into),
-        Command::Mount(args) => fuse_mount::command::run_mount(args).map_err(Into::into),
-        Command::Umount(args) => fuse_mount::command::run_umount(args).map_err(Into::into),
+        Command::Mount(args) => cli::mount::run_mount(args).map_err(Into::into),
+        Command::Umount(args) => cli::mount::run_umount(args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

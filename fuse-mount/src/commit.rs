@@ -7,9 +7,20 @@ use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::state::Fs;
 
-/// What a commit did.
+/// What the commit at the end of a mount did.
+///
+/// # Examples
+///
+/// ```
+/// use fuse_mount::Commit;
+///
+/// fn rewritten(commit: Commit) -> bool {
+///     commit == Commit::Written
+/// }
+/// assert!(!rewritten(Commit::Unchanged)); // a mount that changed nothing leaves the image alone
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Commit {
     /// Nothing had changed: the image was left as it was.
     Unchanged,
     /// The image was replaced by one holding the new state.
@@ -18,9 +29,9 @@ pub enum Outcome {
 
 /// Writes the state of `fs` into `image` atomically; leaves the image
 /// untouched when nothing changed or anything fails.
-pub fn commit(fs: &Fs, image: &Image) -> Result<Outcome> {
+pub fn commit(fs: &Fs, image: &Image) -> Result<Commit> {
     if !fs.changed() {
-        return Ok(Outcome::Unchanged);
+        return Ok(Commit::Unchanged);
     }
     let written = fs
         .to_tree()
@@ -29,5 +40,5 @@ pub fn commit(fs: &Fs, image: &Image) -> Result<Outcome> {
         image: image.path.clone(),
         source: Box::new(Error::Image(e)),
     })?;
-    Ok(Outcome::Written)
+    Ok(Commit::Written)
 }

@@ -7,22 +7,15 @@ use std::path::{Path, PathBuf};
 /// # Examples
 ///
 /// ```
-/// use fuse_mount::command::{run_mount, MountArgs};
-/// use fuse_mount::Error;
+/// use blockimg::disk::ImageSpec;
+/// use fuse_mount::{mount, Error, MountOptions};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
-/// let args = MountArgs {
-///     image: dir.path().join("missing.img").into(),
-///     mountpoint: dir.path().into(),
-///     foreground: false,
-///     ro: true,
-///     owner: None,
-///     fakeroot: false,
-///     threads: 1,
-/// };
+/// let image = ImageSpec { path: dir.path().join("missing.img"), partition: None };
+/// let options = MountOptions::new(image, dir.path()).read_only(true);
 /// // The image is read before anything is mounted.
-/// let err = run_mount(args).err().ok_or("mounted a missing image")?;
+/// let err = mount(&options).err().ok_or("mounted a missing image")?;
 /// assert!(matches!(err, Error::Image(_)));
 /// assert!(err.to_string().contains("missing.img"));
 /// # Ok(())
@@ -50,7 +43,8 @@ pub enum Error {
         /// Why a commit could not keep it as it is.
         reason: String,
     },
-    /// A command-line value is not valid.
+    /// An option (of [`MountOptions`](crate::MountOptions), or a
+    /// command line's) is not valid.
     #[error("invalid {option}: {reason}")]
     InvalidOption {
         /// The option.
@@ -111,22 +105,10 @@ impl Error {
 /// # Examples
 ///
 /// ```
-/// use fuse_mount::command::{run_mount, MountArgs};
+/// use fuse_mount::{MountOptions, Mounted};
 ///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let dir = tempfile::tempdir()?;
-/// let args = MountArgs {
-///     image: dir.path().join("missing.img").into(),
-///     mountpoint: dir.path().into(),
-///     foreground: false,
-///     ro: true,
-///     owner: None,
-///     fakeroot: false,
-///     threads: 1,
-/// };
-/// let result: fuse_mount::Result<()> = run_mount(args);
-/// assert!(result.is_err());
-/// # Ok(())
-/// # }
+/// // No thread to serve the mount: refused before anything is read.
+/// let result: fuse_mount::Result<Mounted> = fuse_mount::mount(&MountOptions::default().threads(0));
+/// assert!(matches!(result, Err(fuse_mount::Error::InvalidOption { .. })));
 /// ```
 pub type Result<T> = std::result::Result<T, Error>;

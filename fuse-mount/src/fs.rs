@@ -22,14 +22,12 @@ use fuser::{
     ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::inode::timestamp;
+use crate::inode::{timestamp, MAX_WRITE};
 use crate::state::{Caller, Fs, NewKind, OpResult, SetAttr};
 
 /// How long the kernel may cache attributes and entries: the daemon is the
 /// only writer, so whatever the kernel cached stays true.
 const TTL: Duration = Duration::from_secs(3600);
-/// Largest write the kernel sends at once.
-pub const MAX_WRITE: u32 = 1 << 20;
 
 /// The filesystem fuser runs: the shared state behind a lock.
 pub struct FuseFs {

@@ -10,6 +10,11 @@ use fuser::{FileAttr, FileType, INodeNo};
 
 use crate::data::FileData;
 
+/// Largest write the kernel sends at once: the front asks for it when the
+/// connection starts, and every inode's attributes give it as the block
+/// size, which tools size their buffers by.
+pub const MAX_WRITE: u32 = 1 << 20;
+
 /// Longest symlink target stored in the inode itself (no data block).
 const FAST_SYMLINK_MAX: usize = 59;
 /// Bytes for in-inode xattrs in a 256-byte inode (after the 128-byte
@@ -188,7 +193,7 @@ impl Inode {
             gid: self.meta.gid,
             rdev,
             // Tools size their buffers by this: one write per request.
-            blksize: crate::fs::MAX_WRITE,
+            blksize: MAX_WRITE,
             flags: 0,
         }
     }

@@ -13,40 +13,41 @@
 //!
 //! ```no_run
 //! // Needs FUSE (/dev/fuse and fusermount3), which a doctest cannot count on.
-//! use fuse_mount::command::{run_mount, run_umount, MountArgs, UmountArgs};
+//! use blockimg::disk::ImageSpec;
+//! use fuse_mount::{mount, unmount, MountOptions};
 //!
 //! # fn main() -> fuse_mount::Result<()> {
-//! let args = MountArgs {
-//!     image: "disk.img".into(),
-//!     mountpoint: "mnt".into(),
-//!     foreground: false,
-//!     ro: false,
-//!     owner: None,
-//!     fakeroot: false,
-//!     threads: 1,
-//! };
-//! run_mount(args)?; // mnt now shows the image's filesystem; change it at will
-//! run_umount(UmountArgs { mountpoint: "mnt".into() })?; // commits a new, complete disk.img
+//! let image = ImageSpec::parse("disk.img".as_ref())?;
+//! mount(&MountOptions::new(image, "mnt"))?; // mnt now shows the image's filesystem; change it at will
+//! unmount("mnt")?; // commits a new, complete disk.img
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`mount`] returns once a daemon forked into the background serves the
+//! mount (or, with [`MountOptions::foreground`], once the filesystem was
+//! unmounted and committed); [`unmount`] unmounts and waits for the
+//! daemon's [`Commit`]. Nothing in the crate prints: errors, the daemon's
+//! too, are returned.
 
 #![deny(missing_docs)]
 // Input comes from users and their images: failures are errors, never panics.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod acl;
-pub mod command;
 mod commit;
 mod data;
 mod error;
 mod fs;
 mod image;
 mod inode;
+mod mount;
 mod runtime;
 mod signals;
 mod spill;
 mod state;
 mod unmount;
 
+pub use commit::Commit;
 pub use error::{Error, Result};
+pub use mount::{mount, unmount, MountOptions, Mounted};

@@ -9,6 +9,7 @@ pub mod initramfs;
 pub mod inspect;
 pub mod install_grub;
 pub mod mkdisk;
+pub mod mount;
 pub mod output_args;
 pub mod terminal;
 pub mod write;

@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 
 use super::alloc::{Allocator, Run};
+use super::extent;
 use super::geometry::Geometry;
-use super::plan::{
-    geometry_free_estimate_overhead, logical_runs, map_extents, push_tree_pieces, take_tree_blocks,
-    InodePlan, Piece, PieceKind, Slot,
+use super::pieces::{
+    logical_runs, map_extents, push_tree_pieces, InodePlan, Piece, PieceKind, Slot,
 };
 use super::superblock::GroupDesc;
 use super::Ext4Options;
@@ -57,6 +57,31 @@ impl PlacedData {
     pub fn nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.runs.keys().copied()
     }
+}
+
+/// Blocks left for content once a geometry's fixed metadata is placed.
+pub(super) fn geometry_free_estimate(g: &Geometry) -> u64 {
+    let backups: u64 = (0..g.groups).map(|grp| g.backup_blocks(grp)).sum();
+    let per_group = 2 + u64::from(g.inode_table_blocks);
+    let fixed = backups + per_group * u64::from(g.groups) + u64::from(g.journal_blocks);
+    (g.blocks_count - g.first_data_block).saturating_sub(fixed)
+}
+
+/// Blocks a geometry's fixed metadata takes, as estimated for sizing and
+/// for "too small" errors.
+pub(super) fn geometry_free_estimate_overhead(g: &Geometry) -> u64 {
+    (g.blocks_count - g.first_data_block).saturating_sub(geometry_free_estimate(g))
+}
+
+/// Takes the extent tree blocks an inode with `extents` extents needs
+/// below it (none when they fit in the inode).
+fn take_tree_blocks(alloc: &mut Allocator, extents: usize, block_size: u32) -> Option<Vec<u64>> {
+    let n = extent::tree_blocks(extents, block_size);
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let runs = alloc.take(n)?;
+    Some(runs.iter().flat_map(|r| r.start..r.end()).collect())
 }
 
 fn too_small(g: &Geometry, size_bytes: u64, what: &str) -> Error {

@@ -113,6 +113,7 @@ mod geometry;
 mod inode;
 mod journal;
 mod layout;
+mod pieces;
 mod plan;
 mod resize;
 mod superblock;

@@ -7,14 +7,19 @@ use std::collections::VecDeque;
 use super::alloc::{Allocator, Run};
 use super::csum::Checksummer;
 use super::dir::{self, DirLayout};
-use super::extent::{self, Extent, MAX_EXTENT_LEN};
+use super::extent::{self, MAX_EXTENT_LEN};
 use super::geometry::{has_super, Geometry, FIRST_INO};
 use super::inode::I_BLOCK_LEN;
-use super::layout::{Ext4Layout, PlacedData};
+use super::layout::{
+    geometry_free_estimate, geometry_free_estimate_overhead, Ext4Layout, PlacedData,
+};
+use super::pieces::{
+    logical_runs, map_extents, push_tree_pieces, InodePlan, Piece, PieceKind, Slot,
+};
 use super::superblock::{
     GroupDesc, SuperblockInfo, BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED,
 };
-use super::xattr::{self, XattrLayout};
+use super::xattr;
 use super::Ext4Options;
 use crate::error::{Error, Result};
 use crate::identity;
@@ -32,89 +37,6 @@ pub const LOST_FOUND_INO: u32 = FIRST_INO;
 const LOST_FOUND_BYTES: usize = 16 * 1024;
 /// Longest hard-link count ext4 stores.
 const MAX_LINKS: u32 = 65000;
-
-/// What an inode number holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
-    /// A reserved inode left zeroed.
-    Reserved,
-    /// A node of the tree.
-    Node(NodeId),
-    /// The lost+found directory made for the image.
-    LostFound,
-    /// The journal.
-    Journal,
-    /// The resize inode.
-    Resize,
-}
-
-/// Where one inode's blocks are.
-#[derive(Clone, Debug, Default)]
-pub struct InodePlan {
-    /// Data extents (files, directories, slow symlinks, the journal).
-    pub extents: Vec<Extent>,
-    /// Extent tree blocks below the inode.
-    pub tree_blocks: Vec<u64>,
-    /// Directory layout, for directories.
-    pub dir: Option<DirLayout>,
-    /// Extended attributes.
-    pub xattrs: XattrLayout,
-    /// Block of the external xattr block, 0 for none.
-    pub xattr_block: u64,
-    /// Hard-link count.
-    pub links: u16,
-    /// Parent directory's inode number (directories).
-    pub parent: u32,
-}
-
-impl InodePlan {
-    /// Blocks owned by the inode: data, extent tree and xattr block.
-    pub fn blocks(&self) -> u64 {
-        self.extents.iter().map(|e| u64::from(e.len)).sum::<u64>()
-            + self.tree_blocks.len() as u64
-            + u64::from(self.xattr_block != 0)
-    }
-}
-
-/// A stretch of the filesystem with known content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Piece {
-    /// First block.
-    pub block: u64,
-    /// Number of blocks.
-    pub count: u64,
-    /// What the blocks hold.
-    pub kind: PieceKind,
-}
-
-/// What a [`Piece`] holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PieceKind {
-    /// A superblock copy of a group.
-    Superblock(u32),
-    /// The group descriptor table copy of a group.
-    Gdt(u32),
-    /// A group's block bitmap.
-    BlockBitmap(u32),
-    /// A group's inode bitmap.
-    InodeBitmap(u32),
-    /// The used part of a group's inode table.
-    InodeTable(u32),
-    /// The journal superblock.
-    JournalSuperblock,
-    /// The resize inode's double-indirect block.
-    ResizeDind,
-    /// Primary reserved descriptor block `n`, listing its backup copies.
-    ReservedGdt(u32),
-    /// Directory blocks from this logical index.
-    Dir(Slot, u64),
-    /// File data (or a slow symlink's target) from this logical block.
-    Data(NodeId, u64),
-    /// The `index`th extent tree block of an inode.
-    ExtentBlock(Slot, u32),
-    /// An inode's xattr block.
-    XattrBlock(Slot),
-}
 
 /// A complete ext4 layout for a tree.
 ///
@@ -325,14 +247,6 @@ fn default_journal_bytes(blocks: u64, bs: u64, journal: bool) -> u64 {
     }
 }
 
-/// Blocks left for content once a geometry's fixed metadata is placed.
-fn geometry_free_estimate(g: &Geometry) -> u64 {
-    let backups: u64 = (0..g.groups).map(|grp| g.backup_blocks(grp)).sum();
-    let per_group = 2 + u64::from(g.inode_table_blocks);
-    let fixed = backups + per_group * u64::from(g.groups) + u64::from(g.journal_blocks);
-    (g.blocks_count - g.first_data_block).saturating_sub(fixed)
-}
-
 /// Path of a node for error messages, found by walking up its first
 /// parents (only on error paths, so the lookup of names is fine).
 fn node_path(tree: &Tree, parent_nodes: &[NodeId], id: NodeId) -> String {
@@ -467,57 +381,6 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
         lost_found_node,
         blocks,
     })
-}
-
-/// The logical blocks of a file that hold data, as runs of `(first, count)`.
-pub fn logical_runs(segments: &[crate::tree::Segment], size: u64, bs: u64) -> Vec<Run> {
-    let mut runs: Vec<Run> = Vec::new();
-    for seg in segments {
-        let end = (seg.offset.saturating_add(seg.len)).min(size);
-        if seg.len == 0 || seg.offset >= end {
-            continue;
-        }
-        let first = seg.offset / bs;
-        let last = (end - 1) / bs;
-        match runs.last_mut() {
-            Some(run) if first <= run.end() => {
-                let new_end = run.end().max(last + 1);
-                run.len = new_end - run.start;
-            }
-            _ => runs.push(Run {
-                start: first,
-                len: last + 1 - first,
-            }),
-        }
-    }
-    runs
-}
-
-/// Maps logical runs onto physical runs as extents of at most 32768 blocks.
-pub(super) fn map_extents(logical: &[Run], physical: &[Run]) -> Vec<Extent> {
-    let mut out = Vec::new();
-    let mut phys = physical.iter().copied();
-    let mut current = phys.next();
-    for run in logical {
-        let (mut lstart, mut left) = (run.start, run.len);
-        while left > 0 {
-            let Some(p) = current.as_mut() else { break };
-            let n = left.min(p.len).min(MAX_EXTENT_LEN);
-            out.push(Extent {
-                logical: lstart as u32,
-                physical: p.start,
-                len: n as u16,
-            });
-            lstart += n;
-            left -= n;
-            p.start += n;
-            p.len -= n;
-            if p.len == 0 {
-                current = phys.next();
-            }
-        }
-    }
-    out
 }
 
 fn plan_with<'t>(
@@ -887,33 +750,6 @@ impl Placer<'_, '_> {
             Slot::Resize => "<resize inode>".into(),
             Slot::Reserved => "<reserved>".into(),
         }
-    }
-}
-
-pub(super) fn geometry_free_estimate_overhead(g: &Geometry) -> u64 {
-    (g.blocks_count - g.first_data_block).saturating_sub(geometry_free_estimate(g))
-}
-
-pub(super) fn take_tree_blocks(
-    alloc: &mut Allocator,
-    extents: usize,
-    block_size: u32,
-) -> Option<Vec<u64>> {
-    let n = extent::tree_blocks(extents, block_size);
-    if n == 0 {
-        return Some(Vec::new());
-    }
-    let runs = alloc.take(n)?;
-    Some(runs.iter().flat_map(|r| r.start..r.end()).collect())
-}
-
-pub(super) fn push_tree_pieces(pieces: &mut Vec<Piece>, slot: Slot, blocks: &[u64]) {
-    for (i, &block) in blocks.iter().enumerate() {
-        pieces.push(Piece {
-            block,
-            count: 1,
-            kind: PieceKind::ExtentBlock(slot, i as u32),
-        });
     }
 }
 

@@ -8,9 +8,8 @@ use super::dir::DirContext;
 use super::extent;
 use super::inode::{InodeRecord, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
 use super::journal;
-use super::plan::{
-    block_bitmap, inode_bitmap, Ext4Plan, InodePlan, PieceKind, Slot, LOST_FOUND_INO, ROOT_INO,
-};
+use super::pieces::{InodePlan, PieceKind, Slot};
+use super::plan::{block_bitmap, inode_bitmap, Ext4Plan, LOST_FOUND_INO, ROOT_INO};
 use super::resize;
 use super::xattr;
 use crate::error::Result;

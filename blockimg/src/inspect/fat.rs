@@ -1,64 +1,17 @@
-//! The FAT part of a report: label, volume id, FAT type, size and free
-//! space (read with fatfs through a read-only window of the image), and a
+//! Reading the FAT part of a report ([`FatReport`]): label, volume id, FAT
+//! type, size and free space (with fatfs through a read-only window of the
+//! image, or by [`small_fat32`] for FAT32 volumes fatfs refuses), and a
 //! UEFI boot loader at `/EFI/BOOT/BOOTX64.EFI`.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use fatfs::{FatType, FileSystem, FsOptions};
-use serde::Serialize;
-
+use super::fat_report::{FatReport, REMOVABLE_PATH};
 use super::{small_fat32, EfiLoader, Filesystem, PartitionReport};
 use crate::disk::found::is_fat_boot_sector;
 use crate::disk::Partition;
 use crate::disk_format::{seek_target, Backing};
-
-/// Where UEFI firmware looks for a boot loader on removable media (x86-64).
-pub(super) const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
-
-/// A FAT filesystem.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::inspect::{inspect, Filesystem};
-///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"48M\"\ntable = \"gpt\"\n[[output]]\npath = \"disk.img\"\n\
-/// #             [[partition]]\nrole = \"esp\"\nsize = \"33M\"\n[partition.fat]\nlabel = \"EFI\"\nvolume_id = \"ABCD-1234\"\n\
-/// #             [[partition]]\nrole = \"swap\"\nsize = \"4M\"\n[partition.swap]\nlabel = \"swap\"\n[[partition]]\nrole = \"root\"\n";
-/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-/// # let image = dir.path().join("disk.img");
-/// // disk.img: GPT; an ESP labelled EFI, 4 MiB of swap, an ext4 root.
-/// let report = inspect(&image)?;
-/// let Some(Filesystem::Fat(fat)) = &report.partitions[0].filesystem else { panic!("FAT") };
-/// assert_eq!((fat.fat_type.as_str(), fat.label.as_str()), ("FAT32", "EFI"));
-/// assert_eq!(fat.volume_id, "ABCD-1234");
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FatReport {
-    /// `FAT12`, `FAT16` or `FAT32` (from the cluster count, as the
-    /// specification decides it).
-    pub fat_type: String,
-    /// The volume label of the boot sector, trailing spaces removed.
-    pub label: String,
-    /// The volume id (serial number), as `blkid` shows it: `1234-ABCD`.
-    pub volume_id: String,
-    /// Size of the filesystem in bytes (total sectors times sector size).
-    pub size: u64,
-    /// Bytes per cluster.
-    pub cluster_size: u32,
-    /// Data clusters.
-    pub clusters: u32,
-    /// Free clusters (FAT32's FSInfo count when valid, else counted).
-    pub free_clusters: u32,
-    /// Size of `/EFI/BOOT/BOOTX64.EFI`, when the filesystem has it.
-    #[serde(skip)]
-    pub efi_loader: Option<u64>,
-}
+use fatfs::{FatType, FileSystem, FsOptions};
 
 /// The FAT filesystem at the start of `part`, if its first sector is a FAT
 /// boot sector.

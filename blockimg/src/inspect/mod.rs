@@ -22,6 +22,7 @@
 mod boot;
 mod ext4;
 mod fat;
+mod fat_report;
 mod small_fat32;
 mod swap;
 mod text;
@@ -192,7 +193,7 @@ pub enum Filesystem {
     /// ext2, ext3 or ext4.
     Ext4(ext4::Ext4Report),
     /// FAT12, FAT16 or FAT32.
-    Fat(fat::FatReport),
+    Fat(fat_report::FatReport),
     /// A Linux swap area.
     Swap(swap::SwapReport),
     /// A filesystem that was recognized but could not be read.
@@ -205,7 +206,7 @@ pub enum Filesystem {
 }
 
 pub use ext4::Ext4Report;
-pub use fat::FatReport;
+pub use fat_report::FatReport;
 pub use swap::SwapReport;
 
 /// Boot code installed on the disk.

@@ -7,7 +7,7 @@
 
 use std::io;
 
-use super::fat::{FatReport, REMOVABLE_PATH};
+use super::fat_report::{FatReport, REMOVABLE_PATH};
 use crate::bytes::{le16, le32};
 use crate::disk::fat::BootSector;
 use crate::disk::Partition;

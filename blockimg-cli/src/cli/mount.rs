@@ -1,0 +1,176 @@
+//! `blockimg mount` and `blockimg umount`: the command line of
+//! [`fuse_mount::mount`] and [`fuse_mount::unmount`].
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use blockimg::disk::ImageSpec;
+use fuse_mount::{Error, MountOptions, Result};
+
+/// `blockimg mount`.
+#[derive(Debug, clap::Args)]
+pub struct MountArgs {
+    /// The image, and optionally the partition holding the filesystem:
+    /// `disk.img` (a bare filesystem, or the first Linux partition with
+    /// ext4) or `disk.img:2`.
+    pub image: OsString,
+    /// An existing directory to mount the filesystem on.
+    pub mountpoint: PathBuf,
+    /// Stay in the foreground until the filesystem is unmounted (the
+    /// commit's outcome is then this command's exit status).
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// Mount read-only; the image is never rewritten.
+    #[arg(long)]
+    pub ro: bool,
+    /// Owner and group (numeric `UID:GID`) of everything created through
+    /// the mount, whoever creates it. The mount shows these ids as those of
+    /// the user who mounted (so that user may write where they own), and a
+    /// chown to that user's ids records these.
+    #[arg(long, value_name = "UID:GID")]
+    pub owner: Option<String>,
+    /// Let every caller act as root: no permission checks, and chown/chmod
+    /// recorded as asked (device nodes still need CAP_MKNOD).
+    #[arg(long)]
+    pub fakeroot: bool,
+    /// Threads serving requests. One is fastest for a single client
+    /// (`cp -a`, `tar -x`): the kernel hands each request to the thread
+    /// that waited longest, a cold one when there are several. More help
+    /// several clients working at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
+}
+
+/// `blockimg umount`.
+#[derive(Debug, clap::Args)]
+pub struct UmountArgs {
+    /// The mountpoint given to `blockimg mount`.
+    pub mountpoint: PathBuf,
+}
+
+impl MountArgs {
+    /// The library's options for these arguments: the image spec parsed,
+    /// then `--owner` (so that a bad image spec is reported first).
+    pub fn options(self) -> Result<MountOptions> {
+        let image = ImageSpec::parse(&self.image)?;
+        let owner = self.owner.as_deref().map(parse_owner).transpose()?;
+        Ok(MountOptions::new(image, self.mountpoint)
+            .foreground(self.foreground)
+            .read_only(self.ro)
+            .owner(owner)
+            .fakeroot(self.fakeroot)
+            .threads(self.threads))
+    }
+}
+
+/// Mounts the image; returns once the mount is live (or, with
+/// `--foreground`, once it was unmounted and committed).
+pub fn run_mount(args: MountArgs) -> Result<()> {
+    fuse_mount::mount(&args.options()?).map(drop)
+}
+
+/// Unmounts the mountpoint and waits for its daemon's commit.
+pub fn run_umount(args: UmountArgs) -> Result<()> {
+    fuse_mount::unmount(&args.mountpoint).map(drop)
+}
+
+/// `UID:GID`, both numeric. Checked after the command line is parsed, as
+/// an error of the command (exit status 1) rather than one of its usage.
+fn parse_owner(value: &str) -> Result<(u32, u32)> {
+    let invalid = || Error::InvalidOption {
+        option: "--owner".into(),
+        reason: format!("{value:?} is not UID:GID (numeric)"),
+    };
+    let (uid, gid) = value.split_once(':').ok_or_else(invalid)?;
+    Ok((
+        uid.parse().map_err(|_| invalid())?,
+        gid.parse().map_err(|_| invalid())?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// A command line with `blockimg mount`'s arguments.
+    #[derive(Parser)]
+    struct Mount {
+        #[command(flatten)]
+        mount: MountArgs,
+    }
+
+    /// A command line with `blockimg umount`'s arguments.
+    #[derive(Parser)]
+    struct Umount {
+        #[command(flatten)]
+        umount: UmountArgs,
+    }
+
+    fn mount_args(args: &[&str]) -> std::result::Result<MountArgs, clap::Error> {
+        Mount::try_parse_from(std::iter::once("blockimg-mount").chain(args.iter().copied()))
+            .map(|cli| cli.mount)
+    }
+
+    #[test]
+    fn defaults_and_flags_become_options() {
+        let args = mount_args(&["disk.img:2", "/mnt/image", "--ro"]).unwrap();
+        assert_eq!(args.image, "disk.img:2");
+        assert!(args.ro && !args.foreground);
+        assert_eq!(args.threads, 1);
+        let options = args.options().unwrap();
+        assert_eq!(options.image.path, std::path::Path::new("disk.img"));
+        assert_eq!(options.image.partition, Some(2));
+        assert_eq!(options.mountpoint, std::path::Path::new("/mnt/image"));
+        assert!(options.read_only && !options.foreground && !options.fakeroot);
+        assert_eq!((options.owner, options.threads), (None, 1));
+
+        let all = [
+            "disk.img",
+            "mnt",
+            "-f",
+            "--owner",
+            "1000:100",
+            "--fakeroot",
+            "--threads",
+            "64",
+        ];
+        let options = mount_args(&all).unwrap().options().unwrap();
+        assert!(options.foreground && options.fakeroot && !options.read_only);
+        assert_eq!((options.owner, options.threads), (Some((1000, 100)), 64));
+    }
+
+    #[test]
+    fn threads_are_1_to_64() {
+        for bad in ["0", "65", "x"] {
+            assert!(mount_args(&["disk.img", "mnt", "--threads", bad]).is_err());
+        }
+    }
+
+    #[test]
+    fn owner_must_be_numeric_uid_gid() {
+        for bad in ["x", "1000", "a:1", "1:b", "1:2:3", "-1:0"] {
+            let owner = format!("--owner={bad}");
+            let args = mount_args(&["disk.img", "mnt", &owner]).unwrap();
+            let err = args.options().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid --owner: {bad:?} is not UID:GID (numeric)")
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_partition_is_reported_before_a_bad_owner() {
+        let args = mount_args(&["disk.img:0", "mnt", "--owner", "x"]).unwrap();
+        let err = args.options().unwrap_err().to_string();
+        assert!(err.contains("partitions are numbered from 1"), "{err}");
+    }
+
+    #[test]
+    fn umount_takes_the_mountpoint() {
+        let cli = Umount::try_parse_from(["blockimg-umount", "/mnt/image"]).unwrap();
+        assert_eq!(cli.umount.mountpoint, std::path::Path::new("/mnt/image"));
+    }
+}

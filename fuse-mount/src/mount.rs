@@ -1,0 +1,654 @@
+//! Mounting and unmounting: load the image, mount it, serve it until it is
+//! unmounted, commit; and unmount, then wait for that commit.
+//!
+//! Nothing here prints. Whatever goes wrong before the mount is live is
+//! returned to the caller of [`mount`], the daemon's errors included (they
+//! come back through the readiness pipe). Once the mount is live, the
+//! daemon's standard streams point at /dev/null and how its commit went is
+//! recorded in the runtime directory, where [`unmount`] reads it.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use blockimg::disk::ImageSpec;
+use fuser::{Config as FuseConfig, MountOption, Session};
+
+use crate::commit::{commit, Commit};
+use crate::error::{Error, Result};
+use crate::fs::FuseFs;
+use crate::image::Image;
+use crate::runtime::Runtime;
+use crate::signals;
+use crate::spill::Spill;
+use crate::state::{Config, Fs};
+
+/// What the daemon says through the readiness pipe once the mount is live.
+const READY: &[u8] = b"ready";
+/// The status the daemon records for each [`Commit`] (and `failed: ...`
+/// for an error), read back by [`unmount`].
+const COMMITTED: &str = "committed";
+/// See [`COMMITTED`].
+const UNCHANGED: &str = "unchanged";
+
+/// What to mount, where, and how.
+///
+/// Build it with [`MountOptions::new`] and the setters (or start from
+/// [`MountOptions::default`] and assign the fields): the struct is
+/// `#[non_exhaustive]`, so that options can be added later.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::ImageSpec;
+/// use fuse_mount::MountOptions;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Partition 2 of disk.img, on /mnt/image, read-only, served by 4 threads.
+/// let image = ImageSpec::parse("disk.img:2".as_ref())?;
+/// let options = MountOptions::new(image, "/mnt/image").read_only(true).threads(4);
+/// assert_eq!(options.image.partition, Some(2));
+/// assert!(options.read_only && !options.foreground && !options.fakeroot);
+/// assert_eq!((options.owner, options.threads), (None, 4));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MountOptions {
+    /// The image, and optionally the partition holding the filesystem
+    /// (without one: a bare filesystem, or the first Linux partition with
+    /// ext4).
+    pub image: ImageSpec,
+    /// An existing directory to mount the filesystem on.
+    pub mountpoint: PathBuf,
+    /// Serve the mount in the calling process until the filesystem is
+    /// unmounted, then commit, instead of in a daemon forked into the
+    /// background.
+    pub foreground: bool,
+    /// Mount read-only; the image is never rewritten.
+    pub read_only: bool,
+    /// Owner and group ids `(uid, gid)` of everything created through the
+    /// mount, whoever creates it. The mount shows these ids as those of the
+    /// user who mounted (so that user may write where they own), and a
+    /// chown to that user's ids records these.
+    pub owner: Option<(u32, u32)>,
+    /// Let every caller act as root: no permission checks, and chown/chmod
+    /// recorded as asked (device nodes still need CAP_MKNOD).
+    pub fakeroot: bool,
+    /// Threads serving requests, at least one. One is fastest for a single
+    /// client (`cp -a`, `tar -x`): the kernel hands each request to the
+    /// thread that waited longest, a cold one when there are several. More
+    /// help several clients working at once.
+    pub threads: u16,
+}
+
+impl Default for MountOptions {
+    /// No image and no mountpoint yet (empty paths), in the background,
+    /// read-write, no owner override, permission checks on, one thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fuse_mount::MountOptions;
+    ///
+    /// let mut options = MountOptions::default();
+    /// options.image.path = "disk.img".into();
+    /// options.mountpoint = "mnt".into();
+    /// assert_eq!(options.threads, 1);
+    /// assert!(!options.foreground && !options.read_only);
+    /// ```
+    fn default() -> MountOptions {
+        MountOptions {
+            image: ImageSpec {
+                path: PathBuf::new(),
+                partition: None,
+            },
+            mountpoint: PathBuf::new(),
+            foreground: false,
+            read_only: false,
+            owner: None,
+            fakeroot: false,
+            threads: 1,
+        }
+    }
+}
+
+impl MountOptions {
+    /// Mounting `image` on `mountpoint`, with the [default](MountOptions::default)
+    /// settings otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::ImageSpec;
+    /// use fuse_mount::MountOptions;
+    ///
+    /// let image = ImageSpec { path: "disk.img".into(), partition: None };
+    /// let options = MountOptions::new(image, "mnt");
+    /// assert_eq!(options.mountpoint, std::path::Path::new("mnt"));
+    /// assert_eq!(options.threads, 1);
+    /// ```
+    pub fn new(image: ImageSpec, mountpoint: impl Into<PathBuf>) -> MountOptions {
+        MountOptions {
+            image,
+            mountpoint: mountpoint.into(),
+            ..MountOptions::default()
+        }
+    }
+
+    /// Sets [`foreground`](MountOptions::foreground).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fuse_mount::MountOptions;
+    ///
+    /// assert!(MountOptions::default().foreground(true).foreground);
+    /// ```
+    pub fn foreground(mut self, foreground: bool) -> MountOptions {
+        self.foreground = foreground;
+        self
+    }
+
+    /// Sets [`read_only`](MountOptions::read_only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fuse_mount::MountOptions;
+    ///
+    /// assert!(MountOptions::default().read_only(true).read_only);
+    /// ```
+    pub fn read_only(mut self, read_only: bool) -> MountOptions {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Sets [`owner`](MountOptions::owner): `Some((uid, gid))`, or `None`
+    /// for the ids of whoever creates a file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fuse_mount::MountOptions;
+    ///
+    /// let options = MountOptions::default().owner(Some((0, 0)));
+    /// assert_eq!(options.owner, Some((0, 0))); // files created through the mount belong to root
+    /// ```
+    pub fn owner(mut self, owner: Option<(u32, u32)>) -> MountOptions {
+        self.owner = owner;
+        self
+    }
+
+    /// Sets [`fakeroot`](MountOptions::fakeroot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fuse_mount::MountOptions;
+    ///
+    /// assert!(MountOptions::default().fakeroot(true).fakeroot);
+    /// ```
+    pub fn fakeroot(mut self, fakeroot: bool) -> MountOptions {
+        self.fakeroot = fakeroot;
+        self
+    }
+
+    /// Sets [`threads`](MountOptions::threads); [`mount`] refuses 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fuse_mount::MountOptions;
+    ///
+    /// assert_eq!(MountOptions::default().threads(8).threads, 8);
+    /// ```
+    pub fn threads(mut self, threads: u16) -> MountOptions {
+        self.threads = threads;
+        self
+    }
+}
+
+/// Where a mount stands when [`mount`] returns.
+///
+/// # Examples
+///
+/// ```
+/// use fuse_mount::{Commit, Mounted};
+///
+/// fn say(mounted: Mounted) -> String {
+///     match mounted {
+///         Mounted::Background { pid } => format!("served by process {pid}"),
+///         Mounted::Foreground(Commit::Written) => "unmounted, image rewritten".into(),
+///         Mounted::Foreground(Commit::Unchanged) => "unmounted, nothing had changed".into(),
+///     }
+/// }
+/// assert_eq!(say(Mounted::Background { pid: 42 }), "served by process 42");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mounted {
+    /// The mount is live, served by a daemon in the background; [`unmount`]
+    /// (or a SIGINT, SIGTERM or SIGHUP to the daemon) ends it and commits.
+    Background {
+        /// The daemon's process id.
+        pid: u32,
+    },
+    /// With [`MountOptions::foreground`]: the mount was served in this
+    /// process until it was unmounted, and then committed.
+    Foreground(Commit),
+}
+
+/// Mounts the image; returns once the mount is live, served by a daemon in
+/// the background, or, with [`MountOptions::foreground`], once it was
+/// unmounted and committed.
+///
+/// The daemon is a child process forked from the caller, in a session of
+/// its own, with its working directory at `/`; it writes its commit's
+/// outcome where [`unmount`] finds it, then exits (it never returns into
+/// the caller's code). Whatever fails before the mount is live, in the
+/// daemon too, is this function's error. The mount serves until it is
+/// unmounted ([`unmount`], `umount`, `fusermount3 -u`) or the daemon gets
+/// SIGINT, SIGTERM or SIGHUP (which unmount it); either way the changes are
+/// then committed: the image is replaced, atomically, by one holding them.
+///
+/// # Threads
+///
+/// Without `foreground`, call it from a process that runs no other thread:
+/// the daemon is forked and goes on running, and a thread of the caller's
+/// that held a lock at the fork (of the allocator, of standard output)
+/// would leave that lock held forever in the daemon.
+///
+/// # Errors
+///
+/// [`Error::InvalidOption`] for zero threads or a mountpoint that is not a
+/// directory, [`Error::Image`] or [`Error::ReadOnly`] for an image that
+/// cannot be mounted (as asked), [`Error::Unmount`] when a daemon already
+/// serves the mountpoint or the daemon failed before the mount was live
+/// (its error as the reason), [`Error::Mount`] when the kernel refused the
+/// mount, and, in the foreground, [`Error::Commit`] when committing failed
+/// (the image is then as it was before the mount).
+///
+/// # Examples
+///
+/// ```no_run
+/// // Needs FUSE (/dev/fuse and fusermount3), which a doctest cannot count on.
+/// use blockimg::disk::ImageSpec;
+/// use fuse_mount::{mount, unmount, Commit, MountOptions, Mounted};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let image = ImageSpec::parse("disk.img:2".as_ref())?;
+/// // Files created through the mount belong to root.
+/// let options = MountOptions::new(image, "mnt").owner(Some((0, 0)));
+/// let mounted = mount(&options)?; // returns once the mount is live
+/// assert!(matches!(mounted, Mounted::Background { .. }));
+/// std::fs::write("mnt/etc/hostname", "appliance\n")?;
+/// // Unmounting commits: disk.img now holds the new /etc/hostname.
+/// assert_eq!(unmount("mnt")?, Commit::Written);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The image is read before anything is mounted, so a missing one is
+/// refused without FUSE:
+///
+/// ```
+/// use blockimg::disk::ImageSpec;
+/// use fuse_mount::{mount, Error, MountOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let image = ImageSpec { path: dir.path().join("missing.img"), partition: None };
+/// let err = mount(&MountOptions::new(image, dir.path())).err().ok_or("mounted a missing image")?;
+/// assert!(matches!(err, Error::Image(_)));
+/// # Ok(())
+/// # }
+/// ```
+pub fn mount(options: &MountOptions) -> Result<Mounted> {
+    if options.threads == 0 {
+        return Err(Error::InvalidOption {
+            option: "threads".into(),
+            reason: "at least one thread must serve the mount".into(),
+        });
+    }
+    let mountpoint = absolute(&options.mountpoint)?;
+    if !mountpoint.is_dir() {
+        return Err(Error::InvalidOption {
+            option: "mountpoint".into(),
+            reason: format!("{} is not a directory", mountpoint.display()),
+        });
+    }
+    let (image, tree) = Image::open(&options.image, options.read_only)?;
+    let runtime = Runtime::for_mountpoint(&mountpoint)?;
+    let lock = runtime.try_lock()?.ok_or_else(|| Error::Unmount {
+        mountpoint: mountpoint.clone(),
+        reason: "a blockimg daemon already serves this mountpoint".into(),
+    })?;
+    runtime.clear_status()?;
+    let spill_dir = match (options.read_only, image.path.parent()) {
+        (false, Some(dir)) => dir.to_path_buf(),
+        _ => std::env::temp_dir(),
+    };
+    let spill = Spill::create(&spill_dir)?;
+    let image_file = image
+        .file
+        .try_clone()
+        .map_err(|e| Error::io(&image.path, e))?;
+    let spill_file = spill.try_clone().map_err(|e| Error::io(&spill_dir, e))?;
+    // SAFETY: geteuid and getegid have no preconditions.
+    let mounter = unsafe { (libc::geteuid(), libc::getegid()) };
+    let config = Config {
+        read_only: options.read_only,
+        owner: options.owner.map(|ids| (ids, mounter)),
+        fakeroot: options.fakeroot,
+    };
+    let fs = Fs::new(
+        &tree,
+        vec![image_file, spill_file].into(),
+        spill,
+        image.space,
+        config,
+    )
+    .ok_or_else(|| Error::InvalidOption {
+        option: "image".into(),
+        reason: "a file's data is not in the image".into(),
+    })?;
+    drop(tree);
+    let state = Arc::new(Mutex::new(fs));
+    let front = FuseFs::new(Arc::clone(&state), kernel_permissions(options));
+    let fuse_config = fuse_config(&image, options);
+    let served = Served {
+        front,
+        state,
+        image,
+        mountpoint,
+        fuse_config,
+        runtime,
+        lock,
+    };
+
+    if options.foreground {
+        return served.serve(None).map(Mounted::Foreground);
+    }
+    match daemonize()? {
+        Fork::Parent { pipe, pid } => {
+            wait_ready(pipe, &served.mountpoint)?;
+            Ok(Mounted::Background { pid })
+        }
+        Fork::Child(pipe) => {
+            // The daemon: its errors went to the parent through the pipe
+            // (before the mount was live) or into the status file.
+            let result = served.serve(Some(pipe));
+            std::process::exit(i32::from(result.is_err()))
+        }
+    }
+}
+
+/// Everything a mount is served with, loaded before the fork.
+struct Served {
+    front: FuseFs,
+    state: Arc<Mutex<Fs>>,
+    image: Image,
+    mountpoint: PathBuf,
+    fuse_config: FuseConfig,
+    runtime: Runtime,
+    /// The mountpoint's lock, held until the commit's status is written.
+    lock: File,
+}
+
+impl Served {
+    /// Mounts, tells `ready` (the daemon's readiness pipe) how that went,
+    /// serves until unmounted, commits and records the outcome.
+    fn serve(self, ready: Option<File>) -> Result<Commit> {
+        let Served {
+            front,
+            state,
+            image,
+            mountpoint,
+            fuse_config,
+            runtime,
+            lock,
+        } = self;
+        let session = match start(front, &mountpoint, &fuse_config) {
+            Ok(session) => session,
+            Err(e) => {
+                if let Some(mut pipe) = ready {
+                    let _ = pipe.write_all(e.to_string().as_bytes());
+                }
+                return Err(e);
+            }
+        };
+        if let Some(mut pipe) = ready {
+            let _ = pipe.write_all(READY);
+            drop(pipe);
+            detach_stdio();
+        }
+        let served = session.run();
+        let fs = state.lock().unwrap_or_else(|e| e.into_inner());
+        let result = match served {
+            Err(e) => Err(Error::Mount {
+                mountpoint: mountpoint.clone(),
+                source: e,
+            }),
+            Ok(()) => commit(&fs, &image),
+        };
+        let status = match &result {
+            Ok(Commit::Written) => COMMITTED.to_string(),
+            Ok(Commit::Unchanged) => UNCHANGED.to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        runtime.write_status(&status)?;
+        drop(lock);
+        result
+    }
+}
+
+/// Mounts `front` on `mountpoint` and starts the thread that unmounts it
+/// at a stop signal; the signals are blocked first, so that the session's
+/// threads inherit the mask.
+fn start(front: FuseFs, mountpoint: &Path, config: &FuseConfig) -> Result<Session<FuseFs>> {
+    let blocked = signals::block()?;
+    let session = Session::new(front, mountpoint, config).map_err(|source| Error::Mount {
+        mountpoint: mountpoint.to_path_buf(),
+        source,
+    })?;
+    blocked.unmount_on_signal(mountpoint.to_path_buf())?;
+    Ok(session)
+}
+
+/// Unmounts `mountpoint`, a filesystem [`mount`]ed in the background, and
+/// waits for its daemon's commit; returns how that went.
+///
+/// # Errors
+///
+/// [`Error::Unmount`] when the filesystem cannot be unmounted (it is busy,
+/// or nothing is mounted there), when no daemon served it (a mount whose
+/// daemon a signal already ended: the reason then quotes that daemon's
+/// commit), or with the daemon's error when its commit failed (the image is
+/// then as it was before the mount).
+///
+/// # Examples
+///
+/// ```
+/// use fuse_mount::{unmount, Error};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// // A directory nothing is mounted on: nothing to unmount, nothing committed.
+/// let err = unmount(dir.path()).err().ok_or("unmounted an empty directory")?;
+/// assert!(matches!(err, Error::Unmount { .. }));
+/// # Ok(())
+/// # }
+/// ```
+pub fn unmount(mountpoint: impl AsRef<Path>) -> Result<Commit> {
+    let mountpoint = absolute(mountpoint.as_ref())?;
+    let runtime = Runtime::for_mountpoint(&mountpoint)?;
+    let unmount_error = |reason: String| Error::Unmount {
+        mountpoint: mountpoint.clone(),
+        reason,
+    };
+    if let Some(lock) = runtime.try_lock()? {
+        drop(lock);
+        if let Err(e) = crate::unmount::unmount(&mountpoint, false) {
+            // Perhaps a stop signal ended the mount: say how that went.
+            let last = match runtime.read_status()? {
+                Some(status) => format!(" (the last mount's commit: {status})"),
+                None => String::new(),
+            };
+            return Err(unmount_error(format!(
+                "{e}: no blockimg daemon serves it{last}"
+            )));
+        }
+        return Err(unmount_error(
+            "unmounted, but no blockimg daemon was serving it: nothing was committed".into(),
+        ));
+    }
+    crate::unmount::unmount(&mountpoint, false).map_err(unmount_error)?;
+    runtime.wait_unlocked()?;
+    match runtime.read_status()? {
+        Some(status) if status == COMMITTED => Ok(Commit::Written),
+        Some(status) if status == UNCHANGED => Ok(Commit::Unchanged),
+        Some(status) => Err(unmount_error(
+            status.strip_prefix("failed: ").unwrap_or(&status).into(),
+        )),
+        None => Err(unmount_error(
+            "the daemon ended without committing (was it killed?); the image is as it was before the mount".into(),
+        )),
+    }
+}
+
+/// The mount options: the image as the source, the kernel checking
+/// permissions from our attributes (see [`kernel_permissions`]), the
+/// threads asked for (each reading from its own clone of the device).
+fn fuse_config(image: &Image, options: &MountOptions) -> FuseConfig {
+    let mut mount_options = vec![
+        MountOption::FSName(image.path.display().to_string()),
+        MountOption::Subtype("blockimg".into()),
+        MountOption::NoAtime,
+    ];
+    if kernel_permissions(options) {
+        mount_options.push(MountOption::DefaultPermissions);
+    }
+    mount_options.push(if options.read_only {
+        MountOption::RO
+    } else {
+        MountOption::RW
+    });
+    let mut config = FuseConfig::default();
+    config.mount_options = mount_options;
+    config.n_threads = Some(usize::from(options.threads));
+    config.clone_fd = true;
+    config
+}
+
+/// Whether the kernel checks permissions against the owners and modes the
+/// mount shows: not with `fakeroot`, where callers act as root (only the
+/// user who mounted reaches the mount, and may do anything in it).
+fn kernel_permissions(options: &MountOptions) -> bool {
+    !options.fakeroot
+}
+
+/// An absolute path naming `path`, symlinks resolved; when the path
+/// itself cannot be resolved (a mount whose daemon died answers
+/// `ENOTCONN`), its parent is resolved and the name kept.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if let Ok(resolved) = std::fs::canonicalize(path) {
+        return Ok(resolved);
+    }
+    let name = path.file_name().ok_or_else(|| Error::InvalidOption {
+        option: "mountpoint".into(),
+        reason: format!("{} does not name a directory", path.display()),
+    })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent = std::fs::canonicalize(parent).map_err(|e| Error::io(parent, e))?;
+    Ok(parent.join(name))
+}
+
+/// Which side of the fork this is.
+enum Fork {
+    /// The caller: reads the daemon's readiness from the pipe.
+    Parent {
+        /// The pipe's read end.
+        pipe: File,
+        /// The daemon's process id.
+        pid: u32,
+    },
+    /// The daemon: reports readiness into the pipe.
+    Child(File),
+}
+
+/// Forks the daemon, in its own session, with a pipe to report readiness.
+fn daemonize() -> Result<Fork> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the array with two new descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::io("pipe", std::io::Error::last_os_error()));
+    }
+    // SAFETY: both descriptors were just created and are owned here only.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: the caller runs no other thread here (see `mount`'s
+    // documentation; the `blockimg` command has spawned none yet), so the
+    // child may go on running Rust code.
+    match unsafe { libc::fork() } {
+        -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
+        0 => {
+            drop(read);
+            // SAFETY: setsid and chdir have no memory-safety preconditions.
+            unsafe {
+                libc::setsid();
+                libc::chdir(c"/".as_ptr());
+            }
+            Ok(Fork::Child(File::from(write)))
+        }
+        pid => {
+            drop(write);
+            Ok(Fork::Parent {
+                pipe: File::from(read),
+                pid: pid.unsigned_abs(),
+            })
+        }
+    }
+}
+
+/// The caller's side: waits for the daemon to say the mount is live.
+fn wait_ready(mut pipe: File, mountpoint: &Path) -> Result<()> {
+    let mut said = Vec::new();
+    pipe.read_to_end(&mut said)
+        .map_err(|e| Error::io("daemon pipe", e))?;
+    if said == READY {
+        return Ok(());
+    }
+    let reason = if said.is_empty() {
+        "the daemon exited before the mount was live".to_string()
+    } else {
+        String::from_utf8_lossy(&said).into_owned()
+    };
+    Err(Error::Unmount {
+        mountpoint: mountpoint.to_path_buf(),
+        reason,
+    })
+}
+
+/// Points the daemon's standard streams at /dev/null, so that whoever
+/// started it (a `blockimg mount` in a pipeline, say) is not kept waiting
+/// on them.
+fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd;
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors, which stay open.
+            unsafe {
+                libc::dup2(null.as_raw_fd(), fd);
+            }
+        }
+    }
+}
