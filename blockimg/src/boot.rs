@@ -10,6 +10,7 @@ use grub_embed::config::{grub_cfg, GrubConfig, MenuEntry};
 use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
 
 use crate::disk::layout::{DiskLayout, PartitionRole, PartitionTable, SECTOR};
+use crate::error::TreeError;
 use crate::error::{Error, Result};
 use crate::identity::format_uuid;
 use crate::image::{PlannedDisk, EFI_BOOT_PATH};
@@ -263,9 +264,9 @@ fn ensure_dir(tree: &mut Tree, path: &[&[u8]], meta: &Metadata) -> Result<NodeId
         dir = match existing {
             Some(id) if tree.node(id).is_dir() => id,
             Some(_) => {
-                return Err(Error::NotADirectory {
+                return Err(Error::from(TreeError::NotADirectory {
                     name: String::from_utf8_lossy(name).into_owned(),
-                })
+                }))
             }
             None => tree.add(
                 dir,

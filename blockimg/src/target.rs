@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 use crate::report::{self, Observer, Phase};
 use crate::sink::DeviceWriter;
 
+pub use crate::error::TargetError;
+
 /// Bytes at the start of a target that must be zero for it to count as
 /// blank.
 const BLANK_CHECK: u64 = 1 << 20;
@@ -148,10 +150,10 @@ pub struct WriteSummary {
 }
 
 fn in_use(path: &Path, reason: String) -> Error {
-    Error::TargetInUse {
+    Error::from(TargetError::InUse {
         path: path.to_path_buf(),
         reason,
-    }
+    })
 }
 
 /// Opens `path` for writing after checking that nothing uses it.
@@ -333,10 +335,10 @@ fn check_blank(target: &Target, force: bool) -> Result<()> {
         })?;
     match contents(&first) {
         None => Ok(()),
-        Some(what) => Err(Error::TargetNotBlank {
+        Some(what) => Err(Error::from(TargetError::NotBlank {
             path: target.path.clone(),
             reason: format!("it holds {what}"),
-        }),
+        })),
     }
 }
 
@@ -550,10 +552,10 @@ fn compare(
             })?;
         if expected[..n] != found[..n] {
             let i = (0..n).find(|&i| expected[i] != found[i]).unwrap_or(0);
-            return Err(Error::VerifyFailed {
+            return Err(Error::from(TargetError::VerifyFailed {
                 path: path.to_path_buf(),
                 offset: at + i as u64,
-            });
+            }));
         }
         at += n as u64;
         progress(at);

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::error::SourceError;
 use crate::error::{Error, Result};
+
+pub use crate::error::TreeError;
 
 /// Longest file name a directory entry can hold, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
@@ -496,7 +499,7 @@ impl DataSource {
                     nanos: meta.mtime_nsec() as u32,
                 };
                 if meta.len() != size || seen != *mtime {
-                    return Err(Error::SourceChanged {
+                    return Err(Error::from(SourceError::Changed {
                         path: path.clone(),
                         detail: format!(
                             "size {size} -> {}, mtime {}.{:09} -> {}.{:09}",
@@ -506,7 +509,7 @@ impl DataSource {
                             seen.secs,
                             seen.nanos
                         ),
-                    });
+                    }));
                 }
                 Ok(Some(file))
             }
@@ -587,19 +590,19 @@ impl DataSource {
     }
 
     fn ended_early(&self, pos: u64) -> Error {
-        Error::SourceChanged {
+        Error::from(SourceError::Changed {
             path: self.origin(),
             detail: format!("ended at byte {pos} while more data was expected"),
-        }
+        })
     }
 
     /// The error for data that was written into the image while streaming
     /// and has no source to read again.
     fn not_readable(&self) -> Error {
-        Error::SourceChanged {
+        Error::from(SourceError::Changed {
             path: self.origin(),
             detail: "data written while streaming has no source to read again".into(),
-        }
+        })
     }
 }
 
@@ -1099,11 +1102,11 @@ impl Tree {
     /// # }
     /// ```
     pub fn add(&mut self, parent: NodeId, name: &[u8], node: Node) -> Result<NodeId> {
-        let id = NodeId(
-            u32::try_from(self.nodes.len()).map_err(|_| Error::TooManyNodes {
+        let id = NodeId(u32::try_from(self.nodes.len()).map_err(|_| {
+            Error::from(TreeError::TooManyNodes {
                 count: self.nodes.len() as u64,
-            })?,
-        );
+            })
+        })?);
         self.nodes.push(node);
         if let Err(e) = self.link(parent, name, id) {
             self.nodes.pop();
@@ -1139,9 +1142,9 @@ impl Tree {
                 entries.insert(name.to_vec(), target);
                 Ok(())
             }
-            _ => Err(Error::NotADirectory {
+            _ => Err(Error::from(TreeError::NotADirectory {
                 name: String::from_utf8_lossy(name).into_owned(),
-            }),
+            })),
         }
     }
 
@@ -1336,14 +1339,14 @@ impl Tree {
 pub fn validate_name(name: &[u8]) -> Result<()> {
     let display = || String::from_utf8_lossy(name).into_owned();
     if name.len() > MAX_NAME_LEN {
-        return Err(Error::NameTooLong {
+        return Err(Error::from(TreeError::NameTooLong {
             name: display(),
             len: name.len(),
-        });
+        }));
     }
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
     {
-        return Err(Error::InvalidName { name: display() });
+        return Err(Error::from(TreeError::InvalidName { name: display() }));
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! their sources; a tree read from an image and rebuilt gives an image
 //! `e2fsck` passes, with the data copied from the old image.
 
+use blockimg::error::{Ext4Error, PartitionError, SourceError};
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -235,14 +236,14 @@ fn check_api_against_debugfs(reader: &Ext4Reader, img: &Path, fixture: &Fixture)
     assert_eq!(reader.read_dir(many).unwrap().len(), BIG_DIR_ENTRIES);
     assert!(matches!(
         reader.lookup(b"/files/text/below"),
-        Err(Error::WrongFileType {
+        Err(Error::Ext4(Ext4Error::WrongFileType {
             expected: FileType::Directory,
             ..
-        })
+        }))
     ));
     assert!(matches!(
         reader.lookup(b"/no/such"),
-        Err(Error::NoSuchPath { .. })
+        Err(Error::Ext4(Ext4Error::NoSuchPath { .. }))
     ));
     assert_eq!(
         reader.lookup(b"/links/a/../b/./second").unwrap(),
@@ -590,11 +591,11 @@ fn features_the_reader_cannot_honour_are_refused_by_name() {
                 .arg(&img));
         }
         match open_and_read(&img) {
-            Err(Error::UnsupportedFeature {
+            Err(Error::Ext4(Ext4Error::Unsupported {
                 feature: named,
                 reason,
                 ..
-            }) => {
+            })) => {
                 assert_eq!(named, feature, "{reason}");
             }
             other => panic!("{feature}: expected a refusal, got {other:?}"),
@@ -615,10 +616,10 @@ fn features_the_reader_cannot_honour_are_refused_by_name() {
         .args(["-w", "-R", "feature -inline_data"])
         .arg(&img));
     match open_and_read(&img) {
-        Err(Error::SourceEntry { path, source }) => {
+        Err(Error::Source(SourceError::Entry { path, source })) => {
             assert_eq!(path, Path::new("/tiny"));
             assert!(
-                matches!(*source, Error::UnsupportedFeature { ref feature, .. } if feature == "inline_data"),
+                matches!(*source, Error::Ext4(Ext4Error::Unsupported { ref feature, .. }) if feature == "inline_data"),
                 "{source}"
             );
         }
@@ -642,7 +643,7 @@ fn truncated_empty_and_foreign_images_are_errors() {
     ] {
         fs::write(&img, &whole[..len]).unwrap();
         let err = open_and_read(&img).expect_err("a short image opened");
-        assert!(matches!(err, Error::CorruptImage { .. }), "{err}");
+        assert!(matches!(err, Error::Ext4(Ext4Error::Corrupt(_))), "{err}");
         assert!(err.to_string().contains(expect), "{len} bytes: {err}");
     }
     fs::write(&img, vec![0u8; 1 << 20]).unwrap();
@@ -650,7 +651,7 @@ fn truncated_empty_and_foreign_images_are_errors() {
     assert!(err.to_string().contains("magic"), "{err}");
     assert!(matches!(
         ImageSpec::parse(img.as_os_str()).unwrap().locate(),
-        Err(Error::NoExt4 { .. })
+        Err(Error::Ext4(Ext4Error::NoExt4 { .. }))
     ));
 }
 
@@ -745,13 +746,13 @@ fn checksum_mismatches_name_the_structure() {
             .unwrap();
         poke(&img, offset, &[byte[0] ^ 0x40]);
         match open_and_read(&img) {
-            Err(Error::ChecksumMismatch {
+            Err(Error::Ext4(Ext4Error::Checksum {
                 structure: named, ..
-            }) => assert_eq!(named, structure, "{what}"),
-            Err(Error::SourceEntry { source, .. }) => match *source {
-                Error::ChecksumMismatch {
+            })) => assert_eq!(named, structure, "{what}"),
+            Err(Error::Source(SourceError::Entry { source, .. })) => match *source {
+                Error::Ext4(Ext4Error::Checksum {
                     structure: named, ..
-                } => assert_eq!(named, structure, "{what}"),
+                }) => assert_eq!(named, structure, "{what}"),
                 other => panic!("{what}: expected a checksum mismatch, got {other}"),
             },
             other => panic!("{what}: expected a checksum mismatch, got {other:?}"),
@@ -803,7 +804,7 @@ fn partitions_of_mbr_gpt_and_bare_images() {
     assert_eq!((part.number, part.start), (0, 0));
     assert!(matches!(
         spec(&bare, ":1").locate(),
-        Err(Error::NoSuchPartition { .. })
+        Err(Error::Partition(PartitionError::NoSuchPartition { .. }))
     ));
 
     // MBR: a FAT-typed primary partition, then an extended one whose second
@@ -827,10 +828,10 @@ fn partitions_of_mbr_gpt_and_bare_images() {
     assert_eq!(spec(&mbr, ":6").open_ext4().unwrap().offset(), 28672 * 512);
     assert!(matches!(
         spec(&mbr, ":1").locate(),
-        Err(Error::NoExt4 { .. })
+        Err(Error::Ext4(Ext4Error::NoExt4 { .. }))
     ));
     match spec(&mbr, ":3").locate() {
-        Err(Error::NoSuchPartition { available, .. }) => {
+        Err(Error::Partition(PartitionError::NoSuchPartition { available, .. })) => {
             assert_eq!(available, "1 (0x0c), 5 (0x83), 6 (0x83)")
         }
         other => panic!("partition 3: {other:?}"),
@@ -856,6 +857,6 @@ fn partitions_of_mbr_gpt_and_bare_images() {
     assert!(spec(&gpt, ":2").open_ext4().unwrap().read_tree().is_ok());
     assert!(matches!(
         spec(&gpt, ":1").locate(),
-        Err(Error::NoExt4 { .. })
+        Err(Error::Ext4(Ext4Error::NoExt4 { .. }))
     ));
 }

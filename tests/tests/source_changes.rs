@@ -1,6 +1,7 @@
 //! The source changes between the scan and the copy: the build stops with an
 //! error naming the file, and nothing is left behind.
 
+use blockimg::error::SourceError;
 use std::fs;
 
 use blockimg::image::{build_image, DiskSize, ImageOptions, PartitionTable};
@@ -27,7 +28,10 @@ fn a_file_that_grows_after_the_scan_stops_the_build() {
         overwrite: false,
     };
     let err = build_image(&tree, &options, &img).unwrap_err();
-    assert!(matches!(err, Error::SourceChanged { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Source(SourceError::Changed { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("log"), "{err}");
     assert_eq!(
         fs::read_dir(&out).unwrap().count(),

@@ -12,6 +12,7 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::resolve;
+use crate::error::TreeError;
 use crate::error::{Error, Result};
 use crate::ext4::read::{Ext4Reader, FileType, Stat};
 use crate::tree::{Timestamp, Xattr};
@@ -343,8 +344,10 @@ fn timespec(time: Timestamp) -> libc::timespec {
 }
 
 fn c_path(path: &Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::InvalidName {
-        name: path.display().to_string(),
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        Error::from(TreeError::InvalidName {
+            name: path.display().to_string(),
+        })
     })
 }
 

@@ -9,6 +9,7 @@ pub mod ls;
 use std::collections::VecDeque;
 use std::io::Write;
 
+use crate::error::Ext4Error;
 use crate::error::{Error, Result};
 use crate::ext4::read::{Ext4Reader, FileType, ROOT_INO};
 
@@ -63,26 +64,26 @@ pub fn resolve(reader: &Ext4Reader, path: &[u8], follow_last: bool) -> Result<u3
         }
         let dir = *trail.last().unwrap_or(&ROOT_INO);
         if reader.stat(dir)?.file_type != FileType::Directory {
-            return Err(Error::WrongFileType {
+            return Err(Error::from(Ext4Error::WrongFileType {
                 image: reader.image_path().to_path_buf(),
                 what: format!("a component of {shown}"),
                 expected: FileType::Directory,
-            });
+            }));
         }
-        let ino = reader
-            .lookup_in(dir, &name)?
-            .ok_or_else(|| Error::NoSuchPath {
+        let ino = reader.lookup_in(dir, &name)?.ok_or_else(|| {
+            Error::from(Ext4Error::NoSuchPath {
                 image: reader.image_path().to_path_buf(),
                 path: shown.clone(),
-            })?;
+            })
+        })?;
         let is_link = reader.stat(ino)?.file_type == FileType::Symlink;
         if is_link && (follow_last || !pending.is_empty()) {
             links += 1;
             if links > MAX_SYMLINKS {
-                return Err(Error::SymlinkLoop {
+                return Err(Error::from(Ext4Error::SymlinkLoop {
                     image: reader.image_path().to_path_buf(),
                     path: shown,
-                });
+                }));
             }
             let target = reader.readlink(ino)?;
             if target.starts_with(b"/") {
@@ -107,7 +108,7 @@ fn components(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 
 /// Writes the content of the regular file at `path` (symlinks followed)
 /// to `out`, holes as zeros; returns the bytes written. Anything but a
-/// regular file is refused with [`Error::WrongFileType`].
+/// regular file is refused with [`Ext4Error::WrongFileType`].
 ///
 /// # Examples
 ///
@@ -135,11 +136,11 @@ pub fn cat(reader: &Ext4Reader, path: &[u8], out: &mut dyn Write) -> Result<u64>
     let ino = resolve(reader, path, true)?;
     let stat = reader.stat(ino)?;
     if stat.file_type != FileType::RegularFile {
-        return Err(Error::WrongFileType {
+        return Err(Error::from(Ext4Error::WrongFileType {
             image: reader.image_path().to_path_buf(),
             what: format!("{} ({})", String::from_utf8_lossy(path), stat.file_type),
             expected: FileType::RegularFile,
-        });
+        }));
     }
     let content = reader.file_content(ino)?;
     let mut buf = vec![0u8; COPY_CHUNK];

@@ -20,6 +20,7 @@ use super::gpt::{guid_on_disk, guid_text, BIOS_BOOT, EFI_SYSTEM, LINUX_FILESYSTE
 use super::layout::SECTOR;
 use crate::bytes::le32;
 use crate::disk_format::{open_disk_bytes, require_raw, Backing, BackingCursor};
+use crate::error::{Corrupt, Ext4Error, PartitionError};
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 
@@ -407,20 +408,24 @@ impl ImageSpec {
     /// The partition this names among those of the disk `bytes`.
     fn choose(&self, file: &dyn Backing) -> Result<Partition> {
         let parts = partitions(file, &self.path)?;
-        let no_ext4 = |location: String, reason: String| Error::NoExt4 {
-            image: self.path.clone(),
-            location,
-            reason,
+        let no_ext4 = |location: String, reason: String| {
+            Error::from(Ext4Error::NoExt4 {
+                image: self.path.clone(),
+                location,
+                reason,
+            })
         };
         let chosen = match self.partition {
             Some(number) => {
                 let part = parts
                     .iter()
                     .find(|p| p.number == number && p.kind != PartitionKind::Whole)
-                    .ok_or_else(|| Error::NoSuchPartition {
-                        image: self.path.clone(),
-                        partition: number,
-                        available: describe(&parts),
+                    .ok_or_else(|| {
+                        Error::from(PartitionError::NoSuchPartition {
+                            image: self.path.clone(),
+                            partition: number,
+                            available: describe(&parts),
+                        })
                     })?;
                 if !Ext4Reader::probe(file, part.start) {
                     return Err(no_ext4(
@@ -523,11 +528,11 @@ pub fn partitions(file: &dyn Backing, path: &Path) -> Result<Vec<Partition>> {
     if Ext4Reader::probe(file, 0) {
         return Ok(vec![whole(file, path)?]);
     }
-    Err(Error::NoExt4 {
+    Err(Error::from(Ext4Error::NoExt4 {
         image: path.to_path_buf(),
         location: "the image".into(),
         reason: "no partition table and no ext4 superblock".into(),
-    })
+    }))
 }
 
 /// The whole image as one [`PartitionKind::Whole`] partition.
@@ -682,13 +687,13 @@ fn logical_partitions(
 }
 
 fn corrupt_mbr(path: &Path, lba: u64, reason: &str) -> Error {
-    Error::CorruptImage {
+    Error::from(PartitionError::Corrupt(Box::new(Corrupt {
         path: path.to_path_buf(),
         format: "MBR".into(),
         field: "extended boot record at sector".into(),
         value: lba.to_string(),
         reason: reason.into(),
-    }
+    })))
 }
 
 /// The GPT's used entries and disk GUID (read with gptman, which checks
@@ -696,12 +701,14 @@ fn corrupt_mbr(path: &Path, lba: u64, reason: &str) -> Error {
 fn gpt_table(file: &dyn Backing, path: &Path, len: u64) -> Result<FoundTable> {
     check_gpt_headers(file, path, len)?;
     let mut reader = BackingCursor::new(file).map_err(|e| Error::io(path, e))?;
-    let gpt = gptman::GPT::find_from(&mut reader).map_err(|e| Error::CorruptImage {
-        path: path.to_path_buf(),
-        format: "GPT".into(),
-        field: "partition table".into(),
-        value: "unreadable".into(),
-        reason: e.to_string(),
+    let gpt = gptman::GPT::find_from(&mut reader).map_err(|e| {
+        Error::from(PartitionError::Corrupt(Box::new(Corrupt {
+            path: path.to_path_buf(),
+            format: "GPT".into(),
+            field: "partition table".into(),
+            value: "unreadable".into(),
+            reason: e.to_string(),
+        })))
     })?;
     let partitions = gpt
         .iter()
@@ -745,13 +752,13 @@ fn check_gpt_headers(file: &dyn Backing, path: &Path, len: u64) -> Result<()> {
                 .and_then(|start| start.checked_add(count * size))
                 .is_some();
             if count * size > MAX_GPT_ENTRIES_BYTES || size < 128 || !array_fits {
-                return Err(Error::CorruptImage {
+                return Err(Error::from(PartitionError::Corrupt(Box::new(Corrupt {
                     path: path.to_path_buf(),
                     format: "GPT".into(),
                     field: format!("header at byte {at}"),
                     value: format!("{count} entries of {size} bytes at LBA {entry_lba}"),
                     reason: format!("entries are at least 128 bytes, at most {MAX_GPT_ENTRIES_BYTES} bytes in all, within the disk"),
-                });
+                }))));
             }
         }
     }

@@ -6,6 +6,7 @@ use gptman::{GPTPartitionEntry, GPT};
 
 use super::layout::{DiskLayout, Partition, PartitionRole, PartitionType, SECTOR};
 use super::memory::SparseBytes;
+use crate::error::PartitionError;
 use crate::error::{Error, Result};
 
 /// Partition type GUID of a Linux filesystem, in text order.
@@ -79,9 +80,11 @@ pub fn write_gpt(
     disk_guid: [u8; 16],
     partition_guids: &[[u8; 16]],
 ) -> Result<()> {
-    let bad = |e: gptman::Error| Error::PartitionTable {
-        table: "GPT",
-        reason: e.to_string(),
+    let bad = |e: gptman::Error| {
+        Error::from(PartitionError::Table {
+            table: "GPT",
+            reason: e.to_string(),
+        })
     };
     let mut window = disk.window(0, layout.disk_size);
     let mut gpt = GPT::new_from(&mut window, SECTOR, guid_on_disk(disk_guid)).map_err(bad)?;

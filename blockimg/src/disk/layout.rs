@@ -2,6 +2,7 @@
 //! BIOS boot partition and the ESP a boot loader asks for, and the root
 //! filesystem filling the rest, all aligned to 1 MiB.
 
+use crate::error::PartitionError;
 use crate::error::{Error, Result};
 
 /// Bytes in a sector: every table here uses 512-byte sectors.
@@ -87,84 +88,17 @@ pub struct BootPartitions {
     pub bios_boot: Option<u64>,
 }
 
-/// What a partition is for.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionRole, PartitionTable};
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let boot = BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) };
-/// let layout = DiskLayout::new(PartitionTable::Gpt, &boot, 128 << 20)?;
-/// let roles: Vec<_> = layout.partitions.iter().map(|p| p.role).collect();
-/// assert_eq!(roles, [PartitionRole::BiosBoot, PartitionRole::Esp, PartitionRole::Root]);
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PartitionRole {
-    /// GPT BIOS boot partition: holds GRUB's core.img, no filesystem.
-    BiosBoot,
-    /// EFI system partition: FAT32 holding the UEFI boot loader.
-    Esp,
-    /// The root ext4 filesystem.
-    Root,
-    /// Linux swap space.
-    Swap,
-    /// Any other partition: an ext4 filesystem or raw space.
-    Data,
-}
+pub use super::role::PartitionRole;
 
-impl PartitionRole {
-    /// The GPT partition name written for this role.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::disk::layout::PartitionRole;
-    ///
-    /// assert_eq!(PartitionRole::Root.gpt_name(), "root");
-    /// ```
-    pub fn gpt_name(self) -> &'static str {
-        match self {
-            PartitionRole::BiosBoot => "bios-boot",
-            PartitionRole::Esp => "esp",
-            PartitionRole::Root => "root",
-            PartitionRole::Swap => "swap",
-            PartitionRole::Data => "data",
-        }
-    }
-
-    /// A description for summaries.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::disk::layout::PartitionRole;
-    ///
-    /// assert_eq!(PartitionRole::Esp.description(), "EFI system (FAT32)");
-    /// ```
-    pub fn description(self) -> &'static str {
-        match self {
-            PartitionRole::BiosBoot => "BIOS boot",
-            PartitionRole::Esp => "EFI system (FAT32)",
-            PartitionRole::Root => "Linux root (ext4)",
-            PartitionRole::Swap => "Linux swap",
-            PartitionRole::Data => "Linux data",
-        }
-    }
-
-    /// The smallest partition of this role, in bytes.
-    fn min_size(self) -> u64 {
-        match self {
-            PartitionRole::BiosBoot => SECTOR,
-            PartitionRole::Esp => super::fat::MIN_ESP_SIZE,
-            // mkswap refuses fewer than ten pages.
-            PartitionRole::Swap => 10 * super::swap::PAGE_SIZE,
-            PartitionRole::Root => ALIGN,
-            PartitionRole::Data => SECTOR,
-        }
+/// The smallest partition of `role`, in bytes.
+fn min_size(role: PartitionRole) -> u64 {
+    match role {
+        PartitionRole::BiosBoot => SECTOR,
+        PartitionRole::Esp => super::fat::MIN_ESP_SIZE,
+        // mkswap refuses fewer than ten pages.
+        PartitionRole::Swap => 10 * super::swap::PAGE_SIZE,
+        PartitionRole::Root => ALIGN,
+        PartitionRole::Data => SECTOR,
     }
 }
 
@@ -426,11 +360,11 @@ impl DiskLayout {
     /// ```
     pub fn new(table: PartitionTable, boot: &BootPartitions, disk_size: u64) -> Result<Self> {
         Self::plan(table, disk_size, &Self::specs(boot)).map_err(|e| match e {
-            Error::Partition {
+            Error::Partition(PartitionError::Placement {
                 role: PartitionRole::Esp,
                 field: "size",
                 ..
-            } => Error::TooSmall {
+            }) => Error::TooSmall {
                 what: "a FAT32 EFI system partition (--esp-size)".into(),
                 needed: super::fat::MIN_ESP_SIZE,
                 available: boot.esp.map_or(0, |s| s.next_multiple_of(ALIGN)),
@@ -446,7 +380,7 @@ impl DiskLayout {
     ///
     /// # Errors
     ///
-    /// [`Error::Partition`] names the partition at fault: a second root, ESP
+    /// [`PartitionError::Placement`] names the partition at fault: a second root, ESP
     /// or BIOS boot partition, a BIOS boot partition on an MBR disk, a fifth
     /// MBR partition, a second partition without a size, a partition
     /// smaller than its role needs, a start off the sector grid or inside
@@ -478,11 +412,13 @@ impl DiskLayout {
     /// ```
     pub fn plan(table: PartitionTable, disk_size: u64, specs: &[PartitionSpec]) -> Result<Self> {
         let disk_size = disk_size / SECTOR * SECTOR;
-        let bad = |index: usize, field: &'static str, reason: String| Error::Partition {
-            number: index as u32 + 1,
-            role: specs[index].role,
-            field,
-            reason,
+        let bad = |index: usize, field: &'static str, reason: String| {
+            Error::from(PartitionError::Placement {
+                number: index as u32 + 1,
+                role: specs[index].role,
+                field,
+                reason,
+            })
         };
         check_roles(table, specs, &bad)?;
         if table == PartitionTable::Mbr && disk_size > MBR_LIMIT {
@@ -526,7 +462,7 @@ impl DiskLayout {
                 Some(size) => rounded_size(spec.role, size),
                 None => {
                     let end = fill_end(table, specs, i, usable_end);
-                    let needed = start.saturating_add(spec.role.min_size());
+                    let needed = start.saturating_add(min_size(spec.role));
                     if end < needed {
                         return Err(Error::TooSmall {
                             what: match table {
@@ -542,14 +478,14 @@ impl DiskLayout {
                     end - start
                 }
             };
-            if size < spec.role.min_size() {
+            if size < min_size(spec.role) {
                 return Err(bad(
                     i,
                     "size",
                     format!(
                         "{size} bytes is less than a {} partition needs ({} bytes)",
                         spec.role.description(),
-                        spec.role.min_size()
+                        min_size(spec.role)
                     ),
                 ));
             }
@@ -935,12 +871,12 @@ mod tests {
             spec(PartitionRole::Swap, Some(8), Some(4)),
         ];
         match DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &overlap).unwrap_err() {
-            Error::Partition {
+            Error::Partition(PartitionError::Placement {
                 number,
                 field,
                 reason,
                 ..
-            } => {
+            }) => {
                 assert_eq!((number, field), (2, "start"));
                 assert!(reason.contains("overlap partition 1"), "{reason}");
             }
@@ -949,11 +885,11 @@ mod tests {
         let past = [spec(PartitionRole::Root, None, Some(70))];
         assert!(matches!(
             DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &past),
-            Err(Error::Partition {
+            Err(Error::Partition(PartitionError::Placement {
                 number: 1,
                 field: "size",
                 ..
-            })
+            }))
         ));
         let two_fills = [
             spec(PartitionRole::Root, None, None),
@@ -961,22 +897,22 @@ mod tests {
         ];
         assert!(matches!(
             DiskLayout::plan(PartitionTable::Gpt, 64 * MIB, &two_fills),
-            Err(Error::Partition {
+            Err(Error::Partition(PartitionError::Placement {
                 number: 2,
                 field: "size",
                 ..
-            })
+            }))
         ));
         let five: Vec<PartitionSpec> = std::iter::once(spec(PartitionRole::Root, None, Some(2)))
             .chain((0..4).map(|_| spec(PartitionRole::Data, None, Some(2))))
             .collect();
         assert!(matches!(
             DiskLayout::plan(PartitionTable::Mbr, 64 * MIB, &five),
-            Err(Error::Partition {
+            Err(Error::Partition(PartitionError::Placement {
                 number: 5,
                 field: "role",
                 ..
-            })
+            }))
         ));
         let tiny_swap = [
             spec(PartitionRole::Root, None, None),

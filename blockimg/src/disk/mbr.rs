@@ -5,6 +5,7 @@
 use mbrman::{MBRHeader, MBRPartitionEntry, CHS};
 
 use super::layout::{DiskLayout, PartitionRole, PartitionType, SECTOR};
+use crate::error::PartitionError;
 use crate::error::{Error, Result};
 
 /// MBR partition type of a Linux filesystem.
@@ -66,12 +67,12 @@ pub fn mbr_sector(signature: u32, layout: &DiskLayout) -> Result<Vec<u8>> {
         };
     }
     let mut sector = std::io::Cursor::new(vec![0u8; SECTOR as usize]);
-    header
-        .write_into(&mut sector)
-        .map_err(|e| Error::PartitionTable {
+    header.write_into(&mut sector).map_err(|e| {
+        Error::from(PartitionError::Table {
             table: "MBR",
             reason: e.to_string(),
-        })?;
+        })
+    })?;
     Ok(sector.into_inner())
 }
 

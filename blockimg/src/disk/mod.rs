@@ -42,8 +42,10 @@ pub(crate) mod gpt;
 pub mod layout;
 pub(crate) mod mbr;
 pub(crate) mod memory;
+pub(crate) mod role;
 pub mod swap;
 
+pub use crate::error::PartitionError;
 pub use found::{
     partitions, read_table, FoundTable, ImageSpec, Partition, PartitionKind, TableKind,
 };

@@ -12,6 +12,7 @@ mod clustered;
 mod qcow2_reader;
 mod raw;
 mod readable;
+
 #[cfg(test)]
 mod roundtrip_tests;
 // Public for the fuzz targets and the tests crate (checksum, sizes).
@@ -34,6 +35,7 @@ pub use readable::{open_disk_bytes, BackingCursor, DiskBytes};
 pub use vhd_reader::VhdDisk;
 pub use vmdk_reader::VmdkDisk;
 
+pub use crate::error::FormatError;
 use crate::error::{Error, Result};
 
 /// The formats [`open`] reads.
@@ -431,13 +433,13 @@ pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
     let mut head = [0u8; 512];
     read_exact(backing, path, &mut head, 0)?;
     let unsupported = |what: &str| {
-        Err(Error::UnsupportedFormat {
+        Err(Error::from(FormatError::Unsupported {
             path: path.to_path_buf(),
             reason: format!(
                 "{what} images cannot be read; convert to raw first \
                  (qemu-img convert -O raw)"
             ),
-        })
+        }))
     };
     if head.starts_with(b"KDMV") {
         let header = vmdk::SparseHeader::decode(&head, path, "header")?;
@@ -459,12 +461,12 @@ pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
         return unsupported("VMware ESX sparse (COWD)");
     }
     if head.starts_with(b"# Disk DescriptorFile") {
-        return Err(Error::UnsupportedFormat {
+        return Err(Error::from(FormatError::Unsupported {
             path: path.to_path_buf(),
             reason: "this is a VMDK descriptor without data; \
                      give the extent file it names instead"
                 .into(),
-        });
+        }));
     }
     if head.starts_with(b"<<< ") && head.get(0x40..0x44) == Some(b"\x7f\x10\xda\xbe") {
         return unsupported("VirtualBox VDI");
@@ -592,7 +594,7 @@ pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
     };
     match format_of_name(path) {
         Some(named) if named != Format::Raw && family(named) != family(found) => {
-            Err(Error::FormatMismatch {
+            Err(Error::from(FormatError::Mismatch {
                 path: path.to_path_buf(),
                 reason: format!(
                     "the name says {} but the contents are {} (no {} header or footer found)",
@@ -600,7 +602,7 @@ pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
                     family(found),
                     family(named)
                 ),
-            })
+            }))
         }
         _ => Ok(()),
     }
@@ -630,12 +632,12 @@ pub fn check_name_matches(path: &Path, found: Format) -> Result<()> {
 pub fn require_raw(file: &File, path: &Path) -> Result<()> {
     match detect(file, path)? {
         Format::Raw => Ok(()),
-        format => Err(Error::UnsupportedFormat {
+        format => Err(Error::from(FormatError::Unsupported {
             path: path.to_path_buf(),
             reason: format!(
                 "a {} image; blockimg changes filesystems in raw images only: `blockimg convert` it to raw first",
                 format.name()
             ),
-        }),
+        })),
     }
 }

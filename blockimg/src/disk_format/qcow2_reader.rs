@@ -10,6 +10,7 @@ use flate2::{Decompress, FlushDecompress, Status};
 use super::clustered::{self, Caches, Clustered};
 use super::{read_exact, Backing, Format, VirtualDisk};
 use crate::bytes::{be32, be64};
+use crate::error::{Corrupt, FormatError};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"QFI\xfb";
@@ -24,22 +25,22 @@ const ZERO: u64 = 1;
 const KNOWN_INCOMPATIBLE: u64 = 1;
 
 fn corrupt(path: &Path, field: String, value: impl ToString, reason: String) -> Error {
-    Error::CorruptImage {
+    Error::from(FormatError::Corrupt(Box::new(Corrupt {
         path: path.to_path_buf(),
         format: "qcow2".into(),
         field,
         value: value.to_string(),
         reason,
-    }
+    })))
 }
 
 fn unsupported(path: &Path, reason: &str) -> Error {
-    Error::UnsupportedFormat {
+    Error::from(FormatError::Unsupported {
         path: path.to_path_buf(),
         reason: format!(
             "qcow2 {reason} cannot be read; convert to raw first (qemu-img convert -O raw)"
         ),
-    }
+    })
 }
 
 /// A qcow2 image read as the disk it holds. L2 tables are read when

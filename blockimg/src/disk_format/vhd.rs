@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::ImageIdentity;
 use crate::bytes::{be32, be64};
+use crate::error::{Corrupt, FormatError};
 use crate::error::{Error, Result};
 
 /// Size of the footer (and of its copy at the start of a dynamic VHD).
@@ -170,13 +171,13 @@ pub fn checksum(bytes: &[u8], field: usize) -> u32 {
 }
 
 fn corrupt(path: &Path, field: &str, value: String, reason: &str) -> Error {
-    Error::CorruptImage {
+    Error::from(FormatError::Corrupt(Box::new(Corrupt {
         path: path.to_path_buf(),
         format: "VHD".into(),
         field: field.into(),
         value,
         reason: reason.into(),
-    }
+    })))
 }
 
 /// Checks the cookie a structure (`what`) starts with and the checksum at
@@ -284,12 +285,12 @@ impl Footer {
             2 => DiskType::Fixed,
             3 => DiskType::Dynamic,
             4 => {
-                return Err(Error::UnsupportedFormat {
+                return Err(Error::from(FormatError::Unsupported {
                     path: path.to_path_buf(),
                     reason: "differencing VHDs (disk type 4) need their parent; \
                              merge them first (qemu-img convert)"
                         .into(),
-                })
+                }))
             }
             other => {
                 return Err(corrupt(

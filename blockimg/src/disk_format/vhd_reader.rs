@@ -8,6 +8,7 @@ use super::raw::RawDisk;
 use super::vhd::{DiskType, DynamicHeader, Footer, FOOTER_SIZE, HEADER_SIZE, UNALLOCATED};
 use super::{check_range, read_exact, Backing, Format, VirtualDisk};
 use crate::bytes::be32;
+use crate::error::{Corrupt, FormatError};
 use crate::error::{Error, Result};
 
 /// A VHD image, fixed or dynamic, read as the disk it holds. The size is
@@ -53,13 +54,13 @@ struct Dynamic<B> {
 }
 
 fn corrupt(path: &Path, field: String, value: impl ToString, reason: String) -> Error {
-    Error::CorruptImage {
+    Error::from(FormatError::Corrupt(Box::new(Corrupt {
         path: path.to_path_buf(),
         format: "VHD".into(),
         field,
         value: value.to_string(),
         reason,
-    }
+    })))
 }
 
 impl<B: Backing> VhdDisk<B> {

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use crate::bytes::{le32, le64};
+use crate::error::{Corrupt, FormatError};
 use crate::error::{Error, Result};
 
 /// Bytes per sector; VMDK counts everything in sectors.
@@ -57,13 +58,13 @@ const MAGIC: &[u8; 4] = b"KDMV";
 
 /// An error naming a field of a VMDK file and its offending value.
 pub fn corrupt(path: &Path, field: &str, value: impl ToString, reason: &str) -> Error {
-    Error::CorruptImage {
+    Error::from(FormatError::Corrupt(Box::new(Corrupt {
         path: path.to_path_buf(),
         format: "VMDK".into(),
         field: field.into(),
         value: value.to_string(),
         reason: reason.into(),
-    }
+    })))
 }
 
 /// The sparse extent header (`SparseExtentHeader`).

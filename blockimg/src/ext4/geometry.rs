@@ -2,6 +2,7 @@
 //! group's superblock backup lives. Everything here follows from the size,
 //! the block size and the number of inodes the tree needs.
 
+use crate::error::TreeError;
 use crate::error::{Error, Result};
 
 /// Bytes per on-disk inode.
@@ -128,7 +129,7 @@ impl Geometry {
         let ipg = by_ratio.max(by_need).max(16).div_ceil(ipg_step) * ipg_step;
         if by_need > max_ipg {
             if min_inodes > u64::from(u32::MAX) {
-                return Err(Error::TooManyNodes { count: min_inodes });
+                return Err(Error::from(TreeError::TooManyNodes { count: min_inodes }));
             }
             return Err(Error::TooSmall {
                 what: format!("{min_inodes} inodes"),
@@ -298,9 +299,9 @@ mod tests {
         assert!(capped.inodes_count() > u32::MAX - 16 * capped.groups);
         assert!(matches!(
             Geometry::new(200 << 40, 4096, None, 5_000_000_000, true),
-            Err(Error::TooManyNodes {
+            Err(Error::Tree(TreeError::TooManyNodes {
                 count: 5_000_000_000
-            })
+            }))
         ));
     }
 

@@ -109,6 +109,7 @@ mod csum;
 mod dir;
 mod extent;
 mod features;
+pub(crate) mod file_type;
 mod geometry;
 mod inode;
 mod journal;
@@ -120,6 +121,7 @@ mod superblock;
 mod write;
 mod xattr;
 
+pub use crate::error::Ext4Error;
 pub(crate) use alloc::Run;
 pub(crate) use layout::{Ext4Layout, PlacedData};
 pub use plan::Ext4Plan;

@@ -22,6 +22,7 @@ use super::superblock::{
 use super::xattr;
 use super::Ext4Options;
 use crate::error::{Error, Result};
+use crate::error::{Ext4Error, SourceError};
 use crate::identity;
 use crate::tree::{NodeId, NodeKind, Timestamp, Tree};
 
@@ -304,13 +305,13 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
             }
             if seen[child.index()] {
                 if child_is_dir {
-                    return Err(Error::DirectoryHardLink {
+                    return Err(Error::from(Ext4Error::DirectoryHardLink {
                         path: format!(
                             "{}/{}",
                             node_path(tree, &parent_nodes, dir_id),
                             String::from_utf8_lossy(name)
                         ),
-                    });
+                    }));
                 }
                 links[child.index()] += 1;
                 continue;
@@ -340,10 +341,10 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
         let node = tree.node(id);
         let path = || node_path(tree, &parent_nodes, id);
         if !node.is_dir() && links[id.index()] > MAX_LINKS {
-            return Err(Error::TooManyLinks {
+            return Err(Error::from(Ext4Error::TooManyLinks {
                 path: path(),
                 links: links[id.index()],
-            });
+            }));
         }
         blocks += match &node.kind {
             NodeKind::File(content) => {
@@ -360,11 +361,11 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
             }
             NodeKind::Symlink(target) => {
                 if target.is_empty() || target.len() >= block_size as usize {
-                    return Err(Error::SymlinkTooLong {
+                    return Err(Error::from(Ext4Error::SymlinkTooLong {
                         path: path(),
                         len: target.len(),
                         limit: block_size as usize - 1,
-                    });
+                    }));
                 }
                 u64::from(target.len() >= 60)
             }
@@ -697,10 +698,10 @@ impl Placer<'_, '_> {
             Some(runs) => {
                 let have: u64 = runs.iter().map(|r| r.len).sum();
                 if have != total {
-                    return Err(Error::SourceChanged {
+                    return Err(Error::from(SourceError::Changed {
                         path: path().into(),
                         detail: format!("{have} blocks were written for {total} blocks of data"),
-                    });
+                    }));
                 }
                 runs.to_vec()
             }

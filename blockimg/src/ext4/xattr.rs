@@ -8,6 +8,7 @@ use super::csum::Checksummer;
 use super::geometry::INODE_SIZE;
 use super::hash::{xattr_block_hash, xattr_entry_hash};
 use super::inode::IBODY_XATTR_OFFSET;
+use crate::error::Ext4Error;
 use crate::error::{Error, Result};
 use crate::tree::Xattr;
 
@@ -90,11 +91,11 @@ pub fn layout(xattrs: &[Xattr], block_size: u32, path: &dyn Fn() -> String) -> R
             .map(|a| a.entry_size() + a.value_size())
             .sum::<usize>();
     if block_need > block_room {
-        return Err(Error::XattrsTooLarge {
+        return Err(Error::from(Ext4Error::XattrsTooLarge {
             path: path(),
             needed: block_need + used,
             limit: block_room + ibody_room,
-        });
+        }));
     }
     let ibody = if in_inode.is_empty() {
         Vec::new()
@@ -167,10 +168,12 @@ const ACL_NAMES: [(&[u8], u8); 2] = [
 ];
 
 fn to_disk(x: &Xattr, path: &dyn Fn() -> String) -> Result<DiskXattr> {
-    let bad = |reason: &str| Error::InvalidXattr {
-        path: path(),
-        name: String::from_utf8_lossy(&x.name).into_owned(),
-        reason: reason.to_string(),
+    let bad = |reason: &str| {
+        Error::from(Ext4Error::InvalidXattr {
+            path: path(),
+            name: String::from_utf8_lossy(&x.name).into_owned(),
+            reason: reason.to_string(),
+        })
     };
     let acl = ACL_NAMES
         .iter()

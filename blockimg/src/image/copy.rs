@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::disk_format::{self, VirtualDisk};
+use crate::error::SourceError;
 use crate::error::{Error, Result};
 use crate::sink::Sink;
 
@@ -106,10 +107,10 @@ impl PartitionCopy {
     fn open(&self) -> Result<Box<dyn VirtualDisk>> {
         let disk = disk_format::open(&self.path)?;
         if disk.size() != self.size {
-            return Err(Error::SourceChanged {
+            return Err(Error::from(SourceError::Changed {
                 path: self.path.clone(),
                 detail: format!("disk size {} -> {}", self.size, disk.size()),
-            });
+            }));
         }
         Ok(disk)
     }

@@ -16,6 +16,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use crate::disk::{ImageSpec, Partition};
+use crate::error::Ext4Error;
 use crate::error::{Error, Result};
 use crate::ext4::read::{Ext4Reader, FsInfo, JournalDamage};
 use crate::ext4::{Ext4Options, Ext4Plan};
@@ -176,7 +177,7 @@ impl ExistingFilesystem {
         })
     }
 
-    /// Fails with [`Error::NotRewritable`] when [`Self::rewrite_refusal`]
+    /// Fails with [`Ext4Error::NotRewritable`] when [`Self::rewrite_refusal`]
     /// gives a reason.
     ///
     /// # Examples
@@ -197,10 +198,10 @@ impl ExistingFilesystem {
     /// ```
     pub fn check_rewritable(&self) -> Result<()> {
         match self.rewrite_refusal() {
-            Some(reason) => Err(Error::NotRewritable {
+            Some(reason) => Err(Error::from(Ext4Error::NotRewritable {
                 image: self.path.clone(),
                 reason,
-            }),
+            })),
             None => Ok(()),
         }
     }

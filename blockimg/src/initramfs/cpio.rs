@@ -23,6 +23,7 @@ use std::path::PathBuf;
 
 use super::output::output_error;
 use crate::error::{Error, Result};
+use crate::error::{Ext4Error, SourceError};
 use crate::tree::{DataSource, FileContent, NodeId, NodeKind, Timestamp, Tree};
 
 /// The magic number of newc headers (no checksum).
@@ -85,7 +86,7 @@ pub struct Entry {
 ///
 /// # Errors
 ///
-/// [`Error::DirectoryHardLink`] when a directory is reachable under two
+/// [`Ext4Error::DirectoryHardLink`] when a directory is reachable under two
 /// names (the walk would not end).
 ///
 /// # Examples
@@ -130,9 +131,9 @@ pub fn entries(tree: &Tree) -> Result<Vec<Entry>> {
         if tree.node(child).is_dir() {
             let seen = &mut seen_dirs[child.index()];
             if *seen {
-                return Err(Error::DirectoryHardLink {
+                return Err(Error::from(Ext4Error::DirectoryHardLink {
                     path: String::from_utf8_lossy(&path).into_owned(),
-                });
+                }));
             }
             *seen = true;
             stack.push((path.clone(), child, 0));
@@ -152,7 +153,7 @@ pub fn entries(tree: &Tree) -> Result<Vec<Entry>> {
 /// # Errors
 ///
 /// [`Error::TooLarge`] for a file of 4 GiB or more or a path longer than
-/// [`MAX_PATH_LEN`]; [`Error::DirectoryHardLink`]; [`Error::SourceChanged`]
+/// [`MAX_PATH_LEN`]; [`Ext4Error::DirectoryHardLink`]; [`SourceError::Changed`]
 /// and [`Error::Io`] for source files; [`Error::Write`] when `out` fails
 /// (or the error `out` reported, when it is one of this crate's).
 ///
@@ -289,14 +290,14 @@ fn write_header<W: Write>(out: &mut Counting<W>, h: &Header, name: &[u8]) -> Res
 fn copy_content<W: Write>(out: &mut Counting<W>, content: &FileContent) -> Result<()> {
     if let DataSource::Memory(bytes) = &content.source {
         if bytes.len() as u64 != content.size {
-            return Err(Error::SourceChanged {
+            return Err(Error::from(SourceError::Changed {
                 path: PathBuf::from("<memory>"),
                 detail: format!(
                     "holds {} bytes, recorded size {}",
                     bytes.len(),
                     content.size
                 ),
-            });
+            }));
         }
         return out.put(bytes);
     }
@@ -315,10 +316,10 @@ fn copy_content<W: Write>(out: &mut Counting<W>, content: &FileContent) -> Resul
         copied += n as u64;
     }
     if copied != content.size {
-        return Err(Error::SourceChanged {
+        return Err(Error::from(SourceError::Changed {
             path: origin(),
             detail: format!("ended at byte {copied} of {}", content.size),
-        });
+        }));
     }
     Ok(())
 }

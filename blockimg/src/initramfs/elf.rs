@@ -24,6 +24,7 @@ use goblin::elf::Elf;
 
 use super::hostfs::{show, split_last, HostFs};
 use super::ldconf;
+use crate::error::InitramfsError;
 use crate::error::{Error, Result};
 
 /// `e_machine` values used to name targets and pick multiarch directories.
@@ -162,12 +163,14 @@ impl ElfInfo {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidElf`] naming `path` when the headers cannot be read
+    /// [`InitramfsError::InvalidElf`](crate::error::InitramfsError::InvalidElf) naming `path` when the headers cannot be read
     /// or the file is neither an executable nor a shared object.
     pub fn parse(bytes: &[u8], path: &str) -> Result<Self> {
-        let invalid = |reason: String| Error::InvalidElf {
-            path: PathBuf::from(path),
-            reason,
+        let invalid = |reason: String| {
+            Error::from(InitramfsError::InvalidElf {
+                path: PathBuf::from(path),
+                reason,
+            })
         };
         let elf = Elf::parse(bytes).map_err(|e| invalid(e.to_string()))?;
         let kind = elf.header.e_type;
@@ -259,19 +262,19 @@ impl Resolver {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`], [`Error::NotElf`], [`Error::ElfArchitecture`],
-    /// [`Error::InvalidElf`], each naming the file.
+    /// [`Error::Io`], [`InitramfsError::NotElf`](crate::error::InitramfsError::NotElf), [`InitramfsError::ElfArchitecture`](crate::error::InitramfsError::ElfArchitecture),
+    /// [`InitramfsError::InvalidElf`](crate::error::InitramfsError::InvalidElf), each naming the file.
     pub fn read(&self, path: &[u8]) -> Result<ElfInfo> {
         let host = self.host.host_path(path);
         let file = self.host.host_path(&self.host.resolve(path)?.path);
         let bytes = std::fs::read(&file).map_err(|e| Error::io(&host, e))?;
         match ElfArch::from_header(&bytes) {
-            None => Err(Error::NotElf { path: host }),
-            Some(arch) if arch != self.arch => Err(Error::ElfArchitecture {
+            None => Err(Error::from(InitramfsError::NotElf { path: host })),
+            Some(arch) if arch != self.arch => Err(Error::from(InitramfsError::ElfArchitecture {
                 path: host,
                 found: arch.describe(),
                 expected: self.arch.describe(),
-            }),
+            })),
             Some(_) => ElfInfo::parse(&bytes, &show(path)),
         }
     }
@@ -283,7 +286,7 @@ impl Resolver {
     /// # Errors
     ///
     /// Those of [`Resolver::read`] for the binary and its interpreter;
-    /// [`Error::LibraryNotFound`] naming the binary, the library and the
+    /// [`InitramfsError::LibraryNotFound`](crate::error::InitramfsError::LibraryNotFound) naming the binary, the library and the
     /// object that needs it.
     pub fn dependencies(&self, binary: &[u8]) -> Result<Vec<Vec<u8>>> {
         let info = self.read(binary)?;
@@ -320,12 +323,12 @@ impl Resolver {
                 }
                 let (path, searched) = self.search(name, &object);
                 let Some(path) = path else {
-                    return Err(Error::LibraryNotFound {
+                    return Err(Error::from(InitramfsError::LibraryNotFound {
                         binary: PathBuf::from(show(binary)),
                         library: show(name),
                         needed_by: PathBuf::from(show(&object.path)),
                         searched: searched.iter().map(|d| show(d)).collect(),
-                    });
+                    }));
                 };
                 by_name.insert(name.clone(), path.clone());
                 if found.contains(&path) {

@@ -18,6 +18,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use crate::error::SourceError;
 use crate::error::{Error, Result};
 use crate::tree::{
     DataSource, FileContent, Metadata, Node, NodeId, NodeKind, Segment, Timestamp, Tree,
@@ -240,9 +241,9 @@ pub(crate) fn host_node(path: &Path, meta: &fs::Metadata) -> Result<Node> {
     } else if file_type.is_socket() {
         NodeKind::Socket
     } else {
-        return Err(Error::UnsupportedFileType {
+        return Err(Error::from(SourceError::UnsupportedFileType {
             path: path.to_path_buf(),
-        });
+        }));
     };
     Ok(Node::new(metadata, kind))
 }

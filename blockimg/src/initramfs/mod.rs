@@ -53,6 +53,8 @@ pub mod cpio;
 pub(crate) mod elf;
 pub mod hostfs;
 pub(crate) mod init;
+
+pub use crate::error::InitramfsError;
 // Public for the fuzz targets.
 #[doc(hidden)]
 pub mod ldconf;
@@ -206,9 +208,9 @@ pub struct Assembled {
 ///
 /// # Errors
 ///
-/// [`Error::NotElf`], [`Error::ElfArchitecture`], [`Error::InvalidElf`] and
-/// [`Error::LibraryNotFound`] for executables; [`Error::ModuleNotFound`],
-/// [`Error::ModuleCycle`] and [`Error::ModuleIndex`] for kernel modules;
+/// [`InitramfsError::NotElf`], [`InitramfsError::ElfArchitecture`], [`InitramfsError::InvalidElf`] and
+/// [`InitramfsError::LibraryNotFound`] for executables; [`InitramfsError::ModuleNotFound`],
+/// [`InitramfsError::ModuleCycle`] and [`InitramfsError::ModuleIndex`] for kernel modules;
 /// [`Error::InvalidOption`] when the generated `/init` has no busybox;
 /// [`Error::PlacementConflict`] when a directory of `root` is where a file
 /// must go; [`Error::Io`] for files that cannot be read.

@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::error::InitramfsError;
 use crate::error::{Error, Result};
 
 /// Index files copied unchanged: they describe the kernel's built-in
@@ -44,7 +45,7 @@ pub struct ModuleDep {
 ///
 /// # Errors
 ///
-/// [`Error::ModuleIndex`] for a line that is not UTF-8, has no `:`, names
+/// [`InitramfsError::ModuleIndex`](crate::error::InitramfsError::ModuleIndex) for a line that is not UTF-8, has no `:`, names
 /// no module, names a path that is absolute or contains `..`, or lists a
 /// module twice.
 pub fn parse_modules_dep(text: &[u8], file: &Path) -> Result<Vec<ModuleDep>> {
@@ -52,10 +53,12 @@ pub fn parse_modules_dep(text: &[u8], file: &Path) -> Result<Vec<ModuleDep>> {
     let mut seen = HashSet::new();
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
-        let bad = |reason: String| Error::ModuleIndex {
-            path: file.to_path_buf(),
-            line,
-            reason,
+        let bad = |reason: String| {
+            Error::from(InitramfsError::ModuleIndex {
+                path: file.to_path_buf(),
+                line,
+                reason,
+            })
         };
         let text = std::str::from_utf8(raw).map_err(|_| bad("not UTF-8".into()))?;
         let text = text.trim();
@@ -214,7 +217,7 @@ impl ModuleTree {
     /// # Errors
     ///
     /// [`Error::Io`] when `modules.dep` cannot be read; the errors of
-    /// [`parse_modules_dep`]; [`Error::ModuleIndex`] when a dependency has
+    /// [`parse_modules_dep`]; [`InitramfsError::ModuleIndex`](crate::error::InitramfsError::ModuleIndex) when a dependency has
     /// no line of its own.
     pub fn open(dir: &Path) -> Result<Self> {
         let dep_file = dir.join("modules.dep");
@@ -243,7 +246,7 @@ impl ModuleTree {
     ///
     /// # Errors
     ///
-    /// [`Error::ModuleIndex`] when a dependency has no line of its own or
+    /// [`InitramfsError::ModuleIndex`](crate::error::InitramfsError::ModuleIndex) when a dependency has no line of its own or
     /// two lines name modules of the same name.
     pub fn from_parts(
         dir: &Path,
@@ -258,20 +261,20 @@ impl ModuleTree {
         for (index, module) in modules.iter().enumerate() {
             by_path.insert(module.path.clone(), index);
             if by_name.insert(module_name(&module.path), index).is_some() {
-                return Err(Error::ModuleIndex {
+                return Err(Error::from(InitramfsError::ModuleIndex {
                     path: dep_file,
                     line: module.line,
                     reason: format!("a second module named {}", module_name(&module.path)),
-                });
+                }));
             }
         }
         for module in &modules {
             if let Some(dep) = module.deps.iter().find(|d| !by_path.contains_key(*d)) {
-                return Err(Error::ModuleIndex {
+                return Err(Error::from(InitramfsError::ModuleIndex {
                     path: dep_file,
                     line: module.line,
                     reason: format!("{} needs {dep}, which has no line of its own", module.path),
-                });
+                }));
             }
         }
         Ok(ModuleTree {
@@ -319,8 +322,8 @@ impl ModuleTree {
     ///
     /// # Errors
     ///
-    /// [`Error::ModuleNotFound`] for a name that is neither a module, an
-    /// alias of one, nor built in; [`Error::ModuleCycle`] naming the cycle
+    /// [`InitramfsError::ModuleNotFound`](crate::error::InitramfsError::ModuleNotFound) for a name that is neither a module, an
+    /// alias of one, nor built in; [`InitramfsError::ModuleCycle`](crate::error::InitramfsError::ModuleCycle) naming the cycle
     /// when modules need each other.
     pub fn select(&self, names: &[String]) -> Result<Selection> {
         let mut selection = Selection::default();
@@ -332,10 +335,10 @@ impl ModuleTree {
             } else if self.builtin.contains(&normalize(name)) {
                 selection.builtin.push(name.clone());
             } else {
-                return Err(Error::ModuleNotFound {
+                return Err(Error::from(InitramfsError::ModuleNotFound {
                     name: name.clone(),
                     dir: self.dir.clone(),
-                });
+                }));
             }
         }
         let required = self.required(&roots);
@@ -453,10 +456,10 @@ impl ModuleTree {
             .map(|&i| module_name(&self.modules[i].path))
             .collect();
         names.push(module_name(&self.modules[index].path));
-        Error::ModuleCycle {
+        Error::from(InitramfsError::ModuleCycle {
             path: self.dir.join("modules.dep"),
             cycle: names.join(" -> "),
-        }
+        })
     }
 
     /// The index files for a modules directory holding only the selected

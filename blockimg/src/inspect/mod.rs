@@ -35,6 +35,7 @@ use serde::Serialize;
 use crate::disk::gpt::guid_text;
 use crate::disk::{found, Partition, PartitionKind, TableKind};
 use crate::disk_format::{self, DiskBytes};
+use crate::error::FormatError;
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 
@@ -398,10 +399,10 @@ pub fn inspect(path: &Path) -> Result<Report> {
 }
 
 fn not_a_disk(path: &Path, reason: &str) -> Error {
-    Error::UnsupportedFormat {
+    Error::from(FormatError::Unsupported {
         path: path.to_path_buf(),
         reason: format!("not a disk image: {reason}"),
-    }
+    })
 }
 
 /// The report of one partition: its table entry and the filesystem probed

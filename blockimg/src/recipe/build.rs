@@ -137,7 +137,7 @@ pub struct Prepared<'r> {
 ///
 /// # Errors
 ///
-/// Whatever reading a source refuses; [`Error::Recipe`] at the key
+/// Whatever reading a source refuses; [`RecipeError::At`](crate::error::RecipeError::At) at the key
 /// concerned when the partitions do not fit, a profile file to skip does
 /// not exist or the SSH key's owner is not in the image's /etc/passwd.
 ///

@@ -55,6 +55,8 @@
 
 pub(crate) mod model;
 pub(crate) mod parse;
+
+pub use crate::error::RecipeError;
 // Public for the tests crate (the IMDS script).
 #[doc(hidden)]
 pub mod profile;
@@ -558,7 +560,7 @@ pub fn load(path: &Path) -> Result<Recipe> {
 ///
 /// # Errors
 ///
-/// [`Error::Recipe`], naming the key and its line, for anything wrong.
+/// [`RecipeError::At`], naming the key and its line, for anything wrong.
 ///
 /// # Examples
 ///

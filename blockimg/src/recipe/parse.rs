@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::model::RecipeFile;
 use crate::error::Error;
+use crate::error::RecipeError;
 
 /// Line and column (both from 1) of byte offsets in a recipe's text.
 #[derive(Clone, Debug)]
@@ -71,25 +72,25 @@ impl Places {
                 _ => break (0, 0),
             }
         };
-        Error::Recipe {
+        Error::from(RecipeError::At {
             path: self.path.clone(),
             line,
             column,
             key: key.to_string(),
             reason: reason.into(),
-        }
+        })
     }
 
     /// An error at the place of `value` (a key not remembered).
     pub fn error_at<T>(&self, key: &str, value: &Spanned<T>, reason: impl Into<String>) -> Error {
         let (line, column) = self.line_column(value.span().start);
-        Error::Recipe {
+        Error::from(RecipeError::At {
             path: self.path.clone(),
             line,
             column,
             key: key.to_string(),
             reason: reason.into(),
-        }
+        })
     }
 }
 
@@ -97,7 +98,7 @@ impl Places {
 ///
 /// # Errors
 ///
-/// [`Error::Recipe`] with the line and column of a syntax error, an unknown
+/// [`RecipeError::At`](crate::error::RecipeError::At) with the line and column of a syntax error, an unknown
 /// key, a missing key or a value of the wrong type.
 pub fn parse_file(text: &str, path: &Path) -> Result<(RecipeFile, Places), Error> {
     let places = Places::new(path, text);
@@ -107,13 +108,13 @@ pub fn parse_file(text: &str, path: &Path) -> Result<(RecipeFile, Places), Error
             let (line, column) = e
                 .span()
                 .map_or((0, 0), |span| places.line_column(span.start));
-            Err(Error::Recipe {
+            Err(Error::from(RecipeError::At {
                 path: path.to_path_buf(),
                 line,
                 column,
                 key: String::new(),
                 reason: e.message().trim().to_string(),
-            })
+            }))
         }
     }
 }

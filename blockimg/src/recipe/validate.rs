@@ -20,6 +20,7 @@ use crate::disk::fat::{self, FatFormat};
 use crate::disk::layout::{
     BootPartitions, DiskLayout, PartitionRole, PartitionSpec, PartitionTable, PartitionType,
 };
+use crate::error::PartitionError;
 use crate::error::{Error, Result};
 use crate::ext4::Ext4Options;
 use crate::identity::parse_uuid;
@@ -188,7 +189,7 @@ fn get<T: Clone>(value: &Option<Spanned<T>>) -> Option<T> {
 ///
 /// # Errors
 ///
-/// [`Error::Recipe`] naming the key and line of the first problem: a value
+/// [`RecipeError::At`](crate::error::RecipeError::At) naming the key and line of the first problem: a value
 /// out of range or of the wrong form, a missing input file, a setting that
 /// contradicts another (a boot mode without the partition it needs, keys of
 /// another profile), partitions that overlap or do not fit the disk.
@@ -477,21 +478,21 @@ pub fn fitted_size(recipe: &Recipe, size: u64) -> Result<u64> {
 /// when the recipe lists partitions, else `disk.size`.
 pub fn layout_error(recipe: &Recipe, e: Error) -> Error {
     match e {
-        Error::Partition {
+        Error::Partition(PartitionError::Placement {
             number,
             field,
             reason,
             ..
-        } if !recipe.places.has(&format!("partition[{number}]")) => recipe.places.error(
+        }) if !recipe.places.has(&format!("partition[{number}]")) => recipe.places.error(
             "disk.size",
             format!("partition {number}: {field}: {reason}"),
         ),
-        Error::Partition {
+        Error::Partition(PartitionError::Placement {
             number,
             field,
             reason,
             ..
-        } => recipe
+        }) => recipe
             .places
             .error(&format!("partition[{number}].{field}"), reason),
         other => recipe.places.error("disk.size", other.to_string()),

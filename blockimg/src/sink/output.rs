@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Completed, Sink, SparseFile, Stream, TempOutput, VhdDynamic, VhdFixed, VmdkStream};
 use crate::disk_format::{format_of_name, vhd, Format, ImageIdentity};
+use crate::error::FormatError;
 use crate::error::{Error, Result};
 
 /// Output formats.
@@ -82,18 +83,18 @@ impl OutputFormat {
         let named = match dest {
             Destination::File(path) => {
                 if format_of_name(path) == Some(Format::Qcow2) {
-                    return Err(Error::FormatMismatch {
+                    return Err(Error::from(FormatError::Mismatch {
                         path: path.clone(),
                         reason: "qcow2 is read, not written; name the output .img, .vhd or .vmdk"
                             .into(),
-                    });
+                    }));
                 }
                 OutputFormat::from_extension(path)
             }
             Destination::Stdout => None,
         };
         match (chosen, named) {
-            (Some(c), Some(n)) if !same_family(c, n) => Err(Error::FormatMismatch {
+            (Some(c), Some(n)) if !same_family(c, n) => Err(Error::from(FormatError::Mismatch {
                 path: dest.path().to_path_buf(),
                 reason: format!(
                     "the name ends in a {} extension but --format is {}; \
@@ -101,7 +102,7 @@ impl OutputFormat {
                     n.name(),
                     c.name()
                 ),
-            }),
+            })),
             (Some(c), _) => Ok(c),
             (None, Some(n)) => Ok(n),
             (None, None) => Ok(OutputFormat::Raw),

@@ -24,6 +24,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::error::SourceError;
 use crate::error::{Error, Result};
 use crate::tree::{
     validate_name, DataSource, FileContent, Metadata, Node, NodeId, NodeKind, Segment, Timestamp,
@@ -77,8 +78,8 @@ const DIRENT_NAME_OFFSET: usize = 19;
 /// [`Error::Io`] naming the path when `root` does not exist or is not a
 /// directory, when a directory cannot be read, an entry cannot be examined,
 /// a symlink cannot be read or a possibly sparse file cannot be probed;
-/// [`Error::UnsupportedFileType`] for an entry of an unknown type;
-/// [`Error::SourceEntry`] for a name that cannot be stored (longer than 255
+/// [`SourceError::UnsupportedFileType`] for an entry of an unknown type;
+/// [`SourceError::Entry`] for a name that cannot be stored (longer than 255
 /// bytes).
 ///
 /// # Examples
@@ -174,7 +175,7 @@ pub fn scan_path(path: &Path) -> Result<(Tree, NodeId)> {
     }
     let path = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(Error::UnsupportedFileType { path });
+        return Err(Error::from(SourceError::UnsupportedFileType { path }));
     };
     let name = path_cstring(Path::new(name))?;
     let mut scanner = Scanner::new();
@@ -351,9 +352,11 @@ impl Scanner {
 
         for name in names {
             let path = dir_path.join(OsStr::from_bytes(name.to_bytes()));
-            validate_name(name.to_bytes()).map_err(|e| Error::SourceEntry {
-                path: path.clone(),
-                source: Box::new(e),
+            validate_name(name.to_bytes()).map_err(|e| {
+                Error::from(SourceError::Entry {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })
             })?;
             let stat = self
                 .stat_at(
@@ -432,9 +435,9 @@ impl Scanner {
             libc::S_IFIFO => NodeKind::Fifo,
             libc::S_IFSOCK => NodeKind::Socket,
             _ => {
-                return Err(Error::UnsupportedFileType {
+                return Err(Error::from(SourceError::UnsupportedFileType {
                     path: path.to_path_buf(),
-                })
+                }))
             }
         };
         let mut node = Node::new(stat.metadata(), kind);
@@ -541,9 +544,9 @@ pub fn host_file_content(path: &Path) -> Result<FileContent> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        return Err(Error::UnsupportedFileType {
+        return Err(Error::from(SourceError::UnsupportedFileType {
             path: path.to_path_buf(),
-        });
+        }));
     }
     let size = meta.len();
     let segments = if size == 0 {

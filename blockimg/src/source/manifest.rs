@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::error::SourceError;
 use crate::error::{Error, Result};
 use crate::glob::Glob;
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
@@ -206,10 +207,12 @@ pub fn parse(text: &[u8], name: &str, base: PathBuf) -> Result<Manifest> {
     let mut directives = Vec::new();
     for (index, line) in text.split(|&b| b == b'\n').enumerate() {
         let number = index + 1;
-        let fail = |reason: String| Error::BadManifest {
-            manifest: name.to_string(),
-            line: number,
-            reason,
+        let fail = |reason: String| {
+            Error::from(SourceError::BadManifest {
+                manifest: name.to_string(),
+                line: number,
+                reason,
+            })
         };
         let fields = split_fields(line).map_err(fail)?;
         let Some((keyword, args)) = fields.split_first() else {
@@ -403,10 +406,12 @@ impl Manifest {
     /// ```
     pub fn apply(&self, tree: &mut Tree, time: Timestamp) -> Result<()> {
         for (line, directive) in &self.directives {
-            let fail = |reason: String| Error::BadManifest {
-                manifest: self.name.clone(),
-                line: *line,
-                reason,
+            let fail = |reason: String| {
+                Error::from(SourceError::BadManifest {
+                    manifest: self.name.clone(),
+                    line: *line,
+                    reason,
+                })
             };
             let meta = |mode: u16, owner: (u32, u32)| Metadata {
                 permissions: mode,

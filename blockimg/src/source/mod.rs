@@ -32,3 +32,5 @@ pub(crate) mod read_ahead;
 pub mod root;
 pub mod tar;
 pub(crate) mod tar_reader;
+
+pub use crate::error::SourceError;

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::tar_reader::{MemberBody, MemberKind, TarError, TarReader};
+use crate::error::SourceError;
 use crate::error::{Error, Result};
 use crate::ext4::{Ext4Layout, PlacedData, Run};
 use crate::report::{Observer, Silent, Warning};
@@ -791,11 +792,11 @@ impl<R: Read> Read for Watched<'_, R> {
 }
 
 fn bad(archive: &str, member: &str, reason: &str) -> Error {
-    Error::BadArchive {
+    Error::from(SourceError::BadArchive {
         archive: archive.to_string(),
         member: member.to_string(),
         reason: reason.to_string(),
-    }
+    })
 }
 
 /// Splits a member path into components: `./` prefixes, leading `/` and

@@ -13,6 +13,7 @@
 use std::fmt;
 
 use crate::error::Error;
+use crate::error::{Corrupt, Ext4Error};
 use crate::ext4::bytes::get_be32;
 use crate::ext4::hash::crc32c_raw;
 
@@ -117,22 +118,25 @@ impl JournalDamage {
     /// its first block) shows.
     pub(super) fn from_error(field: &str, error: Error) -> Self {
         match error {
-            Error::CorruptImage {
-                field: inner,
-                value,
-                reason,
-                ..
-            } => JournalDamage {
-                field: format!("{field}: {inner}"),
-                value,
-                reason,
-            },
-            Error::ChecksumMismatch {
+            Error::Ext4(Ext4Error::Corrupt(corrupt)) => {
+                let Corrupt {
+                    field: inner,
+                    value,
+                    reason,
+                    ..
+                } = *corrupt;
+                JournalDamage {
+                    field: format!("{field}: {inner}"),
+                    value,
+                    reason,
+                }
+            }
+            Error::Ext4(Ext4Error::Checksum {
                 structure,
                 stored,
                 computed,
                 ..
-            } => JournalDamage {
+            }) => JournalDamage {
                 field: format!("{field}: {structure} checksum"),
                 value: format!("{stored:#010x}"),
                 reason: format!("its contents give {computed:#010x}"),
@@ -464,7 +468,7 @@ mod tests {
             };
             let (existing, _) = ExistingFilesystem::open(&spec).unwrap();
             match existing.check_rewritable() {
-                Err(crate::Error::NotRewritable { reason, .. }) => {
+                Err(crate::Error::Ext4(Ext4Error::NotRewritable { reason, .. })) => {
                     assert!(reason.contains(&damage.to_string()), "{reason}")
                 }
                 other => panic!("{field}: a rewrite was not refused: {other:?}"),
@@ -475,9 +479,9 @@ mod tests {
         std::fs::copy(&pristine, &img).unwrap();
         patch(&img, at + 0x1C, &[0, 0, 0, 1]);
         match open(&img) {
-            Err(crate::Error::CorruptImage { field, value, .. }) => {
+            Err(crate::Error::Ext4(Ext4Error::Corrupt(corrupt))) => {
                 assert_eq!(
-                    (field.as_str(), value.as_str()),
+                    (corrupt.field.as_str(), corrupt.value.as_str()),
                     ("journal superblock s_start", "1")
                 )
             }

@@ -55,6 +55,7 @@ use superblock::{Superblock, MAGIC_OFFSET, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
 use volume::Volume;
 
 use crate::disk_format::{Backing, DiskBytes};
+use crate::error::Ext4Error;
 use crate::error::{Error, Result};
 use crate::tree::{read_runs, DataSource, ExtentRun, FileContent, Segment, Xattr};
 
@@ -568,10 +569,10 @@ impl Ext4Reader {
     }
 
     fn no_such_path(&self, path: &str) -> Error {
-        Error::NoSuchPath {
+        Error::from(Ext4Error::NoSuchPath {
             image: self.image_path().to_path_buf(),
             path: path.to_string(),
-        }
+        })
     }
 
     /// The target of symlink `ino`.
@@ -757,11 +758,11 @@ impl Ext4Reader {
     ) -> Result<inode::Inode> {
         let inode = self.inode(ino)?;
         if inode.stat.file_type != expected {
-            return Err(Error::WrongFileType {
+            return Err(Error::from(Ext4Error::WrongFileType {
                 image: self.image_path().to_path_buf(),
                 what: what(),
                 expected,
-            });
+            }));
         }
         Ok(inode)
     }

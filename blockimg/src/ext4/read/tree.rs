@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use super::inode::{FileType, Inode};
 use super::{Budget, Ext4Reader, ROOT_INO};
+use crate::error::SourceError;
 use crate::error::{Error, Result};
 use crate::tree::{Node, NodeId, NodeKind, Tree};
 
@@ -77,9 +78,11 @@ impl Ext4Reader {
                     path.push(b'/');
                 }
                 path.extend_from_slice(&entry.name);
-                let in_context = |e: Error| Error::SourceEntry {
-                    path: PathBuf::from(OsStr::from_bytes(&path)),
-                    source: Box::new(e),
+                let in_context = |e: Error| {
+                    Error::from(SourceError::Entry {
+                        path: PathBuf::from(OsStr::from_bytes(&path)),
+                        source: Box::new(e),
+                    })
                 };
                 if let Some(&existing) = ids.get(&entry.ino) {
                     if tree.node(existing).is_dir() {

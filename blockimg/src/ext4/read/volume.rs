@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::disk_format::DiskBytes;
+use crate::error::{Corrupt, Ext4Error};
 use crate::error::{Error, Result};
 
 /// An image's disk and where the filesystem starts in it.
@@ -81,22 +82,22 @@ impl Volume {
         value: impl Display,
         reason: impl Into<String>,
     ) -> Error {
-        Error::CorruptImage {
+        Error::from(Ext4Error::Corrupt(Box::new(Corrupt {
             path: self.path.to_path_buf(),
             format: "ext4".into(),
             field: field.into(),
             value: value.to_string(),
             reason: reason.into(),
-        }
+        })))
     }
 
     /// The error for a feature the reader refuses.
     pub fn unsupported(&self, feature: impl Into<String>, reason: impl Into<String>) -> Error {
-        Error::UnsupportedFeature {
+        Error::from(Ext4Error::Unsupported {
             path: self.path.to_path_buf(),
             feature: feature.into(),
             reason: reason.into(),
-        }
+        })
     }
 
     /// Compares a stored metadata_csum checksum with the computed one.
@@ -109,12 +110,12 @@ impl Volume {
         if stored == computed {
             Ok(())
         } else {
-            Err(Error::ChecksumMismatch {
+            Err(Error::from(Ext4Error::Checksum {
                 path: self.path.to_path_buf(),
                 structure: structure(),
                 stored,
                 computed,
-            })
+            }))
         }
     }
 }

@@ -1,0 +1,95 @@
+//! The type of a file, as an inode's mode and a directory entry record it.
+//! It depends on nothing, so errors can name it.
+
+/// The type of a file.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::{Ext4Reader, FileType};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+/// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+/// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+/// # let image = dir.path().join("disk.img");
+/// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+/// // ("appliance\n") and the symlink /etc/name -> hostname.
+/// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+/// assert_eq!(fs.stat(fs.lookup(b"/etc")?)?.file_type, FileType::Directory);
+/// assert_eq!(FileType::Directory.to_string(), "a directory"); // for messages
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileType {
+    /// A regular file.
+    RegularFile,
+    /// A directory.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A named pipe.
+    Fifo,
+    /// A Unix domain socket.
+    Socket,
+}
+
+impl FileType {
+    /// The type the `S_IFMT` bits of `mode` give, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::FileType;
+    ///
+    /// assert_eq!(FileType::from_mode(0o100644), Some(FileType::RegularFile));
+    /// assert_eq!(FileType::from_mode(0o120777), Some(FileType::Symlink));
+    /// assert_eq!(FileType::from_mode(0o644), None); // no type bits
+    /// ```
+    pub fn from_mode(mode: u16) -> Option<FileType> {
+        Some(match mode & 0o170000 {
+            0o100000 => FileType::RegularFile,
+            0o040000 => FileType::Directory,
+            0o120000 => FileType::Symlink,
+            0o020000 => FileType::CharDevice,
+            0o060000 => FileType::BlockDevice,
+            0o010000 => FileType::Fifo,
+            0o140000 => FileType::Socket,
+            _ => return None,
+        })
+    }
+
+    /// The type a directory entry's `file_type` byte records, if any.
+    pub(crate) fn from_dirent(file_type: u8) -> Option<FileType> {
+        Some(match file_type {
+            1 => FileType::RegularFile,
+            2 => FileType::Directory,
+            3 => FileType::CharDevice,
+            4 => FileType::BlockDevice,
+            5 => FileType::Fifo,
+            6 => FileType::Socket,
+            7 => FileType::Symlink,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for FileType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileType::RegularFile => "a regular file",
+            FileType::Directory => "a directory",
+            FileType::Symlink => "a symbolic link",
+            FileType::CharDevice => "a character device",
+            FileType::BlockDevice => "a block device",
+            FileType::Fifo => "a named pipe",
+            FileType::Socket => "a socket",
+        })
+    }
+}
