@@ -108,6 +108,9 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+log "no import cycles between modules (scripts/check-cycles.py)"
+python3 scripts/check-cycles.py
+
 # Build the binary the end-to-end tests run once, before they start, and
 # point every test at it.
 log "cargo build -p blockimg-cli"

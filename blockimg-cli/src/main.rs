@@ -80,7 +80,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("blockimg: error: {e}");
+            eprintln!(
+                "blockimg: error: {}",
+                cli::message::error_message(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

@@ -508,7 +508,7 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
 pub fn install_bios(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result<()> {
     let mbr = disk
         .mbr_sector()
-        .ok_or_else(|| boot_refused("BIOS boot needs a partition table (--table mbr or gpt)"))?;
+        .ok_or_else(|| boot_refused("BIOS boot needs a partition table (MBR or GPT)"))?;
     let layout = disk.layout();
     let area = match layout.find(PartitionRole::BiosBoot) {
         Some(p) => CoreArea::BiosBootPartition {
@@ -587,7 +587,7 @@ pub(crate) fn bios_boot_code(
 pub fn install_uefi(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result<()> {
     if disk.layout().find(PartitionRole::Esp).is_none() {
         return Err(boot_refused(
-            "UEFI boot needs an EFI system partition on a partitioned disk (--table mbr or gpt)",
+            "UEFI boot needs an EFI system partition on a partitioned disk (MBR or GPT)",
         ));
     }
     let uuid = format_uuid(&disk.fs_uuid());

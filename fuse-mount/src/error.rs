@@ -36,7 +36,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The image can only be mounted read-only.
-    #[error("{}: {reason}; mount it with --ro", image.display())]
+    #[error("{}: {reason}; it can be mounted read-only", image.display())]
     ReadOnly {
         /// The image.
         image: PathBuf,

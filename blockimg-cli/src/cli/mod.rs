@@ -8,6 +8,7 @@ pub mod convert;
 pub mod initramfs;
 pub mod inspect;
 pub mod install_grub;
+pub mod message;
 pub mod mkdisk;
 pub mod mount;
 pub mod output_args;

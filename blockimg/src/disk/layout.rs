@@ -364,10 +364,21 @@ impl DiskLayout {
                 role: PartitionRole::Esp,
                 field: "size",
                 ..
-            }) => Error::TooSmall {
-                what: "a FAT32 EFI system partition (--esp-size)".into(),
-                needed: super::fat::MIN_ESP_SIZE,
-                available: boot.esp.map_or(0, |s| s.next_multiple_of(ALIGN)),
+            }) => match boot.esp.map(|s| s.next_multiple_of(ALIGN)) {
+                Some(asked) if asked < super::fat::MIN_ESP_SIZE => Error::InvalidOption {
+                    option: "ESP size".into(),
+                    reason: format!(
+                        "a FAT32 EFI system partition needs at least {} bytes, and {asked} were asked for",
+                        super::fat::MIN_ESP_SIZE
+                    ),
+                },
+                _ => Error::TooSmall {
+                    what: "a disk with an EFI system partition and a root".into(),
+                    needed: Self::front_bytes(table, boot).unwrap_or(0)
+                        + ALIGN
+                        + Self::back_bytes(table),
+                    available: disk_size,
+                },
             },
             other => other,
         })
@@ -661,7 +672,7 @@ fn check_roles(
             return Err(bad(
                 i,
                 "role",
-                "an ESP, a BIOS boot partition or any other partition needs a partition table (--table mbr or gpt)".into(),
+                "an ESP, a BIOS boot partition or any other partition needs a partition table (MBR or GPT)".into(),
             ));
         }
     }
@@ -829,7 +840,10 @@ mod tests {
         assert!(DiskLayout::new(PartitionTable::None, &esp(64), 256 * MIB).is_err());
         assert!(DiskLayout::new(PartitionTable::Mbr, &bios, 256 * MIB).is_err());
         let small = DiskLayout::new(PartitionTable::Gpt, &esp(8), 256 * MIB).unwrap_err();
-        assert!(small.to_string().contains("--esp-size"), "{small}");
+        assert!(
+            small.to_string().contains("EFI system partition"),
+            "{small}"
+        );
         let tiny = DiskLayout::new(PartitionTable::Gpt, &esp(64), 65 * MIB).unwrap_err();
         assert!(matches!(tiny, Error::TooSmall { .. }), "{tiny}");
         let huge = DiskLayout::new(PartitionTable::Mbr, &esp(64), 3 << 40).unwrap_err();

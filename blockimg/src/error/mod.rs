@@ -124,7 +124,7 @@ pub enum Error {
         limit: u64,
     },
     /// The output exists and overwriting it was not asked for.
-    #[error("{path} already exists (use --force to replace it)")]
+    #[error("{path} already exists")]
     OutputExists {
         /// The existing output.
         path: PathBuf,

@@ -24,7 +24,7 @@ pub enum TargetError {
         reason: String,
     },
     /// The target of a write holds data and overwriting it was not asked for.
-    #[error("{path} is not blank ({reason}); use --force to overwrite it")]
+    #[error("{path} is not blank ({reason})")]
     NotBlank {
         /// The target device or file.
         path: PathBuf,

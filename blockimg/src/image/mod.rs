@@ -1111,7 +1111,7 @@ fn disk_layout_of_stream(options: &ImageOptions, name: &str) -> Result<DiskLayou
         return Err(Error::InvalidOption {
             option: "size".into(),
             reason: format!(
-                "{name} is read as a stream, so the disk size must be given (--size auto needs an uncompressed archive file)"
+                "{name} is read as a stream, so the disk size must be given (an automatic size needs an uncompressed archive file)"
             ),
         });
     };

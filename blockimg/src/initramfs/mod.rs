@@ -388,10 +388,10 @@ fn find_busybox(resolver: &Resolver, given: Option<&Path>) -> Result<PathBuf> {
     match resolver.read(DEFAULT_BUSYBOX.as_bytes()) {
         Ok(info) if info.is_static() => Ok(PathBuf::from(DEFAULT_BUSYBOX)),
         found => Err(Error::InvalidOption {
-            option: "--busybox".into(),
+            option: "busybox".into(),
             reason: format!(
                 "the generated /init needs busybox, and {DEFAULT_BUSYBOX} is {}: \
-                 give --busybox PATH, or --init FILE",
+                 give a static busybox, or an /init of your own",
                 match found {
                     Ok(_) => "not statically linked".to_string(),
                     Err(e) => format!("not usable ({e})"),

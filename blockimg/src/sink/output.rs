@@ -97,8 +97,8 @@ impl OutputFormat {
             (Some(c), Some(n)) if !same_family(c, n) => Err(Error::from(FormatError::Mismatch {
                 path: dest.path().to_path_buf(),
                 reason: format!(
-                    "the name ends in a {} extension but --format is {}; \
-                     rename the output or change --format",
+                    "the name ends in a {} extension but the format asked for is {}; \
+                     rename the output or choose the format that matches it",
                     n.name(),
                     c.name()
                 ),
@@ -310,11 +310,8 @@ enum Place<'a> {
 fn open(place: Place<'_>, disk_size: u64, options: &OutputOptions) -> Result<Output> {
     if options.azure && options.format != OutputFormat::VhdFixed {
         return Err(Error::InvalidOption {
-            option: "--azure".into(),
-            reason: format!(
-                "Azure takes fixed VHDs; use --format vhd-fixed, not {}",
-                options.format.name()
-            ),
+            option: "azure".into(),
+            reason: format!("Azure takes fixed VHDs, not {}", options.format.name()),
         });
     }
     let size = virtual_size(options.format, disk_size, options.azure)?;
@@ -343,7 +340,7 @@ fn open(place: Place<'_>, disk_size: u64, options: &OutputOptions) -> Result<Out
         )?),
         (Place::Stream(..), OutputFormat::Vhd) => {
             return Err(Error::InvalidOption {
-                option: "--format".into(),
+                option: "format".into(),
                 reason: "a dynamic VHD cannot be written to a pipe; use vhd-fixed, vmdk or raw"
                     .into(),
             })

@@ -257,8 +257,7 @@ impl MemberData for ArchiveRanges {
         if sparse {
             return Err(Error::InvalidOption {
                 option: "archive".into(),
-                reason: "sparse members are read as a stream: give the disk size with --size"
-                    .into(),
+                reason: "sparse members are read as a stream: give an exact disk size".into(),
             });
         }
         Ok(FileContent {
@@ -327,7 +326,7 @@ impl MemberData for InMemory {
         self.total = self.total.saturating_add(size);
         if self.total > self.limit {
             return Err(Error::TooLarge {
-                what: "archive data held in memory (write a raw image with an exact --size to stream it, or give an uncompressed archive file)".into(),
+                what: "archive data held in memory (write a raw image of exact size to stream it, or give an uncompressed archive file)".into(),
                 size: self.total,
                 limit: self.limit,
             });
