@@ -7,8 +7,8 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::partitions::{fitted_size, layout_error};
 use super::profile::Account;
-use super::validate::{fitted_size, layout_error};
 use super::{Content, Entry, EntryKind, Ext4Spec, Origin, Recipe};
 use crate::boot::{self, add_boot_files, BootMode, GRUB_CFG_PATH, INITRD_PATH, KERNEL_PATH};
 use crate::builder::{write_outputs, Output};

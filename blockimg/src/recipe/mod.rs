@@ -58,8 +58,11 @@ pub(crate) mod parse;
 
 pub use crate::error::RecipeError;
 // Public for the tests crate (the IMDS script).
+mod check;
+mod partitions;
 #[doc(hidden)]
 pub mod profile;
+mod tables;
 pub(crate) mod validate;
 
 mod build;
