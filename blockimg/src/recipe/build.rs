@@ -2,21 +2,21 @@
 //! fstab, the recipe's entries, an initramfs, the boot files), the disk
 //! laid out, then every filesystem planned and each output written.
 
-use std::fmt::Write as _;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::additions::{
+    boot_added, describe_entry, directive, kernel_cmdline, root_entries, Added, FstabIds,
+};
 use super::partitions::{fitted_size, layout_error};
-use super::profile::Account;
-use super::{Content, Entry, EntryKind, Ext4Spec, Origin, Recipe};
+use super::{Content, Ext4Spec, Origin, Recipe};
 use crate::boot::{self, add_boot_files, BootMode, GRUB_CFG_PATH, INITRD_PATH, KERNEL_PATH};
 use crate::builder::{write_outputs, Output};
-use crate::disk::fat::{self, FatFormat};
-use crate::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, ALIGN};
-use crate::error::{Error, Result};
+use crate::disk::fat::FatFormat;
+use crate::disk::layout::{DiskLayout, PartitionSpec, ALIGN};
+use crate::error::Result;
 use crate::ext4::{Ext4Options, Ext4Plan};
-use crate::identity::{format_uuid, id32, uuid_for};
+use crate::identity::{id32, uuid_for};
 use crate::image::copy::image_size;
 use crate::image::{plan_partitions, PartitionContent, PlannedDisk};
 use crate::initramfs::hostfs::HostFs;
@@ -26,37 +26,7 @@ use crate::sink::OutputFormat;
 use crate::size::format_size;
 use crate::source::manifest::{Directive, Manifest};
 use crate::source::root::{build_time, load_root, load_root_with};
-use crate::tree::{Metadata, NodeKind, Timestamp, Tree};
-
-/// Something put into the root filesystem, for the plan `--dry-run`
-/// prints.
-///
-/// # Examples
-///
-/// ```
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let dir = tempfile::tempdir()?;
-/// let text = r#"
-/// [[dir]]
-/// path = "/srv"
-/// owner = "33:33"
-/// "#;
-/// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-/// let prepared = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?;
-/// let srv = prepared.added().iter().find(|a| a.path == "/srv").ok_or("no /srv")?;
-/// assert_eq!((srv.what.as_str(), srv.origin.as_str()), ("dir 0755 33:33", "line 2"));
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Added {
-    /// Path in the image.
-    pub path: String,
-    /// What it is (`file 0644 0:0`, `symlink -> target`).
-    pub what: String,
-    /// Who asked for it (`line 12`, `ec2 profile`, `fstab`, `boot`).
-    pub origin: String,
-}
+use crate::tree::{Metadata, Timestamp, Tree};
 
 /// One output written.
 ///
@@ -115,18 +85,18 @@ pub struct Written {
 /// # }
 /// ```
 pub struct Prepared<'r> {
-    recipe: &'r Recipe,
-    root: Tree,
+    pub(super) recipe: &'r Recipe,
+    pub(super) root: Tree,
     /// Per partition: the tree of an ext4 data partition.
-    data: Vec<Option<Tree>>,
+    pub(super) data: Vec<Option<Tree>>,
     /// Per partition: ext4 options (root and data partitions).
-    ext4: Vec<Option<Ext4Options>>,
+    pub(super) ext4: Vec<Option<Ext4Options>>,
     /// Per partition: swap UUID.
-    swap: Vec<Option<[u8; 16]>>,
+    pub(super) swap: Vec<Option<[u8; 16]>>,
     /// The ESP's format, its volume id chosen.
-    esp: FatFormat,
-    layout: DiskLayout,
-    added: Vec<Added>,
+    pub(super) esp: FatFormat,
+    pub(super) layout: DiskLayout,
+    pub(super) added: Vec<Added>,
 }
 
 /// Reads the recipe's sources and lays out its disk: the root tree with the
@@ -162,10 +132,6 @@ pub struct Prepared<'r> {
 /// ```
 pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Prepared<'r>> {
     let t = recipe.timestamp;
-    let time = build_time(t);
-    let derive = t.is_some();
-    let secs = t.unwrap_or(0).to_le_bytes();
-
     let mut root = load_root_with(
         recipe.root.source.as_deref(),
         t,
@@ -173,8 +139,58 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
         observer,
     )?;
     recipe.root.adjust.apply(&mut root, t)?;
-
     // Identifiers are chosen first: grub.cfg and /etc/fstab name them.
+    let Contents {
+        root_uuid,
+        mut ext4,
+        swap,
+        data,
+        esp,
+    } = contents(recipe)?;
+    let ids = FstabIds {
+        root: root_uuid,
+        ext4: &ext4,
+        swap: &swap,
+        esp_volume_id: esp.volume_id,
+    };
+    let mut added = add_entries(recipe, &mut root, &ids)?;
+    if recipe.boot.mode != BootMode::None {
+        added.extend(add_boot(recipe, &mut root, root_uuid)?);
+    }
+    let layout = lay_out(recipe, &root, &data, &mut ext4)?;
+    Ok(Prepared {
+        recipe,
+        root,
+        data,
+        ext4,
+        swap,
+        esp,
+        layout,
+        added,
+    })
+}
+
+/// What each partition holds, with its identifiers derived (under a fixed
+/// timestamp) or random where the recipe gives none.
+struct Contents {
+    /// The root filesystem's UUID.
+    root_uuid: [u8; 16],
+    /// Per partition: the ext4 options of the root and ext4 data partitions.
+    ext4: Vec<Option<Ext4Options>>,
+    /// Per partition: the UUID of a swap partition.
+    swap: Vec<Option<[u8; 16]>>,
+    /// Per partition: the tree of an ext4 data partition.
+    data: Vec<Option<Tree>>,
+    /// The ESP's format, its volume id chosen.
+    esp: FatFormat,
+}
+
+/// Reads the data partitions' sources and chooses every identifier.
+fn contents(recipe: &Recipe) -> Result<Contents> {
+    let t = recipe.timestamp;
+    let time = build_time(t);
+    let derive = t.is_some();
+    let secs = t.unwrap_or(0).to_le_bytes();
     let root_uuid = match recipe.root.ext4.uuid {
         Some(uuid) => uuid,
         None => boot::root_uuid(t, &[recipe.root.ext4.label.as_bytes(), b"recipe root"])?,
@@ -231,13 +247,21 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
         data.push(tree);
     }
 
-    let ids = FstabIds {
-        root: root_uuid,
-        ext4: &ext4,
-        swap: &swap,
-        esp_volume_id: esp.volume_id,
-    };
-    let entries = root_entries(recipe, &root, &ids)?;
+    Ok(Contents {
+        root_uuid,
+        ext4,
+        swap,
+        data,
+        esp,
+    })
+}
+
+/// Puts the recipe's entries, the profile's files, /etc/fstab and the
+/// initramfs into the root; returns what was added, for `--dry-run`.
+fn add_entries(recipe: &Recipe, root: &mut Tree, ids: &FstabIds<'_>) -> Result<Vec<Added>> {
+    let t = recipe.timestamp;
+    let time = build_time(t);
+    let entries = root_entries(recipe, root, ids)?;
     let mut added: Vec<Added> = entries.iter().map(describe_entry).collect();
     let mut directives = Vec::new();
     for e in &entries {
@@ -276,30 +300,46 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
         base: PathBuf::new(),
         name: recipe.path.display().to_string(),
     };
-    manifest.apply(&mut root, time)?;
-    if recipe.boot.mode != BootMode::None {
-        if recipe.boot.options.kernel.is_none() && boot::menu_entries(&root).is_empty() {
-            return Err(recipe.places.error(
-                "boot.kernel",
-                "no kernel to boot: give boot.kernel, or have /boot/vmlinuz or /boot/vmlinuz-VERSION in the root",
-            ));
-        }
-        add_boot_files(&mut root, &recipe.boot.options, &root_uuid)?;
-        if let Some(k) = &recipe.boot.options.kernel {
-            added.push(boot_added(KERNEL_PATH, &format!("copy of {}", k.display())));
-        }
-        if let Some(i) = &recipe.boot.options.initrd {
-            added.push(boot_added(INITRD_PATH, &format!("copy of {}", i.display())));
-        }
-        added.push(boot_added(
-            GRUB_CFG_PATH,
-            &format!(
-                "GRUB menu, kernel command line: {}",
-                kernel_cmdline(recipe, root_uuid)
-            ),
+    manifest.apply(root, time)?;
+    Ok(added)
+}
+
+/// Puts the kernel, initrd and GRUB menu into the root of a bootable disk;
+/// returns what was added.
+fn add_boot(recipe: &Recipe, root: &mut Tree, root_uuid: [u8; 16]) -> Result<Vec<Added>> {
+    let mut added = Vec::new();
+    if recipe.boot.options.kernel.is_none() && boot::menu_entries(root).is_empty() {
+        return Err(recipe.places.error(
+            "boot.kernel",
+            "no kernel to boot: give boot.kernel, or have /boot/vmlinuz or /boot/vmlinuz-VERSION in the root",
         ));
     }
+    add_boot_files(root, &recipe.boot.options, &root_uuid)?;
+    if let Some(k) = &recipe.boot.options.kernel {
+        added.push(boot_added(KERNEL_PATH, &format!("copy of {}", k.display())));
+    }
+    if let Some(i) = &recipe.boot.options.initrd {
+        added.push(boot_added(INITRD_PATH, &format!("copy of {}", i.display())));
+    }
+    added.push(boot_added(
+        GRUB_CFG_PATH,
+        &format!(
+            "GRUB menu, kernel command line: {}",
+            kernel_cmdline(recipe, root_uuid)
+        ),
+    ));
+    Ok(added)
+}
 
+/// The disk's layout: `auto` partitions sized to hold their tree plus
+/// headroom (their inode counts raised to what the trees need), the disk
+/// sized when the recipe leaves it to the root, images checked to fit.
+fn lay_out(
+    recipe: &Recipe,
+    root: &Tree,
+    data: &[Option<Tree>],
+    ext4: &mut [Option<Ext4Options>],
+) -> Result<DiskLayout> {
     // Sizes: `auto` partitions hold their tree plus headroom.
     let mut specs: Vec<PartitionSpec> = Vec::new();
     // Host images copied into partitions: (partition index, path, bytes).
@@ -308,12 +348,16 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
     for (i, p) in recipe.partitions.iter().enumerate() {
         let mut spec = p.spec.clone();
         let tree = match &p.content {
-            Content::Root => Some((&root, &recipe.root.ext4)),
-            Content::Ext4 { ext4: settings, .. } => data[i].as_ref().map(|t| (t, settings)),
+            Content::Root => Some((root, &recipe.root.ext4)),
+            Content::Ext4 { ext4: settings, .. } => {
+                data.get(i).and_then(Option::as_ref).map(|t| (t, settings))
+            }
             _ => None,
         };
         let needs_min = p.auto || (recipe.size.is_none() && matches!(p.content, Content::Root));
-        if let (Some((tree, settings)), Some(options), true) = (tree, ext4[i].as_mut(), needs_min) {
+        if let (Some((tree, settings)), Some(options), true) =
+            (tree, ext4.get_mut(i).and_then(Option::as_mut), needs_min)
+        {
             let (bytes, inodes) = Ext4Plan::min_size(tree, options, settings.headroom)?;
             options.min_inodes = options.min_inodes.max(inodes);
             if p.auto {
@@ -361,44 +405,7 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
             ));
         }
     }
-    Ok(Prepared {
-        recipe,
-        root,
-        data,
-        ext4,
-        swap,
-        esp,
-        layout,
-        added,
-    })
-}
-
-fn boot_added(path: &str, what: &str) -> Added {
-    Added {
-        path: path.into(),
-        what: what.into(),
-        origin: "boot".into(),
-    }
-}
-
-/// The kernel command line grub.cfg gives every kernel.
-fn kernel_cmdline(recipe: &Recipe, root_uuid: [u8; 16]) -> String {
-    let consoles = recipe.boot.options.consoles.clone().unwrap_or_else(|| {
-        boot::DEFAULT_CONSOLES
-            .iter()
-            .map(|c| c.to_string())
-            .collect()
-    });
-    let mut line = format!("root=UUID={} ro", format_uuid(&root_uuid));
-    for c in consoles {
-        let _ = write!(line, " console={c}");
-    }
-    let extra = recipe.boot.options.cmdline.trim();
-    if !extra.is_empty() {
-        line.push(' ');
-        line.push_str(extra);
-    }
-    line
+    Ok(layout)
 }
 
 fn ext4_options(spec: &Ext4Spec, uuid: [u8; 16], t: Option<i64>) -> Ext4Options {
@@ -412,176 +419,6 @@ fn ext4_options(spec: &Ext4Spec, uuid: [u8; 16], t: Option<i64>) -> Ext4Options 
         reserved_percent: spec.reserved_percent,
         min_inodes: 0,
         hash_seed: None,
-    }
-}
-
-/// What goes into the root besides its source, in the order it is
-/// applied: the profile's files and /etc/fstab (less those skipped and
-/// those the recipe gives itself), then the recipe's entries.
-fn root_entries(recipe: &Recipe, root: &Tree, ids: &FstabIds<'_>) -> Result<Vec<Entry>> {
-    let mut generated = Vec::new();
-    if let Some(profile) = recipe.profile {
-        let account = account(recipe, root)?;
-        generated.extend(profile.files(&recipe.hostname, &recipe.ec2, &account));
-    }
-    if recipe.fstab {
-        generated.push(Entry {
-            path: "/etc/fstab".into(),
-            kind: EntryKind::Text(fstab(recipe, ids)),
-            mode: 0o644,
-            owner: (0, 0),
-            origin: Origin::Fstab,
-        });
-    }
-    for (i, skip) in recipe.profile_skip.iter().enumerate() {
-        if !generated.iter().any(|e| &e.path == skip) {
-            return Err(recipe.places.error(
-                &format!("profile_skip[{}]", i + 1),
-                format!("the profile adds no {skip}"),
-            ));
-        }
-    }
-    generated.retain(|e| {
-        !recipe.profile_skip.contains(&e.path) && !recipe.entries.iter().any(|r| r.path == e.path)
-    });
-    generated.extend(recipe.entries.iter().cloned());
-    Ok(generated)
-}
-
-/// The owner and home of the ec2 profile's SSH keys: root, or the user
-/// named in the image's /etc/passwd.
-fn account(recipe: &Recipe, root: &Tree) -> Result<Account> {
-    let user = &recipe.ec2.user;
-    if user == "root" {
-        return Ok(Account {
-            uid: 0,
-            gid: 0,
-            home: "/root".into(),
-        });
-    }
-    let missing = || {
-        recipe.places.error(
-            "ec2.user",
-            format!("{user} is not in the image's /etc/passwd (add it to the root source or a [[file]])"),
-        )
-    };
-    let id = root.lookup(b"etc/passwd").ok_or_else(missing)?;
-    let NodeKind::File(content) = &root.node(id).kind else {
-        return Err(missing());
-    };
-    let mut text = String::new();
-    content
-        .reader()?
-        .read_to_string(&mut text)
-        .map_err(|e| Error::io("/etc/passwd in the image", e))?;
-    text.lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 7 && f[0] == user)
-        .and_then(|f| {
-            Some(Account {
-                uid: f[2].parse().ok()?,
-                gid: f[3].parse().ok()?,
-                home: f[5].to_string(),
-            })
-        })
-        .filter(|a| a.home.starts_with('/') && a.home.len() > 1)
-        .ok_or_else(missing)
-}
-
-/// The identifiers /etc/fstab names, chosen before anything is planned.
-struct FstabIds<'a> {
-    /// The root filesystem's UUID.
-    root: [u8; 16],
-    /// Per partition: ext4 options, with the UUID.
-    ext4: &'a [Option<Ext4Options>],
-    /// Per partition: swap UUID.
-    swap: &'a [Option<[u8; 16]>],
-    /// The ESP's volume id.
-    esp_volume_id: Option<u32>,
-}
-
-/// /etc/fstab: the root, the data partitions and the ESP with a mount
-/// point, and swap, each by UUID.
-fn fstab(recipe: &Recipe, ids: &FstabIds<'_>) -> String {
-    let mut text = String::from("# Written by blockimg: filesystems by UUID.\n");
-    let _ = writeln!(
-        text,
-        "UUID={}\t/\text4\tdefaults\t0 1",
-        format_uuid(&ids.root)
-    );
-    for (i, p) in recipe.partitions.iter().enumerate() {
-        let ext4_uuid = ids.ext4[i].as_ref().and_then(|o| o.uuid);
-        match (&p.mount, ext4_uuid, ids.swap[i], &p.content) {
-            (Some(mount), _, _, Content::Esp(_)) => {
-                let id = fat::format_volume_id(ids.esp_volume_id.unwrap_or_default());
-                let _ = writeln!(text, "UUID={id}\t{mount}\tvfat\tumask=0077\t0 2");
-            }
-            (Some(mount), Some(uuid), _, _) => {
-                let _ = writeln!(
-                    text,
-                    "UUID={}\t{mount}\text4\tdefaults\t0 2",
-                    format_uuid(&uuid)
-                );
-            }
-            (_, _, Some(uuid), _) => {
-                let _ = writeln!(text, "UUID={}\tnone\tswap\tsw\t0 0", format_uuid(&uuid));
-            }
-            _ => {}
-        }
-    }
-    text
-}
-
-/// The manifest directive that makes `e`.
-fn directive(e: &Entry) -> Directive {
-    let path = e.path.as_bytes().to_vec();
-    match &e.kind {
-        EntryKind::File(host) => Directive::File {
-            path,
-            mode: e.mode,
-            owner: e.owner,
-            host: host.clone(),
-        },
-        EntryKind::Text(text) => Directive::Data {
-            path,
-            mode: e.mode,
-            owner: e.owner,
-            data: Arc::from(text.as_bytes()),
-        },
-        EntryKind::Dir => Directive::Dir {
-            path,
-            mode: e.mode,
-            owner: e.owner,
-        },
-        EntryKind::Symlink(target) => Directive::Symlink {
-            path,
-            target: target.as_bytes().to_vec(),
-            owner: e.owner,
-        },
-    }
-}
-
-fn describe_entry(e: &Entry) -> Added {
-    let (uid, gid) = e.owner;
-    let what = match &e.kind {
-        EntryKind::File(host) => format!(
-            "file {:04o} {uid}:{gid}, copy of {}",
-            e.mode,
-            host.display()
-        ),
-        EntryKind::Text(text) => format!("file {:04o} {uid}:{gid}, {} bytes", e.mode, text.len()),
-        EntryKind::Dir => format!("dir {:04o} {uid}:{gid}", e.mode),
-        EntryKind::Symlink(target) => format!("symlink -> {target}"),
-    };
-    let origin = match &e.origin {
-        Origin::Recipe(line) => format!("line {line}"),
-        Origin::Profile(p) => format!("{} profile", p.name()),
-        Origin::Fstab => "fstab".into(),
-    };
-    Added {
-        path: e.path.clone(),
-        what,
-        origin,
     }
 }
 
@@ -749,135 +586,4 @@ impl Prepared<'_> {
             })
             .collect())
     }
-
-    /// The plan in words, as `blockimg build --dry-run` prints it: the
-    /// disk, each partition with its offset, size, type and contents, the
-    /// files added to the root and by whom, the kernel command line, the
-    /// outputs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// let text = r#"
-    /// [disk]
-    /// size = "8M"
-    /// [[output]]
-    /// path = "disk.img"
-    /// "#;
-    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
-    /// let plan = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?.describe();
-    /// assert!(plan.contains("disk.img")); // what `blockimg build --dry-run` prints
-    /// assert!(!dir.path().join("disk.img").exists());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn describe(&self) -> String {
-        let r = self.recipe;
-        let l = &self.layout;
-        let mut s = String::new();
-        let _ = writeln!(s, "recipe: {}", r.path.display());
-        if let Some(p) = r.profile {
-            let _ = writeln!(s, "profile: {}", p.name());
-        }
-        let _ = writeln!(
-            s,
-            "disk: {} ({} bytes), {}, boot {}",
-            format_size(l.disk_size),
-            l.disk_size,
-            l.table.name(),
-            r.boot.mode.name()
-        );
-        for (i, p) in l.partitions.iter().enumerate() {
-            let content = match &r.partitions[i].content {
-                Content::Root | Content::Ext4 { .. } => match &self.ext4[i] {
-                    Some(o) => format!(
-                        "ext4 UUID {} label {:?}",
-                        o.uuid.map(|u| format_uuid(&u)).unwrap_or_default(),
-                        o.label
-                    ),
-                    None => "ext4".into(),
-                },
-                Content::Swap { label, .. } => format!(
-                    "swap UUID {} label {label:?}",
-                    self.swap[i].map(|u| format_uuid(&u)).unwrap_or_default()
-                ),
-                Content::Esp(_) => format!(
-                    "FAT32 volume id {} label {:?}",
-                    fat::format_volume_id(self.esp.volume_id.unwrap_or_default()),
-                    self.esp.label
-                ),
-                Content::BiosBoot => "GRUB core.img".into(),
-                Content::Raw { source: None } => "unformatted".into(),
-                Content::Raw {
-                    source: Some(image),
-                } => format!("copy of {}", image.display()),
-            };
-            let kind = match p.kind {
-                Some(crate::disk::PartitionType::Gpt(g)) => {
-                    format!(" type {}", format_uuid(&g).to_uppercase())
-                }
-                Some(crate::disk::PartitionType::Mbr(b)) => format!(" type 0x{b:02x}"),
-                None => String::new(),
-            };
-            let mount = r.partitions[i]
-                .mount
-                .as_ref()
-                .map(|m| format!(", mounted at {m}"))
-                .unwrap_or_default();
-            let name = if l.table == crate::disk::PartitionTable::Gpt {
-                format!(" name {:?}", p.name)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                s,
-                "  partition {}: {}{kind}{name}, start {} (sector {}), size {} ({} bytes): {content}{mount}",
-                p.number,
-                role_word(p.role),
-                p.start,
-                p.start / 512,
-                format_size(p.size),
-                p.size
-            );
-        }
-        let _ = writeln!(
-            s,
-            "root: {}",
-            r.root
-                .source
-                .as_ref()
-                .map_or("empty".into(), |p| p.display().to_string())
-        );
-        if r.root.adjust.base_layout {
-            let _ = writeln!(
-                s,
-                "  + the base layout where the source has nothing: /dev (console, null), /proc, /sys, /run, /tmp, /mnt, /media, /boot, /var/run, /var/lock (root.base_layout)"
-            );
-        }
-        for a in &self.added {
-            let _ = writeln!(s, "  + {} ({}; {})", a.path, a.what, a.origin);
-        }
-        if r.boot.mode != BootMode::None {
-            let uuid = self.ext4.iter().zip(&r.partitions).find_map(|(o, p)| {
-                matches!(p.content, Content::Root)
-                    .then(|| o.as_ref().and_then(|o| o.uuid))
-                    .flatten()
-            });
-            let _ = writeln!(
-                s,
-                "kernel command line: {}",
-                kernel_cmdline(r, uuid.unwrap_or_default())
-            );
-        }
-        for o in &r.outputs {
-            let _ = writeln!(s, "output: {} ({})", o.path.display(), o.format.name());
-        }
-        s
-    }
-}
-
-fn role_word(role: PartitionRole) -> &'static str {
-    role.gpt_name()
 }

@@ -65,7 +65,9 @@ pub mod profile;
 mod tables;
 pub(crate) mod validate;
 
+mod additions;
 mod build;
+mod describe;
 
 use std::path::{Path, PathBuf};
 
@@ -80,7 +82,8 @@ use crate::sink::OutputFormat;
 use crate::source::root::TreeAdjust;
 use crate::source::tar::OutsideRoot;
 
-pub use build::{prepare, Added, Prepared, Written};
+pub use additions::Added;
+pub use build::{prepare, Prepared, Written};
 pub(crate) use parse::Places;
 pub use profile::Profile;
 
