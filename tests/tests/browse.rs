@@ -345,3 +345,41 @@ fn vhd_vmdk_and_qcow2_images_are_read_in_place_and_never_changed() {
         assert_eq!(std::fs::read(&image).unwrap(), before, "{name} was changed");
     }
 }
+
+#[test]
+fn ls_and_cat_into_a_reader_that_stops_early_succeed() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("many")).unwrap();
+    // More than a pipe buffer of listing, and of file data.
+    for i in 0..3000 {
+        std::fs::write(
+            root.join(format!("many/a-rather-long-file-name-{i:05}")),
+            "",
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("big"), vec![b'x'; 1 << 20]).unwrap();
+    let img = tmp.path().join("disk.img");
+    mkdisk([
+        "--size".as_ref(),
+        "64M".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        img.as_os_str(),
+    ])
+    .assert_success();
+    for args in [["ls", "-l", "/many"], ["cat", "/big", ""]] {
+        let mut cmd = blockimg_cmd();
+        cmd.arg(args[0])
+            .arg(&img)
+            .args(args[1..].iter().filter(|a| !a.is_empty()));
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut first = [0u8; 100];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        // The pipe's reader is gone (as with `| head -c 100`).
+        let status = child.wait().unwrap();
+        assert!(status.success(), "blockimg {args:?} | head: {status}");
+    }
+}

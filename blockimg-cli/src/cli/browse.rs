@@ -67,11 +67,14 @@ pub fn run_ls(args: LsArgs) -> Result<()> {
         entries.into_iter().map(|e| e.name).collect()
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in lines {
-        out.write_all(&line).map_err(stdout_error)?;
-        out.write_all(b"\n").map_err(stdout_error)?;
-    }
-    out.flush().map_err(stdout_error)
+    let written = lines
+        .iter()
+        .try_for_each(|line| {
+            out.write_all(line)?;
+            out.write_all(b"\n")
+        })
+        .and_then(|()| out.flush());
+    closed_reader_is_fine(written.map_err(stdout_error))
 }
 
 /// Writes a file of the image to standard output; a reader that stops
@@ -81,6 +84,12 @@ pub fn run_cat(args: CatArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let written = browse::cat(&reader, args.path.as_bytes(), &mut out)
         .and_then(|_| out.flush().map_err(stdout_error));
+    closed_reader_is_fine(written)
+}
+
+/// A reader that stops early (`| head`) is not an error: what it read was
+/// complete up to there.
+fn closed_reader_is_fine(written: Result<()>) -> Result<()> {
     match written {
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
