@@ -98,7 +98,7 @@ impl FileData {
             .map
             .range(..start)
             .next_back()
-            .filter(|(&off, p)| off + p.len > start)
+            .filter(|&(&off, p)| off + p.len > start)
             .map_or(start, |(&off, _)| off);
         let keys: Vec<u64> = self.map.range(first..end).map(|(&k, _)| k).collect();
         for off in keys {

@@ -257,7 +257,7 @@ fn node_path(tree: &Tree, parent_nodes: &[NodeId], id: NodeId) -> String {
         let parent = parent_nodes[current.index()];
         let name = tree
             .entries(parent)
-            .and_then(|entries| entries.iter().find(|(_, &child)| child == current))
+            .and_then(|entries| entries.iter().find(|&(_, &child)| child == current))
             .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
             .unwrap_or_default();
         parts.push(name);
