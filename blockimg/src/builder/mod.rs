@@ -8,8 +8,11 @@
 //! other combination loads the tree first, plans the whole disk, then
 //! writes it in ascending offset order.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+mod output;
+mod source;
+
+use std::io::Read;
+use std::path::Path;
 
 use crate::boot::{self, BootMode, BootOptions};
 use crate::error::{Error, Result};
@@ -19,181 +22,15 @@ use crate::image::{
     PartitionTable, PlannedDisk, StreamSteps,
 };
 use crate::report::{Observer, Warning};
-use crate::sink::{
-    open_output, open_output_writer, virtual_size, Destination, OutputFormat, OutputOptions,
-    SparseFile,
-};
-use crate::source::root::{build_time, read_archive_input, RootSource, TreeAdjust};
+use crate::sink::{virtual_size, OutputFormat, SparseFile};
+use crate::source::root::{RootSource, TreeAdjust};
 use crate::source::tar::OutsideRoot;
-use crate::target::{is_block_device, open_build_target};
 use crate::tree::{Timestamp, Tree};
-
-/// What fills the root filesystem.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::Source;
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
-/// // A path is a directory or an archive, whichever it is; `-` is standard input.
-/// assert!(matches!(Source::path(dir.path())?, Source::Directory(_)));
-/// let bytes: &'static [u8] = &[];
-/// let piped = Source::reader(bytes, "an empty pipe");
-/// assert!(matches!(piped, Source::Reader { .. }));
-/// # Ok(())
-/// # }
-/// ```
-#[non_exhaustive]
-pub enum Source {
-    /// An empty root directory with `lost+found`.
-    Empty,
-    /// A host directory, scanned with owners, modes, times, xattrs and
-    /// hard links.
-    Directory(PathBuf),
-    /// A tar archive file: plain, gzip, xz or zstd, told apart by its
-    /// bytes. An uncompressed one is read in place.
-    Archive(PathBuf),
-    /// A tar archive read from a stream (a pipe, a download), once.
-    Reader {
-        /// The bytes of the archive.
-        reader: Box<dyn Read + Send>,
-        /// Its name in messages.
-        name: String,
-    },
-    /// A tree already in memory.
-    Tree(Tree),
-}
-
-impl Source {
-    /// A directory or an archive, whichever `path` is; `-` is an archive
-    /// on standard input.
-    pub fn path(path: &Path) -> Result<Source> {
-        Ok(match RootSource::of(Some(path))? {
-            RootSource::Dir(dir) => Source::Directory(dir),
-            RootSource::Archive(archive) if archive == Path::new("-") => Source::Reader {
-                reader: Box::new(std::io::stdin()),
-                name: "-".into(),
-            },
-            RootSource::Archive(archive) => Source::Archive(archive),
-            RootSource::Empty => Source::Empty,
-        })
-    }
-
-    /// An archive read from `reader`, named `name` in messages.
-    pub fn reader(reader: impl Read + Send + 'static, name: &str) -> Source {
-        Source::Reader {
-            reader: Box::new(reader),
-            name: name.into(),
-        }
-    }
-}
-
-/// Where a disk goes, in which format.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::Output;
-/// use blockimg::sink::OutputFormat;
-///
-/// // The format follows the extension unless given.
-/// let vhd = Output::file("disk.vhd");
-/// let fixed = Output::file("disk.vhd").format(OutputFormat::VhdFixed).overwrite(true);
-/// let piped = Output::writer(Vec::new(), "memory").format(OutputFormat::Vmdk);
-/// # let _ = (vhd, fixed, piped);
-/// ```
-#[must_use]
-pub struct Output {
-    target: OutputTarget,
-    format: Option<OutputFormat>,
-    azure: bool,
-    overwrite: bool,
-    skip_zeros: bool,
-}
-
-enum OutputTarget {
-    /// A file, or a block device to build the disk on in place.
-    Path(PathBuf),
-    /// Standard output.
-    Stdout,
-    /// Any writer, named in messages.
-    Writer(Box<dyn Write + Send>, PathBuf),
-}
-
-impl Output {
-    fn new(target: OutputTarget) -> Output {
-        Output {
-            target,
-            format: None,
-            azure: false,
-            overwrite: false,
-            skip_zeros: false,
-        }
-    }
-
-    /// A file, written whole under a temporary name and renamed into place
-    /// when complete; or a block device (an attached EBS volume, say), on
-    /// which the disk is built in place after the checks of
-    /// [`open_build_target`]: not in use, large enough, blank unless
-    /// [`Output::overwrite`].
-    pub fn file(path: impl Into<PathBuf>) -> Output {
-        Output::new(OutputTarget::Path(path.into()))
-    }
-
-    /// Standard output (a raw disk, a fixed VHD or a VMDK, in one pass).
-    pub fn stdout() -> Output {
-        Output::new(OutputTarget::Stdout)
-    }
-
-    /// Any writer, such as a socket or an upload, named `name` in
-    /// messages: a raw disk, a fixed VHD or a VMDK, in one pass.
-    pub fn writer(writer: impl Write + Send + 'static, name: &str) -> Output {
-        Output::new(OutputTarget::Writer(Box::new(writer), name.into()))
-    }
-
-    /// The format (default: from the file's extension, raw without one).
-    pub fn format(mut self, format: OutputFormat) -> Output {
-        self.format = Some(format);
-        self
-    }
-
-    /// A fixed VHD sized as Azure requires (whole MiB).
-    pub fn azure(mut self, azure: bool) -> Output {
-        self.azure = azure;
-        self
-    }
-
-    /// Replace an existing file; on a block device, write over one that
-    /// is not blank.
-    pub fn overwrite(mut self, overwrite: bool) -> Output {
-        self.overwrite = overwrite;
-        self
-    }
-
-    /// On a block device: leave what the disk does not use unwritten. Only
-    /// for a device that reads as zeros, such as a new EBS volume.
-    pub fn skip_zeros(mut self, skip_zeros: bool) -> Output {
-        self.skip_zeros = skip_zeros;
-        self
-    }
-
-    fn destination(&self) -> Destination {
-        match &self.target {
-            OutputTarget::Path(path) => Destination::File(path.clone()),
-            OutputTarget::Stdout | OutputTarget::Writer(..) => Destination::Stdout,
-        }
-    }
-
-    /// The block device this output builds on, if it is one.
-    fn device(&self) -> Option<&Path> {
-        match &self.target {
-            OutputTarget::Path(path) if is_block_device(path) => Some(path),
-            _ => None,
-        }
-    }
-}
+pub(crate) use output::write_outputs;
+pub use output::Output;
+use output::{device_sink, OutputTarget};
+use source::load;
+pub use source::Source;
 
 /// What [`DiskBuilder::write`] made.
 #[non_exhaustive]
@@ -451,58 +288,6 @@ impl DiskBuilder {
     }
 }
 
-/// One output [`write_outputs`] completed.
-pub(crate) struct WrittenOutput {
-    /// Size of the disk it presents.
-    pub virtual_size: u64,
-    /// Its bytes.
-    pub bytes: u64,
-}
-
-/// Writes `disk` into each of `outputs` (files, standard output or
-/// writers; not block devices), each completed and synced under a
-/// temporary name, then publishes them together: a failing output leaves
-/// none of the others behind. Under a fixed `timestamp` the outputs'
-/// identifiers (a VHD's UUID and time) are derived, not random.
-pub(crate) fn write_outputs(
-    disk: &PlannedDisk<'_>,
-    outputs: Vec<Output>,
-    timestamp: Option<i64>,
-    observer: &mut dyn Observer,
-) -> Result<Vec<WrittenOutput>> {
-    let mut written = Vec::new();
-    let mut completed = Vec::new();
-    for output in outputs {
-        let destination = output.destination();
-        let format = OutputFormat::resolve(output.format, &destination)?;
-        let mut options = OutputOptions::new(format, output.overwrite)?;
-        options.azure = output.azure;
-        if let Some(time) = timestamp {
-            options.reproducible(time, disk.fs_uuid());
-        }
-        let mut out = match output.target {
-            OutputTarget::Writer(writer, name) => {
-                open_output_writer(writer, &name, disk.disk_size(), &options)?
-            }
-            OutputTarget::Path(_) | OutputTarget::Stdout => {
-                open_output(&destination, disk.disk_size(), &options)?
-            }
-        };
-        disk.write_observed(out.sink(), observer)?;
-        let virtual_size = out.virtual_size();
-        let (done, bytes) = out.complete()?;
-        completed.push(done);
-        written.push(WrittenOutput {
-            virtual_size,
-            bytes,
-        });
-    }
-    for done in completed {
-        done.publish()?;
-    }
-    Ok(written)
-}
-
 /// What happens to the tree once it is read, and the boot loader that
 /// goes onto the planned disk.
 struct Steps<'a> {
@@ -532,29 +317,6 @@ impl Steps<'_> {
 
     fn install(&self, disk: &mut PlannedDisk<'_>) -> Result<()> {
         boot::install(disk, self.mode, self.boot)
-    }
-}
-
-/// Reads the whole source into a tree.
-fn load(
-    source: Source,
-    timestamp: Option<i64>,
-    outside: OutsideRoot,
-    observer: &mut dyn Observer,
-) -> Result<Tree> {
-    let time = build_time(timestamp);
-    match source {
-        Source::Empty => crate::source::root::load_root(None, timestamp),
-        Source::Directory(dir) => crate::source::root::load_root(Some(&dir), timestamp),
-        Source::Archive(path) => {
-            let input = RootSource::open_archive(&path)?;
-            let name = path.display().to_string();
-            read_archive_input(input, &name, Some(&path), outside, time, observer)
-        }
-        Source::Reader { reader, name } => {
-            read_archive_input(reader, &name, None, outside, time, observer)
-        }
-        Source::Tree(tree) => Ok(tree),
     }
 }
 
@@ -598,12 +360,4 @@ fn stream(
         nodes,
         format: OutputFormat::Raw,
     })
-}
-
-/// The sink for a disk of `disk_size` bytes built in place on `device`,
-/// after the checks a block device gets (not in use, large enough, blank
-/// unless overwriting).
-fn device_sink(device: &Path, disk_size: u64, output: &Output) -> Result<SparseFile> {
-    let file = open_build_target(device, disk_size, output.overwrite)?;
-    SparseFile::in_place(file, device, output.skip_zeros)
 }
