@@ -5,8 +5,12 @@
 //! checks its structures, and returns a [`VirtualDisk`] that reads the disk
 //! it holds. Readers never trust the file: every offset, size and count is
 //! checked before use, and errors name the file, the field and the value.
-//! The on-disk structures of VHD and VMDK are shared with the sinks that
-//! write these formats ([`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]).
+//!
+//! Each format has a folder: `vhd/` and `vmdk/` hold the on-disk structures
+//! (`mod.rs`), the reader (`read.rs`) and the writers (`write.rs`, which
+//! [`crate::sink`] re-exports: [`crate::sink::VhdFixed`],
+//! [`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]). Readers of
+//! two-level formats (VMDK, qcow2) share `clustered.rs`.
 
 mod clustered;
 mod qcow2_reader;
@@ -18,9 +22,7 @@ mod roundtrip_tests;
 // Public for the fuzz targets and the tests crate (checksum, sizes).
 #[doc(hidden)]
 pub mod vhd;
-mod vhd_reader;
 pub(crate) mod vmdk;
-mod vmdk_reader;
 
 use std::fs::File;
 use std::io;
@@ -32,8 +34,8 @@ pub use qcow2_reader::Qcow2Disk;
 pub use raw::RawDisk;
 pub(crate) use readable::seek_target;
 pub use readable::{open_disk_bytes, BackingCursor, DiskBytes};
-pub use vhd_reader::VhdDisk;
-pub use vmdk_reader::VmdkDisk;
+pub use vhd::read::VhdDisk;
+pub use vmdk::read::VmdkDisk;
 
 pub use crate::error::FormatError;
 use crate::error::{Error, Result};
@@ -441,14 +443,14 @@ pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
             ),
         }))
     };
-    if head.starts_with(b"KDMV") {
+    if head.starts_with(vmdk::MAGIC) {
         let header = vmdk::SparseHeader::decode(&head, path, "header")?;
         return Ok(match header.compress_algorithm {
             vmdk::COMPRESS_DEFLATE => Format::VmdkStream,
             _ => Format::VmdkSparse,
         });
     }
-    if head.starts_with(b"conectix") {
+    if head.starts_with(vhd::FOOTER_MAGIC) {
         return Ok(Format::VhdDynamic);
     }
     if head.starts_with(b"QFI\xfb") {
