@@ -9,11 +9,12 @@
 //! Each format has a folder: `vhd/` and `vmdk/` hold the on-disk structures
 //! (`mod.rs`), the reader (`read.rs`) and the writers (`write.rs`, which
 //! [`crate::sink`] re-exports: [`crate::sink::VhdFixed`],
-//! [`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]). Readers of
-//! two-level formats (VMDK, qcow2) share `clustered.rs`.
+//! [`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]); `qcow2/` the
+//! same without a writer. Readers of two-level formats (VMDK, qcow2) share
+//! `clustered.rs`; raw disks, which have no structure, are read by `raw.rs`.
 
 mod clustered;
-mod qcow2_reader;
+mod qcow2;
 mod raw;
 mod readable;
 
@@ -30,7 +31,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-pub use qcow2_reader::Qcow2Disk;
+pub use qcow2::read::Qcow2Disk;
 pub use raw::RawDisk;
 pub(crate) use readable::seek_target;
 pub use readable::{open_disk_bytes, BackingCursor, DiskBytes};
@@ -453,7 +454,7 @@ pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
     if head.starts_with(vhd::FOOTER_MAGIC) {
         return Ok(Format::VhdDynamic);
     }
-    if head.starts_with(b"QFI\xfb") {
+    if head.starts_with(qcow2::MAGIC) {
         return Ok(Format::Qcow2);
     }
     if head.starts_with(b"vhdxfile") {
