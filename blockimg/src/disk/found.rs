@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use mbrman::{MBRHeader, MBRPartitionEntry};
 
+use super::fat::boot_sector::is_fat_boot_sector;
 use super::gpt::{guid_on_disk, guid_text, BIOS_BOOT, EFI_SYSTEM, LINUX_FILESYSTEM};
 use super::layout::SECTOR;
 use crate::bytes::le32;
@@ -610,17 +611,6 @@ pub fn read_table(file: &dyn Backing, path: &Path) -> Result<FoundTable> {
         kind: TableKind::Mbr { signature },
         partitions: parts,
     })
-}
-
-/// Whether `sector` is the boot sector of a FAT filesystem (a BIOS
-/// parameter block with a plausible sector size and FAT count, and `FAT`
-/// in one of the type fields) rather than an MBR.
-pub(crate) fn is_fat_boot_sector(sector: &[u8; SECTOR as usize]) -> bool {
-    let jump = sector[0] == 0xEB && sector[2] == 0x90 || sector[0] == 0xE9;
-    let bytes_per_sector = u16::from_le_bytes([sector[0x0B], sector[0x0C]]);
-    let fats = sector[0x10];
-    let typed = &sector[0x36..0x39] == b"FAT" || &sector[0x52..0x55] == b"FAT";
-    jump && matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096) && (1..=2).contains(&fats) && typed
 }
 
 /// The MBR (or EBR) in the sector at byte `at`, when it has the boot
