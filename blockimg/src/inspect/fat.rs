@@ -1,6 +1,7 @@
 //! The FAT part of a report: the volume read by `disk::fat` (fatfs, or by
 //! hand for small FAT32 volumes) as a [`Filesystem`], and the UEFI boot
 //! loader found on it.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::{EfiLoader, Filesystem, PartitionReport};
 use crate::disk::fat::boot_sector::{self, is_fat_boot_sector};

@@ -2,6 +2,7 @@
 //! `read.rs` (with fatfs) and `small_fat32.rs` (FAT32 volumes below the
 //! specification's cluster count); and where a UEFI boot loader is looked
 //! for on it.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use serde::Serialize;
 

@@ -4,6 +4,7 @@
 //! boot sector says so. fatfs decides the type from the cluster count and
 //! refuses them, so the report's figures and the boot loader lookup are
 //! read here from the boot sector, the FAT and the directories.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::io;
 

@@ -5,6 +5,7 @@
 //! write qcow2.
 //!
 //! All fields are big-endian.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub(crate) mod read;
 
