@@ -16,6 +16,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::convert::{copy_disk, CHUNK};
+use crate::disk::found::mbr;
+use crate::disk::layout::SECTOR;
 use crate::disk_format::VirtualDisk;
 use crate::error::{Error, Result};
 use crate::report::{self, Observer, Phase};
@@ -469,24 +471,21 @@ pub fn write_image(
 /// rounds its disk up that way); then up to the end of the last partition.
 fn required_size(disk: &mut dyn VirtualDisk) -> Result<u64> {
     let size = disk.size();
-    if size < 512 {
+    if size < SECTOR {
         return Ok(size);
     }
-    let mut mbr = [0u8; 512];
-    disk.read_at(0, &mut mbr)?;
-    let entries: Vec<&[u8]> = mbr[0x1BE..0x1FE].chunks_exact(16).collect();
-    let is_mbr = mbr[510..512] == [0x55, 0xAA] && entries.iter().all(|e| e[0] & 0x7F == 0);
-    if !is_mbr {
+    let mut sector = [0u8; SECTOR as usize];
+    disk.read_at(0, &mut sector)?;
+    // Whatever the entries of a sector mbrman takes for an MBR say (a GPT's
+    // protective entry covers the disk), non-zero data past them counts.
+    let Some(header) = mbr::parse(&sector) else {
         return Ok(size);
-    }
-    let le32 = |e: &[u8], at: usize| {
-        u64::from(u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]))
     };
-    let partitions_end = entries
+    let partitions_end = mbr::entries(&header)
         .iter()
-        .filter(|e| e[4] != 0)
-        .map(|e| (le32(e, 8) + le32(e, 12)) * 512)
-        .fold(512, u64::max)
+        .filter(|e| e.is_used())
+        .map(|e| (u64::from(e.starting_lba) + u64::from(e.sectors)) * SECTOR)
+        .fold(SECTOR, u64::max)
         .min(size);
     Ok(data_end(disk, partitions_end)?.map_or(partitions_end, |end| end.max(partitions_end)))
 }
@@ -579,5 +578,50 @@ mod tests {
         assert_eq!(contents(&b), Some("an MBR partition table or boot sector"));
         b[512..520].copy_from_slice(b"EFI PART");
         assert_eq!(contents(&b), Some("a GPT partition table"));
+    }
+
+    /// An 8 MiB disk whose MBR has `entries` (boot flag, type, start LBA,
+    /// sectors) and a 0x55AA signature.
+    fn mbr_disk(entries: &[(u8, u8, u32, u32)]) -> Vec<u8> {
+        let mut b = vec![0u8; 8 << 20];
+        for (i, &(boot, sys, start, sectors)) in entries.iter().enumerate() {
+            let e = &mut b[0x1BE + 16 * i..][..16];
+            e[0] = boot;
+            e[4] = sys;
+            e[8..12].copy_from_slice(&start.to_le_bytes());
+            e[12..16].copy_from_slice(&sectors.to_le_bytes());
+        }
+        b[510..512].copy_from_slice(&[0x55, 0xAA]);
+        b
+    }
+
+    fn required(bytes: Vec<u8>) -> u64 {
+        let mut disk = crate::disk_format::RawDisk::open(bytes, Path::new("disk.img")).unwrap();
+        required_size(&mut disk).unwrap()
+    }
+
+    #[test]
+    fn required_size_ends_with_the_partitions_or_the_data() {
+        // Partition 2 ends at 3 MiB; an unused entry (type 0) says nothing.
+        let disk = mbr_disk(&[
+            (0x80, 0x83, 2048, 2048),
+            (0, 0x0C, 4096, 2048),
+            (0, 0, 1, 16000),
+        ]);
+        assert_eq!(required(disk.clone()), 3 << 20);
+        // Data past the partitions counts, to its last non-zero byte.
+        let mut with_data = disk.clone();
+        with_data[(5 << 20) + 9] = 1;
+        assert_eq!(required(with_data), (5 << 20) + 10);
+        // No MBR (a boot flag other than 0x00 or 0x80, no signature): the
+        // whole disk.
+        assert_eq!(required(mbr_disk(&[(0x01, 0x83, 2048, 2048)])), 8 << 20);
+        let mut unsigned = disk;
+        unsigned[511] = 0;
+        assert_eq!(required(unsigned), 8 << 20);
+        // Entries past the disk: the disk; no used entry: its first sector.
+        assert_eq!(required(mbr_disk(&[(0, 0xEE, 1, u32::MAX)])), 8 << 20);
+        assert_eq!(required(mbr_disk(&[])), 512);
+        assert_eq!(required(vec![1u8; 100]), 100);
     }
 }

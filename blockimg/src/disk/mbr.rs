@@ -9,9 +9,9 @@ use crate::error::PartitionError;
 use crate::error::{Error, Result};
 
 /// MBR partition type of a Linux filesystem.
-const LINUX_PARTITION: u8 = 0x83;
+pub(crate) const LINUX_PARTITION: u8 = 0x83;
 /// MBR partition type of an EFI system partition.
-const ESP_PARTITION: u8 = 0xEF;
+pub(crate) const ESP_PARTITION: u8 = 0xEF;
 /// MBR partition type of Linux swap.
 const SWAP_PARTITION: u8 = 0x82;
 

@@ -1,8 +1,9 @@
 //! Disks: the partitioner for disks being built (where each partition goes,
-//! [`layout`]; the FAT32 EFI system partition, [`fat`]; swap headers,
-//! [`swap`]), and the partitions and filesystems found in existing images
-//! ([`found`]). The MBR and GPT writers and the sparse in-memory disk these
-//! small structures are built in are internal to the crate.
+//! [`layout`]; the FAT32 EFI system partition, [`fat`], which also reads FAT
+//! volumes for `inspect`; swap headers, [`swap`]), and the partitions and
+//! filesystems found in existing images ([`found`]). The MBR and GPT writers
+//! and the sparse in-memory disk these small structures are built in are
+//! internal to the crate.
 //!
 //! # Example
 //!

@@ -5,11 +5,17 @@
 //! checks its structures, and returns a [`VirtualDisk`] that reads the disk
 //! it holds. Readers never trust the file: every offset, size and count is
 //! checked before use, and errors name the file, the field and the value.
-//! The on-disk structures of VHD and VMDK are shared with the sinks that
-//! write these formats ([`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]).
+//!
+//! Each format has a folder: `vhd/` and `vmdk/` hold the on-disk structures
+//! (`mod.rs`), the reader (`read.rs`) and the writers (`write.rs`, which
+//! [`crate::sink`] re-exports: [`crate::sink::VhdFixed`],
+//! [`crate::sink::VhdDynamic`], [`crate::sink::VmdkStream`]); `qcow2/` the
+//! same without a writer. Readers of two-level formats (VMDK, qcow2) share
+//! `clustered.rs`; raw disks, which have no structure, are read by `raw.rs`.
 
+mod backing;
 mod clustered;
-mod qcow2_reader;
+mod qcow2;
 mod raw;
 mod readable;
 
@@ -18,22 +24,19 @@ mod roundtrip_tests;
 // Public for the fuzz targets and the tests crate (checksum, sizes).
 #[doc(hidden)]
 pub mod vhd;
-mod vhd_reader;
 pub(crate) mod vmdk;
-mod vmdk_reader;
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-pub use qcow2_reader::Qcow2Disk;
+pub use backing::Backing;
+pub use qcow2::read::Qcow2Disk;
 pub use raw::RawDisk;
 pub(crate) use readable::seek_target;
 pub use readable::{open_disk_bytes, BackingCursor, DiskBytes};
-pub use vhd_reader::VhdDisk;
-pub use vmdk_reader::VmdkDisk;
+pub use vhd::read::VhdDisk;
+pub use vmdk::read::VmdkDisk;
 
 pub use crate::error::FormatError;
 use crate::error::{Error, Result};
@@ -145,148 +148,6 @@ impl ImageIdentity {
             uuid: crate::identity::random_uuid()?,
             time,
         })
-    }
-}
-
-/// Where an image's bytes are read from: a file, or memory (tests, fuzzing).
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk_format::{open_backing, Backing};
-///
-/// # fn main() -> std::io::Result<()> {
-/// // A Vec<u8> (or a File) is a backing: an image held in memory.
-/// let mut image = vec![0u8; 8192];
-/// image[4096..4100].copy_from_slice(b"data");
-/// assert_eq!(image.byte_len()?, 8192);
-/// let mut word = [0; 4];
-/// image.read_exact_at(&mut word, 4096)?;
-/// assert_eq!(&word, b"data");
-/// assert!(open_backing(image, "memory".as_ref()).is_ok());
-/// # Ok(())
-/// # }
-/// ```
-pub trait Backing: Send {
-    /// Length in bytes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::disk_format::Backing;
-    ///
-    /// assert_eq!(vec![0u8; 4096].byte_len().ok(), Some(4096));
-    /// ```
-    fn byte_len(&self) -> io::Result<u64>;
-    /// Fills `buf` from `offset`; fails if the range ends past the end.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::disk_format::Backing;
-    ///
-    /// let image = b"0123456789".to_vec();
-    /// let mut buf = [0; 4];
-    /// assert!(image.read_exact_at(&mut buf, 2).is_ok() && &buf == b"2345");
-    /// assert!(image.read_exact_at(&mut buf, 8).is_err()); // past the end
-    /// ```
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
-    /// The ranges of `start..end` that may hold data, as (offset, length),
-    /// ascending; the rest reads as zeros. The default is the whole range.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::disk_format::Backing;
-    ///
-    /// # fn main() -> std::io::Result<()> {
-    /// let dir = tempfile::tempdir()?;
-    /// let file = std::fs::File::create(dir.path().join("sparse.img"))?;
-    /// file.set_len(64 << 20)?; // a hole
-    /// assert!(file.data_ranges(0, 64 << 20)?.is_empty()); // a File knows its holes
-    /// assert_eq!(vec![0u8; 100].data_ranges(0, 100)?, [(0, 100)]); // memory: all of it
-    /// # Ok(())
-    /// # }
-    /// ```
-    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<(u64, u64)>> {
-        Ok(if end > start {
-            vec![(start, end - start)]
-        } else {
-            Vec::new()
-        })
-    }
-}
-
-impl Backing for File {
-    fn byte_len(&self) -> io::Result<u64> {
-        let meta = self.metadata()?;
-        if meta.file_type().is_file() {
-            return Ok(meta.len());
-        }
-        // A block device: its size is where a seek to the end lands.
-        let mut me = self;
-        io::Seek::seek(&mut me, io::SeekFrom::End(0))
-    }
-
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        FileExt::read_exact_at(self, buf, offset)
-    }
-
-    /// Data and holes as the filesystem reports them (`SEEK_DATA` and
-    /// `SEEK_HOLE`), so holes of a sparse file are never read.
-    fn data_ranges(&self, start: u64, end: u64) -> io::Result<Vec<(u64, u64)>> {
-        let fd = self.as_raw_fd();
-        let seek = |offset: u64, whence| -> io::Result<Option<u64>> {
-            let offset = libc::off_t::try_from(offset).map_err(io::Error::other)?;
-            // SAFETY: lseek on a file descriptor this File owns; it only moves
-            // the file position, which no other code of this crate relies on
-            // (all reads are positioned).
-            let r = unsafe { libc::lseek(fd, offset, whence) };
-            if r >= 0 {
-                return Ok(Some(r as u64));
-            }
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::ENXIO) => Ok(None),
-                _ => Err(err),
-            }
-        };
-        let mut ranges = Vec::new();
-        let mut at = start;
-        while at < end {
-            let data = match seek(at, libc::SEEK_DATA) {
-                Ok(Some(d)) => d,
-                Ok(None) => break,
-                // No SEEK_DATA support: everything is data.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    return Ok(vec![(at, end - at)]);
-                }
-                Err(e) => return Err(e),
-            };
-            if data >= end {
-                break;
-            }
-            let hole = seek(data, libc::SEEK_HOLE)?.unwrap_or(end).min(end);
-            ranges.push((data, hole - data));
-            at = hole;
-        }
-        Ok(ranges)
-    }
-}
-
-impl Backing for Vec<u8> {
-    fn byte_len(&self) -> io::Result<u64> {
-        Ok(Vec::len(self) as u64)
-    }
-
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let start = usize::try_from(offset).map_err(io::Error::other)?;
-        let src = start
-            .checked_add(buf.len())
-            .and_then(|end| self.get(start..end))
-            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-        buf.copy_from_slice(src);
-        Ok(())
     }
 }
 
@@ -441,17 +302,17 @@ pub fn detect(backing: &dyn Backing, path: &Path) -> Result<Format> {
             ),
         }))
     };
-    if head.starts_with(b"KDMV") {
+    if head.starts_with(vmdk::MAGIC) {
         let header = vmdk::SparseHeader::decode(&head, path, "header")?;
         return Ok(match header.compress_algorithm {
             vmdk::COMPRESS_DEFLATE => Format::VmdkStream,
             _ => Format::VmdkSparse,
         });
     }
-    if head.starts_with(b"conectix") {
+    if head.starts_with(vhd::FOOTER_MAGIC) {
         return Ok(Format::VhdDynamic);
     }
-    if head.starts_with(b"QFI\xfb") {
+    if head.starts_with(qcow2::MAGIC) {
         return Ok(Format::Qcow2);
     }
     if head.starts_with(b"vhdxfile") {

@@ -22,8 +22,6 @@
 mod boot;
 mod ext4;
 mod fat;
-mod fat_report;
-mod small_fat32;
 mod swap;
 mod text;
 mod types;
@@ -194,7 +192,7 @@ pub enum Filesystem {
     /// ext2, ext3 or ext4.
     Ext4(ext4::Ext4Report),
     /// FAT12, FAT16 or FAT32.
-    Fat(fat_report::FatReport),
+    Fat(FatReport),
     /// A Linux swap area.
     Swap(swap::SwapReport),
     /// A filesystem that was recognized but could not be read.
@@ -206,8 +204,8 @@ pub enum Filesystem {
     },
 }
 
+pub use crate::disk::fat::report::FatReport;
 pub use ext4::Ext4Report;
-pub use fat_report::FatReport;
 pub use swap::SwapReport;
 
 /// Boot code installed on the disk.

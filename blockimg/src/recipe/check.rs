@@ -1,6 +1,7 @@
 //! The checks every value of a recipe goes through: paths made absolute
 //! and checked to exist, sizes, UUIDs, modes, owners, paths in the image and
 //! words from a list, each refusal naming the key and its line.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::is_zero;
+use super::base::is_zero;
 use crate::error::{Error, Result};
 
 /// Refuses a write of `len` bytes at `offset` that ends past a disk of

@@ -173,7 +173,7 @@ impl OutputOptions {
             level: std::env::var("TMP_LEVEL")
                 .ok()
                 .and_then(|l| l.parse().ok())
-                .unwrap_or(super::vmdk::DEFAULT_LEVEL),
+                .unwrap_or(crate::disk_format::vmdk::write::DEFAULT_LEVEL),
         })
     }
 }

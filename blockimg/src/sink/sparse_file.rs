@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use super::base::{is_zero, Sink};
 use super::temp_output::{Completed, TempOutput};
-use super::{is_zero, Sink};
 use crate::error::{Error, Result};
 
 /// Writes are gathered up to this many bytes before they go to the writer.

@@ -1,11 +1,17 @@
-//! VHD (Virtual Hard Disk) on-disk structures: the footer, the dynamic disk
-//! header, the block allocation table, and the CHS geometry rules that decide
-//! which virtual sizes every reader agrees on.
+//! VHD (Virtual Hard Disk): the on-disk structures (the footer, the dynamic
+//! disk header, the block allocation table), each field's offset named once
+//! and encoded and parsed here, and the CHS geometry rules that decide which
+//! virtual sizes every reader agrees on. The reader (`read.rs`,
+//! [`crate::disk_format::VhdDisk`]) and the writers (`write.rs`,
+//! [`crate::sink::VhdFixed`], [`crate::sink::VhdDynamic`]) build on them.
 //!
 //! All fields are big-endian. A fixed VHD is the raw disk followed by the
 //! footer; a dynamic VHD is a footer copy, the dynamic header, the block
 //! allocation table (BAT), the allocated 2 MiB blocks (each behind a
 //! 512-byte sector bitmap) and the footer.
+
+pub(crate) mod read;
+pub(crate) mod write;
 
 use std::path::Path;
 
@@ -30,8 +36,67 @@ pub const UNALLOCATED: u32 = u32::MAX;
 /// (a dynamic VHD addresses its blocks with 32-bit sector numbers).
 pub const MAX_SIZE: u64 = 2040 << 30;
 
-const COOKIE: &[u8; 8] = b"conectix";
-const HEADER_COOKIE: &[u8; 8] = b"cxsparse";
+/// Bytes of a block allocation table entry: the sector of the block's
+/// bitmap, or [`UNALLOCATED`].
+pub const BAT_ENTRY_SIZE: u64 = 4;
+
+// Byte offsets of the footer's fields.
+/// Cookie, `conectix`.
+const FOOTER_COOKIE: usize = 0;
+/// Features (reserved bit set).
+const FOOTER_FEATURES: usize = 8;
+/// File format version.
+const FOOTER_VERSION: usize = 12;
+/// Offset of the dynamic disk header; all ones for a fixed disk.
+const FOOTER_DATA_OFFSET: usize = 16;
+/// Creation time, seconds since 2000-01-01.
+const FOOTER_TIMESTAMP: usize = 24;
+/// Creator application, four characters.
+const FOOTER_CREATOR_APP: usize = 28;
+/// Creator version, major and minor.
+const FOOTER_CREATOR_VERSION: usize = 32;
+/// Creator host operating system, four characters.
+const FOOTER_CREATOR_HOST: usize = 36;
+/// Size of the disk when it was created.
+const FOOTER_ORIGINAL_SIZE: usize = 40;
+/// Current size of the disk.
+const FOOTER_CURRENT_SIZE: usize = 48;
+/// Cylinders (two bytes), then heads and sectors per track (one each).
+const FOOTER_CYLINDERS: usize = 56;
+const FOOTER_HEADS: usize = 58;
+const FOOTER_SECTORS: usize = 59;
+/// Disk type: 2 fixed, 3 dynamic, 4 differencing.
+const FOOTER_DISK_TYPE: usize = 60;
+/// Checksum of the footer.
+const FOOTER_CHECKSUM: usize = 64;
+/// Unique identifier, 16 bytes.
+const FOOTER_UUID: usize = 68;
+
+// Byte offsets of the dynamic disk header's fields.
+/// Cookie, `cxsparse`.
+const HEADER_COOKIE: usize = 0;
+/// Offset of the next structure; unused, all ones.
+const HEADER_DATA_OFFSET: usize = 8;
+/// Offset of the block allocation table.
+const HEADER_TABLE_OFFSET: usize = 16;
+/// Header version.
+const HEADER_VERSION: usize = 24;
+/// Entries in the block allocation table.
+const HEADER_MAX_ENTRIES: usize = 28;
+/// Bytes per block.
+const HEADER_BLOCK_SIZE: usize = 32;
+/// Checksum of the header.
+const HEADER_CHECKSUM: usize = 36;
+
+/// Puts `value` into `bytes` at `at`.
+fn put(bytes: &mut [u8], at: usize, value: &[u8]) {
+    bytes[at..at + value.len()].copy_from_slice(value);
+}
+
+/// The footer's cookie.
+pub(crate) const FOOTER_MAGIC: &[u8; 8] = b"conectix";
+/// The dynamic disk header's cookie.
+const HEADER_MAGIC: &[u8; 8] = b"cxsparse";
 const VERSION: u32 = 0x0001_0000;
 /// Reserved feature bit, always set.
 const FEATURES: u32 = 2;
@@ -42,7 +107,8 @@ const VHD_EPOCH: i64 = 946_684_800;
 /// Sectors described by the largest CHS geometry, 65535/16/255. A disk this
 /// large or larger carries that geometry and readers use the footer's size.
 const MAX_CHS_SECTORS: u64 = 65535 * 16 * 255;
-const SECTOR: u64 = 512;
+/// Bytes per sector; VHD addresses blocks by sector.
+pub(crate) const SECTOR: u64 = 512;
 
 /// VHD disk types this crate reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,20 +246,21 @@ fn corrupt(path: &Path, field: &str, value: String, reason: &str) -> Error {
     })))
 }
 
-/// Checks the cookie a structure (`what`) starts with and the checksum at
-/// byte `sum_at`.
+/// Checks the cookie a structure (`what`) holds at `cookie.0` and the
+/// checksum at byte `sum_at`.
 fn check_cookie_and_checksum(
     bytes: &[u8],
-    cookie: &[u8; 8],
+    (cookie_at, cookie): (usize, &[u8; 8]),
     sum_at: usize,
     what: &str,
     path: &Path,
 ) -> Result<()> {
-    if &bytes[0..8] != cookie {
+    let found = &bytes[cookie_at..cookie_at + cookie.len()];
+    if found != cookie {
         return Err(corrupt(
             path,
             &format!("{what} cookie"),
-            format!("{:?}", String::from_utf8_lossy(&bytes[0..8])),
+            format!("{:?}", String::from_utf8_lossy(found)),
             &format!("expected {:?}", String::from_utf8_lossy(cookie)),
         ));
     }
@@ -257,31 +324,58 @@ impl Footer {
     /// The footer's 512 bytes, checksum included.
     pub fn encode(&self) -> [u8; 512] {
         let mut b = [0u8; 512];
-        b[0..8].copy_from_slice(COOKIE);
-        b[8..12].copy_from_slice(&FEATURES.to_be_bytes());
-        b[12..16].copy_from_slice(&VERSION.to_be_bytes());
-        b[16..24].copy_from_slice(&self.data_offset.unwrap_or(u64::MAX).to_be_bytes());
-        b[24..28].copy_from_slice(&self.timestamp.to_be_bytes());
-        b[28..32].copy_from_slice(CREATOR_APP);
-        b[32..36].copy_from_slice(&creator_version().to_be_bytes());
-        b[36..40].copy_from_slice(CREATOR_HOST);
-        b[40..48].copy_from_slice(&self.current_size.to_be_bytes());
-        b[48..56].copy_from_slice(&self.current_size.to_be_bytes());
-        b[56..58].copy_from_slice(&self.geometry.cylinders.to_be_bytes());
-        b[58] = self.geometry.heads;
-        b[59] = self.geometry.sectors;
-        b[60..64].copy_from_slice(&self.disk_type.code().to_be_bytes());
-        b[68..84].copy_from_slice(&self.uuid);
-        let sum = checksum(&b, 64);
-        b[64..68].copy_from_slice(&sum.to_be_bytes());
+        put(&mut b, FOOTER_COOKIE, FOOTER_MAGIC);
+        put(&mut b, FOOTER_FEATURES, &FEATURES.to_be_bytes());
+        put(&mut b, FOOTER_VERSION, &VERSION.to_be_bytes());
+        let data_offset = self.data_offset.unwrap_or(u64::MAX);
+        put(&mut b, FOOTER_DATA_OFFSET, &data_offset.to_be_bytes());
+        put(&mut b, FOOTER_TIMESTAMP, &self.timestamp.to_be_bytes());
+        put(&mut b, FOOTER_CREATOR_APP, CREATOR_APP);
+        put(
+            &mut b,
+            FOOTER_CREATOR_VERSION,
+            &creator_version().to_be_bytes(),
+        );
+        put(&mut b, FOOTER_CREATOR_HOST, CREATOR_HOST);
+        put(
+            &mut b,
+            FOOTER_ORIGINAL_SIZE,
+            &self.current_size.to_be_bytes(),
+        );
+        put(
+            &mut b,
+            FOOTER_CURRENT_SIZE,
+            &self.current_size.to_be_bytes(),
+        );
+        put(
+            &mut b,
+            FOOTER_CYLINDERS,
+            &self.geometry.cylinders.to_be_bytes(),
+        );
+        b[FOOTER_HEADS] = self.geometry.heads;
+        b[FOOTER_SECTORS] = self.geometry.sectors;
+        put(
+            &mut b,
+            FOOTER_DISK_TYPE,
+            &self.disk_type.code().to_be_bytes(),
+        );
+        put(&mut b, FOOTER_UUID, &self.uuid);
+        let sum = checksum(&b, FOOTER_CHECKSUM);
+        put(&mut b, FOOTER_CHECKSUM, &sum.to_be_bytes());
         b
     }
 
     /// Reads and checks a footer found in `path`: cookie, checksum, disk
     /// type, and for a dynamic disk the header offset.
     pub fn decode(bytes: &[u8; 512], path: &Path) -> Result<Footer> {
-        check_cookie_and_checksum(bytes, COOKIE, 64, "footer", path)?;
-        let disk_type = match be32(bytes, 60) {
+        check_cookie_and_checksum(
+            bytes,
+            (FOOTER_COOKIE, FOOTER_MAGIC),
+            FOOTER_CHECKSUM,
+            "footer",
+            path,
+        )?;
+        let disk_type = match be32(bytes, FOOTER_DISK_TYPE) {
             2 => DiskType::Fixed,
             3 => DiskType::Dynamic,
             4 => {
@@ -301,7 +395,7 @@ impl Footer {
                 ))
             }
         };
-        let current_size = be64(bytes, 48);
+        let current_size = be64(bytes, FOOTER_CURRENT_SIZE);
         if current_size % SECTOR != 0 {
             return Err(corrupt(
                 path,
@@ -312,20 +406,23 @@ impl Footer {
         }
         let data_offset = match disk_type {
             DiskType::Fixed => None,
-            DiskType::Dynamic => Some(be64(bytes, 16)),
+            DiskType::Dynamic => Some(be64(bytes, FOOTER_DATA_OFFSET)),
         };
         let mut uuid = [0u8; 16];
-        uuid.copy_from_slice(&bytes[68..84]);
+        uuid.copy_from_slice(&bytes[FOOTER_UUID..FOOTER_UUID + 16]);
         Ok(Footer {
             disk_type,
             current_size,
             data_offset,
             geometry: Geometry {
-                cylinders: u16::from_be_bytes([bytes[56], bytes[57]]),
-                heads: bytes[58],
-                sectors: bytes[59],
+                cylinders: u16::from_be_bytes([
+                    bytes[FOOTER_CYLINDERS],
+                    bytes[FOOTER_CYLINDERS + 1],
+                ]),
+                heads: bytes[FOOTER_HEADS],
+                sectors: bytes[FOOTER_SECTORS],
             },
-            timestamp: be32(bytes, 24),
+            timestamp: be32(bytes, FOOTER_TIMESTAMP),
             uuid,
         })
     }
@@ -367,7 +464,7 @@ impl DynamicHeader {
 
     /// Bytes of the block allocation table on disk, padded to a sector.
     pub fn table_bytes(&self) -> u64 {
-        (u64::from(self.max_entries) * 4).next_multiple_of(SECTOR)
+        (u64::from(self.max_entries) * BAT_ENTRY_SIZE).next_multiple_of(SECTOR)
     }
 
     /// Bytes of the sector bitmap in front of each block, padded to a
@@ -381,22 +478,32 @@ impl DynamicHeader {
     /// The header's 1024 bytes, checksum included.
     pub fn encode(&self) -> [u8; 1024] {
         let mut b = [0u8; 1024];
-        b[0..8].copy_from_slice(HEADER_COOKIE);
-        b[8..16].copy_from_slice(&u64::MAX.to_be_bytes());
-        b[16..24].copy_from_slice(&self.table_offset.to_be_bytes());
-        b[24..28].copy_from_slice(&VERSION.to_be_bytes());
-        b[28..32].copy_from_slice(&self.max_entries.to_be_bytes());
-        b[32..36].copy_from_slice(&self.block_size.to_be_bytes());
-        let sum = checksum(&b, 36);
-        b[36..40].copy_from_slice(&sum.to_be_bytes());
+        put(&mut b, HEADER_COOKIE, HEADER_MAGIC);
+        put(&mut b, HEADER_DATA_OFFSET, &u64::MAX.to_be_bytes());
+        put(
+            &mut b,
+            HEADER_TABLE_OFFSET,
+            &self.table_offset.to_be_bytes(),
+        );
+        put(&mut b, HEADER_VERSION, &VERSION.to_be_bytes());
+        put(&mut b, HEADER_MAX_ENTRIES, &self.max_entries.to_be_bytes());
+        put(&mut b, HEADER_BLOCK_SIZE, &self.block_size.to_be_bytes());
+        let sum = checksum(&b, HEADER_CHECKSUM);
+        put(&mut b, HEADER_CHECKSUM, &sum.to_be_bytes());
         b
     }
 
     /// Reads and checks a dynamic disk header of `path`: cookie, checksum,
     /// block size, and that the table covers `disk_size` bytes.
     pub fn decode(bytes: &[u8; 1024], disk_size: u64, path: &Path) -> Result<DynamicHeader> {
-        check_cookie_and_checksum(bytes, HEADER_COOKIE, 36, "dynamic header", path)?;
-        let block_size = be32(bytes, 32);
+        check_cookie_and_checksum(
+            bytes,
+            (HEADER_COOKIE, HEADER_MAGIC),
+            HEADER_CHECKSUM,
+            "dynamic header",
+            path,
+        )?;
+        let block_size = be32(bytes, HEADER_BLOCK_SIZE);
         if !block_size.is_power_of_two() || !(SECTOR as u32..=1 << 28).contains(&block_size) {
             return Err(corrupt(
                 path,
@@ -405,7 +512,7 @@ impl DynamicHeader {
                 "expected a power of two from 512 bytes to 256 MiB",
             ));
         }
-        let max_entries = be32(bytes, 28);
+        let max_entries = be32(bytes, HEADER_MAX_ENTRIES);
         let needed = disk_size.div_ceil(u64::from(block_size));
         if u64::from(max_entries) < needed {
             return Err(corrupt(
@@ -419,11 +526,27 @@ impl DynamicHeader {
             ));
         }
         Ok(DynamicHeader {
-            table_offset: be64(bytes, 16),
+            table_offset: be64(bytes, HEADER_TABLE_OFFSET),
             max_entries,
             block_size,
         })
     }
+
+    /// The block allocation table's bytes on disk: `entries`, then all
+    /// ones (unallocated) to the end of [`DynamicHeader::table_bytes`].
+    pub fn encode_table(&self, entries: &[u32]) -> Vec<u8> {
+        let mut table = vec![0xffu8; self.table_bytes() as usize];
+        for (slot, entry) in table.chunks_exact_mut(BAT_ENTRY_SIZE as usize).zip(entries) {
+            slot.copy_from_slice(&entry.to_be_bytes());
+        }
+        table
+    }
+}
+
+/// The entries of a block allocation table read from disk.
+pub fn decode_table(raw: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    raw.chunks_exact(BAT_ENTRY_SIZE as usize)
+        .map(|entry| be32(entry, 0))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use libdeflater::{CompressionLvl, Compressor};
 
-use crate::disk_format::vmdk::{GRAIN_MARKER_SIZE, GRAIN_SECTORS, SECTOR};
+use super::{grain_marker, GRAIN_MARKER_SIZE, GRAIN_SECTORS, SECTOR};
 use crate::error::{Error, Result};
 
 /// Batches in flight per worker.
@@ -197,11 +197,10 @@ fn record(
 ) -> std::result::Result<GrainRecord, String> {
     let bound = compress.zlib_compress_bound(grain.len());
     let mut bytes = vec![0u8; GRAIN_MARKER_SIZE + bound];
-    bytes[0..8].copy_from_slice(&(index * GRAIN_SECTORS).to_le_bytes());
     let len = compress
         .zlib_compress(grain, &mut bytes[GRAIN_MARKER_SIZE..])
         .map_err(|e| format!("grain {index}: {e}"))?;
-    bytes[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+    bytes[..GRAIN_MARKER_SIZE].copy_from_slice(&grain_marker(index * GRAIN_SECTORS, len as u32));
     bytes.truncate(GRAIN_MARKER_SIZE + len);
     bytes.resize(bytes.len().next_multiple_of(SECTOR as usize), 0);
     Ok(GrainRecord { index, bytes })
@@ -217,9 +216,11 @@ mod tests {
         let mut seen = Vec::new();
         let mut emit = |r: GrainRecord| {
             assert_eq!(r.bytes.len() % 512, 0);
-            let lba = u64::from_le_bytes(r.bytes[0..8].try_into().unwrap());
+            let mut marker = [0u8; 16];
+            marker[..GRAIN_MARKER_SIZE].copy_from_slice(&r.bytes[..GRAIN_MARKER_SIZE]);
+            let (lba, len, _) = super::super::parse_marker(&marker);
             assert_eq!(lba, r.index * GRAIN_SECTORS);
-            let len = u32::from_le_bytes(r.bytes[8..12].try_into().unwrap()) as usize;
+            let len = len as usize;
             let mut out = vec![0u8; 65536];
             let mut d = flate2::Decompress::new(true);
             d.decompress(

@@ -3,11 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::clustered::push_range;
-use super::raw::RawDisk;
-use super::vhd::{DiskType, DynamicHeader, Footer, FOOTER_SIZE, HEADER_SIZE, UNALLOCATED};
-use super::{check_range, read_exact, Backing, Format, VirtualDisk};
-use crate::bytes::be32;
+use super::{
+    decode_table, DiskType, DynamicHeader, Footer, BAT_ENTRY_SIZE, FOOTER_SIZE, HEADER_SIZE,
+    SECTOR, UNALLOCATED,
+};
+use crate::disk_format::clustered::push_range;
+use crate::disk_format::raw::RawDisk;
+use crate::disk_format::{check_range, read_exact, Backing, Format, VirtualDisk};
 use crate::error::{Corrupt, FormatError};
 use crate::error::{Error, Result};
 
@@ -95,7 +97,7 @@ impl<B: Backing> VhdDisk<B> {
             ));
         }
         let data_end = len - FOOTER_SIZE;
-        let mut bytes = [0u8; 512];
+        let mut bytes = [0u8; FOOTER_SIZE as usize];
         read_exact(&backing, path, &mut bytes, data_end)?;
         let footer = Footer::decode(&bytes, path)?;
         let inner = match footer.disk_type {
@@ -134,14 +136,14 @@ impl<B: Backing> Dynamic<B> {
                 format!("the dynamic header must lie within the file's first {data_end} bytes"),
             ));
         }
-        let mut bytes = [0u8; 1024];
+        let mut bytes = [0u8; HEADER_SIZE as usize];
         read_exact(&backing, path, &mut bytes, header_offset)?;
         let header = DynamicHeader::decode(&bytes, size, path)?;
         let block_size = u64::from(header.block_size);
         let blocks = size.div_ceil(block_size);
         let table_end = header
             .table_offset
-            .checked_add(blocks * 4)
+            .checked_add(blocks * BAT_ENTRY_SIZE)
             .filter(|&end| end <= data_end);
         if table_end.is_none() {
             return Err(corrupt(
@@ -154,15 +156,14 @@ impl<B: Backing> Dynamic<B> {
                 ),
             ));
         }
-        let mut raw = vec![0u8; (blocks * 4) as usize];
+        let mut raw = vec![0u8; (blocks * BAT_ENTRY_SIZE) as usize];
         read_exact(&backing, path, &mut raw, header.table_offset)?;
         let bitmap_bytes = header.bitmap_bytes();
         let mut bat = Vec::with_capacity(blocks as usize);
-        for (index, entry) in raw.chunks_exact(4).enumerate() {
-            let sector = be32(entry, 0);
+        for (index, sector) in decode_table(&raw).enumerate() {
             if sector != UNALLOCATED {
                 let covered = block_size.min(size - index as u64 * block_size);
-                let end = u64::from(sector) * 512 + bitmap_bytes + covered;
+                let end = u64::from(sector) * SECTOR + bitmap_bytes + covered;
                 if end > data_end {
                     return Err(corrupt(
                         path,
@@ -210,7 +211,7 @@ impl<B: Backing> Dynamic<B> {
             // check_range bounds `at` by the size, which the table covers.
             match self.bat.get(index as usize).copied() {
                 Some(sector) if sector != UNALLOCATED => {
-                    let pos = u64::from(sector) * 512 + self.bitmap_bytes + within;
+                    let pos = u64::from(sector) * SECTOR + self.bitmap_bytes + within;
                     read_exact(&self.backing, &self.path, part, pos)?;
                 }
                 _ => part.fill(0),

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::clustered::{self, Caches, Clustered};
-use super::vmdk::{
-    corrupt, parse_marker, SparseHeader, COMPRESS_DEFLATE, FLAG_MARKERS, FLAG_ZERO_GRAIN,
-    GD_AT_END, GRAIN_MARKER_SIZE, MARKER_EOS, MARKER_FOOTER, SECTOR,
+use super::{
+    corrupt, decode_table, parse_marker, SparseHeader, COMPRESS_DEFLATE, FLAG_MARKERS,
+    FLAG_ZERO_GRAIN, GD_AT_END, GRAIN_MARKER_SIZE, MARKER_EOS, MARKER_FOOTER, SECTOR,
+    TABLE_ENTRY_SIZE,
 };
-use super::{read_exact, Backing, Format, VirtualDisk};
-use crate::bytes::le32;
+use crate::disk_format::clustered::{self, Caches, Clustered};
+use crate::disk_format::{read_exact, Backing, Format, VirtualDisk};
 use crate::error::{Error, Result};
 
 /// A VMDK sparse extent read as the disk it holds. Grain tables are read
@@ -91,7 +91,7 @@ impl<B: Backing> VmdkDisk<B> {
             .checked_mul(SECTOR)
             .ok_or_else(|| corrupt(path, "header capacity", header.capacity, "too large"))?;
         let entries = header.gd_entries();
-        let gd_bytes = entries.checked_mul(4);
+        let gd_bytes = entries.checked_mul(TABLE_ENTRY_SIZE);
         let gd_start = header.gd_offset.checked_mul(SECTOR);
         match (gd_start, gd_bytes) {
             (Some(start), Some(n)) if start.checked_add(n).is_some_and(|end| end <= len) => {}
@@ -108,12 +108,11 @@ impl<B: Backing> VmdkDisk<B> {
                 ))
             }
         }
-        let mut raw = vec![0u8; (entries * 4) as usize];
+        let mut raw = vec![0u8; (entries * TABLE_ENTRY_SIZE) as usize];
         read_exact(&backing, path, &mut raw, header.gd_offset * SECTOR)?;
-        let gt_bytes = u64::from(header.gtes_per_gt) * 4;
+        let gt_bytes = u64::from(header.gtes_per_gt) * TABLE_ENTRY_SIZE;
         let mut gd = Vec::with_capacity(entries as usize);
-        for (index, entry) in raw.chunks_exact(4).enumerate() {
-            let sector = le32(entry, 0);
+        for (index, sector) in decode_table(&raw).enumerate() {
             if sector != 0 && u64::from(sector) * SECTOR + gt_bytes > len {
                 return Err(corrupt(
                     path,
@@ -169,14 +168,14 @@ impl<B: Backing> Clustered for Extent<B> {
 
     fn read_table(&mut self, table: u64) -> Result<Vec<u64>> {
         let sector = self.gd.get(table as usize).copied().unwrap_or(0);
-        let mut raw = vec![0u8; self.per_table() as usize * 4];
+        let mut raw = vec![0u8; (self.per_table() * TABLE_ENTRY_SIZE) as usize];
         read_exact(
             &self.backing,
             &self.path,
             &mut raw,
             u64::from(sector) * SECTOR,
         )?;
-        Ok(raw.chunks_exact(4).map(|e| u64::from(le32(e, 0))).collect())
+        Ok(decode_table(&raw).map(u64::from).collect())
     }
 
     fn is_hole(&self, entry: u64) -> bool {
@@ -296,10 +295,12 @@ fn read_footer(backing: &dyn Backing, path: &Path, len: u64) -> Result<SparseHea
              small for a footer",
         ));
     }
-    let mut tail = [0u8; 1536];
-    read_exact(backing, path, &mut tail, len - 1536)?;
+    // The footer marker, the footer and the end-of-stream marker.
+    const S: usize = SECTOR as usize;
+    let mut tail = [0u8; 3 * S];
+    read_exact(backing, path, &mut tail, len - 3 * SECTOR)?;
     let mut head = [0u8; 16];
-    head.copy_from_slice(&tail[0..16]);
+    head.copy_from_slice(&tail[..16]);
     let (_, size, kind) = parse_marker(&head);
     if size != 0 || kind != MARKER_FOOTER {
         return Err(corrupt(
@@ -310,7 +311,7 @@ fn read_footer(backing: &dyn Backing, path: &Path, len: u64) -> Result<SparseHea
              truncated or damaged",
         ));
     }
-    head.copy_from_slice(&tail[1024..1040]);
+    head.copy_from_slice(&tail[2 * S..2 * S + 16]);
     let (value, size, kind) = parse_marker(&head);
     if value != 0 || size != 0 || kind != MARKER_EOS {
         return Err(corrupt(
@@ -321,7 +322,7 @@ fn read_footer(backing: &dyn Backing, path: &Path, len: u64) -> Result<SparseHea
         ));
     }
     let mut footer = [0u8; 512];
-    footer.copy_from_slice(&tail[512..1024]);
+    footer.copy_from_slice(&tail[S..2 * S]);
     let header = SparseHeader::decode(&footer, path, "footer")?;
     if header.gd_offset == GD_AT_END {
         return Err(corrupt(

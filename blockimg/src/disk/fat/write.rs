@@ -14,8 +14,10 @@
 use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions, TimeProvider};
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use super::memory::Window;
-use crate::bytes::{le16, le32, u8_at};
+use super::boot_sector::{self, BootSector};
+use super::dir_entry::{self, ATTR_DIRECTORY, ATTR_LONG_NAME, DELETED, END};
+use super::{FAT32_END_OF_CHAIN, FAT32_ENTRY_MASK, FAT32_ENTRY_SIZE, NAME_PUNCTUATION, NO_LABEL};
+use crate::disk::memory::Window;
 use crate::error::{Error, Result};
 use crate::tree::Timestamp;
 
@@ -23,128 +25,6 @@ use crate::tree::Timestamp;
 /// least 65,525 clusters, which at one sector each, with the two FATs and
 /// reserved sectors, is a little over 32 MiB.
 pub const MIN_ESP_SIZE: u64 = 33 << 20;
-/// The label of a volume without one (`fsck.fat` expects no label entry
-/// in the root directory for this one).
-pub const NO_LABEL: [u8; 11] = *b"NO NAME    ";
-
-/// How an EFI system partition is formatted.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::fat::{parse_volume_id, FatFormat};
-/// use blockimg::disk::layout::{DiskLayout, PartitionRole, PartitionSpec, PartitionTable};
-/// use blockimg::image::{plan_partitions, PartitionContent};
-/// use blockimg::tree::{Metadata, Timestamp, Tree};
-///
-/// # fn main() -> blockimg::Result<()> {
-/// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// let specs = [PartitionSpec::new(PartitionRole::Esp, Some(40 << 20)), PartitionSpec::new(PartitionRole::Root, None)];
-/// let layout = DiskLayout::plan(PartitionTable::Gpt, 64 << 20, &specs)?;
-/// let esp = FatFormat { volume_id: parse_volume_id("ABCD-1234"), label: "EFI".into() };
-/// let root = PartitionContent::Ext4 { tree: &tree, options: Default::default() };
-/// let mut disk = plan_partitions(layout, vec![PartitionContent::Fat(esp), root])?;
-/// disk.add_esp_file("EFI/BOOT/BOOTX64.EFI", b"MZ")?;
-/// assert_eq!(disk.summary().partitions[0].role, PartitionRole::Esp);
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FatFormat {
-    /// The volume id (`blkid`'s UUID, `XXXX-XXXX`); `None` derives one
-    /// from the root filesystem's UUID in a reproducible build, or draws
-    /// one.
-    pub volume_id: Option<u32>,
-    /// The volume label ([`volume_label`]); empty for none.
-    pub label: String,
-}
-
-/// A FAT volume id written as `blkid` shows it (`ABCD-1234`) or as 8 hex
-/// digits.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::fat::parse_volume_id;
-///
-/// assert_eq!(parse_volume_id("ABCD-1234"), Some(0xABCD_1234));
-/// assert_eq!(parse_volume_id("abcd1234"), Some(0xABCD_1234));
-/// assert_eq!(parse_volume_id("ABCD-12345"), None);
-/// ```
-pub fn parse_volume_id(text: &str) -> Option<u32> {
-    let digits: String = match text.split_once('-') {
-        Some((high, low)) if high.len() == 4 && low.len() == 4 => format!("{high}{low}"),
-        Some(_) => return None,
-        None => text.to_string(),
-    };
-    if digits.len() != 8 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    u32::from_str_radix(&digits, 16).ok()
-}
-
-/// A volume id as `blkid` and /etc/fstab write it: `ABCD-1234`.
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::fat::format_volume_id;
-///
-/// assert_eq!(format_volume_id(0xABCD_1234), "ABCD-1234"); // UUID=ABCD-1234 in /etc/fstab
-/// ```
-pub fn format_volume_id(id: u32) -> String {
-    format!("{:04X}-{:04X}", id >> 16, id & 0xFFFF)
-}
-
-/// Characters a short name or volume label may hold besides A-Z and 0-9.
-const NAME_PUNCTUATION: &[u8] = b"_-~!#$%&'()@^{}";
-
-/// A volume label as FAT stores it: at most 11 characters of A-Z, 0-9,
-/// space and `_-~!#$%&'()@^{}` (lower case is upper-cased, as `mkfs.fat`
-/// and Windows do), padded with spaces; an empty text gives [`NO_LABEL`].
-///
-/// # Examples
-///
-/// ```
-/// use blockimg::disk::fat::{volume_label, NO_LABEL};
-///
-/// # fn main() -> blockimg::Result<()> {
-/// assert_eq!(&volume_label("efi")?, b"EFI        ");
-/// assert_eq!(volume_label("")?, NO_LABEL);
-/// assert!(volume_label("much too long").is_err());
-/// assert!(volume_label("a.b").is_err());
-/// # Ok(())
-/// # }
-/// ```
-pub fn volume_label(text: &str) -> Result<[u8; 11]> {
-    let upper = text.to_ascii_uppercase();
-    let bad = |reason: String| Error::InvalidOption {
-        option: "FAT label".into(),
-        reason: format!("{text:?}: {reason}"),
-    };
-    if upper.len() > 11 {
-        return Err(bad(format!("{} bytes, at most 11", upper.len())));
-    }
-    let allowed = |c: char| {
-        c == ' '
-            || c.is_ascii_alphanumeric()
-            || (c.is_ascii() && NAME_PUNCTUATION.contains(&(c as u8)))
-    };
-    if let Some(c) = upper.chars().find(|&c| !allowed(c)) {
-        return Err(bad(format!(
-            "{c:?} is not allowed (A-Z, 0-9, space and _-~!#$%&'()@^{{}})"
-        )));
-    }
-    if upper.starts_with(' ') {
-        return Err(bad("a label cannot start with a space".into()));
-    }
-    if upper.trim_end().is_empty() {
-        return Ok(NO_LABEL);
-    }
-    let mut label = [b' '; 11];
-    label[..upper.len()].copy_from_slice(upper.as_bytes());
-    Ok(label)
-}
 
 fn fat_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
@@ -181,12 +61,9 @@ pub(crate) fn format(mut window: Window<'_>, volume_id: u32, label: [u8; 11]) ->
 /// `blkid` expect to match the boot sector's label (fatfs writes only the
 /// latter). The root is empty when this runs, so the entry is its first.
 fn label_entry(window: &mut Window<'_>, label: [u8; 11]) -> std::io::Result<()> {
-    let boot = BootSector::read(window)?;
-    let mut entry = [0u8; ENTRY];
-    entry[..11].copy_from_slice(&label);
-    entry[11] = ATTR_VOLUME_ID;
+    let boot = read_boot_sector(window)?;
     window.seek(SeekFrom::Start(boot.cluster_offset(boot.root)))?;
-    window.write_all(&entry)
+    window.write_all(&dir_entry::volume_label(label))
 }
 
 fn window_len(window: &mut Window<'_>) -> Result<u64> {
@@ -233,96 +110,25 @@ pub(crate) fn add_file(
     root_parent_links(&mut window).map_err(fat_error("fixing '..' entries"))
 }
 
-/// Bytes of a directory entry.
-const ENTRY: usize = 32;
-
 /// Reads `buf.len()` bytes at `at`.
 fn read_at(window: &mut Window<'_>, at: u64, buf: &mut [u8]) -> std::io::Result<()> {
     window.seek(SeekFrom::Start(at))?;
     window.read_exact(buf)
 }
 
-/// The first cluster of a directory entry.
-fn first_cluster(entry: &[u8]) -> u32 {
-    u32::from(u16::from_le_bytes([entry[20], entry[21]])) << 16
-        | u32::from(u16::from_le_bytes([entry[26], entry[27]]))
-}
-
-/// The attribute of a volume label entry.
-const ATTR_VOLUME_ID: u8 = 0x08;
-
-/// Where a FAT32 volume's structures are, from its boot sector.
-pub(crate) struct BootSector {
-    pub(crate) bytes_per_sector: u64,
-    pub(crate) sectors_per_cluster: u64,
-    /// Sectors before the first FAT.
-    pub(crate) reserved: u64,
-    /// Sectors of the volume.
-    pub(crate) total: u64,
-    /// First sector of the data area (cluster 2).
-    pub(crate) data: u64,
-    /// Data clusters.
-    pub(crate) clusters: u64,
-    /// The root directory's first cluster.
-    pub(crate) root: u32,
-}
-
-impl BootSector {
-    /// The fields of the boot sector `sector` (missing bytes read as
-    /// zero), when they are consistent.
-    pub(crate) fn parse(sector: &[u8]) -> Option<BootSector> {
-        let bytes_per_sector = u64::from(le16(sector, 0x0B));
-        let sectors_per_cluster = u64::from(u8_at(sector, 0x0D));
-        let reserved = u64::from(le16(sector, 0x0E));
-        let total = match le16(sector, 0x13) {
-            0 => u64::from(le32(sector, 0x20)),
-            small => u64::from(small),
-        };
-        let fat_sectors = u64::from(le32(sector, 0x24));
-        let data =
-            reserved.checked_add(u64::from(u8_at(sector, 0x10)).checked_mul(fat_sectors)?)?;
-        let clusters = total.checked_sub(data)?.checked_div(sectors_per_cluster)?;
-        (bytes_per_sector != 0).then_some(BootSector {
-            bytes_per_sector,
-            sectors_per_cluster,
-            reserved,
-            total,
-            data,
-            clusters,
-            root: le32(sector, 0x2C),
-        })
-    }
-
-    /// Bytes per cluster.
-    pub(crate) fn cluster_bytes(&self) -> u64 {
-        self.bytes_per_sector * self.sectors_per_cluster
-    }
-
-    /// Byte offset of the first FAT in the volume.
-    pub(crate) fn fat_offset(&self) -> u64 {
-        self.reserved * self.bytes_per_sector
-    }
-
-    /// Byte offset of `cluster` in the volume.
-    pub(crate) fn cluster_offset(&self, cluster: u32) -> u64 {
-        self.data * self.bytes_per_sector
-            + u64::from(cluster.saturating_sub(2)) * self.cluster_bytes()
-    }
-
-    /// The boot sector of the volume in `window`.
-    fn read(window: &mut Window<'_>) -> std::io::Result<BootSector> {
-        let mut sector = [0u8; 512];
-        read_at(window, 0, &mut sector)?;
-        BootSector::parse(&sector).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "inconsistent boot sector")
-        })
-    }
+/// The boot sector of the volume in `window`.
+fn read_boot_sector(window: &mut Window<'_>) -> std::io::Result<BootSector> {
+    let mut sector = [0u8; boot_sector::SIZE];
+    read_at(window, 0, &mut sector)?;
+    BootSector::parse(&sector).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "inconsistent boot sector")
+    })
 }
 
 /// Points the `..` entry of every directory in the root at cluster 0 (the
 /// root, as FAT writes it) where fatfs put the root's own cluster.
 fn root_parent_links(window: &mut Window<'_>) -> std::io::Result<()> {
-    let boot = BootSector::read(window)?;
+    let boot = read_boot_sector(window)?;
     let (cluster_bytes, root) = (boot.cluster_bytes(), boot.root);
     let offset = |cluster: u32| boot.cluster_offset(cluster);
     let total_clusters = window.seek(SeekFrom::End(0))? / cluster_bytes.max(1);
@@ -332,31 +138,32 @@ fn root_parent_links(window: &mut Window<'_>) -> std::io::Result<()> {
     for _ in 0..total_clusters {
         let mut dir = vec![0u8; cluster_bytes as usize];
         read_at(window, offset(cluster), &mut dir)?;
-        for entry in dir.chunks_exact(ENTRY) {
-            match (entry[0], entry[11]) {
-                (0, _) => return Ok(()),
-                (0xE5 | b'.', _) | (_, 0x0F) => continue,
-                (_, attr) if attr & 0x10 == 0 => continue,
+        for entry in dir.chunks_exact(dir_entry::SIZE) {
+            match (dir_entry::first_byte(entry), dir_entry::attr(entry)) {
+                (END, _) => return Ok(()),
+                (DELETED | b'.', _) | (_, ATTR_LONG_NAME) => continue,
+                (_, attr) if attr & ATTR_DIRECTORY == 0 => continue,
                 _ => {}
             }
-            let dotdot_at = offset(first_cluster(entry)) + ENTRY as u64;
-            let mut dotdot = [0u8; ENTRY];
+            let dotdot_at = offset(dir_entry::first_cluster(entry)) + dir_entry::SIZE as u64;
+            let mut dotdot = [0u8; dir_entry::SIZE];
             read_at(window, dotdot_at, &mut dotdot)?;
-            if &dotdot[..11] == b"..         " && first_cluster(&dotdot) == root {
-                dotdot[20..22].fill(0);
-                dotdot[26..28].fill(0);
+            if dir_entry::name(&dotdot) == b"..         "
+                && dir_entry::first_cluster(&dotdot) == root
+            {
+                dir_entry::set_first_cluster(&mut dotdot, 0);
                 window.seek(SeekFrom::Start(dotdot_at))?;
                 window.write_all(&dotdot)?;
             }
         }
-        let mut next = [0u8; 4];
+        let mut next = [0u8; FAT32_ENTRY_SIZE as usize];
         read_at(
             window,
-            boot.fat_offset() + u64::from(cluster) * 4,
+            boot.fat_offset() + u64::from(cluster) * FAT32_ENTRY_SIZE,
             &mut next,
         )?;
-        let next = u32::from_le_bytes(next) & 0x0FFF_FFFF;
-        if !(2..0x0FFF_FFF8).contains(&next) {
+        let next = u32::from_le_bytes(next) & FAT32_ENTRY_MASK;
+        if !(2..FAT32_END_OF_CHAIN).contains(&next) {
             break;
         }
         cluster = next;
@@ -422,6 +229,7 @@ fn dos_time(secs: i64) -> fatfs::DateTime {
 
 #[cfg(test)]
 mod tests {
+    use super::super::volume_label;
     use super::*;
     use crate::disk::memory::SparseBytes;
     use std::io::Read;
@@ -487,26 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn labels_and_volume_ids_are_checked_and_written() {
-        assert_eq!(volume_label("").unwrap(), NO_LABEL);
-        assert_eq!(&volume_label("efi-boot").unwrap(), b"EFI-BOOT   ");
-        assert_eq!(&volume_label("ELEVEN CHRS").unwrap(), b"ELEVEN CHRS");
-        for bad in ["TWELVE CHARS", "A/B", "A.B", " LEADING", "\u{e9}T\u{e9}"] {
-            assert!(volume_label(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(parse_volume_id("C0DE-2026"), Some(0xC0DE_2026));
-        assert_eq!(parse_volume_id("c0de2026"), Some(0xC0DE_2026));
-        for bad in [
-            "C0DE-202",
-            "C0DE20261",
-            "+0DE2026",
-            "12-345678",
-            "G0DE-2026",
-        ] {
-            assert_eq!(parse_volume_id(bad), None, "{bad:?}");
-        }
-        assert_eq!(format_volume_id(0xC0DE_2026), "C0DE-2026");
-
+    fn labels_are_written() {
         let size = MIN_ESP_SIZE;
         let mut disk = SparseBytes::new(size);
         let label = volume_label("boot").unwrap();

@@ -3,19 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
-use super::blocks::{check_bounds, Blocks};
-use super::{Completed, Sink, SparseFile};
-use crate::disk_format::vhd::{
-    DiskType, DynamicHeader, Footer, BAT_OFFSET, BLOCK_SIZE, FOOTER_SIZE, UNALLOCATED,
+use super::{
+    DiskType, DynamicHeader, Footer, BAT_OFFSET, BLOCK_SIZE, FOOTER_SIZE, HEADER_OFFSET, SECTOR,
+    UNALLOCATED,
 };
 use crate::disk_format::ImageIdentity;
 use crate::error::{Error, Result};
+use crate::sink::base::Sink;
+use crate::sink::blocks::{check_bounds, Blocks};
+use crate::sink::sparse_file::SparseFile;
+use crate::sink::temp_output::Completed;
 
 /// Where the blocks of a dynamic VHD go: the file, and the table of
 /// where each block landed.
 struct Store {
     out: SparseFile,
     bat: Vec<u32>,
+    /// The sector bitmap in front of each block: every sector present.
+    bitmap: Vec<u8>,
     next_free: u64,
 }
 
@@ -23,17 +28,18 @@ impl Store {
     /// Appends block `index` behind its sector bitmap and enters it in the
     /// table.
     fn block(&mut self, index: u64, bytes: &[u8]) -> Result<()> {
-        let sector = u32::try_from(self.next_free / 512).map_err(|_| Error::TooLarge {
+        let sector = u32::try_from(self.next_free / SECTOR).map_err(|_| Error::TooLarge {
             what: "a dynamic VHD file".into(),
             size: self.next_free,
-            limit: u64::from(u32::MAX) * 512,
+            limit: u64::from(u32::MAX) * SECTOR,
         })?;
         if let Some(entry) = self.bat.get_mut(index as usize) {
             *entry = sector;
         }
-        self.out.write_at(self.next_free, &[0xff; 512])?;
-        self.out.write_at(self.next_free + 512, bytes)?;
-        self.next_free += 512 + bytes.len() as u64;
+        let bitmap_bytes = self.bitmap.len() as u64;
+        self.out.write_at(self.next_free, &self.bitmap)?;
+        self.out.write_at(self.next_free + bitmap_bytes, bytes)?;
+        self.next_free += bitmap_bytes + bytes.len() as u64;
         Ok(())
     }
 }
@@ -154,11 +160,12 @@ impl VhdDynamic {
         let footer = Footer::new(DiskType::Dynamic, size, identity).encode();
         let mut out = SparseFile::create(path, overwrite)?;
         out.write_at(0, &footer)?;
-        out.write_at(512, &header.encode())?;
+        out.write_at(HEADER_OFFSET, &header.encode())?;
         Ok(VhdDynamic {
             store: Store {
                 out,
                 bat: vec![UNALLOCATED; header.max_entries as usize],
+                bitmap: vec![0xff; header.bitmap_bytes() as usize],
                 next_free: BAT_OFFSET + header.table_bytes(),
             },
             blocks: Blocks::new(BLOCK_SIZE as usize),
@@ -204,13 +211,10 @@ impl VhdDynamic {
             mut out,
             bat,
             next_free,
+            ..
         } = self.store;
         out.write_at(next_free, &self.footer)?;
-        let header = DynamicHeader::new(self.size);
-        let mut table = vec![0xffu8; header.table_bytes() as usize];
-        for (slot, entry) in table.chunks_exact_mut(4).zip(&bat) {
-            slot.copy_from_slice(&entry.to_be_bytes());
-        }
+        let table = DynamicHeader::new(self.size).encode_table(&bat);
         let len = next_free + FOOTER_SIZE;
         let completed = out.seal(len, &[(BAT_OFFSET, &table)])?;
         Ok((completed, len))

@@ -4,23 +4,19 @@
 //! boot sector says so. fatfs decides the type from the cluster count and
 //! refuses them, so the report's figures and the boot loader lookup are
 //! read here from the boot sector, the FAT and the directories.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::io;
 
-use super::fat_report::{FatReport, REMOVABLE_PATH};
-use crate::bytes::{le16, le32};
-use crate::disk::fat::BootSector;
-use crate::disk::Partition;
+use super::boot_sector::{self, BootSector, MIN_FAT32_CLUSTERS};
+use super::dir_entry::{
+    self, ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID, DELETED, END, NAME_LEN,
+};
+use super::report::{FatReport, REMOVABLE_PATH};
+use super::{format_volume_id, FAT32_ENTRY_MASK, FAT32_ENTRY_SIZE};
+use crate::bytes::le32;
+use crate::disk::found::Partition;
 use crate::disk_format::Backing;
-
-/// Bytes of a directory entry.
-const ENTRY: usize = 32;
-/// FAT32 entries hold 28 bits.
-const ENTRY_MASK: u32 = 0x0FFF_FFFF;
-/// Attribute bits of a directory, a volume label and a long-name entry.
-const ATTR_DIRECTORY: u8 = 0x10;
-const ATTR_VOLUME_ID: u8 = 0x08;
-const ATTR_LONG_NAME: u8 = 0x0F;
 
 /// A small FAT32 volume in an image, with its FAT read.
 struct Volume<'a> {
@@ -37,18 +33,23 @@ struct Volume<'a> {
 
 /// True when the boot sector describes FAT32 (no 16-bit FAT size) with
 /// fewer clusters than FAT32 has by the specification's count.
-pub fn is_small_fat32(sector: &[u8; 512]) -> bool {
-    BootSector::parse(sector).is_some_and(|bs| bs.clusters < 65_525) && le16(sector, 0x16) == 0
+pub(crate) fn is_small_fat32(sector: &[u8; boot_sector::SIZE]) -> bool {
+    BootSector::parse(sector).is_some_and(|bs| bs.clusters < MIN_FAT32_CLUSTERS)
+        && boot_sector::is_fat32(sector)
 }
 
 /// Reads the report of the small FAT32 volume whose boot sector is
 /// `sector`.
-pub fn read(file: &dyn Backing, part: &Partition, sector: &[u8; 512]) -> io::Result<FatReport> {
+pub(crate) fn read(
+    file: &dyn Backing,
+    part: &Partition,
+    sector: &[u8; boot_sector::SIZE],
+) -> io::Result<FatReport> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
     let bs = BootSector::parse(sector).ok_or_else(|| invalid("inconsistent FAT32 boot sector"))?;
     let clusters = u32::try_from(bs.clusters).map_err(|_| invalid("too many clusters"))?;
     let cluster_bytes = bs.cluster_bytes();
-    let mut fat = vec![0u8; (clusters as usize + 2) * 4];
+    let mut fat = vec![0u8; (clusters as usize + 2) * FAT32_ENTRY_SIZE as usize];
     file.read_exact_at(&mut fat, part.start + bs.fat_offset())?;
     let volume = Volume {
         file,
@@ -57,16 +58,16 @@ pub fn read(file: &dyn Backing, part: &Partition, sector: &[u8; 512]) -> io::Res
         clusters,
         root: bs.root,
         entries: fat
-            .chunks_exact(4)
+            .chunks_exact(FAT32_ENTRY_SIZE as usize)
             .skip(2)
-            .map(|e| le32(e, 0) & ENTRY_MASK)
+            .map(|e| le32(e, 0) & FAT32_ENTRY_MASK)
             .collect(),
     };
-    let label = sector.get(0x47..0x52).unwrap_or_default();
+    let label = boot_sector::volume_label_32(sector);
     Ok(FatReport {
         fat_type: "FAT32".into(),
         label: String::from_utf8_lossy(label).trim_end().to_string(),
-        volume_id: crate::disk::fat::format_volume_id(le32(sector, 0x43)),
+        volume_id: format_volume_id(boot_sector::volume_id_32(sector)),
         size: bs.total * bs.bytes_per_sector,
         cluster_size: u32::try_from(cluster_bytes).map_err(|_| invalid("cluster size"))?,
         clusters,
@@ -95,7 +96,7 @@ impl Volume<'_> {
                 .entries
                 .get(index as usize)
                 .copied()
-                .unwrap_or(ENTRY_MASK);
+                .unwrap_or(FAT32_ENTRY_MASK);
         }
         Ok(out)
     }
@@ -106,24 +107,19 @@ impl Volume<'_> {
     fn find(&self, dir: u32, name: &str) -> Option<(u32, u64, bool)> {
         let wanted = short_name(name)?;
         let bytes = self.chain(dir).ok()?;
-        for entry in bytes.chunks_exact(ENTRY) {
-            let (Some(&first), Some(&attr)) = (entry.first(), entry.get(11)) else {
-                break;
-            };
+        for entry in bytes.chunks_exact(dir_entry::SIZE) {
+            let (first, attr) = (dir_entry::first_byte(entry), dir_entry::attr(entry));
             match first {
-                0 => break,
-                0xE5 => continue,
+                END => break,
+                DELETED => continue,
                 _ => {}
             }
             if attr == ATTR_LONG_NAME || attr & ATTR_VOLUME_ID != 0 {
                 continue;
             }
-            if entry
-                .get(..11)
-                .is_some_and(|n| n.eq_ignore_ascii_case(&wanted))
-            {
-                let size = le32(entry, 28);
-                let cluster = u32::from(le16(entry, 20)) << 16 | u32::from(le16(entry, 26));
+            if dir_entry::name(entry).eq_ignore_ascii_case(&wanted) {
+                let size = dir_entry::file_size(entry);
+                let cluster = dir_entry::first_cluster(entry);
                 return Some((cluster, u64::from(size), attr & ATTR_DIRECTORY != 0));
             }
         }
@@ -149,12 +145,12 @@ impl Volume<'_> {
 
 /// `name` as a directory entry stores it: base padded to 8, extension to
 /// 3, upper case.
-fn short_name(name: &str) -> Option<[u8; 11]> {
+fn short_name(name: &str) -> Option<[u8; NAME_LEN]> {
     let (base, ext) = name.split_once('.').unwrap_or((name, ""));
     if base.len() > 8 || ext.len() > 3 {
         return None;
     }
-    let mut out = [b' '; 11];
+    let mut out = [b' '; NAME_LEN];
     for (slot, byte) in out.iter_mut().zip(base.bytes()) {
         *slot = byte.to_ascii_uppercase();
     }

@@ -7,41 +7,13 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::clustered::{self, Caches, Clustered};
-use super::{read_exact, Backing, Format, VirtualDisk};
-use crate::bytes::{be32, be64};
-use crate::error::{Corrupt, FormatError};
+use super::{
+    compressed_extent, corrupt, decode_table, Header, COMPRESSED, HEADER_READ, L1_ALIGN,
+    OFFSET_MASK, TABLE_ENTRY_SIZE, V2_HEADER_SIZE, ZERO,
+};
+use crate::disk_format::clustered::{self, Caches, Clustered};
+use crate::disk_format::{read_exact, Backing, Format, VirtualDisk};
 use crate::error::{Error, Result};
-
-const MAGIC: &[u8; 4] = b"QFI\xfb";
-/// Bits 9-55 of a table entry: a host offset.
-const OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
-/// L2 entry flag: the cluster is compressed.
-const COMPRESSED: u64 = 1 << 62;
-/// L2 entry flag (version 3): the cluster reads as zeros.
-const ZERO: u64 = 1;
-/// Incompatible features this reader understands: the dirty bit (the
-/// refcounts may be stale, which reading does not care about).
-const KNOWN_INCOMPATIBLE: u64 = 1;
-
-fn corrupt(path: &Path, field: String, value: impl ToString, reason: String) -> Error {
-    Error::from(FormatError::Corrupt(Box::new(Corrupt {
-        path: path.to_path_buf(),
-        format: "qcow2".into(),
-        field,
-        value: value.to_string(),
-        reason,
-    })))
-}
-
-fn unsupported(path: &Path, reason: &str) -> Error {
-    Error::from(FormatError::Unsupported {
-        path: path.to_path_buf(),
-        reason: format!(
-            "qcow2 {reason} cannot be read; convert to raw first (qemu-img convert -O raw)"
-        ),
-    })
-}
 
 /// A qcow2 image read as the disk it holds. L2 tables are read when
 /// needed; the last cluster read is kept.
@@ -94,9 +66,9 @@ impl<B: Backing> Qcow2Disk<B> {
     /// ```
     pub fn open(backing: B, path: &Path) -> Result<Qcow2Disk<B>> {
         let len = backing.byte_len().map_err(|e| Error::io(path, e))?;
-        let mut h = [0u8; 112];
-        let n = len.min(112) as usize;
-        if n < 72 {
+        let mut h = [0u8; HEADER_READ];
+        let n = len.min(HEADER_READ as u64) as usize;
+        if n < V2_HEADER_SIZE {
             return Err(corrupt(
                 path,
                 "file size".into(),
@@ -104,61 +76,16 @@ impl<B: Backing> Qcow2Disk<B> {
                 "too small for a qcow2 header".into(),
             ));
         }
-        read_exact(&backing, path, h.get_mut(..n).unwrap_or_default(), 0)?;
-        if !h.starts_with(MAGIC) {
-            return Err(corrupt(
-                path,
-                "magic".into(),
-                format!("{:02x?}", &h[0..4]),
-                "expected QFI\\xfb".into(),
-            ));
-        }
-        let version = be32(&h, 4);
-        if !(2..=3).contains(&version) {
-            return Err(corrupt(
-                path,
-                "version".into(),
-                version,
-                "expected 2 or 3".into(),
-            ));
-        }
-        if be64(&h, 8) != 0 {
-            return Err(unsupported(path, "images with a backing file"));
-        }
-        let cluster_bits = be32(&h, 20);
-        if !(9..=21).contains(&cluster_bits) {
-            return Err(corrupt(
-                path,
-                "cluster bits".into(),
-                cluster_bits,
-                "expected 9 to 21".into(),
-            ));
-        }
-        let size = be64(&h, 24);
-        if be32(&h, 32) != 0 {
-            return Err(unsupported(path, "encrypted images"));
-        }
-        if version == 3 {
-            if n < 104 {
-                return Err(corrupt(
-                    path,
-                    "file size".into(),
-                    len,
-                    "too small for a version 3 header".into(),
-                ));
-            }
-            let incompatible = be64(&h, 72);
-            if incompatible & !KNOWN_INCOMPATIBLE != 0 {
-                return Err(unsupported(
-                    path,
-                    &format!("images with incompatible features 0x{incompatible:x} (corrupt, external data, zstd or extended L2)"),
-                ));
-            }
-        }
-        let l1_size = u64::from(be32(&h, 36));
-        let l1_offset = be64(&h, 40);
+        let h = h.get_mut(..n).unwrap_or_default();
+        read_exact(&backing, path, h, 0)?;
+        let Header {
+            size,
+            cluster_bits,
+            l1_size,
+            l1_offset,
+        } = Header::decode(h, len, path)?;
         let cluster = 1u64 << cluster_bits;
-        let entries_per_l2 = cluster / 8;
+        let entries_per_l2 = cluster / TABLE_ENTRY_SIZE;
         let needed = size.div_ceil(cluster).div_ceil(entries_per_l2);
         if l1_size < needed {
             return Err(corrupt(
@@ -168,8 +95,8 @@ impl<B: Backing> Qcow2Disk<B> {
                 format!("{needed} entries are needed for the virtual size of {size} bytes"),
             ));
         }
-        match l1_offset.checked_add(needed * 8) {
-            Some(end) if end <= len && l1_offset % 512 == 0 => {}
+        match l1_offset.checked_add(needed * TABLE_ENTRY_SIZE) {
+            Some(end) if end <= len && l1_offset % L1_ALIGN == 0 => {}
             _ => {
                 return Err(corrupt(
                     path,
@@ -181,12 +108,9 @@ impl<B: Backing> Qcow2Disk<B> {
                 ))
             }
         }
-        let mut raw = vec![0u8; (needed * 8) as usize];
+        let mut raw = vec![0u8; (needed * TABLE_ENTRY_SIZE) as usize];
         read_exact(&backing, path, &mut raw, l1_offset)?;
-        let l1: Vec<u64> = raw
-            .chunks_exact(8)
-            .map(|e| be64(e, 0) & OFFSET_MASK)
-            .collect();
+        let l1: Vec<u64> = decode_table(&raw).map(|e| e & OFFSET_MASK).collect();
         for (index, &offset) in l1.iter().enumerate() {
             if offset != 0 && (offset % cluster != 0 || offset + cluster > len) {
                 return Err(corrupt(
@@ -227,7 +151,7 @@ impl<B: Backing> Clustered for Image<B> {
     }
 
     fn per_table(&self) -> u64 {
-        self.cluster_size() / 8
+        self.cluster_size() / TABLE_ENTRY_SIZE
     }
 
     fn tables(&self) -> u64 {
@@ -244,7 +168,7 @@ impl<B: Backing> Clustered for Image<B> {
         let offset = self.l1.get(table as usize).copied().unwrap_or(0);
         let mut raw = vec![0u8; self.cluster_size() as usize];
         read_exact(&self.backing, &self.path, &mut raw, offset)?;
-        Ok(raw.chunks_exact(8).map(|e| be64(e, 0)).collect())
+        Ok(decode_table(&raw).collect())
     }
 
     /// Unallocated, or (version 3) marked as reading zeros.
@@ -278,9 +202,7 @@ impl<B: Backing> Image<B> {
             }
             read_exact(&self.backing, &self.path, data, offset)?;
         } else {
-            let shift = 62 - (self.cluster_bits - 8);
-            let offset = entry & ((1u64 << shift) - 1);
-            let sectors = ((entry >> shift) & ((1u64 << (self.cluster_bits - 8)) - 1)) + 1;
+            let (offset, sectors) = compressed_extent(entry, self.cluster_bits);
             // The sector count may run past the end of the file.
             let end = (offset.saturating_add(sectors * 512 - (offset % 512))).min(self.len);
             if offset >= self.len || end <= offset {
@@ -345,6 +267,10 @@ impl<B: Backing> VirtualDisk for Qcow2Disk<B> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{
+        HEADER_BACKING_FILE_OFFSET, HEADER_CLUSTER_BITS, HEADER_L1_SIZE, HEADER_L1_TABLE_OFFSET,
+        HEADER_LENGTH, HEADER_MAGIC, HEADER_SIZE, HEADER_VERSION, MAGIC,
+    };
     use super::*;
 
     /// A version 3 image of 8 clusters of 512 bytes: L1 at cluster 1, its
@@ -352,16 +278,17 @@ mod tests {
     /// guest cluster 5 marked as zeros.
     fn image() -> Vec<u8> {
         let mut b = vec![0u8; 4 * 512];
-        b[0..4].copy_from_slice(MAGIC);
-        b[4..8].copy_from_slice(&3u32.to_be_bytes());
-        b[20..24].copy_from_slice(&9u32.to_be_bytes());
-        b[24..32].copy_from_slice(&(8u64 * 512).to_be_bytes());
-        b[36..40].copy_from_slice(&1u32.to_be_bytes());
-        b[40..48].copy_from_slice(&512u64.to_be_bytes());
-        b[100..104].copy_from_slice(&104u32.to_be_bytes());
-        b[512..520].copy_from_slice(&((1u64 << 63) | 1024).to_be_bytes());
-        b[1024 + 3 * 8..1024 + 4 * 8].copy_from_slice(&((1u64 << 63) | 1536).to_be_bytes());
-        b[1024 + 5 * 8..1024 + 6 * 8].copy_from_slice(&(1536u64 | ZERO).to_be_bytes());
+        let mut put = |at: usize, value: &[u8]| b[at..at + value.len()].copy_from_slice(value);
+        put(HEADER_MAGIC, MAGIC);
+        put(HEADER_VERSION, &3u32.to_be_bytes());
+        put(HEADER_CLUSTER_BITS, &9u32.to_be_bytes());
+        put(HEADER_SIZE, &(8u64 * 512).to_be_bytes());
+        put(HEADER_L1_SIZE, &1u32.to_be_bytes());
+        put(HEADER_L1_TABLE_OFFSET, &512u64.to_be_bytes());
+        put(HEADER_LENGTH, &104u32.to_be_bytes());
+        put(512, &((1u64 << 63) | 1024).to_be_bytes());
+        put(1024 + 3 * 8, &((1u64 << 63) | 1536).to_be_bytes());
+        put(1024 + 5 * 8, &(1536u64 | ZERO).to_be_bytes());
         b[1536..2048].fill(7);
         b
     }
@@ -390,7 +317,7 @@ mod tests {
             "{err}"
         );
         let mut bad = image();
-        bad[8..16].copy_from_slice(&1u64.to_be_bytes());
+        bad[HEADER_BACKING_FILE_OFFSET..][..8].copy_from_slice(&1u64.to_be_bytes());
         let err = Qcow2Disk::open(bad, Path::new("t.qcow2"))
             .err()
             .unwrap()

@@ -1,12 +1,13 @@
-//! The FAT part of a report, which both FAT readers fill: [`super::fat`]
-//! (with fatfs) and [`super::small_fat32`] (FAT32 volumes below the
+//! The FAT part of an `inspect` report, which both FAT readers fill:
+//! `read.rs` (with fatfs) and `small_fat32.rs` (FAT32 volumes below the
 //! specification's cluster count); and where a UEFI boot loader is looked
 //! for on it.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use serde::Serialize;
 
 /// Where UEFI firmware looks for a boot loader on removable media (x86-64).
-pub(super) const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
+pub(crate) const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
 
 /// A FAT filesystem.
 ///

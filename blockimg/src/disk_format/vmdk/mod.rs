@@ -1,5 +1,10 @@
-//! VMDK sparse extent structures: the header (and its copy in the footer of
-//! a stream-optimized file), markers, and the embedded descriptor.
+//! VMDK sparse extents: the on-disk structures (the header and its copy in
+//! the footer of a stream-optimized file, markers, grain directory and grain
+//! table entries, the embedded descriptor), each field's offset named once
+//! and encoded and parsed here. The reader (`read.rs`,
+//! [`crate::disk_format::VmdkDisk`]) and the stream-optimized writer
+//! (`write.rs`, [`crate::sink::VmdkStream`], compressing on every core with
+//! `deflate_pool.rs`) build on them.
 //!
 //! All fields are little-endian. A stream-optimized VMDK is the header, the
 //! descriptor, then compressed grains, each grain table behind a marker
@@ -7,9 +12,13 @@
 //! with the footer (the header with the real grain directory offset) and an
 //! end-of-stream marker.
 
+mod deflate_pool;
+pub(crate) mod read;
+pub(crate) mod write;
+
 use std::path::Path;
 
-use crate::bytes::{le32, le64};
+use crate::bytes::{le16, le32, le64};
 use crate::error::{Corrupt, FormatError};
 use crate::error::{Error, Result};
 
@@ -53,8 +62,44 @@ pub const MARKER_GD: u32 = 2;
 pub const MARKER_FOOTER: u32 = 3;
 /// Bytes in front of a compressed grain's data: its LBA and length.
 pub const GRAIN_MARKER_SIZE: usize = 12;
+/// Bytes of a grain directory or grain table entry: a sector number.
+pub const TABLE_ENTRY_SIZE: u64 = 4;
 
-const MAGIC: &[u8; 4] = b"KDMV";
+/// The magic number a sparse extent starts with.
+pub(crate) const MAGIC: &[u8; 4] = b"KDMV";
+
+// Byte offsets of the sparse extent header's fields.
+/// Magic number, `KDMV`.
+const HEADER_MAGIC: usize = 0;
+const HEADER_VERSION: usize = 4;
+const HEADER_FLAGS: usize = 8;
+const HEADER_CAPACITY: usize = 12;
+const HEADER_GRAIN_SIZE: usize = 20;
+const HEADER_DESCRIPTOR_OFFSET: usize = 28;
+const HEADER_DESCRIPTOR_SIZE: usize = 36;
+const HEADER_GTES_PER_GT: usize = 44;
+const HEADER_RGD_OFFSET: usize = 48;
+const HEADER_GD_OFFSET: usize = 56;
+const HEADER_OVERHEAD: usize = 64;
+/// The newline-detection bytes (single end-of-line, non end-of-line,
+/// double end-of-line), four bytes.
+const HEADER_NEWLINE_TEST: usize = 73;
+const HEADER_COMPRESS_ALGORITHM: usize = 77;
+/// What the newline-detection bytes hold in an undamaged file.
+const NEWLINE_TEST: &[u8; 4] = b"\n \r\n";
+
+// Byte offsets of a marker's fields.
+/// The value: the LBA of a grain, or the sectors of metadata that follow.
+const MARKER_FIELD_VALUE: usize = 0;
+/// Bytes of compressed data that follow (grain markers only; else 0).
+const MARKER_FIELD_SIZE: usize = 8;
+/// The `MARKER_*` type (metadata markers only).
+const MARKER_FIELD_TYPE: usize = 12;
+
+/// Puts `value` into `bytes` at `at`.
+fn put(bytes: &mut [u8], at: usize, value: &[u8]) {
+    bytes[at..at + value.len()].copy_from_slice(value);
+}
 
 /// An error naming a field of a VMDK file and its offending value.
 pub fn corrupt(path: &Path, field: &str, value: impl ToString, reason: &str) -> Error {
@@ -116,19 +161,31 @@ impl SparseHeader {
     /// The header's 512 bytes.
     pub fn encode(&self) -> [u8; 512] {
         let mut b = [0u8; 512];
-        b[0..4].copy_from_slice(MAGIC);
-        b[4..8].copy_from_slice(&self.version.to_le_bytes());
-        b[8..12].copy_from_slice(&self.flags.to_le_bytes());
-        b[12..20].copy_from_slice(&self.capacity.to_le_bytes());
-        b[20..28].copy_from_slice(&self.grain_size.to_le_bytes());
-        b[28..36].copy_from_slice(&self.descriptor_offset.to_le_bytes());
-        b[36..44].copy_from_slice(&self.descriptor_size.to_le_bytes());
-        b[44..48].copy_from_slice(&self.gtes_per_gt.to_le_bytes());
-        b[48..56].copy_from_slice(&self.rgd_offset.to_le_bytes());
-        b[56..64].copy_from_slice(&self.gd_offset.to_le_bytes());
-        b[64..72].copy_from_slice(&self.overhead.to_le_bytes());
-        b[73..77].copy_from_slice(b"\n \r\n");
-        b[77..79].copy_from_slice(&self.compress_algorithm.to_le_bytes());
+        put(&mut b, HEADER_MAGIC, MAGIC);
+        put(&mut b, HEADER_VERSION, &self.version.to_le_bytes());
+        put(&mut b, HEADER_FLAGS, &self.flags.to_le_bytes());
+        put(&mut b, HEADER_CAPACITY, &self.capacity.to_le_bytes());
+        put(&mut b, HEADER_GRAIN_SIZE, &self.grain_size.to_le_bytes());
+        put(
+            &mut b,
+            HEADER_DESCRIPTOR_OFFSET,
+            &self.descriptor_offset.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            HEADER_DESCRIPTOR_SIZE,
+            &self.descriptor_size.to_le_bytes(),
+        );
+        put(&mut b, HEADER_GTES_PER_GT, &self.gtes_per_gt.to_le_bytes());
+        put(&mut b, HEADER_RGD_OFFSET, &self.rgd_offset.to_le_bytes());
+        put(&mut b, HEADER_GD_OFFSET, &self.gd_offset.to_le_bytes());
+        put(&mut b, HEADER_OVERHEAD, &self.overhead.to_le_bytes());
+        put(&mut b, HEADER_NEWLINE_TEST, NEWLINE_TEST);
+        put(
+            &mut b,
+            HEADER_COMPRESS_ALGORITHM,
+            &self.compress_algorithm.to_le_bytes(),
+        );
         b
     }
 
@@ -138,26 +195,27 @@ impl SparseHeader {
     /// by a text-mode transfer.
     pub fn decode(bytes: &[u8; 512], path: &Path, what: &str) -> Result<SparseHeader> {
         let field = |name: &str| format!("{what} {name}");
-        if &bytes[0..4] != MAGIC {
+        let magic = &bytes[HEADER_MAGIC..HEADER_MAGIC + MAGIC.len()];
+        if magic != MAGIC {
             return Err(corrupt(
                 path,
                 &field("magic"),
-                format!("{:?}", String::from_utf8_lossy(&bytes[0..4])),
+                format!("{:?}", String::from_utf8_lossy(magic)),
                 "expected \"KDMV\"",
             ));
         }
         let h = SparseHeader {
-            version: le32(bytes, 4),
-            flags: le32(bytes, 8),
-            capacity: le64(bytes, 12),
-            grain_size: le64(bytes, 20),
-            descriptor_offset: le64(bytes, 28),
-            descriptor_size: le64(bytes, 36),
-            gtes_per_gt: le32(bytes, 44),
-            rgd_offset: le64(bytes, 48),
-            gd_offset: le64(bytes, 56),
-            overhead: le64(bytes, 64),
-            compress_algorithm: u16::from_le_bytes([bytes[77], bytes[78]]),
+            version: le32(bytes, HEADER_VERSION),
+            flags: le32(bytes, HEADER_FLAGS),
+            capacity: le64(bytes, HEADER_CAPACITY),
+            grain_size: le64(bytes, HEADER_GRAIN_SIZE),
+            descriptor_offset: le64(bytes, HEADER_DESCRIPTOR_OFFSET),
+            descriptor_size: le64(bytes, HEADER_DESCRIPTOR_SIZE),
+            gtes_per_gt: le32(bytes, HEADER_GTES_PER_GT),
+            rgd_offset: le64(bytes, HEADER_RGD_OFFSET),
+            gd_offset: le64(bytes, HEADER_GD_OFFSET),
+            overhead: le64(bytes, HEADER_OVERHEAD),
+            compress_algorithm: le16(bytes, HEADER_COMPRESS_ALGORITHM),
         };
         if !(1..=3).contains(&h.version) {
             return Err(corrupt(
@@ -167,11 +225,12 @@ impl SparseHeader {
                 "expected 1, 2 or 3",
             ));
         }
-        if h.flags & FLAG_NEWLINE_TEST != 0 && &bytes[73..77] != b"\n \r\n" {
+        let newline_test = &bytes[HEADER_NEWLINE_TEST..HEADER_NEWLINE_TEST + NEWLINE_TEST.len()];
+        if h.flags & FLAG_NEWLINE_TEST != 0 && newline_test != NEWLINE_TEST {
             return Err(corrupt(
                 path,
                 &field("newline test bytes"),
-                format!("{:02x?}", &bytes[73..77]),
+                format!("{newline_test:02x?}"),
                 "expected 0a 20 0d 0a; the file was damaged by a text-mode transfer",
             ));
         }
@@ -220,15 +279,42 @@ impl SparseHeader {
 /// A metadata marker sector: `sectors` of metadata of `kind` follow it.
 pub fn marker(sectors: u64, kind: u32) -> [u8; 512] {
     let mut b = [0u8; 512];
-    b[0..8].copy_from_slice(&sectors.to_le_bytes());
-    b[12..16].copy_from_slice(&kind.to_le_bytes());
+    put(&mut b, MARKER_FIELD_VALUE, &sectors.to_le_bytes());
+    put(&mut b, MARKER_FIELD_TYPE, &kind.to_le_bytes());
+    b
+}
+
+/// The marker in front of a compressed grain: the grain's first sector
+/// (`lba`) and the `size` in bytes of the compressed data that follows.
+pub fn grain_marker(lba: u64, size: u32) -> [u8; GRAIN_MARKER_SIZE] {
+    let mut b = [0u8; GRAIN_MARKER_SIZE];
+    put(&mut b, MARKER_FIELD_VALUE, &lba.to_le_bytes());
+    put(&mut b, MARKER_FIELD_SIZE, &size.to_le_bytes());
     b
 }
 
 /// Parses a marker sector's start: (value, size, type). A marker with a
 /// non-zero size is a grain marker (value = LBA, size = compressed bytes).
 pub fn parse_marker(bytes: &[u8; 16]) -> (u64, u32, u32) {
-    (le64(bytes, 0), le32(bytes, 8), le32(bytes, 12))
+    (
+        le64(bytes, MARKER_FIELD_VALUE),
+        le32(bytes, MARKER_FIELD_SIZE),
+        le32(bytes, MARKER_FIELD_TYPE),
+    )
+}
+
+/// A grain directory or grain table as stored: each entry a little-endian
+/// sector number, padded with zeros to a whole sector.
+pub fn encode_table(entries: &[u32]) -> Vec<u8> {
+    let mut bytes: Vec<u8> = entries.iter().flat_map(|e| e.to_le_bytes()).collect();
+    bytes.resize((bytes.len() as u64).next_multiple_of(SECTOR) as usize, 0);
+    bytes
+}
+
+/// The entries of a grain directory or grain table read from disk.
+pub fn decode_table(raw: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    raw.chunks_exact(TABLE_ENTRY_SIZE as usize)
+        .map(|entry| le32(entry, 0))
 }
 
 /// The embedded descriptor of a stream-optimized extent of `capacity`

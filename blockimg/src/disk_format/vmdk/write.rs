@@ -7,15 +7,15 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::blocks::{check_bounds, Blocks, Counted};
 use super::deflate_pool::{DeflatePool, GrainRecord};
-use super::Sink;
-use crate::disk_format::vmdk::{
-    descriptor, marker, SparseHeader, GD_AT_END, GRAIN_SECTORS, GTES_PER_GT, MARKER_FOOTER,
-    MARKER_GD, MARKER_GT, OVERHEAD_SECTORS, SECTOR,
+use super::{
+    descriptor, encode_table, marker, SparseHeader, GD_AT_END, GRAIN_SECTORS, GTES_PER_GT,
+    MARKER_FOOTER, MARKER_GD, MARKER_GT, OVERHEAD_SECTORS, SECTOR,
 };
 use crate::disk_format::ImageIdentity;
 use crate::error::{Error, Result};
+use crate::sink::base::Sink;
+use crate::sink::blocks::{check_bounds, Blocks, Counted};
 
 /// Grains handed to a compression thread at once (1 MiB of disk).
 const BATCH: usize = 16;
@@ -70,20 +70,14 @@ impl<W: Write> Tables<W> {
         let Some((table, entries)) = self.table.take() else {
             return Ok(());
         };
-        let bytes: Vec<u8> = entries.iter().flat_map(|e| e.to_le_bytes()).collect();
-        let sectors = (bytes.len() as u64).div_ceil(SECTOR);
-        self.write(&marker(sectors, MARKER_GT))?;
+        let bytes = encode_table(&entries);
+        self.write(&marker(bytes.len() as u64 / SECTOR, MARKER_GT))?;
         let sector = self.sector()?;
         if let Some(slot) = self.directory.get_mut(table as usize) {
             *slot = sector;
         }
-        self.write(&padded(bytes))
+        self.write(&bytes)
     }
-}
-
-fn padded(mut bytes: Vec<u8>) -> Vec<u8> {
-    bytes.resize((bytes.len() as u64).next_multiple_of(SECTOR) as usize, 0);
-    bytes
 }
 
 /// A stream-optimized VMDK written to any [`Write`]: a file, a pipe.
@@ -220,15 +214,10 @@ impl<W: Write> VmdkStream<W> {
         Self::submit(&mut batch, &mut pool, &mut tables)?;
         pool.finish(&mut |record| tables.grain(record))?;
         tables.close_table()?;
-        let directory: Vec<u8> = tables
-            .directory
-            .iter()
-            .flat_map(|e| e.to_le_bytes())
-            .collect();
-        let sectors = (directory.len() as u64).div_ceil(SECTOR);
-        tables.write(&marker(sectors, MARKER_GD))?;
+        let directory = encode_table(&tables.directory);
+        tables.write(&marker(directory.len() as u64 / SECTOR, MARKER_GD))?;
         let gd_offset = tables.out.pos / SECTOR;
-        tables.write(&padded(directory))?;
+        tables.write(&directory)?;
         tables.write(&marker(1, MARKER_FOOTER))?;
         tables.write(&SparseHeader::stream_optimized(capacity, gd_offset).encode())?;
         tables.write(&[0; SECTOR as usize])?;
