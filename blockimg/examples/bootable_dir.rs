@@ -31,11 +31,9 @@ fn main() -> blockimg::Result<()> {
             std::process::exit(2);
         }
     };
-    let boot = BootOptions {
-        kernel: Some(kernel.clone()),
-        initrd,
-        ..Default::default()
-    };
+    let boot = BootOptions::default()
+        .kernel(Some(kernel.clone()))
+        .initrd(initrd);
     let built = DiskBuilder::new(Source::Directory(root.clone()))
         .table(PartitionTable::Gpt)
         .boot(BootMode::Hybrid, boot)

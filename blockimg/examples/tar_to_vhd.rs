@@ -21,18 +21,11 @@ fn main() -> blockimg::Result<()> {
     };
     let snapshot = Source::reader(std::io::stdin(), "standard input");
     let vhd = Output::writer(std::io::stdout(), "standard output").format(OutputFormat::VhdFixed);
-    let boot = BootOptions {
-        kernel: Some(kernel),
-        initrd,
-        ..Default::default()
-    };
+    let boot = BootOptions::default().kernel(Some(kernel)).initrd(initrd);
     let built = DiskBuilder::new(snapshot)
         .size(DiskSize::Exact(1 << 30)) // a stream's size is unknown up front
         .table(PartitionTable::Gpt)
-        .adjust(TreeAdjust {
-            base_layout: true,
-            ..Default::default()
-        })
+        .adjust(TreeAdjust::default().base_layout(true))
         .boot(BootMode::Hybrid, boot)
         .timestamp(Some(1_700_000_000)) // reproducible: same input, same bytes
         .write(vhd, &mut Silent)?;

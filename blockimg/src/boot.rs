@@ -154,14 +154,14 @@ pub fn root_uuid(timestamp: Option<i64>, parts: &[&[u8]]) -> Result<[u8; 16]> {
 ///
 /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// let uuid = boot::root_uuid(time, &[b"example"])?; // grub.cfg finds the root by it
-/// let boot_options = BootOptions { kernel: Some(kernel), ..Default::default() };
+/// let boot_options = BootOptions::default().kernel(Some(kernel));
 /// boot::add_boot_files(&mut tree, &boot_options, &uuid)?;
 ///
 /// let options = ImageOptions {
 ///     size: DiskSize::Exact(128 << 20),
 ///     table: PartitionTable::Gpt,
 ///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: Some(1 << 20) },
-///     ext4: blockimg::ext4::Ext4Options { uuid: Some(uuid), ..Default::default() },
+///     ext4: blockimg::ext4::Ext4Options::default().uuid(Some(uuid)),
 ///     overwrite: false,
 /// };
 /// let mut disk = plan_disk(&tree, &options)?;
@@ -197,18 +197,17 @@ pub fn install(disk: &mut PlannedDisk<'_>, mode: BootMode, options: &BootOptions
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("vmlinuz"), b"a kernel")?;
-/// let options = BootOptions {
-///     kernel: Some(dir.path().join("vmlinuz")), // copied to /boot/vmlinuz
-///     cmdline: "quiet".into(),
-///     consoles: Some(vec!["ttyS0,115200n8".into()]),
-///     ..Default::default()
-/// };
+/// let options = BootOptions::default()
+///     .kernel(Some(dir.path().join("vmlinuz"))) // copied to /boot/vmlinuz
+///     .cmdline("quiet".into())
+///     .consoles(Some(vec!["ttyS0,115200n8".into()]));
 /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
 /// add_boot_files(&mut tree, &options, &[1; 16])?;
 /// assert!(tree.lookup(b"/boot/vmlinuz").is_some() && tree.lookup(GRUB_CFG_PATH.as_bytes()).is_some());
 /// # Ok(())
 /// # }
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, Default)]
 pub struct BootOptions {
     /// Host kernel copied to [`KERNEL_PATH`]; without it grub.cfg boots a
@@ -227,6 +226,15 @@ pub struct BootOptions {
     /// GRUB's x86_64-efi module directory for UEFI (default: the host's).
     pub grub_efi_dir: Option<PathBuf>,
 }
+
+setters!(BootOptions {
+    kernel: Option<PathBuf>,
+    initrd: Option<PathBuf>,
+    cmdline: String,
+    consoles: Option<Vec<String>>,
+    grub_dir: Option<PathBuf>,
+    grub_efi_dir: Option<PathBuf>,
+});
 
 fn boot_refused(reason: &str) -> Error {
     Error::InvalidOption {
@@ -293,7 +301,7 @@ fn ensure_dir(tree: &mut Tree, path: &[&[u8]], meta: &Metadata) -> Result<NodeId
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// let uuid = root_uuid(Some(1_700_000_000), &[b"root"])?;
-/// let options = BootOptions { cmdline: "quiet".into(), ..Default::default() };
+/// let options = BootOptions::default().cmdline("quiet".into());
 /// add_boot_files(&mut tree, &options, &uuid)?;
 ///
 /// let cfg = tree.node(tree.lookup(GRUB_CFG_PATH.as_bytes()).ok_or("no grub.cfg")?);

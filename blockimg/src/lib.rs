@@ -16,7 +16,7 @@
 //! }
 //!
 //! fn main() -> blockimg::Result<()> {
-//!     let kernel = BootOptions { kernel: Some("vmlinuz".into()), ..Default::default() };
+//!     let kernel = BootOptions::default().kernel(Some("vmlinuz".into()));
 //!     let built = DiskBuilder::new(Source::path("rootfs".as_ref())?)
 //!         .table(blockimg::image::PartitionTable::Gpt)
 //!         .boot(BootMode::Hybrid, kernel)
@@ -62,10 +62,8 @@
 //!
 //! let options = ImageOptions {
 //!     size: DiskSize::Exact(64 << 20),
-//!     ext4: blockimg::ext4::Ext4Options {
-//!         timestamp: Some(time), // reproducible: same tree, same bytes
-//!         ..Default::default()
-//!     },
+//!     // reproducible: same tree, same bytes
+//!     ext4: blockimg::ext4::Ext4Options::default().timestamp(Some(time)),
 //!     ..Default::default()
 //! };
 //! let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
@@ -78,6 +76,9 @@
 #![deny(missing_docs)]
 // Input comes from users and their images: failures are errors, never panics.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+#[macro_use]
+mod setters;
 
 pub mod boot;
 pub mod browse;

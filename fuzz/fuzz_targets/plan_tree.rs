@@ -70,12 +70,7 @@ fuzz_target!(|input: Input| {
             }
         };
     }
-    let options = Ext4Options {
-        block_size: 1024 << (input.block_size % 3),
-        journal: input.journal,
-        timestamp: Some(Timestamp::from_secs(1_600_000_000)),
-        ..Default::default()
-    };
+    let options = Ext4Options::default().block_size(1024 << (input.block_size % 3)).journal(input.journal).timestamp(Some(Timestamp::from_secs(1_600_000_000)));
     let size = (u64::from(input.size_mib % 16) + 1) << 20;
     if let Ok(plan) = Ext4Plan::new(&tree, size, &options) {
         let mut image = Vec::new();

@@ -55,12 +55,11 @@ impl TreeArgs {
 
     /// The changes these options make to a tree, with `owner` (`--owner`).
     pub fn adjust(&self, owner: Option<(u32, u32)>) -> TreeAdjust {
-        TreeAdjust {
-            owner,
-            map_uid: self.map_uid.clone(),
-            map_gid: self.map_gid.clone(),
-            base_layout: self.base_layout,
-            manifests: self.manifests.clone(),
-        }
+        TreeAdjust::default()
+            .owner(owner)
+            .map_uid(self.map_uid.clone())
+            .map_gid(self.map_gid.clone())
+            .base_layout(self.base_layout)
+            .manifests(self.manifests.clone())
     }
 }

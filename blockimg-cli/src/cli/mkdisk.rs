@@ -167,14 +167,13 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         TableArg::Gpt => PartitionTable::Gpt,
         TableArg::None => PartitionTable::None,
     };
-    let boot = BootOptions {
-        kernel: args.kernel.clone(),
-        initrd: args.initrd.clone(),
-        cmdline: args.cmdline.clone(),
-        consoles: None,
-        grub_dir: args.grub_dir.clone(),
-        grub_efi_dir: args.grub_efi_dir.clone(),
-    };
+    let boot = BootOptions::default()
+        .kernel(args.kernel.clone())
+        .initrd(args.initrd.clone())
+        .cmdline(args.cmdline.clone())
+        .consoles(None)
+        .grub_dir(args.grub_dir.clone())
+        .grub_efi_dir(args.grub_efi_dir.clone());
     let source = match &args.root {
         Some(root) => Source::path(root)?,
         None => Source::Empty,
@@ -182,13 +181,13 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     let mut disk = DiskBuilder::new(source)
         .size(size)
         .table(table)
-        .ext4(Ext4Options {
-            block_size: args.block_size,
-            label: args.label.clone(),
-            uuid,
-            journal: !args.no_journal,
-            ..Ext4Options::default()
-        })
+        .ext4(
+            Ext4Options::default()
+                .block_size(args.block_size)
+                .label(args.label.clone())
+                .uuid(uuid)
+                .journal(!args.no_journal),
+        )
         .adjust(args.tree.adjust(args.owner))
         .outside_root(args.tree.outside())
         .timestamp(timestamp)

@@ -46,18 +46,13 @@ use crate::tree::Timestamp;
 ///
 /// # fn main() -> blockimg::Result<()> {
 /// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
-/// let options = Ext4Options {
-///     block_size: 1024,
-///     label: "root".into(),
-///     uuid: Some([7; 16]),
-///     journal: false,
-///     ..Default::default()
-/// };
+/// let options = Ext4Options::default().block_size(1024).label("root".into()).uuid(Some([7; 16])).journal(false);
 /// let plan = Ext4Plan::new(&tree, 8 << 20, &options)?;
 /// assert_eq!(plan.uuid(), [7; 16]);
 /// # Ok(())
 /// # }
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct Ext4Options {
     /// Block size in bytes: 1024, 2048 or 4096.
@@ -86,6 +81,18 @@ pub struct Ext4Options {
     /// files added later).
     pub min_inodes: u64,
 }
+
+setters!(Ext4Options {
+    block_size: u32,
+    label: String,
+    uuid: Option<[u8; 16]>,
+    hash_seed: Option<[u8; 16]>,
+    timestamp: Option<Timestamp>,
+    journal: bool,
+    inode_ratio: Option<u64>,
+    reserved_percent: u8,
+    min_inodes: u64,
+});
 
 impl Default for Ext4Options {
     fn default() -> Self {

@@ -49,7 +49,7 @@ pub enum DiskSize {
 ///     size: DiskSize::Exact(128 << 20),
 ///     table: PartitionTable::Gpt,
 ///     boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) },
-///     ext4: blockimg::ext4::Ext4Options { label: "root".into(), ..Default::default() },
+///     ext4: blockimg::ext4::Ext4Options::default().label("root".into()),
 ///     overwrite: false,
 /// };
 /// assert_eq!(plan_disk(&tree, &options)?.summary().partitions.len(), 3);

@@ -159,7 +159,7 @@ pub fn plan_disk_fitted<'t>(
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let time = Timestamp::from_secs(1_700_000_000);
 /// let (root, data) = (Tree::new(Metadata::directory(time)), Tree::new(Metadata::directory(time)));
-/// let ext4 = blockimg::ext4::Ext4Options { timestamp: Some(time), ..Default::default() };
+/// let ext4 = blockimg::ext4::Ext4Options::default().timestamp(Some(time));
 /// let specs = [
 ///     PartitionSpec::new(PartitionRole::Root, Some(16 << 20)),
 ///     PartitionSpec::new(PartitionRole::Swap, Some(8 << 20)),
@@ -169,7 +169,7 @@ pub fn plan_disk_fitted<'t>(
 /// let disk = plan_partitions(layout, vec![
 ///     PartitionContent::Ext4 { tree: &root, options: ext4.clone() },
 ///     PartitionContent::Swap { uuid: [7; 16], label: "swap".into() },
-///     PartitionContent::Ext4 { tree: &data, options: Ext4Options { label: "data".into(), ..ext4 } },
+///     PartitionContent::Ext4 { tree: &data, options: ext4.label("data".into()) },
 /// ])?;
 ///
 /// let dir = tempfile::tempdir()?;

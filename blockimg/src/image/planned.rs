@@ -44,7 +44,7 @@ pub(super) struct DiskIds {
 ///     size: DiskSize::Exact(128 << 20),
 ///     table: PartitionTable::Gpt,
 ///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: None },
-///     ext4: blockimg::ext4::Ext4Options { timestamp: Some(time), ..Default::default() },
+///     ext4: blockimg::ext4::Ext4Options::default().timestamp(Some(time)),
 ///     overwrite: false,
 /// };
 /// let mut disk = plan_disk(&tree, &options)?;
@@ -148,7 +148,7 @@ impl<'t> PlannedDisk<'t> {
     /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
     /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
     /// let uuid = [7; 16];
-    /// let fixed = ImageOptions { ext4: blockimg::ext4::Ext4Options { uuid: Some(uuid), ..Default::default() }, ..options };
+    /// let fixed = ImageOptions { ext4: blockimg::ext4::Ext4Options::default().uuid(Some(uuid)), ..options };
     /// assert_eq!(plan_disk(&tree, &fixed)?.fs_uuid(), uuid);
     /// # Ok(())
     /// # }

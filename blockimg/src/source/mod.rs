@@ -19,7 +19,7 @@
 //! std::fs::write(dir.path().join("hostname"), "appliance\n")?;
 //! // A directory (or a tar archive, or nothing), then the changes on top.
 //! let mut tree = load_root(Some(dir.path()), Some(1_700_000_000))?;
-//! TreeAdjust { owner: Some((0, 0)), base_layout: true, ..Default::default() }.apply(&mut tree, Some(1_700_000_000))?;
+//! TreeAdjust::default().owner(Some((0, 0))).base_layout(true).apply(&mut tree, Some(1_700_000_000))?;
 //! assert!(tree.lookup(b"/hostname").is_some() && tree.lookup(b"/proc").is_some());
 //! # Ok(())
 //! # }

@@ -117,17 +117,16 @@ impl RootSource {
 ///
 /// let time = Some(1_700_000_000);
 /// let mut tree = load_root(None, time)?; // an empty root
-/// let adjust = TreeAdjust {
-///     base_layout: true, // /proc, /sys, /dev/console, ...
-///     manifests: vec![manifest],
-///     ..Default::default()
-/// };
+/// let adjust = TreeAdjust::default()
+///     .base_layout(true) // /proc, /sys, /dev/console, ...
+///     .manifests(vec![manifest]);
 /// adjust.apply(&mut tree, time)?;
 /// assert!(tree.lookup(b"/proc").is_some());
 /// assert_eq!(tree.node(tree.lookup(b"/srv/www").unwrap()).meta.uid, 33);
 /// # Ok(())
 /// # }
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, Default)]
 pub struct TreeAdjust {
     /// Owner and group of every file, when set.
@@ -143,6 +142,14 @@ pub struct TreeAdjust {
     pub manifests: Vec<PathBuf>,
 }
 
+setters!(TreeAdjust {
+    owner: Option<(u32, u32)>,
+    map_uid: Vec<(u32, u32)>,
+    map_gid: Vec<(u32, u32)>,
+    base_layout: bool,
+    manifests: Vec<PathBuf>,
+});
+
 impl TreeAdjust {
     /// Applies the changes to `tree`; new entries are stamped with
     /// `timestamp` (or now).
@@ -154,7 +161,7 @@ impl TreeAdjust {
     ///
     /// # fn main() -> blockimg::Result<()> {
     /// let mut tree = load_root(None, Some(0))?;
-    /// let adjust = TreeAdjust { owner: Some((1000, 1000)), map_uid: vec![(1000, 0)], ..Default::default() };
+    /// let adjust = TreeAdjust::default().owner(Some((1000, 1000))).map_uid(vec![(1000, 0)]);
     /// adjust.apply(&mut tree, Some(0))?; // owner first, then the mapping
     /// assert_eq!((tree.node(blockimg::tree::Tree::ROOT).meta.uid, tree.node(blockimg::tree::Tree::ROOT).meta.gid), (0, 1000));
     /// # Ok(())
