@@ -5,6 +5,8 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::bytes::available as part;
+use super::format::group_desc::{BG_CHECKSUM, BG_CHECKSUM_END};
+use super::format::superblock::S_CHECKSUM;
 use super::hash::crc32c_raw;
 
 /// Whether an inode's extra fields (`i_extra_isize` at 0x80) reach the high
@@ -34,7 +36,7 @@ impl Checksummer {
 
     /// Superblock checksum over its first 1020 bytes.
     pub fn superblock(sb: &[u8]) -> u32 {
-        crc32c_raw(!0, part(sb, ..0x3FC))
+        crc32c_raw(!0, part(sb, ..S_CHECKSUM))
     }
 
     /// Seed for the structures owned by inode `ino` (extent blocks,
@@ -63,9 +65,9 @@ impl Checksummer {
     /// Group descriptor checksum (16 bits) with `bg_checksum` zero.
     pub fn group_desc(&self, group: u32, desc: &[u8]) -> u16 {
         let mut crc = crc32c_raw(self.seed, &group.to_le_bytes());
-        crc = crc32c_raw(crc, part(desc, ..0x1E));
+        crc = crc32c_raw(crc, part(desc, ..BG_CHECKSUM));
         crc = crc32c_raw(crc, &[0, 0]);
-        crc = crc32c_raw(crc, part(desc, 0x20..));
+        crc = crc32c_raw(crc, part(desc, BG_CHECKSUM_END..));
         crc as u16
     }
 

@@ -4,7 +4,7 @@
 
 use super::bytes::{put_u16, put_u32};
 use super::csum::Checksummer;
-use super::inode::I_BLOCK_LEN;
+use super::format::inode::I_BLOCK_LEN;
 
 /// Longest initialised extent, in blocks.
 pub const MAX_EXTENT_LEN: u64 = 32768;

@@ -11,14 +11,8 @@
 //! The results are bit-for-bit those of the Linux kernel and of e2fsprogs on
 //! a little-endian machine.
 
-/// Superblock `s_flags` bit: directory hashes treat name bytes as signed
-/// chars (what mke2fs sets on x86).
-pub const FLAGS_SIGNED_HASH: u32 = 0x0001;
-
-/// Superblock `s_flags` bit: directory hashes treat name bytes as unsigned
-/// chars.
 #[cfg(test)]
-pub const FLAGS_UNSIGNED_HASH: u32 = 0x0002;
+use super::format::superblock::FLAGS_UNSIGNED_HASH;
 
 /// The major hash value that marks the end of a directory in 32-bit readdir
 /// cookies; no name may hash to it (`EXT4_HTREE_EOF_32BIT << 1`).
@@ -32,8 +26,8 @@ const DEFAULT_SEED: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_54
 ///
 /// The `*Unsigned` variants differ from their signed counterparts only for
 /// name bytes of 0x80 and above. On disk, the htree root and the superblock
-/// store the signed number (0, 1 or 2); the superblock flags
-/// [`FLAGS_UNSIGNED_HASH`] / [`FLAGS_SIGNED_HASH`] then choose the variant
+/// store the signed number (0, 1 or 2); the superblock's `s_flags`
+/// (`FLAGS_UNSIGNED_HASH` or `FLAGS_SIGNED_HASH`) then choose the variant
 /// (see [`HashVersion::for_superblock`]).
 // The writer hashes with `HalfMd4` only; the other versions stay so that
 // the tests check the shared code (seeds, padding, signedness) against
@@ -87,7 +81,7 @@ impl HashVersion {
     /// The variant a kernel uses for a directory whose htree root (or the
     /// superblock's `s_def_hash_version`) says `stored`, on a filesystem
     /// whose superblock `s_flags` are `s_flags`: the stored signed numbers
-    /// 0..=2 become their unsigned counterparts when [`FLAGS_UNSIGNED_HASH`]
+    /// 0..=2 become their unsigned counterparts when `FLAGS_UNSIGNED_HASH`
     /// is set. `None` for an unknown number.
     #[cfg(test)]
     pub fn for_superblock(stored: u8, s_flags: u32) -> Option<Self> {
@@ -392,6 +386,7 @@ pub fn crc32c_raw(crc: u32, data: &[u8]) -> u32 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ext4::format::superblock::FLAGS_SIGNED_HASH;
     use std::fmt::Write as _;
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};

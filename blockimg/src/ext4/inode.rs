@@ -3,6 +3,7 @@
 
 use super::bytes::{hi16, hi32, lo16, lo32, put_u16, put_u32};
 use super::csum::Checksummer;
+use super::format::inode::I_BLOCK_LEN;
 use super::geometry::INODE_SIZE;
 use crate::tree::Timestamp;
 
@@ -14,8 +15,6 @@ pub const INDEX_FL: u32 = 0x0000_1000;
 pub const EXTRA_ISIZE: u16 = 32;
 /// Offset of the in-inode extended attribute area.
 pub const IBODY_XATTR_OFFSET: usize = 128 + EXTRA_ISIZE as usize;
-/// Bytes of `i_block`.
-pub const I_BLOCK_LEN: usize = 60;
 
 /// Everything that goes into one inode.
 #[derive(Clone, Debug)]

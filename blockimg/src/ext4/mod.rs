@@ -110,6 +110,7 @@ mod dir;
 mod extent;
 mod features;
 pub(crate) mod file_type;
+mod format;
 mod geometry;
 mod inode;
 mod journal;

@@ -8,17 +8,16 @@ use super::alloc::{Allocator, Run};
 use super::csum::Checksummer;
 use super::dir::{self, DirLayout};
 use super::extent::{self, MAX_EXTENT_LEN};
+use super::format::group_desc::{BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED};
+use super::format::inode::{I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO};
 use super::geometry::{has_super, Geometry, FIRST_INO};
-use super::inode::I_BLOCK_LEN;
 use super::layout::{
     geometry_free_estimate, geometry_free_estimate_overhead, Ext4Layout, PlacedData,
 };
 use super::pieces::{
     logical_runs, map_extents, push_tree_pieces, InodePlan, Piece, PieceKind, Slot,
 };
-use super::superblock::{
-    GroupDesc, SuperblockInfo, BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED,
-};
+use super::superblock::{GroupDesc, SuperblockInfo};
 use super::xattr;
 use super::Ext4Options;
 use crate::error::{Error, Result};
@@ -26,12 +25,6 @@ use crate::error::{Ext4Error, SourceError};
 use crate::identity;
 use crate::tree::{NodeId, NodeKind, Timestamp, Tree};
 
-/// Inode number of the root directory.
-pub const ROOT_INO: u32 = 2;
-/// Inode number of the resize inode.
-pub const RESIZE_INO: u32 = 7;
-/// Inode number of the journal.
-pub const JOURNAL_INO: u32 = 8;
 /// Inode number of lost+found.
 pub const LOST_FOUND_INO: u32 = FIRST_INO;
 /// Size mke2fs gives lost+found.

@@ -6,10 +6,11 @@ use std::fs::File;
 use super::bytes::put_u32;
 use super::dir::DirContext;
 use super::extent;
-use super::inode::{InodeRecord, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
+use super::format::inode::{I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO};
+use super::inode::{InodeRecord, EXTENTS_FL, INDEX_FL};
 use super::journal;
 use super::pieces::{InodePlan, PieceKind, Slot};
-use super::plan::{block_bitmap, inode_bitmap, Ext4Plan, LOST_FOUND_INO, ROOT_INO};
+use super::plan::{block_bitmap, inode_bitmap, Ext4Plan, LOST_FOUND_INO};
 use super::resize;
 use super::xattr;
 use crate::error::Result;
@@ -169,8 +170,8 @@ impl Ext4Plan<'_> {
         match slot {
             Slot::Node(id) => self.inos[id.index()],
             Slot::LostFound => LOST_FOUND_INO,
-            Slot::Journal => super::plan::JOURNAL_INO,
-            Slot::Resize => super::plan::RESIZE_INO,
+            Slot::Journal => JOURNAL_INO,
+            Slot::Resize => RESIZE_INO,
             Slot::Reserved => 0,
         }
     }
@@ -240,7 +241,7 @@ impl Ext4Plan<'_> {
 
     /// The journal inode's record.
     pub(super) fn journal_record(&self, plan: &InodePlan) -> InodeRecord {
-        let mut r = self.base_record(plan, super::plan::JOURNAL_INO);
+        let mut r = self.base_record(plan, JOURNAL_INO);
         r.mode = 0o100600;
         r.size = u64::from(self.geometry.journal_blocks) * self.geometry.bs();
         r.flags = EXTENTS_FL;

@@ -9,7 +9,7 @@ use super::Ext4Reader;
 use crate::error::Result;
 use crate::ext4::bytes::{copy_available, get_u16, get_u32, join64};
 use crate::ext4::csum::inode_has_csum_hi;
-use crate::ext4::inode::I_BLOCK_LEN;
+use crate::ext4::format::inode::I_BLOCK_LEN;
 use crate::tree::{Metadata, Timestamp};
 
 /// Data lives in the inode itself (`EXT4_INLINE_DATA_FL`).

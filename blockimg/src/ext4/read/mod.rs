@@ -51,16 +51,16 @@ pub use superblock::FsInfo;
 
 use groups::GroupDesc;
 use journal::JournalProblem;
-use superblock::{Superblock, MAGIC_OFFSET, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
+use superblock::Superblock;
 use volume::Volume;
 
 use crate::disk_format::{Backing, DiskBytes};
 use crate::error::Ext4Error;
 use crate::error::{Error, Result};
+use crate::ext4::format::superblock::{SUPERBLOCK_LEN, SUPERBLOCK_OFFSET, SUPER_MAGIC, S_MAGIC};
 use crate::tree::{read_runs, DataSource, ExtentRun, FileContent, Segment, Xattr};
 
-/// Inode number of the root directory.
-pub const ROOT_INO: u32 = 2;
+pub use crate::ext4::format::inode::ROOT_INO;
 
 /// Deepest path [`Ext4Reader::lookup`] follows.
 const MAX_PATH_DEPTH: usize = 4096;
@@ -345,9 +345,8 @@ impl Ext4Reader {
     /// ```
     pub fn probe(bytes: &dyn Backing, offset: u64) -> bool {
         let mut magic = [0u8; 2];
-        let at = offset.saturating_add(SUPERBLOCK_OFFSET + MAGIC_OFFSET as u64);
-        bytes.read_exact_at(&mut magic, at).is_ok()
-            && u16::from_le_bytes(magic) == crate::ext4::superblock::MAGIC
+        let at = offset.saturating_add(SUPERBLOCK_OFFSET + S_MAGIC as u64);
+        bytes.read_exact_at(&mut magic, at).is_ok() && u16::from_le_bytes(magic) == SUPER_MAGIC
     }
 
     /// What the superblock says: UUID, label, sizes, counts, features.
