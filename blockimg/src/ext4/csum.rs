@@ -6,13 +6,19 @@
 
 use super::bytes::available as part;
 use super::format::group_desc::{BG_CHECKSUM, BG_CHECKSUM_END};
+use super::format::inode::{GOOD_OLD_INODE_SIZE, I_CHECKSUM_HI, I_CHECKSUM_LO, I_EXTRA_ISIZE};
 use super::format::superblock::S_CHECKSUM;
 use super::hash::crc32c_raw;
 
-/// Whether an inode's extra fields (`i_extra_isize` at 0x80) reach the high
-/// half of its checksum at 0x82.
+/// Where the high half of an inode's checksum ends.
+const I_CHECKSUM_HI_END: usize = I_CHECKSUM_HI + 2;
+
+/// Whether an inode's extra fields (`i_extra_isize`) reach the high half of
+/// its checksum (`i_checksum_hi`).
 pub fn inode_has_csum_hi(inode: &[u8]) -> bool {
-    inode.len() >= 0x84 && super::bytes::get_u16(inode, 0x80) >= 4
+    inode.len() >= I_CHECKSUM_HI_END
+        && usize::from(super::bytes::get_u16(inode, I_EXTRA_ISIZE))
+            >= I_CHECKSUM_HI_END - GOOD_OLD_INODE_SIZE
 }
 
 /// Computes checksums seeded from the filesystem UUID.
@@ -51,14 +57,14 @@ impl Checksummer {
     /// inode's extra fields reach it ([`inode_has_csum_hi`]).
     pub fn inode(&self, ino: u32, generation: u32, inode: &[u8]) -> u32 {
         let mut crc = self.inode_seed(ino, generation);
-        crc = crc32c_raw(crc, part(inode, ..0x7C));
+        crc = crc32c_raw(crc, part(inode, ..I_CHECKSUM_LO));
         crc = crc32c_raw(crc, &[0, 0]);
         if inode_has_csum_hi(inode) {
-            crc = crc32c_raw(crc, part(inode, 0x7E..0x82));
+            crc = crc32c_raw(crc, part(inode, I_CHECKSUM_LO + 2..I_CHECKSUM_HI));
             crc = crc32c_raw(crc, &[0, 0]);
-            crc32c_raw(crc, part(inode, 0x84..))
+            crc32c_raw(crc, part(inode, I_CHECKSUM_HI_END..))
         } else {
-            crc32c_raw(crc, part(inode, 0x7E..))
+            crc32c_raw(crc, part(inode, I_CHECKSUM_LO + 2..))
         }
     }
 

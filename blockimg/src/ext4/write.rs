@@ -6,8 +6,10 @@ use std::fs::File;
 use super::bytes::put_u32;
 use super::dir::DirContext;
 use super::extent;
-use super::format::inode::{I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO};
-use super::inode::{InodeRecord, EXTENTS_FL, INDEX_FL};
+use super::format::inode::{
+    encode_device, DIND_BLOCK, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO,
+};
+use super::inode::InodeRecord;
 use super::journal;
 use super::pieces::{InodePlan, PieceKind, Slot};
 use super::plan::{block_bitmap, inode_bitmap, Ext4Plan, LOST_FOUND_INO};
@@ -292,7 +294,7 @@ impl Ext4Plan<'_> {
                     ..Default::default()
                 };
                 // Only the double-indirect slot of the block map is used.
-                put_u32(&mut r.i_block, 13 * 4, self.resize_dind as u32);
+                put_u32(&mut r.i_block, DIND_BLOCK * 4, self.resize_dind as u32);
                 (r.atime, r.ctime, r.mtime, r.crtime) = (now, now, now, now);
                 r
             }
@@ -335,16 +337,7 @@ impl Ext4Plan<'_> {
                     }
                     NodeKind::CharDevice { major, minor }
                     | NodeKind::BlockDevice { major, minor } => {
-                        r.i_block = [0; I_BLOCK_LEN];
-                        if *major < 256 && *minor < 256 {
-                            put_u32(&mut r.i_block, 0, (major << 8) | minor);
-                        } else {
-                            put_u32(
-                                &mut r.i_block,
-                                4,
-                                (minor & 0xFF) | (major << 8) | ((minor & !0xFF) << 12),
-                            );
-                        }
+                        r.i_block = encode_device(*major, *minor);
                     }
                     NodeKind::Fifo | NodeKind::Socket => {
                         r.i_block = [0; I_BLOCK_LEN];

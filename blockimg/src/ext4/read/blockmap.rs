@@ -11,10 +11,7 @@ use crate::error::Result;
 use crate::ext4::bytes::{get_u16, get_u32, join64};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::extent::{ENTRY, HEADER, MAGIC, MAX_DEPTH, MAX_EXTENT_LEN};
-use crate::ext4::inode::EXTENTS_FL;
-
-/// Direct block pointers in an ext2/3 inode.
-const DIRECT: usize = 12;
+use crate::ext4::format::inode::{EXTENTS_FL, NDIR_BLOCKS};
 
 /// `len` blocks of a file from logical block `logical`, stored from
 /// physical block `physical`.
@@ -225,14 +222,19 @@ impl Ext4Reader {
         let per_block = self.sb.bs() / 4;
         let i_block = walk.inode.i_block;
         let pointer = |i: usize| u64::from(get_u32(&i_block, i * 4));
-        for i in 0..DIRECT {
+        for i in 0..NDIR_BLOCKS {
             self.indirect_entry(walk, pointer(i), 0, i as u64)?;
         }
-        let mut first = DIRECT as u64;
+        let mut first = NDIR_BLOCKS as u64;
         let mut span = 1u64;
         for level in 1..=3u32 {
             span = span.saturating_mul(per_block);
-            self.indirect_entry(walk, pointer(DIRECT + level as usize - 1), level, first)?;
+            self.indirect_entry(
+                walk,
+                pointer(NDIR_BLOCKS + level as usize - 1),
+                level,
+                first,
+            )?;
             first = first.saturating_add(span);
         }
         Ok(())

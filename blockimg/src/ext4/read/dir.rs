@@ -9,7 +9,7 @@ use super::{Budget, Ext4Reader};
 use crate::error::Result;
 use crate::ext4::bytes::{get_u16, get_u32, get_u8};
 use crate::ext4::csum::Checksummer;
-use crate::ext4::inode::INDEX_FL;
+use crate::ext4::format::inode::INDEX_FL;
 
 /// Bytes of an entry's fixed fields before its name.
 const ENTRY_HEADER: usize = 8;

@@ -14,9 +14,8 @@ use super::volume::Volume;
 use super::{groups, journal, Budget, Ext4Reader};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::features::*;
-use crate::ext4::format::inode::I_BLOCK_LEN;
+use crate::ext4::format::inode::{EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
 use crate::ext4::format::superblock::SUPERBLOCK_LEN;
-use crate::ext4::inode::{EXTENTS_FL, INDEX_FL};
 use crate::tree::Metadata;
 
 /// The structures [`parse`] can be asked to read, selected by the first

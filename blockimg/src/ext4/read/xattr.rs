@@ -7,11 +7,9 @@ use super::inode::Inode;
 use super::Ext4Reader;
 use crate::error::Result;
 use crate::ext4::bytes::{get_u16, get_u32, get_u8};
+use crate::ext4::format::inode::GOOD_OLD_INODE_SIZE;
 use crate::ext4::xattr::{entry_len, from_disk, BLOCK_HEADER, ENTRY_HEADER, MAGIC};
 use crate::tree::Xattr;
-
-/// Size of the fixed inode fields every revision has.
-const GOOD_OLD_INODE_SIZE: usize = 128;
 
 impl Ext4Reader {
     /// Every extended attribute of `inode`, sorted by name.
