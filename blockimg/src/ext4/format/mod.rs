@@ -19,10 +19,12 @@
 //! | [`superblock`] | `ext4_super_block` |
 //! | [`group_desc`] | `ext4_group_desc` and its flags |
 //! | [`inode`] | `ext4_inode`, its flags and the reserved inode numbers |
+//! | [`extent`] | `ext4_extent_header`, `ext4_extent_idx`, `ext4_extent`, `ext4_extent_tail` |
 //!
 //! Everything here is a plain constant or a small pure function, with no
 //! dependency on the rest of the crate but the byte helpers.
 
+pub mod extent;
 pub mod group_desc;
 pub mod inode;
 pub mod superblock;
