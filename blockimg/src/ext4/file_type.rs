@@ -1,5 +1,8 @@
 //! The type of a file, as an inode's mode and a directory entry record it.
-//! It depends on nothing, so errors can name it.
+//! It depends on nothing but the entries' type codes, so errors can name
+//! it.
+
+use super::format::dir::*;
 
 /// The type of a file.
 ///
@@ -68,13 +71,13 @@ impl FileType {
     /// The type a directory entry's `file_type` byte records, if any.
     pub(crate) fn from_dirent(file_type: u8) -> Option<FileType> {
         Some(match file_type {
-            1 => FileType::RegularFile,
-            2 => FileType::Directory,
-            3 => FileType::CharDevice,
-            4 => FileType::BlockDevice,
-            5 => FileType::Fifo,
-            6 => FileType::Socket,
-            7 => FileType::Symlink,
+            FT_REG_FILE => FileType::RegularFile,
+            FT_DIR => FileType::Directory,
+            FT_CHRDEV => FileType::CharDevice,
+            FT_BLKDEV => FileType::BlockDevice,
+            FT_FIFO => FileType::Fifo,
+            FT_SOCK => FileType::Socket,
+            FT_SYMLINK => FileType::Symlink,
             _ => return None,
         })
     }

@@ -8,6 +8,7 @@ use super::alloc::{Allocator, Run};
 use super::csum::Checksummer;
 use super::dir::{self, DirLayout};
 use super::extent;
+use super::format::dir::{rec_len, DOT_REC_LEN, LEAF_TAIL_LEN};
 use super::format::extent::MAX_EXTENT_LEN;
 use super::format::group_desc::{BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED};
 use super::format::inode::{I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO};
@@ -350,8 +351,8 @@ fn number_inodes(tree: &Tree, block_size: u32) -> Result<Content> {
             }
             NodeKind::Directory(entries) => {
                 let bytes: usize =
-                    entries.keys().map(|k| dir::rec_len(k.len())).sum::<usize>() + 24;
-                (bytes as u64).div_ceil(bs - 12) + 1
+                    entries.keys().map(|k| rec_len(k.len())).sum::<usize>() + 2 * DOT_REC_LEN;
+                (bytes as u64).div_ceil(bs - LEAF_TAIL_LEN as u64) + 1
             }
             NodeKind::Symlink(target) => {
                 if target.is_empty() || target.len() >= block_size as usize {

@@ -6,6 +6,7 @@ use std::fs::File;
 use super::bytes::put_u32;
 use super::dir::DirContext;
 use super::extent;
+use super::format::dir::*;
 use super::format::inode::{
     encode_device, DIND_BLOCK, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO,
 };
@@ -209,7 +210,7 @@ impl Ext4Plan<'_> {
             }
             if id == crate::tree::Tree::ROOT && self.lost_found.is_some() {
                 names.push(b"lost+found".as_slice());
-                targets.push((LOST_FOUND_INO, 2));
+                targets.push((LOST_FOUND_INO, FT_DIR));
             }
         }
         (plan, names, targets, ino, plan.parent.max(ROOT_INO))
@@ -352,13 +353,13 @@ impl Ext4Plan<'_> {
 /// The ext4 directory entry file type of a node kind.
 fn file_type(kind: &NodeKind) -> u8 {
     match kind {
-        NodeKind::File(_) => 1,
-        NodeKind::Directory(_) => 2,
-        NodeKind::CharDevice { .. } => 3,
-        NodeKind::BlockDevice { .. } => 4,
-        NodeKind::Fifo => 5,
-        NodeKind::Socket => 6,
-        NodeKind::Symlink(_) => 7,
+        NodeKind::File(_) => FT_REG_FILE,
+        NodeKind::Directory(_) => FT_DIR,
+        NodeKind::CharDevice { .. } => FT_CHRDEV,
+        NodeKind::BlockDevice { .. } => FT_BLKDEV,
+        NodeKind::Fifo => FT_FIFO,
+        NodeKind::Socket => FT_SOCK,
+        NodeKind::Symlink(_) => FT_SYMLINK,
     }
 }
 
