@@ -8,6 +8,7 @@ use super::bytes::available as part;
 use super::format::group_desc::{BG_CHECKSUM, BG_CHECKSUM_END};
 use super::format::inode::{GOOD_OLD_INODE_SIZE, I_CHECKSUM_HI, I_CHECKSUM_LO, I_EXTRA_ISIZE};
 use super::format::superblock::S_CHECKSUM;
+use super::format::xattr::H_CHECKSUM;
 use super::hash::crc32c_raw;
 
 /// Where the high half of an inode's checksum ends.
@@ -91,8 +92,8 @@ impl Checksummer {
     /// Extended attribute block checksum, with `h_checksum` zero.
     pub fn xattr_block(&self, block_nr: u64, block: &[u8]) -> u32 {
         let mut crc = crc32c_raw(self.seed, &block_nr.to_le_bytes());
-        crc = crc32c_raw(crc, part(block, ..0x10));
+        crc = crc32c_raw(crc, part(block, ..H_CHECKSUM));
         crc = crc32c_raw(crc, &[0; 4]);
-        crc32c_raw(crc, part(block, 0x14..))
+        crc32c_raw(crc, part(block, H_CHECKSUM + 4..))
     }
 }

@@ -21,6 +21,7 @@
 //! | [`inode`] | `ext4_inode`, its flags and the reserved inode numbers |
 //! | [`extent`] | `ext4_extent_header`, `ext4_extent_idx`, `ext4_extent`, `ext4_extent_tail` |
 //! | [`dir`] | `ext4_dir_entry_2`, `ext4_dir_entry_tail`, `dx_root`, `dx_node`, `dx_entry`, `dx_tail` |
+//! | [`xattr`] | `ext4_xattr_header`, `ext4_xattr_entry`, name indices, `ext4_acl_entry` |
 //!
 //! Everything here is a plain constant or a small pure function, with no
 //! dependency on the rest of the crate but the byte helpers.
@@ -30,3 +31,4 @@ pub mod extent;
 pub mod group_desc;
 pub mod inode;
 pub mod superblock;
+pub mod xattr;
