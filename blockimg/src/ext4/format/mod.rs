@@ -22,6 +22,7 @@
 //! | [`extent`] | `ext4_extent_header`, `ext4_extent_idx`, `ext4_extent`, `ext4_extent_tail` |
 //! | [`dir`] | `ext4_dir_entry_2`, `ext4_dir_entry_tail`, `dx_root`, `dx_node`, `dx_entry`, `dx_tail` |
 //! | [`xattr`] | `ext4_xattr_header`, `ext4_xattr_entry`, name indices, `ext4_acl_entry` |
+//! | [`jbd2`] | `journal_superblock_t` and the journal's feature flags |
 //!
 //! Everything here is a plain constant or a small pure function, with no
 //! dependency on the rest of the crate but the byte helpers.
@@ -30,5 +31,6 @@ pub mod dir;
 pub mod extent;
 pub mod group_desc;
 pub mod inode;
+pub mod jbd2;
 pub mod superblock;
 pub mod xattr;

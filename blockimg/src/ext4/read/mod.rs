@@ -57,6 +57,7 @@ use volume::Volume;
 use crate::disk_format::{Backing, DiskBytes};
 use crate::error::Ext4Error;
 use crate::error::{Error, Result};
+use crate::ext4::format::jbd2::JOURNAL_SUPERBLOCK_LEN;
 use crate::ext4::format::superblock::{SUPERBLOCK_LEN, SUPERBLOCK_OFFSET, SUPER_MAGIC, S_MAGIC};
 use crate::tree::{read_runs, DataSource, ExtentRun, FileContent, Segment, Xattr};
 
@@ -306,7 +307,7 @@ impl Ext4Reader {
                 reason: "its first block, the journal superblock, is not mapped".into(),
             })
         })?;
-        let mut block = vec![0u8; journal::JOURNAL_SUPERBLOCK_LEN];
+        let mut block = vec![0u8; JOURNAL_SUPERBLOCK_LEN];
         self.volume
             .read(first.physical * bs, &mut block)
             .map_err(unreadable)?;
