@@ -9,6 +9,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use blockimg::ext4::MAX_LINKS;
 use blockimg::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree, Xattr, MAX_NAME_LEN};
 use fuser::{Errno, FileAttr, FileType, RenameFlags};
 
@@ -19,8 +20,6 @@ use crate::spill::Spill;
 
 /// Inode number of the root directory (FUSE's).
 pub const ROOT: u64 = 1;
-/// Most hard links ext4 records.
-const MAX_LINKS: u32 = 65000;
 /// Namespaces an attribute name may start with.
 const XATTR_PREFIXES: [&[u8]; 5] = [
     b"user.",

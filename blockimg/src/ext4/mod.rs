@@ -36,6 +36,31 @@ pub mod read;
 
 use crate::tree::Timestamp;
 
+/// The most hard links an inode records (`EXT4_LINK_MAX`). A file with more
+/// names does not fit ext4; a directory with more subdirectories records a
+/// link count of 1 (the dir_nlink feature).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::{Ext4Options, Ext4Plan, MAX_LINKS};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let meta = Metadata::directory(Timestamp::from_secs(0));
+/// let mut tree = Tree::new(meta.clone());
+/// let file = Node::new(meta, NodeKind::File(FileContent::from_bytes(Vec::new())));
+/// let id = tree.add(Tree::ROOT, b"f0", file)?;
+/// for i in 1..=MAX_LINKS {
+///     tree.link(Tree::ROOT, format!("f{i}").as_bytes(), id)?;
+/// }
+/// // One name too many.
+/// assert!(Ext4Plan::new(&tree, 64 << 20, &Ext4Options::default()).is_err());
+/// # Ok(())
+/// # }
+/// ```
+pub const MAX_LINKS: u32 = 65_000;
+
 /// How to format the filesystem.
 ///
 /// # Examples

@@ -21,7 +21,7 @@ use super::pieces::{
 };
 use super::superblock::{GroupDesc, SuperblockInfo};
 use super::xattr;
-use super::Ext4Options;
+use super::{Ext4Options, MAX_LINKS};
 use crate::error::{Error, Result};
 use crate::error::{Ext4Error, SourceError};
 use crate::identity;
@@ -31,8 +31,6 @@ use crate::tree::{NodeId, NodeKind, Timestamp, Tree};
 pub const LOST_FOUND_INO: u32 = FIRST_INO;
 /// Size mke2fs gives lost+found.
 const LOST_FOUND_BYTES: usize = 16 * 1024;
-/// Longest hard-link count ext4 stores.
-const MAX_LINKS: u32 = 65000;
 
 /// A complete ext4 layout for a tree.
 ///

@@ -132,7 +132,11 @@ impl Ext4Reader {
         let vol = &self.volume;
         let magic = get_u16(node, EH_MAGIC);
         if magic != EXT_MAGIC {
-            return Err(vol.corrupt(field("magic"), format!("{magic:#06x}"), "expected 0xf30a"));
+            return Err(vol.corrupt(
+                field("magic"),
+                format!("{magic:#06x}"),
+                format!("expected {EXT_MAGIC:#06x}"),
+            ));
         }
         let (entries, max, node_depth) = (
             usize::from(get_u16(node, EH_ENTRIES)),

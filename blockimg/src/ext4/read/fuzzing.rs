@@ -15,7 +15,7 @@ use super::{groups, journal, Budget, Ext4Reader};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::features::*;
 use crate::ext4::format::inode::{EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
-use crate::ext4::format::superblock::SUPERBLOCK_LEN;
+use crate::ext4::format::superblock::{SUPERBLOCK_LEN, S_CHECKSUM};
 use crate::tree::Metadata;
 
 /// The structures [`parse`] can be asked to read, selected by the first
@@ -50,7 +50,7 @@ pub fn parse(data: &[u8]) -> bool {
             if flags & 0x80 != 0 {
                 // Past the checksum, to the geometry checks.
                 let sum = Checksummer::superblock(&raw).to_le_bytes();
-                for (o, b) in raw.iter_mut().skip(0x3FC).zip(sum) {
+                for (o, b) in raw.iter_mut().skip(S_CHECKSUM).zip(sum) {
                     *o = b;
                 }
             }

@@ -179,7 +179,7 @@ impl Superblock {
             return Err(vol.corrupt(
                 "superblock magic",
                 format!("{magic:#06x}"),
-                "not an ext2/3/4 filesystem (expected 0xef53)",
+                format!("not an ext2/3/4 filesystem (expected {SUPER_MAGIC:#06x})"),
             ));
         }
         let features = Features::read(raw);

@@ -59,7 +59,7 @@ impl Ext4Reader {
             return Err(vol.corrupt(
                 what,
                 format!("magic {magic:#x}, {blocks} blocks"),
-                "expected magic 0xea020000 and one block",
+                format!("expected magic {XATTR_MAGIC:#x} and one block"),
             ));
         }
         if let Some(csum) = &sb.csum {
