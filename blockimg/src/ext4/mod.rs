@@ -130,6 +130,7 @@ impl Default for Ext4Options {
 
 mod alloc;
 mod bytes;
+mod content;
 mod csum;
 mod dir;
 mod extent;
@@ -137,10 +138,12 @@ mod features;
 pub(crate) mod file_type;
 mod format;
 mod geometry;
+mod groups;
 mod inode;
 mod journal;
 mod layout;
 mod pieces;
+mod place;
 mod plan;
 mod resize;
 mod superblock;

@@ -4,16 +4,18 @@
 use std::fs::File;
 
 use super::bytes::put_u32;
+use super::content::LOST_FOUND_INO;
 use super::dir::DirContext;
 use super::extent;
 use super::format::dir::*;
 use super::format::inode::{
     encode_device, DIND_BLOCK, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO,
 };
+use super::groups::{block_bitmap, inode_bitmap};
 use super::inode::InodeRecord;
 use super::journal;
 use super::pieces::{InodePlan, PieceKind, Slot};
-use super::plan::{block_bitmap, inode_bitmap, Ext4Plan, LOST_FOUND_INO};
+use super::plan::Ext4Plan;
 use super::resize;
 use super::xattr;
 use crate::error::Result;
