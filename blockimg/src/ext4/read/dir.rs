@@ -55,6 +55,34 @@ enum BlockKind {
 }
 
 impl Ext4Reader {
+    /// The entries of directory `ino` (without `.` and `..`), in on-disk
+    /// order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let mut names: Vec<_> = fs.read_dir(fs.lookup(b"/etc")?)?.into_iter().map(|e| e.name).collect();
+    /// names.sort();
+    /// assert_eq!(names, [b"hostname".to_vec(), b"name".to_vec()]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_dir(&self, ino: u32) -> Result<Vec<DirEntry>> {
+        let dir = self.typed_inode(ino, FileType::Directory, || format!("inode {ino}"))?;
+        self.dir_entries(&dir, &mut Budget::new(self))
+    }
+
     /// The entries of directory `dir`, in on-disk order.
     pub(super) fn dir_entries(&self, dir: &Inode, budget: &mut Budget) -> Result<Vec<DirEntry>> {
         let bs = self.sb.bs();

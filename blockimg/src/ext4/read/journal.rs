@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use super::inode::FileType;
+use super::{Budget, Ext4Reader};
 use crate::error::Error;
 use crate::error::{Corrupt, Ext4Error};
 use crate::ext4::bytes::get_be32;
@@ -139,6 +141,97 @@ pub enum JournalProblem {
         /// `s_start`.
         start: u32,
     },
+}
+
+impl Ext4Reader {
+    /// The superblock of the internal journal: `None` without a journal,
+    /// with an external one, or when [`Ext4Reader::journal_damage`] says
+    /// why it cannot be used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let journal = fs.journal().expect("an internal journal");
+    /// assert_eq!(journal.block_size, 4096);
+    /// assert!(journal.first >= 1 && journal.first < journal.blocks);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn journal(&self) -> Option<&JournalInfo> {
+        self.journal.as_ref()
+    }
+
+    /// What is wrong with the internal journal (its inode, its superblock),
+    /// if anything. Reading the filesystem is unaffected, as the journal is
+    /// empty or unreadable; writing into it must be refused, since a
+    /// rewrite would replace the journal without a word.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// // A sound journal: the filesystem may be rewritten.
+    /// assert_eq!(fs.journal_damage(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn journal_damage(&self) -> Option<&JournalDamage> {
+        self.journal_damage.as_ref()
+    }
+
+    /// Reads and checks the superblock of the internal journal.
+    pub(super) fn read_journal(&self) -> std::result::Result<Option<JournalInfo>, JournalProblem> {
+        let sb = &self.sb;
+        if !sb.has_journal() || (sb.journal_inum == 0 && sb.external_journal) {
+            return Ok(None);
+        }
+        let ino = sb.journal_inum;
+        let field = format!("journal inode {ino}");
+        let unreadable = |e: Error| JournalProblem::Damaged(JournalDamage::from_error(&field, e));
+        if ino == 0 {
+            return Err(JournalProblem::Damaged(JournalDamage {
+                field: "superblock s_journal_inum".into(),
+                value: "0".into(),
+                reason: "has_journal is set without a journal inode or device".into(),
+            }));
+        }
+        let inode = self
+            .typed_inode(ino, FileType::RegularFile, || field.clone())
+            .map_err(unreadable)?;
+        let bs = self.sb.bs();
+        let runs = self
+            .block_map(&inode, &mut Budget::new(self))
+            .map_err(unreadable)?;
+        let first = runs.iter().find(|r| r.logical == 0).ok_or_else(|| {
+            JournalProblem::Damaged(JournalDamage {
+                field: field.clone(),
+                value: format!("{} bytes", inode.stat.size),
+                reason: "its first block, the journal superblock, is not mapped".into(),
+            })
+        })?;
+        let mut block = vec![0u8; JOURNAL_SUPERBLOCK_LEN];
+        self.volume
+            .read(first.physical * bs, &mut block)
+            .map_err(unreadable)?;
+        parse(&block, self.sb.info.block_size, inode.stat.size / bs).map(Some)
+    }
 }
 
 fn damaged(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> JournalProblem {

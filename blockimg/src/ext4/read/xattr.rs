@@ -13,6 +13,37 @@ use crate::ext4::format::xattr::*;
 use crate::tree::Xattr;
 
 impl Ext4Reader {
+    /// The extended attributes of inode `ino`, sorted by name, as the VFS
+    /// shows them (POSIX ACLs in the `posix_acl_xattr` format).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    /// use blockimg::ext4::{Ext4Options, Ext4Plan};
+    /// use blockimg::sink::SparseFile;
+    /// use blockimg::tree::{Metadata, Timestamp, Tree, Xattr};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+    /// let label = Xattr { name: b"security.selinux".to_vec(), value: b"system_u:object_r:root_t:s0\0".to_vec() };
+    /// tree.node_mut(Tree::ROOT).xattrs.push(label.clone());
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("root.ext4");
+    /// let mut image = SparseFile::create(&path, false)?;
+    /// Ext4Plan::new(&tree, 8 << 20, &Ext4Options::default())?.write(&mut image, 0, &mut |_| {})?;
+    /// image.finish(8 << 20)?;
+    ///
+    /// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
+    /// assert_eq!(fs.xattrs(fs.lookup(b"/")?)?, [label]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn xattrs(&self, ino: u32) -> Result<Vec<Xattr>> {
+        self.inode_xattrs(&self.inode(ino)?)
+    }
+
     /// Every extended attribute of `inode`, sorted by name.
     pub(super) fn inode_xattrs(&self, inode: &Inode) -> Result<Vec<Xattr>> {
         let mut out = Vec::new();
