@@ -9,7 +9,6 @@ use super::format::group_desc::{BG_CHECKSUM, BG_CHECKSUM_END};
 use super::format::inode::{GOOD_OLD_INODE_SIZE, I_CHECKSUM_HI, I_CHECKSUM_LO, I_EXTRA_ISIZE};
 use super::format::superblock::S_CHECKSUM;
 use super::format::xattr::H_CHECKSUM;
-use super::hash::crc32c_raw;
 
 /// Where the high half of an inode's checksum ends.
 const I_CHECKSUM_HI_END: usize = I_CHECKSUM_HI + 2;
@@ -95,5 +94,49 @@ impl Checksummer {
         crc = crc32c_raw(crc, part(block, ..H_CHECKSUM));
         crc = crc32c_raw(crc, &[0; 4]);
         crc32c_raw(crc, part(block, H_CHECKSUM + 4..))
+    }
+}
+
+/// CRC32C (Castagnoli) without the customary pre- and post-inversion: the
+/// form ext4 chains its `metadata_csum` checksums with. Start a chain with
+/// `!0`; the on-disk checksum is the final value as is.
+pub fn crc32c_raw(crc: u32, data: &[u8]) -> u32 {
+    !crc32c::crc32c_append(!crc, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext4::bytes::get_u16;
+    use crate::ext4::format::superblock::{
+        CRC32C_CHKSUM, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET, SUPER_MAGIC, S_CHECKSUM_TYPE, S_MAGIC,
+    };
+    use crate::ext4::test_tools::{e2fsprogs, le32, make_image};
+
+    #[test]
+    fn crc32c_raw_matches_superblock_checksum() {
+        let Some((mke2fs, _)) = e2fsprogs() else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let img = make_image(&mke2fs, dir.path(), "metadata_csum");
+        let image = std::fs::read(&img).unwrap();
+        let sb = &image[SUPERBLOCK_OFFSET as usize..][..SUPERBLOCK_LEN];
+        assert_eq!(get_u16(sb, S_MAGIC), SUPER_MAGIC);
+        assert_eq!(
+            sb[S_CHECKSUM_TYPE], CRC32C_CHKSUM,
+            "s_checksum_type is crc32c"
+        );
+        assert_eq!(crc32c_raw(!0, &sb[..S_CHECKSUM]), le32(sb, S_CHECKSUM));
+    }
+
+    #[test]
+    fn crc32c_raw_chains() {
+        // The standard check value of CRC32C is 0xe3069283 for "123456789".
+        assert_eq!(!crc32c_raw(!0, b"123456789"), 0xe306_9283);
+        let whole = crc32c_raw(!0, b"hello world");
+        let split = crc32c_raw(crc32c_raw(!0, b"hello "), b"world");
+        assert_eq!(whole, split);
+        assert_eq!(crc32c_raw(0x1234, b""), 0x1234);
     }
 }

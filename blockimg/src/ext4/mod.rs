@@ -147,6 +147,8 @@ mod place;
 mod plan;
 mod resize;
 mod superblock;
+#[cfg(test)]
+mod test_tools;
 mod write;
 mod xattr;
 

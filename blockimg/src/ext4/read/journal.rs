@@ -17,8 +17,8 @@ use super::{Budget, Ext4Reader};
 use crate::error::Error;
 use crate::error::{Corrupt, Ext4Error};
 use crate::ext4::bytes::get_be32;
+use crate::ext4::csum::crc32c_raw;
 use crate::ext4::format::jbd2::*;
-use crate::ext4::hash::crc32c_raw;
 
 /// What the journal superblock of a filesystem says
 /// ([`Ext4Reader::journal`](super::Ext4Reader::journal)).
@@ -365,8 +365,8 @@ pub fn parse(
 mod tests {
     use super::*;
     use crate::disk::ImageSpec;
-    use crate::ext4::hash::tests::tool;
     use crate::ext4::read::Ext4Reader;
+    use crate::ext4::test_tools::tool;
     use crate::image::ExistingFilesystem;
     use std::path::{Path, PathBuf};
     use std::process::Command;
