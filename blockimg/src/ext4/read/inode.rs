@@ -80,16 +80,7 @@ impl Stat {
     /// # }
     /// ```
     pub fn mode(&self) -> u16 {
-        let type_bits = match self.file_type {
-            FileType::RegularFile => 0o100000,
-            FileType::Directory => 0o040000,
-            FileType::Symlink => 0o120000,
-            FileType::CharDevice => 0o020000,
-            FileType::BlockDevice => 0o060000,
-            FileType::Fifo => 0o010000,
-            FileType::Socket => 0o140000,
-        };
-        type_bits | self.meta.permissions
+        self.file_type.mode_bits() | self.meta.permissions
     }
 }
 
