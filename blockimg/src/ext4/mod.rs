@@ -3,6 +3,15 @@
 //! offset order; and the reader ([`read`]) that loads an existing
 //! filesystem back into a tree.
 //!
+//! Inside, each on-disk structure is defined once, in `format` (field
+//! offsets, magics, flags), and the feature flags in `features`; the
+//! writer and the reader both use them. The planner's steps: `content`
+//! numbers the tree's inodes, `layout` places the fixed metadata, `place`
+//! places each inode's blocks, `groups` describes the block groups, and
+//! `plan` ([`Ext4Plan`]) ties them together; `write` emits the plan through
+//! the encoders of each structure (`superblock`, `inode`, `extent`, `dir`,
+//! `xattr`, `journal`, `resize`).
+//!
 //! # Example
 //!
 //! ```

@@ -25,7 +25,8 @@
 //! | [`jbd2`] | `journal_superblock_t` and the journal's feature flags |
 //!
 //! Everything here is a plain constant or a small pure function, with no
-//! dependency on the rest of the crate but the byte helpers.
+//! dependency on the rest of the crate but the byte helpers and the tree's
+//! `Timestamp` and `Xattr`.
 
 pub mod dir;
 pub mod extent;
