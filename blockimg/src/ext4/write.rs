@@ -11,6 +11,7 @@ use super::format::dir::*;
 use super::format::inode::{
     encode_device, DIND_BLOCK, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO,
 };
+use super::format::superblock::{SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
 use super::groups::{block_bitmap, inode_bitmap};
 use super::inode::InodeRecord;
 use super::journal;
@@ -59,8 +60,15 @@ impl Ext4Plan<'_> {
             match piece.kind {
                 PieceKind::Superblock(group) => {
                     let mut block = vec![0u8; bs as usize];
-                    let start = if group == 0 && bs > 1024 { 1024 } else { 0 };
-                    block[start..start + 1024].copy_from_slice(&self.superblock.encode(group));
+                    // The primary superblock starts at SUPERBLOCK_OFFSET:
+                    // block 1 with 1 KiB blocks, else inside block 0.
+                    let start = if group == 0 && bs > SUPERBLOCK_OFFSET {
+                        SUPERBLOCK_OFFSET as usize
+                    } else {
+                        0
+                    };
+                    block[start..start + SUPERBLOCK_LEN]
+                        .copy_from_slice(&self.superblock.encode(group));
                     sink.write_at(at, &block)?;
                 }
                 PieceKind::Gdt(_) => {
