@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
 
+use blockimg::ext4::MAX_LINKS;
 use blockimg::tree::{Timestamp, MAX_NAME_LEN};
 use fuser::Errno;
 
@@ -25,8 +26,6 @@ use crate::spill::Spill;
 
 /// Inode number of the root directory (FUSE's).
 pub const ROOT: u64 = 1;
-/// Most hard links ext4 records.
-const MAX_LINKS: u32 = 65000;
 /// Namespaces an attribute name may start with.
 const XATTR_PREFIXES: [&[u8]; 5] = [
     b"user.",

@@ -1,24 +1,18 @@
 //! Directories: packing entries into blocks, and for directories larger than
-//! one block an htree (hashed B-tree) index built at write time.
+//! one block an htree (hashed B-tree) index built at write time (blocks
+//! laid out as in [`super::format::dir`]).
 
 use std::ops::Range;
 
 use super::bytes::{put_u16, put_u32};
 use super::csum::Checksummer;
+use super::format::dir::*;
 use super::hash::{dx_hash, HashVersion};
 use crate::error::{Error, Result};
 
-/// Size of the checksum tail at the end of every leaf block.
-const TAIL: usize = 12;
-const DOT_LEN: usize = 12;
 /// The hash the htree uses (half_md4; signed or unsigned chars are chosen by
 /// the superblock flag, which blockimg sets to signed like mke2fs on x86).
 pub const HASH_VERSION: HashVersion = HashVersion::HalfMd4;
-
-/// Length of a directory entry holding a name of `name_len` bytes.
-pub fn rec_len(name_len: usize) -> usize {
-    (8 + name_len).div_ceil(4) * 4
-}
 
 /// How a directory's entries are spread over its blocks. Entry indices
 /// refer to the directory's entries in the order the planner lists them.
@@ -58,14 +52,6 @@ impl DirLayout {
     }
 }
 
-fn root_limit(bs: usize) -> usize {
-    (bs - 32 - 8) / 8
-}
-
-fn node_limit(bs: usize) -> usize {
-    (bs - 8 - 8) / 8
-}
-
 /// Plans the blocks of a directory whose entries have these names.
 /// `min_blocks` pads an unindexed directory with empty blocks (lost+found).
 pub fn plan(
@@ -75,12 +61,12 @@ pub fn plan(
     min_blocks: usize,
 ) -> Result<DirLayout> {
     let bs = block_size as usize;
-    let room = bs - TAIL;
-    let total: usize = 2 * DOT_LEN + names.iter().map(|n| rec_len(n.len())).sum::<usize>();
+    let room = bs - LEAF_TAIL_LEN;
+    let total: usize = 2 * DOT_REC_LEN + names.iter().map(|n| rec_len(n.len())).sum::<usize>();
     if total <= room || min_blocks > 1 {
         let mut blocks = Vec::new();
         let mut start = 0;
-        let mut used = 2 * DOT_LEN;
+        let mut used = 2 * DOT_REC_LEN;
         for (i, name) in names.iter().enumerate() {
             let len = rec_len(name.len());
             if used + len > room {
@@ -123,7 +109,7 @@ pub fn plan(
         let prev_last = keyed[leaves[i - 1].0.end - 1].0;
         leaves[i].1 = if first == prev_last { first | 1 } else { first };
     }
-    let (rl, nl) = (root_limit(bs), node_limit(bs));
+    let (rl, nl) = (dx_root_limit(bs), dx_node_limit(bs));
     let nodes = if leaves.len() <= rl {
         0
     } else {
@@ -162,11 +148,11 @@ pub struct DirContext<'a> {
 
 impl DirContext<'_> {
     fn dirent(&self, buf: &mut [u8], at: usize, ino: u32, name: &[u8], ftype: u8, len: usize) {
-        put_u32(buf, at, ino);
-        put_u16(buf, at + 4, len as u16);
-        buf[at + 6] = name.len() as u8;
-        buf[at + 7] = ftype;
-        buf[at + 8..at + 8 + name.len()].copy_from_slice(name);
+        put_u32(buf, at + DE_INODE, ino);
+        put_u16(buf, at + DE_REC_LEN, len as u16);
+        buf[at + DE_NAME_LEN] = name.len() as u8;
+        buf[at + DE_FILE_TYPE] = ftype;
+        buf[at + DE_NAME..at + DE_NAME + name.len()].copy_from_slice(name);
     }
 
     /// A leaf block holding `entries` (indices), with `.` and `..` first
@@ -177,10 +163,11 @@ impl DirContext<'_> {
         let mut at = 0;
         let mut last = None;
         if dots {
-            self.dirent(&mut buf, 0, self.ino, b".", 2, DOT_LEN);
-            self.dirent(&mut buf, DOT_LEN, self.parent_ino, b"..", 2, DOT_LEN);
-            last = Some(DOT_LEN);
-            at = 2 * DOT_LEN;
+            self.dirent(&mut buf, 0, self.ino, b".", FT_DIR, DOT_REC_LEN);
+            let parent = self.parent_ino;
+            self.dirent(&mut buf, DOT_REC_LEN, parent, b"..", FT_DIR, DOT_REC_LEN);
+            last = Some(DOT_REC_LEN);
+            at = 2 * DOT_REC_LEN;
         }
         for i in entries {
             let name = self.names[i];
@@ -190,16 +177,17 @@ impl DirContext<'_> {
             last = Some(at);
             at += len;
         }
-        let end = bs - TAIL;
+        let end = bs - LEAF_TAIL_LEN;
         match last {
-            Some(l) => put_u16(&mut buf, l + 4, (end - l) as u16),
-            None => put_u16(&mut buf, 4, end as u16),
+            Some(l) => put_u16(&mut buf, l + DE_REC_LEN, (end - l) as u16),
+            None => put_u16(&mut buf, DE_REC_LEN, end as u16),
         }
-        // Checksum tail: a fake entry with rec_len 12 and file type 0xDE.
-        put_u16(&mut buf, end + 4, TAIL as u16);
-        buf[end + 7] = 0xDE;
+        // Checksum tail: an empty record of its own length, marked by its
+        // file type.
+        put_u16(&mut buf, end + DE_REC_LEN, LEAF_TAIL_LEN as u16);
+        buf[end + DE_FILE_TYPE] = FT_DIR_CSUM;
         let sum = Checksummer::owned(self.inode_seed, &buf[..end]);
-        put_u32(&mut buf, end + 8, sum);
+        put_u32(&mut buf, end + DET_CHECKSUM, sum);
         buf
     }
 
@@ -217,7 +205,7 @@ impl DirContext<'_> {
                     let range = leaves[index - first_leaf].0.clone();
                     return self.leaf(order[range].iter().map(|&i| i as usize), false);
                 }
-                let nl = node_limit(self.block_size as usize);
+                let nl = dx_node_limit(self.block_size as usize);
                 let hashes = |range: Range<usize>| -> Vec<(u32, u32)> {
                     range
                         .map(|leaf| (leaves[leaf].1, (first_leaf + leaf) as u32))
@@ -244,40 +232,43 @@ impl DirContext<'_> {
     fn dx_root(&self, entries: &[(u32, u32)], levels: u8) -> Vec<u8> {
         let bs = self.block_size as usize;
         let mut buf = vec![0u8; bs];
-        self.dirent(&mut buf, 0, self.ino, b".", 2, DOT_LEN);
-        self.dirent(&mut buf, DOT_LEN, self.parent_ino, b"..", 2, bs - DOT_LEN);
-        buf[0x1C] = HASH_VERSION as u8;
-        buf[0x1D] = 8; // info_length
-        buf[0x1E] = levels;
-        self.dx_entries(&mut buf, 0x20, root_limit(bs), entries);
+        self.dirent(&mut buf, 0, self.ino, b".", FT_DIR, DOT_REC_LEN);
+        let (parent, rest) = (self.parent_ino, bs - DOT_REC_LEN);
+        self.dirent(&mut buf, DOT_REC_LEN, parent, b"..", FT_DIR, rest);
+        buf[DX_ROOT_HASH_VERSION] = HASH_VERSION as u8;
+        buf[DX_ROOT_INFO_LENGTH] = DX_ROOT_INFO_LEN;
+        buf[DX_ROOT_INDIRECT_LEVELS] = levels;
+        self.dx_entries(&mut buf, DX_ROOT_ENTRIES, dx_root_limit(bs), entries);
         buf
     }
 
     fn dx_node(&self, entries: &[(u32, u32)]) -> Vec<u8> {
         let bs = self.block_size as usize;
         let mut buf = vec![0u8; bs];
-        put_u16(&mut buf, 4, bs as u16);
-        self.dx_entries(&mut buf, 8, node_limit(bs), entries);
+        put_u16(&mut buf, DE_REC_LEN, bs as u16);
+        self.dx_entries(&mut buf, DX_NODE_ENTRIES, dx_node_limit(bs), entries);
         buf
     }
 
     /// Writes the count/limit header, the entries and the dx tail checksum.
     fn dx_entries(&self, buf: &mut [u8], at: usize, limit: usize, entries: &[(u32, u32)]) {
-        put_u16(buf, at, limit as u16);
-        put_u16(buf, at + 2, entries.len() as u16);
+        put_u16(buf, at + DX_LIMIT, limit as u16);
+        put_u16(buf, at + DX_COUNT, entries.len() as u16);
         for (i, &(hash, block)) in entries.iter().enumerate() {
+            let entry = at + i * DX_ENTRY_LEN;
+            // The first entry's hash is the count/limit header.
             if i > 0 {
-                put_u32(buf, at + i * 8, hash);
+                put_u32(buf, entry + DX_HASH, hash);
             }
-            put_u32(buf, at + i * 8 + 4, block);
+            put_u32(buf, entry + DX_BLOCK, block);
         }
-        let tail = at + limit * 8;
-        let covered = at + entries.len() * 8;
+        let tail = dx_tail_offset(at, limit);
+        let covered = dx_tail_offset(at, entries.len());
         let mut sum = Checksummer::owned(self.inode_seed, &buf[..covered]);
         // The tail's reserved word, then its checksum field as zero.
-        sum = Checksummer::owned(sum, &buf[tail..tail + 4]);
+        sum = Checksummer::owned(sum, &buf[tail..tail + DT_CHECKSUM]);
         sum = Checksummer::owned(sum, &[0; 4]);
-        put_u32(buf, tail + 4, sum);
+        put_u32(buf, tail + DT_CHECKSUM, sum);
     }
 }
 

@@ -1,23 +1,12 @@
 //! Extent trees: the map from a file's logical blocks to disk blocks, in the
 //! inode's `i_block` when it has at most four extents and in a tree of
-//! extent blocks below it otherwise.
+//! extent blocks below it otherwise (nodes laid out as in
+//! [`super::format::extent`]).
 
 use super::bytes::{put_u16, put_u32};
 use super::csum::Checksummer;
-use super::inode::I_BLOCK_LEN;
-
-/// Longest initialised extent, in blocks.
-pub const MAX_EXTENT_LEN: u64 = 32768;
-/// `eh_magic` of every extent tree node.
-pub const MAGIC: u16 = 0xF30A;
-/// Bytes of a node's header, and of each of its entries.
-pub const HEADER: usize = 12;
-/// Bytes of an index or leaf entry.
-pub const ENTRY: usize = 12;
-/// Entries of the root node in the inode's `i_block`.
-pub const IN_INODE: usize = 4;
-/// Deepest tree the kernel accepts (`EXT4_MAX_EXTENT_DEPTH`).
-pub const MAX_DEPTH: u16 = 5;
+use super::format::extent::*;
+use super::format::inode::I_BLOCK_LEN;
 
 /// One extent: `len` blocks from logical block `logical` stored from
 /// physical block `physical`.
@@ -31,17 +20,12 @@ pub struct Extent {
     pub len: u16,
 }
 
-/// Extents per tree block.
-fn per_block(block_size: u32) -> usize {
-    (block_size as usize - HEADER) / ENTRY
-}
-
 /// Extent blocks needed to map `extents` extents.
 pub fn tree_blocks(extents: usize, block_size: u32) -> u64 {
-    let cap = per_block(block_size);
+    let cap = block_entries(block_size as usize);
     let mut n = extents;
     let mut blocks = 0u64;
-    while n > IN_INODE {
+    while n > ROOT_ENTRIES {
         n = n.div_ceil(cap);
         blocks += n as u64;
     }
@@ -73,27 +57,27 @@ impl Entry {
     fn write(&self, buf: &mut [u8], at: usize) {
         match *self {
             Entry::Leaf(e) => {
-                put_u32(buf, at, e.logical);
-                put_u16(buf, at + 4, e.len);
-                put_u16(buf, at + 6, (e.physical >> 32) as u16);
-                put_u32(buf, at + 8, e.physical as u32);
+                put_u32(buf, at + EE_BLOCK, e.logical);
+                put_u16(buf, at + EE_LEN, e.len);
+                put_u16(buf, at + EE_START_HI, (e.physical >> 32) as u16);
+                put_u32(buf, at + EE_START_LO, e.physical as u32);
             }
             Entry::Index { logical, block } => {
-                put_u32(buf, at, logical);
-                put_u32(buf, at + 4, block as u32);
-                put_u16(buf, at + 8, (block >> 32) as u16);
+                put_u32(buf, at + EI_BLOCK, logical);
+                put_u32(buf, at + EI_LEAF_LO, block as u32);
+                put_u16(buf, at + EI_LEAF_HI, (block >> 32) as u16);
             }
         }
     }
 }
 
 fn write_node(buf: &mut [u8], entries: &[Entry], max: usize, depth: u16) {
-    put_u16(buf, 0, MAGIC);
-    put_u16(buf, 2, entries.len() as u16);
-    put_u16(buf, 4, max as u16);
-    put_u16(buf, 6, depth);
+    put_u16(buf, EH_MAGIC, EXT_MAGIC);
+    put_u16(buf, EH_ENTRIES, entries.len() as u16);
+    put_u16(buf, EH_MAX, max as u16);
+    put_u16(buf, EH_DEPTH, depth);
     for (i, entry) in entries.iter().enumerate() {
-        entry.write(buf, HEADER + i * ENTRY);
+        entry.write(buf, HEADER_LEN + i * ENTRY_LEN);
     }
 }
 
@@ -106,18 +90,18 @@ pub fn encode(
     block_size: u32,
     inode_seed: u32,
 ) -> EncodedTree {
-    let cap = per_block(block_size);
+    let cap = block_entries(block_size as usize);
     let mut level: Vec<Entry> = extents.iter().map(|&e| Entry::Leaf(e)).collect();
     let mut depth = 0u16;
     let mut numbers = tree_block_numbers.iter();
     let mut blocks = Vec::new();
-    while level.len() > IN_INODE {
+    while level.len() > ROOT_ENTRIES {
         let mut next = Vec::with_capacity(level.len().div_ceil(cap));
         for chunk in level.chunks(cap) {
             let number = *numbers.next().unwrap_or(&0);
             let mut buf = vec![0u8; block_size as usize];
             write_node(&mut buf, chunk, cap, depth);
-            let tail = HEADER + cap * ENTRY;
+            let tail = tail_offset(cap);
             let sum = Checksummer::owned(inode_seed, &buf[..tail]);
             put_u32(&mut buf, tail, sum);
             next.push(Entry::Index {
@@ -130,13 +114,14 @@ pub fn encode(
         depth += 1;
     }
     let mut i_block = [0u8; I_BLOCK_LEN];
-    write_node(&mut i_block, &level, IN_INODE, depth);
+    write_node(&mut i_block, &level, ROOT_ENTRIES, depth);
     EncodedTree { i_block, blocks }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ext4::bytes::get_u16;
 
     fn extents(n: u32) -> Vec<Extent> {
         (0..n)
@@ -153,7 +138,7 @@ mod tests {
         assert_eq!(tree_blocks(4, 4096), 0);
         let t = encode(&extents(4), &[], 4096, 0);
         assert!(t.blocks.is_empty());
-        assert_eq!(u16::from_le_bytes([t.i_block[2], t.i_block[3]]), 4);
+        assert_eq!(get_u16(&t.i_block, EH_ENTRIES), 4);
     }
 
     #[test]
@@ -166,6 +151,6 @@ mod tests {
         let t = encode(&extents(n as u32), &numbers, 4096, 0);
         assert_eq!(t.blocks.len(), numbers.len());
         // Root in the inode has depth 2.
-        assert_eq!(u16::from_le_bytes([t.i_block[6], t.i_block[7]]), 2);
+        assert_eq!(get_u16(&t.i_block, EH_DEPTH), 2);
     }
 }

@@ -1,5 +1,11 @@
 //! The type of a file, as an inode's mode and a directory entry record it.
-//! It depends on nothing, so errors can name it.
+//! It depends on nothing but the entries' type codes, so errors can name
+//! it.
+
+use super::format::dir::*;
+
+/// The file type bits of a mode (`S_IFMT`).
+const S_IFMT: u16 = 0o170000;
 
 /// The type of a file.
 ///
@@ -53,28 +59,42 @@ impl FileType {
     /// assert_eq!(FileType::from_mode(0o644), None); // no type bits
     /// ```
     pub fn from_mode(mode: u16) -> Option<FileType> {
-        Some(match mode & 0o170000 {
-            0o100000 => FileType::RegularFile,
-            0o040000 => FileType::Directory,
-            0o120000 => FileType::Symlink,
-            0o020000 => FileType::CharDevice,
-            0o060000 => FileType::BlockDevice,
-            0o010000 => FileType::Fifo,
-            0o140000 => FileType::Socket,
-            _ => return None,
-        })
+        [
+            FileType::RegularFile,
+            FileType::Directory,
+            FileType::Symlink,
+            FileType::CharDevice,
+            FileType::BlockDevice,
+            FileType::Fifo,
+            FileType::Socket,
+        ]
+        .into_iter()
+        .find(|t| t.mode_bits() == mode & S_IFMT)
+    }
+
+    /// The type's `S_IFMT` bits in a mode (`S_IFREG`, `S_IFDIR`, ...).
+    pub(crate) fn mode_bits(self) -> u16 {
+        match self {
+            FileType::RegularFile => 0o100000,
+            FileType::Directory => 0o040000,
+            FileType::Symlink => 0o120000,
+            FileType::CharDevice => 0o020000,
+            FileType::BlockDevice => 0o060000,
+            FileType::Fifo => 0o010000,
+            FileType::Socket => 0o140000,
+        }
     }
 
     /// The type a directory entry's `file_type` byte records, if any.
     pub(crate) fn from_dirent(file_type: u8) -> Option<FileType> {
         Some(match file_type {
-            1 => FileType::RegularFile,
-            2 => FileType::Directory,
-            3 => FileType::CharDevice,
-            4 => FileType::BlockDevice,
-            5 => FileType::Fifo,
-            6 => FileType::Socket,
-            7 => FileType::Symlink,
+            FT_REG_FILE => FileType::RegularFile,
+            FT_DIR => FileType::Directory,
+            FT_CHRDEV => FileType::CharDevice,
+            FT_BLKDEV => FileType::BlockDevice,
+            FT_FIFO => FileType::Fifo,
+            FT_SOCK => FileType::Socket,
+            FT_SYMLINK => FileType::Symlink,
             _ => return None,
         })
     }
@@ -91,5 +111,20 @@ impl std::fmt::Display for FileType {
             FileType::Fifo => "a named pipe",
             FileType::Socket => "a socket",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_bits_read_back() {
+        for code in 1..=7 {
+            let file_type = FileType::from_dirent(code).unwrap();
+            let mode = file_type.mode_bits() | 0o7777;
+            assert_eq!(FileType::from_mode(mode), Some(file_type));
+        }
+        assert_eq!(FileType::from_mode(0o7777), None);
     }
 }

@@ -1,21 +1,18 @@
-//! The 256-byte on-disk inode: fields, nanosecond timestamps and the
-//! metadata_csum checksum.
+//! The 256-byte inodes the writer makes: what goes into one
+//! ([`InodeRecord`]) and its bytes, checksum included (the fields are laid
+//! out in [`super::format::inode`]).
 
 use super::bytes::{hi16, hi32, lo16, lo32, put_u16, put_u32};
 use super::csum::Checksummer;
+use super::format::inode::*;
 use super::geometry::INODE_SIZE;
 use crate::tree::Timestamp;
 
-/// Inode uses extents (`EXT4_EXTENTS_FL`).
-pub const EXTENTS_FL: u32 = 0x0008_0000;
-/// Directory has an htree index (`EXT4_INDEX_FL`).
-pub const INDEX_FL: u32 = 0x0000_1000;
-/// Size of the fixed inode fields past the first 128 bytes.
+/// Bytes of extra fields the writer's inodes have: up to and including
+/// `i_projid`, as mke2fs gives them.
 pub const EXTRA_ISIZE: u16 = 32;
 /// Offset of the in-inode extended attribute area.
-pub const IBODY_XATTR_OFFSET: usize = 128 + EXTRA_ISIZE as usize;
-/// Bytes of `i_block`.
-pub const I_BLOCK_LEN: usize = 60;
+pub const IBODY_XATTR_OFFSET: usize = GOOD_OLD_INODE_SIZE + EXTRA_ISIZE as usize;
 
 /// Everything that goes into one inode.
 #[derive(Clone, Debug)]
@@ -71,68 +68,43 @@ impl Default for InodeRecord {
     }
 }
 
-/// Encodes seconds and nanoseconds as ext4 stores them: the low 32 bits of
-/// the seconds, and an extra word holding two epoch bits and the nanoseconds.
-pub fn encode_time(t: Timestamp) -> (u32, u32) {
-    let low = t.secs as i32;
-    let epoch = ((t.secs - i64::from(low)) >> 32) as u32 & 3;
-    (low as u32, (t.nanos.min(999_999_999) << 2) | epoch)
-}
-
 impl InodeRecord {
     /// The on-disk bytes of inode number `ino`, checksum included.
     pub fn encode(&self, ino: u32, csum: &Checksummer) -> [u8; INODE_SIZE as usize] {
         let mut b = [0u8; INODE_SIZE as usize];
-        put_u16(&mut b, 0x00, self.mode);
-        put_u16(&mut b, 0x02, lo16(self.uid));
-        put_u32(&mut b, 0x04, lo32(self.size));
+        put_u16(&mut b, I_MODE, self.mode);
+        put_u16(&mut b, I_UID, lo16(self.uid));
+        put_u32(&mut b, I_SIZE_LO, lo32(self.size));
         let (atime, atime_extra) = encode_time(self.atime);
         let (ctime, ctime_extra) = encode_time(self.ctime);
         let (mtime, mtime_extra) = encode_time(self.mtime);
         let (crtime, crtime_extra) = encode_time(self.crtime);
-        put_u32(&mut b, 0x08, atime);
-        put_u32(&mut b, 0x0C, ctime);
-        put_u32(&mut b, 0x10, mtime);
-        put_u16(&mut b, 0x18, lo16(self.gid));
-        put_u16(&mut b, 0x1A, self.links);
-        put_u32(&mut b, 0x1C, lo32(self.sectors));
-        put_u32(&mut b, 0x20, self.flags);
-        b[0x28..0x28 + I_BLOCK_LEN].copy_from_slice(&self.i_block);
-        put_u32(&mut b, 0x68, lo32(self.xattr_block));
-        put_u32(&mut b, 0x6C, hi32(self.size));
-        put_u16(&mut b, 0x74, (self.sectors >> 32) as u16);
-        put_u16(&mut b, 0x76, (self.xattr_block >> 32) as u16);
-        put_u16(&mut b, 0x78, hi16(self.uid));
-        put_u16(&mut b, 0x7A, hi16(self.gid));
-        put_u16(&mut b, 0x80, EXTRA_ISIZE);
-        put_u32(&mut b, 0x84, ctime_extra);
-        put_u32(&mut b, 0x88, mtime_extra);
-        put_u32(&mut b, 0x8C, atime_extra);
-        put_u32(&mut b, 0x90, crtime);
-        put_u32(&mut b, 0x94, crtime_extra);
+        put_u32(&mut b, I_ATIME, atime);
+        put_u32(&mut b, I_CTIME, ctime);
+        put_u32(&mut b, I_MTIME, mtime);
+        put_u16(&mut b, I_GID, lo16(self.gid));
+        put_u16(&mut b, I_LINKS_COUNT, self.links);
+        put_u32(&mut b, I_BLOCKS_LO, lo32(self.sectors));
+        put_u32(&mut b, I_FLAGS, self.flags);
+        b[I_BLOCK..I_BLOCK + I_BLOCK_LEN].copy_from_slice(&self.i_block);
+        put_u32(&mut b, I_FILE_ACL_LO, lo32(self.xattr_block));
+        put_u32(&mut b, I_SIZE_HIGH, hi32(self.size));
+        put_u16(&mut b, I_BLOCKS_HIGH, (self.sectors >> 32) as u16);
+        put_u16(&mut b, I_FILE_ACL_HIGH, (self.xattr_block >> 32) as u16);
+        put_u16(&mut b, I_UID_HIGH, hi16(self.uid));
+        put_u16(&mut b, I_GID_HIGH, hi16(self.gid));
+        put_u16(&mut b, I_EXTRA_ISIZE, EXTRA_ISIZE);
+        put_u32(&mut b, I_CTIME_EXTRA, ctime_extra);
+        put_u32(&mut b, I_MTIME_EXTRA, mtime_extra);
+        put_u32(&mut b, I_ATIME_EXTRA, atime_extra);
+        put_u32(&mut b, I_CRTIME, crtime);
+        put_u32(&mut b, I_CRTIME_EXTRA, crtime_extra);
         let area = &mut b[IBODY_XATTR_OFFSET..];
         let n = self.ibody_xattrs.len().min(area.len());
         area[..n].copy_from_slice(&self.ibody_xattrs[..n]);
         let sum = csum.inode(ino, 0, &b);
-        put_u16(&mut b, 0x7C, lo16(sum));
-        put_u16(&mut b, 0x82, hi16(sum));
+        put_u16(&mut b, I_CHECKSUM_LO, lo16(sum));
+        put_u16(&mut b, I_CHECKSUM_HI, hi16(sum));
         b
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_past_2038_use_epoch_bits() {
-        assert_eq!(encode_time(Timestamp { secs: 1, nanos: 5 }), (1, 5 << 2));
-        let t = Timestamp {
-            secs: (1i64 << 32) + 7,
-            nanos: 0,
-        };
-        assert_eq!(encode_time(t), (7, 1));
-        let before_1970 = Timestamp { secs: -1, nanos: 0 };
-        assert_eq!(encode_time(before_1970), (u32::MAX, 0));
     }
 }

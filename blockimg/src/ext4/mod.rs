@@ -3,6 +3,15 @@
 //! offset order; and the reader ([`read`]) that loads an existing
 //! filesystem back into a tree.
 //!
+//! Inside, each on-disk structure is defined once, in `format` (field
+//! offsets, magics, flags), and the feature flags in `features`; the
+//! writer and the reader both use them. The planner's steps: `content`
+//! numbers the tree's inodes, `layout` places the fixed metadata, `place`
+//! places each inode's blocks, `groups` describes the block groups, and
+//! `plan` ([`Ext4Plan`]) ties them together; `write` emits the plan through
+//! the encoders of each structure (`superblock`, `inode`, `extent`, `dir`,
+//! `xattr`, `journal`, `resize`).
+//!
 //! # Example
 //!
 //! ```
@@ -35,6 +44,31 @@ mod hash;
 pub mod read;
 
 use crate::tree::Timestamp;
+
+/// The most hard links an inode records (`EXT4_LINK_MAX`). A file with more
+/// names does not fit ext4; a directory with more subdirectories records a
+/// link count of 1 (the dir_nlink feature).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::{Ext4Options, Ext4Plan, MAX_LINKS};
+/// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let meta = Metadata::directory(Timestamp::from_secs(0));
+/// let mut tree = Tree::new(meta.clone());
+/// let file = Node::new(meta, NodeKind::File(FileContent::from_bytes(Vec::new())));
+/// let id = tree.add(Tree::ROOT, b"f0", file)?;
+/// for i in 1..=MAX_LINKS {
+///     tree.link(Tree::ROOT, format!("f{i}").as_bytes(), id)?;
+/// }
+/// // One name too many.
+/// assert!(Ext4Plan::new(&tree, 64 << 20, &Ext4Options::default()).is_err());
+/// # Ok(())
+/// # }
+/// ```
+pub const MAX_LINKS: u32 = 65_000;
 
 /// How to format the filesystem.
 ///
@@ -112,19 +146,25 @@ impl Default for Ext4Options {
 
 mod alloc;
 mod bytes;
+mod content;
 mod csum;
 mod dir;
 mod extent;
 mod features;
 pub(crate) mod file_type;
+mod format;
 mod geometry;
+mod groups;
 mod inode;
 mod journal;
 mod layout;
 mod pieces;
+mod place;
 mod plan;
 mod resize;
 mod superblock;
+#[cfg(test)]
+mod test_tools;
 mod write;
 mod xattr;
 

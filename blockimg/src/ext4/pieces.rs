@@ -7,7 +7,8 @@
 
 use super::alloc::Run;
 use super::dir::DirLayout;
-use super::extent::{Extent, MAX_EXTENT_LEN};
+use super::extent::Extent;
+use super::format::extent::MAX_EXTENT_LEN;
 use super::xattr::XattrLayout;
 use crate::tree::NodeId;
 

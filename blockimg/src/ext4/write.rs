@@ -4,12 +4,19 @@
 use std::fs::File;
 
 use super::bytes::put_u32;
+use super::content::LOST_FOUND_INO;
 use super::dir::DirContext;
 use super::extent;
-use super::inode::{InodeRecord, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
+use super::format::dir::*;
+use super::format::inode::{
+    encode_device, DIND_BLOCK, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN, JOURNAL_INO, RESIZE_INO, ROOT_INO,
+};
+use super::format::superblock::{SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
+use super::groups::{block_bitmap, inode_bitmap};
+use super::inode::InodeRecord;
 use super::journal;
 use super::pieces::{InodePlan, PieceKind, Slot};
-use super::plan::{block_bitmap, inode_bitmap, Ext4Plan, LOST_FOUND_INO, ROOT_INO};
+use super::plan::Ext4Plan;
 use super::resize;
 use super::xattr;
 use crate::error::Result;
@@ -53,8 +60,15 @@ impl Ext4Plan<'_> {
             match piece.kind {
                 PieceKind::Superblock(group) => {
                     let mut block = vec![0u8; bs as usize];
-                    let start = if group == 0 && bs > 1024 { 1024 } else { 0 };
-                    block[start..start + 1024].copy_from_slice(&self.superblock.encode(group));
+                    // The primary superblock starts at SUPERBLOCK_OFFSET:
+                    // block 1 with 1 KiB blocks, else inside block 0.
+                    let start = if group == 0 && bs > SUPERBLOCK_OFFSET {
+                        SUPERBLOCK_OFFSET as usize
+                    } else {
+                        0
+                    };
+                    block[start..start + SUPERBLOCK_LEN]
+                        .copy_from_slice(&self.superblock.encode(group));
                     sink.write_at(at, &block)?;
                 }
                 PieceKind::Gdt(_) => {
@@ -169,8 +183,8 @@ impl Ext4Plan<'_> {
         match slot {
             Slot::Node(id) => self.inos[id.index()],
             Slot::LostFound => LOST_FOUND_INO,
-            Slot::Journal => super::plan::JOURNAL_INO,
-            Slot::Resize => super::plan::RESIZE_INO,
+            Slot::Journal => JOURNAL_INO,
+            Slot::Resize => RESIZE_INO,
             Slot::Reserved => 0,
         }
     }
@@ -206,7 +220,7 @@ impl Ext4Plan<'_> {
             }
             if id == crate::tree::Tree::ROOT && self.lost_found.is_some() {
                 names.push(b"lost+found".as_slice());
-                targets.push((LOST_FOUND_INO, 2));
+                targets.push((LOST_FOUND_INO, FT_DIR));
             }
         }
         (plan, names, targets, ino, plan.parent.max(ROOT_INO))
@@ -240,7 +254,7 @@ impl Ext4Plan<'_> {
 
     /// The journal inode's record.
     pub(super) fn journal_record(&self, plan: &InodePlan) -> InodeRecord {
-        let mut r = self.base_record(plan, super::plan::JOURNAL_INO);
+        let mut r = self.base_record(plan, JOURNAL_INO);
         r.mode = 0o100600;
         r.size = u64::from(self.geometry.journal_blocks) * self.geometry.bs();
         r.flags = EXTENTS_FL;
@@ -291,7 +305,7 @@ impl Ext4Plan<'_> {
                     ..Default::default()
                 };
                 // Only the double-indirect slot of the block map is used.
-                put_u32(&mut r.i_block, 13 * 4, self.resize_dind as u32);
+                put_u32(&mut r.i_block, DIND_BLOCK * 4, self.resize_dind as u32);
                 (r.atime, r.ctime, r.mtime, r.crtime) = (now, now, now, now);
                 r
             }
@@ -334,16 +348,7 @@ impl Ext4Plan<'_> {
                     }
                     NodeKind::CharDevice { major, minor }
                     | NodeKind::BlockDevice { major, minor } => {
-                        r.i_block = [0; I_BLOCK_LEN];
-                        if *major < 256 && *minor < 256 {
-                            put_u32(&mut r.i_block, 0, (major << 8) | minor);
-                        } else {
-                            put_u32(
-                                &mut r.i_block,
-                                4,
-                                (minor & 0xFF) | (major << 8) | ((minor & !0xFF) << 12),
-                            );
-                        }
+                        r.i_block = encode_device(*major, *minor);
                     }
                     NodeKind::Fifo | NodeKind::Socket => {
                         r.i_block = [0; I_BLOCK_LEN];
@@ -358,13 +363,13 @@ impl Ext4Plan<'_> {
 /// The ext4 directory entry file type of a node kind.
 fn file_type(kind: &NodeKind) -> u8 {
     match kind {
-        NodeKind::File(_) => 1,
-        NodeKind::Directory(_) => 2,
-        NodeKind::CharDevice { .. } => 3,
-        NodeKind::BlockDevice { .. } => 4,
-        NodeKind::Fifo => 5,
-        NodeKind::Socket => 6,
-        NodeKind::Symlink(_) => 7,
+        NodeKind::File(_) => FT_REG_FILE,
+        NodeKind::Directory(_) => FT_DIR,
+        NodeKind::CharDevice { .. } => FT_CHRDEV,
+        NodeKind::BlockDevice { .. } => FT_BLKDEV,
+        NodeKind::Fifo => FT_FIFO,
+        NodeKind::Socket => FT_SOCK,
+        NodeKind::Symlink(_) => FT_SYMLINK,
     }
 }
 

@@ -10,11 +10,8 @@ use super::{Budget, Ext4Reader};
 use crate::error::Result;
 use crate::ext4::bytes::{get_u16, get_u32, join64};
 use crate::ext4::csum::Checksummer;
-use crate::ext4::extent::{ENTRY, HEADER, MAGIC, MAX_DEPTH, MAX_EXTENT_LEN};
-use crate::ext4::inode::EXTENTS_FL;
-
-/// Direct block pointers in an ext2/3 inode.
-const DIRECT: usize = 12;
+use crate::ext4::format::extent::*;
+use crate::ext4::format::inode::{EXTENTS_FL, NDIR_BLOCKS};
 
 /// `len` blocks of a file from logical block `logical`, stored from
 /// physical block `physical`.
@@ -133,32 +130,36 @@ impl Ext4Reader {
         let ino = walk.inode.stat.ino;
         let field = |name: &str| format!("inode {ino} extent node {name}");
         let vol = &self.volume;
-        let magic = get_u16(node, 0);
-        if magic != MAGIC {
-            return Err(vol.corrupt(field("magic"), format!("{magic:#06x}"), "expected 0xf30a"));
+        let magic = get_u16(node, EH_MAGIC);
+        if magic != EXT_MAGIC {
+            return Err(vol.corrupt(
+                field("magic"),
+                format!("{magic:#06x}"),
+                format!("expected {EXT_MAGIC:#06x}"),
+            ));
         }
         let (entries, max, node_depth) = (
-            usize::from(get_u16(node, 2)),
-            usize::from(get_u16(node, 4)),
-            get_u16(node, 6),
+            usize::from(get_u16(node, EH_ENTRIES)),
+            usize::from(get_u16(node, EH_MAX)),
+            get_u16(node, EH_DEPTH),
         );
-        if entries > max || HEADER + max * ENTRY > node.len() {
+        if entries > max || tail_offset(max) > node.len() {
             return Err(vol.corrupt(
                 field("entry count"),
                 format!("{entries} of {max}"),
                 format!(
                     "a node of {} bytes holds at most {}",
                     node.len(),
-                    node.len().saturating_sub(HEADER) / ENTRY
+                    node.len().saturating_sub(HEADER_LEN) / ENTRY_LEN
                 ),
             ));
         }
         match depth {
-            None if node_depth > MAX_DEPTH => {
+            None if node_depth > MAX_EXTENT_DEPTH => {
                 return Err(vol.corrupt(
                     field("depth"),
                     node_depth,
-                    format!("trees are at most {MAX_DEPTH} levels deep"),
+                    format!("trees are at most {MAX_EXTENT_DEPTH} levels deep"),
                 ));
             }
             Some(expected) if node_depth != expected => {
@@ -170,11 +171,12 @@ impl Ext4Reader {
             }
             _ => {}
         }
-        let table = node.get(HEADER..).unwrap_or_default();
-        for entry in table.chunks_exact(ENTRY).take(entries) {
-            let logical = u64::from(get_u32(entry, 0));
+        let table = node.get(HEADER_LEN..).unwrap_or_default();
+        for entry in table.chunks_exact(ENTRY_LEN).take(entries) {
+            // ee_block and ei_block alike.
+            let logical = u64::from(get_u32(entry, EE_BLOCK));
             if node_depth == 0 {
-                let raw_len = u64::from(get_u16(entry, 4));
+                let raw_len = u64::from(get_u16(entry, EE_LEN));
                 let (len, unwritten) = if raw_len > MAX_EXTENT_LEN {
                     (raw_len - MAX_EXTENT_LEN, true)
                 } else {
@@ -191,17 +193,23 @@ impl Ext4Reader {
                 if unwritten || logical >= walk.limit {
                     continue;
                 }
-                let physical = join64(get_u32(entry, 8), u32::from(get_u16(entry, 6)));
+                let physical = join64(
+                    get_u32(entry, EE_START_LO),
+                    u32::from(get_u16(entry, EE_START_HI)),
+                );
                 self.check_range(walk, "extent", physical, len)?;
                 walk.push(logical, physical, len);
             } else {
                 if logical >= walk.limit {
                     continue;
                 }
-                let child = join64(get_u32(entry, 4), u32::from(get_u16(entry, 8)));
+                let child = join64(
+                    get_u32(entry, EI_LEAF_LO),
+                    u32::from(get_u16(entry, EI_LEAF_HI)),
+                );
                 let block = self.map_block(walk, "extent tree block", child)?;
                 if let Some(csum) = &self.sb.csum {
-                    let tail = HEADER + usize::from(get_u16(&block, 4)) * ENTRY;
+                    let tail = tail_offset(usize::from(get_u16(&block, EH_MAX)));
                     let covered = block.get(..tail).filter(|_| tail + 4 <= block.len());
                     if let Some(covered) = covered {
                         let seed = csum.inode_seed(ino, walk.inode.generation);
@@ -225,14 +233,19 @@ impl Ext4Reader {
         let per_block = self.sb.bs() / 4;
         let i_block = walk.inode.i_block;
         let pointer = |i: usize| u64::from(get_u32(&i_block, i * 4));
-        for i in 0..DIRECT {
+        for i in 0..NDIR_BLOCKS {
             self.indirect_entry(walk, pointer(i), 0, i as u64)?;
         }
-        let mut first = DIRECT as u64;
+        let mut first = NDIR_BLOCKS as u64;
         let mut span = 1u64;
         for level in 1..=3u32 {
             span = span.saturating_mul(per_block);
-            self.indirect_entry(walk, pointer(DIRECT + level as usize - 1), level, first)?;
+            self.indirect_entry(
+                walk,
+                pointer(NDIR_BLOCKS + level as usize - 1),
+                level,
+                first,
+            )?;
             first = first.saturating_add(span);
         }
         Ok(())

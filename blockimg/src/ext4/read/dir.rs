@@ -9,19 +9,8 @@ use super::{Budget, Ext4Reader};
 use crate::error::Result;
 use crate::ext4::bytes::{get_u16, get_u32, get_u8};
 use crate::ext4::csum::Checksummer;
-use crate::ext4::inode::INDEX_FL;
-
-/// Bytes of an entry's fixed fields before its name.
-const ENTRY_HEADER: usize = 8;
-/// Bytes of the checksum tail of a leaf block (metadata_csum).
-const LEAF_TAIL: usize = 12;
-/// `file_type` byte marking the checksum tail.
-const TAIL_FILE_TYPE: u8 = 0xDE;
-/// Offset of the count/limit header in an htree root block, before the
-/// variable `dx_root_info` length is added.
-const DX_ROOT_INFO: usize = 0x18;
-/// Offset of the count/limit header in an htree index node.
-const DX_NODE_ENTRIES: usize = 8;
+use crate::ext4::format::dir::*;
+use crate::ext4::format::inode::INDEX_FL;
 
 /// One entry of a directory (`.` and `..` aside).
 ///
@@ -66,6 +55,34 @@ enum BlockKind {
 }
 
 impl Ext4Reader {
+    /// The entries of directory `ino` (without `.` and `..`), in on-disk
+    /// order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
+    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
+    /// // ("appliance\n") and the symlink /etc/name -> hostname.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let mut names: Vec<_> = fs.read_dir(fs.lookup(b"/etc")?)?.into_iter().map(|e| e.name).collect();
+    /// names.sort();
+    /// assert_eq!(names, [b"hostname".to_vec(), b"name".to_vec()]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_dir(&self, ino: u32) -> Result<Vec<DirEntry>> {
+        let dir = self.typed_inode(ino, FileType::Directory, || format!("inode {ino}"))?;
+        self.dir_entries(&dir, &mut Budget::new(self))
+    }
+
     /// The entries of directory `dir`, in on-disk order.
     pub(super) fn dir_entries(&self, dir: &Inode, budget: &mut Budget) -> Result<Vec<DirEntry>> {
         let bs = self.sb.bs();
@@ -110,8 +127,11 @@ impl Ext4Reader {
         if dir.stat.flags & INDEX_FL == 0 {
             BlockKind::Leaf
         } else if logical == 0 {
-            BlockKind::Index(DX_ROOT_INFO + usize::from(get_u8(block, DX_ROOT_INFO + 5)))
-        } else if get_u32(block, 0) == 0 && self.rec_len(get_u16(block, 4)) == block.len() {
+            // The entries follow the root info, whatever its length.
+            BlockKind::Index(DX_ROOT_INFO + usize::from(get_u8(block, DX_ROOT_INFO_LENGTH)))
+        } else if get_u32(block, DE_INODE) == 0
+            && self.rec_len(get_u16(block, DE_REC_LEN)) == block.len()
+        {
             BlockKind::Index(DX_NODE_ENTRIES)
         } else {
             BlockKind::Leaf
@@ -135,23 +155,27 @@ impl Ext4Reader {
                 if let Some((entries, tail)) = leaf_tail(block) {
                     self.volume.check_csum(
                         structure,
-                        get_u32(tail, 8),
+                        get_u32(tail, DET_CHECKSUM),
                         Checksummer::owned(seed, entries),
                     )?;
                 }
             }
             BlockKind::Index(at) => {
                 let (limit, count) = (
-                    usize::from(get_u16(block, at)),
-                    usize::from(get_u16(block, at + 2)),
+                    usize::from(get_u16(block, at + DX_LIMIT)),
+                    usize::from(get_u16(block, at + DX_COUNT)),
                 );
-                let tail = at + limit * 8;
-                let counted = block.get(..at + count * 8).filter(|_| count <= limit);
-                if let (Some(counted), Some(tail)) = (counted, block.get(tail..tail + 8)) {
+                let tail = dx_tail_offset(at, limit);
+                let counted = block
+                    .get(..dx_tail_offset(at, count))
+                    .filter(|_| count <= limit);
+                if let (Some(counted), Some(tail)) = (counted, block.get(tail..tail + DX_TAIL_LEN))
+                {
                     let mut sum = Checksummer::owned(seed, counted);
-                    sum = Checksummer::owned(sum, tail.get(..4).unwrap_or_default());
+                    sum = Checksummer::owned(sum, tail.get(..DT_CHECKSUM).unwrap_or_default());
                     sum = Checksummer::owned(sum, &[0; 4]);
-                    self.volume.check_csum(structure, get_u32(tail, 4), sum)?;
+                    self.volume
+                        .check_csum(structure, get_u32(tail, DT_CHECKSUM), sum)?;
                 }
             }
         }
@@ -181,19 +205,19 @@ impl Ext4Reader {
         let mut at = 0;
         while let Some(rest) = block.get(at..).filter(|rest| !rest.is_empty()) {
             let field = || format!("directory block {logical} of inode {ino}, entry at byte {at}");
-            let Some(header) = rest.get(..ENTRY_HEADER) else {
+            let Some(header) = rest.get(..DE_NAME) else {
                 return Err(self.volume.corrupt(
                     field(),
                     "",
                     "the entry's header runs past the block",
                 ));
             };
-            let rec_len = self.rec_len(get_u16(header, 4));
-            let name_len = usize::from(get_u8(header, 6));
+            let rec_len = self.rec_len(get_u16(header, DE_REC_LEN));
+            let name_len = usize::from(get_u8(header, DE_NAME_LEN));
             let name = rest
                 .get(..rec_len)
-                .filter(|_| rec_len >= ENTRY_HEADER && rec_len % 4 == 0)
-                .and_then(|record| record.get(ENTRY_HEADER..ENTRY_HEADER + name_len));
+                .filter(|_| rec_len >= DE_NAME && rec_len % 4 == 0)
+                .and_then(|record| record.get(DE_NAME..DE_NAME + name_len));
             let Some(name) = name else {
                 return Err(self.volume.corrupt(
                     field(),
@@ -201,13 +225,13 @@ impl Ext4Reader {
                     "the record does not fit its block or its name",
                 ));
             };
-            let target = get_u32(header, 0);
+            let target = get_u32(header, DE_INODE);
             if target != 0 && name != b"." && name != b".." {
                 out.push(DirEntry {
                     name: name.to_vec(),
                     ino: target,
                     file_type: if self.sb.has_filetype() {
-                        FileType::from_dirent(get_u8(header, 7))
+                        FileType::from_dirent(get_u8(header, DE_FILE_TYPE))
                     } else {
                         None
                     },
@@ -222,10 +246,10 @@ impl Ext4Reader {
 /// A leaf block's entries and its metadata_csum tail (an empty record of
 /// 12 bytes with file type 0xDE), when it ends in one.
 fn leaf_tail(block: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (entries, tail) = block.split_at_checked(block.len().checked_sub(LEAF_TAIL)?)?;
-    let is_tail = get_u32(tail, 0) == 0
-        && usize::from(get_u16(tail, 4)) == LEAF_TAIL
-        && get_u8(tail, 6) == 0
-        && get_u8(tail, 7) == TAIL_FILE_TYPE;
+    let (entries, tail) = block.split_at_checked(block.len().checked_sub(LEAF_TAIL_LEN)?)?;
+    let is_tail = get_u32(tail, DE_INODE) == 0
+        && usize::from(get_u16(tail, DE_REC_LEN)) == LEAF_TAIL_LEN
+        && get_u8(tail, DE_NAME_LEN) == 0
+        && get_u8(tail, DE_FILE_TYPE) == FT_DIR_CSUM;
     is_tail.then_some((entries, tail))
 }

@@ -9,12 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::inode::{self, FileType, Inode, Stat};
-use super::superblock::{FsInfo, Superblock, SUPERBLOCK_LEN};
+use super::superblock::{FsInfo, Superblock};
 use super::volume::Volume;
 use super::{groups, journal, Budget, Ext4Reader};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::features::*;
-use crate::ext4::inode::{EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
+use crate::ext4::format::inode::{EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
+use crate::ext4::format::superblock::{SUPERBLOCK_LEN, S_CHECKSUM};
 use crate::tree::Metadata;
 
 /// The structures [`parse`] can be asked to read, selected by the first
@@ -49,7 +50,7 @@ pub fn parse(data: &[u8]) -> bool {
             if flags & 0x80 != 0 {
                 // Past the checksum, to the geometry checks.
                 let sum = Checksummer::superblock(&raw).to_le_bytes();
-                for (o, b) in raw.iter_mut().skip(0x3FC).zip(sum) {
+                for (o, b) in raw.iter_mut().skip(S_CHECKSUM).zip(sum) {
                     *o = b;
                 }
             }
@@ -122,10 +123,19 @@ fn reader(flags: u8) -> crate::Result<Ext4Reader> {
     let groups = 16;
     let blocks_count = u64::from(blocks_per_group) * u64::from(groups);
     let inodes_per_group = 2048;
-    let incompat = INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | if is_64bit { INCOMPAT_64BIT } else { 0 };
-    let ro_compat = RO_COMPAT_SPARSE_SUPER
-        | RO_COMPAT_HUGE_FILE
-        | if csum { RO_COMPAT_METADATA_CSUM } else { 0 };
+    let mut features = Features::of(&[
+        COMPAT_EXT_ATTR,
+        INCOMPAT_FILETYPE,
+        INCOMPAT_EXTENTS,
+        RO_COMPAT_SPARSE_SUPER,
+        RO_COMPAT_HUGE_FILE,
+    ]);
+    if is_64bit {
+        features = features | INCOMPAT_64BIT;
+    }
+    if csum {
+        features = features | RO_COMPAT_METADATA_CSUM;
+    }
     let sb = Superblock {
         info: FsInfo {
             uuid: [0x42; 16],
@@ -146,9 +156,7 @@ fn reader(flags: u8) -> crate::Result<Ext4Reader> {
         },
         first_data_block: u64::from(block_size == 1024),
         desc_size: if is_64bit { 64 } else { 32 },
-        compat: COMPAT_EXT_ATTR,
-        incompat,
-        ro_compat,
+        features,
         first_meta_bg: 0,
         backup_bgs: [0; 2],
         csum: csum.then(|| Checksummer::new(&[0x42; 16])),

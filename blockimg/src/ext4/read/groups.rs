@@ -6,7 +6,7 @@ use super::superblock::Superblock;
 use super::volume::Volume;
 use crate::error::Result;
 use crate::ext4::bytes::{get_u16, get_u32, join64};
-use crate::ext4::superblock::BG_INODE_UNINIT;
+use crate::ext4::format::group_desc::*;
 
 /// What the reader needs of one group descriptor.
 #[derive(Clone, Debug)]
@@ -16,7 +16,7 @@ pub(super) struct GroupDesc {
     /// Inodes at the end of the table never used (meaningful with group
     /// flags, see [`Superblock::has_group_flags`]).
     pub itable_unused: u32,
-    /// `BG_*` flags.
+    /// `BG_*` flags ([`crate::ext4::format::group_desc`]).
     pub flags: u16,
 }
 
@@ -67,7 +67,7 @@ pub(super) fn parse_desc(
         let structure = || format!("group descriptor {group}");
         vol.check_csum(
             structure,
-            u32::from(get_u16(raw, 0x1E)),
+            u32::from(get_u16(raw, BG_CHECKSUM)),
             u32::from(csum.group_desc(group, raw)),
         )?;
     }
@@ -78,7 +78,7 @@ pub(super) fn parse_desc(
             0
         }
     };
-    let inode_table = join64(get_u32(raw, 0x08), hi(0x28));
+    let inode_table = join64(get_u32(raw, BG_INODE_TABLE_LO), hi(BG_INODE_TABLE_HI));
     let table_end = inode_table.checked_add(itable_blocks);
     if inode_table < sb.first_data_block || table_end.is_none_or(|end| end > sb.info.blocks_count) {
         return Err(vol.corrupt(
@@ -89,8 +89,9 @@ pub(super) fn parse_desc(
     }
     Ok(GroupDesc {
         inode_table,
-        itable_unused: u32::from(get_u16(raw, 0x1C)) | (hi(0x32) & 0xFFFF) << 16,
-        flags: get_u16(raw, 0x12),
+        itable_unused: u32::from(get_u16(raw, BG_ITABLE_UNUSED_LO))
+            | (hi(BG_ITABLE_UNUSED_HI) & 0xFFFF) << 16,
+        flags: get_u16(raw, BG_FLAGS),
     })
 }
 

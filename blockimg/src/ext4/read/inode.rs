@@ -9,17 +9,9 @@ use super::Ext4Reader;
 use crate::error::Result;
 use crate::ext4::bytes::{copy_available, get_u16, get_u32, join64};
 use crate::ext4::csum::inode_has_csum_hi;
-use crate::ext4::inode::I_BLOCK_LEN;
-use crate::tree::{Metadata, Timestamp};
-
-/// Data lives in the inode itself (`EXT4_INLINE_DATA_FL`).
-const INLINE_DATA_FL: u32 = 0x1000_0000;
-/// Data is encrypted (`EXT4_ENCRYPT_FL`).
-const ENCRYPT_FL: u32 = 0x800;
-/// `i_blocks` counts filesystem blocks, not sectors (`EXT4_HUGE_FILE_FL`).
-const HUGE_FILE_FL: u32 = 0x4_0000;
-/// Size of the inode fields every revision has.
-const GOOD_OLD_INODE_SIZE: usize = 128;
+use crate::ext4::features::{INCOMPAT_ENCRYPT, INCOMPAT_INLINE_DATA};
+use crate::ext4::format::inode::*;
+use crate::tree::Metadata;
 
 pub use crate::ext4::file_type::FileType;
 
@@ -88,16 +80,7 @@ impl Stat {
     /// # }
     /// ```
     pub fn mode(&self) -> u16 {
-        let type_bits = match self.file_type {
-            FileType::RegularFile => 0o100000,
-            FileType::Directory => 0o040000,
-            FileType::Symlink => 0o120000,
-            FileType::CharDevice => 0o020000,
-            FileType::BlockDevice => 0o060000,
-            FileType::Fifo => 0o010000,
-            FileType::Socket => 0o140000,
-        };
-        type_bits | self.meta.permissions
+        self.file_type.mode_bits() | self.meta.permissions
     }
 }
 
@@ -171,11 +154,11 @@ pub(super) fn check_and_decode(
     vol: &Volume,
 ) -> Result<Inode> {
     if let Some(csum) = &sb.csum {
-        let generation = get_u32(&raw, 0x64);
+        let generation = get_u32(&raw, I_GENERATION);
         let has_hi = inode_has_csum_hi(&raw);
-        let stored = u32::from(get_u16(&raw, 0x7C))
+        let stored = u32::from(get_u16(&raw, I_CHECKSUM_LO))
             | if has_hi {
-                u32::from(get_u16(&raw, 0x82)) << 16
+                u32::from(get_u16(&raw, I_CHECKSUM_HI)) << 16
             } else {
                 0
             };
@@ -191,8 +174,8 @@ pub(super) fn check_and_decode(
 /// Decodes the fields of inode `ino`.
 fn decode(ino: u32, raw: Vec<u8>, sb: &Superblock, vol: &Volume) -> Result<Inode> {
     let field = |name: &str| format!("inode {ino} {name}");
-    let mode = get_u16(&raw, 0x00);
-    let links = get_u16(&raw, 0x1A);
+    let mode = get_u16(&raw, I_MODE);
+    let links = get_u16(&raw, I_LINKS_COUNT);
     if mode == 0 || links == 0 {
         return Err(vol.corrupt(
             field("i_links_count"),
@@ -202,18 +185,18 @@ fn decode(ino: u32, raw: Vec<u8>, sb: &Superblock, vol: &Volume) -> Result<Inode
     }
     let file_type = FileType::from_mode(mode)
         .ok_or_else(|| vol.corrupt(field("i_mode"), format!("{mode:o}"), "not a file type"))?;
-    let flags = get_u32(&raw, 0x20);
+    let flags = get_u32(&raw, I_FLAGS);
     if flags & INLINE_DATA_FL != 0 {
         return Err(vol.unsupported(
-            "inline_data",
+            INCOMPAT_INLINE_DATA.name(),
             format!("inode {ino} keeps its data inside the inode, which is not supported"),
         ));
     }
     if flags & ENCRYPT_FL != 0 {
-        return Err(vol.unsupported("encrypt", format!("inode {ino} is encrypted")));
+        return Err(vol.unsupported(INCOMPAT_ENCRYPT.name(), format!("inode {ino} is encrypted")));
     }
     let extra_isize = if raw.len() > GOOD_OLD_INODE_SIZE {
-        usize::from(get_u16(&raw, 0x80))
+        usize::from(get_u16(&raw, I_EXTRA_ISIZE))
     } else {
         0
     };
@@ -234,29 +217,29 @@ fn decode(ino: u32, raw: Vec<u8>, sb: &Superblock, vol: &Volume) -> Result<Inode
     let time = |offset: usize, extra_offset: usize| {
         decode_time(get_u32(&raw, offset), extra(extra_offset).unwrap_or(0))
     };
-    let crtime = extra(0x90).map(|secs| decode_time(secs, extra(0x94).unwrap_or(0)));
+    let crtime = extra(I_CRTIME).map(|secs| decode_time(secs, extra(I_CRTIME_EXTRA).unwrap_or(0)));
     let meta = Metadata {
         permissions: mode & 0o7777,
-        uid: u32::from(get_u16(&raw, 0x02)) | u32::from(get_u16(&raw, 0x78)) << 16,
-        gid: u32::from(get_u16(&raw, 0x18)) | u32::from(get_u16(&raw, 0x7A)) << 16,
-        atime: time(0x08, 0x8C),
-        ctime: time(0x0C, 0x84),
-        mtime: time(0x10, 0x88),
+        uid: u32::from(get_u16(&raw, I_UID)) | u32::from(get_u16(&raw, I_UID_HIGH)) << 16,
+        gid: u32::from(get_u16(&raw, I_GID)) | u32::from(get_u16(&raw, I_GID_HIGH)) << 16,
+        atime: time(I_ATIME, I_ATIME_EXTRA),
+        ctime: time(I_CTIME, I_CTIME_EXTRA),
+        mtime: time(I_MTIME, I_MTIME_EXTRA),
         crtime,
     };
-    let mut blocks = u64::from(get_u32(&raw, 0x1C));
+    let mut blocks = u64::from(get_u32(&raw, I_BLOCKS_LO));
     if sb.has_huge_file() {
-        blocks |= u64::from(get_u16(&raw, 0x74)) << 32;
+        blocks |= u64::from(get_u16(&raw, I_BLOCKS_HIGH)) << 32;
         if flags & HUGE_FILE_FL != 0 {
             blocks = blocks.saturating_mul(sb.bs() / 512);
         }
     }
     let mut i_block = [0u8; I_BLOCK_LEN];
-    copy_available(&raw, 0x28, &mut i_block);
+    copy_available(&raw, I_BLOCK, &mut i_block);
     let rdev = matches!(file_type, FileType::CharDevice | FileType::BlockDevice)
         .then(|| decode_device(&i_block));
     let xattr_hi = if sb.is_64bit() {
-        u32::from(get_u16(&raw, 0x76))
+        u32::from(get_u16(&raw, I_FILE_ACL_HIGH))
     } else {
         0
     };
@@ -265,78 +248,16 @@ fn decode(ino: u32, raw: Vec<u8>, sb: &Superblock, vol: &Volume) -> Result<Inode
             ino,
             file_type,
             meta,
-            size: join64(get_u32(&raw, 0x04), get_u32(&raw, 0x6C)),
+            size: join64(get_u32(&raw, I_SIZE_LO), get_u32(&raw, I_SIZE_HIGH)),
             links,
             blocks,
             rdev,
             flags,
         },
-        generation: get_u32(&raw, 0x64),
+        generation: get_u32(&raw, I_GENERATION),
         i_block,
-        xattr_block: join64(get_u32(&raw, 0x68), xattr_hi),
+        xattr_block: join64(get_u32(&raw, I_FILE_ACL_LO), xattr_hi),
         raw,
         extra_isize,
     })
-}
-
-/// A time from its 32-bit seconds field and its extra field (two epoch
-/// bits extending the seconds past 2038, then the nanoseconds).
-pub(super) fn decode_time(secs: u32, extra: u32) -> Timestamp {
-    Timestamp {
-        secs: i64::from(secs as i32) + (i64::from(extra & 3) << 32),
-        nanos: (extra >> 2).min(999_999_999),
-    }
-}
-
-/// Device numbers from `i_block`: the old 8:8 encoding in the first word,
-/// or the new 12:20 one in the second.
-pub(super) fn decode_device(i_block: &[u8; I_BLOCK_LEN]) -> (u32, u32) {
-    let old = get_u32(i_block, 0);
-    if old != 0 {
-        ((old >> 8) & 0xFF, old & 0xFF)
-    } else {
-        let new = get_u32(i_block, 4);
-        (
-            (new & 0xF_FF00) >> 8,
-            (new & 0xFF) | ((new >> 12) & 0xF_FF00),
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ext4::inode::encode_time;
-
-    #[test]
-    fn times_decode_what_the_writer_encodes() {
-        for secs in [
-            0,
-            1,
-            -1,
-            i64::from(i32::MAX) + 1,
-            (1 << 32) + 7,
-            4_300_000_000,
-            -(1 << 31),
-        ] {
-            let t = Timestamp {
-                secs,
-                nanos: 123_456_789,
-            };
-            let (lo, extra) = encode_time(t);
-            assert_eq!(decode_time(lo, extra), t, "{secs}");
-        }
-    }
-
-    #[test]
-    fn devices_in_both_encodings() {
-        let mut i_block = [0u8; I_BLOCK_LEN];
-        i_block[..4].copy_from_slice(&((1u32 << 8) | 3).to_le_bytes());
-        assert_eq!(decode_device(&i_block), (1, 3));
-        let (major, minor) = (4000u32, 1_000_000u32);
-        let mut i_block = [0u8; I_BLOCK_LEN];
-        let new = (minor & 0xFF) | (major << 8) | ((minor & !0xFF) << 12);
-        i_block[4..8].copy_from_slice(&new.to_le_bytes());
-        assert_eq!(decode_device(&i_block), (major, minor));
-    }
 }

@@ -6,49 +6,19 @@
 //! Reading the files of a filesystem does not need its journal once the
 //! journal is empty, so a damaged journal superblock only stops writes (see
 //! [`JournalDamage`]); a journal that holds transactions (`s_start` not 0)
-//! stops everything, as `needs_recovery` does. The fields are big-endian,
-//! laid out as e2fsprogs' `lib/ext2fs/kernel-jbd.h` describes.
+//! stops everything, as `needs_recovery` does. The fields are laid out in
+//! [`crate::ext4::format::jbd2`].
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 
+use super::inode::FileType;
+use super::{Budget, Ext4Reader};
 use crate::error::Error;
 use crate::error::{Corrupt, Ext4Error};
 use crate::ext4::bytes::get_be32;
-use crate::ext4::hash::crc32c_raw;
-
-/// `h_magic` of every jbd2 block.
-const MAGIC: u32 = 0xC03B_3998;
-/// `h_blocktype` of a version 1 superblock (no feature fields).
-const SUPERBLOCK_V1: u32 = 3;
-/// `h_blocktype` of a version 2 superblock.
-const SUPERBLOCK_V2: u32 = 4;
-/// Bytes of the journal superblock (the rest of its block is unused).
-pub(crate) const JOURNAL_SUPERBLOCK_LEN: usize = 1024;
-/// Offset of `s_checksum`.
-const CHECKSUM_OFFSET: usize = 0xFC;
-/// `s_checksum_type` of crc32c, the only one v2 and v3 checksums use.
-const CRC32C_CHKSUM: u8 = 4;
-
-/// Incompatible journal features: revoke records.
-const INCOMPAT_REVOKE: u32 = 0x1;
-/// Incompatible journal features: 64-bit block numbers in tags.
-const INCOMPAT_64BIT: u32 = 0x2;
-/// Incompatible journal features: commit blocks written asynchronously.
-const INCOMPAT_ASYNC_COMMIT: u32 = 0x4;
-/// Incompatible journal features: checksums, version 2.
-const INCOMPAT_CSUM_V2: u32 = 0x8;
-/// Incompatible journal features: checksums, version 3.
-const INCOMPAT_CSUM_V3: u32 = 0x10;
-/// Incompatible journal features: fast commit blocks.
-const INCOMPAT_FAST_COMMIT: u32 = 0x20;
-/// Every incompatible journal feature known.
-const KNOWN_INCOMPAT: u32 = INCOMPAT_REVOKE
-    | INCOMPAT_64BIT
-    | INCOMPAT_ASYNC_COMMIT
-    | INCOMPAT_CSUM_V2
-    | INCOMPAT_CSUM_V3
-    | INCOMPAT_FAST_COMMIT;
+use crate::ext4::csum::crc32c_raw;
+use crate::ext4::format::jbd2::*;
 
 /// What the journal superblock of a filesystem says
 /// ([`Ext4Reader::journal`](super::Ext4Reader::journal)).
@@ -173,6 +143,97 @@ pub enum JournalProblem {
     },
 }
 
+impl Ext4Reader {
+    /// The superblock of the internal journal: `None` without a journal,
+    /// with an external one, or when [`Ext4Reader::journal_damage`] says
+    /// why it cannot be used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// let journal = fs.journal().expect("an internal journal");
+    /// assert_eq!(journal.block_size, 4096);
+    /// assert!(journal.first >= 1 && journal.first < journal.blocks);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn journal(&self) -> Option<&JournalInfo> {
+        self.journal.as_ref()
+    }
+
+    /// What is wrong with the internal journal (its inode, its superblock),
+    /// if anything. Reading the filesystem is unaffected, as the journal is
+    /// empty or unreadable; writing into it must be refused, since a
+    /// rewrite would replace the journal without a word.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// // A sound journal: the filesystem may be rewritten.
+    /// assert_eq!(fs.journal_damage(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn journal_damage(&self) -> Option<&JournalDamage> {
+        self.journal_damage.as_ref()
+    }
+
+    /// Reads and checks the superblock of the internal journal.
+    pub(super) fn read_journal(&self) -> std::result::Result<Option<JournalInfo>, JournalProblem> {
+        let sb = &self.sb;
+        if !sb.has_journal() || (sb.journal_inum == 0 && sb.external_journal) {
+            return Ok(None);
+        }
+        let ino = sb.journal_inum;
+        let field = format!("journal inode {ino}");
+        let unreadable = |e: Error| JournalProblem::Damaged(JournalDamage::from_error(&field, e));
+        if ino == 0 {
+            return Err(JournalProblem::Damaged(JournalDamage {
+                field: "superblock s_journal_inum".into(),
+                value: "0".into(),
+                reason: "has_journal is set without a journal inode or device".into(),
+            }));
+        }
+        let inode = self
+            .typed_inode(ino, FileType::RegularFile, || field.clone())
+            .map_err(unreadable)?;
+        let bs = self.sb.bs();
+        let runs = self
+            .block_map(&inode, &mut Budget::new(self))
+            .map_err(unreadable)?;
+        let first = runs.iter().find(|r| r.logical == 0).ok_or_else(|| {
+            JournalProblem::Damaged(JournalDamage {
+                field: field.clone(),
+                value: format!("{} bytes", inode.stat.size),
+                reason: "its first block, the journal superblock, is not mapped".into(),
+            })
+        })?;
+        let mut block = vec![0u8; JOURNAL_SUPERBLOCK_LEN];
+        self.volume
+            .read(first.physical * bs, &mut block)
+            .map_err(unreadable)?;
+        parse(&block, self.sb.info.block_size, inode.stat.size / bs).map(Some)
+    }
+}
+
 fn damaged(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> JournalProblem {
     JournalProblem::Damaged(JournalDamage {
         field: format!("journal superblock {field}"),
@@ -188,7 +249,7 @@ pub fn superblock_checksum(raw: &[u8]) -> u32 {
     for (o, b) in sb.iter_mut().zip(raw) {
         *o = *b;
     }
-    for b in sb.iter_mut().skip(CHECKSUM_OFFSET).take(4) {
+    for b in sb.iter_mut().skip(S_CHECKSUM).take(4) {
         *b = 0;
     }
     crc32c_raw(!0, &sb)
@@ -210,15 +271,15 @@ pub fn parse(
             format!("a journal superblock has {JOURNAL_SUPERBLOCK_LEN} bytes"),
         ));
     }
-    let magic = be(0x00);
-    if magic != MAGIC {
+    let magic = be(H_MAGIC);
+    if magic != JBD2_MAGIC {
         return Err(damaged(
             "h_magic",
             format!("{magic:#010x}"),
-            format!("not a jbd2 journal (expected {MAGIC:#010x})"),
+            format!("not a jbd2 journal (expected {JBD2_MAGIC:#010x})"),
         ));
     }
-    let version = match be(0x04) {
+    let version = match be(H_BLOCKTYPE) {
         SUPERBLOCK_V1 => 1,
         SUPERBLOCK_V2 => 2,
         other => {
@@ -229,7 +290,11 @@ pub fn parse(
             ))
         }
     };
-    let incompat = if version == 2 { be(0x28) } else { 0 };
+    let incompat = if version == 2 {
+        be(S_FEATURE_INCOMPAT)
+    } else {
+        0
+    };
     let unknown = incompat & !KNOWN_INCOMPAT;
     if unknown != 0 {
         return Err(damaged(
@@ -240,7 +305,7 @@ pub fn parse(
     }
     let checksummed = incompat & (INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3) != 0;
     if checksummed {
-        let kind = raw.get(0x50).copied().unwrap_or_default();
+        let kind = raw.get(S_CHECKSUM_TYPE).copied().unwrap_or_default();
         if kind != CRC32C_CHKSUM {
             return Err(damaged(
                 "s_checksum_type",
@@ -248,7 +313,7 @@ pub fn parse(
                 format!("checksum v2 and v3 use crc32c ({CRC32C_CHKSUM})"),
             ));
         }
-        let (stored, computed) = (be(CHECKSUM_OFFSET), superblock_checksum(raw));
+        let (stored, computed) = (be(S_CHECKSUM), superblock_checksum(raw));
         if stored != computed {
             return Err(damaged(
                 "s_checksum",
@@ -257,7 +322,7 @@ pub fn parse(
             ));
         }
     }
-    let journal_block_size = be(0x0C);
+    let journal_block_size = be(S_BLOCKSIZE);
     if journal_block_size != block_size {
         return Err(damaged(
             "s_blocksize",
@@ -265,7 +330,7 @@ pub fn parse(
             format!("the filesystem's blocks are {block_size} bytes"),
         ));
     }
-    let blocks = be(0x10);
+    let blocks = be(S_MAXLEN);
     if u64::from(blocks) > inode_blocks {
         return Err(damaged(
             "s_maxlen",
@@ -273,7 +338,7 @@ pub fn parse(
             format!("the journal inode holds {inode_blocks} blocks"),
         ));
     }
-    let first = be(0x14);
+    let first = be(S_FIRST);
     if first == 0 || first >= blocks {
         return Err(damaged(
             "s_first",
@@ -281,7 +346,7 @@ pub fn parse(
             format!("the log starts after the superblock and within the journal's {blocks} blocks"),
         ));
     }
-    let start = be(0x1C);
+    let start = be(S_START);
     if start != 0 {
         return Err(JournalProblem::NeedsReplay { start });
     }
@@ -290,7 +355,7 @@ pub fn parse(
         block_size,
         blocks,
         first,
-        sequence: be(0x18),
+        sequence: be(S_SEQUENCE),
         incompat,
         checksummed,
     })
@@ -300,8 +365,8 @@ pub fn parse(
 mod tests {
     use super::*;
     use crate::disk::ImageSpec;
-    use crate::ext4::hash::tests::tool;
     use crate::ext4::read::Ext4Reader;
+    use crate::ext4::test_tools::tool;
     use crate::image::ExistingFilesystem;
     use std::path::{Path, PathBuf};
     use std::process::Command;
@@ -446,12 +511,17 @@ mod tests {
         let at = journal_offset(&debugfs, &pristine);
         let img = dir.path().join("damaged.img");
         let cases: [(usize, &[u8], &str, &str); 6] = [
-            (0x00, &[0xC0, 0x3B, 0x39, 0x99], "h_magic", "0xc03b3999"),
-            (0x04, &[0, 0, 0, 5], "h_blocktype", "5"),
-            (0x0C, &[0, 0, 0x04, 0], "s_blocksize", "1024"),
-            (0x14, &[0, 0, 0, 0], "s_first", "0"),
-            (0x28, &[0, 0, 0, 0x40], "s_feature_incompat", "0x40"),
-            (0x10, &[0, 0, 0x20, 0], "s_maxlen", "8192"),
+            (H_MAGIC, &[0xC0, 0x3B, 0x39, 0x99], "h_magic", "0xc03b3999"),
+            (H_BLOCKTYPE, &[0, 0, 0, 5], "h_blocktype", "5"),
+            (S_BLOCKSIZE, &[0, 0, 0x04, 0], "s_blocksize", "1024"),
+            (S_FIRST, &[0, 0, 0, 0], "s_first", "0"),
+            (
+                S_FEATURE_INCOMPAT,
+                &[0, 0, 0, 0x40],
+                "s_feature_incompat",
+                "0x40",
+            ),
+            (S_MAXLEN, &[0, 0, 0x20, 0], "s_maxlen", "8192"),
         ];
         for (offset, bytes, field, value) in cases {
             std::fs::copy(&pristine, &img).unwrap();
@@ -477,7 +547,7 @@ mod tests {
 
         // A log to replay (s_start 1) without needs_recovery: refused.
         std::fs::copy(&pristine, &img).unwrap();
-        patch(&img, at + 0x1C, &[0, 0, 0, 1]);
+        patch(&img, at + S_START as u64, &[0, 0, 0, 1]);
         match open(&img) {
             Err(crate::Error::Ext4(Ext4Error::Corrupt(corrupt))) => {
                 assert_eq!(

@@ -5,12 +5,19 @@
 //! [`Ext4Reader`] answers the questions a file browser or a FUSE layer asks
 //! (`stat`, `read_dir`, `lookup`, `read_file`, `readlink`, xattrs) and loads
 //! the whole filesystem into a [`Tree`](crate::tree::Tree) whose file data stays in the image
-//! ([`DataSource::ImageExtents`]), ready to be planned into a new image.
+//! ([`DataSource::ImageExtents`](crate::tree::DataSource::ImageExtents)),
+//! ready to be planned into a new image.
 //!
 //! Nothing in an image is trusted: every offset, count and block number is
 //! checked, walks are bounded, and metadata_csum checksums are verified.
 //! Features whose data the reader would misread (inline_data, encryption,
 //! a journal that needs recovery, ...) are refused by name.
+//!
+//! One module per on-disk structure parses and checks it at the offsets
+//! the writer uses (`crate::ext4::format`): `superblock`, `groups`,
+//! `inode`, `blockmap` (extent trees and ext2/3 block maps), `dir`,
+//! `xattr`, `journal`. `file` (data and symlink targets), `lookup` (paths)
+//! and `tree` (the whole filesystem) answer the questions above with them.
 //!
 //! ```no_run
 //! use blockimg::ext4::read::Ext4Reader;
@@ -30,11 +37,13 @@
 
 mod blockmap;
 mod dir;
+mod file;
 #[doc(hidden)]
 pub mod fuzzing;
 mod groups;
 mod inode;
 mod journal;
+mod lookup;
 mod superblock;
 mod tree;
 mod volume;
@@ -51,19 +60,15 @@ pub use superblock::FsInfo;
 
 use groups::GroupDesc;
 use journal::JournalProblem;
-use superblock::{Superblock, MAGIC_OFFSET, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
+use superblock::Superblock;
 use volume::Volume;
 
 use crate::disk_format::{Backing, DiskBytes};
 use crate::error::Ext4Error;
 use crate::error::{Error, Result};
-use crate::tree::{read_runs, DataSource, ExtentRun, FileContent, Segment, Xattr};
+use crate::ext4::format::superblock::{SUPERBLOCK_LEN, SUPERBLOCK_OFFSET, SUPER_MAGIC, S_MAGIC};
 
-/// Inode number of the root directory.
-pub const ROOT_INO: u32 = 2;
-
-/// Deepest path [`Ext4Reader::lookup`] follows.
-const MAX_PATH_DEPTH: usize = 4096;
+pub use crate::ext4::format::inode::ROOT_INO;
 
 /// An open ext4 filesystem. Every method takes `&self` and reads with
 /// positioned reads, so one reader can serve many threads.
@@ -224,95 +229,6 @@ impl Ext4Reader {
         Ok(reader)
     }
 
-    /// The superblock of the internal journal: `None` without a journal,
-    /// with an external one, or when [`Ext4Reader::journal_damage`] says
-    /// why it cannot be used.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::ext4::read::Ext4Reader;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-    /// # let image = dir.path().join("disk.img");
-    /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
-    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
-    /// let journal = fs.journal().expect("an internal journal");
-    /// assert_eq!(journal.block_size, 4096);
-    /// assert!(journal.first >= 1 && journal.first < journal.blocks);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn journal(&self) -> Option<&JournalInfo> {
-        self.journal.as_ref()
-    }
-
-    /// What is wrong with the internal journal (its inode, its superblock),
-    /// if anything. Reading the filesystem is unaffected, as the journal is
-    /// empty or unreadable; writing into it must be refused, since a
-    /// rewrite would replace the journal without a word.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::ext4::read::Ext4Reader;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"64M\"\n[[output]]\npath = \"disk.img\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-    /// # let image = dir.path().join("disk.img");
-    /// // disk.img: a 64 MiB MBR disk whose ext4 filesystem, at 1 MiB, has a journal.
-    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
-    /// // A sound journal: the filesystem may be rewritten.
-    /// assert_eq!(fs.journal_damage(), None);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn journal_damage(&self) -> Option<&JournalDamage> {
-        self.journal_damage.as_ref()
-    }
-
-    /// Reads and checks the superblock of the internal journal.
-    fn read_journal(&self) -> std::result::Result<Option<JournalInfo>, JournalProblem> {
-        let sb = &self.sb;
-        if !sb.has_journal() || (sb.journal_inum == 0 && sb.external_journal) {
-            return Ok(None);
-        }
-        let ino = sb.journal_inum;
-        let field = format!("journal inode {ino}");
-        let unreadable = |e: Error| JournalProblem::Damaged(JournalDamage::from_error(&field, e));
-        if ino == 0 {
-            return Err(JournalProblem::Damaged(JournalDamage {
-                field: "superblock s_journal_inum".into(),
-                value: "0".into(),
-                reason: "has_journal is set without a journal inode or device".into(),
-            }));
-        }
-        let inode = self
-            .typed_inode(ino, FileType::RegularFile, || field.clone())
-            .map_err(unreadable)?;
-        let bs = self.sb.bs();
-        let runs = self
-            .block_map(&inode, &mut Budget::new(self))
-            .map_err(unreadable)?;
-        let first = runs.iter().find(|r| r.logical == 0).ok_or_else(|| {
-            JournalProblem::Damaged(JournalDamage {
-                field: field.clone(),
-                value: format!("{} bytes", inode.stat.size),
-                reason: "its first block, the journal superblock, is not mapped".into(),
-            })
-        })?;
-        let mut block = vec![0u8; journal::JOURNAL_SUPERBLOCK_LEN];
-        self.volume
-            .read(first.physical * bs, &mut block)
-            .map_err(unreadable)?;
-        journal::parse(&block, self.sb.info.block_size, inode.stat.size / bs).map(Some)
-    }
-
     /// Whether an ext2/3/4 superblock magic is where a filesystem starting
     /// at byte `offset` of `file` would have it (a quick test, before
     /// [`Ext4Reader::open`]).
@@ -345,9 +261,8 @@ impl Ext4Reader {
     /// ```
     pub fn probe(bytes: &dyn Backing, offset: u64) -> bool {
         let mut magic = [0u8; 2];
-        let at = offset.saturating_add(SUPERBLOCK_OFFSET + MAGIC_OFFSET as u64);
-        bytes.read_exact_at(&mut magic, at).is_ok()
-            && u16::from_le_bytes(magic) == crate::ext4::superblock::MAGIC
+        let at = offset.saturating_add(SUPERBLOCK_OFFSET + S_MAGIC as u64);
+        bytes.read_exact_at(&mut magic, at).is_ok() && u16::from_le_bytes(magic) == SUPER_MAGIC
     }
 
     /// What the superblock says: UUID, label, sizes, counts, features.
@@ -450,304 +365,6 @@ impl Ext4Reader {
         Ok(self.inode(ino)?.stat)
     }
 
-    /// The entries of directory `ino` (without `.` and `..`), in on-disk
-    /// order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::ext4::read::Ext4Reader;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
-    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-    /// # let image = dir.path().join("disk.img");
-    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
-    /// // ("appliance\n") and the symlink /etc/name -> hostname.
-    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
-    /// let mut names: Vec<_> = fs.read_dir(fs.lookup(b"/etc")?)?.into_iter().map(|e| e.name).collect();
-    /// names.sort();
-    /// assert_eq!(names, [b"hostname".to_vec(), b"name".to_vec()]);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn read_dir(&self, ino: u32) -> Result<Vec<DirEntry>> {
-        let dir = self.typed_inode(ino, FileType::Directory, || format!("inode {ino}"))?;
-        self.dir_entries(&dir, &mut Budget::new(self))
-    }
-
-    /// The inode named `name` in directory `dir`, if there is one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::ext4::read::Ext4Reader;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
-    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-    /// # let image = dir.path().join("disk.img");
-    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
-    /// // ("appliance\n") and the symlink /etc/name -> hostname.
-    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
-    /// let etc = fs.lookup(b"/etc")?;
-    /// assert_eq!(fs.lookup_in(etc, b"hostname")?, Some(fs.lookup(b"/etc/hostname")?));
-    /// assert_eq!(fs.lookup_in(etc, b"passwd")?, None);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn lookup_in(&self, dir: u32, name: &[u8]) -> Result<Option<u32>> {
-        Ok(self
-            .read_dir(dir)?
-            .into_iter()
-            .find(|e| e.name == name)
-            .map(|e| e.ino))
-    }
-
-    /// The inode at `path` (`/`-separated, from the root; `.` and `..`
-    /// are followed, symlinks are not).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::ext4::read::{Ext4Reader, ROOT_INO};
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
-    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-    /// # let image = dir.path().join("disk.img");
-    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
-    /// // ("appliance\n") and the symlink /etc/name -> hostname.
-    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
-    /// assert_eq!(fs.lookup(b"/")?, ROOT_INO);
-    /// assert_eq!(fs.lookup(b"/etc/../etc/hostname")?, fs.lookup(b"/etc/hostname")?);
-    /// assert!(fs.lookup(b"/etc/passwd").is_err());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn lookup(&self, path: &[u8]) -> Result<u32> {
-        let show = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
-        let mut trail = vec![ROOT_INO];
-        for (i, component) in path.split(|&b| b == b'/').enumerate() {
-            let here = *trail.last().unwrap_or(&ROOT_INO);
-            match component {
-                b"" | b"." => continue,
-                b".." => {
-                    if trail.len() > 1 {
-                        trail.pop();
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            if trail.len() > MAX_PATH_DEPTH {
-                return Err(self.no_such_path(&show(path)));
-            }
-            let walked = || {
-                show(
-                    &path
-                        .split(|&b| b == b'/')
-                        .take(i)
-                        .collect::<Vec<_>>()
-                        .join(&b'/'),
-                )
-            };
-            let dir = self.typed_inode(here, FileType::Directory, walked)?;
-            let entries = self.dir_entries(&dir, &mut Budget::new(self))?;
-            match entries.into_iter().find(|e| e.name == component) {
-                Some(entry) => trail.push(entry.ino),
-                None => return Err(self.no_such_path(&show(path))),
-            }
-        }
-        Ok(*trail.last().unwrap_or(&ROOT_INO))
-    }
-
-    fn no_such_path(&self, path: &str) -> Error {
-        Error::from(Ext4Error::NoSuchPath {
-            image: self.image_path().to_path_buf(),
-            path: path.to_string(),
-        })
-    }
-
-    /// The target of symlink `ino`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::ext4::read::Ext4Reader;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
-    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-    /// # let image = dir.path().join("disk.img");
-    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
-    /// // ("appliance\n") and the symlink /etc/name -> hostname.
-    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
-    /// assert_eq!(fs.readlink(fs.lookup(b"/etc/name")?)?, b"hostname");
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn readlink(&self, ino: u32) -> Result<Vec<u8>> {
-        let inode = self.typed_inode(ino, FileType::Symlink, || format!("inode {ino}"))?;
-        self.symlink_target(&inode, &mut Budget::new(self))
-    }
-
-    /// The extended attributes of inode `ino`, sorted by name, as the VFS
-    /// shows them (POSIX ACLs in the `posix_acl_xattr` format).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::ext4::read::Ext4Reader;
-    /// use blockimg::ext4::{Ext4Options, Ext4Plan};
-    /// use blockimg::sink::SparseFile;
-    /// use blockimg::tree::{Metadata, Timestamp, Tree, Xattr};
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
-    /// let label = Xattr { name: b"security.selinux".to_vec(), value: b"system_u:object_r:root_t:s0\0".to_vec() };
-    /// tree.node_mut(Tree::ROOT).xattrs.push(label.clone());
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("root.ext4");
-    /// let mut image = SparseFile::create(&path, false)?;
-    /// Ext4Plan::new(&tree, 8 << 20, &Ext4Options::default())?.write(&mut image, 0, &mut |_| {})?;
-    /// image.finish(8 << 20)?;
-    ///
-    /// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
-    /// assert_eq!(fs.xattrs(fs.lookup(b"/")?)?, [label]);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn xattrs(&self, ino: u32) -> Result<Vec<Xattr>> {
-        self.inode_xattrs(&self.inode(ino)?)
-    }
-
-    /// The content of regular file `ino` as a [`FileContent`] whose data
-    /// stays in the image: `reader()` streams it, and an image built from
-    /// it copies it from here.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::io::Read;
-    ///
-    /// use blockimg::ext4::read::Ext4Reader;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let path = dir.path().join("root.ext4");
-    /// # {
-    /// #     use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
-    /// #     let time = Timestamp::from_secs(1_700_000_000);
-    /// #     let (dir_meta, file_meta) = (Metadata::directory(time), Metadata { permissions: 0o644, ..Metadata::directory(time) });
-    /// #     let mut tree = Tree::new(dir_meta.clone());
-    /// #     let etc = tree.add(Tree::ROOT, b"etc", Node::new(dir_meta, NodeKind::Directory(Default::default())))?;
-    /// #     let hostname = FileContent::from_bytes(&b"appliance\n"[..]);
-    /// #     tree.add(etc, b"hostname", Node::new(file_meta.clone(), NodeKind::File(hostname)))?;
-    /// #     tree.add(etc, b"name", Node::new(file_meta, NodeKind::Symlink(b"hostname".to_vec())))?;
-    /// #     let plan = blockimg::ext4::Ext4Plan::new(&tree, 8 << 20, &Default::default())?;
-    /// #     let mut image = blockimg::sink::SparseFile::create(&path, false)?;
-    /// #     plan.write(&mut image, 0, &mut |_| {})?;
-    /// #     image.finish(8 << 20)?;
-    /// # }
-    /// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
-    /// let content = fs.file_content(fs.lookup(b"/etc/hostname")?)?;
-    /// let mut text = String::new();
-    /// content.reader()?.read_to_string(&mut text)?;
-    /// assert_eq!(text, "appliance\n");
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn file_content(&self, ino: u32) -> Result<FileContent> {
-        let inode = self.typed_inode(ino, FileType::RegularFile, || format!("inode {ino}"))?;
-        self.content_of(&inode, &mut Budget::new(self))
-    }
-
-    /// Reads regular file `ino` from byte `offset` into `buf`; returns the
-    /// number of bytes read, short only at the end of the file. Holes read
-    /// as zeros.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::ext4::read::Ext4Reader;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n\
-    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n[[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-    /// # let image = dir.path().join("disk.img");
-    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, holds /etc/hostname
-    /// // ("appliance\n") and the symlink /etc/name -> hostname.
-    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
-    /// let mut buf = [0; 64];
-    /// let n = fs.read_file(fs.lookup(b"/etc/hostname")?, 0, &mut buf)?;
-    /// assert_eq!(&buf[..n], b"appliance\n");
-    /// assert_eq!(fs.read_file(fs.lookup(b"/etc/hostname")?, 10, &mut buf)?, 0); // at the end
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn read_file(&self, ino: u32, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        self.read_content(&self.file_content(ino)?, offset, buf)
-    }
-
-    /// Like [`Ext4Reader::read_file`], for a file whose
-    /// [`Ext4Reader::file_content`] the caller holds (reading a large file
-    /// in pieces maps its blocks once). The bytes come through the reader,
-    /// so this works on every image format the reader was opened on.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use blockimg::disk::found::ImageSpec;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.vmdk\"\n\
-    /// #             [[text]]\npath = \"/etc/hostname\"\ncontent = \"appliance\\n\"\n";
-    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
-    /// # let image = dir.path().join("disk.vmdk");
-    /// // disk.vmdk: a stream-optimized VMDK whose root holds /etc/hostname.
-    /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
-    /// let content = fs.file_content(fs.lookup(b"/etc/hostname")?)?;
-    /// let mut word = [0u8; 5];
-    /// assert_eq!(fs.read_content(&content, 4, &mut word)?, 5);
-    /// assert_eq!(&word, b"iance");
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn read_content(
-        &self,
-        content: &FileContent,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> Result<usize> {
-        let n = content.size.saturating_sub(offset).min(buf.len() as u64) as usize;
-        let dst = buf.get_mut(..n).unwrap_or_default();
-        match &content.source {
-            // Through the volume, which reads any image format.
-            DataSource::ImageExtents { runs, .. } => read_runs(
-                runs,
-                |r| r,
-                offset,
-                dst,
-                |_, at, _, dst| self.volume.read(at.saturating_sub(self.volume.offset), dst),
-            )?,
-            other => other.read_at(None, offset, dst)?,
-        }
-        Ok(n)
-    }
-
     /// Inode `ino`, which must be of type `expected`; `what` names it in
     /// the error when it is not.
     fn typed_inode(
@@ -766,84 +383,13 @@ impl Ext4Reader {
         }
         Ok(inode)
     }
-
-    /// The data of a regular file: its runs in the image, as a
-    /// [`DataSource::ImageExtents`] with the matching segments.
-    fn content_of(&self, inode: &inode::Inode, budget: &mut Budget) -> Result<FileContent> {
-        let bs = self.sb.bs();
-        let size = inode.stat.size;
-        let mut runs = Vec::new();
-        let mut segments: Vec<Segment> = Vec::new();
-        for run in self.block_map(inode, budget)? {
-            let file_offset = run.logical * bs;
-            let len = run.len.saturating_mul(bs).min(size - file_offset);
-            runs.push(ExtentRun {
-                file_offset,
-                image_offset: self.volume.offset + run.physical * bs,
-                len,
-            });
-            match segments.last_mut() {
-                Some(last) if last.offset + last.len == file_offset => last.len += len,
-                _ => segments.push(Segment {
-                    offset: file_offset,
-                    len,
-                }),
-            }
-        }
-        Ok(FileContent {
-            size,
-            segments,
-            source: DataSource::ImageExtents {
-                path: Arc::clone(&self.volume.path),
-                runs: runs.into(),
-            },
-        })
-    }
-
-    /// The target of a symlink: in `i_block` when short and without data
-    /// blocks ("fast"), else in its first data block.
-    fn symlink_target(&self, inode: &inode::Inode, budget: &mut Budget) -> Result<Vec<u8>> {
-        let bs = self.sb.bs();
-        let size = inode.stat.size;
-        let ino = inode.stat.ino;
-        if inode.data_sectors(bs) == 0 {
-            let fast = usize::try_from(size)
-                .ok()
-                .filter(|&s| s < inode.i_block.len())
-                .and_then(|s| inode.i_block.get(..s));
-            if let Some(target) = fast {
-                return Ok(target.to_vec());
-            }
-        }
-        if size > bs {
-            return Err(self.volume.corrupt(
-                format!("symlink inode {ino} size"),
-                size,
-                format!("a target fits one {bs}-byte block"),
-            ));
-        }
-        let run = self
-            .block_map(inode, budget)?
-            .into_iter()
-            .find(|r| r.logical == 0);
-        let run = run.ok_or_else(|| {
-            self.volume.corrupt(
-                format!("symlink inode {ino}"),
-                size,
-                "its target has no data block",
-            )
-        })?;
-        let mut target = vec![0u8; size as usize];
-        self.volume.read(run.physical * bs, &mut target)?;
-        Ok(target)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::image::{build_image, DiskSize, ImageOptions, PartitionTable};
-    use crate::tree::{Metadata, Node, NodeKind, Timestamp, Tree};
+    use crate::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree, Xattr};
 
     fn meta(permissions: u16, secs: i64) -> Metadata {
         let t = Timestamp {

@@ -6,16 +6,11 @@ use crate::error::Result;
 use crate::ext4::bytes::{get_u16, get_u32, get_u8, join64};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::features::*;
+use crate::ext4::format::group_desc::{MAX_DESC_SIZE, MIN_DESC_SIZE, MIN_DESC_SIZE_64BIT};
+use crate::ext4::format::inode::GOOD_OLD_INODE_SIZE;
+use crate::ext4::format::superblock::*;
 use crate::ext4::geometry;
-use crate::ext4::superblock::MAGIC;
 use crate::tree::Timestamp;
-
-/// Byte offset of the primary superblock within the filesystem.
-pub const SUPERBLOCK_OFFSET: u64 = 1024;
-/// Bytes of the superblock.
-pub const SUPERBLOCK_LEN: usize = 1024;
-/// Offset of `s_magic` within the superblock.
-pub const MAGIC_OFFSET: usize = 0x38;
 
 /// What the superblock says about a filesystem.
 ///
@@ -106,9 +101,7 @@ pub(super) struct Superblock {
     pub info: FsInfo,
     pub first_data_block: u64,
     pub desc_size: u32,
-    pub compat: u32,
-    pub incompat: u32,
-    pub ro_compat: u32,
+    pub features: Features,
     pub first_meta_bg: u32,
     /// The two backup groups of sparse_super2.
     pub backup_bgs: [u32; 2],
@@ -121,36 +114,59 @@ pub(super) struct Superblock {
     pub external_journal: bool,
 }
 
-/// Incompatible features the reader handles.
-const READABLE_INCOMPAT: u32 = INCOMPAT_FILETYPE
-    | INCOMPAT_META_BG
-    | INCOMPAT_EXTENTS
-    | INCOMPAT_64BIT
-    | INCOMPAT_FLEX_BG
-    | INCOMPAT_CSUM_SEED
-    | INCOMPAT_LARGEDIR;
+/// Incompatible features the reader handles; any other is refused.
+const READABLE_INCOMPAT: Features = Features::of(&[
+    INCOMPAT_FILETYPE,
+    INCOMPAT_META_BG,
+    INCOMPAT_EXTENTS,
+    INCOMPAT_64BIT,
+    INCOMPAT_FLEX_BG,
+    INCOMPAT_CSUM_SEED,
+    INCOMPAT_LARGEDIR,
+]);
 /// Read-only-compatible features that change what the data means: bigalloc
 /// counts in clusters, verity files carry a Merkle tree a rebuild would
 /// lose, and an unknown replica or snapshot format could hide anything.
-const REFUSED_RO_COMPAT: u32 = 0x80 | 0x200 | 0x800 | 0x8000;
+const REFUSED_RO_COMPAT: Features = Features::of(&[
+    RO_COMPAT_SNAPSHOT,
+    RO_COMPAT_BIGALLOC,
+    RO_COMPAT_REPLICA,
+    RO_COMPAT_VERITY,
+]);
+
+/// The first feature of `features` the reader refuses, lowest bit first
+/// (an incompatible feature before a read-only-compatible one of the same
+/// bit).
+fn first_refused(features: Features) -> Option<Feature> {
+    (0..32).map(|shift| 1u32 << shift).find_map(|bit| {
+        let (incompat, ro_compat) = (Feature::incompat(bit), Feature::ro_compat(bit));
+        if features.has(incompat) && !READABLE_INCOMPAT.has(incompat) {
+            Some(incompat)
+        } else if features.has(ro_compat) && REFUSED_RO_COMPAT.has(ro_compat) {
+            Some(ro_compat)
+        } else {
+            None
+        }
+    })
+}
 
 /// Why each refused feature cannot be read.
-fn refusal(incompat: bool, bit: u32) -> &'static str {
-    match (incompat, bit) {
-        (true, INCOMPAT_RECOVER) => {
+fn refusal(feature: Feature) -> &'static str {
+    match feature {
+        INCOMPAT_RECOVER => {
             "the journal holds changes not yet applied; run `e2fsck -fy` on the image (or mount and unmount it) first"
         }
-        (true, 0x100) => {
+        INCOMPAT_MMP => {
             "multi-mount protection: the filesystem may be in use by another host; clear it with `tune2fs -O ^mmp` when it is not"
         }
-        (true, 0x8000) => "small files and directories stored inside their inodes are not supported",
-        (true, 0x10000) => "encrypted files cannot be read",
-        (true, 0x20000) => "case-insensitive directories are not supported",
-        (true, 0x1) => "compressed files are not supported",
-        (true, 0x8) => "this is an external journal device, not a filesystem",
-        (true, 0x400) => "extended attribute values in their own inodes are not supported",
-        (false, 0x8000) => "verity files are not supported",
-        (false, 0x200) => "bigalloc (cluster allocation) is not supported",
+        INCOMPAT_INLINE_DATA => "small files and directories stored inside their inodes are not supported",
+        INCOMPAT_ENCRYPT => "encrypted files cannot be read",
+        INCOMPAT_CASEFOLD => "case-insensitive directories are not supported",
+        INCOMPAT_COMPRESSION => "compressed files are not supported",
+        INCOMPAT_JOURNAL_DEV => "this is an external journal device, not a filesystem",
+        INCOMPAT_EA_INODE => "extended attribute values in their own inodes are not supported",
+        RO_COMPAT_VERITY => "verity files are not supported",
+        RO_COMPAT_BIGALLOC => "bigalloc (cluster allocation) is not supported",
         _ => "the feature is not supported",
     }
 }
@@ -158,28 +174,21 @@ fn refusal(incompat: bool, bit: u32) -> &'static str {
 impl Superblock {
     /// Parses and checks the superblock read from the start of `vol`.
     pub fn parse(raw: &[u8; SUPERBLOCK_LEN], vol: &Volume) -> Result<Superblock> {
-        let magic = get_u16(raw, MAGIC_OFFSET);
-        if magic != MAGIC {
+        let magic = get_u16(raw, S_MAGIC);
+        if magic != SUPER_MAGIC {
             return Err(vol.corrupt(
                 "superblock magic",
                 format!("{magic:#06x}"),
-                "not an ext2/3/4 filesystem (expected 0xef53)",
+                format!("not an ext2/3/4 filesystem (expected {SUPER_MAGIC:#06x})"),
             ));
         }
-        let compat = get_u32(raw, 0x5C);
-        let incompat = get_u32(raw, 0x60);
-        let ro_compat = get_u32(raw, 0x64);
-        for bit in (0..32).map(|s| 1u32 << s) {
-            if incompat & bit != 0 && READABLE_INCOMPAT & bit == 0 {
-                return Err(vol.unsupported(FeatureSet::Incompat.name(bit), refusal(true, bit)));
-            }
-            if ro_compat & bit & REFUSED_RO_COMPAT != 0 {
-                return Err(vol.unsupported(FeatureSet::RoCompat.name(bit), refusal(false, bit)));
-            }
+        let features = Features::read(raw);
+        if let Some(feature) = first_refused(features) {
+            return Err(vol.unsupported(feature.name(), refusal(feature)));
         }
-        let csum = if ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
-            let kind = raw[0x175];
-            if kind != 1 {
+        let csum = if features.has(RO_COMPAT_METADATA_CSUM) {
+            let kind = raw[S_CHECKSUM_TYPE];
+            if kind != CRC32C_CHKSUM {
                 return Err(vol.corrupt(
                     "superblock checksum type",
                     kind,
@@ -188,13 +197,13 @@ impl Superblock {
             }
             vol.check_csum(
                 || "superblock".into(),
-                get_u32(raw, 0x3FC),
+                get_u32(raw, S_CHECKSUM),
                 Checksummer::superblock(raw),
             )?;
             let mut uuid = [0u8; 16];
-            uuid.copy_from_slice(&raw[0x68..0x78]);
-            Some(if incompat & INCOMPAT_CSUM_SEED != 0 {
-                Checksummer::with_seed(get_u32(raw, 0x270))
+            uuid.copy_from_slice(&raw[S_UUID..S_UUID + 16]);
+            Some(if features.has(INCOMPAT_CSUM_SEED) {
+                Checksummer::with_seed(get_u32(raw, S_CHECKSUM_SEED))
             } else {
                 Checksummer::new(&uuid)
             })
@@ -202,9 +211,9 @@ impl Superblock {
             None
         };
 
-        let is_64bit = incompat & INCOMPAT_64BIT != 0;
+        let is_64bit = features.has(INCOMPAT_64BIT);
         let hi = |offset| if is_64bit { get_u32(raw, offset) } else { 0 };
-        let log_block = get_u32(raw, 0x18);
+        let log_block = get_u32(raw, S_LOG_BLOCK_SIZE);
         if log_block > 6 {
             return Err(vol.corrupt(
                 "superblock s_log_block_size",
@@ -214,8 +223,8 @@ impl Superblock {
         }
         let block_size = 1024u32 << log_block;
         let bs = u64::from(block_size);
-        let blocks_count = join64(get_u32(raw, 0x04), hi(0x150));
-        let first_data_block = u64::from(get_u32(raw, 0x14));
+        let blocks_count = join64(get_u32(raw, S_BLOCKS_COUNT_LO), hi(S_BLOCKS_COUNT_HI));
+        let first_data_block = u64::from(get_u32(raw, S_FIRST_DATA_BLOCK));
         if first_data_block >= blocks_count {
             return Err(vol.corrupt(
                 "superblock s_blocks_count",
@@ -231,7 +240,7 @@ impl Superblock {
                 format!("the filesystem has {blocks_count} blocks of {block_size} bytes ({fs_bytes} bytes): the image is truncated"),
             ));
         }
-        let blocks_per_group = get_u32(raw, 0x20);
+        let blocks_per_group = get_u32(raw, S_BLOCKS_PER_GROUP);
         if blocks_per_group == 0 || blocks_per_group % 8 != 0 || blocks_per_group > block_size * 8 {
             return Err(vol.corrupt(
                 "superblock s_blocks_per_group",
@@ -239,7 +248,7 @@ impl Superblock {
                 format!("must be a multiple of 8 up to {}", block_size * 8),
             ));
         }
-        let inodes_per_group = get_u32(raw, 0x28);
+        let inodes_per_group = get_u32(raw, S_INODES_PER_GROUP);
         if inodes_per_group == 0 || inodes_per_group > block_size * 8 {
             return Err(vol.corrupt(
                 "superblock s_inodes_per_group",
@@ -248,7 +257,7 @@ impl Superblock {
             ));
         }
         let groups = (blocks_count - first_data_block).div_ceil(u64::from(blocks_per_group));
-        let inodes_count = get_u32(raw, 0x00);
+        let inodes_count = get_u32(raw, S_INODES_COUNT);
         if u64::from(inodes_count) != groups * u64::from(inodes_per_group) {
             return Err(vol.corrupt(
                 "superblock s_inodes_count",
@@ -259,13 +268,16 @@ impl Superblock {
                 ),
             ));
         }
-        let rev_level = get_u32(raw, 0x4C);
+        let rev_level = get_u32(raw, S_REV_LEVEL);
         let inode_size = if rev_level == 0 {
-            128
+            GOOD_OLD_INODE_SIZE as u16
         } else {
-            get_u16(raw, 0x58)
+            get_u16(raw, S_INODE_SIZE)
         };
-        if !inode_size.is_power_of_two() || inode_size < 128 || u32::from(inode_size) > block_size {
+        if !inode_size.is_power_of_two()
+            || usize::from(inode_size) < GOOD_OLD_INODE_SIZE
+            || u32::from(inode_size) > block_size
+        {
             return Err(vol.corrupt(
                 "superblock s_inode_size",
                 inode_size,
@@ -273,13 +285,13 @@ impl Superblock {
             ));
         }
         let desc_size = if is_64bit {
-            u32::from(get_u16(raw, 0xFE))
+            u32::from(get_u16(raw, S_DESC_SIZE))
         } else {
-            32
+            MIN_DESC_SIZE
         };
         if !desc_size.is_power_of_two()
-            || !(32..=1024).contains(&desc_size)
-            || (is_64bit && desc_size < 64)
+            || !(MIN_DESC_SIZE..=MAX_DESC_SIZE).contains(&desc_size)
+            || (is_64bit && desc_size < MIN_DESC_SIZE_64BIT)
             || desc_size > block_size
         {
             return Err(vol.corrupt(
@@ -290,8 +302,8 @@ impl Superblock {
         }
 
         let mut uuid = [0u8; 16];
-        uuid.copy_from_slice(&raw[0x68..0x78]);
-        let label = raw[0x78..0x88]
+        uuid.copy_from_slice(&raw[S_UUID..S_UUID + 16]);
+        let label = raw[S_VOLUME_NAME..S_VOLUME_NAME + 16]
             .split(|&b| b == 0)
             .next()
             .unwrap_or_default()
@@ -299,41 +311,37 @@ impl Superblock {
         let time = |lo: usize, hi: usize| {
             Timestamp::from_secs(i64::from(get_u32(raw, lo)) | (i64::from(get_u8(raw, hi)) << 32))
         };
-        let features = FeatureSet::Compat
-            .names(compat)
-            .chain(FeatureSet::Incompat.names(incompat))
-            .chain(FeatureSet::RoCompat.names(ro_compat))
-            .collect();
         Ok(Superblock {
             info: FsInfo {
                 uuid,
                 label,
                 block_size,
                 blocks_count,
-                free_blocks: join64(get_u32(raw, 0x0C), hi(0x158)),
-                reserved_blocks: join64(get_u32(raw, 0x08), hi(0x154)),
+                free_blocks: join64(
+                    get_u32(raw, S_FREE_BLOCKS_COUNT_LO),
+                    hi(S_FREE_BLOCKS_COUNT_HI),
+                ),
+                reserved_blocks: join64(get_u32(raw, S_R_BLOCKS_COUNT_LO), hi(S_R_BLOCKS_COUNT_HI)),
                 inodes_count,
-                free_inodes: get_u32(raw, 0x10),
+                free_inodes: get_u32(raw, S_FREE_INODES_COUNT),
                 inode_size,
                 blocks_per_group,
                 inodes_per_group,
                 groups: groups as u32,
-                features,
-                created: time(0x108, 0x276),
-                written: time(0x30, 0x274),
+                features: features.names().collect(),
+                created: time(S_MKFS_TIME, S_MKFS_TIME_HI),
+                written: time(S_WTIME, S_WTIME_HI),
             },
             first_data_block,
             desc_size,
-            compat,
-            incompat,
-            ro_compat,
-            first_meta_bg: get_u32(raw, 0x104),
-            backup_bgs: [get_u32(raw, 0x24C), get_u32(raw, 0x250)],
+            features,
+            first_meta_bg: get_u32(raw, S_FIRST_META_BG),
+            backup_bgs: [get_u32(raw, S_BACKUP_BGS), get_u32(raw, S_BACKUP_BGS + 4)],
             csum,
-            journal_inum: get_u32(raw, 0xE0),
-            external_journal: get_u32(raw, 0xE4) != 0
+            journal_inum: get_u32(raw, S_JOURNAL_INUM),
+            external_journal: get_u32(raw, S_JOURNAL_DEV) != 0
                 || raw
-                    .get(0xD0..0xE0)
+                    .get(S_JOURNAL_UUID..S_JOURNAL_UUID + 16)
                     .is_some_and(|uuid| uuid.iter().any(|&b| b != 0)),
         })
     }
@@ -345,42 +353,43 @@ impl Superblock {
 
     /// Whether directory entries carry a file type.
     pub fn has_filetype(&self) -> bool {
-        self.incompat & INCOMPAT_FILETYPE != 0
+        self.features.has(INCOMPAT_FILETYPE)
     }
 
     /// Whether group descriptors' flags and unused-inode counts are
     /// meaningful (uninit_bg or metadata_csum).
     pub fn has_group_flags(&self) -> bool {
-        self.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0
+        self.features
+            .has_any(Features::of(&[RO_COMPAT_GDT_CSUM, RO_COMPAT_METADATA_CSUM]))
     }
 
     /// Whether `i_blocks` has a high half (huge_file).
     pub fn has_huge_file(&self) -> bool {
-        self.ro_compat & RO_COMPAT_HUGE_FILE != 0
+        self.features.has(RO_COMPAT_HUGE_FILE)
     }
 
     /// Whether the filesystem has a journal (has_journal).
     pub fn has_journal(&self) -> bool {
-        self.compat & COMPAT_HAS_JOURNAL != 0
+        self.features.has(COMPAT_HAS_JOURNAL)
     }
 
     /// Whether block numbers have a high half (64bit).
     pub fn is_64bit(&self) -> bool {
-        self.incompat & INCOMPAT_64BIT != 0
+        self.features.has(INCOMPAT_64BIT)
     }
 
     /// Whether the descriptor table is spread over meta block groups.
     pub fn has_meta_bg(&self) -> bool {
-        self.incompat & INCOMPAT_META_BG != 0
+        self.features.has(INCOMPAT_META_BG)
     }
 
     /// Whether `group` holds a superblock backup.
     pub fn has_super(&self, group: u32) -> bool {
         if group == 0 {
             true
-        } else if self.compat & COMPAT_SPARSE_SUPER2 != 0 {
+        } else if self.features.has(COMPAT_SPARSE_SUPER2) {
             self.backup_bgs.contains(&group)
-        } else if self.ro_compat & RO_COMPAT_SPARSE_SUPER != 0 {
+        } else if self.features.has(RO_COMPAT_SPARSE_SUPER) {
             geometry::has_super(group)
         } else {
             true

@@ -7,20 +7,50 @@ use super::inode::Inode;
 use super::Ext4Reader;
 use crate::error::Result;
 use crate::ext4::bytes::{get_u16, get_u32, get_u8};
-use crate::ext4::xattr::{entry_len, from_disk, BLOCK_HEADER, ENTRY_HEADER, MAGIC};
+use crate::ext4::features::INCOMPAT_EA_INODE;
+use crate::ext4::format::inode::GOOD_OLD_INODE_SIZE;
+use crate::ext4::format::xattr::*;
 use crate::tree::Xattr;
 
-/// Size of the fixed inode fields every revision has.
-const GOOD_OLD_INODE_SIZE: usize = 128;
-
 impl Ext4Reader {
+    /// The extended attributes of inode `ino`, sorted by name, as the VFS
+    /// shows them (POSIX ACLs in the `posix_acl_xattr` format).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    /// use blockimg::ext4::{Ext4Options, Ext4Plan};
+    /// use blockimg::sink::SparseFile;
+    /// use blockimg::tree::{Metadata, Timestamp, Tree, Xattr};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
+    /// let label = Xattr { name: b"security.selinux".to_vec(), value: b"system_u:object_r:root_t:s0\0".to_vec() };
+    /// tree.node_mut(Tree::ROOT).xattrs.push(label.clone());
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("root.ext4");
+    /// let mut image = SparseFile::create(&path, false)?;
+    /// Ext4Plan::new(&tree, 8 << 20, &Ext4Options::default())?.write(&mut image, 0, &mut |_| {})?;
+    /// image.finish(8 << 20)?;
+    ///
+    /// let fs = Ext4Reader::open(std::fs::File::open(&path)?, 0, &path)?;
+    /// assert_eq!(fs.xattrs(fs.lookup(b"/")?)?, [label]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn xattrs(&self, ino: u32) -> Result<Vec<Xattr>> {
+        self.inode_xattrs(&self.inode(ino)?)
+    }
+
     /// Every extended attribute of `inode`, sorted by name.
     pub(super) fn inode_xattrs(&self, inode: &Inode) -> Result<Vec<Xattr>> {
         let mut out = Vec::new();
         let ibody = GOOD_OLD_INODE_SIZE + inode.extra_isize;
         // Values are placed relative to the first entry, after the magic.
-        let region = inode.raw.get(ibody + 4..);
-        if let Some(region) = region.filter(|_| get_u32(&inode.raw, ibody) == MAGIC) {
+        let region = inode.raw.get(ibody + IBODY_HEADER_LEN..);
+        if let Some(region) = region.filter(|_| get_u32(&inode.raw, ibody) == XATTR_MAGIC) {
             self.parse_xattrs(inode, "in-inode extended attributes", region, 0, &mut out)?;
         }
         if inode.xattr_block != 0 {
@@ -55,22 +85,22 @@ impl Ext4Reader {
     ) -> Result<()> {
         let (vol, sb) = (&self.volume, &self.sb);
         let what = format!("xattr block {block_nr} of inode {}", inode.stat.ino);
-        let (magic, blocks) = (get_u32(block, 0), get_u32(block, 8));
-        if magic != MAGIC || blocks != 1 {
+        let (magic, blocks) = (get_u32(block, H_MAGIC), get_u32(block, H_BLOCKS));
+        if magic != XATTR_MAGIC || blocks != 1 {
             return Err(vol.corrupt(
                 what,
                 format!("magic {magic:#x}, {blocks} blocks"),
-                "expected magic 0xea020000 and one block",
+                format!("expected magic {XATTR_MAGIC:#x} and one block"),
             ));
         }
         if let Some(csum) = &sb.csum {
             vol.check_csum(
                 || what.clone(),
-                get_u32(block, 0x10),
+                get_u32(block, H_CHECKSUM),
                 csum.xattr_block(block_nr, block),
             )?;
         }
-        self.parse_xattrs(inode, &what, block, BLOCK_HEADER, out)
+        self.parse_xattrs(inode, &what, block, BLOCK_HEADER_LEN, out)
     }
 
     /// Parses the entries of `region` from byte `first` up to the
@@ -87,7 +117,7 @@ impl Ext4Reader {
         let mut at = first;
         loop {
             let field = || format!("{what} of inode {}, entry at byte {at}", inode.stat.ino);
-            if at + 4 > region.len() {
+            if at + END_LEN > region.len() {
                 return Err(vol.corrupt(
                     field(),
                     "",
@@ -97,7 +127,7 @@ impl Ext4Reader {
             if get_u32(region, at) == 0 {
                 return Ok(());
             }
-            let name_len = usize::from(get_u8(region, at));
+            let name_len = usize::from(get_u8(region, at + E_NAME_LEN));
             let next = at + entry_len(name_len);
             if next > region.len() {
                 return Err(vol.corrupt(
@@ -106,13 +136,13 @@ impl Ext4Reader {
                     "the entry runs past its area",
                 ));
             }
-            let index = get_u8(region, at + 1);
-            let value_offset = usize::from(get_u16(region, at + 2));
-            let value_inode = get_u32(region, at + 4);
-            let value_len = get_u32(region, at + 8) as usize;
+            let index = get_u8(region, at + E_NAME_INDEX);
+            let value_offset = usize::from(get_u16(region, at + E_VALUE_OFFS));
+            let value_inode = get_u32(region, at + E_VALUE_INUM);
+            let value_len = get_u32(region, at + E_VALUE_SIZE) as usize;
             if value_inode != 0 {
                 return Err(vol.unsupported(
-                    "ea_inode",
+                    INCOMPAT_EA_INODE.name(),
                     format!(
                         "inode {} keeps an extended attribute value in inode {value_inode}",
                         inode.stat.ino
@@ -120,7 +150,7 @@ impl Ext4Reader {
                 ));
             }
             let name = region
-                .get(at + ENTRY_HEADER..at + ENTRY_HEADER + name_len)
+                .get(at + E_NAME..at + E_NAME + name_len)
                 .unwrap_or_default();
             let value = match value_len {
                 0 => &[][..],

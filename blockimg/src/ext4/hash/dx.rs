@@ -1,24 +1,10 @@
-//! The hash functions of ext4.
-//!
-//! * [`dx_hash`]: the hash of a file name that orders the entries of a hashed
-//!   (htree) directory, in all six on-disk variants ([`HashVersion`]).
-//! * [`xattr_entry_hash`] and [`xattr_block_hash`]: the hashes stored in
-//!   extended attribute entries and in the header of an extended attribute
-//!   block.
-//! * [`crc32c_raw`]: the CRC32C form every `metadata_csum` checksum is built
-//!   from.
-//!
-//! The results are bit-for-bit those of the Linux kernel and of e2fsprogs on
-//! a little-endian machine.
+//! The directory index hash: the hash of a file name that orders the
+//! entries of an htree directory, in the legacy, half MD4 and TEA
+//! algorithms, each with name bytes read as signed or unsigned chars.
 
-/// Superblock `s_flags` bit: directory hashes treat name bytes as signed
-/// chars (what mke2fs sets on x86).
-pub const FLAGS_SIGNED_HASH: u32 = 0x0001;
-
-/// Superblock `s_flags` bit: directory hashes treat name bytes as unsigned
-/// chars.
+use super::widen;
 #[cfg(test)]
-pub const FLAGS_UNSIGNED_HASH: u32 = 0x0002;
+use crate::ext4::format::superblock::FLAGS_UNSIGNED_HASH;
 
 /// The major hash value that marks the end of a directory in 32-bit readdir
 /// cookies; no name may hash to it (`EXT4_HTREE_EOF_32BIT << 1`).
@@ -32,8 +18,8 @@ const DEFAULT_SEED: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_54
 ///
 /// The `*Unsigned` variants differ from their signed counterparts only for
 /// name bytes of 0x80 and above. On disk, the htree root and the superblock
-/// store the signed number (0, 1 or 2); the superblock flags
-/// [`FLAGS_UNSIGNED_HASH`] / [`FLAGS_SIGNED_HASH`] then choose the variant
+/// store the signed number (0, 1 or 2); the superblock's `s_flags`
+/// (`FLAGS_UNSIGNED_HASH` or `FLAGS_SIGNED_HASH`) then choose the variant
 /// (see [`HashVersion::for_superblock`]).
 // The writer hashes with `HalfMd4` only; the other versions stay so that
 // the tests check the shared code (seeds, padding, signedness) against
@@ -87,7 +73,7 @@ impl HashVersion {
     /// The variant a kernel uses for a directory whose htree root (or the
     /// superblock's `s_def_hash_version`) says `stored`, on a filesystem
     /// whose superblock `s_flags` are `s_flags`: the stored signed numbers
-    /// 0..=2 become their unsigned counterparts when [`FLAGS_UNSIGNED_HASH`]
+    /// 0..=2 become their unsigned counterparts when `FLAGS_UNSIGNED_HASH`
     /// is set. `None` for an unknown number.
     #[cfg(test)]
     pub fn for_superblock(stored: u8, s_flags: u32) -> Option<Self> {
@@ -193,17 +179,6 @@ fn finish_major(hash: u32) -> u32 {
         HTREE_EOF_MAJOR - 2
     } else {
         even
-    }
-}
-
-/// One name byte as the C code sees it: a `char` widened to `int`, then
-/// reinterpreted as 32 bits.
-fn widen(byte: u8, unsigned: bool) -> u32 {
-    if unsigned {
-        u32::from(byte)
-    } else {
-        // Sign extension of a signed char.
-        i32::from(byte as i8) as u32
     }
 }
 
@@ -325,125 +300,13 @@ fn tea_transform(state: &mut [u32; 4], input: &[u32; 4]) {
     state[1] = state[1].wrapping_add(b1);
 }
 
-/// The `e_hash` of an extended attribute entry.
-///
-/// `name` is the name as stored in the entry, without the namespace prefix
-/// the entry's `e_name_index` stands for (`"user.foo"` stores `foo`). Its
-/// bytes are hashed as signed chars, as Linux before 6.2 and e2fsprogs
-/// before 1.47 compute it on x86; newer releases compute the unsigned form
-/// ([`xattr_entry_hash_unsigned`]) but still accept this one, so this form
-/// is understood by old and new tools alike. The two differ only for names
-/// with bytes of 0x80 and above.
-///
-/// `value` is the attribute value, hashed as little-endian words,
-/// zero-padded to a multiple of 4 bytes. For a value kept in an EA inode,
-/// pass that inode's hash as 4 little-endian bytes instead.
-pub fn xattr_entry_hash(name: &[u8], value: &[u8]) -> u32 {
-    xattr_value_hash(xattr_name_hash(name, false), value)
-}
-
-/// The `e_hash` of an extended attribute entry with the name bytes hashed
-/// as unsigned chars, as Linux 6.2 and later and e2fsprogs 1.47 and later
-/// compute it. Identical to [`xattr_entry_hash`] for names without bytes of
-/// 0x80 and above.
 #[cfg(test)]
-pub fn xattr_entry_hash_unsigned(name: &[u8], value: &[u8]) -> u32 {
-    xattr_value_hash(xattr_name_hash(name, true), value)
-}
-
-/// Folds the name into the entry hash (`NAME_HASH_SHIFT` 5).
-fn xattr_name_hash(name: &[u8], unsigned: bool) -> u32 {
-    name.iter().fold(0, |hash: u32, &byte| {
-        hash.rotate_left(5) ^ widen(byte, unsigned)
-    })
-}
-
-/// Folds the value words into the entry hash (`VALUE_HASH_SHIFT` 16).
-fn xattr_value_hash(mut hash: u32, value: &[u8]) -> u32 {
-    for chunk in value.chunks(4) {
-        let mut word = [0u8; 4];
-        word[..chunk.len()].copy_from_slice(chunk);
-        hash = hash.rotate_left(16) ^ u32::from_le_bytes(word);
-    }
-    hash
-}
-
-/// The `h_hash` of an extended attribute block, from the `e_hash` of its
-/// entries in on-disk order (`BLOCK_HASH_SHIFT` 16). It is 0 when any entry
-/// hash is 0.
-pub fn xattr_block_hash(entry_hashes: impl IntoIterator<Item = u32>) -> u32 {
-    let mut hash: u32 = 0;
-    for entry in entry_hashes {
-        if entry == 0 {
-            return 0;
-        }
-        hash = hash.rotate_left(16) ^ entry;
-    }
-    hash
-}
-
-/// CRC32C (Castagnoli) without the customary pre- and post-inversion: the
-/// form ext4 chains its `metadata_csum` checksums with. Start a chain with
-/// `!0`; the on-disk checksum is the final value as is.
-pub fn crc32c_raw(crc: u32, data: &[u8]) -> u32 {
-    !crc32c::crc32c_append(!crc, data)
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::ext4::format::superblock::FLAGS_SIGNED_HASH;
+    use crate::ext4::test_tools::{debugfs, e2fsprogs, make_image};
     use std::fmt::Write as _;
     use std::os::unix::ffi::OsStrExt;
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-
-    /// Finds a tool in PATH or the sbin directories it usually lives in.
-    pub(crate) fn tool(name: &str) -> Option<PathBuf> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .chain(["/sbin", "/usr/sbin", "/usr/local/sbin"].map(PathBuf::from))
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    }
-
-    /// The e2fsprogs tools, or `None` (after saying why) when missing.
-    fn e2fsprogs() -> Option<(PathBuf, PathBuf)> {
-        match (tool("mke2fs"), tool("debugfs")) {
-            (Some(mke2fs), Some(debugfs)) => Some((mke2fs, debugfs)),
-            _ => {
-                eprintln!("skipping: mke2fs or debugfs not installed");
-                None
-            }
-        }
-    }
-
-    /// Makes a small ext4 image at `dir/img`.
-    fn make_image(mke2fs: &Path, dir: &Path, features: &str) -> PathBuf {
-        let img = dir.join("img");
-        let out = Command::new(mke2fs)
-            .args(["-q", "-F", "-t", "ext4", "-O", features])
-            .arg(&img)
-            .arg("4M")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "mke2fs failed: {out:?}");
-        img
-    }
-
-    /// Runs debugfs with a command file (raw bytes, one command a line) and
-    /// returns its standard output.
-    fn debugfs(debugfs: &Path, img: &Path, write: bool, commands: &[u8]) -> Vec<u8> {
-        let dir = img.parent().unwrap();
-        let cmd_file = dir.join("commands");
-        std::fs::write(&cmd_file, commands).unwrap();
-        let mut cmd = Command::new(debugfs);
-        if write {
-            cmd.arg("-w");
-        }
-        let out = cmd.arg("-f").arg(&cmd_file).arg(img).output().unwrap();
-        assert!(out.status.success(), "debugfs failed: {out:?}");
-        out.stdout
-    }
 
     /// Formats a seed as the UUID debugfs parses back into the same words.
     fn seed_uuid(seed: &[u32; 4]) -> String {
@@ -611,242 +474,5 @@ pub(crate) mod tests {
         assert_eq!(w[0], 0x0101_0100u32.wrapping_sub(1));
         let w: [u32; 4] = name_words(&[0xff], true);
         assert_eq!(w[0], 0x0101_01ff);
-    }
-
-    #[test]
-    fn xattr_block_hash_by_hand() {
-        assert_eq!(xattr_block_hash([]), 0);
-        assert_eq!(xattr_block_hash([0x1234_5678]), 0x1234_5678);
-        assert_eq!(
-            xattr_block_hash([0x1234_5678, 0x0000_ffff]),
-            0x5678_1234 ^ 0x0000_ffff
-        );
-        assert_eq!(xattr_block_hash([0x1234_5678, 0, 7]), 0);
-    }
-
-    #[test]
-    fn xattr_entry_hash_by_hand() {
-        // "a" = 0x61; value "xy" pads to the word 0x00007978.
-        let name = 0x61u32;
-        assert_eq!(xattr_entry_hash(b"a", b""), name);
-        assert_eq!(
-            xattr_entry_hash(b"a", b"xy"),
-            name.rotate_left(16) ^ 0x0000_7978
-        );
-        // A signed 0x80 xors in 0xffffff80.
-        assert_eq!(xattr_entry_hash(&[0x80], b""), 0xffff_ff80);
-        assert_eq!(xattr_entry_hash_unsigned(&[0x80], b""), 0x80);
-    }
-
-    /// Reads a little-endian u32 at `off`.
-    fn le32(buf: &[u8], off: usize) -> u32 {
-        u32::from_le_bytes(buf[off..off + 4].try_into().unwrap())
-    }
-
-    /// One entry of an extended attribute block, as found on disk.
-    struct RawEntry {
-        /// Byte offset of the entry within the block.
-        offset: usize,
-        name: Vec<u8>,
-        value: Vec<u8>,
-        e_hash: u32,
-    }
-
-    /// An image whose directory `/d` has attributes in an attribute block.
-    struct XattrImage {
-        _dir: tempfile::TempDir,
-        img: PathBuf,
-        block_size: usize,
-        block: usize,
-        entries: Vec<RawEntry>,
-    }
-
-    /// Attribute names (after `user.`) and values, all too large for the
-    /// inode body so that every entry lands in the attribute block, where
-    /// e2fsprogs stores entry hashes (it leaves in-inode entry hashes at 0).
-    fn xattr_values() -> Vec<(Vec<u8>, Vec<u8>)> {
-        vec![
-            (b"big".to_vec(), vec![b'x'; 150]),
-            (b"odd".to_vec(), (0..=160u8).collect()),
-            ("\u{e9}t\u{e9}".as_bytes().to_vec(), b"abcdefgh".repeat(19)),
-            (vec![0xff, b'z', 0x80], vec![0xa5; 157]),
-        ]
-    }
-
-    /// Makes a metadata_csum image, lets debugfs add [`xattr_values`] to a
-    /// new directory and reads the attribute block back.
-    fn xattr_image(mke2fs: &Path, debugfs_bin: &Path) -> XattrImage {
-        let dir = tempfile::tempdir().unwrap();
-        let img = make_image(mke2fs, dir.path(), "metadata_csum");
-        let values = xattr_values();
-        let mut commands = b"mkdir d\n".to_vec();
-        for (i, (name, value)) in values.iter().enumerate() {
-            let file = dir.path().join(format!("value{i}"));
-            std::fs::write(&file, value).unwrap();
-            commands.extend_from_slice(b"ea_set -f ");
-            commands.extend_from_slice(file.as_os_str().as_bytes());
-            commands.extend_from_slice(b" /d user.");
-            commands.extend_from_slice(name);
-            commands.push(b'\n');
-        }
-        debugfs(debugfs_bin, &img, true, &commands);
-
-        let stat = debugfs(debugfs_bin, &img, false, b"stat /d\n");
-        let stat = String::from_utf8_lossy(&stat);
-        let block: usize = stat
-            .split("File ACL: ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_ne!(block, 0, "attributes went to a block");
-
-        let image = std::fs::read(&img).unwrap();
-        let block_size = 1024usize << le32(&image, 1024 + 0x18);
-        let blk = &image[block * block_size..][..block_size];
-        assert_eq!(le32(blk, 0), 0xea02_0000, "xattr block magic");
-
-        let mut entries = Vec::new();
-        let mut off = 32;
-        while le32(blk, off) != 0 {
-            let name_len = blk[off] as usize;
-            assert_eq!(blk[off + 1], 1, "user namespace");
-            let value_offs = u16::from_le_bytes([blk[off + 2], blk[off + 3]]) as usize;
-            let value_size = le32(blk, off + 8) as usize;
-            entries.push(RawEntry {
-                offset: off,
-                name: blk[off + 16..off + 16 + name_len].to_vec(),
-                value: blk[value_offs..value_offs + value_size].to_vec(),
-                e_hash: le32(blk, off + 12),
-            });
-            off += (16 + name_len + 3) & !3;
-        }
-        assert_eq!(entries.len(), values.len());
-        for entry in &entries {
-            let (_, value) = values.iter().find(|(n, _)| *n == entry.name).unwrap();
-            assert_eq!(&entry.value, value);
-        }
-        XattrImage {
-            _dir: dir,
-            img,
-            block_size,
-            block,
-            entries,
-        }
-    }
-
-    #[test]
-    fn xattr_entry_hash_matches_debugfs() {
-        let Some((mke2fs, debugfs_bin)) = e2fsprogs() else {
-            return;
-        };
-        let x = xattr_image(&mke2fs, &debugfs_bin);
-        for entry in &x.entries {
-            let signed = xattr_entry_hash(&entry.name, &entry.value);
-            let unsigned = xattr_entry_hash_unsigned(&entry.name, &entry.value);
-            // e2fsprogs 1.47 and later write the unsigned form, older
-            // releases on x86 the signed one.
-            assert!(
-                entry.e_hash == signed || entry.e_hash == unsigned,
-                "name {:x?}: on disk {:#x}, signed {signed:#x}, unsigned {unsigned:#x}",
-                entry.name,
-                entry.e_hash
-            );
-            if entry.name.iter().any(|&b| b >= 0x80) {
-                assert_ne!(signed, unsigned);
-            } else {
-                assert_eq!(signed, unsigned);
-            }
-        }
-        let image = std::fs::read(&x.img).unwrap();
-        let h_hash = le32(&image, x.block * x.block_size + 12);
-        // The header's h_hash is either left at 0 or the block hash.
-        assert!(h_hash == 0 || h_hash == xattr_block_hash(x.entries.iter().map(|e| e.e_hash)));
-    }
-
-    /// Rewrites the attribute block of `x` with the given entry hashes and
-    /// block hash, recomputing its checksum, and returns whether
-    /// `e2fsck -fn` finds the image clean.
-    fn fsck_with_hashes(x: &XattrImage, e2fsck: &Path, hashes: &[u32], h_hash: u32) -> bool {
-        let mut image = std::fs::read(&x.img).unwrap();
-        let sb = image[1024..2048].to_vec();
-        let start = x.block * x.block_size;
-        {
-            let blk = &mut image[start..start + x.block_size];
-            for (entry, hash) in x.entries.iter().zip(hashes) {
-                blk[entry.offset + 12..entry.offset + 16].copy_from_slice(&hash.to_le_bytes());
-            }
-            blk[12..16].copy_from_slice(&h_hash.to_le_bytes());
-            // h_checksum: crc32c over the checksum seed, the block number
-            // and the block with the checksum field zeroed.
-            blk[16..20].fill(0);
-            let seed = if le32(&sb, 0x60) & 0x2000 != 0 {
-                le32(&sb, 0x270)
-            } else {
-                crc32c_raw(!0, &sb[0x68..0x78])
-            };
-            let crc = crc32c_raw(seed, &(x.block as u64).to_le_bytes());
-            let crc = crc32c_raw(crc, blk);
-            blk[16..20].copy_from_slice(&crc.to_le_bytes());
-        }
-        std::fs::write(&x.img, &image).unwrap();
-        let out = Command::new(e2fsck)
-            .arg("-fn")
-            .arg(&x.img)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            eprintln!("{}", String::from_utf8_lossy(&out.stdout));
-        }
-        out.status.success()
-    }
-
-    #[test]
-    fn e2fsck_accepts_our_xattr_hashes() {
-        let (Some((mke2fs, debugfs_bin)), Some(e2fsck)) = (e2fsprogs(), tool("e2fsck")) else {
-            eprintln!("skipping: mke2fs, debugfs or e2fsck not installed");
-            return;
-        };
-        let x = xattr_image(&mke2fs, &debugfs_bin);
-
-        for hash in [xattr_entry_hash, xattr_entry_hash_unsigned] {
-            let hashes: Vec<u32> = x.entries.iter().map(|e| hash(&e.name, &e.value)).collect();
-            let block = xattr_block_hash(hashes.iter().copied());
-            assert!(fsck_with_hashes(&x, &e2fsck, &hashes, block));
-        }
-
-        // Control: the check is live, a wrong entry hash is reported.
-        let mut hashes: Vec<u32> = x
-            .entries
-            .iter()
-            .map(|e| xattr_entry_hash(&e.name, &e.value))
-            .collect();
-        hashes[0] ^= 0x10;
-        assert!(!fsck_with_hashes(&x, &e2fsck, &hashes, 0));
-    }
-
-    #[test]
-    fn crc32c_raw_matches_superblock_checksum() {
-        let Some((mke2fs, _)) = e2fsprogs() else {
-            return;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let img = make_image(&mke2fs, dir.path(), "metadata_csum");
-        let image = std::fs::read(&img).unwrap();
-        let sb = &image[1024..2048];
-        assert_eq!(u16::from_le_bytes([sb[0x38], sb[0x39]]), 0xef53);
-        assert_eq!(sb[0x175], 1, "s_checksum_type is crc32c");
-        assert_eq!(crc32c_raw(!0, &sb[..0x3fc]), le32(sb, 0x3fc));
-    }
-
-    #[test]
-    fn crc32c_raw_chains() {
-        // The standard check value of CRC32C is 0xe3069283 for "123456789".
-        assert_eq!(!crc32c_raw(!0, b"123456789"), 0xe306_9283);
-        let whole = crc32c_raw(!0, b"hello world");
-        let split = crc32c_raw(crc32c_raw(!0, b"hello "), b"world");
-        assert_eq!(whole, split);
-        assert_eq!(crc32c_raw(0x1234, b""), 0x1234);
     }
 }
