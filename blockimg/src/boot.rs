@@ -227,7 +227,7 @@ pub struct BootOptions {
     pub grub_efi_dir: Option<PathBuf>,
 }
 
-setters!(BootOptions {
+setters!(BootOptions at "blockimg::boot::BootOptions" {
     kernel: Option<PathBuf>,
     initrd: Option<PathBuf>,
     cmdline: String,

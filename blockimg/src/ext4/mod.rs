@@ -116,7 +116,7 @@ pub struct Ext4Options {
     pub min_inodes: u64,
 }
 
-setters!(Ext4Options {
+setters!(Ext4Options at "blockimg::ext4::Ext4Options" {
     block_size: u32,
     label: String,
     uuid: Option<[u8; 16]>,

@@ -38,7 +38,7 @@ use crate::tree::{Timestamp, Tree};
 ///                      NodeKind::File(FileContent::from_bytes(&b"appliance\n"[..])));
 /// tree.add(Tree::ROOT, b"hostname", file)?;
 ///
-/// let options = Ext4Options { label: "root".into(), timestamp: Some(time), ..Default::default() };
+/// let options = Ext4Options::default().label("root".into()).timestamp(Some(time));
 /// let plan = Ext4Plan::new(&tree, 8 << 20, &options)?; // an 8 MiB filesystem
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("root.ext4");
@@ -124,7 +124,7 @@ impl<'t> Ext4Plan<'t> {
     ///
     /// let options = Ext4Options::default();
     /// let (size, inodes) = Ext4Plan::min_size(&tree, &options, 20)?; // 20 % free space
-    /// let plan = Ext4Plan::new(&tree, size, &Ext4Options { min_inodes: inodes, ..options })?;
+    /// let plan = Ext4Plan::new(&tree, size, &options.min_inodes(inodes))?;
     /// assert!(plan.free_blocks() * 4096 >= (3 << 20) / 5);
     /// assert!(plan.data_bytes() >= 3 << 20);
     /// # Ok(())

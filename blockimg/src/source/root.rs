@@ -142,7 +142,7 @@ pub struct TreeAdjust {
     pub manifests: Vec<PathBuf>,
 }
 
-setters!(TreeAdjust {
+setters!(TreeAdjust at "blockimg::source::root::TreeAdjust" {
     owner: Option<(u32, u32)>,
     map_uid: Vec<(u32, u32)>,
     map_gid: Vec<(u32, u32)>,

@@ -24,6 +24,18 @@ use crate::tree::Timestamp;
 /// The smallest ESP that is FAT32 with 512-byte sectors: FAT32 needs at
 /// least 65,525 clusters, which at one sector each, with the two FATs and
 /// reserved sectors, is a little over 32 MiB.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::disk::fat::MIN_ESP_SIZE;
+/// use blockimg::disk::layout::{BootPartitions, DiskLayout, PartitionTable};
+///
+/// let small = BootPartitions { esp: Some(MIN_ESP_SIZE - (1 << 20)), bios_boot: None };
+/// assert!(DiskLayout::new(PartitionTable::Gpt, &small, 256 << 20).is_err());
+/// let enough = BootPartitions { esp: Some(MIN_ESP_SIZE), bios_boot: None };
+/// assert!(DiskLayout::new(PartitionTable::Gpt, &enough, 256 << 20).is_ok());
+/// ```
 pub const MIN_ESP_SIZE: u64 = 33 << 20;
 
 fn fat_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {

@@ -10,6 +10,15 @@ use crate::ext4::bytes::{get_u32, put_u32};
 use crate::tree::Timestamp;
 
 /// Inode number of the root directory (`EXT4_ROOT_INO`).
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ext4::read::ROOT_INO;
+///
+/// // Inode 1 holds bad blocks; the root directory is always inode 2.
+/// assert_eq!(ROOT_INO, 2);
+/// ```
 pub const ROOT_INO: u32 = 2;
 /// Inode number of the resize inode (`EXT4_RESIZE_INO`).
 pub(crate) const RESIZE_INO: u32 = 7;
