@@ -204,6 +204,16 @@ fn fake_inode(
 mod tests {
     use super::*;
 
+    /// A crash `ext4_structures` found: an inode buffer shorter than the
+    /// 128 bytes every inode has made the i_extra_isize message subtract
+    /// past zero.
+    #[test]
+    fn an_inode_shorter_than_128_bytes_is_an_error() {
+        let mut data = vec![0x0a];
+        data.extend_from_slice(&[0xa7; 30]);
+        assert!(!parse(&data));
+    }
+
     /// Every kind under every geometry, with empty, short and junk bytes.
     #[test]
     fn any_bytes_give_values_or_errors() {

@@ -206,7 +206,7 @@ fn decode(ino: u32, raw: Vec<u8>, sb: &Superblock, vol: &Volume) -> Result<Inode
             extra_isize,
             format!(
                 "must be a multiple of 4 up to {}",
-                raw.len() - GOOD_OLD_INODE_SIZE
+                raw.len().saturating_sub(GOOD_OLD_INODE_SIZE)
             ),
         ));
     }
