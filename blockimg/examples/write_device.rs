@@ -48,11 +48,10 @@ fn main() -> blockimg::Result<()> {
         device.display(),
         target.size()
     );
-    let options = WriteOptions {
-        skip_zeros: false,
-        verify: true,
-        force,
-    };
+    let options = WriteOptions::default()
+        .skip_zeros(false)
+        .verify(true)
+        .force(force);
     let summary = write_image(disk.as_mut(), image, target, &options, &mut Percent(1))?;
     println!(
         "{} bytes written{}",

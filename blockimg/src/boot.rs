@@ -157,13 +157,7 @@ pub fn root_uuid(timestamp: Option<i64>, parts: &[&[u8]]) -> Result<[u8; 16]> {
 /// let boot_options = BootOptions::default().kernel(Some(kernel));
 /// boot::add_boot_files(&mut tree, &boot_options, &uuid)?;
 ///
-/// let options = ImageOptions {
-///     size: DiskSize::Exact(128 << 20),
-///     table: PartitionTable::Gpt,
-///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: Some(1 << 20) },
-///     ext4: blockimg::ext4::Ext4Options::default().uuid(Some(uuid)),
-///     overwrite: false,
-/// };
+/// let options = ImageOptions::default().size(DiskSize::Exact(128 << 20)).table(PartitionTable::Gpt).boot_partitions(BootPartitions { esp: Some(64 << 20), bios_boot: Some(1 << 20) }).ext4(blockimg::ext4::Ext4Options::default().uuid(Some(uuid))).overwrite(false);
 /// let mut disk = plan_disk(&tree, &options)?;
 /// boot::install(&mut disk, BootMode::Hybrid, &boot_options)?; // BIOS and UEFI
 /// let path = dir.path().join("disk.img");
@@ -498,13 +492,7 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// #     return Ok(()); // GRUB's modules are not installed on this host
 /// # }
 /// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// let options = ImageOptions {
-///     size: DiskSize::Exact(128 << 20),
-///     table: PartitionTable::Mbr,
-///     boot_partitions: Default::default(),
-///     ext4: Default::default(),
-///     overwrite: false,
-/// };
+/// let options = ImageOptions::default().size(DiskSize::Exact(128 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
 /// let mut disk = plan_disk(&tree, &options)?;
 /// boot::install_bios(&mut disk, &BootOptions::default())?; // core.img in the gap after the MBR
 /// let mbr = disk.mbr_sector().ok_or("no MBR")?;
@@ -575,13 +563,7 @@ pub(crate) fn bios_boot_code(
 /// #     return Ok(()); // GRUB's modules are not installed on this host
 /// # }
 /// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// let options = ImageOptions {
-///     size: DiskSize::Exact(128 << 20),
-///     table: PartitionTable::Gpt,
-///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: None },
-///     ext4: Default::default(),
-///     overwrite: false,
-/// };
+/// let options = ImageOptions::default().size(DiskSize::Exact(128 << 20)).table(PartitionTable::Gpt).boot_partitions(BootPartitions { esp: Some(64 << 20), bios_boot: None }).ext4(Default::default()).overwrite(false);
 /// let mut disk = plan_disk(&tree, &options)?;
 /// boot::install_uefi(&mut disk, &BootOptions::default())?; // /EFI/BOOT/BOOTX64.EFI on the ESP
 /// let dir = tempfile::tempdir()?;

@@ -60,12 +60,10 @@
 //! let hostname = FileContent::from_bytes(b"appliance\n".to_vec());
 //! tree.add(etc, b"hostname", Node::new(meta(0o644), NodeKind::File(hostname)))?;
 //!
-//! let options = ImageOptions {
-//!     size: DiskSize::Exact(64 << 20),
+//! let options = ImageOptions::default()
+//!     .size(DiskSize::Exact(64 << 20))
 //!     // reproducible: same tree, same bytes
-//!     ext4: blockimg::ext4::Ext4Options::default().timestamp(Some(time)),
-//!     ..Default::default()
-//! };
+//!     .ext4(blockimg::ext4::Ext4Options::default().timestamp(Some(time)));
 //! let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
 //! let summary = build_image(&tree, &options, &dir.path().join("disk.img"))?;
 //! assert_eq!(summary.partition_offset, 1 << 20);

@@ -103,9 +103,10 @@ impl Target {
 /// use blockimg::target::WriteOptions;
 ///
 /// // For a new, empty EBS volume: skip the zeros, then read it all back.
-/// let options = WriteOptions { skip_zeros: true, verify: true, force: false };
+/// let options = WriteOptions::default().skip_zeros(true).verify(true).force(false);
 /// assert!(options.verify);
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriteOptions {
     /// Leave regions of zeros unwritten. Correct only on a target that
@@ -117,6 +118,12 @@ pub struct WriteOptions {
     /// Write over a target that is not blank.
     pub force: bool,
 }
+
+setters!(WriteOptions at "blockimg::target::WriteOptions" {
+    skip_zeros: bool,
+    verify: bool,
+    force: bool,
+});
 
 /// What [`write_image`] did.
 ///
@@ -132,7 +139,7 @@ pub struct WriteOptions {
 /// # let image = dir.path().join("disk.img");
 /// let target_path = dir.path().join("target.img");
 /// std::fs::File::create(&target_path)?.set_len(8 << 20)?; // empty, so zeros may be skipped
-/// let options = WriteOptions { skip_zeros: true, verify: false, force: false };
+/// let options = WriteOptions::default().skip_zeros(true).verify(false).force(false);
 /// let mut disk = blockimg::disk_format::open(&image)?;
 /// let summary = write_image(disk.as_mut(), &image, open_target(&target_path)?, &options, &mut blockimg::Silent)?;
 /// assert_eq!(summary.disk_size, 8 << 20);
@@ -416,7 +423,7 @@ pub fn open_build_target(path: &Path, disk_size: u64, force: bool) -> Result<Fil
 /// let mut disk = blockimg::disk_format::open(&image)?;
 /// let target = open_target(&target_path)?;
 /// assert!(!target.is_block_device());
-/// let options = WriteOptions { skip_zeros: false, verify: true, force: false };
+/// let options = WriteOptions::default().skip_zeros(false).verify(true).force(false);
 /// let summary = write_image(disk.as_mut(), &image, target, &options, &mut blockimg::Silent)?;
 /// assert!(summary.verified);
 /// assert_eq!(std::fs::read(&target_path)?, std::fs::read(&image)?);

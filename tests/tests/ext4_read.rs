@@ -512,15 +512,14 @@ fn a_tree_read_from_an_image_rebuilds() {
     fixture::set_times(&root.join("files/text"), (mtime.secs, 0), (mtime.secs, 0)).unwrap();
 
     let new = tmp.path().join("new.img");
-    let options = ImageOptions {
-        size: DiskSize::Auto {
+    let options = ImageOptions::default()
+        .size(DiskSize::Auto {
             headroom_percent: 20,
-        },
-        table: PartitionTable::Mbr,
-        boot_partitions: Default::default(),
-        ext4: blockimg::ext4::Ext4Options::default(),
-        overwrite: false,
-    };
+        })
+        .table(PartitionTable::Mbr)
+        .boot_partitions(Default::default())
+        .ext4(blockimg::ext4::Ext4Options::default())
+        .overwrite(false);
     build_image(&tree, &options, &new).unwrap();
     e2fsck_clean(&new, PART_OFFSET);
     let root_mtime = tree.node(Tree::ROOT).meta.mtime.secs;

@@ -20,13 +20,12 @@ fn a_file_that_grows_after_the_scan_stops_the_build() {
     let out = tmp.path().join("out");
     fs::create_dir(&out).unwrap();
     let img = out.join("disk.img");
-    let options = ImageOptions {
-        size: DiskSize::Exact(64 << 20),
-        table: PartitionTable::Mbr,
-        boot_partitions: Default::default(),
-        ext4: Default::default(),
-        overwrite: false,
-    };
+    let options = ImageOptions::default()
+        .size(DiskSize::Exact(64 << 20))
+        .table(PartitionTable::Mbr)
+        .boot_partitions(Default::default())
+        .ext4(Default::default())
+        .overwrite(false);
     let err = build_image(&tree, &options, &img).unwrap_err();
     assert!(
         matches!(err, Error::Source(SourceError::Changed { .. })),

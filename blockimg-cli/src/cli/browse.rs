@@ -99,7 +99,7 @@ fn closed_reader_is_fine(written: Result<()>) -> Result<()> {
 /// Copies a file or tree out of the image.
 pub fn run_get(args: GetArgs) -> Result<()> {
     let reader = open(&args.image)?;
-    let options = extract::ExtractOptions { force: args.force };
+    let options = extract::ExtractOptions::default().force(args.force);
     let summary = extract::extract(&reader, args.path.as_bytes(), &args.dest, options)?;
     for (what, count) in &summary.skipped {
         eprintln!("blockimg: warning: skipped {count} × {what}");

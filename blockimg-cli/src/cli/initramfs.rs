@@ -91,21 +91,21 @@ pub fn run(args: InitramfsArgs) -> Result<()> {
     }
     let timestamp = build_timestamp(args.timestamp)?;
     let root = load_root(args.root.as_deref(), timestamp)?;
-    let options = InitramfsOptions {
-        binaries: args
-            .binaries
-            .iter()
-            .map(|p| absolute(p))
-            .collect::<Result<_>>()?,
-        library_path: args.library_path.clone(),
-        modules: args.modules.clone(),
-        kernel_modules: args.kernel_modules.clone(),
-        init: args.init.clone(),
-        run: args.run.clone(),
-        busybox: args.busybox.as_deref().map(absolute).transpose()?,
-        owner: (!args.keep_owners).then_some(args.owner),
-        timestamp,
-    };
+    let options = InitramfsOptions::default()
+        .binaries(
+            args.binaries
+                .iter()
+                .map(|p| absolute(p))
+                .collect::<Result<_>>()?,
+        )
+        .library_path(args.library_path.clone())
+        .modules(args.modules.clone())
+        .kernel_modules(args.kernel_modules.clone())
+        .init(args.init.clone())
+        .run(args.run.clone())
+        .busybox(args.busybox.as_deref().map(absolute).transpose()?)
+        .owner((!args.keep_owners).then_some(args.owner))
+        .timestamp(timestamp);
     let built = assemble(root, HostFs::new("/"), &options)?;
     let compression = match args.compress {
         CompressArg::Gzip => Compression::Gzip,

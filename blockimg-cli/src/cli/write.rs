@@ -43,11 +43,10 @@ pub fn run(args: WriteArgs) -> Result<()> {
     check_name_matches(&args.image, disk.format())?;
     let target = open_target(&args.target)?;
     let target_size = target.size();
-    let options = WriteOptions {
-        skip_zeros: args.skip_zeros,
-        verify: args.verify,
-        force: args.force,
-    };
+    let options = WriteOptions::default()
+        .skip_zeros(args.skip_zeros)
+        .verify(args.verify)
+        .force(args.force);
     let mut terminal = Terminal::new(args.quiet);
     let summary = write_image(disk.as_mut(), &args.image, target, &options, &mut terminal)?;
     if !args.quiet {

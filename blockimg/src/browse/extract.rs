@@ -37,16 +37,21 @@ const COPY_CHUNK: usize = 1 << 20;
 /// let dest = dir.path().join("etc");
 /// extract(&fs, b"/etc", &dest, ExtractOptions::default())?;
 /// assert!(extract(&fs, b"/etc", &dest, ExtractOptions::default()).is_err()); // dest exists
-/// extract(&fs, b"/etc", &dest, ExtractOptions { force: true })?;
+/// extract(&fs, b"/etc", &dest, ExtractOptions::default().force(true))?;
 /// # Ok(())
 /// # }
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExtractOptions {
     /// Replace existing files and symlinks, and write into existing
     /// directories, instead of refusing an existing destination.
     pub force: bool,
 }
+
+setters!(ExtractOptions at "blockimg::browse::extract::ExtractOptions" {
+    force: bool,
+});
 
 /// What [`extract`] did.
 ///

@@ -46,13 +46,10 @@ pub const EFI_BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 /// std::fs::write(dir.path().join("hostname"), "appliance\n")?;
 /// let tree = blockimg::source::dir::scan(dir.path())?;
 ///
-/// let options = ImageOptions {
-///     size: DiskSize::Auto { headroom_percent: 50 }, // the smallest disk, plus room
-///     table: PartitionTable::Gpt,
-///     boot_partitions: BootPartitions::default(),
-///     ext4: Default::default(),
-///     overwrite: false,
-/// };
+/// let options = ImageOptions::default()
+///     .size(DiskSize::Auto { headroom_percent: 50 }) // the smallest disk, plus room
+///     .table(PartitionTable::Gpt)
+///     .boot_partitions(BootPartitions::default());
 /// let summary = build_image(&tree, &options, &dir.path().join("disk.img"))?;
 /// assert_eq!(summary.partitions.len(), 1);
 /// assert_eq!(std::fs::metadata(dir.path().join("disk.img"))?.len(), summary.disk_size);

@@ -14,10 +14,9 @@ use crate::ext4::Ext4Options;
 /// # use blockimg::tree::{Metadata, Timestamp, Tree};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
 /// // The smallest disk that holds the tree, with 50% to spare.
-/// let auto = ImageOptions { size: DiskSize::Auto { headroom_percent: 50 }, ..options.clone() };
+/// let auto = options.clone().size(DiskSize::Auto { headroom_percent: 50 });
 /// assert!(plan_disk(&tree, &auto)?.disk_size() < 64 << 20);
 /// assert_eq!(plan_disk(&tree, &options)?.disk_size(), 64 << 20);
 /// # Ok(())
@@ -45,17 +44,12 @@ pub enum DiskSize {
 ///
 /// # fn main() -> blockimg::Result<()> {
 /// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// let options = ImageOptions {
-///     size: DiskSize::Exact(128 << 20),
-///     table: PartitionTable::Gpt,
-///     boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) },
-///     ext4: blockimg::ext4::Ext4Options::default().label("root".into()),
-///     overwrite: false,
-/// };
+/// let options = ImageOptions::default().size(DiskSize::Exact(128 << 20)).table(PartitionTable::Gpt).boot_partitions(BootPartitions { esp: Some(40 << 20), bios_boot: Some(1 << 20) }).ext4(blockimg::ext4::Ext4Options::default().label("root".into())).overwrite(false);
 /// assert_eq!(plan_disk(&tree, &options)?.summary().partitions.len(), 3);
 /// # Ok(())
 /// # }
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct ImageOptions {
     /// Disk size.
@@ -69,6 +63,14 @@ pub struct ImageOptions {
     /// Replace an existing output file.
     pub overwrite: bool,
 }
+
+setters!(ImageOptions at "blockimg::image::ImageOptions" {
+    size: DiskSize,
+    table: PartitionTable,
+    boot_partitions: BootPartitions,
+    ext4: Ext4Options,
+    overwrite: bool,
+});
 
 impl Default for ImageOptions {
     /// The smallest MBR disk that holds the tree with 20% to spare, ext4's
@@ -95,8 +97,7 @@ impl Default for ImageOptions {
 /// # use blockimg::tree::{Metadata, Timestamp, Tree};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
 /// let summary = plan_disk(&tree, &options)?.summary();
 /// let root = summary.partitions.last().ok_or("no partition")?;
 /// assert_eq!((root.number, root.start), (1, 1 << 20));
@@ -129,8 +130,7 @@ pub struct PartitionSummary {
 /// # use blockimg::tree::{Metadata, Timestamp, Tree};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
 /// let summary = plan_disk(&tree, &options)?.summary();
 /// assert_eq!((summary.disk_size, summary.partition_offset), (64 << 20, 1 << 20));
 /// assert_eq!(summary.partition_size, 63 << 20);

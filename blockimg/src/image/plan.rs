@@ -74,8 +74,7 @@ pub enum PartitionContent<'t> {
 /// # use blockimg::tree::{Metadata, Timestamp, Tree};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
 /// let disk = plan_disk(&tree, &options)?; // nothing written yet
 /// assert_eq!(disk.summary().inodes_count - disk.summary().free_inodes, 11); // the reserved ones
 /// # Ok(())
@@ -97,13 +96,12 @@ pub fn plan_disk<'t>(tree: &'t Tree, options: &ImageOptions) -> Result<PlannedDi
 /// # use blockimg::tree::{Metadata, Timestamp, Tree};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-/// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
 /// use blockimg::image::plan_disk_fitted;
 /// use blockimg::sink::{virtual_size, OutputFormat};
 /// // A VHD rounds the disk up to its geometry: plan for the rounded size so a
 /// // GPT's backup lands in the disk's last sector.
-/// let gpt = ImageOptions { size: DiskSize::Exact(100_000_000), table: PartitionTable::Gpt, ..options };
+/// let gpt = options.size(DiskSize::Exact(100_000_000)).table(PartitionTable::Gpt);
 /// let fit = |size| virtual_size(OutputFormat::Vhd, size, false);
 /// let disk = plan_disk_fitted(&tree, &gpt, &fit)?;
 /// assert_eq!(disk.disk_size(), virtual_size(OutputFormat::Vhd, 100_000_000, false)?);

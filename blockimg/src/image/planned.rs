@@ -40,13 +40,7 @@ pub(super) struct DiskIds {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let time = Timestamp::from_secs(1_700_000_000);
 /// let tree = Tree::new(Metadata::directory(time));
-/// let options = ImageOptions {
-///     size: DiskSize::Exact(128 << 20),
-///     table: PartitionTable::Gpt,
-///     boot_partitions: BootPartitions { esp: Some(64 << 20), bios_boot: None },
-///     ext4: blockimg::ext4::Ext4Options::default().timestamp(Some(time)),
-///     overwrite: false,
-/// };
+/// let options = ImageOptions::default().size(DiskSize::Exact(128 << 20)).table(PartitionTable::Gpt).boot_partitions(BootPartitions { esp: Some(64 << 20), bios_boot: None }).ext4(blockimg::ext4::Ext4Options::default().timestamp(Some(time))).overwrite(false);
 /// let mut disk = plan_disk(&tree, &options)?;
 /// disk.add_esp_file(EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
 /// assert_eq!(disk.summary().partitions.len(), 2); // the ESP and the root
@@ -126,8 +120,7 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// assert_eq!(plan_disk(&tree, &options)?.disk_size(), 64 << 20);
     /// # Ok(())
     /// # }
@@ -145,10 +138,9 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// let uuid = [7; 16];
-    /// let fixed = ImageOptions { ext4: blockimg::ext4::Ext4Options::default().uuid(Some(uuid)), ..options };
+    /// let fixed = options.ext4(blockimg::ext4::Ext4Options::default().uuid(Some(uuid)));
     /// assert_eq!(plan_disk(&tree, &fixed)?.fs_uuid(), uuid);
     /// # Ok(())
     /// # }
@@ -166,8 +158,7 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// let disk = plan_disk(&tree, &options)?;
     /// let root = disk.layout().root();
     /// assert_eq!((root.start, root.size), (1 << 20, 63 << 20));
@@ -203,13 +194,7 @@ impl<'t> PlannedDisk<'t> {
     ///
     /// # fn main() -> blockimg::Result<()> {
     /// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
-    /// let options = ImageOptions {
-    ///     size: DiskSize::Exact(64 << 20),
-    ///     table: PartitionTable::Mbr,
-    ///     boot_partitions: Default::default(),
-    ///     ext4: Default::default(),
-    ///     overwrite: false,
-    /// };
+    /// let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// let disk = plan_disk(&tree, &options)?;
     /// let ranges = disk.written_ranges()?;
     /// let written: u64 = ranges.iter().map(|&(_, len)| len).sum();
@@ -249,8 +234,7 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// // Any sink: here the disk in memory.
     /// let mut image = Vec::new();
     /// plan_disk(&tree, &options)?.write_to(&mut image)?;
@@ -279,7 +263,7 @@ impl<'t> PlannedDisk<'t> {
     /// }
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// let options = ImageOptions { size: DiskSize::Exact(64 << 20), ..Default::default() };
+    /// let options = ImageOptions::default().size(DiskSize::Exact(64 << 20));
     /// let mut last = Last(0);
     /// plan_disk(&tree, &options)?.write_observed(&mut Vec::new(), &mut last)?;
     /// # Ok(())
@@ -316,11 +300,10 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// let mbr = plan_disk(&tree, &options)?.mbr_sector().ok_or("no table")?;
     /// assert_eq!(mbr[0x1c2], 0x83); // the root partition's type: Linux
-    /// let bare = ImageOptions { table: PartitionTable::None, ..options };
+    /// let bare = options.table(PartitionTable::None);
     /// assert!(plan_disk(&tree, &bare)?.mbr_sector().is_none());
     /// # Ok(())
     /// # }
@@ -346,8 +329,7 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// // On an MBR disk: from sector 1 to the first partition.
     /// let area = plan_disk(&tree, &options)?.boot_loader_area();
     /// assert_eq!(area, Some((512, (1 << 20) - 512)));
@@ -379,8 +361,7 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// let mut disk = plan_disk(&tree, &options)?;
     /// let mut mbr = disk.mbr_sector().ok_or("no table")?;
     /// mbr[..4].copy_from_slice(&[0xfa, 0x31, 0xc0, 0x8e]); // boot code; the table stays
@@ -447,11 +428,9 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// use blockimg::image::{BootPartitions, EFI_BOOT_PATH};
-    /// let uefi = ImageOptions { table: PartitionTable::Gpt,
-    ///                           boot_partitions: BootPartitions { esp: Some(40 << 20), bios_boot: None }, ..options.clone() };
+    /// let uefi = options.clone().table(PartitionTable::Gpt).boot_partitions(BootPartitions { esp: Some(40 << 20), bios_boot: None });
     /// let mut disk = plan_disk(&tree, &uefi)?;
     /// disk.add_esp_file(EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
     /// disk.add_esp_file("EFI/BOOT/GRUB.CFG", b"configfile (hd0,gpt2)/boot/grub.cfg\n")?; // 8.3 names
@@ -481,8 +460,7 @@ impl<'t> PlannedDisk<'t> {
     /// # use blockimg::tree::{Metadata, Timestamp, Tree};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Mbr,
-    /// #     boot_partitions: Default::default(), ext4: Default::default(), overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Mbr).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
     /// let summary = plan_disk(&tree, &options)?.summary();
     /// assert_eq!((summary.table, summary.partitions.len()), (PartitionTable::Mbr, 1));
     /// assert_eq!(summary.block_size, 4096);

@@ -41,7 +41,7 @@ const MAX_SYMLINKS: usize = 40;
 /// let sysroot = tempfile::tempdir()?;
 /// std::fs::create_dir(sysroot.path().join("bin"))?;
 /// std::fs::write(sysroot.path().join("bin/run"), "#!/bin/sh\n")?;
-/// let options = InitramfsOptions { binaries: vec!["/bin/run".into()], run: Some("/bin/run".into()), ..Default::default() };
+/// let options = InitramfsOptions::default().binaries(vec!["/bin/run".into()]).run(Some("/bin/run".into()));
 /// let root = Tree::new(Metadata::directory(Timestamp::from_secs(0)));
 /// let result = assemble(root, HostFs::new(sysroot.path()), &options);
 /// assert!(result.is_err()); // /bin/run is a script, not an ELF executable

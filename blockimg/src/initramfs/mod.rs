@@ -33,11 +33,9 @@
 //! let script = FileContent::from_bytes(b"#!/bin/sh\necho hello\n".to_vec());
 //! root.add(Tree::ROOT, b"init", Node::new(meta(0o755), NodeKind::File(script)))?;
 //!
-//! let options = InitramfsOptions {
-//!     owner: Some((0, 0)),
-//!     timestamp: Some(time.secs), // reproducible: same inputs, same bytes
-//!     ..Default::default()
-//! };
+//! let options = InitramfsOptions::default()
+//!     .owner(Some((0, 0)))
+//!     .timestamp(Some(time.secs)); // reproducible: same inputs, same bytes
 //! let built = assemble(root, HostFs::new("/"), &options)?;
 //! assert_eq!(built.init, InitKind::Kept);
 //! let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
@@ -95,17 +93,16 @@ pub const DEFAULT_BUSYBOX: &str = "/bin/busybox";
 /// # root.add(Tree::ROOT, b"init", Node::new(Metadata::directory(time), NodeKind::File(script)))?;
 /// // root: a tree holding an executable /init script.
 /// # if !std::path::Path::new("/bin/true").exists() { return Ok(()); } // not on this host
-/// let options = InitramfsOptions {
-///     binaries: vec!["/bin/true".into()], // with its ELF interpreter and libraries
-///     owner: Some((0, 0)),
-///     ..Default::default()
-/// };
+/// let options = InitramfsOptions::default()
+///     .binaries(vec!["/bin/true".into()]) // with its ELF interpreter and libraries
+///     .owner(Some((0, 0)));
 /// let before = root.len();
 /// let built = assemble(root, HostFs::new("/"), &options)?;
 /// assert!(built.tree.len() > before + 1);
 /// # Ok(())
 /// # }
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, Default)]
 pub struct InitramfsOptions {
     /// Executables to copy, with their interpreter and libraries (absolute
@@ -133,6 +130,18 @@ pub struct InitramfsOptions {
     /// current time and keeps all times.
     pub timestamp: Option<i64>,
 }
+
+setters!(InitramfsOptions at "blockimg::initramfs::InitramfsOptions" {
+    binaries: Vec<PathBuf>,
+    library_path: Vec<PathBuf>,
+    modules: Vec<String>,
+    kernel_modules: Option<PathBuf>,
+    init: Option<PathBuf>,
+    run: Option<String>,
+    busybox: Option<PathBuf>,
+    owner: Option<(u32, u32)>,
+    timestamp: Option<i64>,
+});
 
 /// Where `/init` came from.
 ///
@@ -228,13 +237,11 @@ pub struct Assembled {
 /// let init = dir.path().join("init");
 /// std::fs::write(&init, "#!/bin/true\n")?;
 ///
-/// let options = InitramfsOptions {
-///     binaries: vec!["/bin/true".into()], // copied with its loader and libraries
-///     init: Some(init),
-///     owner: Some((0, 0)),
-///     timestamp: Some(1_700_000_000),
-///     ..Default::default()
-/// };
+/// let options = InitramfsOptions::default()
+///     .binaries(vec!["/bin/true".into()]) // copied with its loader and libraries
+///     .init(Some(init))
+///     .owner(Some((0, 0)))
+///     .timestamp(Some(1_700_000_000));
 /// let root = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
 /// let built = assemble(root, HostFs::new("/"), &options)?;
 /// assert!(matches!(built.init, InitKind::File(_)));

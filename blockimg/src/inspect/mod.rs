@@ -220,8 +220,7 @@ pub use swap::SwapReport;
 /// # let dir = tempfile::tempdir()?;
 /// # let image = dir.path().join("disk.img");
 /// # let tree = blockimg::tree::Tree::new(blockimg::tree::Metadata::directory(blockimg::tree::Timestamp::from_secs(0)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: None }, overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: None }).overwrite(false);
 /// let mut disk = blockimg::image::plan_disk(&tree, &options)?;
 /// disk.add_esp_file(blockimg::image::EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
 /// let mut sink = blockimg::sink::SparseFile::create(&image, false)?;
@@ -297,8 +296,7 @@ pub struct GrubBios {
 /// # let dir = tempfile::tempdir()?;
 /// # let image = dir.path().join("disk.img");
 /// # let tree = blockimg::tree::Tree::new(blockimg::tree::Metadata::directory(blockimg::tree::Timestamp::from_secs(0)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: None }, overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: None }).overwrite(false);
 /// let mut disk = blockimg::image::plan_disk(&tree, &options)?;
 /// disk.add_esp_file(blockimg::image::EFI_BOOT_PATH, b"MZ (a UEFI boot loader)")?;
 /// let mut sink = blockimg::sink::SparseFile::create(&image, false)?;

@@ -242,13 +242,7 @@ pub fn virtual_size(format: OutputFormat, disk_size: u64, azure: bool) -> Result
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// let options = ImageOptions {
-///     size: DiskSize::Exact(64 << 20),
-///     table: PartitionTable::Gpt,
-///     boot_partitions: Default::default(),
-///     ext4: Default::default(),
-///     overwrite: false,
-/// };
+/// let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).boot_partitions(Default::default()).ext4(Default::default()).overwrite(false);
 /// let disk = plan_disk(&tree, &options)?;
 ///
 /// let dir = tempfile::tempdir()?;

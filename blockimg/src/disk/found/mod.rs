@@ -40,8 +40,7 @@ use crate::ext4::read::Ext4Reader;
 /// # let dir = tempfile::tempdir()?;
 /// # let image = dir.path().join("disk.img");
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
 /// # build_image(&tree, &options, &image)?;
 /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
 /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -77,8 +76,7 @@ pub enum PartitionKind {
 /// # let dir = tempfile::tempdir()?;
 /// # let image = dir.path().join("disk.img");
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
 /// # build_image(&tree, &options, &image)?;
 /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
 /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -115,8 +113,7 @@ pub struct Partition {
 /// # let dir = tempfile::tempdir()?;
 /// # let image = dir.path().join("disk.img");
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
 /// # build_image(&tree, &options, &image)?;
 /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
 /// let table = read_table(&std::fs::File::open(&image)?, &image)?;
@@ -152,8 +149,7 @@ pub enum TableKind {
 /// # let dir = tempfile::tempdir()?;
 /// # let image = dir.path().join("disk.img");
 /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-/// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-/// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+/// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
 /// # build_image(&tree, &options, &image)?;
 /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
 /// let table = read_table(&std::fs::File::open(&image)?, &image)?;
@@ -183,8 +179,7 @@ impl Partition {
     /// # let dir = tempfile::tempdir()?;
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -213,8 +208,7 @@ impl Partition {
     /// # let dir = tempfile::tempdir()?;
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -242,8 +236,7 @@ impl Partition {
     /// # let dir = tempfile::tempdir()?;
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;
@@ -267,8 +260,7 @@ impl Partition {
     /// # let dir = tempfile::tempdir()?;
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let parts = partitions(&std::fs::File::open(&image)?, &image)?;

@@ -108,8 +108,7 @@ impl ImageSpec {
     /// # let dir = tempfile::tempdir()?;
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let (_file, partition) = ImageSpec::parse(image.as_os_str())?.locate()?;
@@ -190,8 +189,7 @@ impl ImageSpec {
     /// # let dir = tempfile::tempdir()?;
     /// # let image = dir.path().join("disk.img");
     /// # let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1_700_000_000)));
-    /// # let options = ImageOptions { size: DiskSize::Exact(64 << 20), table: PartitionTable::Gpt, ext4: Default::default(),
-    /// #     boot_partitions: BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }, overwrite: false };
+    /// # let options = ImageOptions::default().size(DiskSize::Exact(64 << 20)).table(PartitionTable::Gpt).ext4(Default::default()).boot_partitions(BootPartitions { esp: Some(33 << 20), bios_boot: Some(1 << 20) }).overwrite(false);
     /// # build_image(&tree, &options, &image)?;
     /// // disk.img: GPT; a BIOS boot partition, an ESP and the ext4 root.
     /// let fs = ImageSpec::parse(image.as_os_str())?.open_ext4()?;
