@@ -4,6 +4,9 @@
 //! A [`Tree`] holds nodes (inodes): their metadata, their kind and, for regular
 //! files, a reference to where the data lives. Directory entries point at nodes
 //! by [`NodeId`]; a node reachable from several entries is a hard link.
+//!
+//! (The file is over 600 lines for the `Tree` API, each method with its
+//! example; the node's data, metadata and times have modules of their own.)
 
 mod content;
 mod metadata;
