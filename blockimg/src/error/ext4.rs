@@ -28,14 +28,17 @@ pub enum Ext4Error {
         /// Largest target length allowed.
         limit: usize,
     },
-    /// Extended attributes that do not fit in an inode plus one block.
-    #[error("extended attributes of {path} need {needed} bytes; at most {limit} fit")]
+    /// Extended attributes that do not fit in an inode plus one block:
+    /// what the inode cannot hold needs more than the block.
+    #[error(
+        "extended attributes of {path} need {needed} bytes outside the inode; an xattr block holds at most {limit}"
+    )]
     XattrsTooLarge {
         /// Path within the tree.
         path: String,
-        /// Bytes the attributes need.
+        /// Bytes the attributes the inode cannot hold need in the block.
         needed: usize,
-        /// Bytes available.
+        /// Bytes an xattr block holds.
         limit: usize,
     },
     /// An extended attribute that cannot be stored.

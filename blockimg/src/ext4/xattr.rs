@@ -77,8 +77,8 @@ pub fn layout(xattrs: &[Xattr], block_size: u32, path: &dyn Fn() -> String) -> R
     if block_need > block_room {
         return Err(Error::from(Ext4Error::XattrsTooLarge {
             path: path(),
-            needed: block_need + used,
-            limit: block_room + ibody_room,
+            needed: block_need,
+            limit: block_room,
         }));
     }
     let ibody = if in_inode.is_empty() {
@@ -195,6 +195,21 @@ mod tests {
     fn too_large_is_an_error_naming_the_path() {
         let e = layout(&[x("user.huge", 5000)], 4096, &|| "/f".to_string()).unwrap_err();
         assert!(e.to_string().contains("/f"));
+    }
+
+    /// One value the inode cannot hold must fit the block alone: the
+    /// message gives what the block needs and what it holds (it used to add
+    /// the inode's room, reading "need 2032; at most 2108 fit").
+    #[test]
+    fn too_large_names_what_the_block_needs_and_holds() {
+        let e = layout(&[x("user.large", 2000)], 2048, &|| "/f".to_string()).unwrap_err();
+        match e {
+            Error::Ext4(Ext4Error::XattrsTooLarge { needed, limit, .. }) => {
+                assert!(needed > limit, "needed {needed}, limit {limit}");
+                assert_eq!(limit, 2048 - BLOCK_HEADER_LEN);
+            }
+            other => panic!("{other}"),
+        }
     }
 
     #[test]
