@@ -58,12 +58,14 @@ pub enum Ext4Error {
         path: String,
     },
     /// A file with more hard links than ext4 can count.
-    #[error("{path} has {links} hard links; ext4 allows at most 65000")]
+    #[error("{path} has {links} hard links; ext4 allows at most {limit}")]
     TooManyLinks {
         /// One name of the file.
         path: String,
         /// Its number of links.
         links: u32,
+        /// The most ext4 counts ([`MAX_LINKS`](crate::ext4::MAX_LINKS)).
+        limit: u32,
     },
     /// A structure whose field breaks its format's rules.
     #[error(transparent)]

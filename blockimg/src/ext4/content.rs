@@ -71,6 +71,7 @@ impl Content {
                 return Err(Error::from(Ext4Error::TooManyLinks {
                     path: path(),
                     links,
+                    limit: MAX_LINKS,
                 }));
             }
             blocks += node_blocks(node, block_size, path)?;

@@ -15,6 +15,7 @@ mod time;
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
+use crate::ext4::file_type::FileType;
 
 pub use crate::error::TreeError;
 pub(crate) use content::read_runs;
@@ -186,15 +187,16 @@ impl Node {
     /// # }
     /// ```
     pub fn type_bits(&self) -> u16 {
-        match self.kind {
-            NodeKind::File(_) => 0o100000,
-            NodeKind::Directory(_) => 0o040000,
-            NodeKind::Symlink(_) => 0o120000,
-            NodeKind::CharDevice { .. } => 0o020000,
-            NodeKind::BlockDevice { .. } => 0o060000,
-            NodeKind::Fifo => 0o010000,
-            NodeKind::Socket => 0o140000,
-        }
+        let file_type = match self.kind {
+            NodeKind::File(_) => FileType::RegularFile,
+            NodeKind::Directory(_) => FileType::Directory,
+            NodeKind::Symlink(_) => FileType::Symlink,
+            NodeKind::CharDevice { .. } => FileType::CharDevice,
+            NodeKind::BlockDevice { .. } => FileType::BlockDevice,
+            NodeKind::Fifo => FileType::Fifo,
+            NodeKind::Socket => FileType::Socket,
+        };
+        file_type.mode_bits()
     }
 
     /// The full `st_mode`: type bits and permissions.
