@@ -170,10 +170,7 @@ impl OutputOptions {
             azure: false,
             identity: ImageIdentity::random()?,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            level: std::env::var("TMP_LEVEL")
-                .ok()
-                .and_then(|l| l.parse().ok())
-                .unwrap_or(crate::disk_format::vmdk::write::DEFAULT_LEVEL),
+            level: crate::disk_format::vmdk::write::DEFAULT_LEVEL,
         })
     }
 }
