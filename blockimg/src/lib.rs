@@ -101,6 +101,6 @@ pub mod source;
 pub mod target;
 pub mod tree;
 
-pub use builder::{Built, DiskBuilder, Output, Source};
+pub use builder::{Built, DiskBuilder, Output, Partition, PartitionFill, PreparedDisk, Source};
 pub use error::{Error, Result};
 pub use report::{Observer, Phase, Silent, Warning};

@@ -9,26 +9,30 @@
 //! writes it in ascending offset order.
 
 mod output;
+mod partitions;
+mod prepared;
 mod source;
 
 use std::io::Read;
-use std::path::Path;
 
 use crate::boot::{self, BootMode, BootOptions};
+use crate::disk::layout::DiskLayout;
 use crate::error::{Error, Result};
-use crate::ext4::Ext4Options;
+use crate::ext4::{Ext4Options, Ext4Plan};
 use crate::image::{
-    plan_disk_fitted, stream_archive_into, BootPartitions, DiskSize, ImageOptions, ImageSummary,
-    PartitionTable, PlannedDisk, StreamSteps,
+    stream_archive_into, BootPartitions, DiskSize, ImageOptions, ImageSummary, PartitionTable,
+    PlannedDisk, StreamSteps,
 };
 use crate::report::{Observer, Warning};
 use crate::sink::{virtual_size, OutputFormat, SparseFile};
 use crate::source::root::{RootSource, TreeAdjust};
 use crate::source::tar::OutsideRoot;
 use crate::tree::{Timestamp, Tree};
-pub(crate) use output::write_outputs;
 pub use output::Output;
 use output::{device_sink, OutputTarget};
+use partitions::default_partitions;
+pub use partitions::{Partition, PartitionFill};
+pub use prepared::PreparedDisk;
 use source::load;
 pub use source::Source;
 
@@ -83,6 +87,7 @@ pub struct DiskBuilder {
     esp_size: u64,
     bios_boot_size: u64,
     uuid_seed: Vec<Vec<u8>>,
+    partitions: Option<Vec<Partition>>,
 }
 
 impl DiskBuilder {
@@ -105,6 +110,7 @@ impl DiskBuilder {
             esp_size: 64 << 20,
             bios_boot_size: 1 << 20,
             uuid_seed: Vec::new(),
+            partitions: None,
         }
     }
 
@@ -180,184 +186,277 @@ impl DiskBuilder {
         self
     }
 
+    /// Lists the disk's partitions in table order, replacing the boot
+    /// partitions and root the boot mode implies (and the ESP and BIOS boot
+    /// sizes): exactly one holds [`PartitionFill::Root`], the source's
+    /// tree. An archive source is then read whole before planning.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::layout::{PartitionRole, PartitionSpec};
+    /// use blockimg::image::{DiskSize, PartitionTable};
+    /// use blockimg::{DiskBuilder, Output, Partition, PartitionFill, Silent, Source};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+    /// let partitions = vec![
+    ///     Partition::new(PartitionSpec::new(PartitionRole::Root, None), PartitionFill::Root).fit(10),
+    ///     Partition::new(
+    ///         PartitionSpec::new(PartitionRole::Swap, Some(16 << 20)),
+    ///         PartitionFill::Swap { uuid: [9; 16], label: "swap".into() },
+    ///     ),
+    /// ];
+    /// let built = DiskBuilder::new(Source::Empty)
+    ///     .table(PartitionTable::Gpt)
+    ///     .size(DiskSize::Exact(64 << 20))
+    ///     .partitions(partitions)
+    ///     .timestamp(Some(1_700_000_000))
+    ///     .write(Output::file(dir.path().join("disk.img")), &mut Silent)?;
+    /// assert_eq!(built.summary.partitions.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn partitions(mut self, partitions: Vec<Partition>) -> DiskBuilder {
+        self.partitions = Some(partitions);
+        self
+    }
+
     /// Builds the disk into `output`, reporting progress and warnings to
     /// `observer`. On error, no output file is left behind and an existing
     /// one is untouched.
     pub fn write(self, output: Output, observer: &mut dyn Observer) -> Result<Built> {
-        let timestamp = self.timestamp;
-        let mode = self.boot;
+        let format = output.checked_format()?;
+        // An archive becoming a raw file or device of known size is read once.
+        let streamable = self.partitions.is_none()
+            && matches!(self.size, DiskSize::Exact(_))
+            && format == OutputFormat::Raw
+            && matches!(output.target, OutputTarget::Path(_));
+        if streamable && matches!(self.source, Source::Archive(_) | Source::Reader { .. }) {
+            return self.stream(output, observer);
+        }
+        let prepared = self.prepare(std::slice::from_ref(&output), observer)?;
+        let mut built = prepared.write(vec![output], observer)?;
+        built.pop().ok_or_else(|| Error::InvalidOption {
+            option: "output".into(),
+            reason: "nothing was written".into(),
+        })
+    }
+
+    /// Reads the source and lays the disk out for `outputs` (only their
+    /// formats matter here: a GPT's backup goes in the last sectors of the
+    /// largest disk they describe, and a VHD may round the size up);
+    /// nothing is written yet. [`PreparedDisk::write`] then writes it to
+    /// those outputs, or [`PreparedDisk::plan`] gives the planned disk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::image::DiskSize;
+    /// use blockimg::{DiskBuilder, Output, Silent, Source};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+    /// let outputs = || vec![Output::file(dir.path().join("disk.img")), Output::file(dir.path().join("disk.vhd"))];
+    /// let prepared = DiskBuilder::new(Source::Empty)
+    ///     .size(DiskSize::Exact(32 << 20))
+    ///     .prepare(&outputs(), &mut Silent)?;
+    /// assert_eq!(prepared.layout().partitions.len(), 1);
+    /// let built = prepared.write(outputs(), &mut Silent)?; // both, published together
+    /// assert_eq!(built.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prepare(self, outputs: &[Output], observer: &mut dyn Observer) -> Result<PreparedDisk> {
+        let steps = self.steps()?;
+        let mut tree = load(self.source, self.timestamp, self.outside, observer)?;
+        steps.adjust_tree(&self.adjust, &mut tree, observer)?;
+        let mut root_ext4 = steps.ext4.clone();
+        let mut fits = Vec::new();
+        for output in outputs {
+            let format = output.checked_format()?;
+            fits.push((format, output.azure));
+        }
+        // A GPT's backup belongs in the last sectors of the disk the
+        // outputs describe, which a VHD may round up.
+        let table = self.table;
+        let fit = |size: u64| fitted_size(table, &fits, size);
+        let (layout, partitions) = match self.partitions {
+            Some(mut partitions) => {
+                let layout = partitions::lay_out(
+                    self.table,
+                    self.size,
+                    &mut partitions,
+                    &tree,
+                    &mut root_ext4,
+                    &fit,
+                )?;
+                (layout, partitions)
+            }
+            None => {
+                let boot = steps.boot_partitions(self.table, self.esp_size, self.bios_boot_size);
+                let disk_size = match self.size {
+                    DiskSize::Exact(bytes) => bytes,
+                    DiskSize::Auto { headroom_percent } => {
+                        let (fs_size, inodes) =
+                            Ext4Plan::min_size(&tree, &root_ext4, headroom_percent)?;
+                        root_ext4.min_inodes = root_ext4.min_inodes.max(inodes);
+                        DiskLayout::front_bytes(self.table, &boot)?
+                            + fs_size
+                            + DiskLayout::back_bytes(self.table)
+                    }
+                };
+                let layout = DiskLayout::new(self.table, &boot, fit(disk_size)?)?;
+                (layout, default_partitions(DiskLayout::specs(&boot)))
+            }
+        };
+        Ok(PreparedDisk {
+            root: tree,
+            root_ext4,
+            partitions,
+            layout,
+            boot: steps.mode,
+            boot_options: steps.boot,
+            timestamp: self.timestamp,
+        })
+    }
+
+    /// The root's ext4 options with its UUID chosen (a boot menu names it)
+    /// and its time set.
+    fn steps(&self) -> Result<Steps> {
         let mut ext4 = self.ext4.clone();
-        if mode != BootMode::None && ext4.uuid.is_none() {
+        if self.boot != BootMode::None && ext4.uuid.is_none() {
             let parts: Vec<&[u8]> = self.uuid_seed.iter().map(Vec::as_slice).collect();
-            ext4.uuid = Some(boot::root_uuid(timestamp, &parts)?);
+            ext4.uuid = Some(boot::root_uuid(self.timestamp, &parts)?);
         }
         if ext4.timestamp.is_none() {
-            ext4.timestamp = timestamp.map(Timestamp::from_secs);
+            ext4.timestamp = self.timestamp.map(Timestamp::from_secs);
         }
+        Ok(Steps {
+            timestamp: self.timestamp,
+            mode: self.boot,
+            boot: self.boot_options.clone(),
+            ext4,
+        })
+    }
+
+    /// Streams an archive source into a raw file or block device in one
+    /// pass.
+    fn stream(self, output: Output, observer: &mut dyn Observer) -> Result<Built> {
+        let steps = self.steps()?;
+        let (input, name): (Box<dyn Read + Send>, String) = match self.source {
+            Source::Archive(path) => (RootSource::open_archive(&path)?, path.display().to_string()),
+            Source::Reader { reader, name } => (reader, name),
+            _ => {
+                return Err(Error::InvalidOption {
+                    option: "source".into(),
+                    reason: "only an archive is streamed".into(),
+                })
+            }
+        };
+        let DiskSize::Exact(bytes) = self.size else {
+            return Err(Error::InvalidOption {
+                option: "size".into(),
+                reason: "a streamed archive needs an exact disk size".into(),
+            });
+        };
+        let OutputTarget::Path(path) = &output.target else {
+            return Err(Error::InvalidOption {
+                option: "output".into(),
+                reason: "a streamed archive goes to a file or a block device".into(),
+            });
+        };
         let options = ImageOptions {
             size: self.size,
             table: self.table,
-            boot_partitions: BootPartitions {
-                esp: mode.uefi().then_some(self.esp_size),
-                bios_boot: (mode.bios() && self.table == PartitionTable::Gpt)
-                    .then_some(self.bios_boot_size),
-            },
-            ext4,
+            boot_partitions: steps.boot_partitions(self.table, self.esp_size, self.bios_boot_size),
+            ext4: steps.ext4.clone(),
             overwrite: output.overwrite,
         };
-        let destination = output.destination();
-        let format = OutputFormat::resolve(output.format, &destination)?;
-        let device = output.device().map(Path::to_path_buf);
-        if device.is_some() && format != OutputFormat::Raw {
-            return Err(Error::InvalidOption {
-                option: "format".into(),
-                reason: format!("a block device takes the raw disk, not {}", format.name()),
-            });
-        }
-        let steps = Steps {
-            adjust: &self.adjust,
-            timestamp,
-            mode,
-            boot: &self.boot_options,
-            uuid: options.ext4.uuid,
+        let device = output.device();
+        let sink = match device {
+            Some(device) => device_sink(device, bytes / 512 * 512, &output)?,
+            None => SparseFile::create(path, output.overwrite)?,
         };
-        // An archive becoming a raw file or device of known size is read once.
-        let streamable = matches!(self.size, DiskSize::Exact(_))
-            && format == OutputFormat::Raw
-            && matches!(output.target, OutputTarget::Path(_));
-        let source = match (streamable, self.source) {
-            (true, Source::Archive(path)) => {
-                let input = RootSource::open_archive(&path)?;
-                let name = path.display().to_string();
-                return stream(
-                    input,
-                    &name,
-                    &options,
-                    self.outside,
-                    &steps,
-                    &output,
-                    observer,
-                );
-            }
-            (true, Source::Reader { reader, name }) => {
-                return stream(
-                    reader,
-                    &name,
-                    &options,
-                    self.outside,
-                    &steps,
-                    &output,
-                    observer,
-                );
-            }
-            (_, source) => source,
+        let adjust = &self.adjust;
+        let stream_steps = StreamSteps {
+            adjust: |tree: &mut Tree, observer: &mut dyn Observer| {
+                steps.adjust_tree(adjust, tree, observer)
+            },
+            prepare: |disk: &mut PlannedDisk<'_>| boot::install(disk, steps.mode, &steps.boot),
         };
-        let mut tree = load(source, timestamp, self.outside, observer)?;
-        steps.adjust_tree(&mut tree, observer)?;
-        // A GPT's backup belongs in the last sectors of the disk the output
-        // describes, which a VHD may round up.
-        let fit = |size| match options.table {
-            PartitionTable::Gpt => virtual_size(format, size, output.azure),
-            PartitionTable::Mbr | PartitionTable::None => Ok(size),
-        };
-        let mut disk = plan_disk_fitted(&tree, &options, &fit)?;
-        boot::install(&mut disk, mode, &self.boot_options)?;
-        let summary = disk.summary();
-        let nodes = tree.len();
-        if let Some(device) = device {
-            let mut sink = device_sink(&device, disk.disk_size(), &output)?;
-            disk.write_observed(&mut sink, observer)?;
-            sink.finish(disk.disk_size())?;
-            return Ok(Built {
-                virtual_size: summary.disk_size,
-                summary,
-                nodes,
-                format,
-                output_bytes: None,
-            });
-        }
-        let written = write_outputs(&disk, vec![output], timestamp, observer)?;
-        let bytes = written.first().map(|w| w.bytes);
+        let (summary, nodes) = stream_archive_into(
+            input,
+            &name,
+            &options,
+            self.outside,
+            stream_steps,
+            sink,
+            observer,
+        )?;
         Ok(Built {
+            virtual_size: summary.disk_size,
+            output_bytes: device.is_none().then_some(summary.disk_size),
             summary,
             nodes,
-            format,
-            virtual_size: written.first().map_or(disk.disk_size(), |w| w.virtual_size),
-            output_bytes: bytes,
+            format: OutputFormat::Raw,
         })
     }
 }
 
-/// What happens to the tree once it is read, and the boot loader that
-/// goes onto the planned disk.
-struct Steps<'a> {
-    adjust: &'a TreeAdjust,
-    timestamp: Option<i64>,
-    mode: BootMode,
-    boot: &'a BootOptions,
-    /// The root filesystem's UUID, when chosen before planning.
-    uuid: Option<[u8; 16]>,
+/// The disk size every output describes the same disk at: the largest of
+/// the sizes the outputs' formats (with whether each is for Azure) round
+/// `size` to (a VHD rounds up to its geometry), so that a GPT's backup
+/// ends the disk in each. Other tables keep `size`.
+pub(crate) fn fitted_size(
+    table: PartitionTable,
+    outputs: &[(OutputFormat, bool)],
+    size: u64,
+) -> Result<u64> {
+    match table {
+        PartitionTable::Gpt => outputs.iter().try_fold(size, |fitted, &(format, azure)| {
+            Ok(fitted.max(virtual_size(format, size, azure)?))
+        }),
+        PartitionTable::Mbr | PartitionTable::None => Ok(size),
+    }
 }
 
-impl Steps<'_> {
-    /// Applies the adjustments, then puts the kernel, initrd and boot menu
-    /// into the tree when a boot loader is asked for.
-    fn adjust_tree(&self, tree: &mut Tree, observer: &mut dyn Observer) -> Result<()> {
-        self.adjust.apply(tree, self.timestamp)?;
-        match self.uuid {
+/// The root's ext4 options and what happens to the tree once it is read.
+struct Steps {
+    timestamp: Option<i64>,
+    mode: BootMode,
+    boot: BootOptions,
+    /// The root filesystem's options, its UUID chosen before planning
+    /// when a boot menu names it.
+    ext4: Ext4Options,
+}
+
+impl Steps {
+    /// Applies `adjust`, then puts the kernel, initrd and boot menu into
+    /// the tree when a boot loader is asked for.
+    fn adjust_tree(
+        &self,
+        adjust: &TreeAdjust,
+        tree: &mut Tree,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        adjust.apply(tree, self.timestamp)?;
+        match self.ext4.uuid {
             Some(uuid) if self.mode != BootMode::None => {
                 if self.boot.kernel.is_none() && boot::menu_entries(tree).is_empty() {
                     observer.warn(Warning::NoKernel);
                 }
-                boot::add_boot_files(tree, self.boot, &uuid)
+                boot::add_boot_files(tree, &self.boot, &uuid)
             }
             _ => Ok(()),
         }
     }
 
-    fn install(&self, disk: &mut PlannedDisk<'_>) -> Result<()> {
-        boot::install(disk, self.mode, self.boot)
+    /// The boot partitions the boot mode needs on `table`.
+    fn boot_partitions(&self, table: PartitionTable, esp: u64, bios_boot: u64) -> BootPartitions {
+        BootPartitions {
+            esp: self.mode.uefi().then_some(esp),
+            bios_boot: (self.mode.bios() && table == PartitionTable::Gpt).then_some(bios_boot),
+        }
     }
-}
-
-/// Streams an archive into a raw file or block device in one pass.
-fn stream(
-    input: Box<dyn Read + Send>,
-    name: &str,
-    options: &ImageOptions,
-    outside: OutsideRoot,
-    steps: &Steps<'_>,
-    output: &Output,
-    observer: &mut dyn Observer,
-) -> Result<Built> {
-    let DiskSize::Exact(bytes) = options.size else {
-        return Err(Error::InvalidOption {
-            option: "size".into(),
-            reason: "a streamed archive needs an exact disk size".into(),
-        });
-    };
-    let OutputTarget::Path(path) = &output.target else {
-        return Err(Error::InvalidOption {
-            option: "output".into(),
-            reason: "a streamed archive goes to a file or a block device".into(),
-        });
-    };
-    let device = output.device();
-    let sink = match device {
-        Some(device) => device_sink(device, bytes / 512 * 512, output)?,
-        None => SparseFile::create(path, output.overwrite)?,
-    };
-    let stream_steps = StreamSteps {
-        adjust: |tree: &mut Tree, observer: &mut dyn Observer| steps.adjust_tree(tree, observer),
-        prepare: |disk: &mut PlannedDisk<'_>| steps.install(disk),
-    };
-    let (summary, nodes) =
-        stream_archive_into(input, name, options, outside, stream_steps, sink, observer)?;
-    Ok(Built {
-        virtual_size: summary.disk_size,
-        output_bytes: device.is_none().then_some(summary.disk_size),
-        summary,
-        nodes,
-        format: OutputFormat::Raw,
-    })
 }

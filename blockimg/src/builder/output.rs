@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image::PlannedDisk;
 use crate::report::Observer;
 use crate::sink::{
@@ -110,6 +110,19 @@ impl Output {
     }
 
     /// The block device this output builds on, if it is one.
+    /// The output's format, named or told by its file name; a block
+    /// device takes only the raw disk.
+    pub(super) fn checked_format(&self) -> Result<OutputFormat> {
+        let format = OutputFormat::resolve(self.format, &self.destination())?;
+        if self.device().is_some() && format != OutputFormat::Raw {
+            return Err(Error::InvalidOption {
+                option: "format".into(),
+                reason: format!("a block device takes the raw disk, not {}", format.name()),
+            });
+        }
+        Ok(format)
+    }
+
     pub(super) fn device(&self) -> Option<&Path> {
         match &self.target {
             OutputTarget::Path(path) if is_block_device(path) => Some(path),

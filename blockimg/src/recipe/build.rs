@@ -8,17 +8,17 @@ use std::sync::Arc;
 use super::additions::{
     boot_added, describe_entry, directive, kernel_cmdline, root_entries, Added, FstabIds,
 };
-use super::partitions::{fitted_size, layout_error};
+use super::partitions::layout_error;
 use super::{Content, Ext4Spec, Origin, Recipe};
-use crate::boot::{self, add_boot_files, BootMode, GRUB_CFG_PATH, INITRD_PATH, KERNEL_PATH};
-use crate::builder::{write_outputs, Output};
+use crate::boot::{self, BootMode, GRUB_CFG_PATH, INITRD_PATH, KERNEL_PATH};
+use crate::builder::{DiskBuilder, Output, Partition, PartitionFill, PreparedDisk, Source};
 use crate::disk::fat::FatFormat;
-use crate::disk::layout::{DiskLayout, PartitionSpec, ALIGN};
+use crate::disk::layout::DiskLayout;
 use crate::error::Result;
-use crate::ext4::{Ext4Options, Ext4Plan};
+use crate::ext4::Ext4Options;
 use crate::identity::{id32, uuid_for};
-use crate::image::copy::image_size;
-use crate::image::{plan_partitions, PartitionContent, PlannedDisk};
+use crate::image::DiskSize;
+use crate::image::PlannedDisk;
 use crate::initramfs::hostfs::HostFs;
 use crate::initramfs::{archive_bytes, assemble};
 use crate::report::Observer;
@@ -86,16 +86,8 @@ pub struct Written {
 /// ```
 pub struct Prepared<'r> {
     pub(super) recipe: &'r Recipe,
-    pub(super) root: Tree,
-    /// Per partition: the tree of an ext4 data partition.
-    pub(super) data: Vec<Option<Tree>>,
-    /// Per partition: ext4 options (root and data partitions).
-    pub(super) ext4: Vec<Option<Ext4Options>>,
-    /// Per partition: swap UUID.
-    pub(super) swap: Vec<Option<[u8; 16]>>,
-    /// The ESP's format, its volume id chosen.
-    pub(super) esp: FatFormat,
-    pub(super) layout: DiskLayout,
+    /// The disk: its trees read and completed, its partitions laid out.
+    pub(super) disk: PreparedDisk,
     pub(super) added: Vec<Added>,
 }
 
@@ -142,7 +134,7 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
     // Identifiers are chosen first: grub.cfg and /etc/fstab name them.
     let Contents {
         root_uuid,
-        mut ext4,
+        ext4,
         swap,
         data,
         esp,
@@ -155,19 +147,75 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
     };
     let mut added = add_entries(recipe, &mut root, &ids)?;
     if recipe.boot.mode != BootMode::None {
-        added.extend(add_boot(recipe, &mut root, root_uuid)?);
+        added.extend(boot_files(recipe, &root, root_uuid)?);
     }
-    let layout = lay_out(recipe, &root, &data, &mut ext4)?;
+    let root_ext4 = ext4_options(&recipe.root.ext4, root_uuid, t);
+    let partitions = recipe
+        .partitions
+        .iter()
+        .zip(ext4.into_iter().zip(swap).zip(data))
+        .map(|(p, ((options, swap), tree))| {
+            let fill = match (&p.content, options, tree) {
+                (Content::Root, ..) => PartitionFill::Root,
+                (Content::Ext4 { .. }, Some(options), Some(tree)) => {
+                    PartitionFill::Ext4 { tree, options }
+                }
+                (Content::Swap { label, .. }, ..) => PartitionFill::Swap {
+                    uuid: swap.unwrap_or_default(),
+                    label: label.clone(),
+                },
+                (Content::Esp(_), ..) => PartitionFill::Esp(esp.clone()),
+                (
+                    Content::Raw {
+                        source: Some(image),
+                    },
+                    ..,
+                ) => PartitionFill::Image(image.clone()),
+                _ => PartitionFill::Empty,
+            };
+            let partition = Partition::new(p.spec.clone(), fill);
+            match (&p.content, p.auto) {
+                (Content::Root, true) => partition.fit(recipe.root.ext4.headroom),
+                (Content::Ext4 { ext4, .. }, true) => partition.fit(ext4.headroom),
+                (_, true) => partition.fit(0),
+                (_, false) => partition,
+            }
+        })
+        .collect();
+    let size = match recipe.size {
+        Some(bytes) => DiskSize::Exact(bytes),
+        None => DiskSize::Auto {
+            headroom_percent: recipe.root.ext4.headroom,
+        },
+    };
+    let disk = DiskBuilder::new(Source::Tree(root))
+        .table(recipe.table)
+        .size(size)
+        .ext4(root_ext4)
+        .timestamp(t)
+        .boot(recipe.boot.mode, recipe.boot.options.clone())
+        .partitions(partitions)
+        .prepare(&outputs(recipe, false), observer)
+        .map_err(|e| layout_error(recipe, e))?;
     Ok(Prepared {
         recipe,
-        root,
-        data,
-        ext4,
-        swap,
-        esp,
-        layout,
+        disk,
         added,
     })
+}
+
+/// The recipe's outputs.
+fn outputs(recipe: &Recipe, overwrite: bool) -> Vec<Output> {
+    recipe
+        .outputs
+        .iter()
+        .map(|o| {
+            Output::file(&o.path)
+                .format(o.format)
+                .azure(o.azure)
+                .overwrite(overwrite)
+        })
+        .collect()
 }
 
 /// What each partition holds, with its identifiers derived (under a fixed
@@ -304,9 +352,9 @@ fn add_entries(recipe: &Recipe, root: &mut Tree, ids: &FstabIds<'_>) -> Result<V
     Ok(added)
 }
 
-/// Puts the kernel, initrd and GRUB menu into the root of a bootable disk;
-/// returns what was added.
-fn add_boot(recipe: &Recipe, root: &mut Tree, root_uuid: [u8; 16]) -> Result<Vec<Added>> {
+/// The kernel, initrd and GRUB menu that go into the root of a bootable
+/// disk, for `--dry-run`; refuses a disk with no kernel to boot.
+fn boot_files(recipe: &Recipe, root: &Tree, root_uuid: [u8; 16]) -> Result<Vec<Added>> {
     let mut added = Vec::new();
     if recipe.boot.options.kernel.is_none() && boot::menu_entries(root).is_empty() {
         return Err(recipe.places.error(
@@ -314,7 +362,6 @@ fn add_boot(recipe: &Recipe, root: &mut Tree, root_uuid: [u8; 16]) -> Result<Vec
             "no kernel to boot: give boot.kernel, or have /boot/vmlinuz or /boot/vmlinuz-VERSION in the root",
         ));
     }
-    add_boot_files(root, &recipe.boot.options, &root_uuid)?;
     if let Some(k) = &recipe.boot.options.kernel {
         added.push(boot_added(KERNEL_PATH, &format!("copy of {}", k.display())));
     }
@@ -329,83 +376,6 @@ fn add_boot(recipe: &Recipe, root: &mut Tree, root_uuid: [u8; 16]) -> Result<Vec
         ),
     ));
     Ok(added)
-}
-
-/// The disk's layout: `auto` partitions sized to hold their tree plus
-/// headroom (their inode counts raised to what the trees need), the disk
-/// sized when the recipe leaves it to the root, images checked to fit.
-fn lay_out(
-    recipe: &Recipe,
-    root: &Tree,
-    data: &[Option<Tree>],
-    ext4: &mut [Option<Ext4Options>],
-) -> Result<DiskLayout> {
-    // Sizes: `auto` partitions hold their tree plus headroom.
-    let mut specs: Vec<PartitionSpec> = Vec::new();
-    // Host images copied into partitions: (partition index, path, bytes).
-    let mut images = Vec::new();
-    let mut root_min = 0;
-    for (i, p) in recipe.partitions.iter().enumerate() {
-        let mut spec = p.spec.clone();
-        let tree = match &p.content {
-            Content::Root => Some((root, &recipe.root.ext4)),
-            Content::Ext4 { ext4: settings, .. } => {
-                data.get(i).and_then(Option::as_ref).map(|t| (t, settings))
-            }
-            _ => None,
-        };
-        let needs_min = p.auto || (recipe.size.is_none() && matches!(p.content, Content::Root));
-        if let (Some((tree, settings)), Some(options), true) =
-            (tree, ext4.get_mut(i).and_then(Option::as_mut), needs_min)
-        {
-            let (bytes, inodes) = Ext4Plan::min_size(tree, options, settings.headroom)?;
-            options.min_inodes = options.min_inodes.max(inodes);
-            if p.auto {
-                spec.size = Some(bytes.next_multiple_of(ALIGN));
-            } else {
-                root_min = bytes.next_multiple_of(ALIGN);
-            }
-        }
-        if let Content::Raw {
-            source: Some(image),
-        } = &p.content
-        {
-            let bytes = image_size(image)?;
-            if p.auto {
-                spec.size = Some(bytes.next_multiple_of(ALIGN));
-            }
-            images.push((i, image, bytes));
-        }
-        specs.push(spec);
-    }
-    let disk_size = match recipe.size {
-        Some(size) => size,
-        None => {
-            let root_last = recipe
-                .partitions
-                .last()
-                .is_some_and(|p| matches!(p.content, Content::Root));
-            DiskLayout::fixed_bytes(recipe.table, &specs)
-                + root_min
-                + if root_last { 0 } else { ALIGN }
-        }
-    };
-    let fitted = fitted_size(recipe, disk_size)?;
-    let layout =
-        DiskLayout::plan(recipe.table, fitted, &specs).map_err(|e| layout_error(recipe, e))?;
-    for (i, image, bytes) in images {
-        let room = layout.partitions.get(i).map_or(0, |p| p.size);
-        if bytes > room {
-            return Err(recipe.places.error(
-                &format!("partition[{}].source", i + 1),
-                format!(
-                    "{} holds a disk of {bytes} bytes, more than the partition's {room} bytes",
-                    image.display()
-                ),
-            ));
-        }
-    }
-    Ok(layout)
 }
 
 fn ext4_options(spec: &Ext4Spec, uuid: [u8; 16], t: Option<i64>) -> Ext4Options {
@@ -473,7 +443,7 @@ impl Prepared<'_> {
     /// # }
     /// ```
     pub fn layout(&self) -> &DiskLayout {
-        &self.layout
+        self.disk.layout()
     }
 
     /// Plans every filesystem and installs the boot loader: the whole disk,
@@ -501,32 +471,7 @@ impl Prepared<'_> {
     /// # }
     /// ```
     pub fn plan(&self) -> Result<PlannedDisk<'_>> {
-        let mut contents = Vec::new();
-        for (i, p) in self.recipe.partitions.iter().enumerate() {
-            let options = self.ext4[i].clone().unwrap_or_default();
-            contents.push(match &p.content {
-                Content::Root => PartitionContent::Ext4 {
-                    tree: &self.root,
-                    options,
-                },
-                Content::Ext4 { .. } => match &self.data[i] {
-                    Some(tree) => PartitionContent::Ext4 { tree, options },
-                    None => PartitionContent::Empty,
-                },
-                Content::Swap { label, .. } => PartitionContent::Swap {
-                    uuid: self.swap[i].unwrap_or_default(),
-                    label: label.clone(),
-                },
-                Content::Esp(_) => PartitionContent::Fat(self.esp.clone()),
-                Content::Raw {
-                    source: Some(image),
-                } => PartitionContent::Image(image.clone()),
-                Content::BiosBoot | Content::Raw { source: None } => PartitionContent::Empty,
-            });
-        }
-        let mut disk = plan_partitions(self.layout.clone(), contents)?;
-        boot::install(&mut disk, self.recipe.boot.mode, &self.recipe.boot.options)?;
-        Ok(disk)
+        self.disk.plan()
     }
 
     /// Plans the disk ([`Prepared::plan`]) and writes every output, each
@@ -562,18 +507,7 @@ impl Prepared<'_> {
                 "the recipe has no [[output]] (add one, or give -o)",
             ));
         }
-        let disk = self.plan()?;
-        let outputs = recipe
-            .outputs
-            .iter()
-            .map(|o| {
-                Output::file(&o.path)
-                    .format(o.format)
-                    .azure(o.azure)
-                    .overwrite(overwrite)
-            })
-            .collect();
-        let written = write_outputs(&disk, outputs, recipe.timestamp, observer)?;
+        let written = self.disk.write(outputs(recipe, overwrite), observer)?;
         Ok(recipe
             .outputs
             .iter()
@@ -581,8 +515,8 @@ impl Prepared<'_> {
             .map(|(o, w)| Written {
                 path: o.path.clone(),
                 format: o.format,
-                disk_size: disk.disk_size(),
-                file_bytes: w.bytes,
+                disk_size: w.summary.disk_size,
+                file_bytes: w.output_bytes.unwrap_or_default(),
             })
             .collect())
     }

@@ -4,10 +4,11 @@ use std::fmt::Write as _;
 
 use super::additions::kernel_cmdline;
 use super::build::Prepared;
-use super::Content;
 use crate::boot::BootMode;
+use crate::builder::PartitionFill;
 use crate::disk::fat;
 use crate::disk::layout::PartitionRole;
+use crate::ext4::Ext4Options;
 use crate::identity::format_uuid;
 use crate::size::format_size;
 
@@ -37,7 +38,7 @@ impl Prepared<'_> {
     /// ```
     pub fn describe(&self) -> String {
         let r = self.recipe;
-        let l = &self.layout;
+        let l = self.disk.layout();
         let mut s = String::new();
         let _ = writeln!(s, "recipe: {}", r.path.display());
         if let Some(p) = r.profile {
@@ -51,30 +52,28 @@ impl Prepared<'_> {
             l.table.name(),
             r.boot.mode.name()
         );
-        for (i, p) in l.partitions.iter().enumerate() {
-            let content = match &r.partitions[i].content {
-                Content::Root | Content::Ext4 { .. } => match &self.ext4[i] {
-                    Some(o) => format!(
-                        "ext4 UUID {} label {:?}",
-                        o.uuid.map(|u| format_uuid(&u)).unwrap_or_default(),
-                        o.label
-                    ),
-                    None => "ext4".into(),
-                },
-                Content::Swap { label, .. } => format!(
-                    "swap UUID {} label {label:?}",
-                    self.swap[i].map(|u| format_uuid(&u)).unwrap_or_default()
-                ),
-                Content::Esp(_) => format!(
+        for (i, (p, listed)) in l.partitions.iter().zip(self.disk.partitions()).enumerate() {
+            let ext4 = |o: &Ext4Options| {
+                format!(
+                    "ext4 UUID {} label {:?}",
+                    o.uuid.map(|u| format_uuid(&u)).unwrap_or_default(),
+                    o.label
+                )
+            };
+            let content = match &listed.fill {
+                PartitionFill::Root => ext4(self.disk.root_options()),
+                PartitionFill::Ext4 { options, .. } => ext4(options),
+                PartitionFill::Swap { uuid, label } => {
+                    format!("swap UUID {} label {label:?}", format_uuid(uuid))
+                }
+                PartitionFill::Esp(esp) => format!(
                     "FAT32 volume id {} label {:?}",
-                    fat::format_volume_id(self.esp.volume_id.unwrap_or_default()),
-                    self.esp.label
+                    fat::format_volume_id(esp.volume_id.unwrap_or_default()),
+                    esp.label
                 ),
-                Content::BiosBoot => "GRUB core.img".into(),
-                Content::Raw { source: None } => "unformatted".into(),
-                Content::Raw {
-                    source: Some(image),
-                } => format!("copy of {}", image.display()),
+                PartitionFill::Image(image) => format!("copy of {}", image.display()),
+                PartitionFill::Empty if p.role == PartitionRole::BiosBoot => "GRUB core.img".into(),
+                _ => "unformatted".into(),
             };
             let kind = match p.kind {
                 Some(crate::disk::PartitionType::Gpt(g)) => {
@@ -122,11 +121,7 @@ impl Prepared<'_> {
             let _ = writeln!(s, "  + {} ({}; {})", a.path, a.what, a.origin);
         }
         if r.boot.mode != BootMode::None {
-            let uuid = self.ext4.iter().zip(&r.partitions).find_map(|(o, p)| {
-                matches!(p.content, Content::Root)
-                    .then(|| o.as_ref().and_then(|o| o.uuid))
-                    .flatten()
-            });
+            let uuid = self.disk.root_options().uuid;
             let _ = writeln!(
                 s,
                 "kernel command line: {}",

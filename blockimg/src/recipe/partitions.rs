@@ -10,13 +10,14 @@ use super::model::{self, Scalar};
 use super::tables::ext4_spec;
 use super::{Content, PartitionPlan, Recipe};
 use crate::boot::BootMode;
+use crate::builder;
 use crate::disk::fat::{self, FatFormat};
 use crate::disk::layout::{
     BootPartitions, DiskLayout, PartitionRole, PartitionSpec, PartitionTable, PartitionType,
 };
 use crate::error::{Error, PartitionError, Result};
 use crate::identity::parse_uuid;
-use crate::sink::virtual_size;
+use crate::sink::OutputFormat;
 
 /// Default size of an ESP the recipe does not size.
 const DEFAULT_ESP_SIZE: u64 = 64 << 20;
@@ -39,22 +40,17 @@ pub(super) fn check_layout(recipe: &Recipe) -> Result<()> {
         .map_err(|e| layout_error(recipe, e))
 }
 
-/// The disk size every output describes the same disk at: the largest of
-/// the sizes the outputs' formats round `size` to (a VHD rounds up to its
-/// geometry), so a GPT's backup ends the disk in each.
-pub fn fitted_size(recipe: &Recipe, size: u64) -> Result<u64> {
-    if recipe.table != PartitionTable::Gpt {
-        return Ok(size);
-    }
-    let mut fitted = size;
-    for o in &recipe.outputs {
-        fitted = fitted.max(virtual_size(o.format, size, o.azure)?);
-    }
-    Ok(fitted)
+/// The disk size every output of the recipe describes the same disk at
+/// (`builder::fitted_size`).
+fn fitted_size(recipe: &Recipe, size: u64) -> Result<u64> {
+    let outputs: Vec<(OutputFormat, bool)> =
+        recipe.outputs.iter().map(|o| (o.format, o.azure)).collect();
+    builder::fitted_size(recipe.table, &outputs, size)
 }
 
 /// A layout refusal placed at the key it concerns: the partition's setting
-/// when the recipe lists partitions, else `disk.size`.
+/// when the recipe lists partitions, else `disk.size`. Errors that are not
+/// about the layout (a source that cannot be read, say) pass unchanged.
 pub fn layout_error(recipe: &Recipe, e: Error) -> Error {
     match e {
         Error::Partition(PartitionError::Placement {
@@ -74,7 +70,10 @@ pub fn layout_error(recipe: &Recipe, e: Error) -> Error {
         }) => recipe
             .places
             .error(&format!("partition[{number}].{field}"), reason),
-        other => recipe.places.error("disk.size", other.to_string()),
+        e @ (Error::TooSmall { .. } | Error::TooLarge { .. } | Error::InvalidOption { .. }) => {
+            recipe.places.error("disk.size", e.to_string())
+        }
+        other => other,
     }
 }
 
