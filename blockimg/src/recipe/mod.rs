@@ -12,11 +12,19 @@
 //!    from the recipe's directory.
 //! 2. [`prepare`] reads the sources into trees, adds what the profile and
 //!    the recipe's entries ask for, builds an initramfs if asked, puts the
-//!    boot files in and lays out the disk: a [`Prepared`] recipe, whose
-//!    [`Prepared::describe`] is what `--dry-run` prints. Still nothing is
-//!    written.
+//!    boot files in and lays out the disk through the front door
+//!    ([`DiskBuilder::partitions`](crate::DiskBuilder::partitions) and
+//!    [`DiskBuilder::prepare`](crate::DiskBuilder::prepare)): a
+//!    [`Prepared`] recipe, whose [`Prepared::describe`] is what `--dry-run`
+//!    prints. Still nothing is written.
 //! 3. [`Prepared::write`] plans every filesystem, installs the boot loader
-//!    and writes each output (each atomically).
+//!    and writes each output (each atomically), as
+//!    [`PreparedDisk::write`](crate::PreparedDisk::write) does for any
+//!    embedder.
+//!
+//! (The file is over 600 lines because every type of the recipe model
+//! and each of its fields carry their documentation: about 450 of its
+//! lines are comments.)
 //!
 //! # Example
 //!
