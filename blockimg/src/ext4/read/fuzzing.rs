@@ -115,6 +115,7 @@ fn reader(flags: u8) -> crate::Result<Ext4Reader> {
         path: Arc::new(path),
         offset: 0,
         len: u64::MAX,
+        overlay: None,
     };
     let block_size = 1024u32 << (flags & 7).min(6);
     let csum = flags & 0x08 != 0;
@@ -169,6 +170,7 @@ fn reader(flags: u8) -> crate::Result<Ext4Reader> {
         groups: Vec::new(),
         journal: None,
         journal_damage: None,
+        replayed: None,
     })
 }
 
