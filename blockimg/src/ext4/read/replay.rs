@@ -586,3 +586,312 @@ pub fn replay_in_place(
     file.sync_all().map_err(io)?;
     Ok(Some(replayed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext4::journal::superblock;
+    use crate::ext4::read::fuzzing::replay_journal;
+
+    const BS: usize = 1024;
+    /// Blocks of the journals built here.
+    const BLOCKS: u32 = 32;
+
+    /// A journal of [`BLOCKS`] blocks of [`BS`] bytes with these
+    /// incompatible features, its log starting at `start` with transaction
+    /// `sequence`; log blocks are written with [`Builder::put`].
+    struct Builder {
+        bytes: Vec<u8>,
+        incompat: u32,
+        pos: u32,
+    }
+
+    impl Builder {
+        fn new(incompat: u32, start: u32, sequence: u32) -> Self {
+            let mut bytes = superblock(BS as u32, BLOCKS, &[7; 16]);
+            bytes.resize(BS * BLOCKS as usize, 0);
+            put_be32(&mut bytes, S_FEATURE_INCOMPAT, incompat);
+            put_be32(&mut bytes, S_START, start);
+            put_be32(&mut bytes, S_SEQUENCE, sequence);
+            if incompat & (INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3) != 0 {
+                bytes[S_CHECKSUM_TYPE] = CRC32C_CHKSUM;
+                let sum = superblock_checksum(&bytes);
+                put_be32(&mut bytes, S_CHECKSUM, sum);
+            }
+            Builder {
+                bytes,
+                incompat,
+                pos: start,
+            }
+        }
+
+        fn layout(&self) -> Layout {
+            let sb = super::super::journal::parse(&self.bytes, BS as u32, BLOCKS.into()).unwrap();
+            Layout::new(&Journal {
+                sb,
+                runs: Vec::new(),
+            })
+        }
+
+        /// Writes `block` at the next log block (wrapping).
+        fn put(&mut self, block: &[u8]) {
+            let at = self.pos as usize * BS;
+            self.bytes[at..at + BS].copy_from_slice(block);
+            self.pos = self.layout().next(self.pos);
+        }
+
+        fn header(kind: u32, sequence: u32) -> Vec<u8> {
+            let mut b = vec![0u8; BS];
+            put_be32(&mut b, H_MAGIC, JBD2_MAGIC);
+            put_be32(&mut b, H_BLOCKTYPE, kind);
+            put_be32(&mut b, H_SEQUENCE, sequence);
+            b
+        }
+
+        /// A descriptor block of transaction `sequence` for `blocks`
+        /// (target, content), then their copies (escaped as jbd2 does).
+        fn transaction_blocks(&mut self, sequence: u32, blocks: &[(u64, Vec<u8>)]) {
+            let layout = self.layout();
+            let mut desc = Self::header(DESCRIPTOR_BLOCK, sequence);
+            let mut at = HEADER_LEN;
+            let mut copies = Vec::new();
+            for (i, (target, data)) in blocks.iter().enumerate() {
+                let mut copy = data.clone();
+                let mut flags = if i == 0 { 0 } else { FLAG_SAME_UUID };
+                if get_be32(&copy, 0) == JBD2_MAGIC {
+                    copy[..4].fill(0);
+                    flags |= FLAG_ESCAPE;
+                }
+                if i + 1 == blocks.len() {
+                    flags |= FLAG_LAST_TAG;
+                }
+                put_be32(&mut desc, at + T_BLOCKNR, *target as u32);
+                if layout.is_64bit {
+                    put_be32(&mut desc, at + T_BLOCKNR_HIGH, (*target >> 32) as u32);
+                }
+                let sum = layout.data_checksum(sequence, &copy);
+                if layout.csum_v3 {
+                    put_be32(&mut desc, at + T3_FLAGS, flags);
+                    put_be32(&mut desc, at + T3_CHECKSUM, sum);
+                } else {
+                    desc[at + T_FLAGS..at + T_FLAGS + 2]
+                        .copy_from_slice(&(flags as u16).to_be_bytes());
+                    if layout.csum_v2 {
+                        desc[at + T_CHECKSUM..at + T_CHECKSUM + 2]
+                            .copy_from_slice(&(sum as u16).to_be_bytes());
+                    }
+                }
+                at += layout.tag_len + if i == 0 { TAG_UUID_LEN } else { 0 };
+                copies.push(copy);
+            }
+            self.put(&self.with_tail(desc));
+            for copy in copies {
+                self.put(&copy);
+            }
+        }
+
+        fn with_tail(&self, mut block: Vec<u8>) -> Vec<u8> {
+            let layout = self.layout();
+            if layout.checksummed() {
+                let at = BS - BLOCK_TAIL_LEN;
+                let sum = layout.block_checksum(&block, at);
+                put_be32(&mut block, at, sum);
+            }
+            block
+        }
+
+        fn revoke(&mut self, sequence: u32, blocks: &[u64]) {
+            let mut b = Self::header(REVOKE_BLOCK, sequence);
+            let record = if self.incompat & INCOMPAT_64BIT != 0 {
+                8
+            } else {
+                4
+            };
+            let mut at = REVOKE_HEADER_LEN;
+            for &block in blocks {
+                if record == 8 {
+                    put_be32(&mut b, at, (block >> 32) as u32);
+                }
+                put_be32(&mut b, at + record - 4, block as u32);
+                at += record;
+            }
+            put_be32(&mut b, R_COUNT, at as u32);
+            self.put(&self.with_tail(b));
+        }
+
+        fn commit(&mut self, sequence: u32) {
+            let mut b = Self::header(COMMIT_BLOCK, sequence);
+            let layout = self.layout();
+            if layout.checksummed() {
+                let sum = layout.block_checksum(&b, H_CHKSUM);
+                put_be32(&mut b, H_CHKSUM, sum);
+            }
+            self.put(&b);
+        }
+
+        /// The filesystem as replayed, and what was.
+        fn replay(&self) -> (Volume, Replayed) {
+            replay_journal(&self.bytes).unwrap().unwrap()
+        }
+    }
+
+    fn filled(byte: u8) -> Vec<u8> {
+        vec![byte; BS]
+    }
+
+    fn block(volume: &Volume, n: u64) -> Vec<u8> {
+        let mut b = vec![0u8; BS];
+        volume.read(n * BS as u64, &mut b).unwrap();
+        b
+    }
+
+    const FLAVOURS: [u32; 5] = [
+        0,
+        INCOMPAT_64BIT,
+        INCOMPAT_CSUM_V2,
+        INCOMPAT_CSUM_V2 | INCOMPAT_64BIT,
+        INCOMPAT_CSUM_V3 | INCOMPAT_64BIT,
+    ];
+
+    /// Two transactions in every tag format: the newest copy wins, an
+    /// escaped block gets its magic back, a revoke hides the copies of its
+    /// own and earlier transactions but not later ones.
+    #[test]
+    fn committed_transactions_replay_newest_first_and_revokes_apply() {
+        for incompat in FLAVOURS {
+            let mut log = Builder::new(incompat, 1, 40);
+            let mut magic = filled(0xAB);
+            magic[..4].copy_from_slice(&JBD2_MAGIC.to_be_bytes());
+            log.transaction_blocks(40, &[(2, filled(1)), (3, magic.clone()), (4, filled(4))]);
+            log.commit(40);
+            log.transaction_blocks(41, &[(2, filled(2)), (5, filled(5))]);
+            log.revoke(41, &[4, 5]);
+            log.commit(41);
+            log.transaction_blocks(42, &[(5, filled(6))]);
+            log.commit(42);
+            let (volume, replayed) = log.replay();
+            assert_eq!(
+                replayed,
+                Replayed {
+                    transactions: 3,
+                    blocks: 3,
+                    revoked: 2,
+                    bad_checksums: 0,
+                    next_sequence: 44,
+                },
+                "{incompat:#x}"
+            );
+            assert_eq!(block(&volume, 2), filled(2));
+            assert_eq!(block(&volume, 3), magic);
+            assert_eq!(block(&volume, 4), vec![0; BS], "revoked");
+            assert_eq!(block(&volume, 5), filled(6), "after the revoke");
+            // A read across blocks, starting inside the escaped one.
+            let mut buf = vec![0u8; BS];
+            volume.read(3 * BS as u64 + 2, &mut buf).unwrap();
+            assert_eq!(&buf[..2], &JBD2_MAGIC.to_be_bytes()[2..]);
+        }
+    }
+
+    /// A transaction without its commit block, or whose commit checksum
+    /// fails, is not replayed, nor anything after it.
+    #[test]
+    fn uncommitted_and_bad_commits_end_the_log() {
+        for incompat in FLAVOURS {
+            let mut log = Builder::new(incompat, 1, 7);
+            log.transaction_blocks(7, &[(2, filled(1))]);
+            log.commit(7);
+            log.transaction_blocks(8, &[(3, filled(2))]);
+            let (volume, replayed) = log.replay();
+            assert_eq!((replayed.transactions, replayed.blocks), (1, 1));
+            assert_eq!(replayed.next_sequence, 9);
+            assert_eq!(block(&volume, 3), vec![0; BS], "no commit block");
+
+            log.commit(8);
+            log.transaction_blocks(9, &[(4, filled(3))]);
+            log.commit(9);
+            assert_eq!(log.replay().1.transactions, 3);
+            // The commit of 8 damaged: with checksums, 8 and 9 are lost.
+            let commit_8 = 6 * BS;
+            log.bytes[commit_8 + 0x40] ^= 1;
+            let (volume, replayed) = log.replay();
+            if incompat & (INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3) != 0 {
+                assert_eq!(replayed.transactions, 1, "{incompat:#x}");
+                assert_eq!(block(&volume, 4), vec![0; BS]);
+            } else {
+                assert_eq!(replayed.transactions, 3, "{incompat:#x}");
+            }
+        }
+    }
+
+    /// A data block whose tag checksum fails is skipped; the rest of the
+    /// transaction replays. A descriptor whose tail checksum fails ends
+    /// the log.
+    #[test]
+    fn bad_data_and_descriptor_checksums() {
+        for incompat in [INCOMPAT_CSUM_V2, INCOMPAT_CSUM_V3] {
+            let mut log = Builder::new(incompat, 1, 1);
+            log.transaction_blocks(1, &[(2, filled(1)), (3, filled(2))]);
+            log.commit(1);
+            log.bytes[2 * BS + 9] ^= 0xFF; // the copy of block 2
+            let (volume, replayed) = log.replay();
+            assert_eq!((replayed.blocks, replayed.bad_checksums), (1, 1));
+            assert_eq!(block(&volume, 3), filled(2));
+            log.bytes[BS + 0x200] ^= 1; // the descriptor
+            assert_eq!(log.replay().1.transactions, 0);
+        }
+    }
+
+    /// A log running past the journal's end continues at `s_first`.
+    #[test]
+    fn the_log_wraps_around() {
+        let mut log = Builder::new(INCOMPAT_CSUM_V3, BLOCKS - 2, 3);
+        log.transaction_blocks(3, &[(2, filled(1)), (3, filled(2)), (4, filled(3))]);
+        log.commit(3);
+        assert_eq!(log.pos, 4);
+        let (volume, replayed) = log.replay();
+        assert_eq!((replayed.transactions, replayed.blocks), (1, 3));
+        assert_eq!(block(&volume, 4), filled(3));
+    }
+
+    /// Hostile logs: a descriptor claiming more blocks than the log holds
+    /// ends it; a block outside the filesystem, or inside the journal, is
+    /// an error naming the tag; a revoke block longer than a block too.
+    #[test]
+    fn hostile_logs_stop_or_fail_by_name() {
+        let mut log = Builder::new(0, 1, 1);
+        let tags: Vec<(u64, Vec<u8>)> = (0..40).map(|i| (2 + i % 8, filled(1))).collect();
+        log.transaction_blocks(1, &tags);
+        assert_eq!(log.replay().1.transactions, 0);
+
+        for (target, reason) in [(1 << 40, "blocks"), (20, "journal's own")] {
+            let mut log = Builder::new(INCOMPAT_64BIT, 1, 1);
+            log.transaction_blocks(1, &[(target, filled(1))]);
+            log.commit(1);
+            let error = replay_journal(&log.bytes).unwrap_err().to_string();
+            assert!(
+                error.contains("journal transaction 1 tag t_blocknr"),
+                "{error}"
+            );
+            assert!(error.contains(reason), "{error}");
+        }
+
+        let mut log = Builder::new(0, 1, 1);
+        log.revoke(1, &[2]);
+        put_be32(&mut log.bytes, BS + R_COUNT, BS as u32 + 1);
+        let error = replay_journal(&log.bytes).unwrap_err().to_string();
+        assert!(error.contains("r_count"), "{error}");
+    }
+
+    /// A journal whose log is made only of descriptors pointing back at
+    /// themselves would loop forever: the walk stops after the log's size.
+    #[test]
+    fn the_walk_is_bounded() {
+        let mut log = Builder::new(0, 1, 1);
+        for _ in 1..BLOCKS {
+            log.revoke(1, &[2]);
+        }
+        let (_, replayed) = log.replay();
+        assert_eq!(replayed.transactions, 0);
+        assert!(!crate::ext4::read::fuzzing::replay(&[0; 10]));
+    }
+}
