@@ -117,7 +117,8 @@ const AROUND_JOURNAL: u64 = 16;
 /// superblock, whose `s_blocksize` gives the block size) of a filesystem
 /// holding [`AROUND_JOURNAL`] zeroed blocks before it and after it: the
 /// filesystem as replayed and what was replayed, or `None` when the
-/// superblock is unusable.
+/// superblock is unusable. `data` may end before `s_maxlen` (a journal cut
+/// short): a log reaching past its end is an error.
 pub(super) fn replay_journal(data: &[u8]) -> crate::Result<Option<(Volume, Replayed)>> {
     let bs = crate::ext4::bytes::get_be32(data, crate::ext4::format::jbd2::S_BLOCKSIZE);
     if !(1024..=65536).contains(&bs) || !bs.is_power_of_two() {
@@ -125,7 +126,7 @@ pub(super) fn replay_journal(data: &[u8]) -> crate::Result<Option<(Volume, Repla
     }
     let bs64 = u64::from(bs);
     let journal_blocks = data.len() as u64 / bs64;
-    let Ok(sb) = journal::parse(data, bs, journal_blocks) else {
+    let Ok(sb) = journal::parse(data, bs, u64::from(u32::MAX)) else {
         return Ok(None);
     };
     let before = AROUND_JOURNAL * bs64;
