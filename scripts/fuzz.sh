@@ -119,6 +119,25 @@ if command -v debugfs >/dev/null; then
     [ -f "$SEEDS/mke2fs-1.img" ] && structures mke2fs "$SEEDS/mke2fs-1.img" 0 $((0x08 | 0x10))
     [ -f "$SEEDS/mke2fs-3.img" ] && structures ext3 "$SEEDS/mke2fs-3.img" 0 0
 fi
+# Journals debugfs left transactions in (a revoke, a block beginning with
+# the jbd2 magic), no checksums, 64-bit and csum v3, cut after the log.
+if command -v debugfs >/dev/null; then
+    { printf '\xc0\x3b\x39\x98'; head -c 2044 /dev/urandom; } >"$SEEDS/jdata"
+    n=0
+    for jo in "jo" "jo -c"; do
+        for fsopts in "-O ^64bit,^metadata_csum" "-O 64bit,metadata_csum"; do
+            n=$((n + 1))
+            # shellcheck disable=SC2086
+            mke2fs -q -F -t ext4 -b 1024 $fsopts "$SEEDS/j-$n.img" 8M >/dev/null 2>&1 || continue
+            printf '%s\njw -b 300,301 %s\njw -r 301 /dev/null\njw -b 302 %s\njc\n' "$jo" "$SEEDS/jdata" "$SEEDS/jdata" |
+                debugfs -w -f - "$SEEDS/j-$n.img" >/dev/null 2>&1 || continue
+            debugfs -R "dump <8> $SEEDS/j-$n.journal" "$SEEDS/j-$n.img" >/dev/null 2>&1 || continue
+            mkdir -p "$SEEDS/ext4_journal"
+            head -c 16K "$SEEDS/j-$n.journal" >"$SEEDS/ext4_journal/journal-$n"
+            seed ext4_reader "$SEEDS/j-$n.img"
+        done
+    done
+fi
 # Partition tables, modules lists, loader configuration.
 command -v sfdisk >/dev/null && {
     truncate -s 8M "$SEEDS/gpt.img"

@@ -35,6 +35,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The journal holds changes not yet applied, which a read-only mount
+    /// cannot replay into the image.
+    #[error("{}: the journal holds changes not yet applied ({replayed}); mount it read-write, which replays them into the image, or run `e2fsck -fy` on it", image.display())]
+    NeedsReplay {
+        /// The image.
+        image: PathBuf,
+        /// What replaying the journal would apply.
+        replayed: String,
+    },
     /// The image can only be mounted read-only.
     #[error("{}: {reason}; it can be mounted read-only", image.display())]
     ReadOnly {

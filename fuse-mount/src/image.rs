@@ -33,10 +33,22 @@ impl Deref for Image {
 impl Image {
     /// Opens the filesystem `spec` names and loads its tree (file data
     /// left in the image). Unless
-    /// `read_only`, refuses filesystems a commit would change the nature of
-    /// (ext2 and ext3: a commit writes ext4 with extents).
+    /// `read_only`, replays a journal holding changes not yet applied into
+    /// the image first, and refuses filesystems a commit would change the
+    /// nature of (ext2 and ext3: a commit writes ext4 with extents).
+    /// Read-only, such a journal is refused: file data is read from the
+    /// image as stored, which the journal would change.
     pub fn open(spec: &ImageSpec, read_only: bool) -> Result<(Image, Tree)> {
+        if !read_only {
+            ExistingFilesystem::replay_journal(spec)?;
+        }
         let (existing, reader) = ExistingFilesystem::open(spec)?;
+        if let Some(replayed) = reader.replayed() {
+            return Err(Error::NeedsReplay {
+                image: existing.path.clone(),
+                replayed: replayed.to_string(),
+            });
+        }
         if let (false, Some(reason)) = (read_only, existing.rewrite_refusal()) {
             return Err(Error::ReadOnly {
                 image: existing.path.clone(),

@@ -69,6 +69,12 @@ pub fn run(args: AddArgs) -> Result<()> {
         keep_destination_metadata: args.tar,
     };
     let summary = add(&spec, &source, node, args.dest.as_bytes(), options)?;
+    if let Some(replayed) = summary.replayed {
+        eprintln!(
+            "{}: journal replayed into the image: {replayed}",
+            spec.path.display()
+        );
+    }
     eprintln!("{}: {} entries added", spec.path.display(), summary.entries);
     Ok(())
 }

@@ -49,8 +49,18 @@ pub struct GetArgs {
     pub force: bool,
 }
 
+/// Opens the image's filesystem; a journal holding changes not yet
+/// applied is replayed in memory, with a note.
 fn open(image: &OsString) -> Result<Ext4Reader> {
-    ImageSpec::parse(image)?.open_ext4()
+    let spec = ImageSpec::parse(image)?;
+    let reader = spec.open_ext4()?;
+    if let Some(replayed) = reader.replayed() {
+        eprintln!(
+            "blockimg: note: {}: the journal holds changes not yet applied; read with {replayed} in memory (the image is unchanged)",
+            spec.path.display()
+        );
+    }
+    Ok(reader)
 }
 
 fn stdout_error(e: std::io::Error) -> Error {

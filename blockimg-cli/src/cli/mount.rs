@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use blockimg::disk::ImageSpec;
+use blockimg::image::ExistingFilesystem;
 use fuse_mount::{Error, MountOptions, Result};
 
 /// `blockimg mount`.
@@ -65,8 +66,19 @@ impl MountArgs {
 
 /// Mounts the image; returns once the mount is live (or, with
 /// `--foreground`, once it was unmounted and committed).
+/// Read-write, a journal holding changes not yet applied is replayed into
+/// the image first, with a note.
 pub fn run_mount(args: MountArgs) -> Result<()> {
-    fuse_mount::mount(&args.options()?).map(drop)
+    let options = args.options()?;
+    if !options.read_only {
+        if let Some(replayed) = ExistingFilesystem::replay_journal(&options.image)? {
+            eprintln!(
+                "blockimg: note: {}: journal replayed into the image: {replayed}",
+                options.image.path.display()
+            );
+        }
+    }
+    fuse_mount::mount(&options).map(drop)
 }
 
 /// Unmounts the mountpoint and waits for its daemon's commit.

@@ -262,6 +262,17 @@ impl Features {
         }
     }
 
+    /// This set without `feature`.
+    pub fn without(mut self, feature: Feature) -> Features {
+        let word = match feature.set {
+            FeatureSet::Compat => &mut self.compat,
+            FeatureSet::Incompat => &mut self.incompat,
+            FeatureSet::RoCompat => &mut self.ro_compat,
+        };
+        *word &= !feature.bit;
+        self
+    }
+
     /// The word of `set`.
     pub fn word(self, set: FeatureSet) -> u32 {
         match set {

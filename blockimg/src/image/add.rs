@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use super::rewrite::ExistingFilesystem;
 use crate::disk::ImageSpec;
 use crate::error::{Error, Result};
+use crate::ext4::read::Replayed;
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
 /// How the added entries are stamped.
@@ -76,6 +77,9 @@ pub struct AddSummary {
     /// Entries added or replaced (directories created on the way
     /// included).
     pub entries: u64,
+    /// What was replayed from the filesystem's journal into the image
+    /// before the addition, when it held changes not yet applied.
+    pub replayed: Option<Replayed>,
 }
 
 /// Adds node `node` of `source` (with everything below it) to the
@@ -123,6 +127,7 @@ pub fn add(
     dest: &[u8],
     options: AddOptions,
 ) -> Result<AddSummary> {
+    let replayed = ExistingFilesystem::replay_journal(spec)?;
     let (existing, reader) = ExistingFilesystem::open(spec)?;
     existing.check_rewritable()?;
     let mut tree = reader.read_tree()?;
@@ -143,7 +148,7 @@ pub fn add(
             image: existing.path.clone(),
             source: Box::new(e),
         })?;
-    Ok(AddSummary { entries })
+    Ok(AddSummary { entries, replayed })
 }
 
 /// Copies nodes of a source tree into the image's tree.

@@ -6,6 +6,11 @@
 //! over the image. The image is therefore either untouched or completely
 //! updated. `blockimg add` and the FUSE mount's commit both take this path.
 //!
+//! A filesystem whose journal holds changes not yet applied is first
+//! replayed into the image ([`ExistingFilesystem::replay_journal`]), so
+//! that the tree read and the data copied are the filesystem's current
+//! state.
+//!
 //! The new filesystem keeps the old one's size, block size, inode count,
 //! UUID, label, directory hash seed, reserved-blocks percentage and whether
 //! it has a journal; everything else is blockimg's own layout (ext4 with
@@ -18,7 +23,7 @@ use std::path::PathBuf;
 use crate::disk::{ImageSpec, Partition};
 use crate::error::Ext4Error;
 use crate::error::{Error, Result};
-use crate::ext4::read::{Ext4Reader, FsInfo, JournalDamage};
+use crate::ext4::read::{replay_in_place, Ext4Reader, FsInfo, JournalDamage, Replayed};
 use crate::ext4::{Ext4Options, Ext4Plan};
 use crate::sink::{Sink, SparseFile};
 use crate::tree::Tree;
@@ -82,6 +87,36 @@ pub struct ExistingFilesystem {
 }
 
 impl ExistingFilesystem {
+    /// Replays the journal of the filesystem `spec` names into the image
+    /// when it holds changes not yet applied (`needs_recovery`), as e2fsck
+    /// does ([`replay_in_place`]); returns what was replayed, `None` when
+    /// nothing needed to be. The image must be a raw file open to writing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// use blockimg::image::ExistingFilesystem;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
+    /// assert_eq!(ExistingFilesystem::replay_journal(&spec)?, None); // a clean filesystem
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replay_journal(spec: &ImageSpec) -> Result<Option<Replayed>> {
+        let (_, partition) = spec.locate()?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&spec.path)
+            .map_err(|e| Error::io(&spec.path, e))?;
+        replay_in_place(&file, partition.start, &spec.path)
+    }
+
     /// Opens the filesystem `spec` names; returns it with a reader over it
     /// (for [`Ext4Reader::read_tree`]).
     ///

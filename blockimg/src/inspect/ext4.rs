@@ -78,6 +78,11 @@ pub struct Ext4Report {
     pub inode_size: u16,
     /// Enabled features, named and ordered as `dumpe2fs` lists them.
     pub features: Vec<String>,
+    /// What the journal held not yet applied (`needs_recovery`), replayed
+    /// in memory for this report (the image is unchanged); absent when the
+    /// journal held nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_replayed: Option<String>,
 }
 
 impl Ext4Report {
@@ -105,6 +110,7 @@ impl Ext4Report {
             used_inodes: info.inodes_count.saturating_sub(info.free_inodes),
             inode_size: info.inode_size,
             features: info.features.clone(),
+            journal_replayed: None,
         }
     }
 }
@@ -113,7 +119,10 @@ impl Ext4Report {
 /// refuses is reported with the reason.
 pub fn report(bytes: &DiskBytes, path: &Path, offset: u64) -> Filesystem {
     match Ext4Reader::open_bytes(Arc::clone(bytes), offset, path) {
-        Ok(reader) => Filesystem::Ext4(Ext4Report::from_info(reader.info())),
+        Ok(reader) => Filesystem::Ext4(Ext4Report {
+            journal_replayed: reader.replayed().map(|r| r.to_string()),
+            ..Ext4Report::from_info(reader.info())
+        }),
         Err(e) => Filesystem::Unreadable {
             kind: "ext4".into(),
             error: e.to_string(),

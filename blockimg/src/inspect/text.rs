@@ -103,7 +103,14 @@ fn write_partition(f: &mut fmt::Formatter<'_>, part: &PartitionReport) -> fmt::R
                 fs.used_inodes,
                 fs.free_inodes
             )?;
-            writeln!(f, "  features: {}", fs.features.join(" "))
+            writeln!(f, "  features: {}", fs.features.join(" "))?;
+            match &fs.journal_replayed {
+                Some(replayed) => writeln!(
+                    f,
+                    "  journal: needs recovery; read with {replayed} in memory (the image is unchanged)"
+                ),
+                None => Ok(()),
+            }
         }
         Some(Filesystem::Fat(fs)) => writeln!(
             f,

@@ -1,14 +1,18 @@
 //! Entry points for the `ext4_structures` fuzz target: each single-structure
 //! parser of the reader fed with arbitrary bytes, under a made-up
 //! filesystem geometry. The image behind the reader is empty, so whatever a
-//! structure points to reads as an error. Not a stable interface.
+//! structure points to reads as an error. [`replay`], for the
+//! `ext4_journal` target, replays a whole journal. Not a stable interface.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::blockmap::BlockRun;
 use super::inode::{self, FileType, Inode, Stat};
+use super::journal::Journal;
+use super::replay::{self, Replayed};
 use super::superblock::{FsInfo, Superblock};
 use super::volume::Volume;
 use super::{groups, journal, Budget, Ext4Reader};
@@ -105,6 +109,60 @@ pub fn parse(data: &[u8]) -> bool {
     }
 }
 
+/// Blocks of the made-up filesystem before and after the journal
+/// [`replay`] is given: where its transactions may write.
+const AROUND_JOURNAL: u64 = 16;
+
+/// Replays `data` as an internal journal (its first block the journal
+/// superblock, whose `s_blocksize` gives the block size) of a filesystem
+/// holding [`AROUND_JOURNAL`] zeroed blocks before it and after it: the
+/// filesystem as replayed and what was replayed, or `None` when the
+/// superblock is unusable. `data` may end before `s_maxlen` (a journal cut
+/// short): a log reaching past its end is an error.
+pub(super) fn replay_journal(data: &[u8]) -> crate::Result<Option<(Volume, Replayed)>> {
+    let bs = crate::ext4::bytes::get_be32(data, crate::ext4::format::jbd2::S_BLOCKSIZE);
+    if !(1024..=65536).contains(&bs) || !bs.is_power_of_two() {
+        return Ok(None);
+    }
+    let bs64 = u64::from(bs);
+    let journal_blocks = data.len() as u64 / bs64;
+    let Ok(sb) = journal::parse(data, bs, u64::from(u32::MAX)) else {
+        return Ok(None);
+    };
+    let before = AROUND_JOURNAL * bs64;
+    let mut bytes = vec![0u8; before as usize];
+    bytes.extend_from_slice(
+        data.get(..(journal_blocks * bs64) as usize)
+            .unwrap_or_default(),
+    );
+    bytes.resize(bytes.len() + before as usize, 0);
+    let blocks_count = bytes.len() as u64 / bs64;
+    let path = PathBuf::from("journal");
+    let mut volume = Volume::new(Arc::new(bytes), 0, path)?;
+    let journal = Journal {
+        sb,
+        runs: vec![BlockRun {
+            logical: 0,
+            physical: AROUND_JOURNAL,
+            len: journal_blocks,
+        }],
+    };
+    let (overlay, replayed) = replay::replay(&volume, &journal, blocks_count)?;
+    volume.overlay = Some(overlay);
+    Ok(Some((volume, replayed)))
+}
+
+/// Replays `data` as a journal ([`replay_journal`]) and reads every block
+/// of the filesystem as replayed. Returns whether the journal replayed;
+/// whatever the bytes, it must not panic, hang or allocate without bound.
+pub fn replay(data: &[u8]) -> bool {
+    let Ok(Some((volume, _))) = replay_journal(data) else {
+        return false;
+    };
+    let mut block = [0u8; 1024];
+    (0..volume.len / 1024).all(|i| volume.read(i * 1024, &mut block).is_ok())
+}
+
 /// A reader over an empty image with 1 KiB to 64 KiB blocks, metadata_csum
 /// and 64bit as `flags` says.
 fn reader(flags: u8) -> crate::Result<Ext4Reader> {
@@ -115,6 +173,7 @@ fn reader(flags: u8) -> crate::Result<Ext4Reader> {
         path: Arc::new(path),
         offset: 0,
         len: u64::MAX,
+        overlay: None,
     };
     let block_size = 1024u32 << (flags & 7).min(6);
     let csum = flags & 0x08 != 0;
@@ -169,6 +228,7 @@ fn reader(flags: u8) -> crate::Result<Ext4Reader> {
         groups: Vec::new(),
         journal: None,
         journal_damage: None,
+        replayed: None,
     })
 }
 

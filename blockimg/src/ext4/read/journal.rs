@@ -1,17 +1,17 @@
 //! The jbd2 superblock of an internal journal (the first block of the
 //! journal inode): checked so that a journal with transactions to replay is
-//! never read past, and a damaged journal is never silently replaced by a
-//! rewrite.
+//! replayed (`super::replay`) before the filesystem is read, and a damaged
+//! journal is never silently replaced by a rewrite.
 //!
 //! Reading the files of a filesystem does not need its journal once the
 //! journal is empty, so a damaged journal superblock only stops writes (see
-//! [`JournalDamage`]); a journal that holds transactions (`s_start` not 0)
-//! stops everything, as `needs_recovery` does. The fields are laid out in
-//! [`crate::ext4::format::jbd2`].
+//! [`JournalDamage`]), unless the journal holds transactions to replay. The
+//! fields are laid out in [`crate::ext4::format::jbd2`].
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 
+use super::blockmap::BlockRun;
 use super::inode::FileType;
 use super::{Budget, Ext4Reader};
 use crate::error::Error;
@@ -130,17 +130,35 @@ impl fmt::Display for JournalDamage {
     }
 }
 
-/// Why a journal superblock cannot be used.
+/// A sound journal superblock: what it says, where its log starts and
+/// the UUID its checksums are seeded with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum JournalProblem {
-    /// The journal is damaged: reads may go on, writes must not.
-    Damaged(JournalDamage),
-    /// The journal holds transactions not yet replayed (`s_start`, the
-    /// block the log starts at): the filesystem's own metadata is stale.
-    NeedsReplay {
-        /// `s_start`.
-        start: u32,
-    },
+pub(super) struct JournalSuper {
+    pub info: JournalInfo,
+    /// `s_start`: the block the log starts at, 0 for an empty journal.
+    pub start: u32,
+    /// `s_uuid`.
+    pub uuid: [u8; 16],
+}
+
+/// The internal journal: its superblock and where its blocks are.
+#[derive(Clone, Debug)]
+pub(super) struct Journal {
+    pub sb: JournalSuper,
+    /// The journal inode's blocks, ascending by logical block.
+    pub runs: Vec<BlockRun>,
+}
+
+impl Journal {
+    /// The filesystem block holding block `n` of the journal, if mapped.
+    pub fn physical(&self, n: u32) -> Option<u64> {
+        let n = u64::from(n);
+        let i = self.runs.partition_point(|r| r.logical + r.len <= n);
+        self.runs
+            .get(i)
+            .filter(|r| r.logical <= n)
+            .map(|r| r.physical + (n - r.logical))
+    }
 }
 
 impl Ext4Reader {
@@ -197,20 +215,20 @@ impl Ext4Reader {
     }
 
     /// Reads and checks the superblock of the internal journal.
-    pub(super) fn read_journal(&self) -> std::result::Result<Option<JournalInfo>, JournalProblem> {
+    pub(super) fn read_journal(&self) -> std::result::Result<Option<Journal>, JournalDamage> {
         let sb = &self.sb;
         if !sb.has_journal() || (sb.journal_inum == 0 && sb.external_journal) {
             return Ok(None);
         }
         let ino = sb.journal_inum;
         let field = format!("journal inode {ino}");
-        let unreadable = |e: Error| JournalProblem::Damaged(JournalDamage::from_error(&field, e));
+        let unreadable = |e: Error| JournalDamage::from_error(&field, e);
         if ino == 0 {
-            return Err(JournalProblem::Damaged(JournalDamage {
+            return Err(JournalDamage {
                 field: "superblock s_journal_inum".into(),
                 value: "0".into(),
                 reason: "has_journal is set without a journal inode or device".into(),
-            }));
+            });
         }
         let inode = self
             .typed_inode(ino, FileType::RegularFile, || field.clone())
@@ -219,27 +237,29 @@ impl Ext4Reader {
         let runs = self
             .block_map(&inode, &mut Budget::new(self))
             .map_err(unreadable)?;
-        let first = runs.iter().find(|r| r.logical == 0).ok_or_else(|| {
-            JournalProblem::Damaged(JournalDamage {
+        let first = runs
+            .iter()
+            .find(|r| r.logical == 0)
+            .ok_or_else(|| JournalDamage {
                 field: field.clone(),
                 value: format!("{} bytes", inode.stat.size),
                 reason: "its first block, the journal superblock, is not mapped".into(),
-            })
-        })?;
+            })?;
         let mut block = vec![0u8; JOURNAL_SUPERBLOCK_LEN];
         self.volume
             .read(first.physical * bs, &mut block)
             .map_err(unreadable)?;
-        parse(&block, self.sb.info.block_size, inode.stat.size / bs).map(Some)
+        let sb = parse(&block, self.sb.info.block_size, inode.stat.size / bs)?;
+        Ok(Some(Journal { sb, runs }))
     }
 }
 
-fn damaged(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> JournalProblem {
-    JournalProblem::Damaged(JournalDamage {
+fn damaged(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> JournalDamage {
+    JournalDamage {
         field: format!("journal superblock {field}"),
         value: value.to_string(),
         reason: reason.into(),
-    })
+    }
 }
 
 /// crc32c of a journal superblock with its `s_checksum` field zeroed (the
@@ -258,11 +278,11 @@ pub fn superblock_checksum(raw: &[u8]) -> u32 {
 /// Parses and checks the journal superblock `raw` (the journal's first
 /// block) of a filesystem with blocks of `block_size` bytes whose journal
 /// inode holds `inode_blocks` blocks.
-pub fn parse(
+pub(super) fn parse(
     raw: &[u8],
     block_size: u32,
     inode_blocks: u64,
-) -> Result<JournalInfo, JournalProblem> {
+) -> Result<JournalSuper, JournalDamage> {
     let be = |offset| get_be32(raw, offset);
     if raw.len() < JOURNAL_SUPERBLOCK_LEN {
         return Err(damaged(
@@ -347,17 +367,32 @@ pub fn parse(
         ));
     }
     let start = be(S_START);
-    if start != 0 {
-        return Err(JournalProblem::NeedsReplay { start });
+    if start != 0 && (start < first || start >= blocks) {
+        return Err(damaged(
+            "s_start",
+            start,
+            format!(
+                "the log lies in blocks {first} to {} of the journal",
+                blocks - 1
+            ),
+        ));
     }
-    Ok(JournalInfo {
-        version,
-        block_size,
-        blocks,
-        first,
-        sequence: be(S_SEQUENCE),
-        incompat,
-        checksummed,
+    let mut uuid = [0u8; 16];
+    for (o, b) in uuid.iter_mut().zip(raw.iter().skip(S_UUID)) {
+        *o = *b;
+    }
+    Ok(JournalSuper {
+        info: JournalInfo {
+            version,
+            block_size,
+            blocks,
+            first,
+            sequence: be(S_SEQUENCE),
+            incompat,
+            checksummed,
+        },
+        start,
+        uuid,
     })
 }
 
@@ -427,13 +462,13 @@ mod tests {
     fn what_the_writer_makes_parses() {
         let uuid = [7u8; 16];
         let block = crate::ext4::journal::superblock(4096, 1024, &uuid);
-        let info = parse(&block, 4096, 1024).unwrap();
+        let info = parse(&block, 4096, 1024).unwrap().info;
         assert_eq!((info.version, info.blocks, info.first), (2, 1024, 1));
         assert!(!info.checksummed);
         // The inode holding fewer blocks than s_maxlen says.
         assert!(matches!(
             parse(&block, 4096, 1023),
-            Err(JournalProblem::Damaged(d)) if d.field == "journal superblock s_maxlen" && d.value == "1024"
+            Err(d) if d.field == "journal superblock s_maxlen" && d.value == "1024"
         ));
     }
 
@@ -442,7 +477,7 @@ mod tests {
         for len in [0, 1, 12, 1023] {
             assert!(matches!(
                 parse(&vec![0xFF; len], 4096, 1 << 20),
-                Err(JournalProblem::Damaged(d)) if d.field == "journal superblock length"
+                Err(d) if d.field == "journal superblock length"
             ));
         }
     }
@@ -545,18 +580,20 @@ mod tests {
             }
         }
 
-        // A log to replay (s_start 1) without needs_recovery: refused.
+        // A log to replay (s_start 1) without needs_recovery: replayed,
+        // though block 1 holds no transaction.
         std::fs::copy(&pristine, &img).unwrap();
         patch(&img, at + S_START as u64, &[0, 0, 0, 1]);
-        match open(&img) {
-            Err(crate::Error::Ext4(Ext4Error::Corrupt(corrupt))) => {
-                assert_eq!(
-                    (corrupt.field.as_str(), corrupt.value.as_str()),
-                    ("journal superblock s_start", "1")
-                )
-            }
-            other => panic!("a journal to replay was read: {other:?}"),
-        }
+        let reader = open(&img).unwrap();
+        let replayed = reader.replayed().unwrap();
+        assert_eq!((replayed.transactions, replayed.blocks), (0, 0));
+        // s_start outside the log: damage, and reads go on.
+        patch(&img, at + S_START as u64, &[0, 1, 0, 0]);
+        let reader = open(&img).unwrap();
+        assert_eq!(
+            reader.journal_damage().unwrap().field,
+            "journal superblock s_start"
+        );
 
         // The journal inode's extent tree broken: damage naming the inode.
         std::fs::copy(&pristine, &img).unwrap();

@@ -11,12 +11,14 @@
 //! Nothing in an image is trusted: every offset, count and block number is
 //! checked, walks are bounded, and metadata_csum checksums are verified.
 //! Features whose data the reader would misread (inline_data, encryption,
-//! a journal that needs recovery, ...) are refused by name.
+//! ...) are refused by name. A journal that holds changes not yet applied
+//! is replayed in memory ([`Ext4Reader::replayed`] says what it held);
+//! [`replay_in_place`] applies them to the image.
 //!
 //! One module per on-disk structure parses and checks it at the offsets
 //! the writer uses (`crate::ext4::format`): `superblock`, `groups`,
 //! `inode`, `blockmap` (extent trees and ext2/3 block maps), `dir`,
-//! `xattr`, `journal`. `file` (data and symlink targets), `lookup` (paths)
+//! `xattr`, `journal`, `replay` (the journal's log). `file` (data and symlink targets), `lookup` (paths)
 //! and `tree` (the whole filesystem) answer the questions above with them.
 //!
 //! ```no_run
@@ -44,6 +46,7 @@ mod groups;
 mod inode;
 mod journal;
 mod lookup;
+mod replay;
 mod superblock;
 mod tree;
 mod volume;
@@ -56,16 +59,17 @@ use std::sync::Arc;
 pub use dir::DirEntry;
 pub use inode::{FileType, Stat};
 pub use journal::{JournalDamage, JournalInfo};
+pub use replay::{replay_in_place, Replayed};
 pub use superblock::FsInfo;
 
 use groups::GroupDesc;
-use journal::JournalProblem;
 use superblock::Superblock;
 use volume::Volume;
 
 use crate::disk_format::{Backing, DiskBytes};
 use crate::error::Ext4Error;
 use crate::error::{Error, Result};
+use crate::ext4::format::jbd2::INCOMPAT_FAST_COMMIT;
 use crate::ext4::format::superblock::{SUPERBLOCK_LEN, SUPERBLOCK_OFFSET, SUPER_MAGIC, S_MAGIC};
 
 pub use crate::ext4::format::inode::ROOT_INO;
@@ -122,6 +126,9 @@ pub struct Ext4Reader {
     journal: Option<JournalInfo>,
     /// What is wrong with the journal, when something is.
     journal_damage: Option<JournalDamage>,
+    /// What the journal replay made at opening held, when the journal
+    /// needed one.
+    replayed: Option<Replayed>,
 }
 
 /// Blocks of directories and block maps one walk may read. A valid
@@ -203,30 +210,94 @@ impl Ext4Reader {
     /// # }
     /// ```
     pub fn open_bytes(bytes: DiskBytes, offset: u64, path: impl Into<PathBuf>) -> Result<Self> {
-        let volume = Volume::new(bytes, offset, path.into())?;
+        let mut reader = Self::load(Volume::new(bytes, offset, path.into())?)?;
+        let journal = match reader.read_journal() {
+            Ok(journal) => journal,
+            Err(damage) if reader.sb.needs_recovery() => {
+                return Err(reader.volume.corrupt(
+                    damage.field,
+                    damage.value,
+                    format!("{}; needs_recovery is set and the journal cannot be replayed: `e2fsck -fy` repairs it", damage.reason),
+                ))
+            }
+            Err(damage) => {
+                reader.journal_damage = Some(damage);
+                return Ok(reader);
+            }
+        };
+        let Some(journal) = journal else {
+            if reader.sb.needs_recovery() {
+                return Err(reader.volume.unsupported(
+                    "needs_recovery",
+                    "the journal to replay is on another device",
+                ));
+            }
+            return Ok(reader);
+        };
+        if journal.sb.start == 0 && !reader.sb.needs_recovery() {
+            reader.journal = Some(journal.sb.info);
+            return Ok(reader);
+        }
+        if journal.sb.info.incompat & INCOMPAT_FAST_COMMIT != 0 {
+            return Err(reader.volume.unsupported(
+                "journal fast_commit",
+                "replaying a journal with fast commits is not supported; run `e2fsck -fy` on the image first",
+            ));
+        }
+        let (overlay, replayed) =
+            replay::replay(&reader.volume, &journal, reader.sb.info.blocks_count)?;
+        let mut volume = reader.volume;
+        volume.overlay = Some(overlay);
+        let mut reader = Self::load(volume)?;
+        reader.sb.clear_recovery();
+        reader.journal = Some(JournalInfo {
+            sequence: replayed.next_sequence,
+            ..journal.sb.info
+        });
+        reader.replayed = Some(replayed);
+        Ok(reader)
+    }
+
+    /// The superblock and group descriptors of `volume`, without the
+    /// journal.
+    fn load(volume: Volume) -> Result<Self> {
         let mut raw = [0u8; SUPERBLOCK_LEN];
         volume.read(SUPERBLOCK_OFFSET, &mut raw)?;
         let sb = Superblock::parse(&raw, &volume)?;
         let groups = groups::read(&volume, &sb)?;
-        let mut reader = Ext4Reader {
+        Ok(Ext4Reader {
             volume,
             sb,
             groups,
             journal: None,
             journal_damage: None,
-        };
-        match reader.read_journal() {
-            Ok(journal) => reader.journal = journal,
-            Err(JournalProblem::Damaged(damage)) => reader.journal_damage = Some(damage),
-            Err(JournalProblem::NeedsReplay { start }) => {
-                return Err(reader.volume.corrupt(
-                    "journal superblock s_start",
-                    start,
-                    "the journal holds changes not yet applied (though needs_recovery is not set); run `e2fsck -fy` on the image (or mount and unmount it) first",
-                ))
-            }
-        }
-        Ok(reader)
+            replayed: None,
+        })
+    }
+
+    /// What the journal replay made when the filesystem was opened held:
+    /// `None` when the journal held nothing to replay (`needs_recovery`
+    /// clear and the log empty). Reads see the filesystem as replayed; the
+    /// image is unchanged ([`replay_in_place`] changes it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// # let image = dir.path().join("disk.img");
+    /// // disk.img: an MBR disk whose ext4 filesystem, at 1 MiB, was cleanly unmounted.
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert_eq!(fs.replayed(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replayed(&self) -> Option<&Replayed> {
+        self.replayed.as_ref()
     }
 
     /// Whether an ext2/3/4 superblock magic is where a filesystem starting

@@ -117,6 +117,7 @@ pub(super) struct Superblock {
 /// Incompatible features the reader handles; any other is refused.
 const READABLE_INCOMPAT: Features = Features::of(&[
     INCOMPAT_FILETYPE,
+    INCOMPAT_RECOVER,
     INCOMPAT_META_BG,
     INCOMPAT_EXTENTS,
     INCOMPAT_64BIT,
@@ -153,9 +154,6 @@ fn first_refused(features: Features) -> Option<Feature> {
 /// Why each refused feature cannot be read.
 fn refusal(feature: Feature) -> &'static str {
     match feature {
-        INCOMPAT_RECOVER => {
-            "the journal holds changes not yet applied; run `e2fsck -fy` on the image (or mount and unmount it) first"
-        }
         INCOMPAT_MMP => {
             "multi-mount protection: the filesystem may be in use by another host; clear it with `tune2fs -O ^mmp` when it is not"
         }
@@ -347,6 +345,19 @@ impl Superblock {
     }
 
     /// Block size in bytes.
+    /// Whether the journal holds changes not yet applied
+    /// (`needs_recovery`).
+    pub fn needs_recovery(&self) -> bool {
+        self.features.has(INCOMPAT_RECOVER)
+    }
+
+    /// The superblock as a journal replay leaves it: without
+    /// `needs_recovery`.
+    pub fn clear_recovery(&mut self) {
+        self.features = self.features.without(INCOMPAT_RECOVER);
+        self.info.features = self.features.names().collect();
+    }
+
     pub fn bs(&self) -> u64 {
         u64::from(self.info.block_size)
     }

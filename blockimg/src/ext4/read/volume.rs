@@ -1,13 +1,15 @@
 //! The filesystem's bytes: a region of an image's disk starting at the
 //! filesystem's offset (a raw file, or a VHD, VMDK or qcow2 image read
 //! through its reader), read with bounds checks and positioned reads (so
-//! one reader serves many threads).
+//! one reader serves many threads). After a journal replay in memory,
+//! every read sees the replayed blocks (`super::replay::Overlay`).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt::Display;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::replay::Overlay;
 use crate::disk_format::DiskBytes;
 use crate::error::{Corrupt, Ext4Error};
 use crate::error::{Error, Result};
@@ -22,6 +24,8 @@ pub(super) struct Volume {
     pub offset: u64,
     /// Bytes of the file from `offset` on.
     pub len: u64,
+    /// The blocks a journal replay replaced, when one was made.
+    pub overlay: Option<Overlay>,
 }
 
 impl std::fmt::Debug for Volume {
@@ -43,11 +47,21 @@ impl Volume {
             len: size.saturating_sub(offset),
             path: Arc::new(path),
             offset,
+            overlay: None,
         })
     }
 
-    /// Fills `buf` from byte `at` of the filesystem.
+    /// Fills `buf` from byte `at` of the filesystem, as a journal replay
+    /// left it when one was made.
     pub fn read(&self, at: u64, buf: &mut [u8]) -> Result<()> {
+        match &self.overlay {
+            Some(overlay) => overlay.read(at, buf, &|at, buf| self.read_stored(at, buf)),
+            None => self.read_stored(at, buf),
+        }
+    }
+
+    /// Fills `buf` from byte `at` of the filesystem as stored in the image.
+    pub fn read_stored(&self, at: u64, buf: &mut [u8]) -> Result<()> {
         let end = at.checked_add(buf.len() as u64);
         if end.is_none_or(|end| end > self.len) {
             return Err(self.corrupt(
