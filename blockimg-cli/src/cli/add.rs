@@ -13,7 +13,7 @@ use blockimg::{Error, Result};
 
 use blockimg::source::root::load_archive;
 
-use super::common::parse_owner;
+use super::common::{commit_steps, describe_commit, parse_owner};
 
 /// Arguments of `blockimg add`.
 #[derive(clap::Args)]
@@ -68,7 +68,14 @@ pub fn run(args: AddArgs) -> Result<()> {
         mode: args.mode,
         keep_destination_metadata: args.tar,
     };
-    let summary = add(&spec, &source, node, args.dest.as_bytes(), options)?;
+    let summary = add(
+        &spec,
+        &source,
+        node,
+        args.dest.as_bytes(),
+        options,
+        &mut commit_steps(),
+    )?;
     if let Some(replayed) = summary.replayed {
         eprintln!(
             "{}: journal replayed into the image: {replayed}",
@@ -76,5 +83,10 @@ pub fn run(args: AddArgs) -> Result<()> {
         );
     }
     eprintln!("{}: {} entries added", spec.path.display(), summary.entries);
+    eprintln!(
+        "{}: {}",
+        spec.path.display(),
+        describe_commit(&summary.commit)
+    );
     Ok(())
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use blockimg::ext4::update::CommitStep;
+use blockimg::image::Commit;
 use blockimg::source::root::TreeAdjust;
 use blockimg::source::tar::OutsideRoot;
 
@@ -61,5 +63,33 @@ impl TreeArgs {
             .map_gid(self.map_gid.clone())
             .base_layout(self.base_layout)
             .manifests(self.manifests.clone())
+    }
+}
+
+/// What the commit of `add` or a mount is told at each step: nothing,
+/// unless `BLOCKIMG_CRASH_AT` names the step (`committed`, `in-place-2`,
+/// ... see [`CommitStep`]'s names), in which case the process kills
+/// itself there with SIGKILL, as a crash would stop it: the crash tests
+/// use this to stop a commit at every point.
+pub fn commit_steps() -> impl FnMut(CommitStep) {
+    let crash_at = std::env::var("BLOCKIMG_CRASH_AT").ok();
+    move |step: CommitStep| {
+        if crash_at.as_deref() == Some(step.to_string().as_str()) {
+            // SAFETY: kill and getpid have no preconditions.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// How a commit changed an image, in words.
+pub fn describe_commit(commit: &Commit) -> String {
+    match commit {
+        Commit::InPlace(s) => format!(
+            "changed in place: {} inodes, {} new blocks, {} metadata blocks through the journal",
+            s.inodes, s.new_blocks, s.metadata_blocks
+        ),
+        Commit::Rewritten { reason } => format!("rewritten whole: {reason}"),
     }
 }

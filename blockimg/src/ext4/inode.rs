@@ -45,6 +45,9 @@ pub struct InodeRecord {
     pub xattr_block: u64,
     /// The in-inode extended attribute area (magic included), or empty.
     pub ibody_xattrs: Vec<u8>,
+    /// `i_generation`: 0 for inodes this crate creates; an update keeps
+    /// an existing inode's (checksums are seeded with it).
+    pub generation: u32,
 }
 
 impl Default for InodeRecord {
@@ -64,6 +67,7 @@ impl Default for InodeRecord {
             i_block: [0; I_BLOCK_LEN],
             xattr_block: 0,
             ibody_xattrs: Vec::new(),
+            generation: 0,
         }
     }
 }
@@ -102,7 +106,8 @@ impl InodeRecord {
         let area = &mut b[IBODY_XATTR_OFFSET..];
         let n = self.ibody_xattrs.len().min(area.len());
         area[..n].copy_from_slice(&self.ibody_xattrs[..n]);
-        let sum = csum.inode(ino, 0, &b);
+        put_u32(&mut b, I_GENERATION, self.generation);
+        let sum = csum.inode(ino, self.generation, &b);
         put_u16(&mut b, I_CHECKSUM_LO, lo16(sum));
         put_u16(&mut b, I_CHECKSUM_HI, hi16(sum));
         b

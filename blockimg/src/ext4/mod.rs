@@ -165,6 +165,7 @@ mod resize;
 mod superblock;
 #[cfg(test)]
 mod test_tools;
+pub mod update;
 mod write;
 mod xattr;
 

@@ -361,7 +361,7 @@ impl Ext4Plan<'_> {
 }
 
 /// The ext4 directory entry file type of a node kind.
-fn file_type(kind: &NodeKind) -> u8 {
+pub(super) fn file_type(kind: &NodeKind) -> u8 {
     match kind {
         NodeKind::File(_) => FT_REG_FILE,
         NodeKind::Directory(_) => FT_DIR,

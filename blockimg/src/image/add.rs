@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 
-use super::rewrite::ExistingFilesystem;
+use super::rewrite::{Commit, ExistingFilesystem};
 use crate::disk::ImageSpec;
 use crate::error::{Error, Result};
 use crate::ext4::read::Replayed;
+use crate::ext4::update::CommitStep;
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
 /// How the added entries are stamped.
@@ -67,7 +68,7 @@ pub struct AddOptions {
 /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
 /// std::fs::write(dir.path().join("motd"), "hello\n")?;
 /// let (tree, file) = blockimg::source::dir::scan_path(&dir.path().join("motd"))?;
-/// let summary: AddSummary = add(&spec, &tree, file, b"/etc/motd", AddOptions::default())?;
+/// let summary: AddSummary = add(&spec, &tree, file, b"/etc/motd", AddOptions::default(), &mut |_| {})?;
 /// assert_eq!(summary.entries, 2); // /etc, made on the way, and the file
 /// # Ok(())
 /// # }
@@ -80,6 +81,8 @@ pub struct AddSummary {
     /// What was replayed from the filesystem's journal into the image
     /// before the addition, when it held changes not yet applied.
     pub replayed: Option<Replayed>,
+    /// How the image was changed: in place, or rewritten (and why).
+    pub commit: Commit,
 }
 
 /// Adds node `node` of `source` (with everything below it) to the
@@ -111,7 +114,7 @@ pub struct AddSummary {
 ///
 /// let spec = ImageSpec::parse(image.as_os_str())?;
 /// let options = AddOptions { owner: Some((33, 33)), ..Default::default() };
-/// let summary = add(&spec, &tree, blockimg::tree::Tree::ROOT, b"/srv/www", options)?;
+/// let summary = add(&spec, &tree, blockimg::tree::Tree::ROOT, b"/srv/www", options, &mut |_| {})?;
 /// assert_eq!(summary.entries, 3); // /srv (made on the way), /srv/www, index.html
 ///
 /// let fs = spec.open_ext4()?;
@@ -126,12 +129,13 @@ pub fn add(
     node: NodeId,
     dest: &[u8],
     options: AddOptions,
+    step: &mut dyn FnMut(CommitStep),
 ) -> Result<AddSummary> {
     let replayed = ExistingFilesystem::replay_journal(spec)?;
     let (existing, reader) = ExistingFilesystem::open(spec)?;
     existing.check_rewritable()?;
-    let mut tree = reader.read_tree()?;
-    drop(reader);
+    let loaded = existing.load(&reader)?;
+    let mut tree = loaded.tree.clone();
     let mut graft = Graft {
         tree: &mut tree,
         source,
@@ -142,13 +146,20 @@ pub fn add(
     };
     graft.at_path(node, dest)?;
     let entries = graft.entries;
-    existing
-        .rewrite_filesystem(&tree)
+    // Nodes of the tree as read keep their numbers; grafted ones follow.
+    let old_len = loaded.tree.len();
+    let origin = |id: NodeId| (id.index() < old_len).then_some(id);
+    let commit = existing
+        .commit(&reader, &loaded, &tree, &origin, step)
         .map_err(|e| Error::Unchanged {
             image: existing.path.clone(),
             source: Box::new(e),
         })?;
-    Ok(AddSummary { entries, replayed })
+    Ok(AddSummary {
+        entries,
+        replayed,
+        commit,
+    })
 }
 
 /// Copies nodes of a source tree into the image's tree.

@@ -21,7 +21,7 @@ use crate::tree::Tree;
 pub use options::{DiskSize, ImageOptions, ImageSummary, PartitionSummary};
 pub use plan::{plan_disk, plan_disk_fitted, plan_partitions, PartitionContent};
 pub use planned::PlannedDisk;
-pub use rewrite::ExistingFilesystem;
+pub use rewrite::{Commit, ExistingFilesystem, Loaded};
 pub(crate) use stream::{stream_archive_into, StreamSteps};
 
 /// Byte offset of the first partition: 1 MiB, the usual alignment, which

@@ -24,9 +24,10 @@ use crate::disk::{ImageSpec, Partition};
 use crate::error::Ext4Error;
 use crate::error::{Error, Result};
 use crate::ext4::read::{replay_in_place, Ext4Reader, FsInfo, JournalDamage, Replayed};
+use crate::ext4::update::{update, CommitStep, Existing, UpdateOutcome, UpdateSummary};
 use crate::ext4::{Ext4Options, Ext4Plan};
 use crate::sink::{Sink, SparseFile};
-use crate::tree::Tree;
+use crate::tree::{NodeId, Timestamp, Tree};
 
 /// Offset of `s_hash_seed` from the filesystem's start (superblock at
 /// 1024, field at 0xEC).
@@ -34,6 +35,28 @@ const HASH_SEED_OFFSET: u64 = 1024 + 0xEC;
 
 /// Bytes copied at a time from outside the filesystem.
 const COPY_CHUNK: usize = 1 << 20;
+
+/// An image's filesystem as read: its tree and the inode number of each
+/// node ([`ExistingFilesystem::load`]).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The tree.
+    pub tree: Tree,
+    /// The inode number of each node, by [`NodeId`] index.
+    pub inos: Vec<u32>,
+}
+
+/// How [`ExistingFilesystem::commit`] changed the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// In place, writing only what changed.
+    InPlace(UpdateSummary),
+    /// By a full rewrite, for this reason.
+    Rewritten {
+        /// Why the change could not be made in place.
+        reason: String,
+    },
+}
 
 /// The filesystem of an image, opened to be read and rewritten.
 ///
@@ -291,6 +314,91 @@ impl ExistingFilesystem {
                 .map_err(|e| Error::io(&self.path, e))?;
         }
         Ok(())
+    }
+
+    /// Changes the filesystem into one holding `new`, at the cost of what
+    /// changed when it can ([`crate::ext4::update`]: data into free space,
+    /// the metadata through the journal, then in place), else by
+    /// [`ExistingFilesystem::rewrite_filesystem`]; says which ran.
+    /// `loaded` is the tree `reader` read (with the inode number of each
+    /// node) and `origin` maps a node of `new` to the node of `loaded` it
+    /// was. `step` is told each step of an in-place commit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk::found::ImageSpec;
+    /// use blockimg::image::{Commit, ExistingFilesystem};
+    /// use blockimg::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"32M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
+    /// let (existing, reader) = ExistingFilesystem::open(&spec)?;
+    /// let loaded = existing.load(&reader)?;
+    /// let mut tree = loaded.tree.clone();
+    /// let meta = Metadata { permissions: 0o644, ..Metadata::directory(Timestamp::from_secs(0)) };
+    /// let hello = FileContent::from_bytes(b"hello\n".to_vec());
+    /// tree.add(Tree::ROOT, b"hello", Node::new(meta, NodeKind::File(hello)))?;
+    /// let old_len = loaded.tree.len();
+    /// let commit = existing.commit(&reader, &loaded, &tree, &|id| (id.index() < old_len).then_some(id), &mut |_| {})?;
+    /// assert!(matches!(commit, Commit::InPlace(_))); // only what changed was written
+    /// let fs = spec.open_ext4()?;
+    /// assert_eq!(fs.stat(fs.lookup(b"/hello")?)?.size, 6);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn commit(
+        &self,
+        reader: &Ext4Reader,
+        loaded: &Loaded,
+        new: &Tree,
+        origin: &dyn Fn(NodeId) -> Option<NodeId>,
+        step: &mut dyn FnMut(CommitStep),
+    ) -> Result<Commit> {
+        self.check_rewritable()?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let (opened, now) = (
+            self.file.metadata().map_err(|e| Error::io(&self.path, e))?,
+            file.metadata().map_err(|e| Error::io(&self.path, e))?,
+        );
+        if (opened.dev(), opened.ino()) != (now.dev(), now.ino()) {
+            return Err(Error::InvalidOption {
+                option: "image".into(),
+                reason: format!(
+                    "{} was replaced since it was opened; nothing was written",
+                    self.path.display()
+                ),
+            });
+        }
+        let existing = Existing {
+            file: &file,
+            path: &self.path,
+            offset: self.partition.start,
+            reader,
+            tree: &loaded.tree,
+            inos: &loaded.inos,
+        };
+        match update(&existing, new, origin, Timestamp::now(), step)? {
+            UpdateOutcome::Updated(summary) => Ok(Commit::InPlace(summary)),
+            UpdateOutcome::NotInPlace(reason) => {
+                self.rewrite_filesystem(new)?;
+                Ok(Commit::Rewritten { reason })
+            }
+        }
+    }
+
+    /// Reads the filesystem's tree with the inode number of each node,
+    /// for [`ExistingFilesystem::commit`].
+    pub fn load(&self, reader: &Ext4Reader) -> Result<Loaded> {
+        let (tree, inos) = reader.read_tree_with_inodes()?;
+        Ok(Loaded { tree, inos })
     }
 
     /// Copies bytes `from..to` of the image unchanged (all-zero chunks stay

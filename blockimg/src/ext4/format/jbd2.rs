@@ -122,3 +122,7 @@ pub(crate) const REVOKE_HEADER_LEN: usize = 0x10;
 /// `h_chksum[0]` (be32) of a commit block: with checksums v2 and v3 the
 /// crc32c of the block with this field zero.
 pub(crate) const H_CHKSUM: usize = 0x10;
+/// `h_commit_sec` (be64) of a commit block: when it was written.
+pub(crate) const H_COMMIT_SEC: usize = 0x30;
+/// `h_commit_nsec` (be32) of a commit block.
+pub(crate) const H_COMMIT_NSEC: usize = 0x38;

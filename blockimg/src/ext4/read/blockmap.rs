@@ -22,6 +22,25 @@ pub(super) struct BlockRun {
     pub len: u64,
 }
 
+/// What an update needs of an inode it rewrites or deletes
+/// ([`Ext4Reader::owned_blocks`]).
+pub(crate) struct OwnedBlocks {
+    /// Physical runs `(start, len)`: data, then extent tree blocks.
+    pub runs: Vec<(u64, u64)>,
+    /// `i_generation`, which seeds the inode's checksums.
+    pub generation: u32,
+    /// The external xattr block, 0 for none.
+    pub xattr_block: u64,
+    /// `i_flags`.
+    pub flags: u32,
+    /// The block map as the inode holds it.
+    pub i_block: [u8; crate::ext4::format::inode::I_BLOCK_LEN],
+    /// `i_blocks` in 512-byte units.
+    pub sectors: u64,
+    /// The whole on-disk inode.
+    pub raw: Vec<u8>,
+}
+
 /// State of one walk over an inode's block map.
 struct Walk<'a> {
     inode: &'a Inode,
@@ -33,6 +52,8 @@ struct Walk<'a> {
     visited: HashSet<u64>,
     runs: Vec<BlockRun>,
     budget: &'a mut Budget,
+    /// Whether unwritten extents count too (every block the inode owns).
+    unwritten: bool,
 }
 
 impl Walk<'_> {
@@ -77,6 +98,7 @@ impl Ext4Reader {
             visited: HashSet::new(),
             runs: Vec::new(),
             budget,
+            unwritten: false,
         };
         if let Some((node, depth)) = node {
             self.extent_node(node, Some(depth), &mut walk)?;
@@ -86,6 +108,40 @@ impl Ext4Reader {
             self.indirect_map(&mut walk)?;
         }
         Ok(walk.runs)
+    }
+
+    /// Every block inode `ino` owns through its extent tree, whatever
+    /// their state or position (unwritten extents and blocks past the
+    /// size included), and the tree's own blocks: what an update frees
+    /// when it replaces or deletes the inode. `None` for an inode mapped
+    /// by an ext2/3 block map.
+    pub(crate) fn owned_blocks(&self, ino: u32) -> Result<Option<OwnedBlocks>> {
+        let inode = self.inode(ino)?;
+        if inode.stat.flags & EXTENTS_FL == 0 {
+            return Ok(None);
+        }
+        let mut budget = Budget::new(self);
+        let mut walk = Walk {
+            inode: &inode,
+            limit: u64::MAX,
+            next_logical: 0,
+            visited: HashSet::new(),
+            runs: Vec::new(),
+            budget: &mut budget,
+            unwritten: true,
+        };
+        self.extent_node(&inode.i_block, None, &mut walk)?;
+        let mut runs: Vec<(u64, u64)> = walk.runs.iter().map(|r| (r.physical, r.len)).collect();
+        runs.extend(walk.visited.iter().map(|&b| (b, 1)));
+        Ok(Some(OwnedBlocks {
+            runs,
+            generation: inode.generation,
+            xattr_block: inode.xattr_block,
+            flags: inode.stat.flags,
+            i_block: inode.i_block,
+            sectors: inode.stat.blocks,
+            raw: inode.raw.clone(),
+        }))
     }
 
     /// The error for a block number outside the filesystem.
@@ -190,7 +246,7 @@ impl Ext4Reader {
                     ));
                 }
                 walk.next_logical = logical + len;
-                if unwritten || logical >= walk.limit {
+                if (unwritten && !walk.unwritten) || logical >= walk.limit {
                     continue;
                 }
                 let physical = join64(

@@ -107,6 +107,29 @@ impl Inode {
 }
 
 impl Ext4Reader {
+    /// Byte offset of inode `ino` in the filesystem (in use or not), for
+    /// an update that writes it.
+    pub(crate) fn inode_location(&self, ino: u32) -> Result<u64> {
+        let sb = &self.sb;
+        let ipg = sb.info.inodes_per_group;
+        if ino == 0 || ino > sb.info.inodes_count {
+            return Err(self.volume.corrupt(
+                "inode number",
+                ino,
+                format!("inodes are numbered 1 to {}", sb.info.inodes_count),
+            ));
+        }
+        let (group, index) = ((ino - 1) / ipg, (ino - 1) % ipg);
+        let desc = self.groups.get(group as usize).ok_or_else(|| {
+            self.volume.corrupt(
+                format!("inode {ino}"),
+                format!("group {group}"),
+                "no such group",
+            )
+        })?;
+        Ok(desc.inode_table * sb.bs() + u64::from(index) * u64::from(sb.info.inode_size))
+    }
+
     /// Reads, checks and decodes inode `ino`, which must be in use.
     pub(super) fn inode(&self, ino: u32) -> Result<Inode> {
         let sb = &self.sb;

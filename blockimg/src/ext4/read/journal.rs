@@ -17,8 +17,8 @@ use super::{Budget, Ext4Reader};
 use crate::error::Error;
 use crate::error::{Corrupt, Ext4Error};
 use crate::ext4::bytes::get_be32;
-use crate::ext4::csum::crc32c_raw;
 use crate::ext4::format::jbd2::*;
+pub(crate) use crate::ext4::journal::superblock_checksum;
 
 /// What the journal superblock of a filesystem says
 /// ([`Ext4Reader::journal`](super::Ext4Reader::journal)).
@@ -133,7 +133,7 @@ impl fmt::Display for JournalDamage {
 /// A sound journal superblock: what it says, where its log starts and
 /// the UUID its checksums are seeded with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct JournalSuper {
+pub(crate) struct JournalSuper {
     pub info: JournalInfo,
     /// `s_start`: the block the log starts at, 0 for an empty journal.
     pub start: u32,
@@ -143,10 +143,10 @@ pub(super) struct JournalSuper {
 
 /// The internal journal: its superblock and where its blocks are.
 #[derive(Clone, Debug)]
-pub(super) struct Journal {
+pub(crate) struct Journal {
     pub sb: JournalSuper,
     /// The journal inode's blocks, ascending by logical block.
-    pub runs: Vec<BlockRun>,
+    pub(super) runs: Vec<BlockRun>,
 }
 
 impl Journal {
@@ -214,6 +214,12 @@ impl Ext4Reader {
         self.journal_damage.as_ref()
     }
 
+    /// The internal journal, for an update that writes a transaction into
+    /// it: `None` without one or when it is damaged.
+    pub(crate) fn internal_journal(&self) -> Option<Journal> {
+        self.read_journal().ok().flatten()
+    }
+
     /// Reads and checks the superblock of the internal journal.
     pub(super) fn read_journal(&self) -> std::result::Result<Option<Journal>, JournalDamage> {
         let sb = &self.sb;
@@ -260,19 +266,6 @@ fn damaged(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> 
         value: value.to_string(),
         reason: reason.into(),
     }
-}
-
-/// crc32c of a journal superblock with its `s_checksum` field zeroed (the
-/// first [`JOURNAL_SUPERBLOCK_LEN`] bytes; missing bytes count as zeros).
-pub fn superblock_checksum(raw: &[u8]) -> u32 {
-    let mut sb = [0u8; JOURNAL_SUPERBLOCK_LEN];
-    for (o, b) in sb.iter_mut().zip(raw) {
-        *o = *b;
-    }
-    for b in sb.iter_mut().skip(S_CHECKSUM).take(4) {
-        *b = 0;
-    }
-    crc32c_raw(!0, &sb)
 }
 
 /// Parses and checks the journal superblock `raw` (the journal's first

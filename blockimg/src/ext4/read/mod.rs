@@ -58,6 +58,7 @@ use std::sync::Arc;
 
 pub use dir::DirEntry;
 pub use inode::{FileType, Stat};
+pub(crate) use journal::Journal;
 pub use journal::{JournalDamage, JournalInfo};
 pub use replay::{replay_in_place, Replayed};
 pub use superblock::FsInfo;

@@ -34,12 +34,13 @@ use super::volume::Volume;
 use super::Ext4Reader;
 use crate::error::{Error, Result};
 use crate::ext4::bytes::{get_be32, put_be32, put_u32};
-use crate::ext4::csum::{crc32c_raw, Checksummer};
+use crate::ext4::csum::Checksummer;
 use crate::ext4::features::{Features, INCOMPAT_RECOVER, RO_COMPAT_METADATA_CSUM};
 use crate::ext4::format::jbd2::*;
 use crate::ext4::format::superblock::{
     SUPERBLOCK_LEN, SUPERBLOCK_OFFSET, S_CHECKSUM as S_CHECKSUM_FS,
 };
+use crate::ext4::journal::LogLayout;
 
 /// What replaying a journal did ([`Ext4Reader::replayed`]).
 ///
@@ -164,123 +165,53 @@ struct Transaction {
     revokes: Vec<u64>,
 }
 
-/// How the log's blocks are laid out and checked: from the journal
-/// superblock.
-struct Layout {
-    bs: usize,
-    /// Bytes of a tag.
-    tag_len: usize,
-    is_64bit: bool,
-    csum_v2: bool,
-    csum_v3: bool,
-    /// crc32c of the journal's UUID: the seed of every log checksum.
-    seed: u32,
-    first: u32,
-    last: u32,
+/// The layout of `journal`'s log, from its superblock.
+fn layout_of(journal: &Journal) -> LogLayout {
+    let sb = &journal.sb;
+    LogLayout::new(
+        sb.info.incompat,
+        sb.info.block_size,
+        &sb.uuid,
+        sb.info.first,
+        sb.info.blocks,
+    )
 }
 
-impl Layout {
-    fn new(journal: &Journal) -> Self {
-        let incompat = journal.sb.info.incompat;
-        let is_64bit = incompat & INCOMPAT_64BIT != 0;
-        let csum_v3 = incompat & INCOMPAT_CSUM_V3 != 0;
-        let csum_v2 = !csum_v3 && incompat & INCOMPAT_CSUM_V2 != 0;
-        let tag_len = if csum_v3 {
-            TAG3_LEN
+/// The tags of descriptor block `block`: (filesystem block, flags,
+/// stored checksum), up to the last tag or the end of the tag area.
+fn tags(layout: &LogLayout, block: &[u8]) -> Vec<(u64, u32, Option<u32>)> {
+    let end = layout.bs
+        - if layout.checksummed() {
+            BLOCK_TAIL_LEN
         } else {
-            TAG_LEN + if csum_v2 { 2 } else { 0 } - if is_64bit { 0 } else { 4 }
+            0
         };
-        Layout {
-            bs: journal.sb.info.block_size as usize,
-            tag_len,
-            is_64bit,
-            csum_v2,
-            csum_v3,
-            seed: crc32c_raw(!0, &journal.sb.uuid),
-            first: journal.sb.info.first,
-            last: journal.sb.info.blocks,
-        }
-    }
-
-    fn checksummed(&self) -> bool {
-        self.csum_v2 || self.csum_v3
-    }
-
-    /// The journal block after `n`, wrapping from the end of the log to
-    /// its first block.
-    fn next(&self, n: u32) -> u32 {
-        let n = n.saturating_add(1);
-        if n >= self.last {
-            self.first
+    let mut tags = Vec::new();
+    let mut at = HEADER_LEN;
+    while at + layout.tag_len <= end {
+        let be16 = |offset: usize| get_be32(block, at + offset - 2) & 0xFFFF;
+        let low = u64::from(get_be32(block, at + T_BLOCKNR));
+        let high = if layout.is_64bit {
+            u64::from(get_be32(block, at + T_BLOCKNR_HIGH))
         } else {
-            n
-        }
-    }
-
-    /// crc32c of `block` seeded with the journal's UUID, with the 4 bytes
-    /// at `field` counted as zeros.
-    fn block_checksum(&self, block: &[u8], field: usize) -> u32 {
-        let before = block.get(..field).unwrap_or(block);
-        let after = block.get(field + 4..).unwrap_or_default();
-        let crc = crc32c_raw(self.seed, before);
-        crc32c_raw(crc32c_raw(crc, &[0; 4]), after)
-    }
-
-    /// Whether the tail checksum of a descriptor or revoke block holds
-    /// (always, without checksums v2 and v3).
-    fn tail_ok(&self, block: &[u8]) -> bool {
-        let at = self.bs - BLOCK_TAIL_LEN;
-        !self.checksummed() || get_be32(block, at) == self.block_checksum(block, at)
-    }
-
-    /// The checksum of log block `data` of transaction `sequence`, as a
-    /// tag stores it.
-    fn data_checksum(&self, sequence: u32, data: &[u8]) -> u32 {
-        let crc = crc32c_raw(self.seed, &sequence.to_be_bytes());
-        let crc = crc32c_raw(crc, data);
-        if self.csum_v3 {
-            crc
+            0
+        };
+        let (flags, checksum) = if layout.csum_v3 {
+            let sum = get_be32(block, at + T3_CHECKSUM);
+            (get_be32(block, at + T3_FLAGS), Some(sum))
         } else {
-            crc & 0xFFFF
+            (be16(T_FLAGS), layout.csum_v2.then(|| be16(T_CHECKSUM)))
+        };
+        tags.push((low | high << 32, flags, checksum));
+        at += layout.tag_len;
+        if flags & FLAG_SAME_UUID == 0 {
+            at += TAG_UUID_LEN;
+        }
+        if flags & FLAG_LAST_TAG != 0 {
+            break;
         }
     }
-
-    /// The tags of descriptor block `block`: (filesystem block, flags,
-    /// stored checksum), up to the last tag or the end of the tag area.
-    fn tags(&self, block: &[u8]) -> Vec<(u64, u32, Option<u32>)> {
-        let end = self.bs
-            - if self.checksummed() {
-                BLOCK_TAIL_LEN
-            } else {
-                0
-            };
-        let mut tags = Vec::new();
-        let mut at = HEADER_LEN;
-        while at + self.tag_len <= end {
-            let be16 = |offset: usize| get_be32(block, at + offset - 2) & 0xFFFF;
-            let low = u64::from(get_be32(block, at + T_BLOCKNR));
-            let high = if self.is_64bit {
-                u64::from(get_be32(block, at + T_BLOCKNR_HIGH))
-            } else {
-                0
-            };
-            let (flags, checksum) = if self.csum_v3 {
-                let sum = get_be32(block, at + T3_CHECKSUM);
-                (get_be32(block, at + T3_FLAGS), Some(sum))
-            } else {
-                (be16(T_FLAGS), self.csum_v2.then(|| be16(T_CHECKSUM)))
-            };
-            tags.push((low | high << 32, flags, checksum));
-            at += self.tag_len;
-            if flags & FLAG_SAME_UUID == 0 {
-                at += TAG_UUID_LEN;
-            }
-            if flags & FLAG_LAST_TAG != 0 {
-                break;
-            }
-        }
-        tags
-    }
+    tags
 }
 
 /// The log of `journal` in a filesystem of `blocks_count` blocks, read
@@ -294,7 +225,7 @@ fn walk(
     blocks_count: u64,
     read: &dyn Fn(u64, &mut [u8]) -> Result<()>,
 ) -> Result<(Vec<Transaction>, u32)> {
-    let layout = Layout::new(journal);
+    let layout = layout_of(journal);
     let bs = layout.bs;
     let log_len = journal.sb.info.blocks.saturating_sub(layout.first);
     let locate = |n: u32| {
@@ -331,7 +262,7 @@ fn walk(
                 if !layout.tail_ok(&block) {
                     break;
                 }
-                let tags = layout.tags(&block);
+                let tags = tags(&layout, &block);
                 if tags.len() as u64 + u64::from(used) > u64::from(log_len) {
                     break;
                 }
@@ -437,7 +368,7 @@ pub(super) fn replay(
 ) -> Result<(Overlay, Replayed)> {
     let raw = |at: u64, buf: &mut [u8]| vol.read_stored(at, buf);
     let (transactions, end) = walk(vol, journal, blocks_count, &raw)?;
-    let layout = Layout::new(journal);
+    let layout = layout_of(journal);
     let bs = layout.bs as u64;
     // The newest revoke of each block.
     let mut revoked: HashMap<u64, u32> = HashMap::new();

@@ -58,6 +58,13 @@ impl Ext4Reader {
     /// # }
     /// ```
     pub fn read_tree(&self) -> Result<Tree> {
+        Ok(self.read_tree_with_inodes()?.0)
+    }
+
+    /// [`Ext4Reader::read_tree`], with the inode number of each node (by
+    /// [`NodeId`] index), for an update that writes back only what
+    /// changed.
+    pub(crate) fn read_tree_with_inodes(&self) -> Result<(Tree, Vec<u32>)> {
         let mut budget = Budget::new(self);
         let root = self.inode(ROOT_INO)?;
         if root.stat.file_type != FileType::Directory {
@@ -70,6 +77,7 @@ impl Ext4Reader {
         let mut tree = Tree::new(root.stat.meta.clone());
         tree.node_mut(Tree::ROOT).xattrs = self.inode_xattrs(&root)?;
         let mut ids: HashMap<u32, NodeId> = HashMap::from([(ROOT_INO, Tree::ROOT)]);
+        let mut inos = vec![ROOT_INO];
         let mut queue = VecDeque::from([(root, Tree::ROOT, b"/".to_vec())]);
         while let Some((dir, dir_id, dir_path)) = queue.pop_front() {
             for entry in self.dir_entries(&dir, &mut budget)? {
@@ -102,12 +110,13 @@ impl Ext4Reader {
                 let is_dir = node.is_dir();
                 let id = tree.add(dir_id, &entry.name, node).map_err(in_context)?;
                 ids.insert(entry.ino, id);
+                inos.push(entry.ino);
                 if is_dir {
                     queue.push_back((inode, id, path));
                 }
             }
         }
-        Ok(tree)
+        Ok((tree, inos))
     }
 
     /// The tree node of one inode (a directory without its entries yet).

@@ -1,0 +1,255 @@
+//! The blocks of an inode written anew by an update: file data, directory
+//! blocks, a long symlink's target, the extent tree over them, all in
+//! blocks the old filesystem does not use; and the inode's `i_block`,
+//! size, flags and block count that describe them.
+
+use super::disk::{Disk, Geometry};
+use super::space::Space;
+use crate::error::Result;
+use crate::ext4::alloc::Run;
+use crate::ext4::dir::{self, DirContext};
+use crate::ext4::extent::{self, Extent};
+use crate::ext4::format::inode::{encode_device, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
+use crate::tree::{FileContent, NodeKind};
+
+/// Longest extent of initialised blocks.
+const MAX_EXTENT_BLOCKS: u64 = 32768;
+/// Largest read of file data at once.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// What an inode's fields say about its blocks.
+pub(super) struct Body {
+    pub i_block: [u8; I_BLOCK_LEN],
+    pub size: u64,
+    pub flags: u32,
+    /// Blocks the inode owns (data and extent tree), without an xattr
+    /// block.
+    pub blocks: u64,
+}
+
+/// A directory to write: its own and its parent's inode numbers and its
+/// entries (name, inode number, `file_type`), sorted by name.
+pub(super) struct DirEntries<'a> {
+    pub ino: u32,
+    pub parent: u32,
+    pub entries: Vec<(&'a [u8], u32, u8)>,
+}
+
+/// Writes the blocks of a node's new body into free space and describes
+/// them. Blocks are written straight to the image: nothing of the old
+/// filesystem uses them.
+pub(super) struct BodyWriter<'a, 'd> {
+    pub disk: &'a Disk,
+    pub geo: &'a Geometry,
+    pub space: &'a mut Space<'d>,
+    /// Checksum seed of the inode (its number and generation).
+    pub inode_seed: u32,
+    /// Blocks written so far, for the commit's report.
+    pub written: &'a mut Vec<Run>,
+}
+
+impl BodyWriter<'_, '_> {
+    /// The body of `kind`; `dir` gives a directory's entries.
+    pub fn write(&mut self, kind: &NodeKind, dir: Option<&DirEntries<'_>>) -> Result<Body> {
+        match kind {
+            NodeKind::File(content) => self.file(content),
+            NodeKind::Directory(_) => match dir {
+                Some(d) => self.directory(d),
+                None => Ok(self.nothing(0)),
+            },
+            NodeKind::Symlink(target) if target.len() < I_BLOCK_LEN => {
+                let mut i_block = [0u8; I_BLOCK_LEN];
+                if let Some(slot) = i_block.get_mut(..target.len()) {
+                    slot.copy_from_slice(target);
+                }
+                Ok(Body {
+                    i_block,
+                    size: target.len() as u64,
+                    flags: 0,
+                    blocks: 0,
+                })
+            }
+            NodeKind::Symlink(target) => {
+                let mut block = vec![0u8; self.geo.bs as usize];
+                if let Some(slot) = block.get_mut(..target.len()) {
+                    slot.copy_from_slice(target);
+                }
+                let mut body = self.blocks(&[block], target.len() as u64)?;
+                body.size = target.len() as u64;
+                Ok(body)
+            }
+            NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
+                Ok(Body {
+                    i_block: encode_device(*major, *minor),
+                    size: 0,
+                    flags: 0,
+                    blocks: 0,
+                })
+            }
+            NodeKind::Fifo | NodeKind::Socket => Ok(self.nothing(0)),
+        }
+    }
+
+    fn nothing(&self, size: u64) -> Body {
+        let tree = extent::encode(&[], &[], self.geo.bs as u32, self.inode_seed);
+        Body {
+            i_block: tree.i_block,
+            size,
+            flags: EXTENTS_FL,
+            blocks: 0,
+        }
+    }
+
+    /// A file's data: each block-aligned stretch holding data gets blocks;
+    /// holes stay holes.
+    fn file(&mut self, content: &FileContent) -> Result<Body> {
+        let bs = self.geo.bs;
+        let mut extents = Vec::new();
+        let mut data_blocks = 0;
+        let opened = content.source.open_file(content.size)?;
+        let mut buf = Vec::new();
+        for (first, last) in block_spans(content, bs) {
+            let runs = self.space.alloc_blocks(last - first)?;
+            let mut logical = first;
+            for run in runs {
+                let mut done = 0;
+                while done < run.len {
+                    let n = (run.len - done).min(READ_CHUNK / bs);
+                    let pos = (logical + done) * bs;
+                    let end = ((logical + done + n) * bs).min(content.size);
+                    buf.clear();
+                    buf.resize((n * bs) as usize, 0);
+                    if end > pos {
+                        let len = (end - pos) as usize;
+                        if let Some(part) = buf.get_mut(..len) {
+                            content.source.read_at(opened.as_ref(), pos, part)?;
+                        }
+                    }
+                    self.disk.write_at_block(run.start + done, &buf)?;
+                    done += n;
+                }
+                push_extents(&mut extents, logical, run);
+                self.written.push(run);
+                data_blocks += run.len;
+                logical += run.len;
+            }
+        }
+        let mut body = self.extent_tree(&extents)?;
+        body.size = content.size;
+        body.blocks += data_blocks;
+        Ok(body)
+    }
+
+    /// A directory's blocks: linear, or an htree when they do not fit one
+    /// block, as the planner makes them.
+    fn directory(&mut self, d: &DirEntries<'_>) -> Result<Body> {
+        let names: Vec<&[u8]> = d.entries.iter().map(|e| e.0).collect();
+        let targets: Vec<(u32, u8)> = d.entries.iter().map(|e| (e.1, e.2)).collect();
+        let seed = hash_seed(&self.geo.hash_seed);
+        let layout = dir::plan(&names, self.geo.bs as u32, &seed, 1)?;
+        let ctx = DirContext {
+            block_size: self.geo.bs as u32,
+            ino: d.ino,
+            parent_ino: d.parent,
+            names: &names,
+            targets: &targets,
+            inode_seed: self.inode_seed,
+        };
+        let blocks: Vec<Vec<u8>> = (0..layout.block_count())
+            .map(|i| ctx.block(&layout, i))
+            .collect();
+        let size = blocks.len() as u64 * self.geo.bs;
+        let mut body = self.blocks(&blocks, size)?;
+        body.size = size;
+        if layout.is_indexed() {
+            body.flags |= INDEX_FL;
+        }
+        Ok(body)
+    }
+
+    /// Writes `blocks` (logical 0 on) into free space under an extent tree.
+    fn blocks(&mut self, blocks: &[Vec<u8>], size: u64) -> Result<Body> {
+        let runs = self.space.alloc_blocks(blocks.len() as u64)?;
+        let mut extents = Vec::new();
+        let mut logical = 0u64;
+        let mut source = blocks.iter();
+        for run in runs {
+            let mut bytes = Vec::with_capacity((run.len * self.geo.bs) as usize);
+            for block in source.by_ref().take(run.len as usize) {
+                bytes.extend_from_slice(block);
+            }
+            self.disk.write_at_block(run.start, &bytes)?;
+            self.written.push(run);
+            push_extents(&mut extents, logical, run);
+            logical += run.len;
+        }
+        let mut body = self.extent_tree(&extents)?;
+        body.size = size;
+        body.blocks += blocks.len() as u64;
+        Ok(body)
+    }
+
+    /// The extent tree over `extents`, its blocks allocated and written.
+    fn extent_tree(&mut self, extents: &[Extent]) -> Result<Body> {
+        let bs = self.geo.bs as u32;
+        let count = extent::tree_blocks(extents.len(), bs);
+        let mut numbers = Vec::new();
+        if count > 0 {
+            for run in self.space.alloc_blocks(count)? {
+                numbers.extend(run.start..run.end());
+                self.written.push(run);
+            }
+        }
+        let tree = extent::encode(extents, &numbers, bs, self.inode_seed);
+        for (number, block) in &tree.blocks {
+            self.disk.write_at_block(*number, block)?;
+        }
+        Ok(Body {
+            i_block: tree.i_block,
+            size: 0,
+            flags: EXTENTS_FL,
+            blocks: count,
+        })
+    }
+}
+
+/// The stretches of logical blocks `[first, last)` of a file that hold
+/// data, merged where they touch.
+fn block_spans(content: &FileContent, bs: u64) -> Vec<(u64, u64)> {
+    let mut spans: Vec<(u64, u64)> = Vec::new();
+    for s in &content.segments {
+        if s.len == 0 {
+            continue;
+        }
+        let first = s.offset / bs;
+        let last = (s.offset + s.len).div_ceil(bs);
+        match spans.last_mut() {
+            Some(prev) if prev.1 >= first => prev.1 = prev.1.max(last),
+            _ => spans.push((first, last)),
+        }
+    }
+    spans
+}
+
+/// Appends the extents mapping logical blocks from `logical` to `run`.
+fn push_extents(extents: &mut Vec<Extent>, logical: u64, run: Run) {
+    let mut done = 0;
+    while done < run.len {
+        let len = (run.len - done).min(MAX_EXTENT_BLOCKS);
+        extents.push(Extent {
+            logical: (logical + done) as u32,
+            physical: run.start + done,
+            len: len as u16,
+        });
+        done += len;
+    }
+}
+
+/// The directory hash seed as the hash functions take it.
+pub(super) fn hash_seed(bytes: &[u8; 16]) -> [u32; 4] {
+    let mut seed = [0u32; 4];
+    for (word, chunk) in seed.iter_mut().zip(bytes.chunks_exact(4)) {
+        *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    seed
+}
