@@ -4,10 +4,12 @@
 //! ([`ExistingFilesystem`]).
 
 use std::ops::Deref;
+use std::path::Path;
 
 use blockimg::disk::ImageSpec;
 use blockimg::ext4::Ext4Plan;
 use blockimg::image::ExistingFilesystem;
+use blockimg::lock::ImageLock;
 use blockimg::tree::Tree;
 
 use crate::error::{Error, Result};
@@ -31,12 +33,19 @@ impl Deref for Image {
 }
 
 impl Image {
-    /// Opens the filesystem `spec` names and loads its tree (file data
-    /// left in the image). Unless
-    /// `read_only`, refuses filesystems a commit would change the nature of
-    /// (ext2 and ext3: a commit writes ext4 with extents).
-    pub fn open(spec: &ImageSpec, read_only: bool) -> Result<(Image, Tree)> {
-        let (existing, reader) = ExistingFilesystem::open(spec)?;
+    /// Opens the filesystem `spec` names, to be mounted on `mountpoint`,
+    /// and loads its tree (file data left in the image). The image is
+    /// locked for as long as the returned image lives: for reading when
+    /// `read_only`, else for writing, with a holder record naming the
+    /// mountpoint. Unless `read_only`, refuses filesystems a commit would
+    /// change the nature of (ext2 and ext3: a commit writes ext4 with
+    /// extents).
+    pub fn open(spec: &ImageSpec, read_only: bool, mountpoint: &Path) -> Result<(Image, Tree)> {
+        let lock = match read_only {
+            true => ImageLock::read(&spec.path),
+            false => ImageLock::write(&spec.path, &format!("mount on {}", mountpoint.display())),
+        };
+        let (existing, reader) = ExistingFilesystem::open(spec, lock.map_err(blockimg::Error::from)?)?;
         if let (false, Some(reason)) = (read_only, existing.rewrite_refusal()) {
             return Err(Error::ReadOnly {
                 image: existing.path.clone(),

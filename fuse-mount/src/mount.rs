@@ -324,7 +324,7 @@ pub fn mount(options: &MountOptions) -> Result<Mounted> {
             reason: format!("{} is not a directory", mountpoint.display()),
         });
     }
-    let (image, tree) = Image::open(&options.image, options.read_only)?;
+    let (image, tree) = Image::open(&options.image, options.read_only, &mountpoint)?;
     let runtime = Runtime::for_mountpoint(&mountpoint)?;
     let lock = runtime.try_lock()?.ok_or_else(|| Error::Unmount {
         mountpoint: mountpoint.clone(),
@@ -382,6 +382,9 @@ pub fn mount(options: &MountOptions) -> Result<Mounted> {
             Ok(Mounted::Background { pid })
         }
         Fork::Child(pipe) => {
+            // The daemon holds the image's lock from here on (the parent
+            // took it): the holder record names it.
+            served.image.lock.claim();
             // The daemon: its errors went to the parent through the pipe
             // (before the mount was live) or into the status file.
             let result = served.serve(Some(pipe));
@@ -398,7 +401,9 @@ struct Served {
     mountpoint: PathBuf,
     fuse_config: FuseConfig,
     runtime: Runtime,
-    /// The mountpoint's lock, held until the commit's status is written.
+    /// The mountpoint's lock, held until the commit's status is written
+    /// (after the image's lock is released, so that a program started
+    /// once `unmount` returns finds the image free).
     lock: File,
 }
 
@@ -438,6 +443,10 @@ impl Served {
             }),
             Ok(()) => commit(&fs, &image),
         };
+        drop(fs);
+        drop(state);
+        // The image's lock goes with it.
+        drop(image);
         let status = match &result {
             Ok(Commit::Written) => COMMITTED.to_string(),
             Ok(Commit::Unchanged) => UNCHANGED.to_string(),

@@ -1,5 +1,6 @@
 //! `blockimg ls`, `cat` and `get`: looking into the ext4 filesystem of an
-//! image without mounting it.
+//! image without mounting it, under a reader's lock on the image (refused
+//! while a program changes it).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use blockimg::browse::{self, extract, ls};
 use blockimg::disk::ImageSpec;
 use blockimg::ext4::read::Ext4Reader;
+use blockimg::lock::ImageLock;
 use blockimg::{Error, Result};
 
 /// Arguments of `blockimg ls`.
@@ -49,8 +51,12 @@ pub struct GetArgs {
     pub force: bool,
 }
 
-fn open(image: &OsString) -> Result<Ext4Reader> {
-    ImageSpec::parse(image)?.open_ext4()
+/// The image's filesystem, and the reader's lock to hold while reading it.
+fn open(image: &OsString) -> Result<(ImageLock, Ext4Reader)> {
+    let spec = ImageSpec::parse(image)?;
+    let lock = ImageLock::read(&spec.path)?;
+    let reader = spec.open_ext4()?;
+    Ok((lock, reader))
 }
 
 fn stdout_error(e: std::io::Error) -> Error {
@@ -59,7 +65,7 @@ fn stdout_error(e: std::io::Error) -> Error {
 
 /// Lists a directory (or one entry) of the image.
 pub fn run_ls(args: LsArgs) -> Result<()> {
-    let reader = open(&args.image)?;
+    let (_lock, reader) = open(&args.image)?;
     let entries = ls::list(&reader, args.path.as_bytes())?;
     let lines = if args.long {
         ls::long_lines(&entries)
@@ -80,7 +86,7 @@ pub fn run_ls(args: LsArgs) -> Result<()> {
 /// Writes a file of the image to standard output; a reader that stops
 /// early (`| head`) is not an error.
 pub fn run_cat(args: CatArgs) -> Result<()> {
-    let reader = open(&args.image)?;
+    let (_lock, reader) = open(&args.image)?;
     let mut out = std::io::stdout().lock();
     let written = browse::cat(&reader, args.path.as_bytes(), &mut out)
         .and_then(|_| out.flush().map_err(stdout_error));
@@ -98,7 +104,7 @@ fn closed_reader_is_fine(written: Result<()>) -> Result<()> {
 
 /// Copies a file or tree out of the image.
 pub fn run_get(args: GetArgs) -> Result<()> {
-    let reader = open(&args.image)?;
+    let (_lock, reader) = open(&args.image)?;
     let options = extract::ExtractOptions::default().force(args.force);
     let summary = extract::extract(&reader, args.path.as_bytes(), &args.dest, options)?;
     for (what, count) in &summary.skipped {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use super::rewrite::ExistingFilesystem;
 use crate::disk::ImageSpec;
 use crate::error::{Error, Result};
+use crate::lock::ImageLock;
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
 /// How the added entries are stamped.
@@ -86,6 +87,10 @@ pub struct AddSummary {
 /// are created (mode 0755). Refuses ext2/ext3 filesystems (a rewrite would
 /// make them ext4) and what does not fit, leaving the image untouched.
 ///
+/// The image is locked for writing throughout ([`crate::lock`]): refused
+/// with [`crate::error::LockError`] while another program changes or
+/// reads it.
+///
 /// # Examples
 ///
 /// ```
@@ -123,7 +128,8 @@ pub fn add(
     dest: &[u8],
     options: AddOptions,
 ) -> Result<AddSummary> {
-    let (existing, reader) = ExistingFilesystem::open(spec)?;
+    let lock = ImageLock::write(&spec.path, "add")?;
+    let (existing, reader) = ExistingFilesystem::open(spec, lock)?;
     existing.check_rewritable()?;
     let mut tree = reader.read_tree()?;
     drop(reader);
