@@ -658,7 +658,10 @@ mod tests {
         let newer = dir.path().join("newer.img");
         std::fs::write(&newer, b"newer").unwrap();
         std::fs::rename(&newer, &path).unwrap();
-        assert!(matches!(older.check_path(), Err(LockError::Replaced { .. })));
+        assert!(matches!(
+            older.check_path(),
+            Err(LockError::Replaced { .. })
+        ));
 
         // A commit from the older image is refused before its rename.
         let successor = dir.path().join("successor.img");

@@ -45,7 +45,8 @@ impl Image {
             true => ImageLock::read(&spec.path),
             false => ImageLock::write(&spec.path, &format!("mount on {}", mountpoint.display())),
         };
-        let (existing, reader) = ExistingFilesystem::open(spec, lock.map_err(blockimg::Error::from)?)?;
+        let (existing, reader) =
+            ExistingFilesystem::open(spec, lock.map_err(blockimg::Error::from)?)?;
         if let (false, Some(reason)) = (read_only, existing.rewrite_refusal()) {
             return Err(Error::ReadOnly {
                 image: existing.path.clone(),
