@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 use crate::identity::format_uuid;
 use crate::image::EFI_BOOT_PATH;
+use crate::lock::ImageLock;
 use crate::tree::Timestamp;
 
 /// ext4 features GRUB 2.06 (Debian 12's) cannot read: a root filesystem with
@@ -177,7 +178,9 @@ struct Write {
     bytes: Vec<u8>,
 }
 
-/// Installs GRUB into the raw disk image at `image`.
+/// Installs GRUB into the raw disk image at `image`, which is locked for
+/// writing throughout ([`crate::lock`]): refused while another program
+/// changes or reads it.
 ///
 /// # Examples
 ///
@@ -217,11 +220,14 @@ struct Write {
 /// # }
 /// ```
 pub fn install_grub(image: &Path, options: &InstallOptions) -> Result<InstallSummary> {
+    // Held until everything is written.
+    let lock = ImageLock::write(image, "install-grub")?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(image)
         .map_err(|e| Error::io(image, e))?;
+    lock.check_file(&file)?;
     let format = detect(&file, image)?;
     if format != Format::Raw {
         return Err(refused(format!(

@@ -93,6 +93,7 @@ pub mod identity;
 pub mod image;
 pub mod initramfs;
 pub mod inspect;
+pub mod lock;
 pub mod recipe;
 mod report;
 pub mod sink;

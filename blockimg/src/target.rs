@@ -7,7 +7,9 @@
 //! not held by another device (device mapper, RAID), not used as swap, not
 //! behind a loop device, and, unless forced, blank in its first MiB. Block
 //! devices are opened exclusively (`O_EXCL`), which the kernel refuses while
-//! anything has the device claimed.
+//! anything has the device claimed; a regular file is locked for writing
+//! ([`crate::lock`]), which is refused while another program changes or
+//! reads it (a mount of it, `blockimg add`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
@@ -20,6 +22,7 @@ use crate::disk::found::mbr;
 use crate::disk::layout::SECTOR;
 use crate::disk_format::VirtualDisk;
 use crate::error::{Error, Result};
+use crate::lock::ImageLock;
 use crate::report::{self, Observer, Phase};
 use crate::sink::DeviceWriter;
 
@@ -51,6 +54,8 @@ pub struct Target {
     path: PathBuf,
     size: u64,
     block_device: bool,
+    /// A regular file's write lock, held until the target is dropped.
+    lock: Option<ImageLock>,
 }
 
 impl Target {
@@ -165,7 +170,9 @@ fn in_use(path: &Path, reason: String) -> Error {
     })
 }
 
-/// Opens `path` for writing after checking that nothing uses it.
+/// Opens `path` for writing after checking that nothing uses it. A
+/// regular file is locked for writing until the returned target is dropped
+/// ([`crate::error::LockError`] while another program holds it).
 ///
 /// # Examples
 ///
@@ -198,6 +205,10 @@ pub fn open_target(path: &Path) -> Result<Target> {
         check_device_unused(path, meta.rdev())?;
     }
     check_no_loop_device(path)?;
+    let lock = match block_device {
+        true => None,
+        false => Some(ImageLock::write(path, "write")?),
+    };
     let mut options = OpenOptions::new();
     options.read(true).write(true);
     if block_device {
@@ -213,6 +224,9 @@ pub fn open_target(path: &Path) -> Result<Target> {
             Error::io(path, e)
         }
     })?;
+    if let Some(lock) = &lock {
+        lock.check_file(&file)?;
+    }
     let size = file
         .seek(SeekFrom::End(0))
         .map_err(|e| Error::io(path, e))?;
@@ -221,6 +235,7 @@ pub fn open_target(path: &Path) -> Result<Target> {
         path: path.to_path_buf(),
         size,
         block_device,
+        lock,
     })
 }
 
@@ -461,6 +476,10 @@ pub fn write_image(
             copy_disk(disk, &mut writer, written_size, &mut |_| {})?;
             writer.finish()
         })?;
+    if let Some(lock) = &target.lock {
+        // A file renamed over the target meanwhile would not hold the disk.
+        lock.check_path()?;
+    }
     let mut summary = WriteSummary {
         disk_size: written_size,
         bytes_written,

@@ -4,11 +4,13 @@
 //! ([`ExistingFilesystem`]).
 
 use std::ops::Deref;
+use std::path::Path;
 
 use blockimg::disk::ImageSpec;
+use blockimg::ext4::read::Ext4Reader;
 use blockimg::ext4::Ext4Plan;
-use blockimg::image::ExistingFilesystem;
-use blockimg::tree::Tree;
+use blockimg::image::{ExistingFilesystem, Loaded};
+use blockimg::lock::ImageLock;
 
 use crate::error::{Error, Result};
 use crate::state::Space;
@@ -20,6 +22,11 @@ pub struct Image {
     pub existing: ExistingFilesystem,
     /// Block and inode counts of the filesystem a commit writes.
     pub space: Space,
+    /// The reader the tree was loaded with.
+    pub reader: Ext4Reader,
+    /// The tree as loaded, with each node's inode number: what a commit
+    /// compares the mounted state with.
+    pub loaded: Loaded,
 }
 
 impl Deref for Image {
@@ -31,18 +38,25 @@ impl Deref for Image {
 }
 
 impl Image {
-    /// Opens the filesystem `spec` names and loads its tree (file data
-    /// left in the image). Unless
-    /// `read_only`, replays a journal holding changes not yet applied into
-    /// the image first, and refuses filesystems a commit would change the
-    /// nature of (ext2 and ext3: a commit writes ext4 with extents).
-    /// Read-only, such a journal is refused: file data is read from the
-    /// image as stored, which the journal would change.
-    pub fn open(spec: &ImageSpec, read_only: bool) -> Result<(Image, Tree)> {
+    /// Opens the filesystem `spec` names, to be mounted on `mountpoint`,
+    /// and loads its tree (file data left in the image). The image is
+    /// locked for as long as the returned image lives: for reading when
+    /// `read_only`, else for writing, with a holder record naming the
+    /// mountpoint. Unless `read_only`, replays a journal holding changes
+    /// not yet applied into the image first, and refuses filesystems a
+    /// commit would change the nature of (ext2 and ext3: a commit writes
+    /// ext4 with extents). Read-only, such a journal is refused: file data
+    /// is read from the image as stored, which the journal would change.
+    pub fn open(spec: &ImageSpec, read_only: bool, mountpoint: &Path) -> Result<Image> {
+        let lock = match read_only {
+            true => ImageLock::read(&spec.path),
+            false => ImageLock::write(&spec.path, &format!("mount on {}", mountpoint.display())),
+        };
+        let lock = lock.map_err(blockimg::Error::from)?;
         if !read_only {
             ExistingFilesystem::replay_journal(spec)?;
         }
-        let (existing, reader) = ExistingFilesystem::open(spec)?;
+        let (existing, reader) = ExistingFilesystem::open(spec, lock)?;
         if let Some(replayed) = reader.replayed() {
             return Err(Error::NeedsReplay {
                 image: existing.path.clone(),
@@ -55,11 +69,12 @@ impl Image {
                 reason: format!("{reason} on commit"),
             });
         }
-        let tree = reader.read_tree()?;
+        let loaded = existing.load(&reader)?;
+        let tree = &loaded.tree;
         // Planning the content as loaded gives the free counts a commit
         // starts from, and shows early that a commit can hold it at all.
         let options = &existing.options;
-        let plan = Ext4Plan::new(&tree, existing.fs_size, options)?;
+        let plan = Ext4Plan::new(tree, existing.fs_size, options)?;
         let geometry = plan.geometry();
         let space = Space {
             block_size: geometry.block_size,
@@ -70,6 +85,11 @@ impl Image {
             free_inodes: u64::from(plan.free_inodes()),
         };
         drop(plan);
-        Ok((Image { existing, space }, tree))
+        Ok(Image {
+            existing,
+            space,
+            reader,
+            loaded,
+        })
     }
 }

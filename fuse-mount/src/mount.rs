@@ -28,6 +28,7 @@ use crate::runtime::Runtime;
 use crate::signals;
 use crate::spill::Spill;
 use crate::state::{Config, Fs};
+use blockimg::ext4::update::CommitStep;
 
 /// What the daemon says through the readiness pipe once the mount is live.
 const READY: &[u8] = b"ready";
@@ -226,13 +227,13 @@ impl MountOptions {
 /// fn say(mounted: Mounted) -> String {
 ///     match mounted {
 ///         Mounted::Background { pid } => format!("served by process {pid}"),
-///         Mounted::Foreground(Commit::Written) => "unmounted, image rewritten".into(),
+///         Mounted::Foreground(Commit::Written { how }) => format!("unmounted, image {how}"),
 ///         Mounted::Foreground(Commit::Unchanged) => "unmounted, nothing had changed".into(),
 ///     }
 /// }
 /// assert_eq!(say(Mounted::Background { pid: 42 }), "served by process 42");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mounted {
     /// The mount is live, served by a daemon in the background; [`unmount`]
     /// (or a SIGINT, SIGTERM or SIGHUP to the daemon) ends it and commits.
@@ -290,7 +291,7 @@ pub enum Mounted {
 /// assert!(matches!(mounted, Mounted::Background { .. }));
 /// std::fs::write("mnt/etc/hostname", "appliance\n")?;
 /// // Unmounting commits: disk.img now holds the new /etc/hostname.
-/// assert_eq!(unmount("mnt")?, Commit::Written);
+/// assert!(matches!(unmount("mnt")?, Commit::Written { .. }));
 /// # Ok(())
 /// # }
 /// ```
@@ -311,6 +312,13 @@ pub enum Mounted {
 /// # }
 /// ```
 pub fn mount(options: &MountOptions) -> Result<Mounted> {
+    mount_observed(options, Box::new(|_| {}))
+}
+
+/// [`mount`], telling `step` each step of the commit at the end (in the
+/// daemon, for a mount in the background): the `blockimg` command's
+/// crash tests stop the commit there.
+pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mounted> {
     if options.threads == 0 {
         return Err(Error::InvalidOption {
             option: "threads".into(),
@@ -324,7 +332,7 @@ pub fn mount(options: &MountOptions) -> Result<Mounted> {
             reason: format!("{} is not a directory", mountpoint.display()),
         });
     }
-    let (image, tree) = Image::open(&options.image, options.read_only)?;
+    let image = Image::open(&options.image, options.read_only, &mountpoint)?;
     let runtime = Runtime::for_mountpoint(&mountpoint)?;
     let lock = runtime.try_lock()?.ok_or_else(|| Error::Unmount {
         mountpoint: mountpoint.clone(),
@@ -349,7 +357,7 @@ pub fn mount(options: &MountOptions) -> Result<Mounted> {
         fakeroot: options.fakeroot,
     };
     let fs = Fs::new(
-        &tree,
+        &image.loaded.tree,
         vec![image_file, spill_file].into(),
         spill,
         image.space,
@@ -359,7 +367,6 @@ pub fn mount(options: &MountOptions) -> Result<Mounted> {
         option: "image".into(),
         reason: "a file's data is not in the image".into(),
     })?;
-    drop(tree);
     let state = Arc::new(Mutex::new(fs));
     let front = FuseFs::new(Arc::clone(&state), kernel_permissions(options));
     let fuse_config = fuse_config(&image, options);
@@ -371,6 +378,7 @@ pub fn mount(options: &MountOptions) -> Result<Mounted> {
         fuse_config,
         runtime,
         lock,
+        step,
     };
 
     if options.foreground {
@@ -382,6 +390,9 @@ pub fn mount(options: &MountOptions) -> Result<Mounted> {
             Ok(Mounted::Background { pid })
         }
         Fork::Child(pipe) => {
+            // The daemon holds the image's lock from here on (the parent
+            // took it): the holder record names it.
+            served.image.lock.claim();
             // The daemon: its errors went to the parent through the pipe
             // (before the mount was live) or into the status file.
             let result = served.serve(Some(pipe));
@@ -398,9 +409,16 @@ struct Served {
     mountpoint: PathBuf,
     fuse_config: FuseConfig,
     runtime: Runtime,
-    /// The mountpoint's lock, held until the commit's status is written.
+    /// The mountpoint's lock, held until the commit's status is written
+    /// (after the image's lock is released, so that a program started
+    /// once `unmount` returns finds the image free).
     lock: File,
+    /// Told each step of the commit.
+    step: CommitSteps,
 }
+
+/// What [`mount_observed`] tells each step of the commit.
+pub type CommitSteps = Box<dyn FnMut(CommitStep) + Send>;
 
 impl Served {
     /// Mounts, tells `ready` (the daemon's readiness pipe) how that went,
@@ -414,6 +432,7 @@ impl Served {
             fuse_config,
             runtime,
             lock,
+            mut step,
         } = self;
         let session = match start(front, &mountpoint, &fuse_config) {
             Ok(session) => session,
@@ -436,10 +455,14 @@ impl Served {
                 mountpoint: mountpoint.clone(),
                 source: e,
             }),
-            Ok(()) => commit(&fs, &image),
+            Ok(()) => commit(&fs, &image, &mut step),
         };
+        drop(fs);
+        drop(state);
+        // The image's lock goes with it.
+        drop(image);
         let status = match &result {
-            Ok(Commit::Written) => COMMITTED.to_string(),
+            Ok(Commit::Written { how }) => format!("{COMMITTED}: {how}"),
             Ok(Commit::Unchanged) => UNCHANGED.to_string(),
             Err(e) => format!("failed: {e}"),
         };
@@ -512,7 +535,13 @@ pub fn unmount(mountpoint: impl AsRef<Path>) -> Result<Commit> {
     crate::unmount::unmount(&mountpoint, false).map_err(unmount_error)?;
     runtime.wait_unlocked()?;
     match runtime.read_status()? {
-        Some(status) if status == COMMITTED => Ok(Commit::Written),
+        Some(status) if status.starts_with(COMMITTED) => Ok(Commit::Written {
+            how: status
+                .strip_prefix(COMMITTED)
+                .unwrap_or_default()
+                .trim_start_matches(": ")
+                .into(),
+        }),
         Some(status) if status == UNCHANGED => Ok(Commit::Unchanged),
         Some(status) => Err(unmount_error(
             status.strip_prefix("failed: ").unwrap_or(&status).into(),

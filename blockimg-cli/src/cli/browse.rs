@@ -1,5 +1,6 @@
 //! `blockimg ls`, `cat` and `get`: looking into the ext4 filesystem of an
-//! image without mounting it.
+//! image without mounting it, under a reader's lock on the image (refused
+//! while a program changes it).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use blockimg::browse::{self, extract, ls};
 use blockimg::disk::ImageSpec;
 use blockimg::ext4::read::Ext4Reader;
+use blockimg::lock::ImageLock;
 use blockimg::{Error, Result};
 
 /// Arguments of `blockimg ls`.
@@ -49,10 +51,12 @@ pub struct GetArgs {
     pub force: bool,
 }
 
-/// Opens the image's filesystem; a journal holding changes not yet
-/// applied is replayed in memory, with a note.
-fn open(image: &OsString) -> Result<Ext4Reader> {
+/// The image's filesystem, and the reader's lock to hold while reading it;
+/// a journal holding changes not yet applied is replayed in memory, with a
+/// note.
+fn open(image: &OsString) -> Result<(ImageLock, Ext4Reader)> {
     let spec = ImageSpec::parse(image)?;
+    let lock = ImageLock::read(&spec.path)?;
     let reader = spec.open_ext4()?;
     if let Some(replayed) = reader.replayed() {
         eprintln!(
@@ -60,7 +64,7 @@ fn open(image: &OsString) -> Result<Ext4Reader> {
             spec.path.display()
         );
     }
-    Ok(reader)
+    Ok((lock, reader))
 }
 
 fn stdout_error(e: std::io::Error) -> Error {
@@ -69,7 +73,7 @@ fn stdout_error(e: std::io::Error) -> Error {
 
 /// Lists a directory (or one entry) of the image.
 pub fn run_ls(args: LsArgs) -> Result<()> {
-    let reader = open(&args.image)?;
+    let (_lock, reader) = open(&args.image)?;
     let entries = ls::list(&reader, args.path.as_bytes())?;
     let lines = if args.long {
         ls::long_lines(&entries)
@@ -90,7 +94,7 @@ pub fn run_ls(args: LsArgs) -> Result<()> {
 /// Writes a file of the image to standard output; a reader that stops
 /// early (`| head`) is not an error.
 pub fn run_cat(args: CatArgs) -> Result<()> {
-    let reader = open(&args.image)?;
+    let (_lock, reader) = open(&args.image)?;
     let mut out = std::io::stdout().lock();
     let written = browse::cat(&reader, args.path.as_bytes(), &mut out)
         .and_then(|_| out.flush().map_err(stdout_error));
@@ -108,7 +112,7 @@ fn closed_reader_is_fine(written: Result<()>) -> Result<()> {
 
 /// Copies a file or tree out of the image.
 pub fn run_get(args: GetArgs) -> Result<()> {
-    let reader = open(&args.image)?;
+    let (_lock, reader) = open(&args.image)?;
     let options = extract::ExtractOptions::default().force(args.force);
     let summary = extract::extract(&reader, args.path.as_bytes(), &args.dest, options)?;
     for (what, count) in &summary.skipped {

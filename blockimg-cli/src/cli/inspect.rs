@@ -17,7 +17,10 @@ pub struct InspectArgs {
 
 /// Prints the report of the image.
 pub fn run(args: InspectArgs) -> Result<()> {
+    // A reader's lock: refused while a program changes the image.
+    let lock = blockimg::lock::ImageLock::read(&args.image)?;
     let report = blockimg::inspect::inspect(&args.image)?;
+    drop(lock);
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&report).map_err(|e| Error::InvalidOption {
             option: "--json".into(),

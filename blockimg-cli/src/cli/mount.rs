@@ -8,6 +8,8 @@ use blockimg::disk::ImageSpec;
 use blockimg::image::ExistingFilesystem;
 use fuse_mount::{Error, MountOptions, Result};
 
+use super::common::commit_steps;
+
 /// `blockimg mount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
@@ -78,12 +80,15 @@ pub fn run_mount(args: MountArgs) -> Result<()> {
             );
         }
     }
-    fuse_mount::mount(&options).map(drop)
+    fuse_mount::mount_observed(&options, Box::new(commit_steps())).map(drop)
 }
 
 /// Unmounts the mountpoint and waits for its daemon's commit.
 pub fn run_umount(args: UmountArgs) -> Result<()> {
-    fuse_mount::unmount(&args.mountpoint).map(drop)
+    if let fuse_mount::Commit::Written { how } = fuse_mount::unmount(&args.mountpoint)? {
+        eprintln!("{}: image {how}", args.mountpoint.display());
+    }
+    Ok(())
 }
 
 /// `UID:GID`, both numeric. Checked after the command line is parsed, as

@@ -1,12 +1,13 @@
 //! The library's errors: [`Error`], small, wraps one error type per area
 //! (trees, sources, ext4, image formats, partitions, initramfs, recipes,
-//! targets); each carries the context a user needs (paths, sizes, the
+//! targets, image locks); each carries the context a user needs (paths, sizes, the
 //! offending field and value). This module depends on no module that does
 //! the work, so every module can use it.
 
 mod ext4;
 mod format;
 mod initramfs;
+mod lock;
 mod partition;
 mod recipe;
 mod source;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 pub use ext4::Ext4Error;
 pub use format::FormatError;
 pub use initramfs::InitramfsError;
+pub use lock::LockError;
 pub use partition::PartitionError;
 pub use recipe::RecipeError;
 pub use source::SourceError;
@@ -198,6 +200,9 @@ pub enum Error {
     /// A target to write a disk onto.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// An image another program holds, or one replaced under its holder.
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl Error {

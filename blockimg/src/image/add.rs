@@ -12,6 +12,7 @@ use crate::disk::ImageSpec;
 use crate::error::{Error, Result};
 use crate::ext4::read::Replayed;
 use crate::ext4::update::CommitStep;
+use crate::lock::ImageLock;
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
 /// How the added entries are stamped.
@@ -93,6 +94,10 @@ pub struct AddSummary {
 /// are created (mode 0755). Refuses ext2/ext3 filesystems (a rewrite would
 /// make them ext4) and what does not fit, leaving the image untouched.
 ///
+/// The image is locked for writing throughout ([`crate::lock`]): refused
+/// with [`crate::error::LockError`] while another program changes or
+/// reads it.
+///
 /// # Examples
 ///
 /// ```
@@ -131,8 +136,9 @@ pub fn add(
     options: AddOptions,
     step: &mut dyn FnMut(CommitStep),
 ) -> Result<AddSummary> {
+    let lock = ImageLock::write(&spec.path, "add")?;
     let replayed = ExistingFilesystem::replay_journal(spec)?;
-    let (existing, reader) = ExistingFilesystem::open(spec)?;
+    let (existing, reader) = ExistingFilesystem::open(spec, lock)?;
     existing.check_rewritable()?;
     let loaded = existing.load(&reader)?;
     let mut tree = loaded.tree.clone();

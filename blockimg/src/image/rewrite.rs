@@ -11,6 +11,12 @@
 //! that the tree read and the data copied are the filesystem's current
 //! state.
 //!
+//! The image is opened under an [`ImageLock`] its caller took: a writer's
+//! for a rewrite, which refuses every other writer and reader until it is
+//! dropped, makes sure the path still names the image that was read before
+//! renaming over it, and moves to the new image with the rename
+//! ([`crate::lock`]).
+//!
 //! The new filesystem keeps the old one's size, block size, inode count,
 //! UUID, label, directory hash seed, reserved-blocks percentage and whether
 //! it has a journal; everything else is blockimg's own layout (ext4 with
@@ -19,13 +25,15 @@
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::disk::{ImageSpec, Partition};
 use crate::error::Ext4Error;
-use crate::error::{Error, Result};
+use crate::error::{Error, LockError, Result};
 use crate::ext4::read::{replay_in_place, Ext4Reader, FsInfo, JournalDamage, Replayed};
 use crate::ext4::update::{update, CommitStep, Existing, UpdateOutcome, UpdateSummary};
 use crate::ext4::{Ext4Options, Ext4Plan};
+use crate::lock::{Access, ImageLock};
 use crate::sink::{Sink, SparseFile};
 use crate::tree::{NodeId, Timestamp, Tree};
 
@@ -65,6 +73,7 @@ pub enum Commit {
 /// ```
 /// use blockimg::disk::found::ImageSpec;
 /// use blockimg::image::ExistingFilesystem;
+/// use blockimg::lock::ImageLock;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
@@ -73,7 +82,8 @@ pub enum Commit {
 /// #             [[symlink]]\npath = \"/etc/name\"\ntarget = \"hostname\"\n";
 /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
 /// # let image = dir.path().join("disk.img");
-/// let (existing, reader) = ExistingFilesystem::open(&ImageSpec::parse(image.as_os_str())?)?;
+/// let lock = ImageLock::write(&image, "rename /etc/name")?; // no other program meanwhile
+/// let (existing, reader) = ExistingFilesystem::open(&ImageSpec::parse(image.as_os_str())?, lock)?;
 /// existing.check_rewritable()?; // ext4, not ext2 or ext3
 /// let mut tree = reader.read_tree()?;
 /// let etc = tree.lookup(b"/etc").ok_or("no /etc")?;
@@ -92,6 +102,8 @@ pub struct ExistingFilesystem {
     pub path: PathBuf,
     /// The image, open for reading.
     pub file: File,
+    /// The lock on the image the caller took: a writer's for a rewrite.
+    pub lock: Arc<ImageLock>,
     /// Size of the image file.
     pub file_len: u64,
     /// The partition holding the filesystem.
@@ -140,33 +152,38 @@ impl ExistingFilesystem {
         replay_in_place(&file, partition.start, &spec.path)
     }
 
-    /// Opens the filesystem `spec` names; returns it with a reader over it
-    /// (for [`Ext4Reader::read_tree`]).
+    /// Opens the filesystem `spec` names, which `lock` holds (for writing,
+    /// to rewrite it); returns it with a reader over it (for
+    /// [`Ext4Reader::read_tree`]). [`LockError::Replaced`] if the image was
+    /// replaced since it was locked.
     ///
     /// # Examples
     ///
     /// ```
     /// use blockimg::disk::found::ImageSpec;
     /// use blockimg::image::ExistingFilesystem;
+    /// use blockimg::lock::ImageLock;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
     /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
-    /// let (existing, reader) = ExistingFilesystem::open(&spec)?;
+    /// let lock = ImageLock::write(&spec.path, "example")?;
+    /// let (existing, reader) = ExistingFilesystem::open(&spec, lock)?;
     /// assert_eq!(existing.partition.start, 1 << 20);
     /// assert_eq!(existing.options.uuid, Some(reader.info().uuid)); // a rewrite keeps it
     /// # Ok(())
     /// # }
     /// ```
-    pub fn open(spec: &ImageSpec) -> Result<(ExistingFilesystem, Ext4Reader)> {
-        let path = std::fs::canonicalize(&spec.path).map_err(|e| Error::io(&spec.path, e))?;
+    pub fn open(spec: &ImageSpec, lock: ImageLock) -> Result<(ExistingFilesystem, Ext4Reader)> {
+        let path = lock.path().to_path_buf();
         let spec = ImageSpec {
             path: path.clone(),
             partition: spec.partition,
         };
         let (file, partition) = spec.locate()?;
+        lock.check_file(&file)?;
         let file_len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let reader_file = file.try_clone().map_err(|e| Error::io(&path, e))?;
         let reader = Ext4Reader::open(reader_file, partition.start, &path)?;
@@ -194,6 +211,7 @@ impl ExistingFilesystem {
         let existing = ExistingFilesystem {
             path,
             file,
+            lock: Arc::new(lock),
             file_len,
             partition,
             fs_size,
@@ -213,13 +231,14 @@ impl ExistingFilesystem {
     /// ```
     /// use blockimg::disk::found::ImageSpec;
     /// use blockimg::image::ExistingFilesystem;
+    /// use blockimg::lock::ImageLock;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
     /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
-    /// let (existing, _) = ExistingFilesystem::open(&spec)?;
+    /// let (existing, _) = ExistingFilesystem::open(&spec, ImageLock::read(&spec.path)?)?;
     /// assert_eq!(existing.rewrite_refusal(), None); // ext4: a rewrite keeps it ext4
     /// # Ok(())
     /// # }
@@ -243,13 +262,14 @@ impl ExistingFilesystem {
     /// ```
     /// use blockimg::disk::found::ImageSpec;
     /// use blockimg::image::ExistingFilesystem;
+    /// use blockimg::lock::ImageLock;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
     /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
-    /// let (existing, _) = ExistingFilesystem::open(&spec)?;
+    /// let (existing, _) = ExistingFilesystem::open(&spec, ImageLock::read(&spec.path)?)?;
     /// existing.check_rewritable()?;
     /// # Ok(())
     /// # }
@@ -272,18 +292,26 @@ impl ExistingFilesystem {
     /// On any error (the tree does not fit, a read fails) the temporary
     /// file is removed and the image is untouched.
     ///
+    /// The image's lock must be a writer's ([`LockError::NotWriter`]
+    /// otherwise). Before the rename the image's path must still name the
+    /// file that was opened ([`LockError::Replaced`] otherwise: another
+    /// program replaced it, and its image is kept); the new file is locked
+    /// before it appears at the path, and the lock stays on it.
+    ///
     /// # Examples
     ///
     /// ```
     /// use blockimg::disk::found::ImageSpec;
     /// use blockimg::image::ExistingFilesystem;
+    /// use blockimg::lock::ImageLock;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
     /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
-    /// let (existing, reader) = ExistingFilesystem::open(&spec)?;
+    /// let lock = ImageLock::write(&spec.path, "example")?;
+    /// let (existing, reader) = ExistingFilesystem::open(&spec, lock)?;
     /// let mut tree = reader.read_tree()?;
     /// tree.set_owner_all(1000, 1000);
     /// existing.rewrite_filesystem(&tree)?;
@@ -293,9 +321,15 @@ impl ExistingFilesystem {
     /// # }
     /// ```
     pub fn rewrite_filesystem(&self, tree: &Tree) -> Result<()> {
+        if self.lock.access() != Access::Write {
+            return Err(LockError::NotWriter {
+                image: self.path.clone(),
+            }
+            .into());
+        }
         let plan = Ext4Plan::new(tree, self.fs_size, &self.options)?;
         let original = self.file.metadata().map_err(|e| Error::io(&self.path, e))?;
-        let mut sink = SparseFile::create(&self.path, true)?;
+        let mut sink = SparseFile::replacing(Arc::clone(&self.lock))?;
         let start = self.partition.start;
         self.copy_range(&mut sink, 0, start)?;
         self.copy_range(&mut sink, start + self.fs_size, self.file_len)?;
@@ -359,24 +393,19 @@ impl ExistingFilesystem {
         step: &mut dyn FnMut(CommitStep),
     ) -> Result<Commit> {
         self.check_rewritable()?;
+        if self.lock.access() != Access::Write {
+            return Err(LockError::NotWriter {
+                image: self.path.clone(),
+            }
+            .into());
+        }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open(&self.path)
             .map_err(|e| Error::io(&self.path, e))?;
-        let (opened, now) = (
-            self.file.metadata().map_err(|e| Error::io(&self.path, e))?,
-            file.metadata().map_err(|e| Error::io(&self.path, e))?,
-        );
-        if (opened.dev(), opened.ino()) != (now.dev(), now.ino()) {
-            return Err(Error::InvalidOption {
-                option: "image".into(),
-                reason: format!(
-                    "{} was replaced since it was opened; nothing was written",
-                    self.path.display()
-                ),
-            });
-        }
+        // The file written in place is the one locked and read.
+        self.lock.check_file(&file)?;
         let existing = Existing {
             file: &file,
             path: &self.path,

@@ -11,11 +11,13 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::base::{is_zero, Sink};
 use super::temp_output::{Completed, TempOutput};
 use crate::error::{Error, Result};
+use crate::lock::ImageLock;
 
 /// Writes are gathered up to this many bytes before they go to the writer.
 const BUFFER: usize = 2 << 20;
@@ -78,6 +80,15 @@ impl SparseFile {
         let output = TempOutput::create(path, overwrite)?;
         let file = output.file().try_clone().map_err(|e| Error::io(path, e))?;
         Self::start(path, file, Destination::Temp(output))
+    }
+
+    /// Starts writing a new version of the image `lock` holds for writing;
+    /// when finished it replaces the image, and the lock moves to it.
+    pub(crate) fn replacing(lock: Arc<ImageLock>) -> Result<SparseFile> {
+        let path = lock.path().to_path_buf();
+        let output = TempOutput::replacing(lock)?;
+        let file = output.file().try_clone().map_err(|e| Error::io(&path, e))?;
+        Self::start(&path, file, Destination::Temp(output))
     }
 
     /// Writes an image onto `file` (a block device, say, named `path`) in

@@ -7,14 +7,25 @@
 //! descriptor. Where the filesystem has no unnamed files, a temporary file
 //! beside the output (`.NAME.XXXX.partial`) is used instead, removed when
 //! an uncommitted output is dropped.
+//!
+//! An existing output being replaced is locked for writing
+//! ([`crate::lock`]) from the start, and the new file is locked before it
+//! is renamed over it: a program holding the old file (a mount, `add`)
+//! refuses this one, and this one never replaces a file that another
+//! program renamed there meanwhile.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::lock::ImageLock;
+
+/// What a replaced output's holder record says this process does.
+const REPLACING: &str = "replacing it with a new image";
 
 /// A file being written in `path`'s directory, unnamed or under a
 /// temporary name, until it is committed as `path`.
@@ -26,13 +37,22 @@ pub struct TempOutput {
     overwrite: bool,
     file: File,
     committed: bool,
+    /// The lock on the file being replaced, moved to the new file when it
+    /// is renamed into place.
+    lock: Option<Arc<ImageLock>>,
 }
 
 impl TempOutput {
     /// Creates the temporary file for an output that will be named `path`.
-    /// Refuses an existing `path` unless `overwrite`.
+    /// Refuses an existing `path` unless `overwrite`; an existing regular
+    /// file is locked for writing until it is replaced (a symlink is
+    /// replaced, not what it points to).
     pub fn create(path: &Path, overwrite: bool) -> Result<TempOutput> {
+        let mut lock = None;
         if let Ok(meta) = path.symlink_metadata() {
+            if meta.is_file() && overwrite {
+                lock = Some(Arc::new(ImageLock::write(path, REPLACING)?));
+            }
             if !overwrite {
                 return Err(Error::OutputExists {
                     path: path.to_path_buf(),
@@ -48,6 +68,18 @@ impl TempOutput {
                 });
             }
         }
+        Self::beside(path, overwrite, lock)
+    }
+
+    /// Creates the temporary file for a new version of the file `lock`
+    /// holds for writing, which replaces it when committed.
+    pub(crate) fn replacing(lock: Arc<ImageLock>) -> Result<TempOutput> {
+        let path = lock.path().to_path_buf();
+        Self::beside(&path, true, Some(lock))
+    }
+
+    /// The temporary file in `path`'s directory.
+    fn beside(path: &Path, overwrite: bool, lock: Option<Arc<ImageLock>>) -> Result<TempOutput> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -83,6 +115,7 @@ impl TempOutput {
             overwrite,
             file,
             committed: false,
+            lock,
         })
     }
 
@@ -155,7 +188,11 @@ impl SealedOutput {
         };
         // From here on the temporary name is removed on failure.
         output.temp_path = Some(temp_path.clone());
-        rename(&temp_path, &output.path, output.overwrite)?;
+        let move_in = || rename(&temp_path, &output.path, output.overwrite);
+        match &output.lock {
+            Some(lock) => lock.replace_with(&output.file, move_in)?,
+            None => move_in()?,
+        }
         output.committed = true;
         Ok(())
     }
@@ -301,6 +338,29 @@ mod tests {
         let other = dir.path().join("other.bin");
         drop(TempOutput::create(&other, false).unwrap().seal(3).unwrap());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_output_held_by_a_writer_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.bin");
+        std::fs::write(&path, b"held").unwrap();
+        let holder = ImageLock::write(&path, "mount on /m").unwrap();
+        assert!(matches!(
+            TempOutput::create(&path, true),
+            Err(Error::Lock(crate::error::LockError::Busy { .. }))
+        ));
+        drop(holder);
+
+        // Replaced, the new file is locked from the instant it appears
+        // until the output is dropped.
+        let out = TempOutput::create(&path, true).unwrap();
+        out.file().write_all_at(b"new", 0).unwrap();
+        let sealed = out.seal(3).unwrap();
+        assert!(ImageLock::write(&path, "add").is_err());
+        sealed.publish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        drop(ImageLock::write(&path, "add").unwrap());
     }
 
     #[test]

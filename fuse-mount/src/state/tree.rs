@@ -102,13 +102,14 @@ impl Fs {
 
     /// The tree a commit writes: every inode reachable from the root, hard
     /// links as shared nodes, file data read from the image and the spill
-    /// file.
-    pub fn to_tree(&self) -> blockimg::Result<Tree> {
+    /// file; with the inode number (this state's) of each node.
+    pub fn to_tree(&self) -> blockimg::Result<(Tree, Vec<u64>)> {
         let files: Arc<[File]> = self.files.clone();
         let root = self.get(ROOT).map_err(|_| missing_root())?;
         let mut tree = Tree::new(root.meta.clone());
         tree.node_mut(Tree::ROOT).xattrs = xattrs_of(root);
         let mut ids: HashMap<u64, NodeId> = HashMap::from([(ROOT, Tree::ROOT)]);
+        let mut inos = vec![ROOT];
         let mut queue = std::collections::VecDeque::from([ROOT]);
         while let Some(dir_ino) = queue.pop_front() {
             let Ok(dir) = self.dir(dir_ino) else {
@@ -147,9 +148,10 @@ impl Fs {
                     xattrs: xattrs_of(inode),
                 };
                 ids.insert(ino, tree.add(dir_id, name, node)?);
+                inos.push(ino);
             }
         }
-        Ok(tree)
+        Ok((tree, inos))
     }
 }
 

@@ -564,7 +564,8 @@ mod tests {
                 path: img.clone(),
                 partition: None,
             };
-            let (existing, _) = ExistingFilesystem::open(&spec).unwrap();
+            let lock = crate::lock::ImageLock::read(&img).unwrap();
+            let (existing, _) = ExistingFilesystem::open(&spec, lock).unwrap();
             match existing.check_rewritable() {
                 Err(crate::Error::Ext4(Ext4Error::NotRewritable { reason, .. })) => {
                     assert!(reason.contains(&damage.to_string()), "{reason}")
