@@ -556,9 +556,9 @@ mod tests {
             }
         }
 
-        fn layout(&self) -> Layout {
+        fn layout(&self) -> LogLayout {
             let sb = super::super::journal::parse(&self.bytes, BS as u32, BLOCKS.into()).unwrap();
-            Layout::new(&Journal {
+            layout_of(&Journal {
                 sb,
                 runs: Vec::new(),
             })
@@ -571,53 +571,17 @@ mod tests {
             self.pos = self.layout().next(self.pos);
         }
 
-        fn header(kind: u32, sequence: u32) -> Vec<u8> {
-            let mut b = vec![0u8; BS];
-            put_be32(&mut b, H_MAGIC, JBD2_MAGIC);
-            put_be32(&mut b, H_BLOCKTYPE, kind);
-            put_be32(&mut b, H_SEQUENCE, sequence);
-            b
-        }
-
         /// A descriptor block of transaction `sequence` for `blocks`
-        /// (target, content), then their copies (escaped as jbd2 does).
+        /// (target, content), then their copies (escaped as jbd2 does):
+        /// the transaction the update's commit writes, without its commit
+        /// block.
         fn transaction_blocks(&mut self, sequence: u32, blocks: &[(u64, Vec<u8>)]) {
-            let layout = self.layout();
-            let mut desc = Self::header(DESCRIPTOR_BLOCK, sequence);
-            let mut at = HEADER_LEN;
-            let mut copies = Vec::new();
-            for (i, (target, data)) in blocks.iter().enumerate() {
-                let mut copy = data.clone();
-                let mut flags = if i == 0 { 0 } else { FLAG_SAME_UUID };
-                if get_be32(&copy, 0) == JBD2_MAGIC {
-                    copy[..4].fill(0);
-                    flags |= FLAG_ESCAPE;
-                }
-                if i + 1 == blocks.len() {
-                    flags |= FLAG_LAST_TAG;
-                }
-                put_be32(&mut desc, at + T_BLOCKNR, *target as u32);
-                if layout.is_64bit {
-                    put_be32(&mut desc, at + T_BLOCKNR_HIGH, (*target >> 32) as u32);
-                }
-                let sum = layout.data_checksum(sequence, &copy);
-                if layout.csum_v3 {
-                    put_be32(&mut desc, at + T3_FLAGS, flags);
-                    put_be32(&mut desc, at + T3_CHECKSUM, sum);
-                } else {
-                    desc[at + T_FLAGS..at + T_FLAGS + 2]
-                        .copy_from_slice(&(flags as u16).to_be_bytes());
-                    if layout.csum_v2 {
-                        desc[at + T_CHECKSUM..at + T_CHECKSUM + 2]
-                            .copy_from_slice(&(sum as u16).to_be_bytes());
-                    }
-                }
-                at += layout.tag_len + if i == 0 { TAG_UUID_LEN } else { 0 };
-                copies.push(copy);
-            }
-            self.put(&self.with_tail(desc));
-            for copy in copies {
-                self.put(&copy);
+            let targets: Vec<(u64, &[u8])> =
+                blocks.iter().map(|(t, d)| (*t, d.as_slice())).collect();
+            let mut log = self.layout().transaction(sequence, &targets, (0, 0));
+            log.pop();
+            for block in log {
+                self.put(&block);
             }
         }
 
@@ -632,7 +596,7 @@ mod tests {
         }
 
         fn revoke(&mut self, sequence: u32, blocks: &[u64]) {
-            let mut b = Self::header(REVOKE_BLOCK, sequence);
+            let mut b = self.layout().header(REVOKE_BLOCK, sequence);
             let record = if self.incompat & INCOMPAT_64BIT != 0 {
                 8
             } else {
@@ -651,13 +615,10 @@ mod tests {
         }
 
         fn commit(&mut self, sequence: u32) {
-            let mut b = Self::header(COMMIT_BLOCK, sequence);
-            let layout = self.layout();
-            if layout.checksummed() {
-                let sum = layout.block_checksum(&b, H_CHKSUM);
-                put_be32(&mut b, H_CHKSUM, sum);
+            let log = self.layout().transaction(sequence, &[], (0, 0));
+            for block in log {
+                self.put(&block);
             }
-            self.put(&b);
         }
 
         /// The filesystem as replayed, and what was.
