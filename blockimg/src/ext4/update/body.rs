@@ -86,7 +86,12 @@ impl BodyWriter<'_, '_> {
                     blocks: 0,
                 })
             }
-            NodeKind::Fifo | NodeKind::Socket => Ok(self.nothing(0)),
+            NodeKind::Fifo | NodeKind::Socket => Ok(Body {
+                i_block: [0; I_BLOCK_LEN],
+                size: 0,
+                flags: 0,
+                blocks: 0,
+            }),
         }
     }
 
