@@ -1,6 +1,6 @@
 //! Journal replay: the transactions a jbd2 log holds, found the way
 //! e2fsprogs' `e2fsck/recovery.c` and the kernel find them, and applied
-//! either in memory (an [`Overlay`] every read of the filesystem consults)
+//! either in memory (an `Overlay` every read of the filesystem consults)
 //! or to the image itself ([`replay_in_place`]).
 //!
 //! The log is walked from `s_start` expecting transaction `s_sequence`:
@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::journal::{superblock_checksum, Journal};
-use super::volume::Volume;
+use super::volume::{Copy, Overlay, Volume};
 use super::Ext4Reader;
 use crate::error::{Error, Result};
 use crate::ext4::bytes::{get_be32, put_be32, put_u32};
@@ -79,67 +79,6 @@ impl std::fmt::Display for Replayed {
         }
         if self.bad_checksums > 0 {
             write!(f, ", {} skipped for a bad checksum", self.bad_checksums)?;
-        }
-        Ok(())
-    }
-}
-
-/// Where the replayed copy of a filesystem block is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Copy {
-    /// Byte offset in the filesystem of the log block holding it.
-    at: u64,
-    /// Whether the block began with [`JBD2_MAGIC`], zeroed in the log.
-    escaped: bool,
-}
-
-/// The replayed blocks: filesystem block number to its newest copy in the
-/// log. Reads through it see the filesystem as a replay leaves it.
-#[derive(Clone, Debug)]
-pub(super) struct Overlay {
-    block_size: u64,
-    blocks: BTreeMap<u64, Copy>,
-}
-
-impl Overlay {
-    /// Fills `buf` from byte `at` of the filesystem as replayed: bytes of
-    /// replayed blocks from their copies in the log, the rest through
-    /// `read` (the filesystem's bytes as stored).
-    pub fn read(
-        &self,
-        at: u64,
-        buf: &mut [u8],
-        read: &dyn Fn(u64, &mut [u8]) -> Result<()>,
-    ) -> Result<()> {
-        let bs = self.block_size;
-        let end = at.saturating_add(buf.len() as u64);
-        let (first, last) = (at / bs, end.saturating_sub(1) / bs);
-        if buf.is_empty() || self.blocks.range(first..=last).next().is_none() {
-            return read(at, buf);
-        }
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = at + done as u64;
-            let (block, within) = (pos / bs, pos % bs);
-            let n = ((bs - within) as usize).min(buf.len() - done);
-            let Some(piece) = buf.get_mut(done..done + n) else {
-                break;
-            };
-            match self.blocks.get(&block) {
-                Some(copy) => {
-                    read(copy.at + within, piece)?;
-                    if copy.escaped {
-                        let magic = JBD2_MAGIC.to_be_bytes();
-                        for (i, b) in piece.iter_mut().enumerate() {
-                            if let Some(m) = magic.get(within as usize + i) {
-                                *b = *m;
-                            }
-                        }
-                    }
-                }
-                None => read(pos, piece)?,
-            }
-            done += n;
         }
         Ok(())
     }

@@ -2,17 +2,18 @@
 //! filesystem's offset (a raw file, or a VHD, VMDK or qcow2 image read
 //! through its reader), read with bounds checks and positioned reads (so
 //! one reader serves many threads). After a journal replay in memory,
-//! every read sees the replayed blocks (`super::replay::Overlay`).
+//! every read sees the replayed blocks ([`Overlay`]).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::replay::Overlay;
 use crate::disk_format::DiskBytes;
 use crate::error::{Corrupt, Ext4Error};
 use crate::error::{Error, Result};
+use crate::ext4::format::jbd2::JBD2_MAGIC;
 
 /// An image's disk and where the filesystem starts in it.
 pub(super) struct Volume {
@@ -131,5 +132,66 @@ impl Volume {
                 computed,
             }))
         }
+    }
+}
+
+/// Where the replayed copy of a filesystem block is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Copy {
+    /// Byte offset in the filesystem of the log block holding it.
+    pub at: u64,
+    /// Whether the block began with [`JBD2_MAGIC`], zeroed in the log.
+    pub escaped: bool,
+}
+
+/// The replayed blocks: filesystem block number to its newest copy in the
+/// log. Reads through it see the filesystem as a replay leaves it.
+#[derive(Clone, Debug)]
+pub(super) struct Overlay {
+    pub block_size: u64,
+    pub blocks: BTreeMap<u64, Copy>,
+}
+
+impl Overlay {
+    /// Fills `buf` from byte `at` of the filesystem as replayed: bytes of
+    /// replayed blocks from their copies in the log, the rest through
+    /// `read` (the filesystem's bytes as stored).
+    pub fn read(
+        &self,
+        at: u64,
+        buf: &mut [u8],
+        read: &dyn Fn(u64, &mut [u8]) -> Result<()>,
+    ) -> Result<()> {
+        let bs = self.block_size;
+        let end = at.saturating_add(buf.len() as u64);
+        let (first, last) = (at / bs, end.saturating_sub(1) / bs);
+        if buf.is_empty() || self.blocks.range(first..=last).next().is_none() {
+            return read(at, buf);
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = at + done as u64;
+            let (block, within) = (pos / bs, pos % bs);
+            let n = ((bs - within) as usize).min(buf.len() - done);
+            let Some(piece) = buf.get_mut(done..done + n) else {
+                break;
+            };
+            match self.blocks.get(&block) {
+                Some(copy) => {
+                    read(copy.at + within, piece)?;
+                    if copy.escaped {
+                        let magic = JBD2_MAGIC.to_be_bytes();
+                        for (i, b) in piece.iter_mut().enumerate() {
+                            if let Some(m) = magic.get(within as usize + i) {
+                                *b = *m;
+                            }
+                        }
+                    }
+                }
+                None => read(pos, piece)?,
+            }
+            done += n;
+        }
+        Ok(())
     }
 }
