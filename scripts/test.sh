@@ -21,7 +21,7 @@ PACKAGES=(
     qemu-system-x86 qemu-utils
     grub-pc-bin grub-efi-amd64-bin ovmf
     fuse3 dosfstools mtools busybox-static cpio linux-image-amd64
-    libarchive-tools kmod xz-utils zstd gzip tar python3
+    libarchive-tools kmod xz-utils zstd gzip tar python3 python3-venv
 )
 
 # Commands and files that show the packages above are installed.
@@ -102,6 +102,28 @@ install_tools() {
 
 install_tools
 
+# moto's server and boto3 for the EBS snapshot tests, in a virtual
+# environment beside the build (made once, reused while it works).
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in
+    /*) ;;
+    *) target_dir=$PWD/$target_dir ;;
+esac
+make_moto_venv() {
+    local venv=$target_dir/moto-venv
+    if [ -x "$venv/bin/moto_server" ] && "$venv/bin/python3" -c 'import moto, boto3' 2>/dev/null; then
+        log "moto's server is in $venv"
+    elif rm -rf "$venv" && python3 -m venv "$venv" && "$venv/bin/pip" install -q 'moto[server]'; then
+        log "made $venv with moto's server"
+    else
+        rm -rf "$venv"
+        log "could not make a venv with moto (python3-venv, PyPI): the EBS tests skip"
+        return
+    fi
+    export BLOCKIMG_MOTO_VENV=$venv
+}
+make_moto_venv
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -115,11 +137,6 @@ python3 scripts/check-cycles.py
 # point every test at it.
 log "cargo build -p blockimg-cli"
 cargo build -p blockimg-cli --bin blockimg
-target_dir=${CARGO_TARGET_DIR:-target}
-case $target_dir in
-    /*) ;;
-    *) target_dir=$PWD/$target_dir ;;
-esac
 export BLOCKIMG_BIN=$target_dir/debug/blockimg
 export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-1}
 

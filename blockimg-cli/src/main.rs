@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Make a disk image (sparse raw, VHD or VMDK) with an ext4 root
     /// filesystem, optionally filled from a directory or a tar archive.
-    Mkdisk(cli::mkdisk::MkdiskArgs),
+    Mkdisk(Box<cli::mkdisk::MkdiskArgs>),
     /// Build the disk a recipe (TOML) describes: partitions, filesystems,
     /// files, boot loader, cloud profile and outputs (docs/RECIPES.md).
     Build(cli::build::BuildArgs),
@@ -31,6 +31,10 @@ enum Command {
     /// Convert a disk image between raw, VHD (dynamic or fixed) and
     /// stream-optimized VMDK.
     Convert(cli::convert::ConvertArgs),
+    /// Send a disk image (raw, VHD, VMDK or qcow2) into a new EBS snapshot
+    /// through the EBS direct APIs, optionally registering a machine image
+    /// from it.
+    Upload(cli::ebs::UploadArgs),
     /// Write a disk image onto a block device (such as an attached EBS
     /// volume) or an existing file.
     Write(cli::write::WriteArgs),
@@ -63,10 +67,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Mkdisk(args) => cli::mkdisk::run(args).map_err(Into::into),
+        Command::Mkdisk(args) => cli::mkdisk::run(*args).map_err(Into::into),
         Command::Build(args) => cli::build::run(args).map_err(Into::into),
         Command::Initramfs(args) => cli::initramfs::run(args).map_err(Into::into),
         Command::Convert(args) => cli::convert::run(args).map_err(Into::into),
+        Command::Upload(args) => cli::ebs::run_upload(args).map_err(Into::into),
         Command::Write(args) => cli::write::run(args).map_err(Into::into),
         Command::InstallGrub(args) => cli::install_grub::run(args).map_err(Into::into),
         Command::Inspect(args) => cli::inspect::run(args).map_err(Into::into),

@@ -85,6 +85,7 @@ mod bytes;
 pub mod convert;
 pub mod disk;
 pub mod disk_format;
+pub mod ebs;
 pub mod error;
 pub mod ext4;
 pub mod glob;

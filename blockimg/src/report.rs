@@ -50,6 +50,8 @@ pub enum Phase {
     Verifying,
     /// Copying a disk image into another format.
     Converting,
+    /// Reading a disk image and sending its blocks into an EBS snapshot.
+    Uploading,
 }
 
 impl fmt::Display for Phase {
@@ -58,6 +60,7 @@ impl fmt::Display for Phase {
             Phase::Writing => "writing",
             Phase::Verifying => "verifying",
             Phase::Converting => "converting",
+            Phase::Uploading => "uploading",
         })
     }
 }

@@ -6,6 +6,8 @@
 //! only runs those oracles, parses their output and compares what they report
 //! with the host directory an image was built from.
 //!
+//! - [`aws`] runs moto's server behind a proxy that checks what EBS
+//!   checks, for the EBS snapshot tests.
 //! - [`bin`] finds (and if needed builds) the `blockimg` binary and runs it.
 //! - [`tools`] runs the e2fsprogs and util-linux oracles.
 //! - [`model`] is the comparable description of a directory tree.
@@ -22,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod aws;
 pub mod bin;
 pub mod fixture;
 pub mod fuse;

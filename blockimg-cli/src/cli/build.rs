@@ -8,6 +8,7 @@ use blockimg::sink::{Destination, OutputFormat};
 use blockimg::size::format_size;
 use blockimg::Result;
 
+use super::ebs::ToSnapshotArgs;
 use super::output_args::{describe, OutputArgs};
 use super::terminal::Terminal;
 
@@ -28,9 +29,13 @@ pub struct BuildArgs {
     /// Replace outputs that exist.
     #[arg(short, long)]
     force: bool,
-    /// Print nothing but errors.
+    /// Print nothing but errors (and the snapshot's and image's ids).
     #[arg(short, long)]
     quiet: bool,
+    /// With --to-snapshot, the snapshot is written instead of the
+    /// recipe's [[output]] list (with -o, as well as that file).
+    #[command(flatten)]
+    ebs: ToSnapshotArgs,
 }
 
 /// Runs `blockimg build`.
@@ -44,7 +49,20 @@ pub fn run(args: BuildArgs) -> Result<()> {
             path: out.clone(),
             format,
             azure: args.format.azure,
+            snapshot: None,
         }];
+    }
+    args.ebs.check(recipe.boot.mode)?;
+    if args.ebs.to_snapshot {
+        if args.out.is_none() {
+            recipe.outputs.clear();
+        }
+        recipe.outputs.push(OutputSpec {
+            path: PathBuf::new(),
+            format: OutputFormat::EbsSnapshot,
+            azure: false,
+            snapshot: Some(args.ebs.snapshot.options()?),
+        });
     }
     let mut terminal = Terminal::new(args.quiet);
     let prepared = recipe::prepare(&recipe, &mut terminal)?;
@@ -55,11 +73,19 @@ pub fn run(args: BuildArgs) -> Result<()> {
         return Ok(());
     }
     let written = prepared.write(args.force, &mut terminal)?;
-    if !args.quiet {
-        for w in &written {
-            println!("{}: {}", w.path.display(), format_size(w.disk_size));
-            println!("{}", describe(w.format, w.disk_size, w.file_bytes));
+    for w in &written {
+        match &w.snapshot {
+            Some(snapshot) => {
+                args.ebs.report(snapshot, recipe.boot.mode, args.quiet)?;
+            }
+            None if args.quiet => {}
+            None => {
+                println!("{}: {}", w.path.display(), format_size(w.disk_size));
+                println!("{}", describe(w.format, w.disk_size, w.file_bytes));
+            }
         }
+    }
+    if !args.quiet {
         println!(
             "  built from {} in {:.2} s",
             args.recipe.display(),

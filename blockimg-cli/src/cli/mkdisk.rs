@@ -15,6 +15,7 @@ use blockimg::{DiskBuilder, Output, Result, Source};
 use clap::ValueEnum;
 
 use super::common::{parse_owner, TreeArgs};
+use super::ebs::ToSnapshotArgs;
 use super::output_args::{describe, OutputArgs};
 use super::terminal::Terminal;
 
@@ -135,14 +136,21 @@ pub struct MkdiskArgs {
     /// build the disk on in place.
     #[arg(
         value_name = "OUTPUT",
-        required_unless_present = "out",
-        conflicts_with = "out"
+        required_unless_present_any = ["out", "to_snapshot"],
+        conflicts_with_all = ["out", "to_snapshot"]
     )]
     output: Option<PathBuf>,
     /// The image file to write, or `-` for standard output (raw, VMDK or
     /// fixed VHD, in one pass, for a pipe).
-    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "OUT",
+        conflicts_with = "to_snapshot"
+    )]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    ebs: ToSnapshotArgs,
     #[command(flatten)]
     format: OutputArgs,
     #[command(flatten)]
@@ -200,13 +208,16 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     if mode.bios() && table == PartitionTable::Gpt {
         disk = disk.bios_boot_size(parse_size(&args.bios_boot_size)?);
     }
+    args.ebs.check(mode)?;
     let path = args
         .out
         .as_deref()
         .or(args.output.as_deref())
         .unwrap_or(Path::new("-"));
-    let to_stdout = path == Path::new("-");
-    let mut output = if to_stdout {
+    let to_stdout = path == Path::new("-") && !args.ebs.to_snapshot;
+    let mut output = if args.ebs.to_snapshot {
+        Output::snapshot(args.ebs.snapshot.options()?)
+    } else if to_stdout {
         Output::stdout()
     } else {
         Output::file(path)
@@ -228,14 +239,23 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         };
         let shown = if to_stdout {
             Path::new("standard output")
+        } else if args.ebs.to_snapshot {
+            Path::new("EBS snapshot")
         } else {
             path
         };
         let seconds = started.elapsed().as_secs_f64();
         print_summary(&mut w, &args, shown, &built.summary, built.nodes, seconds);
-        if let Some(bytes) = built.output_bytes {
-            let _ = writeln!(w, "{}", describe(built.format, built.virtual_size, bytes));
+        match (&built.snapshot, built.output_bytes) {
+            (Some(_), _) => {}
+            (None, Some(bytes)) => {
+                let _ = writeln!(w, "{}", describe(built.format, built.virtual_size, bytes));
+            }
+            (None, None) => {}
         }
+    }
+    if let Some(snapshot) = &built.snapshot {
+        args.ebs.report(snapshot, mode, args.quiet)?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod browse;
 pub mod build;
 pub mod common;
 pub mod convert;
+pub mod ebs;
 pub mod initramfs;
 pub mod inspect;
 pub mod install_grub;

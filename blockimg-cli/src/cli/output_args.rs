@@ -69,6 +69,7 @@ pub fn describe(format: OutputFormat, virtual_size: u64, file_bytes: u64) -> Str
         OutputFormat::Vhd => "dynamic VHD",
         OutputFormat::VhdFixed => "fixed VHD",
         OutputFormat::Vmdk => "stream-optimized VMDK",
+        OutputFormat::EbsSnapshot => "EBS snapshot",
     };
     format!(
         "  format: {what}, virtual size {} ({virtual_size} bytes), file {} ({file_bytes} bytes)",

@@ -48,8 +48,11 @@ pub struct Built {
     pub format: OutputFormat,
     /// Size of the disk the output presents (a VHD may round it up).
     pub virtual_size: u64,
-    /// Bytes of the output file or stream; `None` for a block device.
+    /// Bytes of the output file or stream, or sent into a snapshot;
+    /// `None` for a block device.
     pub output_bytes: Option<u64>,
+    /// The snapshot an [`Output::snapshot`] made.
+    pub snapshot: Option<crate::ebs::Snapshot>,
 }
 
 /// A disk to build: the root's source, the partition table, the ext4
@@ -400,6 +403,7 @@ impl DiskBuilder {
             summary,
             nodes,
             format: OutputFormat::Raw,
+            snapshot: None,
         })
     }
 }
@@ -407,12 +411,18 @@ impl DiskBuilder {
 /// The disk size every output describes the same disk at: the largest of
 /// the sizes the outputs' formats (with whether each is for Azure) round
 /// `size` to (a VHD rounds up to its geometry), so that a GPT's backup
-/// ends the disk in each. Other tables keep `size`.
+/// ends the disk in each. Other tables keep `size`, except that a disk
+/// going into an EBS snapshot fills its volume of whole GiB, whatever the
+/// table.
 pub(crate) fn fitted_size(
     table: PartitionTable,
     outputs: &[(OutputFormat, bool)],
     size: u64,
 ) -> Result<u64> {
+    let size = match outputs.iter().any(|&(f, _)| f == OutputFormat::EbsSnapshot) {
+        true => virtual_size(OutputFormat::EbsSnapshot, size, false)?,
+        false => size,
+    };
     match table {
         PartitionTable::Gpt => outputs.iter().try_fold(size, |fitted, &(format, azure)| {
             Ok(fitted.max(virtual_size(format, size, azure)?))

@@ -43,6 +43,9 @@ pub(super) enum OutputTarget {
     Stdout,
     /// Any writer, named in messages.
     Writer(Box<dyn Write + Send>, PathBuf),
+    /// A new EBS snapshot.
+    #[cfg(feature = "ebs")]
+    Snapshot(Box<crate::ebs::SnapshotOptions>),
 }
 
 impl Output {
@@ -76,6 +79,30 @@ impl Output {
         Output::new(OutputTarget::Writer(Box::new(writer), name.into()))
     }
 
+    /// A new EBS snapshot, written through the EBS direct APIs as the disk
+    /// is built (only the blocks that hold data are sent), completed once
+    /// every other output is, with the region and credentials of the
+    /// standard chain ([`Ebs::from_env`](crate::ebs::Ebs::from_env)). Its
+    /// volume is whole GiB, and the disk is laid out to fill it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use blockimg::ebs::SnapshotOptions;
+    /// use blockimg::{DiskBuilder, Output, Silent, Source};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let built = DiskBuilder::new(Source::path("rootfs".as_ref())?)
+    ///     .write(Output::snapshot(SnapshotOptions::default()), &mut Silent)?;
+    /// println!("{}", built.snapshot.map(|s| s.id).unwrap_or_default());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "ebs")]
+    pub fn snapshot(options: crate::ebs::SnapshotOptions) -> Output {
+        Output::new(OutputTarget::Snapshot(Box::new(options))).format(OutputFormat::EbsSnapshot)
+    }
+
     /// The format (default: from the file's extension, raw without one).
     pub fn format(mut self, format: OutputFormat) -> Output {
         self.format = Some(format);
@@ -106,6 +133,8 @@ impl Output {
         match &self.target {
             OutputTarget::Path(path) => Destination::File(path.clone()),
             OutputTarget::Stdout | OutputTarget::Writer(..) => Destination::Stdout,
+            #[cfg(feature = "ebs")]
+            OutputTarget::Snapshot(_) => Destination::Stdout,
         }
     }
 
@@ -135,14 +164,17 @@ impl Output {
 pub(crate) struct WrittenOutput {
     /// Size of the disk it presents.
     pub virtual_size: u64,
-    /// Its bytes.
+    /// Its bytes (sent, for a snapshot).
     pub bytes: u64,
+    /// The snapshot, for a snapshot output.
+    pub snapshot: Option<crate::ebs::Snapshot>,
 }
 
 /// Writes `disk` into each of `outputs` (files, standard output or
 /// writers; not block devices), each completed and synced under a
 /// temporary name, then publishes them together: a failing output leaves
-/// none of the others behind. Under a fixed `timestamp` the outputs'
+/// none of the others behind. Snapshots are completed after the files and
+/// before they are published. Under a fixed `timestamp` the outputs'
 /// identifiers (a VHD's UUID and time) are derived, not random.
 pub(crate) fn write_outputs(
     disk: &PlannedDisk<'_>,
@@ -152,7 +184,26 @@ pub(crate) fn write_outputs(
 ) -> Result<Vec<WrittenOutput>> {
     let mut written = Vec::new();
     let mut completed = Vec::new();
+    #[cfg(feature = "ebs")]
+    let mut snapshots = Vec::new();
     for output in outputs {
+        #[cfg(feature = "ebs")]
+        if let OutputTarget::Snapshot(options) = &output.target {
+            let ebs = crate::ebs::Ebs::with_attempts(options.attempts)?;
+            let mut writer = crate::ebs::SnapshotWriter::start(&ebs, disk.disk_size(), options)?;
+            disk.write_observed(&mut writer, observer)?;
+            snapshots.push((written.len(), writer));
+            written.push(WrittenOutput {
+                virtual_size: crate::sink::virtual_size(
+                    OutputFormat::EbsSnapshot,
+                    disk.disk_size(),
+                    false,
+                )?,
+                bytes: 0,
+                snapshot: None,
+            });
+            continue;
+        }
         let destination = output.destination();
         let format = OutputFormat::resolve(output.format, &destination)?;
         let mut options = OutputOptions::new(format, output.overwrite)?;
@@ -167,6 +218,8 @@ pub(crate) fn write_outputs(
             OutputTarget::Path(_) | OutputTarget::Stdout => {
                 open_output(&destination, disk.disk_size(), &options)?
             }
+            #[cfg(feature = "ebs")]
+            OutputTarget::Snapshot(_) => continue,
         };
         disk.write_observed(out.sink(), observer)?;
         let virtual_size = out.virtual_size();
@@ -175,7 +228,14 @@ pub(crate) fn write_outputs(
         written.push(WrittenOutput {
             virtual_size,
             bytes,
+            snapshot: None,
         });
+    }
+    #[cfg(feature = "ebs")]
+    for (at, writer) in snapshots {
+        let snapshot = writer.finish()?;
+        written[at].bytes = snapshot.bytes_sent;
+        written[at].snapshot = Some(snapshot);
     }
     for done in completed {
         done.publish()?;

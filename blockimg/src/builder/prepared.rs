@@ -101,7 +101,8 @@ impl PreparedDisk {
     /// Files are written under temporary names and renamed into place
     /// together once all are complete and synced, so a failure leaves none
     /// of them (and existing files untouched); a block device is written
-    /// in place.
+    /// in place. A snapshot is completed once every file is complete,
+    /// before the files are published.
     pub fn write(&self, outputs: Vec<Output>, observer: &mut dyn Observer) -> Result<Vec<Built>> {
         let disk = self.plan()?;
         let summary = disk.summary();
@@ -121,6 +122,7 @@ impl PreparedDisk {
                         format,
                         virtual_size: summary.disk_size,
                         output_bytes: None,
+                        snapshot: None,
                     }));
                 }
                 None => {
@@ -144,6 +146,7 @@ impl PreparedDisk {
                         format,
                         virtual_size: w.virtual_size,
                         output_bytes: Some(w.bytes),
+                        snapshot: w.snapshot,
                     })
                 })
             })

@@ -1,9 +1,10 @@
 //! The library's errors: [`Error`], small, wraps one error type per area
 //! (trees, sources, ext4, image formats, partitions, initramfs, recipes,
-//! targets, image locks); each carries the context a user needs (paths, sizes, the
+//! targets, image locks, EBS snapshots); each carries the context a user needs (paths, sizes, the
 //! offending field and value). This module depends on no module that does
 //! the work, so every module can use it.
 
+mod ebs;
 mod ext4;
 mod format;
 mod initramfs;
@@ -17,6 +18,7 @@ mod tree;
 use std::io;
 use std::path::PathBuf;
 
+pub use ebs::{Call, EbsError};
 pub use ext4::Ext4Error;
 pub use format::FormatError;
 pub use initramfs::InitramfsError;
@@ -203,6 +205,9 @@ pub enum Error {
     /// An image another program holds, or one replaced under its holder.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// An EBS snapshot or machine image, or the AWS service making it.
+    #[error(transparent)]
+    Ebs(#[from] EbsError),
 }
 
 impl Error {

@@ -58,8 +58,10 @@ pub struct Written {
     pub format: OutputFormat,
     /// Size of the disk it holds.
     pub disk_size: u64,
-    /// Size of the file.
+    /// Size of the file (bytes sent, for a snapshot).
     pub file_bytes: u64,
+    /// The snapshot, for an EBS snapshot output.
+    pub snapshot: Option<crate::ebs::Snapshot>,
 }
 
 /// A recipe whose trees are read and completed and whose disk is laid
@@ -195,7 +197,7 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
         .timestamp(t)
         .boot(recipe.boot.mode, recipe.boot.options.clone())
         .partitions(partitions)
-        .prepare(&outputs(recipe, false), observer)
+        .prepare(&outputs(recipe, false)?, observer)
         .map_err(|e| layout_error(recipe, e))?;
     Ok(Prepared {
         recipe,
@@ -205,15 +207,22 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
 }
 
 /// The recipe's outputs.
-fn outputs(recipe: &Recipe, overwrite: bool) -> Vec<Output> {
+fn outputs(recipe: &Recipe, overwrite: bool) -> Result<Vec<Output>> {
     recipe
         .outputs
         .iter()
-        .map(|o| {
-            Output::file(&o.path)
+        .map(|o| match &o.snapshot {
+            #[cfg(feature = "ebs")]
+            Some(options) => Ok(Output::snapshot(options.clone())),
+            #[cfg(not(feature = "ebs"))]
+            Some(_) => Err(crate::Error::InvalidOption {
+                option: "output".into(),
+                reason: "EBS snapshots need blockimg built with the ebs feature".into(),
+            }),
+            None => Ok(Output::file(&o.path)
                 .format(o.format)
                 .azure(o.azure)
-                .overwrite(overwrite)
+                .overwrite(overwrite)),
         })
         .collect()
 }
@@ -507,7 +516,7 @@ impl Prepared<'_> {
                 "the recipe has no [[output]] (add one, or give -o)",
             ));
         }
-        let written = self.disk.write(outputs(recipe, overwrite), observer)?;
+        let written = self.disk.write(outputs(recipe, overwrite)?, observer)?;
         Ok(recipe
             .outputs
             .iter()
@@ -517,6 +526,7 @@ impl Prepared<'_> {
                 format: o.format,
                 disk_size: w.summary.disk_size,
                 file_bytes: w.output_bytes.unwrap_or_default(),
+                snapshot: w.snapshot,
             })
             .collect())
     }

@@ -129,7 +129,12 @@ impl Prepared<'_> {
             );
         }
         for o in &r.outputs {
-            let _ = writeln!(s, "output: {} ({})", o.path.display(), o.format.name());
+            match o.snapshot {
+                Some(_) => s.push_str("output: a new EBS snapshot (ebs-snapshot)\n"),
+                None => {
+                    let _ = writeln!(s, "output: {} ({})", o.path.display(), o.format.name());
+                }
+            }
         }
         s
     }

@@ -184,12 +184,14 @@ pub struct Recipe {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputSpec {
-    /// Where it is written.
+    /// Where it is written (empty for a snapshot).
     pub path: PathBuf,
     /// Its format.
     pub format: OutputFormat,
     /// A fixed VHD sized for Azure.
     pub azure: bool,
+    /// With [`OutputFormat::EbsSnapshot`]: how the snapshot is made.
+    pub snapshot: Option<crate::ebs::SnapshotOptions>,
 }
 
 /// One partition and what goes into it.

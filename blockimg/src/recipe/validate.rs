@@ -224,6 +224,7 @@ fn outputs(c: &mut Check, file: &RecipeFile) -> Result<Vec<OutputSpec>> {
             path: out_path,
             format,
             azure,
+            snapshot: None,
         });
     }
 

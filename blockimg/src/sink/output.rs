@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Completed, Sink, SparseFile, Stream, TempOutput, VhdDynamic, VhdFixed, VmdkStream};
 use crate::disk_format::{format_of_name, vhd, Format, ImageIdentity};
+use crate::ebs::volume::{volume_gib, GIB};
 use crate::error::FormatError;
 use crate::error::{Error, Result};
 
@@ -22,6 +23,10 @@ pub enum OutputFormat {
     VhdFixed,
     /// Stream-optimized VMDK: compressed grains.
     Vmdk,
+    /// An EBS snapshot, written through the EBS direct APIs
+    /// ([`Output::snapshot`](crate::Output::snapshot)); its volume is
+    /// whole GiB.
+    EbsSnapshot,
 }
 
 impl OutputFormat {
@@ -32,6 +37,7 @@ impl OutputFormat {
             OutputFormat::Vhd => "vhd",
             OutputFormat::VhdFixed => "vhd-fixed",
             OutputFormat::Vmdk => "vmdk",
+            OutputFormat::EbsSnapshot => "ebs-snapshot",
         }
     }
 
@@ -217,6 +223,7 @@ impl OutputOptions {
 /// let vhd = virtual_size(OutputFormat::Vhd, 100_000_000, false)?;
 /// assert!(vhd >= 100_000_000);
 /// assert_eq!(virtual_size(OutputFormat::Vhd, 100_000_000, true)? % (1 << 20), 0); // Azure: whole MiB
+/// assert_eq!(virtual_size(OutputFormat::EbsSnapshot, 100_000_000, false)?, 1 << 30); // whole GiB
 /// # Ok(())
 /// # }
 /// ```
@@ -225,6 +232,7 @@ pub fn virtual_size(format: OutputFormat, disk_size: u64, azure: bool) -> Result
         OutputFormat::Raw => Ok(disk_size),
         OutputFormat::Vhd | OutputFormat::VhdFixed => vhd::virtual_size(disk_size, azure),
         OutputFormat::Vmdk => Ok(disk_size.next_multiple_of(512)),
+        OutputFormat::EbsSnapshot => Ok(volume_gib(disk_size)? * GIB),
     }
 }
 
@@ -355,6 +363,13 @@ fn open(place: Place<'_>, disk_size: u64, options: &OutputOptions) -> Result<Out
                 options.level,
             )?;
             Writer::VmdkFile(stream, temp)
+        }
+        (_, OutputFormat::EbsSnapshot) => {
+            return Err(Error::InvalidOption {
+                option: "format".into(),
+                reason: "an EBS snapshot is not a file: write it with blockimg::Output::snapshot"
+                    .into(),
+            })
         }
         (Place::Stream(out, path), OutputFormat::Vmdk) => Writer::VmdkPipe(VmdkStream::new(
             out,

@@ -1,0 +1,237 @@
+//! The block-hash manifest written at each upload: which 512 KiB blocks of
+//! a snapshot hold data and the SHA-256 of each, so that the next upload
+//! with that snapshot as its parent sends only the blocks that differ.
+//!
+//! The format is text, one record a line:
+//!
+//! ```text
+//! blockimg-ebs-manifest 1
+//! snapshot snap-0123456789abcdef0
+//! volume-gib 8
+//! block-size 524288
+//! 0 2f3c...(64 hex digits)
+//! 17 9a1b...
+//! ```
+//!
+//! Blocks not listed read as zeros.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::blocks::{block_hash, BlockHash, BLOCK_SIZE};
+use crate::disk_format::VirtualDisk;
+use crate::error::{EbsError, Error, Result};
+use crate::sink::base::is_zero;
+
+const MAGIC: &str = "blockimg-ebs-manifest 1";
+
+/// The blocks of a snapshot that hold data, with the SHA-256 of each.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::ebs::{block_hash, Manifest};
+///
+/// # fn main() -> blockimg::Result<()> {
+/// let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+/// let path = dir.path().join("disk.blocks");
+/// let mut manifest = Manifest::new("snap-1", 1);
+/// manifest.blocks.insert(3, block_hash(b"block three"));
+/// manifest.save(&path)?;
+/// assert_eq!(Manifest::load(&path)?, manifest);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    /// The snapshot the blocks are in.
+    pub snapshot: String,
+    /// Size of its volume in GiB.
+    pub volume_gib: u64,
+    /// Block index to the SHA-256 of its bytes; blocks not here read as
+    /// zeros.
+    pub blocks: BTreeMap<u64, BlockHash>,
+}
+
+impl Manifest {
+    /// An empty manifest of `snapshot`, a `volume_gib` GiB volume.
+    pub fn new(snapshot: &str, volume_gib: u64) -> Manifest {
+        Manifest {
+            snapshot: snapshot.to_string(),
+            volume_gib,
+            blocks: BTreeMap::new(),
+        }
+    }
+
+    /// The manifest of a disk image already uploaded as `snapshot`: the
+    /// hash of each block of `disk` that holds anything but zeros. An
+    /// incremental upload uses it as the parent's when the parent's
+    /// manifest is lost but its image is at hand.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::disk_format::open_backing;
+    /// use blockimg::ebs::{Manifest, BLOCK_SIZE};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let mut bytes = vec![0u8; 4 * BLOCK_SIZE];
+    /// bytes[2 * BLOCK_SIZE + 9] = 1;
+    /// let mut disk = open_backing(bytes, "disk.img".as_ref())?;
+    /// let manifest = Manifest::of_image(disk.as_mut(), "snap-1")?;
+    /// assert_eq!(manifest.blocks.keys().copied().collect::<Vec<_>>(), [2]);
+    /// assert_eq!(manifest.volume_gib, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn of_image(disk: &mut dyn VirtualDisk, snapshot: &str) -> Result<Manifest> {
+        let mut manifest = Manifest::new(snapshot, super::volume_gib(disk.size())?);
+        let block = BLOCK_SIZE as u64;
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        let mut last = None;
+        for (start, len) in disk.data_ranges()? {
+            for index in start / block..(start + len).div_ceil(block) {
+                if last.is_some_and(|l| index <= l) {
+                    continue;
+                }
+                last = Some(index);
+                let at = index * block;
+                let n = (disk.size() - at).min(block) as usize;
+                buf.fill(0);
+                disk.read_at(at, &mut buf[..n])?;
+                if !is_zero(&buf) {
+                    manifest.blocks.insert(index, block_hash(&buf));
+                }
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Reads a manifest [`Manifest::save`] wrote.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        parse(&text).map_err(|reason| {
+            Error::from(EbsError::Manifest {
+                path: path.to_path_buf(),
+                reason,
+            })
+        })
+    }
+
+    /// Writes the manifest to `path` (under a temporary name, renamed
+    /// into place when complete).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut text = format!(
+            "{MAGIC}\nsnapshot {}\nvolume-gib {}\nblock-size {BLOCK_SIZE}\n",
+            self.snapshot, self.volume_gib
+        );
+        for (index, hash) in &self.blocks {
+            let _ = write!(text, "{index} ");
+            for byte in hash {
+                let _ = write!(text, "{byte:02x}");
+            }
+            text.push('\n');
+        }
+        let mut temp = PathBuf::from(path);
+        temp.set_file_name(format!(
+            ".{}.partial",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        std::fs::write(&temp, text).map_err(|e| Error::io(&temp, e))?;
+        std::fs::rename(&temp, path).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// The manifest in `text`, or what is wrong with it.
+fn parse(text: &str) -> std::result::Result<Manifest, String> {
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let mut field = |name: &str| match lines.next() {
+        Some((_, line)) if name == MAGIC && line == MAGIC => Ok(String::new()),
+        Some((n, line)) => match line.split_once(' ') {
+            Some((key, value)) if key == name && name != MAGIC => Ok(value.to_string()),
+            _ => Err(format!("line {n}: expected {name:?}, found {line:?}")),
+        },
+        None => Err(format!("ends before {name:?}")),
+    };
+    field(MAGIC)?;
+    let snapshot = field("snapshot")?;
+    let volume_gib = field("volume-gib")?;
+    let volume_gib: u64 = volume_gib
+        .parse()
+        .map_err(|_| format!("volume-gib {volume_gib:?} is not a number"))?;
+    let block_size = field("block-size")?;
+    if block_size != BLOCK_SIZE.to_string() {
+        return Err(format!("block-size is {block_size}, not {BLOCK_SIZE}"));
+    }
+    let mut manifest = Manifest::new(&snapshot, volume_gib);
+    let limit = volume_gib.saturating_mul(1 << 30) / BLOCK_SIZE as u64;
+    for (n, line) in lines {
+        let bad = |why: &str| format!("line {n}: {why}: {line:?}");
+        let (index, hex) = line.split_once(' ').ok_or_else(|| bad("not INDEX HASH"))?;
+        let index: u64 = index
+            .parse()
+            .map_err(|_| bad("the index is not a number"))?;
+        if index >= limit {
+            return Err(bad(&format!(
+                "block {index} lies past the {volume_gib} GiB volume"
+            )));
+        }
+        if manifest
+            .blocks
+            .last_key_value()
+            .is_some_and(|(&last, _)| last >= index)
+        {
+            return Err(bad("blocks are not in ascending order"));
+        }
+        manifest.blocks.insert(
+            index,
+            parse_hash(hex).ok_or_else(|| bad("not a SHA-256 in hex"))?,
+        );
+    }
+    Ok(manifest)
+}
+
+/// 64 hexadecimal digits as 32 bytes.
+fn parse_hash(hex: &str) -> Option<BlockHash> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_manifests_are_refused_with_the_line() {
+        let head = format!("{MAGIC}\nsnapshot snap-1\nvolume-gib 1\nblock-size 524288\n");
+        let hash = "ab".repeat(32);
+        assert!(parse(&format!("{head}0 {hash}\n5 {hash}\n")).is_ok());
+        let cases = [
+            (
+                format!("{head}5 {hash}\n1 {hash}\n"),
+                "line 6: blocks are not in ascending",
+            ),
+            (
+                format!("{head}2048 {hash}\n"),
+                "line 5: block 2048 lies past",
+            ),
+            (format!("{head}1 abc\n"), "not a SHA-256"),
+            (format!("{head}x {hash}\n"), "not a number"),
+            ("nonsense\n".to_string(), "line 1: expected"),
+            (head.replace("524288", "512"), "block-size is 512"),
+        ];
+        for (text, want) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(want), "{err} does not say {want}");
+        }
+    }
+}

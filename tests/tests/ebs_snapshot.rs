@@ -1,0 +1,233 @@
+//! EBS snapshots through the EBS direct APIs, against moto's server behind
+//! a proxy that checks what EBS checks (tests/aws/proxy.py): `blockimg
+//! upload` of raw, VHD, VMDK and qcow2 images and `mkdisk --to-snapshot`
+//! read back block for block with boto3, only blocks holding data sent.
+
+use std::path::{Path, PathBuf};
+
+use blockimg_tests::aws::{assert_volume_matches, AwsServer};
+use blockimg_tests::fixture::pseudo_random_bytes;
+use blockimg_tests::{blockimg_cmd, qemu, RunOutput};
+
+const TIMESTAMP: &str = "1700000000";
+
+/// A root directory with a few files, some of them large.
+fn rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/hostname"), "ebs\n").unwrap();
+    std::fs::write(root.join("big"), pseudo_random_bytes(1, 3 << 20)).unwrap();
+    std::fs::write(root.join("small"), pseudo_random_bytes(2, 70_000)).unwrap();
+    root
+}
+
+/// `blockimg ARGS` against `server`.
+fn blockimg(server: &AwsServer, args: &[&str]) -> RunOutput {
+    let mut cmd = blockimg_cmd();
+    cmd.args(args);
+    server.env(&mut cmd);
+    RunOutput::run(&mut cmd)
+}
+
+/// The last word printed on stdout (`-q` prints the snapshot id alone).
+fn printed_id(out: &RunOutput) -> String {
+    out.stdout
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Blocks of the raw image at `path` holding anything but zeros.
+fn data_blocks(path: &Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .chunks(512 << 10)
+        .filter(|b| b.iter().any(|&x| x != 0))
+        .count() as u64
+}
+
+/// Checks the snapshot `id` against the raw image `raw`: completed,
+/// exactly its data blocks sent, every block read back equal.
+fn assert_snapshot_is(server: &AwsServer, id: &str, raw: &Path, dir: &Path) {
+    let state = server.state();
+    let snap = &state["snapshots"][id];
+    assert_eq!(snap["state"], "completed", "{state:#}");
+    let sent = snap["blocks"].as_object().unwrap().len() as u64;
+    assert_eq!(
+        sent,
+        data_blocks(raw),
+        "blocks sent: only those holding data"
+    );
+    let volume = dir.join(format!("{id}.volume"));
+    assert_eq!(server.read_snapshot(id, &volume, None), sent);
+    assert_volume_matches(&volume, raw);
+}
+
+#[test]
+fn upload_sends_raw_vhd_vmdk_and_qcow2_images_block_for_block() {
+    let Some(server) = AwsServer::start(&[]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let raw = dir.join("disk.img");
+    let root = rootfs(dir);
+    let mut mkdisk = blockimg_cmd();
+    mkdisk
+        .args([
+            "mkdisk",
+            "--size",
+            "40M",
+            "--table",
+            "gpt",
+            "--timestamp",
+            TIMESTAMP,
+            "-q",
+            "--root",
+        ])
+        .arg(&root)
+        .arg(&raw);
+    RunOutput::run(&mut mkdisk).assert_success();
+    let mut images = vec![raw.clone()];
+    for name in ["disk.vhd", "disk.vmdk"] {
+        let mut convert = blockimg_cmd();
+        convert
+            .arg("convert")
+            .arg(&raw)
+            .arg(dir.join(name))
+            .arg("-q");
+        RunOutput::run(&mut convert).assert_success();
+        images.push(dir.join(name));
+    }
+    if qemu::require_qemu_img() {
+        qemu::convert(&raw, "raw", &dir.join("disk.qcow2"), "qcow2", &[]);
+        images.push(dir.join("disk.qcow2"));
+    }
+    for image in &images {
+        let out = blockimg(
+            &server,
+            &[
+                "upload",
+                image.to_str().unwrap(),
+                "-q",
+                "--description",
+                "a test disk",
+                "--tag",
+                "Name=ebs-test",
+            ],
+        );
+        out.assert_success();
+        let id = printed_id(&out);
+        assert!(id.starts_with("snap-"), "{}", out.stdout);
+        assert_snapshot_is(&server, &id, &raw, dir);
+        let state = server.state();
+        assert_eq!(
+            state["snapshots"][&id]["volume_size"], 1,
+            "40 MiB round up to 1 GiB"
+        );
+        assert_eq!(state["snapshots"][&id]["description"], "a test disk");
+        assert_eq!(state["snapshots"][&id]["tags"][0]["Key"], "Name");
+    }
+}
+
+#[test]
+fn mkdisk_to_snapshot_streams_the_disk_it_builds() {
+    let Some(server) = AwsServer::start(&[]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = rootfs(dir);
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "mkdisk",
+            "--size",
+            "300M",
+            "--table",
+            "mbr",
+            "--timestamp",
+            TIMESTAMP,
+            "--root",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(root.display().to_string());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let streamed = {
+        let a = args(&["--to-snapshot"]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        blockimg(&server, &a)
+    };
+    streamed.assert_success();
+    assert!(
+        streamed.stdout.contains("1 GiB volume"),
+        "{}",
+        streamed.stdout
+    );
+    let id = streamed
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("snap-"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    // The same disk written to a file: laid out for the snapshot's whole
+    // GiB, as the snapshot's disk is.
+    let raw = dir.join("disk.img");
+    let mut a = args(&[]);
+    a[2] = "1G".into();
+    a.push(raw.display().to_string());
+    let mut file = blockimg_cmd();
+    file.args(&a);
+    RunOutput::run(&mut file).assert_success();
+    assert_snapshot_is(&server, &id, &raw, dir);
+}
+
+#[test]
+fn snapshot_errors_are_clear_and_leave_no_completed_snapshot() {
+    let Some(server) = AwsServer::start(&["--corrupt-block", "0"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("disk.img");
+    std::fs::write(&raw, pseudo_random_bytes(3, 3 << 20)).unwrap();
+    let image = raw.to_str().unwrap();
+    // Block 0 arrives changed: the server refuses its checksum.
+    let out = blockimg(&server, &["upload", image, "--attempts", "2"]);
+    out.assert_failure()
+        .assert_stderr_contains("PutSnapshotBlock of block 0 of snapshot snap-")
+        .assert_stderr_contains("HTTP 400 ValidationException")
+        .assert_stderr_contains("checksum");
+    let state = server.state();
+    for (id, snap) in state["snapshots"].as_object().unwrap() {
+        assert_ne!(snap["state"], "completed", "{id} completed without block 0");
+    }
+    // Credentials the server does not know.
+    let mut cmd = blockimg_cmd();
+    cmd.args(["upload", image]);
+    server.env(&mut cmd).env("AWS_ACCESS_KEY_ID", "AKIDUNKNOWN");
+    RunOutput::run(&mut cmd)
+        .assert_failure()
+        .assert_stderr_contains("StartSnapshot")
+        .assert_stderr_contains("HTTP 403 UnrecognizedClientException");
+    // No region at all.
+    let mut cmd = blockimg_cmd();
+    cmd.args(["upload", image]);
+    server.env(&mut cmd).env_remove("AWS_REGION");
+    RunOutput::run(&mut cmd)
+        .assert_failure()
+        .assert_stderr_contains("no region");
+    // An endpoint where nothing listens.
+    let mut cmd = blockimg_cmd();
+    cmd.args(["upload", image, "--attempts", "2"]);
+    let closed = format!("http://127.0.0.1:{}", blockimg_tests::aws::free_port());
+    server.env(&mut cmd).env("AWS_ENDPOINT_URL", &closed);
+    RunOutput::run(&mut cmd)
+        .assert_failure()
+        .assert_stderr_contains("StartSnapshot")
+        .assert_stderr_contains("after 2 attempts");
+}
