@@ -231,3 +231,92 @@ fn snapshot_errors_are_clear_and_leave_no_completed_snapshot() {
         .assert_stderr_contains("StartSnapshot")
         .assert_stderr_contains("after 2 attempts");
 }
+
+#[test]
+fn uploads_survive_throttling_server_errors_and_dropped_connections() {
+    let Some(server) = AwsServer::start(&["--fault-rate", "0.25", "--seed", "7"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // 40 blocks of data between holes.
+    let raw = dir.join("disk.img");
+    blockimg_tests::fixture::write_sparse(
+        &raw,
+        64 << 20,
+        &[
+            (0, pseudo_random_bytes(4, 12 << 20)),
+            (40 << 20, pseudo_random_bytes(5, 8 << 20)),
+        ],
+    )
+    .unwrap();
+    let out = blockimg(
+        &server,
+        &[
+            "upload",
+            raw.to_str().unwrap(),
+            "--attempts",
+            "12",
+            "--register",
+            "faulty",
+            "--boot-mode",
+            "uefi",
+        ],
+    );
+    out.assert_success();
+    let id = out
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("snap-"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    assert!(out.stdout.contains("image ami-"), "{}", out.stdout);
+    let state = server.state();
+    for kind in ["throttle", "500", "503", "drop"] {
+        assert!(
+            state["faults"][kind].as_u64().unwrap_or(0) > 0,
+            "no {kind} injected: {state:#}"
+        );
+    }
+    assert_snapshot_is(&server, &id, &raw, dir);
+}
+
+#[test]
+fn a_killed_upload_leaves_its_snapshot_pending() {
+    let Some(server) = AwsServer::start(&["--delay-ms", "150"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("disk.img");
+    std::fs::write(&raw, pseudo_random_bytes(6, 16 << 20)).unwrap();
+    let mut cmd = blockimg_cmd();
+    cmd.args(["upload", raw.to_str().unwrap(), "--concurrency", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    server.env(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    let blocks = |state: &serde_json::Value| -> usize {
+        state["snapshots"]
+            .as_object()
+            .and_then(|s| s.values().next())
+            .map_or(0, |snap| snap["blocks"].as_object().unwrap().len())
+    };
+    while blocks(&server.state()) < 4 {
+        assert!(started.elapsed().as_secs() < 60, "the upload did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let state = server.state();
+    let snaps = state["snapshots"].as_object().unwrap();
+    assert_eq!(snaps.len(), 1);
+    let snap = snaps.values().next().unwrap();
+    assert_eq!(snap["state"], "pending", "{state:#}");
+    assert!(
+        blocks(&state) < 32,
+        "the whole disk was sent before the kill"
+    );
+}
