@@ -99,18 +99,27 @@ pub struct BootFixture {
     pub marker: String,
 }
 
-/// Builds the boot fixture in `d` for disks booted by GRUB from the module
-/// directories `grub` (directory, package), or says why it cannot (and
-/// returns None).
-pub fn boot_fixture(d: &Path, grub: &[(&str, &str)]) -> Option<BootFixture> {
+/// True when grub-mkimage and the module directories `grub` (directory,
+/// package) are installed; otherwise prints `SKIPPED: why`.
+pub fn require_grub(grub: &[(&str, &str)]) -> bool {
     if !require_tool("grub-mkimage") {
-        return None;
+        return false;
     }
     for (dir, package) in grub {
         if !Path::new(dir).join("kernel.img").is_file() {
             eprintln!("SKIPPED: no {dir} (package {package})");
-            return None;
+            return false;
         }
+    }
+    true
+}
+
+/// Builds the boot fixture in `d` for disks booted by GRUB from the module
+/// directories `grub` (directory, package), or says why it cannot (and
+/// returns None).
+pub fn boot_fixture(d: &Path, grub: &[(&str, &str)]) -> Option<BootFixture> {
+    if !require_grub(grub) {
+        return None;
     }
     let BootKit {
         kernel,

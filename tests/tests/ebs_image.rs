@@ -9,19 +9,13 @@ use std::fs;
 
 use blockimg_tests::aws::{assert_volume_matches, AwsServer};
 use blockimg_tests::recipe::{example_inputs, examples_dir};
-use blockimg_tests::vm::{boot_kit, GRUB_BIOS, GRUB_UEFI};
-use blockimg_tests::{blockimg_cmd, require_tool, RunOutput};
+use blockimg_tests::vm::{boot_kit, require_grub, GRUB_BIOS, GRUB_UEFI};
+use blockimg_tests::{blockimg_cmd, RunOutput};
 
 #[test]
 fn ec2_example_goes_from_a_tar_snapshot_to_a_registered_image() {
-    if !require_tool("grub-mkimage") {
+    if !require_grub(&[GRUB_BIOS, GRUB_UEFI]) {
         return;
-    }
-    for (dir, package) in [GRUB_BIOS, GRUB_UEFI] {
-        if !std::path::Path::new(dir).join("kernel.img").is_file() {
-            eprintln!("SKIPPED: no {dir} (package {package})");
-            return;
-        }
     }
     let Some(kit) = boot_kit() else { return };
     let Some(server) = AwsServer::start(&[]) else {
@@ -83,18 +77,30 @@ fn ec2_example_goes_from_a_tar_snapshot_to_a_registered_image() {
     }
     assert!(image.starts_with("ami-"));
 
-    // A BIOS-only disk registers as legacy-bios; a disk without a boot
-    // loader is refused before anything is built.
-    let mut bios = blockimg_cmd();
-    bios.args([
-        "mkdisk", "--size", "64M", "--table", "gpt", "--boot", "bios", "--kernel",
-    ])
-    .arg(&kit.kernel)
-    .args(["--to-snapshot", "--register", "lfs-bios"]);
-    server.env(&mut bios);
-    RunOutput::run(&mut bios).assert_success();
-    let state = server.state();
-    assert_eq!(state["register_image"][1]["BootMode"], "legacy-bios");
+    // A BIOS-only disk registers as legacy-bios, a UEFI-only one as uefi,
+    // each with its own snapshot as the root; a disk without a boot loader
+    // is refused before anything is built.
+    for (boot, mode) in [("bios", "legacy-bios"), ("uefi", "uefi")] {
+        let name = format!("lfs-{boot}");
+        let mut cmd = blockimg_cmd();
+        cmd.args(["mkdisk", "--size", "64M", "--table", "gpt", "--boot", boot])
+            .arg("--kernel")
+            .arg(&kit.kernel)
+            .args(["--to-snapshot", "--register", &name]);
+        server.env(&mut cmd);
+        let out = RunOutput::run(&mut cmd);
+        out.assert_success();
+        let state = server.state();
+        let requests = state["register_image"].as_array().unwrap();
+        let r = requests.last().unwrap();
+        assert_eq!(r["Name"], name.as_str());
+        assert_eq!(r["BootMode"], mode, "{r:#}");
+        assert_eq!(r["BlockDeviceMapping.1.Ebs.VolumeType"], "gp3");
+        assert_eq!(r["BlockDeviceMapping.1.Ebs.DeleteOnTermination"], "true");
+        let root = r["BlockDeviceMapping.1.Ebs.SnapshotId"].as_str().unwrap();
+        assert!(out.stdout.contains(root), "{}", out.stdout);
+        assert_eq!(state["snapshots"][root]["state"], "completed");
+    }
     let mut none = blockimg_cmd();
     none.args([
         "mkdisk",
@@ -108,5 +114,5 @@ fn ec2_example_goes_from_a_tar_snapshot_to_a_registered_image() {
     RunOutput::run(&mut none)
         .assert_failure()
         .assert_stderr_contains("--boot-mode");
-    assert_eq!(server.state()["snapshots"].as_object().unwrap().len(), 2);
+    assert_eq!(server.state()["snapshots"].as_object().unwrap().len(), 3);
 }

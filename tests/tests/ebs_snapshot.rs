@@ -29,12 +29,13 @@ fn blockimg(server: &AwsServer, args: &[&str]) -> RunOutput {
     RunOutput::run(&mut cmd)
 }
 
-/// The last word printed on stdout (`-q` prints the snapshot id alone).
+/// The snapshot id printed on stdout.
 fn printed_id(out: &RunOutput) -> String {
     out.stdout
         .split_whitespace()
-        .last()
-        .unwrap_or_default()
+        .find(|w| w.starts_with("snap-"))
+        .unwrap_or_else(|| panic!("no snapshot id in {}", out.stdout))
+        .trim_end_matches(':')
         .to_string()
 }
 
@@ -168,13 +169,7 @@ fn mkdisk_to_snapshot_streams_the_disk_it_builds() {
         "{}",
         streamed.stdout
     );
-    let id = streamed
-        .stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("snap-"))
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let id = printed_id(&streamed);
     // The same disk written to a file: laid out for the snapshot's whole
     // GiB, as the snapshot's disk is.
     let raw = dir.join("disk.img");
@@ -264,13 +259,7 @@ fn uploads_survive_throttling_server_errors_and_dropped_connections() {
         ],
     );
     out.assert_success();
-    let id = out
-        .stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("snap-"))
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let id = printed_id(&out);
     assert!(out.stdout.contains("image ami-"), "{}", out.stdout);
     let state = server.state();
     for kind in ["throttle", "500", "503", "drop"] {
@@ -319,4 +308,118 @@ fn a_killed_upload_leaves_its_snapshot_pending() {
         blocks(&state) < 32,
         "the whole disk was sent before the kill"
     );
+}
+
+#[test]
+fn incremental_snapshots_send_only_the_blocks_that_changed() {
+    let Some(server) = AwsServer::start(&[]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = rootfs(dir);
+    let path = |name: &str| dir.join(name).display().to_string();
+    // The disk of `root` as it is now: into a new snapshot (over `parent`,
+    // when given) and into `file`, laid out alike.
+    let build = |file: &str, manifest: &str, parent: &[String]| {
+        let mut args: Vec<String> = [
+            "mkdisk",
+            "--size",
+            "200M",
+            "--timestamp",
+            TIMESTAMP,
+            "--root",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(root.display().to_string());
+        let mut to_file = args.clone();
+        to_file[2] = "1G".into();
+        to_file.push(path(file));
+        let mut cmd = blockimg_cmd();
+        RunOutput::run(cmd.args(&to_file)).assert_success();
+        args.extend([
+            "--to-snapshot".into(),
+            "--block-manifest".into(),
+            path(manifest),
+        ]);
+        args.extend(parent.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = blockimg(&server, &args);
+        out.assert_success();
+        printed_id(&out)
+    };
+    let first = build("v1.img", "v1.blocks", &[]);
+    std::fs::write(root.join("small"), pseudo_random_bytes(9, 70_000)).unwrap();
+    let parent = [
+        "--parent-snapshot".to_string(),
+        first.clone(),
+        "--parent-block-manifest".into(),
+        path("v1.blocks"),
+    ];
+    let second = build("v2.img", "v2.blocks", &parent);
+
+    let state = server.state();
+    assert_eq!(state["snapshots"][&second]["parent"], first.as_str());
+    let sent = state["snapshots"][&second]["blocks"]
+        .as_object()
+        .unwrap()
+        .len();
+    let all = data_blocks(&dir.join("v2.img")) as usize;
+    assert!(
+        sent > 0 && sent <= 4,
+        "{sent} of {all} blocks sent for one changed file"
+    );
+    // The new manifest lists every block of the new disk that holds data,
+    // not only those sent.
+    let manifest = std::fs::read_to_string(dir.join("v2.blocks")).unwrap();
+    assert!(
+        manifest.contains(&format!("\nsnapshot {second}\n")),
+        "{manifest}"
+    );
+    assert_eq!(manifest.lines().skip(4).count(), all);
+    // EBS reads an incremental snapshot's other blocks from its parent.
+    let base = dir.join("v1.volume");
+    server.read_snapshot(&first, &base, None);
+    assert_volume_matches(&base, &dir.join("v1.img"));
+    let volume = dir.join("v2.volume");
+    server.read_snapshot(&second, &volume, Some(&base));
+    assert_volume_matches(&volume, &dir.join("v2.img"));
+
+    // The same with the parent's image instead of its manifest.
+    let out = blockimg(
+        &server,
+        &[
+            "upload",
+            &path("v2.img"),
+            "--parent-snapshot",
+            &first,
+            "--parent-image",
+            &path("v1.img"),
+        ],
+    );
+    out.assert_success();
+    let third = printed_id(&out);
+    assert_eq!(
+        server.state()["snapshots"][&third]["blocks"]
+            .as_object()
+            .unwrap()
+            .len(),
+        sent
+    );
+    // A manifest of another snapshot is refused.
+    blockimg(
+        &server,
+        &[
+            "upload",
+            &path("v2.img"),
+            "--parent-snapshot",
+            &second,
+            "--parent-block-manifest",
+            &path("v1.blocks"),
+        ],
+    )
+    .assert_failure()
+    .assert_stderr_contains(&format!("is the manifest of {first}, not of {second}"));
 }

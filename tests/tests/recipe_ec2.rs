@@ -11,7 +11,7 @@ use std::fs;
 use blockimg_tests::qemu::{self, require_qemu_img};
 use blockimg_tests::recipe::{dry_run, example_inputs, examples_dir};
 use blockimg_tests::tools::{debugfs_stat, sfdisk_verify};
-use blockimg_tests::vm::{boot_disk, boot_kit, Firmware, GRUB_BIOS, GRUB_UEFI};
+use blockimg_tests::vm::{boot_disk, boot_kit, require_grub, Firmware, GRUB_BIOS, GRUB_UEFI};
 use blockimg_tests::{
     blockimg_cmd, debugfs, dumpe2fs_h, e2fsck_clean, require_e2fsprogs, require_tool,
 };
@@ -20,16 +20,10 @@ use blockimg_tests::{
 fn ec2_example_builds_a_vmdk_and_a_raw_disk_that_boots_to_its_init() {
     if !require_e2fsprogs()
         || !require_qemu_img()
-        || !require_tool("grub-mkimage")
         || !require_tool("sfdisk")
+        || !require_grub(&[GRUB_BIOS, GRUB_UEFI])
     {
         return;
-    }
-    for (dir, package) in [GRUB_BIOS, GRUB_UEFI] {
-        if !std::path::Path::new(dir).join("kernel.img").is_file() {
-            eprintln!("SKIPPED: no {dir} (package {package})");
-            return;
-        }
     }
     let Some(kit) = boot_kit() else { return };
     let dir = tempfile::tempdir().unwrap();
