@@ -116,3 +116,136 @@ fn ec2_example_goes_from_a_tar_snapshot_to_a_registered_image() {
         .assert_stderr_contains("--boot-mode");
     assert_eq!(server.state()["snapshots"].as_object().unwrap().len(), 3);
 }
+
+#[test]
+fn a_recipe_with_a_snapshot_output_and_register_makes_an_image() {
+    if !require_grub(&[GRUB_BIOS, GRUB_UEFI]) {
+        return;
+    }
+    let Some(kit) = boot_kit() else { return };
+    let Some(server) = AwsServer::start(&[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    example_inputs(dir.path(), &kit.busybox, &kit.kernel, &kit.modules);
+    // ec2.toml with its files replaced by a snapshot and a registration.
+    let example = fs::read_to_string(examples_dir().join("ec2.toml")).unwrap();
+    let body = example
+        .replace("[[output]]\npath = \"lfs.vmdk\"\n", "")
+        .replace("[[output]]\npath = \"lfs.img\"\n", "");
+    assert!(!body.contains("[[output]]"), "{body}");
+    // Reproducible, with or without [register], over a parent or not.
+    let recipe = dir.path().join("snapshot.toml");
+    let write_recipe = |register: bool, parent: Option<&str>| {
+        let mut text = format!("timestamp = 1700000000\n{body}\n");
+        if register {
+            text.push_str(
+                "[register]\nname = \"lfs-recipe\"\ndescription = \"LFS from a recipe\"\n\
+                 tags = { Name = \"lfs-ami\" }\n\n",
+            );
+        }
+        text.push_str(
+            "[[output]]\nformat = \"ebs-snapshot\"\ndescription = \"LFS root\"\n\
+             tags = { Name = \"lfs\", Stage = \"test\" }\n",
+        );
+        match parent {
+            Some(id) => text.push_str(&format!(
+                "parent_snapshot = \"{id}\"\nparent_block_manifest = \"lfs.blocks\"\n"
+            )),
+            None => text.push_str("block_manifest = \"lfs.blocks\"\n"),
+        }
+        fs::write(&recipe, text).unwrap();
+    };
+    write_recipe(true, None);
+    let build = |extra: &[&str]| {
+        let mut cmd = blockimg_cmd();
+        cmd.arg("build").arg(&recipe).args(extra);
+        server.env(&mut cmd);
+        let out = RunOutput::run(&mut cmd);
+        out.assert_success();
+        out
+    };
+
+    let plan = build(&["--dry-run"]);
+    assert!(
+        plan.stdout
+            .contains("output: a new EBS snapshot (ebs-snapshot)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains(
+            "register: image \"lfs-recipe\" (x86_64, uefi-preferred, root /dev/xvda, ENA on)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(server.state()["requests"], 0, "a dry run calls nothing");
+
+    let out = build(&[]);
+    let word = |prefix: &str| {
+        out.stdout
+            .split_whitespace()
+            .find(|w| w.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {}", out.stdout))
+            .trim_end_matches(':')
+            .to_string()
+    };
+    let snapshot = word("snap-");
+    assert!(word("ami-").starts_with("ami-"));
+    let state = server.state();
+    let snap = &state["snapshots"][&snapshot];
+    assert_eq!(snap["state"], "completed");
+    assert_eq!(snap["description"], "LFS root");
+    let tags: Vec<(String, String)> = snap["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["Key"].as_str().unwrap().into(),
+                t["Value"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("Name".into(), "lfs".into()),
+            ("Stage".into(), "test".into())
+        ]
+    );
+    let r = &state["register_image"][0];
+    for (key, value) in [
+        ("Name", "lfs-recipe"),
+        ("Description", "LFS from a recipe"),
+        ("BootMode", "uefi-preferred"),
+        ("EnaSupport", "true"),
+        ("BlockDeviceMapping.1.Ebs.SnapshotId", snapshot.as_str()),
+        ("BlockDeviceMapping.1.Ebs.VolumeType", "gp3"),
+        ("BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true"),
+        ("TagSpecification.1.Tag.1.Key", "Name"),
+        ("TagSpecification.1.Tag.1.Value", "lfs-ami"),
+    ] {
+        assert_eq!(r[key], value, "{key} in {r:#}");
+    }
+    let manifest = fs::read_to_string(dir.path().join("lfs.blocks")).unwrap();
+    assert!(manifest.contains(&format!("snapshot {snapshot}\n")));
+
+    // The same reproducible build over that snapshot: nothing differs, so
+    // no block is sent (and no image is registered without [register]).
+    write_recipe(false, Some(&snapshot));
+    let again = build(&[]);
+    let second = again
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("snap-"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    assert!(again.stdout.contains("0 blocks sent"), "{}", again.stdout);
+    let state = server.state();
+    assert_eq!(state["snapshots"][&second]["parent"], snapshot.as_str());
+    assert_eq!(state["snapshots"][&second]["state"], "completed");
+    assert_eq!(state["register_image"].as_array().unwrap().len(), 1);
+}

@@ -8,7 +8,7 @@ use blockimg::sink::{Destination, OutputFormat};
 use blockimg::size::format_size;
 use blockimg::Result;
 
-use super::ebs::ToSnapshotArgs;
+use super::ebs::{print_image, print_snapshot, ToSnapshotArgs};
 use super::output_args::{describe, OutputArgs};
 use super::terminal::Terminal;
 
@@ -52,7 +52,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
             snapshot: None,
         }];
     }
-    args.ebs.check(recipe.boot.mode)?;
+    let has_snapshot = recipe.outputs.iter().any(|o| o.snapshot.is_some());
+    args.ebs.check(recipe.boot.mode, has_snapshot)?;
     if args.ebs.to_snapshot {
         if args.out.is_none() {
             recipe.outputs.clear();
@@ -64,6 +65,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
             snapshot: Some(args.ebs.snapshot.options()?),
         });
     }
+    if let Some(register) = args.ebs.register_options(recipe.boot.mode)? {
+        recipe.register = Some(register);
+    }
     let mut terminal = Terminal::new(args.quiet);
     let prepared = recipe::prepare(&recipe, &mut terminal)?;
     if args.dry_run {
@@ -74,12 +78,15 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let written = prepared.write(args.force, &mut terminal)?;
     for w in &written {
-        match &w.snapshot {
-            Some(snapshot) => {
-                args.ebs.report(snapshot, recipe.boot.mode, args.quiet)?;
+        match (&w.snapshot, &recipe.register) {
+            (Some(snapshot), register) => {
+                print_snapshot(snapshot, args.quiet);
+                if let (Some(image), Some(options)) = (&w.image, register) {
+                    print_image(image, options, snapshot, args.quiet);
+                }
             }
-            None if args.quiet => {}
-            None => {
+            (None, _) if args.quiet => {}
+            (None, _) => {
                 println!("{}: {}", w.path.display(), format_size(w.disk_size));
                 println!("{}", describe(w.format, w.disk_size, w.file_bytes));
             }

@@ -3,17 +3,20 @@
 //! registration `--register` asks for, and `blockimg upload` itself.
 
 use std::path::PathBuf;
+#[cfg(feature = "ebs")]
 use std::time::Instant;
 
 use blockimg::boot::BootMode;
 use blockimg::ebs::{
-    parse_tag, register_image, upload_image, AmiBootMode, Ebs, Manifest, RegisterOptions, Snapshot,
-    SnapshotOptions,
+    parse_tag, AmiBootMode, Image, Manifest, RegisterOptions, Snapshot, SnapshotOptions,
 };
+#[cfg(feature = "ebs")]
+use blockimg::ebs::{register_image, upload_image, Ebs};
 use blockimg::size::format_size;
-use blockimg::{Error, Result};
+use blockimg::{Error, Output, Result};
 use clap::ValueEnum;
 
+#[cfg(feature = "ebs")]
 use super::terminal::Terminal;
 
 /// `--to-snapshot`, with how the snapshot is made and registered: what
@@ -32,15 +35,32 @@ pub struct ToSnapshotArgs {
 }
 
 impl ToSnapshotArgs {
-    /// Refuses --register without --to-snapshot, and a registration that
+    /// Refuses --register without a snapshot (--to-snapshot, or
+    /// `has_snapshot`: a recipe's snapshot output), and a registration that
     /// cannot be made for a disk booting with `mode`, before anything is
     /// built.
-    pub fn check(&self, mode: BootMode) -> Result<()> {
-        match (self.to_snapshot, self.register.register.is_some()) {
+    pub fn check(&self, mode: BootMode, has_snapshot: bool) -> Result<()> {
+        match (
+            self.to_snapshot || has_snapshot,
+            self.register.register.is_some(),
+        ) {
             (true, _) => self.register.check(Some(mode)),
             (false, true) => Err(invalid("register", "needs --to-snapshot".into())),
             (false, false) => Ok(()),
         }
+    }
+
+    /// The output --to-snapshot asks for.
+    pub fn output(&self) -> Result<Output> {
+        #[cfg(feature = "ebs")]
+        return Ok(Output::snapshot(self.snapshot.options()?));
+        #[cfg(not(feature = "ebs"))]
+        Err(not_built())
+    }
+
+    /// The registration --register asks for, of a disk booting with `mode`.
+    pub fn register_options(&self, mode: BootMode) -> Result<Option<RegisterOptions>> {
+        self.register.options(Some(mode), &self.snapshot.tags)
     }
 
     /// Says what the snapshot upload did, and registers the image when
@@ -216,27 +236,40 @@ impl RegisterArgs {
         let Some(options) = self.options(disk, &snapshot_args.tags)? else {
             return Ok(());
         };
-        let ebs = Ebs::with_attempts(snapshot_args.attempts)?;
-        let image = register_image(&ebs, snapshot, &options)?;
-        if quiet {
-            println!("{}", image.id);
-        } else {
-            println!(
-                "image {}: {} ({}, {}, root {} from {})",
-                image.id,
-                image.name,
-                options.architecture,
-                options.boot_mode.name(),
-                options.root_device,
-                snapshot.id
-            );
+        #[cfg(feature = "ebs")]
+        {
+            let ebs = Ebs::with_attempts(snapshot_args.attempts)?;
+            let image = register_image(&ebs, snapshot, &options)?;
+            print_image(&image, &options, snapshot, quiet);
+            Ok(())
         }
-        Ok(())
+        #[cfg(not(feature = "ebs"))]
+        {
+            let _ = (options, snapshot, quiet);
+            Err(not_built())
+        }
+    }
+}
+
+/// Says which machine image was registered (only its id when `quiet`).
+pub fn print_image(image: &Image, options: &RegisterOptions, snapshot: &Snapshot, quiet: bool) {
+    if quiet {
+        println!("{}", image.id);
+    } else {
+        println!(
+            "image {}: {} ({}, {}, root {} from {})",
+            image.id,
+            image.name,
+            options.architecture,
+            options.boot_mode.name(),
+            options.root_device,
+            snapshot.id
+        );
     }
 }
 
 /// Says what a snapshot upload did (only its id when `quiet`).
-fn print_snapshot(snapshot: &Snapshot, quiet: bool) {
+pub fn print_snapshot(snapshot: &Snapshot, quiet: bool) {
     if quiet {
         println!("{}", snapshot.id);
         return;
@@ -249,6 +282,16 @@ fn print_snapshot(snapshot: &Snapshot, quiet: bool) {
         format_size(snapshot.bytes_sent),
         snapshot.blocks_unchanged
     );
+}
+
+/// The error of an EBS option in a blockimg built without the `ebs`
+/// feature.
+#[cfg(not(feature = "ebs"))]
+fn not_built() -> Error {
+    invalid(
+        "to-snapshot",
+        "this blockimg was built without EBS snapshots (cargo feature ebs)".into(),
+    )
 }
 
 fn invalid(option: &str, reason: String) -> Error {
@@ -273,6 +316,7 @@ pub struct UploadArgs {
 }
 
 /// Runs `blockimg upload`.
+#[cfg(feature = "ebs")]
 pub fn run_upload(args: UploadArgs) -> Result<()> {
     let started = Instant::now();
     args.register.check(None)?;
@@ -289,4 +333,11 @@ pub fn run_upload(args: UploadArgs) -> Result<()> {
     }
     args.register
         .register(&snapshot, None, &args.snapshot, args.quiet)
+}
+
+/// Runs `blockimg upload`: refused without the `ebs` feature.
+#[cfg(not(feature = "ebs"))]
+pub fn run_upload(args: UploadArgs) -> Result<()> {
+    let _ = (&args.image, args.quiet, &args.register);
+    Err(not_built())
 }

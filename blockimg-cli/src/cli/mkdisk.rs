@@ -208,7 +208,7 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     if mode.bios() && table == PartitionTable::Gpt {
         disk = disk.bios_boot_size(parse_size(&args.bios_boot_size)?);
     }
-    args.ebs.check(mode)?;
+    args.ebs.check(mode, false)?;
     let path = args
         .out
         .as_deref()
@@ -216,7 +216,7 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         .unwrap_or(Path::new("-"));
     let to_stdout = path == Path::new("-") && !args.ebs.to_snapshot;
     let mut output = if args.ebs.to_snapshot {
-        Output::snapshot(args.ebs.snapshot.options()?)
+        args.ebs.output()?
     } else if to_stdout {
         Output::stdout()
     } else {

@@ -25,7 +25,7 @@ pub(crate) mod volume;
 mod aws;
 
 #[cfg(feature = "ebs")]
-pub use aws::{register_image, upload_image, Ebs, Image, SnapshotWriter};
+pub use aws::{register_image, upload_image, Ebs, SnapshotWriter};
 #[cfg(feature = "ebs")]
 pub(crate) use blocks::BlockAssembler;
 pub use blocks::{aggregate_hash, block_hash, BlockHash, BLOCK_SIZE};
@@ -134,6 +134,16 @@ pub struct Snapshot {
     pub blocks_unchanged: u64,
     /// The blocks of the new snapshot that hold data, with their hashes.
     pub manifest: Manifest,
+}
+
+/// A machine image registered from a snapshot.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    /// Its id (`ami-...`), available.
+    pub id: String,
+    /// Its name.
+    pub name: String,
 }
 
 /// The boot mode a machine image is registered with.

@@ -62,6 +62,8 @@ pub struct Written {
     pub file_bytes: u64,
     /// The snapshot, for an EBS snapshot output.
     pub snapshot: Option<crate::ebs::Snapshot>,
+    /// The machine image `[register]` made from that snapshot.
+    pub image: Option<crate::ebs::Image>,
 }
 
 /// A recipe whose trees are read and completed and whose disk is laid
@@ -516,8 +518,14 @@ impl Prepared<'_> {
                 "the recipe has no [[output]] (add one, or give -o)",
             ));
         }
+        if recipe.register.is_some() && !recipe.outputs.iter().any(|o| o.snapshot.is_some()) {
+            return Err(recipe.places.error(
+                "register",
+                "[register] needs an [[output]] with format = \"ebs-snapshot\" (or --to-snapshot)",
+            ));
+        }
         let written = self.disk.write(outputs(recipe, overwrite)?, observer)?;
-        Ok(recipe
+        let mut written: Vec<Written> = recipe
             .outputs
             .iter()
             .zip(written)
@@ -527,7 +535,38 @@ impl Prepared<'_> {
                 disk_size: w.summary.disk_size,
                 file_bytes: w.output_bytes.unwrap_or_default(),
                 snapshot: w.snapshot,
+                image: None,
             })
-            .collect())
+            .collect();
+        register(recipe, &mut written)?;
+        Ok(written)
     }
+}
+
+/// Registers the machine image `[register]` asks for from the snapshot
+/// among `written`.
+#[cfg(feature = "ebs")]
+fn register(recipe: &Recipe, written: &mut [Written]) -> Result<()> {
+    let Some(options) = &recipe.register else {
+        return Ok(());
+    };
+    let attempts = recipe
+        .outputs
+        .iter()
+        .find_map(|o| o.snapshot.as_ref().map(|s| s.attempts))
+        .unwrap_or_default();
+    for w in written.iter_mut() {
+        if let Some(snapshot) = &w.snapshot {
+            let ebs = crate::ebs::Ebs::with_attempts(attempts)?;
+            w.image = Some(crate::ebs::register_image(&ebs, snapshot, options)?);
+        }
+    }
+    Ok(())
+}
+
+/// Without the `ebs` feature no snapshot was made, so there is nothing to
+/// register (the snapshot output was refused).
+#[cfg(not(feature = "ebs"))]
+fn register(_: &Recipe, _: &mut [Written]) -> Result<()> {
+    Ok(())
 }

@@ -129,12 +129,29 @@ impl Prepared<'_> {
             );
         }
         for o in &r.outputs {
-            match o.snapshot {
-                Some(_) => s.push_str("output: a new EBS snapshot (ebs-snapshot)\n"),
+            match &o.snapshot {
+                Some(snapshot) => {
+                    s.push_str("output: a new EBS snapshot (ebs-snapshot)");
+                    if let Some(parent) = &snapshot.parent {
+                        let _ = write!(s, ", incremental over {}", parent.snapshot);
+                    }
+                    s.push('\n');
+                }
                 None => {
                     let _ = writeln!(s, "output: {} ({})", o.path.display(), o.format.name());
                 }
             }
+        }
+        if let Some(image) = &r.register {
+            let _ = writeln!(
+                s,
+                "register: image {:?} ({}, {}, root {}, ENA {})",
+                image.name,
+                image.architecture,
+                image.boot_mode.name(),
+                image.root_device,
+                if image.ena { "on" } else { "off" }
+            );
         }
         s
     }

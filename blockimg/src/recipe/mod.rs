@@ -80,6 +80,7 @@ pub(crate) mod validate;
 mod additions;
 mod build;
 mod describe;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 
@@ -156,6 +157,9 @@ pub struct Recipe {
     pub boot: BootSpec,
     /// Settings of the `ec2` profile.
     pub ec2: Ec2Settings,
+    /// `[register]`: the machine image registered from the snapshot
+    /// output once it is complete.
+    pub register: Option<crate::ebs::RegisterOptions>,
     /// Where each key was written, for messages.
     pub(crate) places: Places,
 }

@@ -4,6 +4,8 @@
 //! [`super::validate`] turns this into a [`super::Recipe`].
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+use std::collections::BTreeMap;
+
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
@@ -84,6 +86,8 @@ pub struct RecipeFile {
     pub boot: Option<Spanned<BootTable>>,
     /// `[ec2]`: settings of the `ec2` profile.
     pub ec2: Option<Spanned<Ec2Table>>,
+    /// `[register]`.
+    pub register: Option<Spanned<RegisterTable>>,
 }
 
 /// `[disk]`.
@@ -100,12 +104,44 @@ pub struct DiskTable {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputTable {
-    /// The file to write.
-    pub path: Spanned<String>,
-    /// `raw`, `vhd`, `vhd-fixed` or `vmdk`.
+    /// The file to write (none for an EBS snapshot).
+    pub path: Option<Spanned<String>>,
+    /// `raw`, `vhd`, `vhd-fixed`, `vmdk` or `ebs-snapshot`.
     pub format: Option<Spanned<String>>,
     /// A fixed VHD sized as Azure requires.
     pub azure: Option<Spanned<bool>>,
+    /// An EBS snapshot's description.
+    pub description: Option<Spanned<String>>,
+    /// An EBS snapshot's tags.
+    pub tags: Option<Spanned<BTreeMap<String, String>>>,
+    /// Where to write the snapshot's block manifest.
+    pub block_manifest: Option<Spanned<String>>,
+    /// The snapshot an incremental snapshot is made over.
+    pub parent_snapshot: Option<Spanned<String>>,
+    /// The parent snapshot's block manifest.
+    pub parent_block_manifest: Option<Spanned<String>>,
+    /// The image the parent snapshot was made from.
+    pub parent_image: Option<Spanned<String>>,
+}
+
+/// `[register]`: a machine image registered from the recipe's snapshot.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterTable {
+    /// The image's name.
+    pub name: Spanned<String>,
+    /// Its description.
+    pub description: Option<Spanned<String>>,
+    /// `x86_64` or `arm64`.
+    pub architecture: Option<Spanned<String>>,
+    /// `legacy-bios`, `uefi` or `uefi-preferred`.
+    pub boot_mode: Option<Spanned<String>>,
+    /// The root device's name.
+    pub root_device: Option<Spanned<String>>,
+    /// ENA networking.
+    pub ena: Option<Spanned<bool>>,
+    /// The image's tags.
+    pub tags: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// `[[partition]]`.

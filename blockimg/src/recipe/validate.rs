@@ -13,6 +13,7 @@ use super::model::{RecipeFile, Scalar};
 use super::parse::Places;
 use super::partitions::{check_boot_partitions, check_layout, default_partitions, partition};
 use super::profile::Profile;
+use super::snapshot::{refuse_snapshot_keys, register, snapshot_output};
 use super::tables::{boot_spec, ec2_settings, root_spec};
 use super::{Content, Entry, EntryKind, Origin, OutputSpec, Recipe};
 use crate::disk::layout::PartitionTable;
@@ -157,6 +158,10 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
     entries.sort_by_key(|e| !matches!(e.kind, EntryKind::Dir));
 
     let ec2 = ec2_settings(&mut c, &file, profile)?;
+    let register = match &file.register {
+        Some(t) => Some(register(&mut c, t, boot.mode)?),
+        None => None,
+    };
 
     let recipe = Recipe {
         path: path.to_path_buf(),
@@ -173,6 +178,7 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
         entries,
         boot,
         ec2,
+        register,
         places: c.places,
     };
     check_layout(&recipe)?;
@@ -180,43 +186,54 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
 }
 
 /// `[[output]]`: each output's path, its format (given, or from the
-/// extension) and Azure sizing; no two outputs with one path.
+/// extension) and Azure sizing, or an EBS snapshot (at most one); no two
+/// outputs with one path.
 fn outputs(c: &mut Check, file: &RecipeFile) -> Result<Vec<OutputSpec>> {
     let mut outputs = Vec::new();
     for (i, o) in file.output.iter().enumerate() {
         let key = format!("output[{}]", i + 1);
         c.note(&key, o);
-        let o = o.get_ref();
-        let out_path = c.path(&format!("{key}.path"), &o.path)?;
-        let chosen = match &o.format {
-            Some(f) => Some(
-                match c.word(
-                    &format!("{key}.format"),
-                    f,
-                    &["raw", "vhd", "vhd-fixed", "vmdk"],
-                )? {
-                    "raw" => OutputFormat::Raw,
-                    "vhd" => OutputFormat::Vhd,
-                    "vhd-fixed" => OutputFormat::VhdFixed,
-                    _ => OutputFormat::Vmdk,
-                },
-            ),
+        let o_ = o.get_ref();
+        let formats = ["raw", "vhd", "vhd-fixed", "vmdk", "ebs-snapshot"];
+        let chosen = match &o_.format {
+            Some(f) => Some(match c.word(&format!("{key}.format"), f, &formats)? {
+                "raw" => OutputFormat::Raw,
+                "vhd" => OutputFormat::Vhd,
+                "vhd-fixed" => OutputFormat::VhdFixed,
+                "vmdk" => OutputFormat::Vmdk,
+                _ => OutputFormat::EbsSnapshot,
+            }),
             None => None,
         };
+        if chosen == Some(OutputFormat::EbsSnapshot) {
+            if outputs.iter().any(|x: &OutputSpec| x.snapshot.is_some()) {
+                return Err(c.bad(&key, o, "a recipe makes at most one EBS snapshot"));
+            }
+            outputs.push(snapshot_output(c, &key, o)?);
+            continue;
+        }
+        let o = o_;
+        refuse_snapshot_keys(c, &key, o)?;
+        let Some(path) = &o.path else {
+            return Err(c
+                .places
+                .error(&key, "path is required (but for format = \"ebs-snapshot\")"));
+        };
+        let out_path = c.path(&format!("{key}.path"), path)?;
         let format = OutputFormat::resolve(chosen, &Destination::File(out_path.clone()))
-            .map_err(|e| c.bad(&format!("{key}.format"), &o.path, e.to_string()))?;
+            .map_err(|e| c.bad(&format!("{key}.format"), path, e.to_string()))?;
         let azure = get(&o.azure).unwrap_or(false);
         if azure && format != OutputFormat::VhdFixed {
             return Err(c.bad(
                 &format!("{key}.azure"),
-                &o.path,
+                path,
                 "azure = true needs format = \"vhd-fixed\"",
             ));
         }
         if outputs.iter().any(|x: &OutputSpec| x.path == out_path) {
             return Err(c.bad(
                 &format!("{key}.path"),
-                &o.path,
+                path,
                 "another output has the same path",
             ));
         }

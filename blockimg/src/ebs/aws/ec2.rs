@@ -19,7 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::{retry_with, service_verdict, wait_for, Ebs, Verdict};
-use crate::ebs::{RegisterOptions, Snapshot};
+use crate::ebs::{Image, RegisterOptions, Snapshot};
 use crate::error::{Call, EbsError, Error, Result};
 
 /// The EC2 API version the query calls speak.
@@ -27,16 +27,6 @@ const VERSION: &str = "2016-11-15";
 
 /// How long one query call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A machine image registered from a snapshot.
-#[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Image {
-    /// Its id (`ami-...`), available.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-}
 
 /// EC2's query API in one region.
 pub(super) struct Ec2 {

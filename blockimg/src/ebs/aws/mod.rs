@@ -19,7 +19,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-pub use ec2::{register_image, Image};
+pub use ec2::register_image;
 pub use writer::{upload_image, SnapshotWriter};
 
 use crate::error::{Call, EbsError, Error, Result};
