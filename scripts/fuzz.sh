@@ -161,6 +161,11 @@ done
 [ -f /etc/ld.so.conf ] && seed parse_ld_so_conf /etc/ld.so.conf
 printf '6G\n' >"$SEEDS/size.txt" && seed parse_size "$SEEDS/size.txt"
 printf 'dir /dev 0755 0:0\nchar /dev/console 5 1 0600 0:0\nmode /etc/** 0644\n' >"$SEEDS/manifest.txt" && seed manifest "$SEEDS/manifest.txt"
+# EBS: a block manifest, and EC2 answers as moto and EC2 give them.
+printf 'blockimg-ebs-manifest 1\nsnapshot snap-0123456789abcdef0\nvolume-gib 8\nblock-size 524288\n0 %s\n17 %s\n' \
+    "$(printf a | sha256sum | cut -c1-64)" "$(printf b | sha256sum | cut -c1-64)" >"$SEEDS/disk.blocks" && seed ebs_manifest "$SEEDS/disk.blocks"
+printf '<?xml version="1.0" encoding="UTF-8"?>\n<DescribeSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><snapshotSet><item><snapshotId>snap-1</snapshotId><status>completed</status><statusMessage>a &amp; b</statusMessage></item></snapshotSet></DescribeSnapshotsResponse>\n' >"$SEEDS/describe.xml" && seed ec2_answer "$SEEDS/describe.xml"
+printf '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>InvalidAMIID.NotFound</Code><Message>The image id &apos;[ami-1]&apos; does not exist</Message></Error></Errors><RequestID>r</RequestID></Response>\n' >"$SEEDS/error.xml" && seed ec2_answer "$SEEDS/error.xml"
 # Recipes: the documented examples.
 for recipe in docs/examples/*.toml; do seed recipe "$recipe"; done
 

@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::blocks::{block_hash, BlockHash, BLOCK_SIZE};
+use super::volume::{GIB, MAX_VOLUME_GIB};
 use crate::disk_format::VirtualDisk;
 use crate::error::{EbsError, Error, Result};
 use crate::sink::base::is_zero;
@@ -110,8 +111,30 @@ impl Manifest {
 
     /// Reads a manifest [`Manifest::save`] wrote.
     pub fn load(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        parse(&text).map_err(|reason| {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Manifest::parse(&bytes, path)
+    }
+
+    /// The manifest in `bytes` (the text [`Manifest::to_text`] gives),
+    /// `path` naming it in errors: each line is checked, blocks must be in
+    /// ascending order and inside the volume.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ebs::{block_hash, Manifest};
+    ///
+    /// let mut manifest = Manifest::new("snap-1", 2);
+    /// manifest.blocks.insert(7, block_hash(b"seven"));
+    /// let text = manifest.to_text();
+    /// assert_eq!(Manifest::parse(text.as_bytes(), "m".as_ref()).unwrap(), manifest);
+    /// let err = Manifest::parse(b"blockimg-ebs-manifest 1\nsnapshot snap-1\n", "m".as_ref()).unwrap_err();
+    /// assert_eq!(err.to_string(), "block manifest m: ends before \"volume-gib\"");
+    /// ```
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| format!("not text: invalid UTF-8 at byte {}", e.valid_up_to()));
+        text.and_then(parse_text).map_err(|reason| {
             Error::from(EbsError::Manifest {
                 path: path.to_path_buf(),
                 reason,
@@ -119,9 +142,9 @@ impl Manifest {
         })
     }
 
-    /// Writes the manifest to `path` (under a temporary name, renamed
-    /// into place when complete).
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// The manifest as text, one record a line (see the module's
+    /// documentation).
+    pub fn to_text(&self) -> String {
         let mut text = format!(
             "{MAGIC}\nsnapshot {}\nvolume-gib {}\nblock-size {BLOCK_SIZE}\n",
             self.snapshot, self.volume_gib
@@ -133,6 +156,12 @@ impl Manifest {
             }
             text.push('\n');
         }
+        text
+    }
+
+    /// Writes the manifest to `path` (under a temporary name, renamed
+    /// into place when complete).
+    pub fn save(&self, path: &Path) -> Result<()> {
         let mut temp = PathBuf::from(path);
         temp.set_file_name(format!(
             ".{}.partial",
@@ -140,13 +169,13 @@ impl Manifest {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         ));
-        std::fs::write(&temp, text).map_err(|e| Error::io(&temp, e))?;
+        std::fs::write(&temp, self.to_text()).map_err(|e| Error::io(&temp, e))?;
         std::fs::rename(&temp, path).map_err(|e| Error::io(path, e))
     }
 }
 
 /// The manifest in `text`, or what is wrong with it.
-fn parse(text: &str) -> std::result::Result<Manifest, String> {
+fn parse_text(text: &str) -> std::result::Result<Manifest, String> {
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
     let mut field = |name: &str| match lines.next() {
         Some((_, line)) if name == MAGIC && line == MAGIC => Ok(String::new()),
@@ -162,12 +191,17 @@ fn parse(text: &str) -> std::result::Result<Manifest, String> {
     let volume_gib: u64 = volume_gib
         .parse()
         .map_err(|_| format!("volume-gib {volume_gib:?} is not a number"))?;
+    if !(1..=MAX_VOLUME_GIB).contains(&volume_gib) {
+        return Err(format!(
+            "volume-gib {volume_gib} is not between 1 and {MAX_VOLUME_GIB}"
+        ));
+    }
     let block_size = field("block-size")?;
     if block_size != BLOCK_SIZE.to_string() {
         return Err(format!("block-size is {block_size}, not {BLOCK_SIZE}"));
     }
     let mut manifest = Manifest::new(&snapshot, volume_gib);
-    let limit = volume_gib.saturating_mul(1 << 30) / BLOCK_SIZE as u64;
+    let limit = volume_gib * GIB / BLOCK_SIZE as u64;
     for (n, line) in lines {
         let bad = |why: &str| format!("line {n}: {why}: {line:?}");
         let (index, hex) = line.split_once(' ').ok_or_else(|| bad("not INDEX HASH"))?;
@@ -209,12 +243,58 @@ fn parse_hash(hex: &str) -> Option<BlockHash> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_give_a_manifest_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = Manifest::parse(&bytes, Path::new("m"));
+        }
+
+        #[test]
+        fn lines_near_a_manifest_give_a_manifest_or_an_error(
+            head in any::<bool>(),
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just(MAGIC.to_string()),
+                    "snapshot [ -~]{0,12}",
+                    "volume-gib [0-9+-]{0,6}",
+                    Just(format!("block-size {BLOCK_SIZE}")),
+                    "[0-9]{1,5} [0-9a-f]{62,66}",
+                    "[ -~]{0,20}",
+                ],
+                0..10,
+            )
+        ) {
+            let mut text = lines.join("\n");
+            if head {
+                text = format!("{MAGIC}\nsnapshot snap-1\nvolume-gib 1\nblock-size {BLOCK_SIZE}\n{text}");
+            }
+            if let Ok(manifest) = Manifest::parse(text.as_bytes(), Path::new("m")) {
+                let again = Manifest::parse(manifest.to_text().as_bytes(), Path::new("m"));
+                prop_assert_eq!(again.ok(), Some(manifest));
+            }
+        }
+
+        #[test]
+        fn manifests_round_trip_through_their_text(
+            snapshot in "snap-[0-9a-f]{0,17}",
+            volume_gib in 1..=MAX_VOLUME_GIB,
+            blocks in proptest::collection::btree_map(any::<u64>(), any::<[u8; 32]>(), 0..20),
+        ) {
+            let limit = volume_gib * GIB / BLOCK_SIZE as u64;
+            let mut manifest = Manifest::new(&snapshot, volume_gib);
+            manifest.blocks = blocks.into_iter().map(|(i, h)| (i % limit, h)).collect();
+            let parsed = Manifest::parse(manifest.to_text().as_bytes(), Path::new("m"));
+            prop_assert_eq!(parsed.ok(), Some(manifest));
+        }
+    }
 
     #[test]
     fn bad_manifests_are_refused_with_the_line() {
         let head = format!("{MAGIC}\nsnapshot snap-1\nvolume-gib 1\nblock-size 524288\n");
         let hash = "ab".repeat(32);
-        assert!(parse(&format!("{head}0 {hash}\n5 {hash}\n")).is_ok());
+        assert!(parse_text(&format!("{head}0 {hash}\n5 {hash}\n")).is_ok());
         let cases = [
             (
                 format!("{head}5 {hash}\n1 {hash}\n"),
@@ -228,9 +308,17 @@ mod tests {
             (format!("{head}x {hash}\n"), "not a number"),
             ("nonsense\n".to_string(), "line 1: expected"),
             (head.replace("524288", "512"), "block-size is 512"),
+            (
+                head.replace("gib 1", "gib 0"),
+                "volume-gib 0 is not between",
+            ),
+            (
+                head.replace("gib 1", "gib 65537"),
+                "volume-gib 65537 is not between",
+            ),
         ];
         for (text, want) in cases {
-            let err = parse(&text).unwrap_err();
+            let err = parse_text(&text).unwrap_err();
             assert!(err.contains(want), "{err} does not say {want}");
         }
     }

@@ -19,6 +19,9 @@
 
 mod blocks;
 mod manifest;
+// Public for the fuzz targets: the XML of EC2's answers.
+#[doc(hidden)]
+pub mod query;
 pub(crate) mod volume;
 
 #[cfg(feature = "ebs")]

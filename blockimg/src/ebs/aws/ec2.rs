@@ -19,6 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::{retry_with, service_verdict, wait_for, Ebs, Verdict};
+use crate::ebs::query::{encode, field};
 use crate::ebs::{Image, RegisterOptions, Snapshot};
 use crate::error::{Call, EbsError, Error, Result};
 
@@ -325,46 +326,4 @@ pub fn register_image(ebs: &Ebs, snapshot: &Snapshot, options: &RegisterOptions)
         id,
         name: options.name.clone(),
     })
-}
-
-/// Percent-encodes `text` for a form body (unreserved characters stay).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// The text of the first `<name>` element of `xml`, unescaped.
-fn field(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{name}>"))?;
-    Some(
-        xml[start..end]
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_and_form_encoding() {
-        let xml = "<R><imageId>ami-1</imageId><Message>a &amp; &lt;b&gt;</Message></R>";
-        assert_eq!(field(xml, "imageId").as_deref(), Some("ami-1"));
-        assert_eq!(field(xml, "Message").as_deref(), Some("a & <b>"));
-        assert_eq!(field(xml, "Code"), None);
-        assert_eq!(encode("a b/c=d~"), "a%20b%2Fc%3Dd~");
-    }
 }
