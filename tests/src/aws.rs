@@ -178,6 +178,24 @@ impl Drop for AwsServer {
     }
 }
 
+/// The first word of `out`'s stdout that starts with `prefix` (`snap-`,
+/// `ami-`), without a trailing colon.
+pub fn printed_id(out: &crate::RunOutput, prefix: &str) -> String {
+    out.stdout
+        .split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {}", out.stdout))
+        .trim_end_matches(':')
+        .to_string()
+}
+
+/// Starts [`AwsServer`] with `proxy_args` and a temporary directory, or
+/// returns `None` after printing why the test is skipped.
+pub fn start(proxy_args: &[&str]) -> Option<(AwsServer, tempfile::TempDir)> {
+    let server = AwsServer::start(proxy_args)?;
+    Some((server, tempfile::tempdir().expect("temporary directory")))
+}
+
 /// A TCP port nothing listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -7,22 +7,30 @@
 
 use std::fs;
 
-use blockimg_tests::aws::{assert_volume_matches, AwsServer};
+use blockimg_tests::aws::{assert_volume_matches, printed_id, AwsServer};
 use blockimg_tests::recipe::{example_inputs, examples_dir};
-use blockimg_tests::vm::{boot_kit, require_grub, GRUB_BIOS, GRUB_UEFI};
+use blockimg_tests::vm::{boot_kit, require_grub, BootKit, GRUB_BIOS, GRUB_UEFI};
 use blockimg_tests::{blockimg_cmd, RunOutput};
+
+/// The inputs of docs/examples/ec2.toml in a temporary directory, and the
+/// server; `None` (the test skipped, and why printed) without GRUB's
+/// modules, the boot kit or moto.
+fn ec2_inputs() -> Option<(BootKit, AwsServer, tempfile::TempDir)> {
+    if !require_grub(&[GRUB_BIOS, GRUB_UEFI]) {
+        return None;
+    }
+    let kit = boot_kit()?;
+    let server = AwsServer::start(&[])?;
+    let dir = tempfile::tempdir().unwrap();
+    example_inputs(dir.path(), &kit.busybox, &kit.kernel, &kit.modules);
+    Some((kit, server, dir))
+}
 
 #[test]
 fn ec2_example_goes_from_a_tar_snapshot_to_a_registered_image() {
-    if !require_grub(&[GRUB_BIOS, GRUB_UEFI]) {
-        return;
-    }
-    let Some(kit) = boot_kit() else { return };
-    let Some(server) = AwsServer::start(&[]) else {
+    let Some((kit, server, dir)) = ec2_inputs() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    example_inputs(dir.path(), &kit.busybox, &kit.kernel, &kit.modules);
     let recipe = dir.path().join("ec2.toml");
     fs::copy(examples_dir().join("ec2.toml"), &recipe).unwrap();
     let raw = dir.path().join("same.img");
@@ -35,14 +43,7 @@ fn ec2_example_goes_from_a_tar_snapshot_to_a_registered_image() {
     server.env(&mut cmd);
     let out = RunOutput::run(&mut cmd);
     out.assert_success();
-    let word = |prefix: &str| {
-        out.stdout
-            .split_whitespace()
-            .find(|w| w.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in {}", out.stdout))
-            .trim_end_matches(':')
-            .to_string()
-    };
+    let word = |prefix| printed_id(&out, prefix);
     let (snapshot, image) = (word("snap-"), word("ami-"));
 
     let state = server.state();
@@ -119,15 +120,9 @@ fn ec2_example_goes_from_a_tar_snapshot_to_a_registered_image() {
 
 #[test]
 fn a_recipe_with_a_snapshot_output_and_register_makes_an_image() {
-    if !require_grub(&[GRUB_BIOS, GRUB_UEFI]) {
-        return;
-    }
-    let Some(kit) = boot_kit() else { return };
-    let Some(server) = AwsServer::start(&[]) else {
+    let Some((_, server, dir)) = ec2_inputs() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    example_inputs(dir.path(), &kit.busybox, &kit.kernel, &kit.modules);
     // ec2.toml with its files replaced by a snapshot and a registration.
     let example = fs::read_to_string(examples_dir().join("ec2.toml")).unwrap();
     let body = example
@@ -183,14 +178,7 @@ fn a_recipe_with_a_snapshot_output_and_register_makes_an_image() {
     assert_eq!(server.state()["requests"], 0, "a dry run calls nothing");
 
     let out = build(&[]);
-    let word = |prefix: &str| {
-        out.stdout
-            .split_whitespace()
-            .find(|w| w.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in {}", out.stdout))
-            .trim_end_matches(':')
-            .to_string()
-    };
+    let word = |prefix| printed_id(&out, prefix);
     let snapshot = word("snap-");
     assert!(word("ami-").starts_with("ami-"));
     let state = server.state();
@@ -236,13 +224,7 @@ fn a_recipe_with_a_snapshot_output_and_register_makes_an_image() {
     // no block is sent (and no image is registered without [register]).
     write_recipe(false, Some(&snapshot));
     let again = build(&[]);
-    let second = again
-        .stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("snap-"))
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let second = printed_id(&again, "snap-");
     assert!(again.stdout.contains("0 blocks sent"), "{}", again.stdout);
     let state = server.state();
     assert_eq!(state["snapshots"][&second]["parent"], snapshot.as_str());

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use blockimg_tests::aws::{assert_volume_matches, AwsServer};
+use blockimg_tests::aws::{assert_volume_matches, printed_id, start, AwsServer};
 use blockimg_tests::fixture::pseudo_random_bytes;
 use blockimg_tests::{blockimg_cmd, qemu, RunOutput};
 
@@ -29,14 +29,11 @@ fn blockimg(server: &AwsServer, args: &[&str]) -> RunOutput {
     RunOutput::run(&mut cmd)
 }
 
-/// The snapshot id printed on stdout.
-fn printed_id(out: &RunOutput) -> String {
-    out.stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("snap-"))
-        .unwrap_or_else(|| panic!("no snapshot id in {}", out.stdout))
-        .trim_end_matches(':')
-        .to_string()
+/// A raw image of `len` pseudo-random bytes (from `seed`) in `dir`.
+fn random_image(dir: &Path, seed: u64, len: usize) -> PathBuf {
+    let raw = dir.join("disk.img");
+    std::fs::write(&raw, pseudo_random_bytes(seed, len)).unwrap();
+    raw
 }
 
 /// Blocks of the raw image at `path` holding anything but zeros.
@@ -67,10 +64,9 @@ fn assert_snapshot_is(server: &AwsServer, id: &str, raw: &Path, dir: &Path) {
 
 #[test]
 fn upload_sends_raw_vhd_vmdk_and_qcow2_images_block_for_block() {
-    let Some(server) = AwsServer::start(&[]) else {
+    let Some((server, tmp)) = start(&[]) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let raw = dir.join("disk.img");
     let root = rootfs(dir);
@@ -119,7 +115,7 @@ fn upload_sends_raw_vhd_vmdk_and_qcow2_images_block_for_block() {
             ],
         );
         out.assert_success();
-        let id = printed_id(&out);
+        let id = printed_id(&out, "snap-");
         assert!(id.starts_with("snap-"), "{}", out.stdout);
         assert_snapshot_is(&server, &id, &raw, dir);
         let state = server.state();
@@ -134,10 +130,9 @@ fn upload_sends_raw_vhd_vmdk_and_qcow2_images_block_for_block() {
 
 #[test]
 fn mkdisk_to_snapshot_streams_the_disk_it_builds() {
-    let Some(server) = AwsServer::start(&[]) else {
+    let Some((server, tmp)) = start(&[]) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let root = rootfs(dir);
     let args = |extra: &[&str]| {
@@ -169,7 +164,7 @@ fn mkdisk_to_snapshot_streams_the_disk_it_builds() {
         "{}",
         streamed.stdout
     );
-    let id = printed_id(&streamed);
+    let id = printed_id(&streamed, "snap-");
     // The same disk written to a file: laid out for the snapshot's whole
     // GiB, as the snapshot's disk is.
     let raw = dir.join("disk.img");
@@ -184,12 +179,10 @@ fn mkdisk_to_snapshot_streams_the_disk_it_builds() {
 
 #[test]
 fn snapshot_errors_are_clear_and_leave_no_completed_snapshot() {
-    let Some(server) = AwsServer::start(&["--corrupt-block", "0"]) else {
+    let Some((server, tmp)) = start(&["--corrupt-block", "0"]) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let raw = tmp.path().join("disk.img");
-    std::fs::write(&raw, pseudo_random_bytes(3, 3 << 20)).unwrap();
+    let raw = random_image(tmp.path(), 3, 3 << 20);
     let image = raw.to_str().unwrap();
     // Block 0 arrives changed: the server refuses its checksum.
     let out = blockimg(&server, &["upload", image, "--attempts", "2"]);
@@ -229,10 +222,9 @@ fn snapshot_errors_are_clear_and_leave_no_completed_snapshot() {
 
 #[test]
 fn uploads_survive_throttling_server_errors_and_dropped_connections() {
-    let Some(server) = AwsServer::start(&["--fault-rate", "0.25", "--seed", "7"]) else {
+    let Some((server, tmp)) = start(&["--fault-rate", "0.25", "--seed", "7"]) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // 40 blocks of data between holes.
     let raw = dir.join("disk.img");
@@ -259,7 +251,7 @@ fn uploads_survive_throttling_server_errors_and_dropped_connections() {
         ],
     );
     out.assert_success();
-    let id = printed_id(&out);
+    let id = printed_id(&out, "snap-");
     assert!(out.stdout.contains("image ami-"), "{}", out.stdout);
     let state = server.state();
     for kind in ["throttle", "500", "503", "drop"] {
@@ -273,12 +265,10 @@ fn uploads_survive_throttling_server_errors_and_dropped_connections() {
 
 #[test]
 fn a_killed_upload_leaves_its_snapshot_pending() {
-    let Some(server) = AwsServer::start(&["--delay-ms", "150"]) else {
+    let Some((server, tmp)) = start(&["--delay-ms", "150"]) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let raw = tmp.path().join("disk.img");
-    std::fs::write(&raw, pseudo_random_bytes(6, 16 << 20)).unwrap();
+    let raw = random_image(tmp.path(), 6, 16 << 20);
     let mut cmd = blockimg_cmd();
     cmd.args(["upload", raw.to_str().unwrap(), "--concurrency", "2"])
         .stdout(std::process::Stdio::null())
@@ -312,10 +302,9 @@ fn a_killed_upload_leaves_its_snapshot_pending() {
 
 #[test]
 fn incremental_snapshots_send_only_the_blocks_that_changed() {
-    let Some(server) = AwsServer::start(&[]) else {
+    let Some((server, tmp)) = start(&[]) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let root = rootfs(dir);
     let path = |name: &str| dir.join(name).display().to_string();
@@ -348,7 +337,7 @@ fn incremental_snapshots_send_only_the_blocks_that_changed() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = blockimg(&server, &args);
         out.assert_success();
-        printed_id(&out)
+        printed_id(&out, "snap-")
     };
     let first = build("v1.img", "v1.blocks", &[]);
     std::fs::write(root.join("small"), pseudo_random_bytes(9, 70_000)).unwrap();
@@ -400,7 +389,7 @@ fn incremental_snapshots_send_only_the_blocks_that_changed() {
         ],
     );
     out.assert_success();
-    let third = printed_id(&out);
+    let third = printed_id(&out, "snap-");
     assert_eq!(
         server.state()["snapshots"][&third]["blocks"]
             .as_object()
