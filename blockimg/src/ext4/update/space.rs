@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::disk::{Disk, Geometry};
-use crate::error::{Error, Result};
+use crate::error::{Corrupt, Error, Ext4Error, Result};
 use crate::ext4::alloc::Run;
 use crate::ext4::bytes::{get_u16, get_u32, join64, put_u16};
 use crate::ext4::format::group_desc::*;
@@ -119,8 +119,10 @@ impl<'d> Space<'d> {
             let bitmap = if desc.flags() & BG_BLOCK_UNINIT != 0 {
                 self.uninit_block_bitmap(group)?
             } else {
-                self.disk
-                    .read_block(desc.get(BG_BLOCK_BITMAP_LO, BG_BLOCK_BITMAP_HI, wide))?
+                let at = desc.get(BG_BLOCK_BITMAP_LO, BG_BLOCK_BITMAP_HI, wide);
+                let stored = desc.get16(BG_BLOCK_BITMAP_CSUM_LO, BG_BLOCK_BITMAP_CSUM_HI, wide);
+                let meaningful = (self.geo.blocks_per_group / 8) as usize;
+                self.checked_bitmap(group, "block", at, stored, meaningful)?
             };
             self.block_bitmaps.insert(group, bitmap);
         }
@@ -165,6 +167,47 @@ impl<'d> Space<'d> {
         Ok(bitmap)
     }
 
+    /// Reads the `kind` bitmap of `group` at block `at`, checked against
+    /// the checksum its descriptor stores (over its first `meaningful`
+    /// bytes; the high half only with 64-byte descriptors): an update
+    /// never writes through a bitmap it cannot trust.
+    fn checked_bitmap(
+        &self,
+        group: u32,
+        kind: &str,
+        at: u64,
+        stored: u32,
+        meaningful: usize,
+    ) -> Result<Vec<u8>> {
+        let geo = self.geo;
+        let corrupt = |value: String, reason: &str| {
+            Error::from(Ext4Error::Corrupt(Box::new(Corrupt {
+                path: self.disk.path.clone(),
+                format: "ext4".into(),
+                field: format!("group descriptor {group} {kind} bitmap"),
+                value,
+                reason: reason.into(),
+            })))
+        };
+        if at < geo.first_data_block || at >= geo.blocks_count {
+            return Err(corrupt(at.to_string(), "lies outside the filesystem"));
+        }
+        let bitmap = self.disk.read_block(at)?;
+        if let Some(csum) = geo.csum {
+            let sum = csum.bitmap(bitmap.get(..meaningful).unwrap_or(&bitmap));
+            let sum = if geo.wide { sum } else { sum & 0xFFFF };
+            if sum != stored {
+                return Err(Error::from(Ext4Error::Checksum {
+                    path: self.disk.path.clone(),
+                    structure: format!("{kind} bitmap of group {group}"),
+                    stored,
+                    computed: sum,
+                }));
+            }
+        }
+        Ok(bitmap)
+    }
+
     fn inode_bitmap(&mut self, group: u32) -> Result<&mut Vec<u8>> {
         if !self.inode_bitmaps.contains_key(&group) {
             let wide = self.geo.wide;
@@ -178,8 +221,10 @@ impl<'d> Space<'d> {
                 }
                 bitmap
             } else {
-                self.disk
-                    .read_block(desc.get(BG_INODE_BITMAP_LO, BG_INODE_BITMAP_HI, wide))?
+                let at = desc.get(BG_INODE_BITMAP_LO, BG_INODE_BITMAP_HI, wide);
+                let stored = desc.get16(BG_INODE_BITMAP_CSUM_LO, BG_INODE_BITMAP_CSUM_HI, wide);
+                let meaningful = (self.geo.inodes_per_group / 8) as usize;
+                self.checked_bitmap(group, "inode", at, stored, meaningful)?
             };
             self.inode_bitmaps.insert(group, bitmap);
         }
