@@ -291,3 +291,87 @@ fn an_in_place_commit_writes_only_the_blocks_it_reports() {
         after.len() / bs
     );
 }
+
+#[test]
+fn what_cannot_change_in_place_is_rewritten_whole_and_says_why() {
+    if !require_e2fsprogs() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("big"), vec![1u8; 30 << 20]).unwrap();
+    std::fs::write(root.join("kept"), vec![3u8; 50 << 20]).unwrap();
+    let img = tmp.path().join("disk.img");
+    mkdisk([
+        "--size".as_ref(),
+        "112M".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        img.as_os_str(),
+    ])
+    .assert_success();
+    // A bigger file in place of the big one: its new blocks cannot share
+    // the old ones' space before the commit, but a rewrite fits.
+    let bigger = tmp.path().join("bigger");
+    std::fs::write(&bigger, vec![2u8; 34 << 20]).unwrap();
+    let out = blockimg_cmd()
+        .args([
+            "add".as_ref(),
+            img.as_os_str(),
+            bigger.as_os_str(),
+            "/big".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("rewritten whole: the change needs"), "{said}");
+    e2fsck_clean(&img, PART_OFFSET);
+    let fs = tmp.path().join("disk.fs");
+    partition(&img, &fs);
+    let size = tool("debugfs")
+        .args(["-R", "stat /big"])
+        .arg(&fs)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&size.stdout).contains(&format!("Size: {}", 34 << 20)));
+
+    // Without a journal, every commit is a rewrite.
+    let plain = tmp.path().join("plain.img");
+    mkdisk([
+        "--size".as_ref(),
+        "16M".as_ref(),
+        "--no-journal".as_ref(),
+        plain.as_os_str(),
+    ])
+    .assert_success();
+    let out = blockimg_cmd()
+        .args([
+            "add".as_ref(),
+            plain.as_os_str(),
+            bigger.as_os_str(),
+            "/x".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "34 MiB fit in a 16 MiB image");
+    let small = tmp.path().join("small");
+    std::fs::write(&small, "x\n").unwrap();
+    let out = blockimg_cmd()
+        .args([
+            "add".as_ref(),
+            plain.as_os_str(),
+            small.as_os_str(),
+            "/x".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("rewritten whole: the filesystem has no internal journal"),
+        "{said}"
+    );
+    e2fsck_clean(&plain, PART_OFFSET);
+}

@@ -29,7 +29,7 @@ mod space;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 
-use body::{BodyWriter, DirEntries};
+use body::{write_new_blocks, BodyWriter, DirEntries, NewBlocks};
 use diff::{parents_and_links, Change, Diff};
 use disk::{Disk, Geometry};
 pub use journal::CommitStep;
@@ -37,7 +37,7 @@ use space::Space;
 
 use super::alloc::Run;
 use super::bytes::{get_u32, put_u32};
-use super::format::inode::{EXTENTS_FL, HUGE_FILE_FL, I_EXTRA_ISIZE};
+use super::format::inode::{EXTENTS_FL, HUGE_FILE_FL, INDEX_FL, INLINE_DATA_FL, I_EXTRA_ISIZE};
 use super::format::superblock::*;
 use super::format::xattr::H_REFCOUNT;
 use super::inode::{InodeRecord, IBODY_XATTR_OFFSET};
@@ -46,6 +46,9 @@ use super::write::file_type;
 use super::xattr;
 use crate::error::{Error, Result};
 use crate::tree::{NodeId, NodeKind, Timestamp, Tree};
+
+/// Inode flags that describe an inode's blocks rather than its use.
+const BODY_FLAGS: u32 = EXTENTS_FL | INDEX_FL | HUGE_FILE_FL | INLINE_DATA_FL;
 
 /// What an in-place update wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -124,6 +127,11 @@ pub fn update(
     let Some(journal) = existing.reader.journal() else {
         return Ok(UpdateOutcome::NotInPlace("its journal is unusable".into()));
     };
+    if journal.version != 2 || u64::from(journal.block_size) != geo.bs {
+        return Ok(UpdateOutcome::NotInPlace(
+            "its journal is of an old version or another block size".into(),
+        ));
+    }
     let disk = Disk {
         file,
         path: existing.path.to_path_buf(),
@@ -174,14 +182,25 @@ pub fn update(
         inos: Vec::new(),
         tables: BTreeMap::new(),
         journaled: BTreeMap::new(),
-        written: Vec::new(),
+        pending: Vec::new(),
         inodes: 0,
     };
     let mut space = Space::read(&disk, &geo)?;
-    if let Err(reason) = plan.apply(&changes, &mut space)? {
-        return Ok(UpdateOutcome::NotInPlace(reason));
+    match plan.apply(&changes, &mut space) {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => return Ok(UpdateOutcome::NotInPlace(reason)),
+        // The blocks the change replaces cannot be reused before it
+        // commits; a rewrite may still fit. Nothing the old filesystem
+        // uses was written.
+        Err(Error::TooSmall { needed, available, .. }) => {
+            return Ok(UpdateOutcome::NotInPlace(format!(
+                "the change needs {needed} bytes of free space beside the blocks it replaces, and {available} are free"
+            )))
+        }
+        Err(e) => return Err(e),
     }
-    let new_blocks: u64 = plan.written.iter().map(|r| r.len).sum();
+    let new_runs: Vec<Run> = plan.pending.iter().map(|b| b.run(geo.bs)).collect();
+    let new_blocks: u64 = new_runs.iter().map(|r| r.len).sum();
     let (bitmaps, free_blocks_delta, free_inodes_delta) = space.finish()?;
     let mut metadata = std::mem::take(&mut plan.tables);
     metadata.extend(std::mem::take(&mut plan.journaled));
@@ -196,10 +215,12 @@ pub fn update(
             journal.blocks
         )));
     }
+    // Every allocation succeeded: from here on the image changes.
+    write_new_blocks(&disk, &plan.pending)?;
     disk.sync()?;
     step(CommitStep::NewBlocksWritten);
     let journal_runs = journal::commit(&disk, existing.reader, &metadata, step)?;
-    let mut written: Vec<(u64, u64)> = plan.written.iter().map(|r| (r.start, r.len)).collect();
+    let mut written: Vec<(u64, u64)> = new_runs.iter().map(|r| (r.start, r.len)).collect();
     written.extend(metadata.keys().map(|&b| (b, 1)));
     written.extend(journal_runs);
     Ok(UpdateOutcome::Updated(UpdateSummary {
@@ -267,8 +288,8 @@ struct Plan<'a> {
     /// Other blocks the old filesystem uses, as changed (xattr blocks
     /// whose reference count dropped).
     journaled: BTreeMap<u64, Vec<u8>>,
-    /// Blocks written into free space.
-    written: Vec<Run>,
+    /// Blocks to write into free space.
+    pending: Vec<NewBlocks<'a>>,
     /// Inodes written.
     inodes: usize,
 }
@@ -390,14 +411,17 @@ impl<'a> Plan<'a> {
                 }
                 let dir = self.dir_entries(id);
                 let mut writer = BodyWriter {
-                    disk: self.disk,
                     geo: self.geo,
                     space,
                     inode_seed,
-                    written: &mut self.written,
+                    pending: &mut self.pending,
                 };
                 let body = writer.write(&node.kind, dir.as_ref())?;
-                (body.i_block, body.size, body.flags, body.blocks)
+                // Flags the inode's owner set (immutable, append-only,
+                // no-dump, ...) stay; those describing the blocks are the
+                // new body's.
+                let kept = old.as_ref().map_or(0, |o| o.flags & !BODY_FLAGS);
+                (body.i_block, body.size, body.flags | kept, body.blocks)
             }
         };
         // Xattrs: kept where they are when unchanged, else laid out anew.
@@ -423,8 +447,10 @@ impl<'a> Plan<'a> {
                         let run = space.alloc_blocks(1)?;
                         let number = run.first().map_or(0, |r| r.start);
                         xattr::seal_block(&mut bytes, number, &csum);
-                        self.disk.write_at_block(number, &bytes)?;
-                        self.written.extend(run);
+                        self.pending.push(NewBlocks::Bytes {
+                            start: number,
+                            bytes,
+                        });
                         number
                     }
                     None => 0,
