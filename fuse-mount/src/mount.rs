@@ -382,6 +382,7 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
     };
 
     if options.foreground {
+        let _ = served.runtime.record_daemon();
         return served.serve(None).map(Mounted::Foreground);
     }
     match daemonize()? {
@@ -393,6 +394,9 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
             // The daemon holds the image's lock from here on (the parent
             // took it): the holder record names it.
             served.image.lock.claim();
+            // The pid only lets `unmount` wait for a daemon that died; a
+            // mount goes on without it.
+            let _ = served.runtime.record_daemon();
             // The daemon: its errors went to the parent through the pipe
             // (before the mount was live) or into the status file.
             let result = served.serve(Some(pipe));
@@ -546,9 +550,12 @@ pub fn unmount(mountpoint: impl AsRef<Path>) -> Result<Commit> {
         Some(status) => Err(unmount_error(
             status.strip_prefix("failed: ").unwrap_or(&status).into(),
         )),
-        None => Err(unmount_error(
-            "the daemon ended without committing (was it killed?); the image is as it was before the mount".into(),
-        )),
+        None => {
+            runtime.wait_daemon_gone();
+            Err(unmount_error(
+                "the daemon ended without committing (was it killed?); the image holds what it held before the mount, or the new state if the daemon died after its commit point".into(),
+            ))
+        }
     }
 }
 

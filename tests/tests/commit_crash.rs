@@ -69,6 +69,12 @@ fn blockimg_cat(img: &Path, path: &str) -> Option<String> {
         .args(["cat".as_ref(), img.as_os_str(), path.as_ref()])
         .output()
         .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    // Absent, or there: anything else (a lock, a damaged image) fails.
+    assert!(
+        out.status.success() || said.contains("no ") || said.contains("not found"),
+        "blockimg cat {path}: {said}"
+    );
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -8,12 +8,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use blockimg::ext4::read::{replay_in_place, Ext4Reader};
 use blockimg_tests::model::{Compare, Model};
 use blockimg_tests::mount::LoopMount;
-use blockimg_tests::tools::{dumpe2fs_h, tool};
+use blockimg_tests::tools::{dumpe2fs_h, run_ok, tool};
 use blockimg_tests::{
     blockimg_cmd, e2fsck_clean, host, is_root, mkdisk, require_e2fsprogs, RunOutput,
 };
@@ -22,17 +21,6 @@ const BS: u64 = 4096;
 /// The jbd2 magic, which a block copied into the journal must not begin
 /// with (jbd2 escapes it).
 const MAGIC: [u8; 4] = [0xC0, 0x3B, 0x39, 0x98];
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Runs debugfs's commands `cmds` read-write on `img`.
 fn debugfs_w(img: &Path, cmds: &str) {
