@@ -140,7 +140,11 @@ pub fn add(
     let replayed = ExistingFilesystem::replay_journal(spec)?;
     let (existing, reader) = ExistingFilesystem::open(spec, lock)?;
     existing.check_rewritable()?;
-    let loaded = existing.load(&reader)?;
+    // Only the directories the addition may touch are read: those on the
+    // way to `dest`, and, when a directory is added, those below it.
+    let dest_path = normalised(dest);
+    let recursive = source.node(node).is_dir();
+    let loaded = existing.load_where(&reader, &|dir: &[u8]| touches(dir, &dest_path, recursive))?;
     let mut tree = loaded.tree.clone();
     let mut graft = Graft {
         tree: &mut tree,
@@ -166,6 +170,37 @@ pub fn add(
         replayed,
         commit,
     })
+}
+
+/// `dest` as the reader names directories: `/` then the components
+/// joined by `/`, without empty or `.` components.
+fn normalised(dest: &[u8]) -> Vec<u8> {
+    let mut path = Vec::new();
+    for name in dest
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+    {
+        path.push(b'/');
+        path.extend_from_slice(name);
+    }
+    if path.is_empty() {
+        path.push(b'/');
+    }
+    path
+}
+
+/// Whether an addition at `dest` (below it too when `recursive`) may
+/// change directory `dir`: `dir` is `dest`, one of its ancestors, or, when
+/// `recursive`, below it.
+fn touches(dir: &[u8], dest: &[u8], recursive: bool) -> bool {
+    let under = |parent: &[u8], child: &[u8]| {
+        parent == b"/"
+            || child == parent
+            || child
+                .strip_prefix(parent)
+                .is_some_and(|r| r.starts_with(b"/"))
+    };
+    under(dir, dest) || (recursive && under(dest, dir))
 }
 
 /// Copies nodes of a source tree into the image's tree.

@@ -426,7 +426,20 @@ impl ExistingFilesystem {
     /// Reads the filesystem's tree with the inode number of each node,
     /// for [`ExistingFilesystem::commit`].
     pub fn load(&self, reader: &Ext4Reader) -> Result<Loaded> {
-        let (tree, inos) = reader.read_tree_with_inodes()?;
+        self.load_where(reader, &|_| true)
+    }
+
+    /// [`ExistingFilesystem::load`], reading the entries of only the
+    /// directories whose path (`/`, `/etc`, ...) `expand` accepts: the
+    /// others are loaded as directories without entries, which a commit
+    /// leaves as they are. A change that touches one corner of a large
+    /// filesystem reads only that corner.
+    pub fn load_where(
+        &self,
+        reader: &Ext4Reader,
+        expand: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Loaded> {
+        let (tree, inos) = reader.read_tree_where(expand)?;
         Ok(Loaded { tree, inos })
     }
 

@@ -9,12 +9,13 @@
 //! e2fsck replay it.
 //!
 //! The steps, in this order, each synced before the next:
-//! 1. new data, directory, extent tree and xattr blocks, in free space;
-//! 2. the transaction in the journal (descriptor, block copies, commit);
-//! 3. the journal superblock pointing at it (from here on, a replay gives
-//!    the new filesystem);
-//! 4. the metadata in place;
-//! 5. the journal marked empty again.
+//! 1. new data, directory, extent tree and xattr blocks, in free space,
+//!    the transaction in the journal (descriptor, block copies, commit)
+//!    and `needs_recovery` in the superblock: all invisible until
+//! 2. the journal superblock points at the transaction (from here on, a
+//!    replay gives the new filesystem);
+//! 3. the metadata in place;
+//! 4. the journal marked empty again, `needs_recovery` cleared.
 //!
 //! Filesystems this cannot update (no journal, no metadata_csum, features
 //! it does not write, inodes of another size) are left to a full rewrite;
@@ -36,8 +37,11 @@ pub use journal::CommitStep;
 use space::Space;
 
 use super::alloc::Run;
-use super::bytes::{get_u32, put_u32};
-use super::format::inode::{EXTENTS_FL, HUGE_FILE_FL, INDEX_FL, INLINE_DATA_FL, I_EXTRA_ISIZE};
+use super::bytes::{get_u16, get_u32, put_u16, put_u32};
+use super::format::inode::{
+    encode_time, EXTENTS_FL, HUGE_FILE_FL, INDEX_FL, INLINE_DATA_FL, I_CHECKSUM_HI, I_CHECKSUM_LO,
+    I_CTIME, I_CTIME_EXTRA, I_EXTRA_ISIZE, I_LINKS_COUNT,
+};
 use super::format::superblock::*;
 use super::format::xattr::H_REFCOUNT;
 use super::inode::{InodeRecord, IBODY_XATTR_OFFSET};
@@ -184,6 +188,7 @@ pub fn update(
         journaled: BTreeMap::new(),
         pending: Vec::new(),
         inodes: 0,
+        now,
     };
     let mut space = Space::read(&disk, &geo)?;
     match plan.apply(&changes, &mut space) {
@@ -217,7 +222,6 @@ pub fn update(
     }
     // Every allocation succeeded: from here on the image changes.
     write_new_blocks(&disk, &plan.pending)?;
-    disk.sync()?;
     step(CommitStep::NewBlocksWritten);
     let journal_runs = journal::commit(&disk, existing.reader, &metadata, step)?;
     let mut written: Vec<(u64, u64)> = new_runs.iter().map(|r| (r.start, r.len)).collect();
@@ -292,6 +296,9 @@ struct Plan<'a> {
     pending: Vec<NewBlocks<'a>>,
     /// Inodes written.
     inodes: usize,
+    /// The time of the change, for the ctime of inodes that only lose a
+    /// link.
+    now: Timestamp,
 }
 
 impl<'a> Plan<'a> {
@@ -338,6 +345,24 @@ impl<'a> Plan<'a> {
             let Some(owned) = self.reader.owned_blocks(ino)? else {
                 return Ok(Err(format!("inode {ino} uses an ext2/3 block map")));
             };
+            // Names outside the part of the tree read keep a file alive
+            // with fewer links.
+            let old_links = diff.old_links.get(o).copied().unwrap_or(0);
+            let remaining = u32::from(get_u16(&owned.raw, I_LINKS_COUNT)).saturating_sub(old_links);
+            if remaining > 0 && !diff.old.node(NodeId(o as u32)).is_dir() {
+                let mut raw = owned.raw.clone();
+                put_u16(&mut raw, I_LINKS_COUNT, remaining as u16);
+                let (ctime, extra) = encode_time(self.now);
+                put_u32(&mut raw, I_CTIME, ctime);
+                put_u32(&mut raw, I_CTIME_EXTRA, extra);
+                if let Some(csum) = &self.geo.csum {
+                    let sum = csum.inode(ino, owned.generation, &raw);
+                    put_u16(&mut raw, I_CHECKSUM_LO, sum as u16);
+                    put_u16(&mut raw, I_CHECKSUM_HI, (sum >> 16) as u16);
+                }
+                self.put_inode(ino, &raw)?;
+                continue;
+            }
             for &(start, len) in &owned.runs {
                 space.free_blocks(Run { start, len });
             }
@@ -458,7 +483,18 @@ impl<'a> Plan<'a> {
                 (layout.ibody, block)
             }
         };
-        let links = diff.new_links.get(id.index()).copied().unwrap_or(1);
+        // A file's links outside the part of the tree read stay: its count
+        // moves by what changed inside it. A directory's count is its
+        // entries' (all read when it changes).
+        let new_links = diff.new_links.get(id.index()).copied().unwrap_or(1);
+        let links = match (&old, diff.origin.get(id.index()).copied().flatten()) {
+            (Some(o), Some(old_id)) if !node.is_dir() => {
+                let on_disk = u32::from(get_u16(&o.raw, I_LINKS_COUNT));
+                let before = diff.old_links.get(old_id.index()).copied().unwrap_or(0);
+                (on_disk + new_links).saturating_sub(before).max(1)
+            }
+            _ => new_links,
+        };
         let sectors = (blocks + u64::from(xattr_block != 0)) * (self.geo.bs / 512);
         let record = InodeRecord {
             mode: node.mode(),
