@@ -381,3 +381,57 @@ fn what_cannot_change_in_place_is_rewritten_whole_and_says_why() {
     );
     e2fsck_clean(&plain, PART_OFFSET);
 }
+
+#[test]
+fn an_add_keeps_the_links_of_a_replaced_file_that_it_did_not_read() {
+    if !require_e2fsprogs() {
+        return;
+    }
+    // /a/f and /b/g are one file; add reads only / and /a.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::create_dir_all(root.join("b")).unwrap();
+    std::fs::write(root.join("a/f"), "shared\n").unwrap();
+    std::fs::hard_link(root.join("a/f"), root.join("b/g")).unwrap();
+    let img = tmp.path().join("disk.img");
+    mkdisk([
+        "--size".as_ref(),
+        "32M".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        img.as_os_str(),
+    ])
+    .assert_success();
+    let replacement = tmp.path().join("replacement");
+    std::fs::write(&replacement, "replaced\n").unwrap();
+    let out = blockimg_cmd()
+        .args([
+            "add".as_ref(),
+            img.as_os_str(),
+            replacement.as_os_str(),
+            "/a/f".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && said.contains("changed in place"),
+        "{said}"
+    );
+    e2fsck_clean(&img, PART_OFFSET);
+    assert_eq!(blockimg_cat(&img, "/a/f").as_deref(), Some("replaced\n"));
+    assert_eq!(blockimg_cat(&img, "/b/g").as_deref(), Some("shared\n"));
+    let fs = tmp.path().join("disk.fs");
+    partition(&img, &fs);
+    let stat = tool("debugfs")
+        .args(["-R", "stat /b/g"])
+        .arg(&fs)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&stat.stdout).contains("Links: 1 "),
+        "{}",
+        String::from_utf8_lossy(&stat.stdout)
+    );
+}
