@@ -343,12 +343,18 @@ fn what_cannot_change_in_place_is_rewritten_whole_and_says_why() {
         .unwrap();
     assert!(String::from_utf8_lossy(&size.stdout).contains(&format!("Size: {}", 34 << 20)));
 
-    // Without a journal, every commit is a rewrite.
+    // Without a journal, every commit is a rewrite: of the whole tree,
+    // though add reads only the part it changes to try in place first.
+    let nested = tmp.path().join("nested");
+    std::fs::create_dir_all(nested.join("keep/deep")).unwrap();
+    std::fs::write(nested.join("keep/deep/file"), "kept\n").unwrap();
     let plain = tmp.path().join("plain.img");
     mkdisk([
         "--size".as_ref(),
         "16M".as_ref(),
         "--no-journal".as_ref(),
+        "--root".as_ref(),
+        nested.as_os_str(),
         plain.as_os_str(),
     ])
     .assert_success();

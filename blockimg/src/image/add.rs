@@ -11,7 +11,7 @@ use super::rewrite::{Commit, ExistingFilesystem};
 use crate::disk::ImageSpec;
 use crate::error::{Error, Result};
 use crate::ext4::read::Replayed;
-use crate::ext4::update::CommitStep;
+use crate::ext4::update::{CommitStep, UpdateOutcome};
 use crate::lock::ImageLock;
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
@@ -145,26 +145,39 @@ pub fn add(
     let dest_path = normalised(dest);
     let recursive = source.node(node).is_dir();
     let loaded = existing.load_where(&reader, &|dir: &[u8]| touches(dir, &dest_path, recursive))?;
-    let mut tree = loaded.tree.clone();
-    let mut graft = Graft {
-        tree: &mut tree,
-        source,
-        options,
-        copied: HashMap::new(),
-        entries: 0,
-        now: Timestamp::now(),
+    let graft = |mut tree: Tree| -> Result<(Tree, u64)> {
+        let mut graft = Graft {
+            tree: &mut tree,
+            source,
+            options,
+            copied: HashMap::new(),
+            entries: 0,
+            now: Timestamp::now(),
+        };
+        graft.at_path(node, dest)?;
+        let entries = graft.entries;
+        Ok((tree, entries))
     };
-    graft.at_path(node, dest)?;
-    let entries = graft.entries;
+    let (tree, entries) = graft(loaded.tree.clone())?;
     // Nodes of the tree as read keep their numbers; grafted ones follow.
     let old_len = loaded.tree.len();
     let origin = |id: NodeId| (id.index() < old_len).then_some(id);
-    let commit = existing
-        .commit(&reader, &loaded, &tree, &origin, step)
-        .map_err(|e| Error::Unchanged {
-            image: existing.path.clone(),
-            source: Box::new(e),
-        })?;
+    let unchanged = |e| Error::Unchanged {
+        image: existing.path.clone(),
+        source: Box::new(e),
+    };
+    let commit = match existing
+        .update_in_place(&reader, &loaded, &tree, &origin, step)
+        .map_err(unchanged)?
+    {
+        UpdateOutcome::Updated(summary) => Commit::InPlace(summary),
+        // A rewrite needs the whole tree.
+        UpdateOutcome::NotInPlace(reason) => {
+            let (whole, _) = graft(reader.read_tree()?)?;
+            existing.rewrite_filesystem(&whole).map_err(unchanged)?;
+            Commit::Rewritten { reason }
+        }
+    };
     Ok(AddSummary {
         entries,
         replayed,

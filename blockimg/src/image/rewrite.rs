@@ -52,6 +52,9 @@ pub struct Loaded {
     pub tree: Tree,
     /// The inode number of each node, by [`NodeId`] index.
     pub inos: Vec<u32>,
+    /// Whether every directory's entries were read: only then may a
+    /// commit rewrite the filesystem from the tree.
+    pub complete: bool,
 }
 
 /// How [`ExistingFilesystem::commit`] changed the image.
@@ -392,6 +395,33 @@ impl ExistingFilesystem {
         origin: &dyn Fn(NodeId) -> Option<NodeId>,
         step: &mut dyn FnMut(CommitStep),
     ) -> Result<Commit> {
+        match self.update_in_place(reader, loaded, new, origin, step)? {
+            UpdateOutcome::Updated(summary) => Ok(Commit::InPlace(summary)),
+            UpdateOutcome::NotInPlace(reason) if loaded.complete => {
+                self.rewrite_filesystem(new)?;
+                Ok(Commit::Rewritten { reason })
+            }
+            UpdateOutcome::NotInPlace(reason) => Err(Error::InvalidOption {
+                option: "tree".into(),
+                reason: format!(
+                    "{reason}, and a rewrite needs the whole tree, which was read only in part; nothing was written"
+                ),
+            }),
+        }
+    }
+
+    /// The in-place half of [`ExistingFilesystem::commit`]: writes what
+    /// changed, through the journal, or writes nothing and says why it
+    /// cannot ([`crate::ext4::update::update`]). `loaded` may be a part of
+    /// the tree ([`ExistingFilesystem::load_where`]).
+    pub fn update_in_place(
+        &self,
+        reader: &Ext4Reader,
+        loaded: &Loaded,
+        new: &Tree,
+        origin: &dyn Fn(NodeId) -> Option<NodeId>,
+        step: &mut dyn FnMut(CommitStep),
+    ) -> Result<UpdateOutcome> {
         self.check_rewritable()?;
         if self.lock.access() != Access::Write {
             return Err(LockError::NotWriter {
@@ -414,19 +444,18 @@ impl ExistingFilesystem {
             tree: &loaded.tree,
             inos: &loaded.inos,
         };
-        match update(&existing, new, origin, Timestamp::now(), step)? {
-            UpdateOutcome::Updated(summary) => Ok(Commit::InPlace(summary)),
-            UpdateOutcome::NotInPlace(reason) => {
-                self.rewrite_filesystem(new)?;
-                Ok(Commit::Rewritten { reason })
-            }
-        }
+        update(&existing, new, origin, Timestamp::now(), step)
     }
 
     /// Reads the filesystem's tree with the inode number of each node,
     /// for [`ExistingFilesystem::commit`].
     pub fn load(&self, reader: &Ext4Reader) -> Result<Loaded> {
-        self.load_where(reader, &|_| true)
+        let (tree, inos) = reader.read_tree_where(&|_| true)?;
+        Ok(Loaded {
+            tree,
+            inos,
+            complete: true,
+        })
     }
 
     /// [`ExistingFilesystem::load`], reading the entries of only the
@@ -440,7 +469,11 @@ impl ExistingFilesystem {
         expand: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Loaded> {
         let (tree, inos) = reader.read_tree_where(expand)?;
-        Ok(Loaded { tree, inos })
+        Ok(Loaded {
+            tree,
+            inos,
+            complete: false,
+        })
     }
 
     /// Copies bytes `from..to` of the image unchanged (all-zero chunks stay
