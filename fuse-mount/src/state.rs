@@ -12,7 +12,7 @@ mod tests;
 mod tree;
 mod xattrs;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::sync::Arc;
 
@@ -148,6 +148,9 @@ pub struct Fs {
     inode_limit: u64,
     config: Config,
     changed: bool,
+    /// Inodes changed since the mount (metadata, data or entries): a
+    /// commit reads back only these and the directories leading to them.
+    dirty: HashSet<u64>,
     dir_handles: HashMap<u64, Vec<(Vec<u8>, u64)>>,
     next_handle: u64,
 }
@@ -169,7 +172,15 @@ impl Fs {
             .ok_or(Errno::ENOENT)
     }
 
+    /// Inode `ino`, to change: it is marked changed.
     fn get_mut(&mut self, ino: u64) -> OpResult<&mut Inode> {
+        self.dirty.insert(ino);
+        self.counted(ino)
+    }
+
+    /// Inode `ino`, for the kernel's reference counts alone (which a
+    /// commit does not write).
+    fn counted(&mut self, ino: u64) -> OpResult<&mut Inode> {
         self.inodes
             .get_mut(ino as usize)
             .and_then(Option::as_mut)

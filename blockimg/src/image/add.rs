@@ -32,7 +32,7 @@ use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 /// let (tree, file) = blockimg::source::dir::scan_path(&dir.path().join("motd"))?;
 /// // Root-owned, mode 0644, whatever the host file says.
 /// let options = AddOptions { owner: Some((0, 0)), mode: Some(0o644), ..Default::default() };
-/// add(&spec, &tree, file, b"/etc/motd", options)?;
+/// add(&spec, &tree, file, b"/etc/motd", options, &mut |_| {})?;
 /// let fs = spec.open_ext4()?;
 /// assert_eq!(fs.stat(fs.lookup(b"/etc/motd")?)?.meta.permissions, 0o644);
 /// # let _: Option<AddSummary> = None;

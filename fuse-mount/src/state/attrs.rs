@@ -27,13 +27,13 @@ impl Fs {
     pub fn lookup(&mut self, parent: u64, name: &[u8]) -> OpResult<FileAttr> {
         check_name(name)?;
         let ino = *self.dir(parent)?.entries.get(name).ok_or(Errno::ENOENT)?;
-        self.get_mut(ino)?.lookups += 1;
+        self.counted(ino)?.lookups += 1;
         self.attr(ino)
     }
 
     /// The kernel drops `n` references to `ino`.
     pub fn forget(&mut self, ino: u64, n: u64) {
-        if let Ok(inode) = self.get_mut(ino) {
+        if let Ok(inode) = self.counted(ino) {
             inode.lookups = inode.lookups.saturating_sub(n);
         }
         self.reap(ino);
@@ -41,7 +41,7 @@ impl Fs {
 
     /// Counts a reference the kernel takes through `readdirplus`.
     pub fn remember(&mut self, ino: u64) {
-        if let Ok(inode) = self.get_mut(ino) {
+        if let Ok(inode) = self.counted(ino) {
             inode.lookups += 1;
         }
     }
