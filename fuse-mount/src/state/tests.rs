@@ -147,6 +147,14 @@ const ROOT_CALLER: Caller = Caller {
     pid: 0,
 };
 
+/// Directory `name` of the root, made by `ME`.
+fn mkdir(fs: &mut Fs, name: &[u8]) -> u64 {
+    fs.create(ME, ROOT, name, NewKind::Dir, 0o755)
+        .unwrap()
+        .ino
+        .0
+}
+
 fn mode(fs: &Fs, ino: u64) -> u16 {
     fs.attr(ino).unwrap().perm
 }
@@ -184,11 +192,7 @@ fn writes_and_truncations_by_others_clear_the_set_id_bits() {
     fs.setattr(OTHER, f, truncate).unwrap();
     assert_eq!(mode(&fs, f), 0o755);
     // Directories keep theirs.
-    let d = fs
-        .create(ME, ROOT, b"d", NewKind::Dir, 0o755)
-        .unwrap()
-        .ino
-        .0;
+    let d = mkdir(&mut fs, b"d");
     set_mode(&mut fs, d, 0o2775);
     fs.kill_privileges(OTHER, d).unwrap();
     assert_eq!(mode(&fs, d), 0o2775);
@@ -209,11 +213,7 @@ fn chown_clears_the_set_id_bits_of_files_only() {
     set_mode(&mut fs, f, 0o6745); // without group execute too
     fs.setattr(ME, f, chown).unwrap();
     assert_eq!(mode(&fs, f), 0o745);
-    let d = fs
-        .create(ME, ROOT, b"d", NewKind::Dir, 0o755)
-        .unwrap()
-        .ino
-        .0;
+    let d = mkdir(&mut fs, b"d");
     set_mode(&mut fs, d, 0o2755);
     fs.setattr(ROOT_CALLER, d, chown).unwrap();
     assert_eq!(mode(&fs, d), 0o2755);
@@ -234,11 +234,7 @@ fn fakeroot_callers_keep_the_set_id_bits() {
 #[test]
 fn setgid_directories_pass_their_group_and_the_bit_on() {
     let mut fs = fs();
-    let d = fs
-        .create(ME, ROOT, b"d", NewKind::Dir, 0o755)
-        .unwrap()
-        .ino
-        .0;
+    let d = mkdir(&mut fs, b"d");
     let set = SetAttr {
         mode: Some(0o2777),
         gid: Some(2000),
@@ -260,11 +256,7 @@ fn setgid_directories_pass_their_group_and_the_bit_on() {
 fn every_change_of_metadata_moves_ctime() {
     let mut fs = fs();
     let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
-    let d = fs
-        .create(ME, ROOT, b"d", NewKind::Dir, 0o755)
-        .unwrap()
-        .ino
-        .0;
+    let d = mkdir(&mut fs, b"d");
     let ctime = |fs: &Fs| fs.attr(f).unwrap().ctime;
     let mut last = ctime(&fs);
     let mut moved = |fs: &mut Fs, what: &str, change: &dyn Fn(&mut Fs)| {
