@@ -109,6 +109,11 @@ pub struct MountOptions {
 /// // Under fakeroot every caller would act as root: only the mounter by default.
 /// assert_eq!(Access::default_for(0, true), Access::Mounter);
 /// assert_eq!(Access::Everyone.option(), Some("allow_other"));
+///
+/// // Asked for together, refused before anything is read.
+/// let options = fuse_mount::MountOptions::default().fakeroot(true).access(Some(Access::Everyone));
+/// let err = fuse_mount::mount(&options).unwrap_err();
+/// assert!(err.to_string().contains("every user would act as root"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
