@@ -70,6 +70,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `fusermount3` refused `allow_other` or `allow_root` to a user other
+    /// than root: `/etc/fuse.conf` lacks `user_allow_other`.
+    #[error("cannot mount on {} with {option}: for users other than root, fusermount3 allows it only when /etc/fuse.conf has a line `user_allow_other` (add it as root, or mount without -o {option}) [{refusal}]", mountpoint.display())]
+    UserAllowOther {
+        /// The mountpoint.
+        mountpoint: PathBuf,
+        /// The option refused.
+        option: &'static str,
+        /// What fusermount3 said.
+        refusal: String,
+    },
     /// Unmounting failed, or the daemon did not commit.
     #[error("{}: {reason}", mountpoint.display())]
     Unmount {

@@ -96,6 +96,33 @@ pub struct Caller {
     pub uid: u32,
     /// Group id.
     pub gid: u32,
+    /// Process id, whose supplementary groups `/proc/PID/status` lists
+    /// (FUSE passes one group id).
+    pub pid: u32,
+}
+
+impl Caller {
+    /// Whether the caller belongs to group `gid`: its own, or one of its
+    /// process's supplementary groups (none when the process is gone).
+    pub fn in_group(&self, gid: u32) -> bool {
+        self.gid == gid || supplementary_groups(self.pid).contains(&gid)
+    }
+}
+
+/// The supplementary groups of process `pid`, from the `Groups:` line of
+/// `/proc/PID/status`; none when it cannot be read.
+fn supplementary_groups(pid: u32) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Groups:"))
+        .map(|groups| {
+            groups
+                .split_whitespace()
+                .filter_map(|g| g.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Attributes to change (`setattr`).
