@@ -72,7 +72,7 @@ bench_mount() {
     local img=$WORK/$1.img i start end
     for i in $(seq "$RUNS"); do
         "$BLOCKIMG" mount "$img" "$MNT"
-        echo hello >"$MNT/usr/newfile-$i"
+        echo hello >"$MNT/newfile-$i"
         start=$(now)
         "$BLOCKIMG" umount "$MNT" 2>"$WORK/umount.err"
         end=$(now)

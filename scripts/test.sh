@@ -22,6 +22,7 @@ PACKAGES=(
     grub-pc-bin grub-efi-amd64-bin ovmf
     fuse3 dosfstools mtools busybox-static cpio linux-image-amd64
     libarchive-tools kmod xz-utils zstd gzip tar python3 python3-venv
+    rsync acl attr passwd dpkg
 )
 
 # Commands and files that show the packages above are installed.
@@ -29,6 +30,7 @@ NEEDED_COMMANDS=(
     e2fsck debugfs dumpe2fs mke2fs genext2fs sfdisk sgdisk losetup mount setpriv
     qemu-system-x86_64 qemu-img grub-mkimage fusermount3 fsck.fat mdir busybox cpio
     bsdtar modprobe xz zstd gzip tar python3 grub-fstest
+    rsync setfacl setfattr useradd dpkg-deb
 )
 NEEDED_PATHS=(
     /usr/lib/grub/i386-pc/boot.img

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::state::Fs;
-use blockimg::ext4::update::CommitStep;
+use blockimg::ext4::update::{CommitStep, UpdateOutcome};
 use blockimg::tree::NodeId;
 
 /// What the commit at the end of a mount did.
@@ -41,32 +41,59 @@ pub fn commit(fs: &Fs, image: &Image, step: &mut dyn FnMut(CommitStep)) -> Resul
     if !fs.changed() {
         return Ok(Commit::Unchanged);
     }
-    let loaded = image.loaded.tree.len() as u64;
-    let written = fs.to_tree().and_then(|(tree, inos)| {
-        // A node loaded from the image was FUSE inode (its node index + 1).
-        let origin = |id: NodeId| {
-            inos.get(id.index())
-                .filter(|&&ino| ino >= 1 && ino <= loaded)
-                .map(|&ino| NodeId((ino - 1) as u32))
-        };
-        image.commit(&image.reader, &image.loaded, &tree, &origin, step)
-    });
+    let written = commit_changes(fs, image, step);
     let how = written.map_err(|e| Error::Commit {
         image: image.path.clone(),
         source: Box::new(Error::Image(e)),
     })?;
     Ok(Commit::Written {
-        how: describe(&how),
+        how: how.to_string(),
     })
 }
 
-/// How a commit changed the image, in words.
-pub fn describe(commit: &blockimg::image::Commit) -> String {
-    match commit {
-        blockimg::image::Commit::InPlace(s) => format!(
-            "changed in place: {} inodes, {} new blocks, {} metadata blocks through the journal",
-            s.inodes, s.new_blocks, s.metadata_blocks
-        ),
-        blockimg::image::Commit::Rewritten { reason } => format!("rewritten whole: {reason}"),
+/// Writes what changed in place, reading back only the directories the
+/// changes touched; else rewrites the image from the whole tree.
+fn commit_changes(
+    fs: &Fs,
+    image: &Image,
+    step: &mut dyn FnMut(CommitStep),
+) -> blockimg::Result<blockimg::image::Commit> {
+    let loaded_len = image.loaded.tree.len() as u64;
+    let dirs = fs.changed_dirs();
+    let (tree, inos) = fs.to_tree_where(&|ino| dirs.contains(&ino))?;
+    // A node loaded from the image was inode (its node index + 1) here.
+    let (old, map) = image
+        .loaded
+        .restricted(&|id| dirs.contains(&(id.index() as u64 + 1)));
+    let origin_of = |ino: u64| {
+        (ino >= 1 && ino <= loaded_len)
+            .then(|| map.get((ino - 1) as usize).copied().flatten())
+            .flatten()
+    };
+    // Every node loaded from the image must be in both parts: it is,
+    // unless the changed directories were found wrong; then the whole
+    // tree is compared.
+    let confined = inos
+        .iter()
+        .all(|&ino| ino > loaded_len || origin_of(ino).is_some());
+    let outcome = if confined {
+        let origin = |id: NodeId| inos.get(id.index()).and_then(|&ino| origin_of(ino));
+        image.update_in_place(&image.reader, &old, &tree, &origin, step)?
+    } else {
+        let (tree, inos) = fs.to_tree()?;
+        let origin = |id: NodeId| {
+            inos.get(id.index())
+                .filter(|&&ino| ino >= 1 && ino <= loaded_len)
+                .map(|&ino| NodeId((ino - 1) as u32))
+        };
+        image.update_in_place(&image.reader, &image.loaded, &tree, &origin, step)?
+    };
+    match outcome {
+        UpdateOutcome::Updated(summary) => Ok(blockimg::image::Commit::InPlace(summary)),
+        UpdateOutcome::NotInPlace(reason) => {
+            let (whole, _) = fs.to_tree()?;
+            image.rewrite_filesystem(&whole)?;
+            Ok(blockimg::image::Commit::Rewritten { reason })
+        }
     }
 }

@@ -35,9 +35,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The journal holds changes not yet applied, which a read-only mount
-    /// cannot replay into the image.
-    #[error("{}: the journal holds changes not yet applied ({replayed}); mount it read-write, which replays them into the image, or run `e2fsck -fy` on it", image.display())]
+    /// The journal holds file data not yet applied, which a read-only
+    /// mount, reading file data from the image as stored, cannot show.
+    #[error("{}: the journal holds file data not yet applied ({replayed}); mount it read-write, which replays it into the image, or run `e2fsck -fy` on it", image.display())]
     NeedsReplay {
         /// The image.
         image: PathBuf,
@@ -69,6 +69,17 @@ pub enum Error {
         /// The system's error.
         #[source]
         source: std::io::Error,
+    },
+    /// `fusermount3` refused `allow_other` or `allow_root` to a user other
+    /// than root: `/etc/fuse.conf` lacks `user_allow_other`.
+    #[error("cannot mount on {} with {option}: for users other than root, fusermount3 allows it only when /etc/fuse.conf has a line `user_allow_other` (add it as root, or mount without -o {option}) [{refusal}]", mountpoint.display())]
+    UserAllowOther {
+        /// The mountpoint.
+        mountpoint: PathBuf,
+        /// The option refused.
+        option: &'static str,
+        /// What fusermount3 said.
+        refusal: String,
     },
     /// Unmounting failed, or the daemon did not commit.
     #[error("{}: {reason}", mountpoint.display())]

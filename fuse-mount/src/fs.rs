@@ -57,6 +57,7 @@ fn caller(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        pid: req.pid(),
     }
 }
 
@@ -124,8 +125,10 @@ impl Filesystem for FuseFs {
             | InitFlags::FUSE_MAX_PAGES;
         if self.kernel_permissions {
             // ACL xattrs reach the daemon only with this; it implies
-            // default_permissions.
-            wanted |= InitFlags::FUSE_POSIX_ACL;
+            // default_permissions. The daemon clears S_ISUID and S_ISGID
+            // on writes, truncations and chowns (the kernel then asks for
+            // no attributes or xattrs before each write or chown).
+            wanted |= InitFlags::FUSE_POSIX_ACL | InitFlags::FUSE_HANDLE_KILLPRIV_V2;
         }
         for flag in wanted.iter() {
             // A flag the kernel lacks is simply not used.
@@ -157,7 +160,7 @@ impl Filesystem for FuseFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -182,7 +185,7 @@ impl Filesystem for FuseFs {
             mtime: mtime.map(time),
             ctime: ctime.map(timestamp),
         };
-        match self.fs().setattr(ino.0, set) {
+        match self.fs().setattr(caller(req), ino.0, set) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
         }
@@ -330,19 +333,27 @@ impl Filesystem for FuseFs {
         }
     }
 
+    /// A write the kernel flags `FUSE_WRITE_KILL_SUIDGID` (the caller
+    /// lacks `CAP_FSETID`) clears the file's set-id bits first.
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.fs().write(ino.0, offset, data) {
+        let mut fs = self.fs();
+        if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID) {
+            if let Err(e) = fs.kill_privileges(caller(req), ino.0) {
+                return reply.error(e);
+            }
+        }
+        match fs.write(ino.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }

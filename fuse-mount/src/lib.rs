@@ -50,4 +50,4 @@ mod unmount;
 
 pub use commit::Commit;
 pub use error::{Error, Result};
-pub use mount::{mount, mount_observed, unmount, CommitSteps, MountOptions, Mounted};
+pub use mount::{mount, mount_observed, unmount, Access, CommitSteps, MountOptions, Mounted};

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use blockimg::disk::ImageSpec;
-use fuser::{Config as FuseConfig, MountOption, Session};
+use fuser::{Config as FuseConfig, MountOption, Session, SessionACL};
 
 use crate::commit::{commit, Commit};
 use crate::error::{Error, Result};
@@ -56,7 +56,7 @@ const UNCHANGED: &str = "unchanged";
 /// let options = MountOptions::new(image, "/mnt/image").read_only(true).threads(4);
 /// assert_eq!(options.image.partition, Some(2));
 /// assert!(options.read_only && !options.foreground && !options.fakeroot);
-/// assert_eq!((options.owner, options.threads), (None, 4));
+/// assert_eq!((options.owner, options.threads, options.access), (None, 4, None));
 /// # Ok(())
 /// # }
 /// ```
@@ -88,6 +88,72 @@ pub struct MountOptions {
     /// thread that waited longest, a cold one when there are several. More
     /// help several clients working at once.
     pub threads: u16,
+    /// Who may use the mount besides the user who mounted; `None` for the
+    /// default (see [`Access::default_for`]).
+    pub access: Option<Access>,
+}
+
+/// Who may use a mount (FUSE's `allow_other` and `allow_root`). Whoever
+/// may use it is then held to the owners and modes in the image by the
+/// kernel (`default_permissions`), except under
+/// [`fakeroot`](MountOptions::fakeroot).
+///
+/// # Examples
+///
+/// ```
+/// use fuse_mount::Access;
+///
+/// // Root's mounts serve every user, like a kernel mount; a user's serve that user.
+/// assert_eq!(Access::default_for(0, false), Access::Everyone);
+/// assert_eq!(Access::default_for(1000, false), Access::Mounter);
+/// // Under fakeroot every caller would act as root: only the mounter by default.
+/// assert_eq!(Access::default_for(0, true), Access::Mounter);
+/// assert_eq!(Access::Everyone.option(), Some("allow_other"));
+///
+/// // Asked for together, refused before anything is read.
+/// let options = fuse_mount::MountOptions::default().fakeroot(true).access(Some(Access::Everyone));
+/// let err = fuse_mount::mount(&options).unwrap_err();
+/// assert!(err.to_string().contains("every user would act as root"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Only the user who mounted (FUSE's default).
+    Mounter,
+    /// The user who mounted and root (`allow_root`).
+    MounterAndRoot,
+    /// Every user (`allow_other`).
+    Everyone,
+}
+
+impl Access {
+    /// Who may use a mount made by user `uid` when not told: every user
+    /// when root mounts without `fakeroot` (as with a kernel mount, the
+    /// modes in the image decide, so that services and maintainer scripts
+    /// in a chroot may drop privileges), else only the user who mounted.
+    pub fn default_for(uid: u32, fakeroot: bool) -> Access {
+        if uid == 0 && !fakeroot {
+            Access::Everyone
+        } else {
+            Access::Mounter
+        }
+    }
+
+    /// The FUSE mount option that asks for this access, if any.
+    pub fn option(self) -> Option<&'static str> {
+        match self {
+            Access::Mounter => None,
+            Access::MounterAndRoot => Some("allow_root"),
+            Access::Everyone => Some("allow_other"),
+        }
+    }
+
+    fn session_acl(self) -> SessionACL {
+        match self {
+            Access::Mounter => SessionACL::Owner,
+            Access::MounterAndRoot => SessionACL::RootAndOwner,
+            Access::Everyone => SessionACL::All,
+        }
+    }
 }
 
 impl Default for MountOptions {
@@ -117,6 +183,7 @@ impl Default for MountOptions {
             owner: None,
             fakeroot: false,
             threads: 1,
+            access: None,
         }
     }
 }
@@ -213,6 +280,21 @@ impl MountOptions {
     /// ```
     pub fn threads(mut self, threads: u16) -> MountOptions {
         self.threads = threads;
+        self
+    }
+
+    /// Sets [`access`](MountOptions::access).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fuse_mount::{Access, MountOptions};
+    ///
+    /// let options = MountOptions::default().access(Some(Access::MounterAndRoot));
+    /// assert_eq!(options.access, Some(Access::MounterAndRoot));
+    /// ```
+    pub fn access(mut self, access: Option<Access>) -> MountOptions {
+        self.access = access;
         self
     }
 }
@@ -325,6 +407,17 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
             reason: "at least one thread must serve the mount".into(),
         });
     }
+    // SAFETY: geteuid and getegid have no preconditions.
+    let mounter = unsafe { (libc::geteuid(), libc::getegid()) };
+    let access = options
+        .access
+        .unwrap_or_else(|| Access::default_for(mounter.0, options.fakeroot));
+    if options.fakeroot && access == Access::Everyone {
+        return Err(Error::InvalidOption {
+            option: "allow_other".into(),
+            reason: "with fakeroot every user would act as root in the image".into(),
+        });
+    }
     let mountpoint = absolute(&options.mountpoint)?;
     if !mountpoint.is_dir() {
         return Err(Error::InvalidOption {
@@ -349,8 +442,6 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
         .try_clone()
         .map_err(|e| Error::io(&image.path, e))?;
     let spill_file = spill.try_clone().map_err(|e| Error::io(&spill_dir, e))?;
-    // SAFETY: geteuid and getegid have no preconditions.
-    let mounter = unsafe { (libc::geteuid(), libc::getegid()) };
     let config = Config {
         read_only: options.read_only,
         owner: options.owner.map(|ids| (ids, mounter)),
@@ -369,7 +460,7 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
     })?;
     let state = Arc::new(Mutex::new(fs));
     let front = FuseFs::new(Arc::clone(&state), kernel_permissions(options));
-    let fuse_config = fuse_config(&image, options);
+    let fuse_config = fuse_config(&image, options, access);
     let served = Served {
         front,
         state,
@@ -382,6 +473,7 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
     };
 
     if options.foreground {
+        let _ = served.runtime.record_daemon();
         return served.serve(None).map(Mounted::Foreground);
     }
     match daemonize()? {
@@ -393,6 +485,9 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
             // The daemon holds the image's lock from here on (the parent
             // took it): the holder record names it.
             served.image.lock.claim();
+            // The pid only lets `unmount` wait for a daemon that died; a
+            // mount goes on without it.
+            let _ = served.runtime.record_daemon();
             // The daemon: its errors went to the parent through the pipe
             // (before the mount was live) or into the status file.
             let result = served.serve(Some(pipe));
@@ -477,9 +572,27 @@ impl Served {
 /// threads inherit the mask.
 fn start(front: FuseFs, mountpoint: &Path, config: &FuseConfig) -> Result<Session<FuseFs>> {
     let blocked = signals::block()?;
-    let session = Session::new(front, mountpoint, config).map_err(|source| Error::Mount {
-        mountpoint: mountpoint.to_path_buf(),
-        source,
+    let session = Session::new(front, mountpoint, config).map_err(|source| {
+        // fusermount3's refusal of allow_other (which fuser also sends for
+        // allow_root) to a user: say what would let it through.
+        let option = match config.acl {
+            SessionACL::All => Access::Everyone.option(),
+            SessionACL::RootAndOwner => Access::MounterAndRoot.option(),
+            SessionACL::Owner => None,
+        };
+        match option {
+            Some(option) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                Error::UserAllowOther {
+                    mountpoint: mountpoint.to_path_buf(),
+                    option,
+                    refusal: source.to_string().trim().to_string(),
+                }
+            }
+            _ => Error::Mount {
+                mountpoint: mountpoint.to_path_buf(),
+                source,
+            },
+        }
     })?;
     blocked.unmount_on_signal(mountpoint.to_path_buf())?;
     Ok(session)
@@ -546,16 +659,19 @@ pub fn unmount(mountpoint: impl AsRef<Path>) -> Result<Commit> {
         Some(status) => Err(unmount_error(
             status.strip_prefix("failed: ").unwrap_or(&status).into(),
         )),
-        None => Err(unmount_error(
-            "the daemon ended without committing (was it killed?); the image is as it was before the mount".into(),
-        )),
+        None => {
+            runtime.wait_daemon_gone();
+            Err(unmount_error(
+                "the daemon ended without committing (was it killed?); the image holds what it held before the mount, or the new state if the daemon died after its commit point".into(),
+            ))
+        }
     }
 }
 
 /// The mount options: the image as the source, the kernel checking
-/// permissions from our attributes (see [`kernel_permissions`]), the
-/// threads asked for (each reading from its own clone of the device).
-fn fuse_config(image: &Image, options: &MountOptions) -> FuseConfig {
+/// permissions from our attributes (see [`kernel_permissions`]), who may
+/// use the mount, the threads asked for (each reading from its own clone of the device).
+fn fuse_config(image: &Image, options: &MountOptions, access: Access) -> FuseConfig {
     let mut mount_options = vec![
         MountOption::FSName(image.path.display().to_string()),
         MountOption::Subtype("blockimg".into()),
@@ -571,6 +687,7 @@ fn fuse_config(image: &Image, options: &MountOptions) -> FuseConfig {
     });
     let mut config = FuseConfig::default();
     config.mount_options = mount_options;
+    config.acl = access.session_acl();
     config.n_threads = Some(usize::from(options.threads));
     config.clone_fd = true;
     config

@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 pub struct Runtime {
     lock: PathBuf,
     status: PathBuf,
+    /// The daemon's process id, for waiting until a daemon that died has
+    /// let go of everything (its image's lock too).
+    pid: PathBuf,
 }
 
 impl Runtime {
@@ -31,6 +34,7 @@ impl Runtime {
         Ok(Runtime {
             lock: dir.join(format!("{key}.lock")),
             status: dir.join(format!("{key}.status")),
+            pid: dir.join(format!("{key}.pid")),
         })
     }
 
@@ -66,6 +70,37 @@ impl Runtime {
             let err = std::io::Error::last_os_error();
             if err.kind() != ErrorKind::Interrupted {
                 return Err(Error::io(&self.lock, err));
+            }
+        }
+    }
+
+    /// Records the calling process as the mountpoint's daemon.
+    pub fn record_daemon(&self) -> Result<()> {
+        std::fs::write(&self.pid, std::process::id().to_string())
+            .map_err(|e| Error::io(&self.pid, e))
+    }
+
+    /// Waits (a few seconds at most) until the recorded daemon has exited:
+    /// a daemon that died lets go of its files one by one, the image's
+    /// lock perhaps after the mountpoint's.
+    pub fn wait_daemon_gone(&self) {
+        let Some(pid) = std::fs::read_to_string(&self.pid)
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        else {
+            return;
+        };
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        for _ in 0..500 {
+            // Gone, or a zombie whose threads have all exited: every file
+            // it had open is closed (threads share them until the last
+            // one exits, while the leader may already show as a zombie).
+            let zombie = std::fs::read_to_string(proc.join("stat"))
+                .map(|text| text.rsplit(") ").next().is_some_and(|s| s.starts_with('Z')));
+            let threads = std::fs::read_dir(proc.join("task")).map(|d| d.count());
+            match (zombie, threads) {
+                (Ok(true), Ok(1)) | (Err(_), _) | (_, Err(_)) => return,
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
             }
         }
     }

@@ -12,7 +12,7 @@ mod tests;
 mod tree;
 mod xattrs;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::sync::Arc;
 
@@ -96,6 +96,33 @@ pub struct Caller {
     pub uid: u32,
     /// Group id.
     pub gid: u32,
+    /// Process id, whose supplementary groups `/proc/PID/status` lists
+    /// (FUSE passes one group id).
+    pub pid: u32,
+}
+
+impl Caller {
+    /// Whether the caller belongs to group `gid`: its own, or one of its
+    /// process's supplementary groups (none when the process is gone).
+    pub fn in_group(&self, gid: u32) -> bool {
+        self.gid == gid || supplementary_groups(self.pid).contains(&gid)
+    }
+}
+
+/// The supplementary groups of process `pid`, from the `Groups:` line of
+/// `/proc/PID/status`; none when it cannot be read.
+fn supplementary_groups(pid: u32) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Groups:"))
+        .map(|groups| {
+            groups
+                .split_whitespace()
+                .filter_map(|g| g.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Attributes to change (`setattr`).
@@ -148,6 +175,9 @@ pub struct Fs {
     inode_limit: u64,
     config: Config,
     changed: bool,
+    /// Inodes changed since the mount (metadata, data or entries): a
+    /// commit reads back only these and the directories leading to them.
+    dirty: HashSet<u64>,
     dir_handles: HashMap<u64, Vec<(Vec<u8>, u64)>>,
     next_handle: u64,
 }
@@ -169,7 +199,15 @@ impl Fs {
             .ok_or(Errno::ENOENT)
     }
 
+    /// Inode `ino`, to change: it is marked changed.
     fn get_mut(&mut self, ino: u64) -> OpResult<&mut Inode> {
+        self.dirty.insert(ino);
+        self.counted(ino)
+    }
+
+    /// Inode `ino`, for the kernel's reference counts alone (which a
+    /// commit does not write).
+    fn counted(&mut self, ino: u64) -> OpResult<&mut Inode> {
         self.inodes
             .get_mut(ino as usize)
             .and_then(Option::as_mut)

@@ -16,6 +16,7 @@ use std::process::Command;
 use blockimg::disk::ImageSpec;
 use blockimg::image::add::{add, AddOptions};
 use blockimg::image::Commit;
+use blockimg_tests::fuse::{is_mounted, lazy_unmount, require_fuse};
 use blockimg_tests::mount::LoopMount;
 use blockimg_tests::tools::tool;
 use blockimg_tests::{blockimg_cmd, e2fsck_clean, mkdisk, require_e2fsprogs, PART_OFFSET};
@@ -23,6 +24,21 @@ use blockimg_tests::{blockimg_cmd, e2fsck_clean, mkdisk, require_e2fsprogs, PART
 /// Size of the disks built here, and of their filesystem.
 const DISK: u64 = 64 << 20;
 const FS: u64 = DISK - PART_OFFSET;
+
+/// Every step of a commit, and whether a crash after it leaves the new
+/// tree.
+const STEPS: [(&str, bool); 10] = [
+    ("new-blocks-written", false),
+    ("log-written", false),
+    ("recovery-flagged", false),
+    ("committed", true),
+    ("in-place-1", true),
+    ("in-place-2", true),
+    ("in-place-3", true),
+    ("in-place-4", true),
+    ("journal-cleared", true),
+    ("clean", true),
+];
 
 /// A base image whose root holds /etc/hostname and a directory big enough
 /// to be indexed.
@@ -53,6 +69,12 @@ fn blockimg_cat(img: &Path, path: &str) -> Option<String> {
         .args(["cat".as_ref(), img.as_os_str(), path.as_ref()])
         .output()
         .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    // Absent, or there: anything else (a lock, a damaged image) fails.
+    assert!(
+        out.status.success() || said.contains("no ") || said.contains("not found"),
+        "blockimg cat {path}: {said}"
+    );
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
@@ -69,6 +91,63 @@ fn partition(img: &Path, to: &Path) {
     assert!(status.success());
 }
 
+/// Checks that `img`, left by a commit stopped after `step`, reads as the
+/// new tree (`file`, in the image, holds "new\n"; /usr/bin has
+/// `tools + 1` entries) when `new`, else as the old one, in blockimg's
+/// reader, after e2fsck's replay (which must repair nothing else) and, as
+/// root, in the kernel. Returns whether the kernel was asked.
+fn check_state(img: &Path, step: &str, new: bool, file: &str, tools: usize) -> bool {
+    let expect = |found: Option<String>, reader: &str| {
+        let want = new.then(|| "new\n".to_string());
+        assert_eq!(found, want, "{step}: what {reader} reads at {file}");
+    };
+    // blockimg's reader, replaying in memory.
+    expect(blockimg_cat(img, file), "blockimg");
+    assert_eq!(
+        blockimg_cat(img, "/etc/hostname").as_deref(),
+        Some("old\n"),
+        "{step}"
+    );
+    // e2fsck: nothing to fix beyond the journal, then clean.
+    let fs = img.with_extension("fs");
+    partition(img, &fs);
+    let fy = tool("e2fsck").arg("-fy").arg(&fs).output().unwrap();
+    let report = String::from_utf8_lossy(&fy.stdout).into_owned();
+    assert!(
+        matches!(fy.status.code(), Some(0 | 1)),
+        "{step}: e2fsck -fy exited {:?}:\n{report}",
+        fy.status.code()
+    );
+    for line in report.lines() {
+        assert!(
+            !line.contains("Fix?") && !line.contains("Clear?") && !line.contains("FIXED"),
+            "{step}: e2fsck had to repair more than the journal:\n{report}"
+        );
+    }
+    e2fsck_clean(&fs, 0);
+    let replayed = tool("debugfs")
+        .args(["-R", &format!("cat {file}")])
+        .arg(&fs)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&replayed.stdout).into_owned();
+    expect((!text.is_empty()).then_some(text), "e2fsck's replay");
+    std::fs::remove_file(&fs).unwrap();
+    // The kernel replays the journal when it mounts.
+    let Some(mount) = LoopMount::new(img, PART_OFFSET, FS, false) else {
+        return false;
+    };
+    let found = std::fs::read_to_string(mount.path().join(file.trim_start_matches('/'))).ok();
+    expect(found, "the kernel");
+    let listed = std::fs::read_dir(mount.path().join("usr/bin"))
+        .unwrap()
+        .count();
+    assert_eq!(listed, tools + usize::from(new), "{step}");
+    mount.unmount();
+    e2fsck_clean(img, PART_OFFSET);
+    true
+}
+
 #[test]
 fn an_add_killed_at_every_step_of_its_commit_leaves_the_old_tree_or_the_new() {
     if !require_e2fsprogs() {
@@ -80,20 +159,8 @@ fn an_add_killed_at_every_step_of_its_commit_leaves_the_old_tree_or_the_new() {
     std::fs::create_dir_all(added.join("sub")).unwrap();
     std::fs::write(added.join("sub/file"), "new\n").unwrap();
     std::fs::write(added.join("big"), vec![7u8; 300_000]).unwrap();
-    let steps = [
-        ("new-blocks-written", false),
-        ("log-written", false),
-        ("recovery-flagged", false),
-        ("committed", true),
-        ("in-place-1", true),
-        ("in-place-2", true),
-        ("in-place-3", true),
-        ("in-place-4", true),
-        ("journal-cleared", true),
-        ("clean", true),
-    ];
     let mut kernel_checked = 0;
-    for (step, new) in steps {
+    for (step, new) in STEPS {
         let img = tmp.path().join(format!("{step}.img"));
         std::fs::copy(&base, &img).unwrap();
         let out = blockimg_cmd()
@@ -114,56 +181,55 @@ fn an_add_killed_at_every_step_of_its_commit_leaves_the_old_tree_or_the_new() {
             "{step}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let expect = |found: Option<String>, reader: &str| {
-            let want = new.then(|| "new\n".to_string());
-            assert_eq!(
-                found, want,
-                "{step}: what {reader} reads at /usr/bin/added/sub/file"
-            );
-        };
-        // blockimg's reader, replaying in memory.
-        expect(blockimg_cat(&img, "/usr/bin/added/sub/file"), "blockimg");
-        assert_eq!(
-            blockimg_cat(&img, "/etc/hostname").as_deref(),
-            Some("old\n"),
-            "{step}"
-        );
-        // e2fsck: nothing to fix beyond the journal, then clean.
-        let fs = tmp.path().join(format!("{step}.fs"));
-        partition(&img, &fs);
-        let fy = tool("e2fsck").arg("-fy").arg(&fs).output().unwrap();
-        let report = String::from_utf8_lossy(&fy.stdout).into_owned();
-        assert!(
-            matches!(fy.status.code(), Some(0 | 1)),
-            "{step}: e2fsck -fy exited {:?}:\n{report}",
-            fy.status.code()
-        );
-        for line in report.lines() {
-            assert!(
-                !line.contains("Fix?") && !line.contains("Clear?") && !line.contains("FIXED"),
-                "{step}: e2fsck had to repair more than the journal:\n{report}"
-            );
-        }
-        e2fsck_clean(&fs, 0);
-        let replayed = tool("debugfs")
-            .args(["-R", "cat /usr/bin/added/sub/file"])
-            .arg(&fs)
+        kernel_checked += usize::from(check_state(&img, step, new, "/usr/bin/added/sub/file", 300));
+    }
+    if kernel_checked == 0 {
+        eprintln!("SKIPPED part: the kernel's replay (no loop mounts here)");
+    }
+}
+
+#[test]
+fn a_mount_daemon_killed_at_every_step_of_its_commit_leaves_the_old_tree_or_the_new() {
+    if !require_e2fsprogs() || !require_fuse() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = base_image(tmp.path());
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut kernel_checked = 0;
+    for (step, new) in STEPS {
+        let img = tmp.path().join(format!("{step}.img"));
+        std::fs::copy(&base, &img).unwrap();
+        let mounted = blockimg_cmd()
+            .env("BLOCKIMG_CRASH_AT", step)
+            .args(["mount".as_ref(), img.as_os_str(), mnt.as_os_str()])
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&replayed.stdout).into_owned();
-        expect((!text.is_empty()).then_some(text), "e2fsck's replay");
-        // The kernel replays the journal when it mounts.
-        if let Some(mount) = LoopMount::new(&img, PART_OFFSET, FS, false) {
-            let found = std::fs::read_to_string(mount.path().join("usr/bin/added/sub/file")).ok();
-            expect(found, "the kernel");
-            let tools = std::fs::read_dir(mount.path().join("usr/bin"))
-                .unwrap()
-                .count();
-            assert_eq!(tools, 300 + usize::from(new), "{step}");
-            mount.unmount();
-            kernel_checked += 1;
-            e2fsck_clean(&img, PART_OFFSET);
+        assert!(
+            mounted.status.success(),
+            "{step}: {}",
+            String::from_utf8_lossy(&mounted.stderr)
+        );
+        std::fs::create_dir(mnt.join("usr/bin/added")).unwrap();
+        std::fs::create_dir(mnt.join("usr/bin/added/sub")).unwrap();
+        std::fs::write(mnt.join("usr/bin/added/sub/file"), "new\n").unwrap();
+        std::fs::write(mnt.join("usr/bin/added/big"), vec![7u8; 300_000]).unwrap();
+        let umount = blockimg_cmd()
+            .args(["umount".as_ref(), mnt.as_os_str()])
+            .output()
+            .unwrap();
+        if is_mounted(&mnt) {
+            lazy_unmount(&mnt);
         }
+        // The daemon died in its commit (umount says it ended without
+        // committing), or committed when the step does not occur.
+        let said = String::from_utf8_lossy(&umount.stderr).into_owned();
+        assert!(
+            umount.status.success() || said.contains("without committing"),
+            "{step}: {said}"
+        );
+        kernel_checked += usize::from(check_state(&img, step, new, "/usr/bin/added/sub/file", 300));
     }
     if kernel_checked == 0 {
         eprintln!("SKIPPED part: the kernel's replay (no loop mounts here)");
@@ -229,5 +295,149 @@ fn an_in_place_commit_writes_only_the_blocks_it_reports() {
     eprintln!(
         "one small file: {changed} blocks changed of {} ({reported} reported)",
         after.len() / bs
+    );
+}
+
+#[test]
+fn what_cannot_change_in_place_is_rewritten_whole_and_says_why() {
+    if !require_e2fsprogs() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("big"), vec![1u8; 30 << 20]).unwrap();
+    std::fs::write(root.join("kept"), vec![3u8; 50 << 20]).unwrap();
+    let img = tmp.path().join("disk.img");
+    mkdisk([
+        "--size".as_ref(),
+        "112M".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        img.as_os_str(),
+    ])
+    .assert_success();
+    // A bigger file in place of the big one: its new blocks cannot share
+    // the old ones' space before the commit, but a rewrite fits.
+    let bigger = tmp.path().join("bigger");
+    std::fs::write(&bigger, vec![2u8; 34 << 20]).unwrap();
+    let out = blockimg_cmd()
+        .args([
+            "add".as_ref(),
+            img.as_os_str(),
+            bigger.as_os_str(),
+            "/big".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("rewritten whole: the change needs"), "{said}");
+    e2fsck_clean(&img, PART_OFFSET);
+    let fs = tmp.path().join("disk.fs");
+    partition(&img, &fs);
+    let size = tool("debugfs")
+        .args(["-R", "stat /big"])
+        .arg(&fs)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&size.stdout).contains(&format!("Size: {}", 34 << 20)));
+
+    // Without a journal, every commit is a rewrite: of the whole tree,
+    // though add reads only the part it changes to try in place first.
+    let nested = tmp.path().join("nested");
+    std::fs::create_dir_all(nested.join("keep/deep")).unwrap();
+    std::fs::write(nested.join("keep/deep/file"), "kept\n").unwrap();
+    let plain = tmp.path().join("plain.img");
+    mkdisk([
+        "--size".as_ref(),
+        "16M".as_ref(),
+        "--no-journal".as_ref(),
+        "--root".as_ref(),
+        nested.as_os_str(),
+        plain.as_os_str(),
+    ])
+    .assert_success();
+    let out = blockimg_cmd()
+        .args([
+            "add".as_ref(),
+            plain.as_os_str(),
+            bigger.as_os_str(),
+            "/x".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "34 MiB fit in a 16 MiB image");
+    let small = tmp.path().join("small");
+    std::fs::write(&small, "x\n").unwrap();
+    let out = blockimg_cmd()
+        .args([
+            "add".as_ref(),
+            plain.as_os_str(),
+            small.as_os_str(),
+            "/x".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("rewritten whole: the filesystem has no internal journal"),
+        "{said}"
+    );
+    e2fsck_clean(&plain, PART_OFFSET);
+}
+
+#[test]
+fn an_add_keeps_the_links_of_a_replaced_file_that_it_did_not_read() {
+    if !require_e2fsprogs() {
+        return;
+    }
+    // /a/f and /b/g are one file; add reads only / and /a.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::create_dir_all(root.join("b")).unwrap();
+    std::fs::write(root.join("a/f"), "shared\n").unwrap();
+    std::fs::hard_link(root.join("a/f"), root.join("b/g")).unwrap();
+    let img = tmp.path().join("disk.img");
+    mkdisk([
+        "--size".as_ref(),
+        "32M".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        img.as_os_str(),
+    ])
+    .assert_success();
+    let replacement = tmp.path().join("replacement");
+    std::fs::write(&replacement, "replaced\n").unwrap();
+    let out = blockimg_cmd()
+        .args([
+            "add".as_ref(),
+            img.as_os_str(),
+            replacement.as_os_str(),
+            "/a/f".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && said.contains("changed in place"),
+        "{said}"
+    );
+    e2fsck_clean(&img, PART_OFFSET);
+    assert_eq!(blockimg_cat(&img, "/a/f").as_deref(), Some("replaced\n"));
+    assert_eq!(blockimg_cat(&img, "/b/g").as_deref(), Some("shared\n"));
+    let fs = tmp.path().join("disk.fs");
+    partition(&img, &fs);
+    let stat = tool("debugfs")
+        .args(["-R", "stat /b/g"])
+        .arg(&fs)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&stat.stdout).contains("Links: 1 "),
+        "{}",
+        String::from_utf8_lossy(&stat.stdout)
     );
 }

@@ -4,27 +4,16 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use blockimg_tests::fixture::{self, FixtureOptions};
 use blockimg_tests::image::{ext4view_model, image_model, open_ext4};
 use blockimg_tests::model::{Compare, Kind, Model};
 use blockimg_tests::mount::LoopMount;
-use blockimg_tests::tools::{self, tool};
+use blockimg_tests::tools::{self, run_ok, tool};
 use blockimg_tests::{
     debugfs_htree, debugfs_stat, debugfs_xattrs, dumpe2fs_h, e2fsck, e2fsck_clean, host,
     require_e2fsprogs, require_tool, sfdisk_dump, PART_OFFSET,
 };
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `mke2fs -t ext4 -b 4096 -d SRC` into a new file of `size` (a mke2fs size
 /// such as `256M`), optionally at a byte offset.

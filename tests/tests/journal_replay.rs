@@ -8,12 +8,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use blockimg::ext4::read::{replay_in_place, Ext4Reader};
+use blockimg_tests::fuse::{require_fuse, FuseMount};
 use blockimg_tests::model::{Compare, Model};
 use blockimg_tests::mount::LoopMount;
-use blockimg_tests::tools::{dumpe2fs_h, tool};
+use blockimg_tests::tools::{dumpe2fs_h, run_ok, sha256_file, tool};
 use blockimg_tests::{
     blockimg_cmd, e2fsck_clean, host, is_root, mkdisk, require_e2fsprogs, RunOutput,
 };
@@ -22,17 +22,6 @@ const BS: u64 = 4096;
 /// The jbd2 magic, which a block copied into the journal must not begin
 /// with (jbd2 escapes it).
 const MAGIC: [u8; 4] = [0xC0, 0x3B, 0x39, 0x98];
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Runs debugfs's commands `cmds` read-write on `img`.
 fn debugfs_w(img: &Path, cmds: &str) {
@@ -379,6 +368,22 @@ fn a_kernel_journal_left_dirty_reads_as_the_kernel_recovers_it() {
     }
     let (theirs, _) = extracted(&fscked(&img), tmp.path());
     theirs.assert_same(&ours, &cmp, "e2fsck -fy vs blockimg");
+
+    // A read-only mount shows the filesystem as replayed and leaves the
+    // image as it was.
+    if require_fuse() {
+        let before = sha256_file(&img);
+        let mnt = tmp.path().join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        let mount = FuseMount::new(img.as_os_str(), &mnt, &["--ro"]);
+        host::walk(mount.path()).assert_same(&ours, &cmp, "a read-only mount vs blockimg get");
+        mount.umount().assert_success();
+        assert_eq!(
+            sha256_file(&img),
+            before,
+            "a read-only mount changed the image"
+        );
+    }
 
     // add replays into the image first.
     let added = tmp.path().join("added.txt");

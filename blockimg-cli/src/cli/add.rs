@@ -13,7 +13,7 @@ use blockimg::{Error, Result};
 
 use blockimg::source::root::load_archive;
 
-use super::common::{commit_steps, describe_commit, parse_owner};
+use super::common::{commit_steps, parse_owner};
 
 /// Arguments of `blockimg add`.
 #[derive(clap::Args)]
@@ -83,10 +83,6 @@ pub fn run(args: AddArgs) -> Result<()> {
         );
     }
     eprintln!("{}: {} entries added", spec.path.display(), summary.entries);
-    eprintln!(
-        "{}: {}",
-        spec.path.display(),
-        describe_commit(&summary.commit)
-    );
+    eprintln!("{}: {}", spec.path.display(), summary.commit);
     Ok(())
 }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use blockimg::ext4::update::CommitStep;
-use blockimg::image::Commit;
 use blockimg::source::root::TreeAdjust;
 use blockimg::source::tar::OutsideRoot;
 
@@ -80,16 +79,5 @@ pub fn commit_steps() -> impl FnMut(CommitStep) {
                 libc::kill(libc::getpid(), libc::SIGKILL);
             }
         }
-    }
-}
-
-/// How a commit changed an image, in words.
-pub fn describe_commit(commit: &Commit) -> String {
-    match commit {
-        Commit::InPlace(s) => format!(
-            "changed in place: {} inodes, {} new blocks, {} metadata blocks through the journal",
-            s.inodes, s.new_blocks, s.metadata_blocks
-        ),
-        Commit::Rewritten { reason } => format!("rewritten whole: {reason}"),
     }
 }

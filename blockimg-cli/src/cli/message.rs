@@ -47,6 +47,7 @@ fn flag(option: &str) -> Option<&'static str> {
         "block size" => "--block-size",
         "UUID" => "--uuid",
         "threads" => "--threads",
+        "allow_other" => "-o allow_other",
         "ESP size" => "--esp-size",
         _ => return None,
     })

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use blockimg::disk::ImageSpec;
 use blockimg::image::ExistingFilesystem;
-use fuse_mount::{Error, MountOptions, Result};
+use fuse_mount::{Access, Error, MountOptions, Result};
 
 use super::common::commit_steps;
 
@@ -42,6 +42,16 @@ pub struct MountArgs {
     /// several clients working at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
+    /// Mount options in FUSE's form, comma-separated, repeatable:
+    /// `allow_other` (every user may use the mount, held to the image's
+    /// owners and modes; the default when root mounts without fakeroot),
+    /// `allow_root` (only the user who mounted and root),
+    /// `default_permissions` (the kernel checks owners and modes: always,
+    /// except with fakeroot), `ro`, `rw`, `fakeroot`, `owner=UID:GID`.
+    /// A user other than root needs `user_allow_other` in /etc/fuse.conf
+    /// for `allow_other` and `allow_root`.
+    #[arg(short = 'o', value_name = "OPT[,OPT...]")]
+    pub options: Vec<String>,
 }
 
 /// `blockimg umount`.
@@ -53,16 +63,97 @@ pub struct UmountArgs {
 
 impl MountArgs {
     /// The library's options for these arguments: the image spec parsed,
-    /// then `--owner` (so that a bad image spec is reported first).
+    /// then `--owner` and the `-o` options (so that a bad image spec is
+    /// reported first).
     pub fn options(self) -> Result<MountOptions> {
         let image = ImageSpec::parse(&self.image)?;
-        let owner = self.owner.as_deref().map(parse_owner).transpose()?;
+        let owner = self
+            .owner
+            .as_deref()
+            .map(|value| parse_owner("--owner", value))
+            .transpose()?;
+        let mut o = OptionList {
+            read_only: self.ro.then_some("--ro"),
+            owner,
+            fakeroot: self.fakeroot,
+            ..OptionList::default()
+        };
+        for option in self.options.iter().flat_map(|list| list.split(',')) {
+            o.add(option)?;
+        }
+        if o.fakeroot && o.default_permissions {
+            return Err(invalid(
+                "default_permissions",
+                "fakeroot turns permission checks off".into(),
+            ));
+        }
         Ok(MountOptions::new(image, self.mountpoint)
             .foreground(self.foreground)
-            .read_only(self.ro)
-            .owner(owner)
-            .fakeroot(self.fakeroot)
-            .threads(self.threads))
+            .read_only(o.read_only.is_some())
+            .owner(o.owner)
+            .fakeroot(o.fakeroot)
+            .threads(self.threads)
+            .access(o.access))
+    }
+}
+
+/// The flags and `-o` options, as they are added.
+#[derive(Default)]
+struct OptionList {
+    /// `ro` or `rw`, and which (the first given).
+    read_only: Option<&'static str>,
+    read_write: bool,
+    owner: Option<(u32, u32)>,
+    fakeroot: bool,
+    default_permissions: bool,
+    access: Option<Access>,
+}
+
+impl OptionList {
+    /// Adds option `option` of a `-o` list.
+    fn add(&mut self, option: &str) -> Result<()> {
+        match option.split_once('=') {
+            Some(("owner", value)) => self.owner = Some(parse_owner("-o owner", value)?),
+            Some(_) => return Err(invalid(option, "not a known option".into())),
+            None => match option {
+                "" => {}
+                "ro" => self.read_only = Some("ro"),
+                "rw" => self.read_write = true,
+                "fakeroot" => self.fakeroot = true,
+                "default_permissions" => self.default_permissions = true,
+                "allow_other" => self.allow(Access::Everyone)?,
+                "allow_root" => self.allow(Access::MounterAndRoot)?,
+                _ => return Err(invalid(option, format!("not a known option ({KNOWN})"))),
+            },
+        }
+        if let (Some(ro), true) = (self.read_only, self.read_write) {
+            return Err(invalid("rw", format!("{ro} asks for the opposite")));
+        }
+        Ok(())
+    }
+
+    /// `allow_other` or `allow_root`: one of them.
+    fn allow(&mut self, access: Access) -> Result<()> {
+        match self.access {
+            Some(other) if other != access => Err(invalid(
+                "allow_other",
+                "allow_other and allow_root exclude each other".into(),
+            )),
+            _ => {
+                self.access = Some(access);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The `-o` options `blockimg mount` takes.
+const KNOWN: &str = "allow_other, allow_root, default_permissions, ro, rw, fakeroot, owner=UID:GID";
+
+fn invalid(option: &str, reason: String) -> Error {
+    Error::InvalidOption {
+        option: format!("-o {option}"),
+        reason,
     }
 }
 
@@ -91,11 +182,12 @@ pub fn run_umount(args: UmountArgs) -> Result<()> {
     Ok(())
 }
 
-/// `UID:GID`, both numeric. Checked after the command line is parsed, as
-/// an error of the command (exit status 1) rather than one of its usage.
-fn parse_owner(value: &str) -> Result<(u32, u32)> {
+/// `UID:GID`, both numeric, the value of `flag`. Checked after the
+/// command line is parsed, as an error of the command (exit status 1)
+/// rather than one of its usage.
+fn parse_owner(flag: &str, value: &str) -> Result<(u32, u32)> {
     let invalid = || Error::InvalidOption {
-        option: "--owner".into(),
+        option: flag.into(),
         reason: format!("{value:?} is not UID:GID (numeric)"),
     };
     let (uid, gid) = value.split_once(':').ok_or_else(invalid)?;
@@ -156,6 +248,65 @@ mod tests {
         let options = mount_args(&all).unwrap().options().unwrap();
         assert!(options.foreground && options.fakeroot && !options.read_only);
         assert_eq!((options.owner, options.threads), (Some((1000, 100)), 64));
+    }
+
+    #[test]
+    fn fuse_options_are_aliases_of_the_flags() {
+        let args = [
+            "disk.img",
+            "mnt",
+            "-o",
+            "ro,fakeroot",
+            "-o",
+            "owner=1000:100",
+        ];
+        let options = mount_args(&args).unwrap().options().unwrap();
+        assert!(options.read_only && options.fakeroot);
+        assert_eq!((options.owner, options.access), (Some((1000, 100)), None));
+        let args = [
+            "disk.img",
+            "mnt",
+            "-o",
+            "allow_other,default_permissions,rw",
+        ];
+        let options = mount_args(&args).unwrap().options().unwrap();
+        assert_eq!(options.access, Some(Access::Everyone));
+        assert!(!options.read_only);
+        let args = ["disk.img", "mnt", "-oallow_root"];
+        let options = mount_args(&args).unwrap().options().unwrap();
+        assert_eq!(options.access, Some(Access::MounterAndRoot));
+    }
+
+    #[test]
+    fn contradicting_or_unknown_fuse_options_are_refused() {
+        for (list, message) in [
+            (
+                "allow_other,allow_root",
+                "invalid -o allow_other: allow_other and allow_root exclude each other",
+            ),
+            ("ro,rw", "invalid -o rw: ro asks for the opposite"),
+            (
+                "fakeroot,default_permissions",
+                "invalid -o default_permissions: fakeroot turns permission checks off",
+            ),
+            (
+                "owner=1",
+                "invalid -o owner: \"1\" is not UID:GID (numeric)",
+            ),
+            ("size=1", "invalid -o size=1: not a known option"),
+        ] {
+            let args = mount_args(&["disk.img", "mnt", "-o", list]).unwrap();
+            assert_eq!(args.options().unwrap_err().to_string(), message, "{list}");
+        }
+        let args = mount_args(&["disk.img", "mnt", "--ro", "-o", "rw"]).unwrap();
+        let err = args.options().unwrap_err().to_string();
+        assert_eq!(err, "invalid -o rw: --ro asks for the opposite");
+        let args = mount_args(&["disk.img", "mnt", "-o", "noexec"]).unwrap();
+        let err = args.options().unwrap_err().to_string();
+        assert!(
+            err.contains("not a known option (allow_other, allow_root"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -164,32 +164,6 @@ impl Geometry {
         self.inodes_per_group * self.groups
     }
 
-    /// First block of `group`.
-    pub fn group_first_block(&self, group: u32) -> u64 {
-        self.first_data_block + u64::from(group) * u64::from(self.blocks_per_group)
-    }
-
-    /// Number of blocks in `group` (the last group may be short).
-    pub fn group_len(&self, group: u32) -> u64 {
-        let start = self.group_first_block(group);
-        (self.blocks_count - start).min(u64::from(self.blocks_per_group))
-    }
-
-    /// Group holding `block`.
-    pub fn group_of(&self, block: u64) -> u32 {
-        ((block - self.first_data_block) / u64::from(self.blocks_per_group)) as u32
-    }
-
-    /// Blocks at the start of `group` taken by a superblock backup and the
-    /// group descriptor table (0 when the group has no backup).
-    pub fn backup_blocks(&self, group: u32) -> u64 {
-        if has_super(group) {
-            1 + u64::from(self.gdt_blocks) + u64::from(self.reserved_gdt_blocks)
-        } else {
-            0
-        }
-    }
-
     /// Number of groups in one flex group.
     pub fn groups_per_flex(&self) -> u32 {
         1 << LOG_GROUPS_PER_FLEX
@@ -221,6 +195,64 @@ fn reserved_gdt_blocks(
         .div_ceil(per_block)
         .saturating_sub(u64::from(gdt_blocks));
     wanted.min(u64::from(block_size / 4)) as u32
+}
+
+impl GroupLayout for Geometry {
+    fn first_data_block(&self) -> u64 {
+        self.first_data_block
+    }
+
+    fn blocks_per_group(&self) -> u32 {
+        self.blocks_per_group
+    }
+
+    fn blocks_count(&self) -> u64 {
+        self.blocks_count
+    }
+
+    fn descriptor_blocks(&self) -> u64 {
+        u64::from(self.gdt_blocks) + u64::from(self.reserved_gdt_blocks)
+    }
+}
+
+/// Where the block groups of a filesystem lie, from a few superblock
+/// figures: shared by the planner's [`Geometry`] and an in-place update's.
+pub(crate) trait GroupLayout {
+    /// `s_first_data_block`.
+    fn first_data_block(&self) -> u64;
+    /// `s_blocks_per_group`.
+    fn blocks_per_group(&self) -> u32;
+    /// Blocks in the filesystem.
+    fn blocks_count(&self) -> u64;
+    /// Blocks of the group descriptor table and its reserve after each
+    /// superblock copy.
+    fn descriptor_blocks(&self) -> u64;
+
+    /// First block of `group`.
+    fn group_first_block(&self, group: u32) -> u64 {
+        self.first_data_block() + u64::from(group) * u64::from(self.blocks_per_group())
+    }
+
+    /// Number of blocks in `group` (the last group may be short).
+    fn group_len(&self, group: u32) -> u64 {
+        let start = self.group_first_block(group);
+        (self.blocks_count() - start).min(u64::from(self.blocks_per_group()))
+    }
+
+    /// Group holding `block`.
+    fn group_of(&self, block: u64) -> u32 {
+        ((block - self.first_data_block()) / u64::from(self.blocks_per_group())) as u32
+    }
+
+    /// Blocks at the start of `group` taken by a superblock backup and the
+    /// group descriptor table (0 when the group has no backup).
+    fn backup_blocks(&self, group: u32) -> u64 {
+        if has_super(group) {
+            1 + self.descriptor_blocks()
+        } else {
+            0
+        }
+    }
 }
 
 /// Whether `group` carries a superblock backup under sparse_super: groups

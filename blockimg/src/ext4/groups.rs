@@ -5,7 +5,7 @@
 use super::alloc::Run;
 use super::csum::Checksummer;
 use super::format::group_desc::{BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_ITABLE_ZEROED};
-use super::geometry::{has_super, Geometry, INODE_SIZE};
+use super::geometry::{has_super, Geometry, GroupLayout, INODE_SIZE};
 use super::pieces::{Piece, PieceKind, Slot};
 use super::superblock::GroupDesc;
 use crate::tree::Tree;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::alloc::{Allocator, Run};
 use super::extent;
-use super::geometry::Geometry;
+use super::geometry::{Geometry, GroupLayout};
 use super::pieces::{
     logical_runs, map_extents, push_tree_pieces, InodePlan, Piece, PieceKind, Slot,
 };

@@ -11,7 +11,7 @@ use super::rewrite::{Commit, ExistingFilesystem};
 use crate::disk::ImageSpec;
 use crate::error::{Error, Result};
 use crate::ext4::read::Replayed;
-use crate::ext4::update::CommitStep;
+use crate::ext4::update::{CommitStep, UpdateOutcome};
 use crate::lock::ImageLock;
 use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 
@@ -32,7 +32,7 @@ use crate::tree::{Metadata, Node, NodeId, NodeKind, Timestamp, Tree};
 /// let (tree, file) = blockimg::source::dir::scan_path(&dir.path().join("motd"))?;
 /// // Root-owned, mode 0644, whatever the host file says.
 /// let options = AddOptions { owner: Some((0, 0)), mode: Some(0o644), ..Default::default() };
-/// add(&spec, &tree, file, b"/etc/motd", options)?;
+/// add(&spec, &tree, file, b"/etc/motd", options, &mut |_| {})?;
 /// let fs = spec.open_ext4()?;
 /// assert_eq!(fs.stat(fs.lookup(b"/etc/motd")?)?.meta.permissions, 0o644);
 /// # let _: Option<AddSummary> = None;
@@ -140,32 +140,80 @@ pub fn add(
     let replayed = ExistingFilesystem::replay_journal(spec)?;
     let (existing, reader) = ExistingFilesystem::open(spec, lock)?;
     existing.check_rewritable()?;
-    let loaded = existing.load(&reader)?;
-    let mut tree = loaded.tree.clone();
-    let mut graft = Graft {
-        tree: &mut tree,
-        source,
-        options,
-        copied: HashMap::new(),
-        entries: 0,
-        now: Timestamp::now(),
+    // Only the directories the addition may touch are read: those on the
+    // way to `dest`, and, when a directory is added, those below it.
+    let dest_path = normalised(dest);
+    let recursive = source.node(node).is_dir();
+    let loaded = existing.load_where(&reader, &|dir: &[u8]| touches(dir, &dest_path, recursive))?;
+    let graft = |mut tree: Tree| -> Result<(Tree, u64)> {
+        let mut graft = Graft {
+            tree: &mut tree,
+            source,
+            options,
+            copied: HashMap::new(),
+            entries: 0,
+            now: Timestamp::now(),
+        };
+        graft.at_path(node, dest)?;
+        let entries = graft.entries;
+        Ok((tree, entries))
     };
-    graft.at_path(node, dest)?;
-    let entries = graft.entries;
+    let (tree, entries) = graft(loaded.tree.clone())?;
     // Nodes of the tree as read keep their numbers; grafted ones follow.
     let old_len = loaded.tree.len();
     let origin = |id: NodeId| (id.index() < old_len).then_some(id);
-    let commit = existing
-        .commit(&reader, &loaded, &tree, &origin, step)
-        .map_err(|e| Error::Unchanged {
-            image: existing.path.clone(),
-            source: Box::new(e),
-        })?;
+    let unchanged = |e| Error::Unchanged {
+        image: existing.path.clone(),
+        source: Box::new(e),
+    };
+    let commit = match existing
+        .update_in_place(&reader, &loaded, &tree, &origin, step)
+        .map_err(unchanged)?
+    {
+        UpdateOutcome::Updated(summary) => Commit::InPlace(summary),
+        // A rewrite needs the whole tree.
+        UpdateOutcome::NotInPlace(reason) => {
+            let (whole, _) = graft(reader.read_tree()?)?;
+            existing.rewrite_filesystem(&whole).map_err(unchanged)?;
+            Commit::Rewritten { reason }
+        }
+    };
     Ok(AddSummary {
         entries,
         replayed,
         commit,
     })
+}
+
+/// `dest` as the reader names directories: `/` then the components
+/// joined by `/`, without empty or `.` components.
+fn normalised(dest: &[u8]) -> Vec<u8> {
+    let mut path = Vec::new();
+    for name in dest
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+    {
+        path.push(b'/');
+        path.extend_from_slice(name);
+    }
+    if path.is_empty() {
+        path.push(b'/');
+    }
+    path
+}
+
+/// Whether an addition at `dest` (below it too when `recursive`) may
+/// change directory `dir`: `dir` is `dest`, one of its ancestors, or, when
+/// `recursive`, below it.
+fn touches(dir: &[u8], dest: &[u8], recursive: bool) -> bool {
+    let under = |parent: &[u8], child: &[u8]| {
+        parent == b"/"
+            || child == parent
+            || child
+                .strip_prefix(parent)
+                .is_some_and(|r| r.starts_with(b"/"))
+    };
+    under(dir, dest) || (recursive && under(dest, dir))
 }
 
 /// Copies nodes of a source tree into the image's tree.

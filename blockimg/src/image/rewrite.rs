@@ -35,7 +35,7 @@ use crate::ext4::update::{update, CommitStep, Existing, UpdateOutcome, UpdateSum
 use crate::ext4::{Ext4Options, Ext4Plan};
 use crate::lock::{Access, ImageLock};
 use crate::sink::{Sink, SparseFile};
-use crate::tree::{NodeId, Timestamp, Tree};
+use crate::tree::{Node, NodeId, NodeKind, Timestamp, Tree};
 
 /// Offset of `s_hash_seed` from the filesystem's start (superblock at
 /// 1024, field at 0xEC).
@@ -52,6 +52,98 @@ pub struct Loaded {
     pub tree: Tree,
     /// The inode number of each node, by [`NodeId`] index.
     pub inos: Vec<u32>,
+    /// Whether every directory's entries were read: only then may a
+    /// commit rewrite the filesystem from the tree.
+    pub complete: bool,
+}
+
+impl Loaded {
+    /// The part of this tree a change touches: the directories `expand`
+    /// accepts have their entries (the root always), the others are
+    /// directories without entries; with, for each node of this tree, its
+    /// node in the part (`None` when it is not there). A commit of a
+    /// change confined to that part compares it alone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::image::Loaded;
+    /// use blockimg::tree::{Metadata, Node, NodeKind, Timestamp, Tree};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// let meta = Metadata::directory(Timestamp::from_secs(0));
+    /// let mut tree = Tree::new(meta.clone());
+    /// let etc = tree.add(Tree::ROOT, b"etc", Node::new(meta.clone(), NodeKind::Directory(Default::default())))?;
+    /// tree.add(etc, b"ssh", Node::new(meta, NodeKind::Directory(Default::default())))?;
+    /// let loaded = Loaded { tree, inos: vec![2, 12, 13], complete: true };
+    /// let (part, map) = loaded.restricted(&|_| false);
+    /// assert_eq!(part.tree.len(), 2); // the root and /etc, without its entries
+    /// assert_eq!(part.inos, [2, 12]);
+    /// assert!(map[2].is_none() && !part.complete);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn restricted(&self, expand: &dyn Fn(NodeId) -> bool) -> (Loaded, Vec<Option<NodeId>>) {
+        let old = &self.tree;
+        let mut tree = Tree::new(old.node(Tree::ROOT).meta.clone());
+        tree.node_mut(Tree::ROOT).xattrs = old.node(Tree::ROOT).xattrs.clone();
+        let mut map = vec![None; old.len()];
+        let mut inos = vec![self.inos.first().copied().unwrap_or(2)];
+        if let Some(root) = map.first_mut() {
+            *root = Some(Tree::ROOT);
+        }
+        let mut queue = std::collections::VecDeque::from([Tree::ROOT]);
+        while let Some(dir) = queue.pop_front() {
+            let Some(part_dir) = map.get(dir.index()).copied().flatten() else {
+                continue;
+            };
+            let Some(entries) = old.entries(dir) else {
+                continue;
+            };
+            for (name, &child) in entries {
+                let known = map.get(child.index()).copied().flatten();
+                let id = match known {
+                    Some(id) => {
+                        // A second name of a file already placed (names
+                        // are unique in a directory, so this cannot fail).
+                        let _ = tree.link(part_dir, name, id);
+                        continue;
+                    }
+                    None => {
+                        let node = old.node(child);
+                        let kind = match &node.kind {
+                            NodeKind::Directory(_) => NodeKind::Directory(Default::default()),
+                            other => other.clone(),
+                        };
+                        let copy = Node {
+                            meta: node.meta.clone(),
+                            kind,
+                            xattrs: node.xattrs.clone(),
+                        };
+                        let Ok(id) = tree.add(part_dir, name, copy) else {
+                            continue;
+                        };
+                        id
+                    }
+                };
+                if let Some(slot) = map.get_mut(child.index()) {
+                    *slot = Some(id);
+                }
+                inos.push(self.inos.get(child.index()).copied().unwrap_or(0));
+                if old.node(child).is_dir() && expand(child) {
+                    queue.push_back(child);
+                }
+            }
+        }
+        (
+            Loaded {
+                tree,
+                inos,
+                complete: false,
+            },
+            map,
+        )
+    }
 }
 
 /// How [`ExistingFilesystem::commit`] changed the image.
@@ -64,6 +156,21 @@ pub enum Commit {
         /// Why the change could not be made in place.
         reason: String,
     },
+}
+
+impl std::fmt::Display for Commit {
+    /// The commit in words: `changed in place: 2 inodes, 2 new blocks, 6
+    /// metadata blocks through the journal`, or `rewritten whole: REASON`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Commit::InPlace(s) => write!(
+                f,
+                "changed in place: {} inodes, {} new blocks, {} metadata blocks through the journal",
+                s.inodes, s.new_blocks, s.metadata_blocks
+            ),
+            Commit::Rewritten { reason } => write!(f, "rewritten whole: {reason}"),
+        }
+    }
 }
 
 /// The filesystem of an image, opened to be read and rewritten.
@@ -370,7 +477,8 @@ impl ExistingFilesystem {
     /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"32M\"\n[[output]]\npath = \"disk.img\"\n";
     /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
     /// let spec = ImageSpec::parse(dir.path().join("disk.img").as_os_str())?;
-    /// let (existing, reader) = ExistingFilesystem::open(&spec)?;
+    /// let lock = blockimg::lock::ImageLock::write(&spec.path, "an example")?;
+    /// let (existing, reader) = ExistingFilesystem::open(&spec, lock)?;
     /// let loaded = existing.load(&reader)?;
     /// let mut tree = loaded.tree.clone();
     /// let meta = Metadata { permissions: 0o644, ..Metadata::directory(Timestamp::from_secs(0)) };
@@ -392,6 +500,33 @@ impl ExistingFilesystem {
         origin: &dyn Fn(NodeId) -> Option<NodeId>,
         step: &mut dyn FnMut(CommitStep),
     ) -> Result<Commit> {
+        match self.update_in_place(reader, loaded, new, origin, step)? {
+            UpdateOutcome::Updated(summary) => Ok(Commit::InPlace(summary)),
+            UpdateOutcome::NotInPlace(reason) if loaded.complete => {
+                self.rewrite_filesystem(new)?;
+                Ok(Commit::Rewritten { reason })
+            }
+            UpdateOutcome::NotInPlace(reason) => Err(Error::InvalidOption {
+                option: "tree".into(),
+                reason: format!(
+                    "{reason}, and a rewrite needs the whole tree, which was read only in part; nothing was written"
+                ),
+            }),
+        }
+    }
+
+    /// The in-place half of [`ExistingFilesystem::commit`]: writes what
+    /// changed, through the journal, or writes nothing and says why it
+    /// cannot ([`crate::ext4::update::update`]). `loaded` may be a part of
+    /// the tree ([`ExistingFilesystem::load_where`]).
+    pub fn update_in_place(
+        &self,
+        reader: &Ext4Reader,
+        loaded: &Loaded,
+        new: &Tree,
+        origin: &dyn Fn(NodeId) -> Option<NodeId>,
+        step: &mut dyn FnMut(CommitStep),
+    ) -> Result<UpdateOutcome> {
         self.check_rewritable()?;
         if self.lock.access() != Access::Write {
             return Err(LockError::NotWriter {
@@ -414,20 +549,36 @@ impl ExistingFilesystem {
             tree: &loaded.tree,
             inos: &loaded.inos,
         };
-        match update(&existing, new, origin, Timestamp::now(), step)? {
-            UpdateOutcome::Updated(summary) => Ok(Commit::InPlace(summary)),
-            UpdateOutcome::NotInPlace(reason) => {
-                self.rewrite_filesystem(new)?;
-                Ok(Commit::Rewritten { reason })
-            }
-        }
+        update(&existing, new, origin, Timestamp::now(), step)
     }
 
     /// Reads the filesystem's tree with the inode number of each node,
     /// for [`ExistingFilesystem::commit`].
     pub fn load(&self, reader: &Ext4Reader) -> Result<Loaded> {
-        let (tree, inos) = reader.read_tree_with_inodes()?;
-        Ok(Loaded { tree, inos })
+        let (tree, inos) = reader.read_tree_where(&|_| true)?;
+        Ok(Loaded {
+            tree,
+            inos,
+            complete: true,
+        })
+    }
+
+    /// [`ExistingFilesystem::load`], reading the entries of only the
+    /// directories whose path (`/`, `/etc`, ...) `expand` accepts: the
+    /// others are loaded as directories without entries, which a commit
+    /// leaves as they are. A change that touches one corner of a large
+    /// filesystem reads only that corner.
+    pub fn load_where(
+        &self,
+        reader: &Ext4Reader,
+        expand: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Loaded> {
+        let (tree, inos) = reader.read_tree_where(expand)?;
+        Ok(Loaded {
+            tree,
+            inos,
+            complete: false,
+        })
     }
 
     /// Copies bytes `from..to` of the image unchanged (all-zero chunks stay

@@ -4,8 +4,16 @@
 use blockimg::tree::Timestamp;
 use fuser::{Errno, FileAttr};
 
-use super::{check_name, errno, Fs, OpResult, SetAttr};
+use super::{check_name, errno, Caller, Fs, OpResult, SetAttr};
 use crate::acl;
+use crate::inode::Kind;
+
+/// Set-user-id.
+const S_ISUID: u16 = 0o4000;
+/// Set-group-id.
+const S_ISGID: u16 = 0o2000;
+/// Group execute.
+const S_IXGRP: u16 = 0o010;
 
 impl Fs {
     /// The attributes of `ino`, as the mount shows them (the configured
@@ -27,13 +35,13 @@ impl Fs {
     pub fn lookup(&mut self, parent: u64, name: &[u8]) -> OpResult<FileAttr> {
         check_name(name)?;
         let ino = *self.dir(parent)?.entries.get(name).ok_or(Errno::ENOENT)?;
-        self.get_mut(ino)?.lookups += 1;
+        self.counted(ino)?.lookups += 1;
         self.attr(ino)
     }
 
     /// The kernel drops `n` references to `ino`.
     pub fn forget(&mut self, ino: u64, n: u64) {
-        if let Ok(inode) = self.get_mut(ino) {
+        if let Ok(inode) = self.counted(ino) {
             inode.lookups = inode.lookups.saturating_sub(n);
         }
         self.reap(ino);
@@ -41,15 +49,45 @@ impl Fs {
 
     /// Counts a reference the kernel takes through `readdirplus`.
     pub fn remember(&mut self, ino: u64) {
-        if let Ok(inode) = self.get_mut(ino) {
+        if let Ok(inode) = self.counted(ino) {
             inode.lookups += 1;
         }
     }
 
-    /// Changes attributes (`chmod`, `chown`, `truncate`, `utimensat`).
-    /// With an owner configured, a `chown` to the ids the owner is shown
-    /// as records the owner.
-    pub fn setattr(&mut self, ino: u64, set: SetAttr) -> OpResult<FileAttr> {
+    /// Clears what makes file `ino` run with other privileges after a
+    /// write or truncation by `caller`, as Linux does when the caller lacks
+    /// `CAP_FSETID` (the kernel leaves this to the daemon,
+    /// `FUSE_HANDLE_KILLPRIV_V2`): S_ISUID, and S_ISGID when group execute
+    /// is on or the caller is not of the file's group. Under `fakeroot`
+    /// every caller acts as root, who keeps them.
+    pub fn kill_privileges(&mut self, caller: Caller, ino: u64) -> OpResult<()> {
+        if self.config.fakeroot {
+            return Ok(());
+        }
+        let inode = self.get(ino)?;
+        let mode = inode.meta.permissions;
+        if mode & (S_ISUID | S_ISGID) == 0 || !matches!(inode.kind, Kind::File(_)) {
+            return Ok(());
+        }
+        let mut kill = S_ISUID;
+        if mode & S_IXGRP != 0 || !caller.in_group(inode.meta.gid) {
+            kill |= S_ISGID;
+        }
+        self.writable()?;
+        let inode = self.get_mut(ino)?;
+        inode.meta.permissions &= !kill;
+        inode.meta.ctime = Timestamp::now();
+        Ok(())
+    }
+
+    /// Changes attributes (`chmod`, `chown`, `truncate`, `utimensat`) for
+    /// `caller`. With an owner configured, a `chown` to the ids the owner
+    /// is shown as records the owner. A `chown` of a file that is not a
+    /// directory clears S_ISUID and S_ISGID, as Linux does for every
+    /// caller (the kernel usually sends the mode that results along); a
+    /// truncation by a caller other than
+    /// root clears them as a write does ([`Fs::kill_privileges`]).
+    pub fn setattr(&mut self, caller: Caller, ino: u64, set: SetAttr) -> OpResult<FileAttr> {
         let set = match self.config.owner {
             Some(((uid, gid), (shown_uid, shown_gid))) => SetAttr {
                 uid: set.uid.map(|id| if id == shown_uid { uid } else { id }),
@@ -72,7 +110,14 @@ impl Fs {
             let inode = self.get_mut(ino)?;
             inode.meta.mtime = now;
         }
+        if set.size.is_some() && caller.uid != 0 {
+            self.kill_privileges(caller, ino)?;
+        }
         let inode = self.get_mut(ino)?;
+        let chown = set.uid.is_some() || set.gid.is_some();
+        if chown && set.mode.is_none() && !matches!(inode.kind, Kind::Dir(_)) {
+            inode.meta.permissions &= !(S_ISUID | S_ISGID);
+        }
         if let Some(mode) = set.mode {
             inode.meta.permissions = (mode & 0o7777) as u16;
             if let Some(access) = inode.xattrs.get_mut(acl::ACCESS) {

@@ -21,7 +21,12 @@ fn fs() -> Fs {
     Fs::new(&tree, files, spill, space, Config::default()).unwrap()
 }
 
-const ME: Caller = Caller { uid: 7, gid: 8 };
+/// A caller whose process is gone: no supplementary groups.
+const ME: Caller = Caller {
+    uid: 7,
+    gid: 8,
+    pid: 0,
+};
 const FILE: NewKind = NewKind::Special {
     mode: libc::S_IFREG,
     rdev: 0,
@@ -70,6 +75,7 @@ fn writes_overlay_and_space_runs_out() {
     fs.write(f, 12, b"LL").unwrap();
     assert_eq!(fs.read(f, 0, 100).unwrap()[8..], *b"\0\0heLLo");
     fs.setattr(
+        ME,
         f,
         SetAttr {
             size: Some(1 << 40),
@@ -127,4 +133,195 @@ impl Fs {
     fn mtime(&self, ino: u64) -> std::time::SystemTime {
         crate::inode::system_time(self.get(ino).map(|i| i.meta.mtime).unwrap_or_default())
     }
+}
+
+/// Another caller, not of `ME`'s group.
+const OTHER: Caller = Caller {
+    uid: 9,
+    gid: 10,
+    pid: 0,
+};
+const ROOT_CALLER: Caller = Caller {
+    uid: 0,
+    gid: 0,
+    pid: 0,
+};
+
+/// Directory `name` of the root, made by `ME`.
+fn mkdir(fs: &mut Fs, name: &[u8]) -> u64 {
+    fs.create(ME, ROOT, name, NewKind::Dir, 0o755)
+        .unwrap()
+        .ino
+        .0
+}
+
+fn mode(fs: &Fs, ino: u64) -> u16 {
+    fs.attr(ino).unwrap().perm
+}
+
+fn set_mode(fs: &mut Fs, ino: u64, mode: u32) {
+    let set = SetAttr {
+        mode: Some(mode),
+        ..Default::default()
+    };
+    fs.setattr(ROOT_CALLER, ino, set).unwrap();
+}
+
+#[test]
+fn writes_and_truncations_by_others_clear_the_set_id_bits() {
+    let mut fs = fs();
+    let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
+    set_mode(&mut fs, f, 0o6777);
+    fs.kill_privileges(OTHER, f).unwrap();
+    assert_eq!(mode(&fs, f), 0o777);
+    // Without group execute, S_ISGID is locking, not set-group-id: kept
+    // for a member of the file's group, cleared for anybody else.
+    set_mode(&mut fs, f, 0o6766);
+    fs.kill_privileges(ME, f).unwrap();
+    assert_eq!(mode(&fs, f), 0o2766);
+    fs.kill_privileges(OTHER, f).unwrap();
+    assert_eq!(mode(&fs, f), 0o766);
+    // A truncation by root keeps them, by anybody else clears them.
+    set_mode(&mut fs, f, 0o6755);
+    let truncate = SetAttr {
+        size: Some(1),
+        ..Default::default()
+    };
+    fs.setattr(ROOT_CALLER, f, truncate).unwrap();
+    assert_eq!(mode(&fs, f), 0o6755);
+    fs.setattr(OTHER, f, truncate).unwrap();
+    assert_eq!(mode(&fs, f), 0o755);
+    // Directories keep theirs.
+    let d = mkdir(&mut fs, b"d");
+    set_mode(&mut fs, d, 0o2775);
+    fs.kill_privileges(OTHER, d).unwrap();
+    assert_eq!(mode(&fs, d), 0o2775);
+}
+
+#[test]
+fn chown_clears_the_set_id_bits_of_files_only() {
+    let mut fs = fs();
+    let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
+    let chown = SetAttr {
+        uid: Some(5),
+        gid: Some(5),
+        ..Default::default()
+    };
+    set_mode(&mut fs, f, 0o6755);
+    fs.setattr(ROOT_CALLER, f, chown).unwrap();
+    assert_eq!(mode(&fs, f), 0o755);
+    set_mode(&mut fs, f, 0o6745); // without group execute too
+    fs.setattr(ME, f, chown).unwrap();
+    assert_eq!(mode(&fs, f), 0o745);
+    let d = mkdir(&mut fs, b"d");
+    set_mode(&mut fs, d, 0o2755);
+    fs.setattr(ROOT_CALLER, d, chown).unwrap();
+    assert_eq!(mode(&fs, d), 0o2755);
+    let attr = fs.attr(d).unwrap();
+    assert_eq!((attr.uid, attr.gid), (5, 5));
+}
+
+#[test]
+fn fakeroot_callers_keep_the_set_id_bits() {
+    let mut fs = fs();
+    fs.config.fakeroot = true;
+    let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
+    set_mode(&mut fs, f, 0o6755);
+    fs.kill_privileges(OTHER, f).unwrap();
+    assert_eq!(mode(&fs, f), 0o6755);
+}
+
+#[test]
+fn setgid_directories_pass_their_group_and_the_bit_on() {
+    let mut fs = fs();
+    let d = mkdir(&mut fs, b"d");
+    let set = SetAttr {
+        mode: Some(0o2777),
+        gid: Some(2000),
+        ..Default::default()
+    };
+    fs.setattr(ROOT_CALLER, d, set).unwrap();
+    let file = fs.create(OTHER, d, b"f", FILE, 0o644).unwrap();
+    assert_eq!((file.uid, file.gid, file.perm), (9, 2000, 0o644));
+    let sub = fs.create(OTHER, d, b"s", NewKind::Dir, 0o700).unwrap();
+    assert_eq!((sub.uid, sub.gid, sub.perm), (9, 2000, 0o2700));
+    let below = fs.create(ME, sub.ino.0, b"t", NewKind::Dir, 0o755).unwrap();
+    assert_eq!((below.gid, below.perm), (2000, 0o2755));
+    // Outside, a caller's own group.
+    let plain = fs.create(OTHER, ROOT, b"p", FILE, 0o644).unwrap();
+    assert_eq!(plain.gid, 10);
+}
+
+#[test]
+fn every_change_of_metadata_moves_ctime() {
+    let mut fs = fs();
+    let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
+    let d = mkdir(&mut fs, b"d");
+    let ctime = |fs: &Fs| fs.attr(f).unwrap().ctime;
+    let mut last = ctime(&fs);
+    let mut moved = |fs: &mut Fs, what: &str, change: &dyn Fn(&mut Fs)| {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        change(fs);
+        let now = ctime(fs);
+        assert!(now > last, "{what} kept ctime");
+        last = now;
+    };
+    moved(&mut fs, "chmod", &|fs| set_mode(fs, f, 0o600));
+    moved(&mut fs, "same mode", &|fs| set_mode(fs, f, 0o600));
+    let chown = SetAttr {
+        uid: Some(1),
+        ..Default::default()
+    };
+    moved(&mut fs, "chown", &|fs| {
+        fs.setattr(ROOT_CALLER, f, chown).unwrap();
+    });
+    let times = SetAttr {
+        mtime: Some(Timestamp::from_secs(5)),
+        ..Default::default()
+    };
+    moved(&mut fs, "utimes", &|fs| {
+        fs.setattr(ROOT_CALLER, f, times).unwrap();
+    });
+    moved(&mut fs, "write", &|fs| {
+        fs.write(f, 0, b"x").unwrap();
+    });
+    let truncate = SetAttr {
+        size: Some(0),
+        ..Default::default()
+    };
+    moved(&mut fs, "truncate", &|fs| {
+        fs.setattr(ME, f, truncate).unwrap();
+    });
+    moved(&mut fs, "link", &|fs| {
+        fs.link(f, d, b"l").unwrap();
+    });
+    moved(&mut fs, "unlink", &|fs| fs.unlink(d, b"l").unwrap());
+    let flags = RenameFlags::empty();
+    moved(&mut fs, "rename", &|fs| {
+        fs.rename(ROOT, b"f", d, b"g", flags).unwrap()
+    });
+    moved(&mut fs, "setxattr", &|fs| {
+        fs.setxattr(f, b"user.k", b"v", 0).unwrap()
+    });
+    moved(&mut fs, "removexattr", &|fs| {
+        fs.removexattr(f, b"user.k").unwrap()
+    });
+}
+
+#[test]
+fn supplementary_groups_come_from_the_callers_process() {
+    let mut groups = vec![0 as libc::gid_t; 256];
+    // SAFETY: getgroups fills at most the buffer's length.
+    let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
+    groups.truncate(usize::try_from(n).unwrap());
+    assert_eq!(super::supplementary_groups(std::process::id()), groups);
+    let me = Caller {
+        uid: 1,
+        gid: 4_000_000,
+        pid: std::process::id(),
+    };
+    assert!(me.in_group(4_000_000));
+    assert!(groups.iter().all(|&g| me.in_group(g)));
+    assert!(!me.in_group(4_000_001) || groups.contains(&4_000_001));
+    assert!(!OTHER.in_group(2000));
 }

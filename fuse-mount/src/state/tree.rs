@@ -1,7 +1,7 @@
 //! The inode table to and from a tree: loaded from the image's tree when
 //! mounting, and the tree a commit writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::sync::Arc;
 
@@ -88,6 +88,7 @@ impl Fs {
             inode_limit: 0,
             config,
             changed: false,
+            dirty: Default::default(),
             dir_handles: HashMap::new(),
             next_handle: 1,
         };
@@ -104,6 +105,44 @@ impl Fs {
     /// links as shared nodes, file data read from the image and the spill
     /// file; with the inode number (this state's) of each node.
     pub fn to_tree(&self) -> blockimg::Result<(Tree, Vec<u64>)> {
+        self.to_tree_where(&|_| true)
+    }
+
+    /// The directories a commit of the changes made so far must read: those
+    /// changed, those naming a changed inode, and every directory above
+    /// them.
+    pub fn changed_dirs(&self) -> HashSet<u64> {
+        let mut dirs: HashSet<u64> = HashSet::from([ROOT]);
+        for (ino, inode) in self.inodes.iter().enumerate() {
+            let Some(Kind::Dir(dir)) = inode.as_ref().map(|i| &i.kind) else {
+                continue;
+            };
+            let ino = ino as u64;
+            if self.dirty.contains(&ino) || dir.entries.values().any(|c| self.dirty.contains(c)) {
+                dirs.insert(ino);
+            }
+        }
+        let mut ancestors = Vec::new();
+        for &dir in &dirs {
+            let mut at = dir;
+            while let Ok(d) = self.dir(at) {
+                if d.parent == at || dirs.contains(&d.parent) {
+                    break;
+                }
+                ancestors.push(d.parent);
+                at = d.parent;
+            }
+        }
+        dirs.extend(ancestors);
+        dirs
+    }
+
+    /// [`Fs::to_tree`] with the entries of only the directories `expand`
+    /// accepts (the others are directories without entries).
+    pub fn to_tree_where(
+        &self,
+        expand: &dyn Fn(u64) -> bool,
+    ) -> blockimg::Result<(Tree, Vec<u64>)> {
         let files: Arc<[File]> = self.files.clone();
         let root = self.get(ROOT).map_err(|_| missing_root())?;
         let mut tree = Tree::new(root.meta.clone());
@@ -127,7 +166,9 @@ impl Fs {
                 let kind = match &inode.kind {
                     Kind::File(data) => NodeKind::File(data.content(&files)),
                     Kind::Dir(_) => {
-                        queue.push_back(ino);
+                        if expand(ino) {
+                            queue.push_back(ino);
+                        }
                         NodeKind::Directory(BTreeMap::new())
                     }
                     Kind::Symlink(target) => NodeKind::Symlink(target.clone()),

@@ -1,7 +1,7 @@
 //! Entry points for the `ext4_structures` fuzz target: each single-structure
 //! parser of the reader fed with arbitrary bytes, under a made-up
 //! filesystem geometry. The image behind the reader is empty, so whatever a
-//! structure points to reads as an error. [`replay`], for the
+//! structure points to reads as an error. `replay`, for the
 //! `ext4_journal` target, replays a whole journal. Not a stable interface.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
@@ -152,7 +152,7 @@ pub(super) fn replay_journal(data: &[u8]) -> crate::Result<Option<(Volume, Repla
     Ok(Some((volume, replayed)))
 }
 
-/// Replays `data` as a journal ([`replay_journal`]) and reads every block
+/// Replays `data` as a journal (`replay_journal`) and reads every block
 /// of the filesystem as replayed. Returns whether the journal replayed;
 /// whatever the bytes, it must not panic, hang or allocate without bound.
 pub fn replay(data: &[u8]) -> bool {

@@ -58,13 +58,19 @@ impl Ext4Reader {
     /// # }
     /// ```
     pub fn read_tree(&self) -> Result<Tree> {
-        Ok(self.read_tree_with_inodes()?.0)
+        Ok(self.read_tree_where(&|_| true)?.0)
     }
 
-    /// [`Ext4Reader::read_tree`], with the inode number of each node (by
+    /// [`Ext4Reader::read_tree`] with the inode number of each node (by
     /// [`NodeId`] index), for an update that writes back only what
-    /// changed.
-    pub(crate) fn read_tree_with_inodes(&self) -> Result<(Tree, Vec<u32>)> {
+    /// changed; only the directories whose path `expand` accepts have
+    /// their entries read (the others are nodes without entries), so that
+    /// a change to one corner of a large filesystem reads only that
+    /// corner.
+    pub(crate) fn read_tree_where(
+        &self,
+        expand: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<(Tree, Vec<u32>)> {
         let mut budget = Budget::new(self);
         let root = self.inode(ROOT_INO)?;
         if root.stat.file_type != FileType::Directory {
@@ -111,7 +117,7 @@ impl Ext4Reader {
                 let id = tree.add(dir_id, &entry.name, node).map_err(in_context)?;
                 ids.insert(entry.ino, id);
                 inos.push(entry.ino);
-                if is_dir {
+                if is_dir && expand(&path) {
                     queue.push_back((inode, id, path));
                 }
             }

@@ -35,22 +35,83 @@ pub(super) struct DirEntries<'a> {
     pub entries: Vec<(&'a [u8], u32, u8)>,
 }
 
-/// Writes the blocks of a node's new body into free space and describes
-/// them. Blocks are written straight to the image: nothing of the old
-/// filesystem uses them.
-pub(super) struct BodyWriter<'a, 'd> {
-    pub disk: &'a Disk,
+/// Blocks of free space an update fills, written once every allocation
+/// of the update has succeeded (so that an update that cannot be made
+/// leaves every byte of the image as it was).
+pub(super) enum NewBlocks<'t> {
+    /// `run` receives a file's bytes from its logical block `logical`.
+    Data {
+        content: &'t FileContent,
+        run: Run,
+        logical: u64,
+    },
+    /// Blocks from `start` receive `bytes`.
+    Bytes { start: u64, bytes: Vec<u8> },
+}
+
+impl NewBlocks<'_> {
+    /// The blocks written.
+    pub fn run(&self, bs: u64) -> Run {
+        match self {
+            NewBlocks::Data { run, .. } => *run,
+            NewBlocks::Bytes { start, bytes } => Run {
+                start: *start,
+                len: (bytes.len() as u64).div_ceil(bs),
+            },
+        }
+    }
+}
+
+/// Writes `blocks` into the image: nothing of the old filesystem uses
+/// them.
+pub(super) fn write_new_blocks(disk: &Disk, blocks: &[NewBlocks<'_>]) -> Result<()> {
+    let bs = disk.bs;
+    let mut buf = Vec::new();
+    for block in blocks {
+        match block {
+            NewBlocks::Bytes { start, bytes } => disk.write_at_block(*start, bytes)?,
+            NewBlocks::Data {
+                content,
+                run,
+                logical,
+            } => {
+                let opened = content.source.open_file(content.size)?;
+                let mut done = 0;
+                while done < run.len {
+                    let n = (run.len - done).min(READ_CHUNK / bs);
+                    let pos = (logical + done) * bs;
+                    let end = ((logical + done + n) * bs).min(content.size);
+                    buf.clear();
+                    buf.resize((n * bs) as usize, 0);
+                    if end > pos {
+                        let len = (end - pos) as usize;
+                        if let Some(part) = buf.get_mut(..len) {
+                            content.source.read_at(opened.as_ref(), pos, part)?;
+                        }
+                    }
+                    disk.write_at_block(run.start + done, &buf)?;
+                    done += n;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lays out the blocks of a node's new body in free space and describes
+/// them; the blocks go to `pending`, written by [`write_new_blocks`].
+pub(super) struct BodyWriter<'a, 'd, 't> {
     pub geo: &'a Geometry,
     pub space: &'a mut Space<'d>,
     /// Checksum seed of the inode (its number and generation).
     pub inode_seed: u32,
-    /// Blocks written so far, for the commit's report.
-    pub written: &'a mut Vec<Run>,
+    /// The blocks to write.
+    pub pending: &'a mut Vec<NewBlocks<'t>>,
 }
 
-impl BodyWriter<'_, '_> {
+impl<'t> BodyWriter<'_, '_, 't> {
     /// The body of `kind`; `dir` gives a directory's entries.
-    pub fn write(&mut self, kind: &NodeKind, dir: Option<&DirEntries<'_>>) -> Result<Body> {
+    pub fn write(&mut self, kind: &'t NodeKind, dir: Option<&DirEntries<'_>>) -> Result<Body> {
         match kind {
             NodeKind::File(content) => self.file(content),
             NodeKind::Directory(_) => match dir {
@@ -107,34 +168,19 @@ impl BodyWriter<'_, '_> {
 
     /// A file's data: each block-aligned stretch holding data gets blocks;
     /// holes stay holes.
-    fn file(&mut self, content: &FileContent) -> Result<Body> {
+    fn file(&mut self, content: &'t FileContent) -> Result<Body> {
         let bs = self.geo.bs;
         let mut extents = Vec::new();
         let mut data_blocks = 0;
-        let opened = content.source.open_file(content.size)?;
-        let mut buf = Vec::new();
         for (first, last) in block_spans(content, bs) {
-            let runs = self.space.alloc_blocks(last - first)?;
             let mut logical = first;
-            for run in runs {
-                let mut done = 0;
-                while done < run.len {
-                    let n = (run.len - done).min(READ_CHUNK / bs);
-                    let pos = (logical + done) * bs;
-                    let end = ((logical + done + n) * bs).min(content.size);
-                    buf.clear();
-                    buf.resize((n * bs) as usize, 0);
-                    if end > pos {
-                        let len = (end - pos) as usize;
-                        if let Some(part) = buf.get_mut(..len) {
-                            content.source.read_at(opened.as_ref(), pos, part)?;
-                        }
-                    }
-                    self.disk.write_at_block(run.start + done, &buf)?;
-                    done += n;
-                }
+            for run in self.space.alloc_blocks(last - first)? {
+                self.pending.push(NewBlocks::Data {
+                    content,
+                    run,
+                    logical,
+                });
                 push_extents(&mut extents, logical, run);
-                self.written.push(run);
                 data_blocks += run.len;
                 logical += run.len;
             }
@@ -183,8 +229,10 @@ impl BodyWriter<'_, '_> {
             for block in source.by_ref().take(run.len as usize) {
                 bytes.extend_from_slice(block);
             }
-            self.disk.write_at_block(run.start, &bytes)?;
-            self.written.push(run);
+            self.pending.push(NewBlocks::Bytes {
+                start: run.start,
+                bytes,
+            });
             push_extents(&mut extents, logical, run);
             logical += run.len;
         }
@@ -202,12 +250,14 @@ impl BodyWriter<'_, '_> {
         if count > 0 {
             for run in self.space.alloc_blocks(count)? {
                 numbers.extend(run.start..run.end());
-                self.written.push(run);
             }
         }
         let tree = extent::encode(extents, &numbers, bs, self.inode_seed);
-        for (number, block) in &tree.blocks {
-            self.disk.write_at_block(*number, block)?;
+        for (number, block) in tree.blocks {
+            self.pending.push(NewBlocks::Bytes {
+                start: number,
+                bytes: block,
+            });
         }
         Ok(Body {
             i_block: tree.i_block,

@@ -11,7 +11,7 @@ use crate::ext4::bytes::{get_u16, get_u32, join64};
 use crate::ext4::csum::Checksummer;
 use crate::ext4::features::*;
 use crate::ext4::format::superblock::*;
-use crate::ext4::geometry::has_super;
+use crate::ext4::geometry::GroupLayout;
 
 /// Blocks of the filesystem, read from the image file.
 pub(super) struct Disk {
@@ -63,6 +63,24 @@ pub(super) struct Geometry {
     pub inode_table_blocks: u64,
     pub csum: Option<Checksummer>,
     pub hash_seed: [u8; 16],
+}
+
+impl GroupLayout for Geometry {
+    fn first_data_block(&self) -> u64 {
+        self.first_data_block
+    }
+
+    fn blocks_per_group(&self) -> u32 {
+        self.blocks_per_group
+    }
+
+    fn blocks_count(&self) -> u64 {
+        self.blocks_count
+    }
+
+    fn descriptor_blocks(&self) -> u64 {
+        self.gdt_blocks + self.reserved_gdt_blocks
+    }
 }
 
 impl Geometry {
@@ -151,31 +169,5 @@ impl Geometry {
             csum: Some(Checksummer::new(&uuid)),
             hash_seed,
         })
-    }
-
-    /// First block of `group`.
-    pub fn group_first_block(&self, group: u32) -> u64 {
-        self.first_data_block + u64::from(group) * u64::from(self.blocks_per_group)
-    }
-
-    /// Blocks in `group` (the last may be short).
-    pub fn group_len(&self, group: u32) -> u64 {
-        let start = self.group_first_block(group);
-        (self.blocks_count - start).min(u64::from(self.blocks_per_group))
-    }
-
-    /// Group holding `block`.
-    pub fn group_of(&self, block: u64) -> u32 {
-        ((block - self.first_data_block) / u64::from(self.blocks_per_group)) as u32
-    }
-
-    /// Blocks at the start of `group` a superblock copy and the descriptor
-    /// table (with its reserve) take.
-    pub fn backup_blocks(&self, group: u32) -> u64 {
-        if has_super(group) {
-            1 + self.gdt_blocks + self.reserved_gdt_blocks
-        } else {
-            0
-        }
     }
 }

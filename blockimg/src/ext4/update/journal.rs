@@ -147,9 +147,12 @@ pub(super) fn commit(
             _ => written.push((at, 1)),
         }
     }
-    disk.sync()?;
     step(CommitStep::LogWritten);
     write_superblock(disk, |sb| set_recover(sb, true))?;
+    // The new blocks, the log and the flag are durable before anything
+    // points at the log (their own order does not matter: until then
+    // they are invisible).
+    disk.sync()?;
     step(CommitStep::RecoveryFlagged);
     put_be32(&mut jsb, S_START, info.first);
     put_be32(&mut jsb, S_SEQUENCE, sequence);
@@ -166,9 +169,11 @@ pub(super) fn commit(
     put_be32(&mut jsb, S_SEQUENCE, sequence.wrapping_add(1));
     seal_journal_superblock(&mut jsb);
     disk.write_at_block(jsb_block, &jsb)?;
-    disk.sync()?;
     step(CommitStep::JournalCleared);
+    // Either order of these two reaches a consistent filesystem: the
+    // metadata is in place.
     write_superblock(disk, |sb| set_recover(sb, false))?;
+    disk.sync()?;
     step(CommitStep::Clean);
     Ok(written)
 }
@@ -195,15 +200,14 @@ fn set_recover(sb: &mut [u8], on: bool) {
     put_u32(sb, S_CHECKSUM_FS, sum);
 }
 
-/// Rewrites the superblock in place through `change`, and syncs.
+/// Rewrites the superblock in place through `change`.
 fn write_superblock(disk: &Disk, change: impl Fn(&mut [u8])) -> Result<()> {
     let mut sb = [0u8; SUPERBLOCK_LEN];
     std::os::unix::fs::FileExt::read_exact_at(&disk.file, &mut sb, disk.offset + SUPERBLOCK_OFFSET)
         .map_err(|e| Error::io(&disk.path, e))?;
     change(&mut sb);
     std::os::unix::fs::FileExt::write_all_at(&disk.file, &sb, disk.offset + SUPERBLOCK_OFFSET)
-        .map_err(|e| Error::io(&disk.path, e))?;
-    disk.sync()
+        .map_err(|e| Error::io(&disk.path, e))
 }
 
 /// Sets the journal superblock's checksum (checksums v2 and v3).

@@ -9,12 +9,13 @@
 //! e2fsck replay it.
 //!
 //! The steps, in this order, each synced before the next:
-//! 1. new data, directory, extent tree and xattr blocks, in free space;
-//! 2. the transaction in the journal (descriptor, block copies, commit);
-//! 3. the journal superblock pointing at it (from here on, a replay gives
-//!    the new filesystem);
-//! 4. the metadata in place;
-//! 5. the journal marked empty again.
+//! 1. new data, directory, extent tree and xattr blocks, in free space,
+//!    the transaction in the journal (descriptor, block copies, commit)
+//!    and `needs_recovery` in the superblock: all invisible until
+//! 2. the journal superblock points at the transaction (from here on, a
+//!    replay gives the new filesystem);
+//! 3. the metadata in place;
+//! 4. the journal marked empty again, `needs_recovery` cleared.
 //!
 //! Filesystems this cannot update (no journal, no metadata_csum, features
 //! it does not write, inodes of another size) are left to a full rewrite;
@@ -29,15 +30,18 @@ mod space;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 
-use body::{BodyWriter, DirEntries};
+use body::{write_new_blocks, BodyWriter, DirEntries, NewBlocks};
 use diff::{parents_and_links, Change, Diff};
 use disk::{Disk, Geometry};
 pub use journal::CommitStep;
 use space::Space;
 
 use super::alloc::Run;
-use super::bytes::{get_u32, put_u32};
-use super::format::inode::{EXTENTS_FL, HUGE_FILE_FL, I_EXTRA_ISIZE};
+use super::bytes::{get_u16, get_u32, put_u16, put_u32};
+use super::format::inode::{
+    encode_time, EXTENTS_FL, HUGE_FILE_FL, INDEX_FL, INLINE_DATA_FL, I_CHECKSUM_HI, I_CHECKSUM_LO,
+    I_CTIME, I_CTIME_EXTRA, I_EXTRA_ISIZE, I_LINKS_COUNT,
+};
 use super::format::superblock::*;
 use super::format::xattr::H_REFCOUNT;
 use super::inode::{InodeRecord, IBODY_XATTR_OFFSET};
@@ -46,6 +50,9 @@ use super::write::file_type;
 use super::xattr;
 use crate::error::{Error, Result};
 use crate::tree::{NodeId, NodeKind, Timestamp, Tree};
+
+/// Inode flags that describe an inode's blocks rather than its use.
+const BODY_FLAGS: u32 = EXTENTS_FL | INDEX_FL | HUGE_FILE_FL | INLINE_DATA_FL;
 
 /// What an in-place update wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -124,6 +131,11 @@ pub fn update(
     let Some(journal) = existing.reader.journal() else {
         return Ok(UpdateOutcome::NotInPlace("its journal is unusable".into()));
     };
+    if journal.version != 2 || u64::from(journal.block_size) != geo.bs {
+        return Ok(UpdateOutcome::NotInPlace(
+            "its journal is of an old version or another block size".into(),
+        ));
+    }
     let disk = Disk {
         file,
         path: existing.path.to_path_buf(),
@@ -174,14 +186,26 @@ pub fn update(
         inos: Vec::new(),
         tables: BTreeMap::new(),
         journaled: BTreeMap::new(),
-        written: Vec::new(),
+        pending: Vec::new(),
         inodes: 0,
+        now,
     };
     let mut space = Space::read(&disk, &geo)?;
-    if let Err(reason) = plan.apply(&changes, &mut space)? {
-        return Ok(UpdateOutcome::NotInPlace(reason));
+    match plan.apply(&changes, &mut space) {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => return Ok(UpdateOutcome::NotInPlace(reason)),
+        // The blocks the change replaces cannot be reused before it
+        // commits; a rewrite may still fit. Nothing the old filesystem
+        // uses was written.
+        Err(Error::TooSmall { needed, available, .. }) => {
+            return Ok(UpdateOutcome::NotInPlace(format!(
+                "the change needs {needed} bytes of free space beside the blocks it replaces, and {available} are free"
+            )))
+        }
+        Err(e) => return Err(e),
     }
-    let new_blocks: u64 = plan.written.iter().map(|r| r.len).sum();
+    let new_runs: Vec<Run> = plan.pending.iter().map(|b| b.run(geo.bs)).collect();
+    let new_blocks: u64 = new_runs.iter().map(|r| r.len).sum();
     let (bitmaps, free_blocks_delta, free_inodes_delta) = space.finish()?;
     let mut metadata = std::mem::take(&mut plan.tables);
     metadata.extend(std::mem::take(&mut plan.journaled));
@@ -196,10 +220,11 @@ pub fn update(
             journal.blocks
         )));
     }
-    disk.sync()?;
+    // Every allocation succeeded: from here on the image changes.
+    write_new_blocks(&disk, &plan.pending)?;
     step(CommitStep::NewBlocksWritten);
     let journal_runs = journal::commit(&disk, existing.reader, &metadata, step)?;
-    let mut written: Vec<(u64, u64)> = plan.written.iter().map(|r| (r.start, r.len)).collect();
+    let mut written: Vec<(u64, u64)> = new_runs.iter().map(|r| (r.start, r.len)).collect();
     written.extend(metadata.keys().map(|&b| (b, 1)));
     written.extend(journal_runs);
     Ok(UpdateOutcome::Updated(UpdateSummary {
@@ -267,10 +292,13 @@ struct Plan<'a> {
     /// Other blocks the old filesystem uses, as changed (xattr blocks
     /// whose reference count dropped).
     journaled: BTreeMap<u64, Vec<u8>>,
-    /// Blocks written into free space.
-    written: Vec<Run>,
+    /// Blocks to write into free space.
+    pending: Vec<NewBlocks<'a>>,
     /// Inodes written.
     inodes: usize,
+    /// The time of the change, for the ctime of inodes that only lose a
+    /// link.
+    now: Timestamp,
 }
 
 impl<'a> Plan<'a> {
@@ -317,6 +345,24 @@ impl<'a> Plan<'a> {
             let Some(owned) = self.reader.owned_blocks(ino)? else {
                 return Ok(Err(format!("inode {ino} uses an ext2/3 block map")));
             };
+            // Names outside the part of the tree read keep a file alive
+            // with fewer links.
+            let old_links = diff.old_links.get(o).copied().unwrap_or(0);
+            let remaining = u32::from(get_u16(&owned.raw, I_LINKS_COUNT)).saturating_sub(old_links);
+            if remaining > 0 && !diff.old.node(NodeId(o as u32)).is_dir() {
+                let mut raw = owned.raw.clone();
+                put_u16(&mut raw, I_LINKS_COUNT, remaining as u16);
+                let (ctime, extra) = encode_time(self.now);
+                put_u32(&mut raw, I_CTIME, ctime);
+                put_u32(&mut raw, I_CTIME_EXTRA, extra);
+                if let Some(csum) = &self.geo.csum {
+                    let sum = csum.inode(ino, owned.generation, &raw);
+                    put_u16(&mut raw, I_CHECKSUM_LO, sum as u16);
+                    put_u16(&mut raw, I_CHECKSUM_HI, (sum >> 16) as u16);
+                }
+                self.put_inode(ino, &raw)?;
+                continue;
+            }
             for &(start, len) in &owned.runs {
                 space.free_blocks(Run { start, len });
             }
@@ -390,14 +436,17 @@ impl<'a> Plan<'a> {
                 }
                 let dir = self.dir_entries(id);
                 let mut writer = BodyWriter {
-                    disk: self.disk,
                     geo: self.geo,
                     space,
                     inode_seed,
-                    written: &mut self.written,
+                    pending: &mut self.pending,
                 };
                 let body = writer.write(&node.kind, dir.as_ref())?;
-                (body.i_block, body.size, body.flags, body.blocks)
+                // Flags the inode's owner set (immutable, append-only,
+                // no-dump, ...) stay; those describing the blocks are the
+                // new body's.
+                let kept = old.as_ref().map_or(0, |o| o.flags & !BODY_FLAGS);
+                (body.i_block, body.size, body.flags | kept, body.blocks)
             }
         };
         // Xattrs: kept where they are when unchanged, else laid out anew.
@@ -423,8 +472,10 @@ impl<'a> Plan<'a> {
                         let run = space.alloc_blocks(1)?;
                         let number = run.first().map_or(0, |r| r.start);
                         xattr::seal_block(&mut bytes, number, &csum);
-                        self.disk.write_at_block(number, &bytes)?;
-                        self.written.extend(run);
+                        self.pending.push(NewBlocks::Bytes {
+                            start: number,
+                            bytes,
+                        });
                         number
                     }
                     None => 0,
@@ -432,7 +483,18 @@ impl<'a> Plan<'a> {
                 (layout.ibody, block)
             }
         };
-        let links = diff.new_links.get(id.index()).copied().unwrap_or(1);
+        // A file's links outside the part of the tree read stay: its count
+        // moves by what changed inside it. A directory's count is its
+        // entries' (all read when it changes).
+        let new_links = diff.new_links.get(id.index()).copied().unwrap_or(1);
+        let links = match (&old, diff.origin.get(id.index()).copied().flatten()) {
+            (Some(o), Some(old_id)) if !node.is_dir() => {
+                let on_disk = u32::from(get_u16(&o.raw, I_LINKS_COUNT));
+                let before = diff.old_links.get(old_id.index()).copied().unwrap_or(0);
+                (on_disk + new_links).saturating_sub(before).max(1)
+            }
+            _ => new_links,
+        };
         let sectors = (blocks + u64::from(xattr_block != 0)) * (self.geo.bs / 512);
         let record = InodeRecord {
             mode: node.mode(),

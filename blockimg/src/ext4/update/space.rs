@@ -10,10 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::disk::{Disk, Geometry};
-use crate::error::{Error, Result};
+use crate::error::{Corrupt, Error, Ext4Error, Result};
 use crate::ext4::alloc::Run;
 use crate::ext4::bytes::{get_u16, get_u32, join64, put_u16};
 use crate::ext4::format::group_desc::*;
+use crate::ext4::geometry::GroupLayout;
 
 /// One group's descriptor, as raw bytes (`desc_size` of them).
 struct Desc {
@@ -50,6 +51,26 @@ impl Desc {
         put_u16(&mut self.raw, BG_FLAGS, flags);
     }
 }
+
+/// Where a group descriptor keeps one kind of bitmap and its checksum:
+/// the `_lo` and `_hi` offsets of each.
+struct BitmapFields {
+    kind: &'static str,
+    at: (usize, usize),
+    csum: (usize, usize),
+}
+
+const BLOCK_BITMAP: BitmapFields = BitmapFields {
+    kind: "block",
+    at: (BG_BLOCK_BITMAP_LO, BG_BLOCK_BITMAP_HI),
+    csum: (BG_BLOCK_BITMAP_CSUM_LO, BG_BLOCK_BITMAP_CSUM_HI),
+};
+
+const INODE_BITMAP: BitmapFields = BitmapFields {
+    kind: "inode",
+    at: (BG_INODE_BITMAP_LO, BG_INODE_BITMAP_HI),
+    csum: (BG_INODE_BITMAP_CSUM_LO, BG_INODE_BITMAP_CSUM_HI),
+};
 
 /// The free space of the filesystem as the update changes it.
 pub(super) struct Space<'d> {
@@ -114,13 +135,12 @@ impl<'d> Space<'d> {
     /// made as the kernel makes it) the first time.
     fn block_bitmap(&mut self, group: u32) -> Result<&mut Vec<u8>> {
         if !self.block_bitmaps.contains_key(&group) {
-            let wide = self.geo.wide;
             let desc = self.desc(group)?;
             let bitmap = if desc.flags() & BG_BLOCK_UNINIT != 0 {
                 self.uninit_block_bitmap(group)?
             } else {
-                self.disk
-                    .read_block(desc.get(BG_BLOCK_BITMAP_LO, BG_BLOCK_BITMAP_HI, wide))?
+                let meaningful = (self.geo.blocks_per_group / 8) as usize;
+                self.checked_bitmap(group, desc, &BLOCK_BITMAP, meaningful)?
             };
             self.block_bitmaps.insert(group, bitmap);
         }
@@ -165,9 +185,52 @@ impl<'d> Space<'d> {
         Ok(bitmap)
     }
 
+    /// Reads a bitmap of `group` (which `fields` of its descriptor `desc`
+    /// name), checked against the checksum the descriptor stores (over its
+    /// first `meaningful` bytes; the high half only with 64-byte
+    /// descriptors): an update never writes through a bitmap it cannot
+    /// trust.
+    fn checked_bitmap(
+        &self,
+        group: u32,
+        desc: &Desc,
+        fields: &BitmapFields,
+        meaningful: usize,
+    ) -> Result<Vec<u8>> {
+        let geo = self.geo;
+        let kind = fields.kind;
+        let at = desc.get(fields.at.0, fields.at.1, geo.wide);
+        let stored = desc.get16(fields.csum.0, fields.csum.1, geo.wide);
+        let corrupt = |value: String, reason: &str| {
+            Error::from(Ext4Error::Corrupt(Box::new(Corrupt {
+                path: self.disk.path.clone(),
+                format: "ext4".into(),
+                field: format!("group descriptor {group} {kind} bitmap"),
+                value,
+                reason: reason.into(),
+            })))
+        };
+        if at < geo.first_data_block || at >= geo.blocks_count {
+            return Err(corrupt(at.to_string(), "lies outside the filesystem"));
+        }
+        let bitmap = self.disk.read_block(at)?;
+        if let Some(csum) = geo.csum {
+            let sum = csum.bitmap(bitmap.get(..meaningful).unwrap_or(&bitmap));
+            let sum = if geo.wide { sum } else { sum & 0xFFFF };
+            if sum != stored {
+                return Err(Error::from(Ext4Error::Checksum {
+                    path: self.disk.path.clone(),
+                    structure: format!("{kind} bitmap of group {group}"),
+                    stored,
+                    computed: sum,
+                }));
+            }
+        }
+        Ok(bitmap)
+    }
+
     fn inode_bitmap(&mut self, group: u32) -> Result<&mut Vec<u8>> {
         if !self.inode_bitmaps.contains_key(&group) {
-            let wide = self.geo.wide;
             let desc = self.desc(group)?;
             let bitmap = if desc.flags() & BG_INODE_UNINIT != 0 {
                 let mut bitmap = vec![0u8; self.geo.bs as usize];
@@ -178,8 +241,8 @@ impl<'d> Space<'d> {
                 }
                 bitmap
             } else {
-                self.disk
-                    .read_block(desc.get(BG_INODE_BITMAP_LO, BG_INODE_BITMAP_HI, wide))?
+                let meaningful = (self.geo.inodes_per_group / 8) as usize;
+                self.checked_bitmap(group, desc, &INODE_BITMAP, meaningful)?
             };
             self.inode_bitmaps.insert(group, bitmap);
         }
@@ -378,47 +441,22 @@ impl<'d> Space<'d> {
         let wide = geo.wide;
         let mut blocks = BTreeMap::new();
         let csum = geo.csum;
-        for (&group, bitmap) in &self.block_bitmaps {
-            let desc = self
-                .descs
-                .get_mut(group as usize)
-                .ok_or_else(|| out_of_range("group", u64::from(group)))?;
-            if let Some(csum) = csum {
-                let bytes = bitmap
-                    .get(..(geo.blocks_per_group / 8) as usize)
-                    .unwrap_or(bitmap);
-                let sum = csum.bitmap(bytes);
-                put_u16(&mut desc.raw, BG_BLOCK_BITMAP_CSUM_LO, sum as u16);
-                if wide {
-                    put_u16(&mut desc.raw, BG_BLOCK_BITMAP_CSUM_HI, (sum >> 16) as u16);
+        for (fields, bitmaps, meaningful) in [
+            (&BLOCK_BITMAP, &self.block_bitmaps, geo.blocks_per_group / 8),
+            (&INODE_BITMAP, &self.inode_bitmaps, geo.inodes_per_group / 8),
+        ] {
+            for (&group, bitmap) in bitmaps {
+                let desc = self
+                    .descs
+                    .get_mut(group as usize)
+                    .ok_or_else(|| out_of_range("group", u64::from(group)))?;
+                if let Some(csum) = csum {
+                    let sum = csum.bitmap(bitmap.get(..meaningful as usize).unwrap_or(bitmap));
+                    desc.set16(fields.csum.0, fields.csum.1, wide, sum);
                 }
+                self.dirty.insert(group);
+                blocks.insert(desc.get(fields.at.0, fields.at.1, wide), bitmap.clone());
             }
-            self.dirty.insert(group);
-            blocks.insert(
-                desc.get(BG_BLOCK_BITMAP_LO, BG_BLOCK_BITMAP_HI, wide),
-                bitmap.clone(),
-            );
-        }
-        for (&group, bitmap) in &self.inode_bitmaps {
-            let desc = self
-                .descs
-                .get_mut(group as usize)
-                .ok_or_else(|| out_of_range("group", u64::from(group)))?;
-            if let Some(csum) = csum {
-                let bytes = bitmap
-                    .get(..(geo.inodes_per_group / 8) as usize)
-                    .unwrap_or(bitmap);
-                let sum = csum.bitmap(bytes);
-                put_u16(&mut desc.raw, BG_INODE_BITMAP_CSUM_LO, sum as u16);
-                if wide {
-                    put_u16(&mut desc.raw, BG_INODE_BITMAP_CSUM_HI, (sum >> 16) as u16);
-                }
-            }
-            self.dirty.insert(group);
-            blocks.insert(
-                desc.get(BG_INODE_BITMAP_LO, BG_INODE_BITMAP_HI, wide),
-                bitmap.clone(),
-            );
         }
         let per_block = (geo.bs / u64::from(geo.desc_size)) as u32;
         let table_blocks: BTreeSet<u32> = self.dirty.iter().map(|g| g / per_block).collect();
