@@ -53,6 +53,8 @@ missing_tools() {
         [ -e "$path" ] || missing+=("$path")
     done
     compgen -G '/boot/vmlinuz-*' >/dev/null || missing+=("/boot/vmlinuz-*")
+    # python3 -m venv (the EBS tests' moto server) needs python3-venv on Debian.
+    python3 -c 'import ensurepip' 2>/dev/null || missing+=("python3 venv (python3-venv)")
     printf '%s\n' "${missing[@]}"
 }
 

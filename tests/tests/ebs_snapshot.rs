@@ -194,6 +194,14 @@ fn snapshot_errors_are_clear_and_leave_no_completed_snapshot() {
     for (id, snap) in state["snapshots"].as_object().unwrap() {
         assert_ne!(snap["state"], "completed", "{id} completed without block 0");
     }
+    // An image a program is changing is refused before anything is sent.
+    let lock = blockimg::lock::ImageLock::write(&raw, "a test changing it").unwrap();
+    let before = server.state()["requests"].clone();
+    blockimg(&server, &["upload", image])
+        .assert_failure()
+        .assert_stderr_contains("is held for writing by");
+    assert_eq!(server.state()["requests"], before);
+    drop(lock);
     // Credentials the server does not know.
     let mut cmd = blockimg_cmd();
     cmd.args(["upload", image]);

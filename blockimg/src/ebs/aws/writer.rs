@@ -18,6 +18,7 @@ use crate::ebs::{
     SnapshotOptions, BLOCK_SIZE, GIB,
 };
 use crate::error::{Call, EbsError, Error, Result};
+use crate::lock::ImageLock;
 use crate::report::{self, Observer, Phase};
 use crate::sink::base::{is_zero, Sink};
 
@@ -337,14 +338,19 @@ impl Uploader {
 /// Sends the disk image at `path` (raw, VHD, VMDK or qcow2, told by its
 /// bytes) into a new snapshot: only the ranges its format says may hold
 /// data are read, and of those only blocks that are not zeros (or, with a
-/// parent, that differ from the parent's) are sent. Progress is reported
-/// as [`Phase::Uploading`] in bytes read.
+/// parent, that differ from the parent's) are sent. The image is locked
+/// for reading meanwhile (as `convert` locks its input), so a mount or
+/// command changing it is refused. Progress is reported as
+/// [`Phase::Uploading`] in bytes read.
 pub fn upload_image(
     ebs: &Ebs,
     path: &Path,
     options: &SnapshotOptions,
     observer: &mut dyn Observer,
 ) -> Result<Snapshot> {
+    // A reader's lock, held to the end: refused while a program changes
+    // the image, and no writer starts before the upload is done.
+    let _lock = ImageLock::read(path)?;
     let mut disk = disk_format::open(path)?;
     let size = disk.size();
     let total = data_bytes(disk.as_mut())?;
