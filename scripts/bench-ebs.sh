@@ -6,12 +6,17 @@
 #   bash scripts/bench-ebs.sh upload    # a 6 GiB disk into a snapshot
 #
 # BENCH_RUNS=N      runs per measurement, the median is reported (default 3)
+# BENCH_PROFILE=P   build: `release` (default) or `dev`, the build the tests
+#                   and CI use
 # BENCH_DIR=DIR     work directory (default: a new temporary directory,
 #                   removed at the end)
 # BENCH_DATA_MB=N   upload: data in the image, copied from /usr (default 600)
 # BENCH_DISK=SIZE   upload: disk size (default 6G)
+# BLOCKIMG_BIN=PATH upload: the blockimg to measure (default: a release
+#                   build of this tree)
 #
-# build: `cargo build --release -p blockimg-cli` with the default features
+# build: `cargo build --release -p blockimg-cli` (or --profile dev) with the
+# default features
 # (ebs on) and with --no-default-features, each from an empty target
 # directory with the crates already downloaded (`cargo fetch`), so the
 # figures are compile time alone. Reports wall time, CPU time (user + sys,
@@ -35,6 +40,7 @@ cd "$(dirname "$0")/.."
 
 MODE=${1:-}
 RUNS=${BENCH_RUNS:-3}
+PROFILE=${BENCH_PROFILE:-release}
 DATA_MB=${BENCH_DATA_MB:-600}
 DISK=${BENCH_DISK:-6G}
 
@@ -90,7 +96,7 @@ bench_build() {
         for features in on off; do
             target=$WORK/target-$features
             rm -rf "$target"
-            local args=(build --release --offline -p blockimg-cli --bin blockimg)
+            local args=(build --profile "$PROFILE" --offline -p blockimg-cli --bin blockimg)
             [ "$features" = off ] && args+=(--no-default-features)
             note "run $((i + 1)) of $RUNS: cargo ${args[*]}"
             CARGO_TARGET_DIR=$target timed cargo "${args[@]}"
@@ -102,18 +108,19 @@ bench_build() {
             note "  ${WALL} s wall, ${CPU} s CPU"
         done
     done
-    local size_on size_off strip_on strip_off
-    size_on=$(stat -c %s "$WORK/target-on/release/blockimg")
-    size_off=$(stat -c %s "$WORK/target-off/release/blockimg")
-    strip -o "$WORK/on.stripped" "$WORK/target-on/release/blockimg"
-    strip -o "$WORK/off.stripped" "$WORK/target-off/release/blockimg"
+    local size_on size_off strip_on strip_off dir=release
+    [ "$PROFILE" = dev ] && dir=debug
+    size_on=$(stat -c %s "$WORK/target-on/$dir/blockimg")
+    size_off=$(stat -c %s "$WORK/target-off/$dir/blockimg")
+    strip -o "$WORK/on.stripped" "$WORK/target-on/$dir/blockimg"
+    strip -o "$WORK/off.stripped" "$WORK/target-off/$dir/blockimg"
     strip_on=$(stat -c %s "$WORK/on.stripped")
     strip_off=$(stat -c %s "$WORK/off.stripped")
     local crates_on crates_off
     crates_on=$(cargo tree -p blockimg-cli -e normal --prefix none 2>/dev/null | sort -u | wc -l)
     crates_off=$(cargo tree -p blockimg-cli --no-default-features -e normal --prefix none 2>/dev/null | sort -u | wc -l)
     echo
-    echo "| \`cargo build --release -p blockimg-cli\` (clean, $RUNS runs, $(nproc) cores) | wall (median) | CPU user+sys (median) | binary | stripped | crates |"
+    echo "| \`cargo build --profile $PROFILE -p blockimg-cli\` (clean, $RUNS runs, $(nproc) cores) | wall (median) | CPU user+sys (median) | binary | stripped | crates |"
     echo "|---|---|---|---|---|---|"
     echo "| default features (\`ebs\` on) | $(median "${walls_on[@]}") s | $(median "${cpus_on[@]}") s | $((size_on / 1024)) KiB | $((strip_on / 1024)) KiB | $crates_on |"
     echo "| \`--no-default-features\` | $(median "${walls_off[@]}") s | $(median "${cpus_off[@]}") s | $((size_off / 1024)) KiB | $((strip_off / 1024)) KiB | $crates_off |"
@@ -124,10 +131,12 @@ bench_build() {
 bench_upload() {
     local venv=${BLOCKIMG_MOTO_VENV:-${CARGO_TARGET_DIR:-target}/moto-venv}
     [ -x "$venv/bin/moto_server" ] || die "no moto server in $venv (bash scripts/test.sh makes it)"
-    note "building blockimg (release)"
-    cargo build --release -p blockimg-cli --bin blockimg >&2
-    local blockimg
-    blockimg=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/blockimg
+    local blockimg=${BLOCKIMG_BIN:-}
+    if [ -z "$blockimg" ]; then
+        note "building blockimg (release)"
+        cargo build --release -p blockimg-cli --bin blockimg >&2
+        blockimg=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/blockimg
+    fi
 
     local tree=$WORK/tree
     if [ ! -d "$tree" ]; then

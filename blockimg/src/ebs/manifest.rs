@@ -92,13 +92,18 @@ impl Manifest {
         let mut buf = vec![0u8; BLOCK_SIZE];
         let mut last = None;
         for (start, len) in disk.data_ranges()? {
-            for index in start / block..(start + len).div_ceil(block) {
+            for index in start / block..start.saturating_add(len).div_ceil(block) {
                 if last.is_some_and(|l| index <= l) {
                     continue;
                 }
                 last = Some(index);
                 let at = index * block;
-                let n = (disk.size() - at).min(block) as usize;
+                // The readers' ranges end inside the disk; one past it
+                // ends the walk rather than a read past the end.
+                let n = disk.size().saturating_sub(at).min(block) as usize;
+                if n == 0 {
+                    break;
+                }
                 buf.fill(0);
                 disk.read_at(at, &mut buf[..n])?;
                 if !is_zero(&buf) {
