@@ -45,6 +45,7 @@ DATA_MB=${BENCH_DATA_MB:-600}
 DISK=${BENCH_DISK:-6G}
 
 die() { echo "bench-ebs.sh: $*" >&2; exit 1; }
+trap 'echo "bench-ebs.sh: failed at line $LINENO" >&2' ERR
 note() { echo "bench-ebs.sh: $*" >&2; }
 
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive number"
@@ -117,8 +118,8 @@ bench_build() {
     strip_on=$(stat -c %s "$WORK/on.stripped")
     strip_off=$(stat -c %s "$WORK/off.stripped")
     local crates_on crates_off
-    crates_on=$(cargo tree -p blockimg-cli -e normal --prefix none 2>/dev/null | sort -u | wc -l)
-    crates_off=$(cargo tree -p blockimg-cli --no-default-features -e normal --prefix none 2>/dev/null | sort -u | wc -l)
+    crates_on=$(cargo tree -p blockimg-cli -e normal,build --prefix none 2>/dev/null | sed 's/ (\*)//' | sort -u | wc -l)
+    crates_off=$(cargo tree -p blockimg-cli --no-default-features -e normal,build --prefix none 2>/dev/null | sed 's/ (\*)//' | sort -u | wc -l)
     echo
     echo "| \`cargo build --profile $PROFILE -p blockimg-cli\` (clean, $RUNS runs, $(nproc) cores) | wall (median) | CPU user+sys (median) | binary | stripped | crates |"
     echo "|---|---|---|---|---|---|"
@@ -160,7 +161,11 @@ bench_upload() {
     "$venv/bin/python3" tests/aws/proxy.py --upstream "127.0.0.1:$port" \
         --port-file "$WORK/proxy.port" --pending-polls 0 >"$WORK/proxy.log" 2>&1 &
     local proxy_pid=$!
-    trap 'kill '"$moto_pid $proxy_pid"' 2>/dev/null; rm -rf "$WORK"' EXIT
+    if [ -n "${BENCH_DIR:-}" ]; then
+        trap 'kill '"$moto_pid $proxy_pid"' 2>/dev/null' EXIT
+    else
+        trap 'kill '"$moto_pid $proxy_pid"' 2>/dev/null; rm -rf "$WORK"' EXIT
+    fi
     local i
     for ((i = 0; i < 300; i++)); do
         [ -s "$WORK/proxy.port" ] && curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break
@@ -205,7 +210,7 @@ bench_upload() {
     # One file changed, same size, then the same build over the first
     # snapshot.
     local changed
-    changed=$(find "$tree" -type f -size +100k | sort | head -n 1)
+    changed=$(find "$tree" -type f -size +100k | sort | sed -n 1p)
     head -c "$(stat -c %s "$changed")" /dev/urandom >"$changed.new"
     mv "$changed.new" "$changed"
     timed "${mk[@]}" --to-snapshot --parent-snapshot "$first" --parent-block-manifest "$WORK/first.blocks"
