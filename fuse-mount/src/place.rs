@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 /// The free blocks of the image's filesystem and the image, open for
@@ -120,22 +119,10 @@ impl Placer {
         n
     }
 
-    /// Writes `bytes` at byte `at` of the image and starts writing them
-    /// back to the disk (without waiting), so that the commit's sync
-    /// finds little left to do.
+    /// Writes `bytes` at byte `at` of the image (into its page cache; the
+    /// commit syncs them).
     pub fn write_at(&self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.write_all_at(bytes, at)?;
-        // SAFETY: sync_file_range(2) on a descriptor we own. It only
-        // starts writeback; failure leaves that to the commit's sync.
-        unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                at as libc::off64_t,
-                bytes.len() as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
-        Ok(())
+        self.file.write_all_at(bytes, at)
     }
 
     /// Zeroes `len` bytes at byte `at` of the image (part of a placed
