@@ -299,6 +299,9 @@ impl FileData {
     /// that hold some data.
     pub fn blocks_in(&self, start: u64, end: u64, bs: u64) -> u64 {
         let (first_block, end_block) = (start / bs, end.div_ceil(bs));
+        if end_block <= first_block {
+            return 0;
+        }
         let mut count = 0;
         let mut counted_to = first_block; // blocks below this are counted
         let from = self
@@ -449,6 +452,8 @@ mod tests {
         assert_eq!(d.spans(10, 5), vec![]);
         assert_eq!(d.spans(20, 0), vec![]);
         assert_eq!(FileData::default().spans(8, 4088), vec![]);
+        // fallocate with KEEP_SIZE past the end asks for an empty range.
+        assert_eq!(FileData::default().blocks_in(278_948, 8318, 4096), 0);
         assert_eq!(d.placed_block(0, 4096), None);
     }
 
