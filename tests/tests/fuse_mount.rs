@@ -212,6 +212,51 @@ fn a_mke2fs_image_mounts_changes_and_stays_clean() {
 }
 
 #[test]
+fn a_commit_that_cannot_be_made_in_place_rewrites_the_placed_data() {
+    if !ready() {
+        return;
+    }
+    // A journal of 1024 blocks takes at most 256 metadata blocks in one
+    // commit; 4400 new inodes fill 275 inode table blocks.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("lost+found")).unwrap();
+    fixture::chmod(&src.join("lost+found"), 0o700).unwrap();
+    let img = tmp.path().join("fs.img");
+    run(Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-J", "size=4", "-N", "8192"])
+        .arg(&img)
+        .arg("96M"));
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mount = FuseMount::new(img.as_os_str(), &mnt, &[]);
+    for root in [src.as_path(), mount.path()] {
+        for d in 0..4 {
+            let dir = root.join(format!("d{d}"));
+            std::fs::create_dir(&dir).unwrap();
+            for f in 0..1100 {
+                let bytes = vec![(d * 7 + f % 251) as u8; 5000 + f];
+                std::fs::write(dir.join(f.to_string()), bytes).unwrap();
+            }
+        }
+        fixture::stamp_times(root);
+    }
+    let out = mount.umount();
+    out.assert_success();
+    assert!(
+        out.stderr.contains("rewritten whole") && out.stderr.contains("quarter of the journal"),
+        "{}",
+        out.stderr
+    );
+    e2fsck_clean(&img, 0);
+    host::walk(&src).assert_same(
+        &image_model(&img, 0),
+        &Compare::default(),
+        "rewritten image",
+    );
+}
+
+#[test]
 fn killing_the_daemon_leaves_the_filesystem_untouched() {
     if !ready() {
         return;
