@@ -264,6 +264,7 @@ pub struct Boot {
 ///     cmdline: String::new(),
 ///     grub_dir: None,
 ///     grub_efi_dir: None,
+///     arch: Default::default(),
 /// };
 /// let summary = install_grub(&image, &options)?;
 /// let grub = blockimg::inspect::inspect(&image)?.boot.grub_bios.ok_or("no GRUB")?;

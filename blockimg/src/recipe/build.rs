@@ -194,6 +194,7 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
         .ext4(root_ext4)
         .timestamp(t)
         .boot(recipe.boot.mode, recipe.boot.options.clone())
+        .arch(recipe.arch)
         .partitions(partitions)
         .prepare(&outputs(recipe, false), observer)
         .map_err(|e| layout_error(recipe, e))?;
