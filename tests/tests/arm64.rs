@@ -170,6 +170,14 @@ fn mkdisk_arm64_boots_under_aavmf_to_the_root_init() {
     ]);
     run.assert_success();
     let root_offset = judge(&disk);
+    // blockimg inspect finds the arm64 loader where the firmware does.
+    let report = blockimg(&["inspect".as_ref(), disk.as_os_str()]);
+    report.assert_success();
+    assert!(
+        report.stdout.contains("UEFI loader /EFI/BOOT/BOOTAA64.EFI on partition 1"),
+        "{}",
+        report.stdout
+    );
     assert_boots(&disk, d.path(), &marker);
 
     // install-grub --arch arm64 replaces BOOTAA64.EFI and leaves the root

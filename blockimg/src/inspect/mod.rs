@@ -315,7 +315,8 @@ pub struct GrubBios {
 pub struct EfiLoader {
     /// The partition holding it.
     pub partition: u32,
-    /// Its path (`/EFI/BOOT/BOOTX64.EFI`).
+    /// Its path (`/EFI/BOOT/BOOTX64.EFI`, or `/EFI/BOOT/BOOTAA64.EFI` for
+    /// arm64).
     pub path: String,
     /// Its size in bytes.
     pub size: u64,
@@ -383,7 +384,7 @@ pub fn inspect(path: &Path) -> Result<Report> {
     }
     let boot = Boot {
         grub_bios: boot::grub_bios(file, &parts),
-        efi: partitions.iter_mut().filter_map(fat::take_loader).collect(),
+        efi: partitions.iter_mut().flat_map(fat::take_loaders).collect(),
     };
     Ok(Report {
         image: path.to_path_buf(),
