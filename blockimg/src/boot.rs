@@ -99,6 +99,28 @@ impl BootMode {
             BootMode::Hybrid => "hybrid",
         }
     }
+
+    /// The boot mode EC2's `register-image --boot-mode` takes for a disk
+    /// booted this way (`legacy-bios`, `uefi`, `uefi-preferred`); `None`
+    /// for a disk without a boot loader.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::boot::BootMode;
+    ///
+    /// assert_eq!(BootMode::Hybrid.ec2_boot_mode(), Some("uefi-preferred"));
+    /// assert_eq!(BootMode::Uefi.ec2_boot_mode(), Some("uefi")); // arm64 (Graviton)
+    /// assert_eq!(BootMode::None.ec2_boot_mode(), None);
+    /// ```
+    pub fn ec2_boot_mode(self) -> Option<&'static str> {
+        match self {
+            BootMode::None => None,
+            BootMode::Bios => Some("legacy-bios"),
+            BootMode::Uefi => Some("uefi"),
+            BootMode::Hybrid => Some("uefi-preferred"),
+        }
+    }
 }
 
 /// The UUID a bootable disk's root filesystem gets when none is given

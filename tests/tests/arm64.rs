@@ -174,7 +174,9 @@ fn mkdisk_arm64_boots_under_aavmf_to_the_root_init() {
     let report = blockimg(&["inspect".as_ref(), disk.as_os_str()]);
     report.assert_success();
     assert!(
-        report.stdout.contains("UEFI loader /EFI/BOOT/BOOTAA64.EFI on partition 1"),
+        report
+            .stdout
+            .contains("UEFI loader /EFI/BOOT/BOOTAA64.EFI on partition 1"),
         "{}",
         report.stdout
     );

@@ -10,6 +10,7 @@ use super::additions::{
 };
 use super::partitions::layout_error;
 use super::{Content, Ext4Spec, Origin, Recipe};
+use crate::arch::Arch;
 use crate::boot::{self, BootMode, GRUB_CFG_PATH, INITRD_PATH, KERNEL_PATH};
 use crate::builder::{DiskBuilder, Output, Partition, PartitionFill, PreparedDisk, Source};
 use crate::disk::fat::FatFormat;
@@ -411,6 +412,30 @@ impl Prepared<'_> {
     /// ```
     pub fn added(&self) -> &[Added] {
         &self.added
+    }
+
+    /// The disk's boot mode and architecture, as a registration of its
+    /// image needs them (EC2's `register-image --boot-mode` is
+    /// [`BootMode::ec2_boot_mode`], `--architecture` is
+    /// [`Arch::name`](crate::arch::Arch::name)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::arch::Arch;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let text = "profile = \"ec2\"\narch = \"arm64\"\n[disk]\nsize = \"128M\"\n[boot]\nkernel = \"vmlinuz\"\n";
+    /// std::fs::write(dir.path().join("vmlinuz"), b"a kernel")?;
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let (mode, arch) = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?.boot();
+    /// assert_eq!((mode.ec2_boot_mode(), arch.name()), (Some("uefi"), "arm64")); // Graviton
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn boot(&self) -> (BootMode, Arch) {
+        self.disk.boot()
     }
 
     /// The disk's partitions.
