@@ -174,7 +174,17 @@ pub fn boot_disk(disk: &Path, format: &str, firmware: Firmware, log: &Path) -> S
 
 /// The newest Debian kernel in /boot and its modules directory.
 fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
-    let mut kernels: Vec<PathBuf> = fs::read_dir("/boot")
+    let (kernel, version) = newest_kernel(Path::new("/boot"))?;
+    let modules = Path::new("/lib/modules").join(version);
+    modules
+        .join("modules.dep")
+        .is_file()
+        .then_some((kernel, modules))
+}
+
+/// The newest `vmlinuz-VERSION` in `boot`, with its version.
+fn newest_kernel(boot: &Path) -> Option<(PathBuf, String)> {
+    let kernel = fs::read_dir(boot)
         .ok()?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -182,15 +192,9 @@ fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
         })
-        .collect();
-    kernels.sort();
-    let kernel = kernels.pop()?;
+        .max()?;
     let version = kernel.file_name()?.to_string_lossy()["vmlinuz-".len()..].to_owned();
-    let modules = Path::new("/lib/modules").join(version);
-    modules
-        .join("modules.dep")
-        .is_file()
-        .then_some((kernel, modules))
+    Some((kernel, version))
 }
 
 /// Runs `qemu-system-x86_64 -m 512 -nographic -no-reboot ARGS` and returns
@@ -295,22 +299,10 @@ pub fn arm64_kit() -> Option<Arm64Kit> {
     let root = arm64_root();
     let how = "scripts/test.sh downloads them (apt-get download grub-efi-arm64-bin:arm64 \
                busybox-static:arm64 libc6:arm64 linux-image-6.1.0-*-arm64:arm64, dpkg-deb -x, depmod)";
-    let kernel = fs::read_dir(root.join("boot"))
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .max();
-    let Some(kernel) = kernel else {
+    let Some((kernel, version)) = newest_kernel(&root.join("boot")) else {
         eprintln!("SKIPPED: no arm64 kernel in {}/boot; {how}", root.display());
         return None;
     };
-    let version = kernel.file_name()?.to_string_lossy()["vmlinuz-".len()..].to_owned();
     let kit = Arm64Kit {
         modules: root.join("lib/modules").join(version),
         busybox: root.join("bin/busybox"),

@@ -29,9 +29,10 @@ pub struct InstallGrubArgs {
     /// The raw disk image, `IMAGE` or `IMAGE:PART` to name the root
     /// partition (default: the first Linux partition holding ext4).
     image: PathBuf,
-    /// The firmware GRUB is installed for.
-    #[arg(long, value_enum, default_value = "bios")]
-    boot: FirmwareArg,
+    /// The firmware GRUB is installed for (default: bios, or uefi with
+    /// --arch arm64).
+    #[arg(long, value_enum)]
+    boot: Option<FirmwareArg>,
     /// Extra kernel command line for every menu entry.
     #[arg(long, default_value = "")]
     cmdline: String,
@@ -55,9 +56,11 @@ pub fn run(args: InstallGrubArgs) -> Result<()> {
     let spec = blockimg::disk::ImageSpec::parse(args.image.as_os_str())?;
     let options = InstallOptions {
         firmware: match args.boot {
-            FirmwareArg::Bios => Firmware::Bios,
-            FirmwareArg::Uefi => Firmware::Uefi,
-            FirmwareArg::Hybrid => Firmware::Hybrid,
+            Some(FirmwareArg::Bios) => Firmware::Bios,
+            Some(FirmwareArg::Uefi) => Firmware::Uefi,
+            Some(FirmwareArg::Hybrid) => Firmware::Hybrid,
+            None if Arch::from(args.arch).has_bios() => Firmware::Bios,
+            None => Firmware::Uefi,
         },
         partition: spec.partition,
         cmdline: args.cmdline,
