@@ -142,8 +142,9 @@ fn assert_boots(disk: &Path, dir: &Path, marker: &str) -> f64 {
 fn mkdisk_arm64_boots_under_aavmf_to_the_root_init() {
     let Some(kit) = boot_kit() else { return };
     let d = tempfile::tempdir().unwrap();
-    let marker = format!("arm64-marker-{}", std::process::id());
-    let root = marker_root(d.path(), &kit.busybox, &marker);
+    // The root as a tar archive: with an exact size and a raw output,
+    // mkdisk streams it into the image in one pass.
+    let (root, marker) = marker_tar(&kit, d.path());
     let initrd = d.path().join("initrd-arm64.img");
     arm64_initramfs(&kit, &initrd, &["virtio_pci", "virtio_blk", "ext4"]);
     let disk = d.path().join("disk.img");
@@ -265,9 +266,10 @@ modules = ["virtio_pci", "virtio_blk", "ext4"]
     )
 }
 
-/// The marker root as a tar archive, and its marker.
+/// The marker root ([`marker_root`]) as a tar archive owned by root, and
+/// its marker.
 fn marker_tar(kit: &Arm64Kit, dir: &Path) -> (PathBuf, String) {
-    let marker = format!("arm64-recipe-{}", std::process::id());
+    let marker = format!("arm64-marker-{}", std::process::id());
     let root = marker_root(dir, &kit.busybox, &marker);
     let tar = dir.join("root.tar");
     let out = tool("tar")
@@ -317,8 +319,17 @@ fn ec2_profile_on_arm64_is_what_graviton_expects() {
     let d = tempfile::tempdir().unwrap();
     let (tar, _) = marker_tar(&kit, d.path());
     let recipe = d.path().join("ec2-arm64.toml");
-    // No boot.mode: the profile's, UEFI on arm64.
-    let text = arm64_recipe(&kit, &tar, "profile = \"ec2\"\nhostname = \"graviton\"", "");
+    // No boot.mode: the profile's, UEFI on arm64. Busybox and an aarch64
+    // executable (libc.so.6, with its loader) from the packages' tree as a
+    // sysroot.
+    let busybox = format!("busybox = \"{}\"", kit.busybox.display());
+    let sysroot = format!(
+        "sysroot = \"{}\"\nbusybox = \"/bin/busybox\"\nbinaries = [\"/lib/aarch64-linux-gnu/libc.so.6\"]",
+        kit.root.display()
+    );
+    let text = arm64_recipe(&kit, &tar, "profile = \"ec2\"\nhostname = \"graviton\"", "")
+        .replace(&busybox, &sysroot);
+    assert!(text.contains("sysroot"), "{text}");
     fs::write(&recipe, text).unwrap();
     blockimg(&["build".as_ref(), recipe.as_os_str()]).assert_success();
     let disk = d.path().join("disk.img");
@@ -361,7 +372,15 @@ fn ec2_profile_on_arm64_is_what_graviton_expects() {
         .output()
         .unwrap();
     let names = String::from_utf8_lossy(&list.stdout);
-    for module in ["/nvme.ko", "/ena.ko", "/virtio_blk.ko", "/ext4.ko"] {
+    for module in [
+        "/nvme.ko",
+        "/ena.ko",
+        "/virtio_blk.ko",
+        "/ext4.ko",
+        "lib/ld-linux-aarch64.so.1",
+        "lib/aarch64-linux-gnu/libc.so.6",
+        "bin/busybox",
+    ] {
         assert!(
             names.lines().any(|l| l.ends_with(module)),
             "no {module} in the initramfs:\n{names}"

@@ -2,7 +2,7 @@
 //! fstab, the recipe's entries, an initramfs, the boot files), the disk
 //! laid out, then every filesystem planned and each output written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::additions::{
@@ -323,7 +323,8 @@ fn add_entries(recipe: &Recipe, root: &mut Tree, ids: &FstabIds<'_>) -> Result<V
     }
     if let Some(spec) = &recipe.boot.initramfs {
         let start = Tree::new(Metadata::directory(time));
-        let built = assemble(start, HostFs::new("/"), &spec.options)?;
+        let host = HostFs::new(spec.sysroot.as_deref().unwrap_or(Path::new("/")));
+        let built = assemble(start, host, &spec.options)?;
         let bytes = archive_bytes(&built.tree, spec.compression, t)?;
         added.push(Added {
             path: INITRD_PATH.into(),

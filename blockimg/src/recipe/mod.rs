@@ -509,6 +509,10 @@ pub struct InitramfsSpec {
     pub options: InitramfsOptions,
     /// Its compression.
     pub compression: Compression,
+    /// The directory `binaries`, their libraries and the default busybox
+    /// are looked up in (another architecture's system unpacked on this
+    /// host); `None`: `/`.
+    pub sysroot: Option<PathBuf>,
 }
 
 /// Settings of the `ec2` profile.

@@ -294,6 +294,8 @@ pub struct InitramfsTable {
     pub binaries: Vec<Spanned<String>>,
     /// Busybox for the generated /init.
     pub busybox: Option<Spanned<String>>,
+    /// Where binaries and their libraries are looked up.
+    pub sysroot: Option<Spanned<String>>,
     /// `gzip`, `zstd`, `xz` or `none`.
     pub compress: Option<Spanned<String>>,
 }

@@ -227,11 +227,18 @@ pub(super) fn boot_spec(
                 ));
             }
             let i = i.get_ref();
+            let sysroot = dir(c, "boot.initramfs.sysroot", &i.sysroot)?;
             let mut binaries = Vec::new();
             for (n, b) in i.binaries.iter().enumerate() {
                 let key = format!("boot.initramfs.binaries[{}]", n + 1);
-                let path = c.input(&key, b, Some(false))?;
-                binaries.push(std::path::absolute(&path).map_err(|e| Error::io(&path, e))?);
+                binaries.push(match &sysroot {
+                    // A path inside the sysroot, as the image will hold it.
+                    Some(root) => c.image_path_in(&key, b, root)?,
+                    None => {
+                        let path = c.input(&key, b, Some(false))?;
+                        std::path::absolute(&path).map_err(|e| Error::io(&path, e))?
+                    }
+                });
             }
             let compression = match &i.compress {
                 None => Compression::Gzip,
@@ -246,9 +253,14 @@ pub(super) fn boot_spec(
                     _ => Compression::None,
                 },
             };
-            let busybox = file(c, "boot.initramfs.busybox", &i.busybox)?
-                .map(|p| std::path::absolute(&p).map_err(|e| Error::io(&p, e)))
-                .transpose()?;
+            let busybox = match (&i.busybox, &sysroot) {
+                (Some(b), Some(root)) => {
+                    Some(c.image_path_in("boot.initramfs.busybox", b, root)?)
+                }
+                _ => file(c, "boot.initramfs.busybox", &i.busybox)?
+                    .map(|p| std::path::absolute(&p).map_err(|e| Error::io(&p, e)))
+                    .transpose()?,
+            };
             let mut modules: Vec<String> = i.modules.iter().map(|m| m.get_ref().clone()).collect();
             for module in &defaults.initramfs_modules {
                 if !modules.iter().any(|m| m == module) {
@@ -267,6 +279,7 @@ pub(super) fn boot_spec(
                     ..Default::default()
                 },
                 compression,
+                sysroot,
             })
         }
     };

@@ -370,6 +370,29 @@ mod tests {
     }
 
     #[test]
+    fn initramfs_binaries_are_paths_inside_the_sysroot() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("bin")).unwrap();
+        std::fs::write(root.path().join("bin/busybox"), b"").unwrap();
+        let text = format!(
+            "arch = \"arm64\"\n[boot]\nmode = \"uefi\"\n[boot.initramfs]\nsysroot = \"{}\"\n\
+             busybox = \"/bin/busybox\"\nbinaries = [\"/bin/busybox\"]\n",
+            root.path().display()
+        );
+        let spec = recipe(&text).unwrap().boot.initramfs.unwrap();
+        assert_eq!(spec.sysroot.as_deref(), Some(root.path()));
+        assert_eq!(spec.options.busybox, Some("/bin/busybox".into()));
+        assert_eq!(
+            spec.options.binaries,
+            [std::path::PathBuf::from("/bin/busybox")]
+        );
+        let missing = text.replace("binaries = [\"/bin/busybox\"]", "binaries = [\"/bin/sh\"]");
+        let err = recipe(&missing).unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/r.toml:7:"), "{err}");
+        assert!(err.contains("bin/sh"), "{err}");
+    }
+
+    #[test]
     fn a_profile_booting_by_bios_is_refused_for_arm64_at_arch() {
         let err = recipe("profile = \"xen-domu\"\narch = \"arm64\"\n")
             .unwrap_err()
