@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::disk_format::{self, check_name_matches, Format, VirtualDisk};
 use crate::error::Result;
+use crate::lock::ImageLock;
 use crate::report::{self, Observer, Phase};
 use crate::sink::{open_output, Destination, OutputOptions, Sink};
 
@@ -161,6 +162,9 @@ pub fn convert(
     options: &OutputOptions,
     observer: &mut dyn Observer,
 ) -> Result<ConvertSummary> {
+    // A reader's lock, held to the end: refused while a program changes
+    // the input, and no writer starts before the copy is done.
+    let _lock = ImageLock::read(input)?;
     let mut disk = disk_format::open(input)?;
     check_name_matches(input, disk.format())?;
     let disk_size = disk.size();

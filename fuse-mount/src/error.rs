@@ -35,9 +35,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The journal holds changes not yet applied, which a read-only mount
-    /// cannot replay into the image.
-    #[error("{}: the journal holds changes not yet applied ({replayed}); mount it read-write, which replays them into the image, or run `e2fsck -fy` on it", image.display())]
+    /// The journal holds file data not yet applied, which a read-only
+    /// mount, reading file data from the image as stored, cannot show.
+    #[error("{}: the journal holds file data not yet applied ({replayed}); mount it read-write, which replays it into the image, or run `e2fsck -fy` on it", image.display())]
     NeedsReplay {
         /// The image.
         image: PathBuf,

@@ -11,6 +11,7 @@ use blockimg::ext4::read::Ext4Reader;
 use blockimg::ext4::Ext4Plan;
 use blockimg::image::{ExistingFilesystem, Loaded};
 use blockimg::lock::ImageLock;
+use blockimg::tree::{DataSource, Node, NodeKind};
 
 use crate::error::{Error, Result};
 use crate::state::Space;
@@ -45,8 +46,10 @@ impl Image {
     /// mountpoint. Unless `read_only`, replays a journal holding changes
     /// not yet applied into the image first, and refuses filesystems a
     /// commit would change the nature of (ext2 and ext3: a commit writes
-    /// ext4 with extents). Read-only, such a journal is refused: file data
-    /// is read from the image as stored, which the journal would change.
+    /// ext4 with extents). Read-only, such a journal is replayed in memory
+    /// and the mount shows the filesystem as replayed; it is refused only
+    /// when the journal holds file data (`data=journal`), which the mount
+    /// would read from the image as stored.
     pub fn open(spec: &ImageSpec, read_only: bool, mountpoint: &Path) -> Result<Image> {
         let lock = match read_only {
             true => ImageLock::read(&spec.path),
@@ -57,11 +60,22 @@ impl Image {
             ExistingFilesystem::replay_journal(spec)?;
         }
         let (existing, reader) = ExistingFilesystem::open(spec, lock)?;
+        let loaded = existing.load(&reader)?;
         if let Some(replayed) = reader.replayed() {
-            return Err(Error::NeedsReplay {
-                image: existing.path.clone(),
-                replayed: replayed.to_string(),
-            });
+            // Read-only: the tree is the replayed one, and file data is
+            // read from the image as stored, which is right unless the
+            // journal holds file data.
+            if loaded
+                .tree
+                .nodes()
+                .iter()
+                .any(|node| journaled_data(&reader, node))
+            {
+                return Err(Error::NeedsReplay {
+                    image: existing.path.clone(),
+                    replayed: replayed.to_string(),
+                });
+            }
         }
         if let (false, Some(reason)) = (read_only, existing.rewrite_refusal()) {
             return Err(Error::ReadOnly {
@@ -69,7 +83,6 @@ impl Image {
                 reason: format!("{reason} on commit"),
             });
         }
-        let loaded = existing.load(&reader)?;
         let tree = &loaded.tree;
         // Planning the content as loaded gives the free counts a commit
         // starts from, and shows early that a commit can hold it at all.
@@ -92,4 +105,17 @@ impl Image {
             loaded,
         })
     }
+}
+
+/// Whether some of `node`'s file data is in a block the journal replay
+/// of `reader` replaced.
+fn journaled_data(reader: &Ext4Reader, node: &Node) -> bool {
+    let NodeKind::File(content) = &node.kind else {
+        return false;
+    };
+    let DataSource::ImageExtents { runs, .. } = &content.source else {
+        return false;
+    };
+    runs.iter()
+        .any(|run| reader.replay_changes(run.image_offset, run.len))
 }

@@ -88,9 +88,18 @@ fn writers(dir: &Path, img: &Path) -> Vec<Vec<std::ffi::OsString>> {
     ]
 }
 
-/// Every command that reads `img`.
+/// Every command that reads `img` (`convert` and `write` read it as their
+/// input).
 fn readers(dir: &Path, img: &Path) -> Vec<Vec<std::ffi::OsString>> {
     let out = dir.join("got.txt");
+    let converted = dir.join("copy.vhd");
+    // A file as large as the image, for `write` to write the image onto.
+    let target = dir.join("target.img");
+    let size = std::fs::metadata(img).unwrap().len();
+    std::fs::File::create(&target)
+        .unwrap()
+        .set_len(size)
+        .unwrap();
     let os = |parts: &[&OsStr]| parts.iter().map(|p| p.to_os_string()).collect();
     vec![
         os(&["ls".as_ref(), img.as_os_str(), "/".as_ref()]),
@@ -103,6 +112,20 @@ fn readers(dir: &Path, img: &Path) -> Vec<Vec<std::ffi::OsString>> {
             "--force".as_ref(),
         ]),
         os(&["inspect".as_ref(), img.as_os_str()]),
+        os(&[
+            "convert".as_ref(),
+            img.as_os_str(),
+            converted.as_os_str(),
+            "--format".as_ref(),
+            "vhd".as_ref(),
+            "--force".as_ref(),
+        ]),
+        os(&[
+            "write".as_ref(),
+            img.as_os_str(),
+            target.as_os_str(),
+            "--force".as_ref(),
+        ]),
     ]
 }
 

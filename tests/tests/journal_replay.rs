@@ -10,9 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use blockimg::ext4::read::{replay_in_place, Ext4Reader};
+use blockimg_tests::fuse::{require_fuse, FuseMount};
 use blockimg_tests::model::{Compare, Model};
 use blockimg_tests::mount::LoopMount;
-use blockimg_tests::tools::{dumpe2fs_h, run_ok, tool};
+use blockimg_tests::tools::{dumpe2fs_h, run_ok, sha256_file, tool};
 use blockimg_tests::{
     blockimg_cmd, e2fsck_clean, host, is_root, mkdisk, require_e2fsprogs, RunOutput,
 };
@@ -367,6 +368,22 @@ fn a_kernel_journal_left_dirty_reads_as_the_kernel_recovers_it() {
     }
     let (theirs, _) = extracted(&fscked(&img), tmp.path());
     theirs.assert_same(&ours, &cmp, "e2fsck -fy vs blockimg");
+
+    // A read-only mount shows the filesystem as replayed and leaves the
+    // image as it was.
+    if require_fuse() {
+        let before = sha256_file(&img);
+        let mnt = tmp.path().join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        let mount = FuseMount::new(img.as_os_str(), &mnt, &["--ro"]);
+        host::walk(mount.path()).assert_same(&ours, &cmp, "a read-only mount vs blockimg get");
+        mount.umount().assert_success();
+        assert_eq!(
+            sha256_file(&img),
+            before,
+            "a read-only mount changed the image"
+        );
+    }
 
     // add replays into the image first.
     let added = tmp.path().join("added.txt");

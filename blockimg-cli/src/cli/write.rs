@@ -39,6 +39,9 @@ pub struct WriteArgs {
 /// Runs `blockimg write`.
 pub fn run(args: WriteArgs) -> Result<()> {
     let started = Instant::now();
+    // A reader's lock on the image, held to the end: refused while a
+    // program changes it.
+    let _lock = blockimg::lock::ImageLock::read(&args.image)?;
     let mut disk = open(&args.image)?;
     check_name_matches(&args.image, disk.format())?;
     let target = open_target(&args.target)?;

@@ -301,6 +301,40 @@ impl Ext4Reader {
         self.replayed.as_ref()
     }
 
+    /// Whether bytes `at..at + len` of the image file hold a block the
+    /// journal replay made at opening replaced: then the file data a
+    /// [`crate::tree::DataSource::ImageExtents`] run names there is not what
+    /// the filesystem as replayed holds (only a journal of file data, as
+    /// `data=journal` writes, puts such blocks in the log). False when
+    /// nothing was replayed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::ext4::read::Ext4Reader;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let text = "timestamp = 1700000000\n[disk]\nsize = \"8M\"\n[[output]]\npath = \"disk.img\"\n";
+    /// # blockimg::recipe::build(&blockimg::recipe::parse(text, &dir.path().join("image.toml"))?, false, &mut blockimg::Silent)?;
+    /// # let image = dir.path().join("disk.img");
+    /// let fs = Ext4Reader::open(std::fs::File::open(&image)?, 1 << 20, &image)?;
+    /// assert!(!fs.replay_changes(1 << 20, 8 << 20)); // a clean journal replaced nothing
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replay_changes(&self, at: u64, len: u64) -> bool {
+        let Some(overlay) = &self.volume.overlay else {
+            return false;
+        };
+        let bs = self.sb.bs();
+        let Some(start) = at.checked_sub(self.volume.offset) else {
+            return false;
+        };
+        let (first, end) = (start / bs, start.saturating_add(len).div_ceil(bs));
+        overlay.blocks.range(first..end).next().is_some()
+    }
+
     /// Whether an ext2/3/4 superblock magic is where a filesystem starting
     /// at byte `offset` of `file` would have it (a quick test, before
     /// [`Ext4Reader::open`]).
