@@ -324,13 +324,16 @@ pub fn arm64_kit() -> Option<Arm64Kit> {
 }
 
 /// Boots the raw `disk` as a virtio disk under `qemu-system-aarch64 -M virt
-/// -cpu max` with the AAVMF firmware (its variable store a copy in
+/// -cpu max,pauth-impdef=on` with the AAVMF firmware (its variable store a copy in
 /// `scratch`) and returns what the serial console (the virt machine's
 /// PL011, ttyAMA0) printed.
 pub fn boot_arm64_disk(disk: &Path, scratch: &Path, log: &Path) -> String {
     let vars = scratch.join("AAVMF_VARS.fd");
     fs::copy(AAVMF.1, &vars).expect("copy AAVMF_VARS.fd");
-    let mut args: Vec<OsString> = ["-M", "virt", "-cpu", "max"]
+    // `pauth-impdef=on`: pointer authentication with QEMU's own cheap
+    // hash instead of the architected QARMA; the same `max` CPU otherwise,
+    // and boots take half the time under TCG.
+    let mut args: Vec<OsString> = ["-M", "virt", "-cpu", "max,pauth-impdef=on"]
         .iter()
         .map(OsString::from)
         .collect();

@@ -1,6 +1,6 @@
 //! arm64 disks built on this (x86-64) host: `mkdisk --arch arm64 --boot
 //! uefi` and a recipe with `arch = "arm64"` give disks that QEMU's aarch64
-//! `virt` machine (`-cpu max`) boots under the AAVMF UEFI firmware: GRUB's
+//! `virt` machine (`-cpu max,pauth-impdef=on`) boots under the AAVMF UEFI firmware: GRUB's
 //! arm64-efi from Debian's package as `BOOTAA64.EFI` reads grub.cfg from
 //! our ext4, loads Debian's arm64 kernel and a `blockimg initramfs --arch
 //! arm64` archive, whose /init mounts the root by UUID and runs the root's
