@@ -301,6 +301,11 @@ fn recipe_arm64_boots_under_aavmf_to_the_root_init() {
         "{}",
         dry.stdout
     );
+    assert!(
+        dry.stdout.contains(", boot uefi, arm64\n"),
+        "{}",
+        dry.stdout
+    );
     blockimg(&["build".as_ref(), recipe.as_os_str()]).assert_success();
     let disk = d.path().join("disk.img");
     judge(&disk);
