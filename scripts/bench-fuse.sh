@@ -16,6 +16,8 @@
 #                ("" skips this workload)
 # BENCH_RUNS=N   runs per tool, the median is reported (default 3)
 # BENCH_SIZE=S   image size (default 2G)
+# BENCH_BIN=PATH time this blockimg binary instead of building one (to
+#                compare two versions)
 #
 # Every image is checked with `e2fsck -fn` after its last run (untimed).
 set -euo pipefail
@@ -41,9 +43,13 @@ for tool in mke2fs e2fsck; do
     command -v "$tool" >/dev/null || die "$tool is not installed (package e2fsprogs)"
 done
 
-note "building blockimg (release)"
-cargo build --release -p blockimg-cli --bin blockimg >&2
-BLOCKIMG=${CARGO_TARGET_DIR:-target}/release/blockimg
+if [ -n "${BENCH_BIN:-}" ]; then
+    BLOCKIMG=$BENCH_BIN
+else
+    note "building blockimg (release)"
+    cargo build --release -p blockimg-cli --bin blockimg >&2
+    BLOCKIMG=${CARGO_TARGET_DIR:-target}/release/blockimg
+fi
 [ -x "$BLOCKIMG" ] || die "no binary at $BLOCKIMG"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/blockimg-bench-fuse.XXXXXX")

@@ -7,6 +7,9 @@
 #
 # BLOCKIMG_SKIP_APT=1   never run apt-get (tests whose tools are missing say
 #                       SKIPPED and why)
+# BLOCKIMG_ARM64_ROOT   Debian's arm64 GRUB modules, busybox, kernel and libc
+#                       unpacked in one directory (default: TARGET/arm64/root,
+#                       downloaded with apt-get download on the first run)
 # PROPTEST_CASES=N      cases of the random-tree property test (default 24)
 # PROPTEST_RNG_SEED=N   seed of every property test (default 1, so that a run
 #                       repeats the last; the documented long runs use new seeds)
@@ -18,8 +21,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
     e2fsprogs genext2fs fdisk gdisk util-linux
-    qemu-system-x86 qemu-utils
-    grub-pc-bin grub-efi-amd64-bin ovmf
+    qemu-system-x86 qemu-system-arm qemu-utils
+    grub-pc-bin grub-efi-amd64-bin ovmf qemu-efi-aarch64
     fuse3 dosfstools mtools busybox-static cpio linux-image-amd64
     libarchive-tools kmod xz-utils zstd gzip tar python3 python3-venv
     rsync acl attr passwd dpkg
@@ -28,7 +31,7 @@ PACKAGES=(
 # Commands and files that show the packages above are installed.
 NEEDED_COMMANDS=(
     e2fsck debugfs dumpe2fs mke2fs genext2fs sfdisk sgdisk losetup mount setpriv
-    qemu-system-x86_64 qemu-img grub-mkimage fusermount3 fsck.fat mdir busybox cpio
+    qemu-system-x86_64 qemu-system-aarch64 qemu-img grub-mkimage fusermount3 fsck.fat mdir busybox cpio
     bsdtar modprobe xz zstd gzip tar python3 grub-fstest
     rsync setfacl setfattr useradd dpkg-deb
 )
@@ -36,6 +39,7 @@ NEEDED_PATHS=(
     /usr/lib/grub/i386-pc/boot.img
     /usr/lib/grub/x86_64-efi
     /usr/share/ovmf/OVMF.fd
+    /usr/share/AAVMF/AAVMF_CODE.fd
 )
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -96,12 +100,64 @@ install_tools() {
         local pinned=()
         for pkg in "${PACKAGES[@]}"; do
             case $pkg in
-                qemu-system-x86 | qemu-utils) pinned+=("$pkg=$version") ;;
+                qemu-system-x86 | qemu-system-arm | qemu-utils) pinned+=("$pkg=$version") ;;
                 *) pinned+=("$pkg") ;;
             esac
         done
         "${apt[@]}" install -y --no-install-recommends --allow-downgrades "${pinned[@]}"
     fi
+}
+
+# Debian's arm64 packages the arm64 tests boot (GRUB's arm64-efi modules,
+# a static busybox, the kernel with its modules, libc for a dynamic
+# executable), downloaded once into TARGET/arm64/debs and unpacked into
+# TARGET/arm64/root with the kernel's modules.dep made by depmod.
+ARM64_PACKAGES=(grub-efi-arm64-bin busybox-static libc6)
+
+prepare_arm64() {
+    local dir=$1
+    if [ -f "$dir/root/.complete" ]; then
+        log "arm64 packages: $dir/root"
+        return
+    fi
+    if [ "${BLOCKIMG_SKIP_APT:-0}" = 1 ] || ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+        log "no arm64 packages in $dir/root: the arm64 tests skip"
+        return
+    fi
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        log "dpkg --add-architecture arm64"
+        "${sudo[@]}" dpkg --add-architecture arm64 && "${sudo[@]}" apt-get update ||
+            { log "cannot add arm64 to dpkg: the arm64 tests skip"; return; }
+    fi
+    local kernel
+    kernel=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    if [ -z "$kernel" ]; then
+        "${sudo[@]}" apt-get update || true
+        kernel=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null |
+            awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    fi
+    [ -n "$kernel" ] || { log "no linux-image-arm64:arm64 in apt's lists: the arm64 tests skip"; return; }
+    log "downloading arm64 packages: ${ARM64_PACKAGES[*]} $kernel"
+    rm -rf "$dir/debs" "$dir/root"
+    mkdir -p "$dir/debs" "$dir/root"
+    local pkgs=()
+    for pkg in "${ARM64_PACKAGES[@]}"; do pkgs+=("$pkg:arm64"); done
+    (cd "$dir/debs" && apt-get download "${pkgs[@]}" "$kernel") ||
+        { log "apt-get download failed: the arm64 tests skip"; return; }
+    local deb
+    for deb in "$dir"/debs/*.deb; do
+        dpkg-deb -x "$deb" "$dir/root" || { log "dpkg-deb -x $deb failed: the arm64 tests skip"; return; }
+    done
+    local modules
+    modules=$(find "$dir/root/lib/modules" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -n1)
+    if [ -z "$modules" ] || ! /sbin/depmod -b "$dir/root" "$(basename "$modules")"; then
+        log "no arm64 kernel modules to index in $dir/root: the arm64 tests skip"
+        return
+    fi
+    touch "$dir/root/.complete"
 }
 
 install_tools
@@ -142,6 +198,10 @@ python3 scripts/check-cycles.py
 log "cargo build -p blockimg-cli"
 cargo build -p blockimg-cli --bin blockimg
 export BLOCKIMG_BIN=$target_dir/debug/blockimg
+if [ -z "${BLOCKIMG_ARM64_ROOT:-}" ]; then
+    prepare_arm64 "$target_dir/arm64"
+    export BLOCKIMG_ARM64_ROOT=$target_dir/arm64/root
+fi
 export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-1}
 
 if command -v cargo-nextest >/dev/null 2>&1; then

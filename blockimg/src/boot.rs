@@ -9,11 +9,12 @@ use grub_embed::bios::{self, CoreArea};
 use grub_embed::config::{grub_cfg, GrubConfig, MenuEntry};
 use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
 
+use crate::arch::Arch;
 use crate::disk::layout::{DiskLayout, PartitionRole, PartitionTable, SECTOR};
 use crate::error::TreeError;
 use crate::error::{Error, Result};
 use crate::identity::format_uuid;
-use crate::image::{PlannedDisk, EFI_BOOT_PATH};
+use crate::image::PlannedDisk;
 use crate::source::dir::host_file_content;
 use crate::tree::{FileContent, Metadata, Node, NodeId, NodeKind, Tree};
 
@@ -21,8 +22,9 @@ use crate::tree::{FileContent, Metadata, Node, NodeId, NodeKind, Tree};
 pub const KERNEL_PATH: &str = "/boot/vmlinuz";
 /// Where the initramfs is put in the root filesystem.
 pub const INITRD_PATH: &str = "/boot/initrd.img";
-/// The kernel consoles of a disk booted without others asked for: the
-/// screen and the first serial port.
+/// The kernel consoles of an x86-64 disk booted without others asked for:
+/// the screen and the first serial port ([`Arch::default_consoles`] gives
+/// each architecture's).
 pub const DEFAULT_CONSOLES: [&str; 2] = ["tty0", "ttyS0,115200n8"];
 /// Where GRUB reads its configuration.
 pub const GRUB_CFG_PATH: &str = "/boot/grub/grub.cfg";
@@ -95,6 +97,28 @@ impl BootMode {
             BootMode::Bios => "bios",
             BootMode::Uefi => "uefi",
             BootMode::Hybrid => "hybrid",
+        }
+    }
+
+    /// The boot mode EC2's `register-image --boot-mode` takes for a disk
+    /// booted this way (`legacy-bios`, `uefi`, `uefi-preferred`); `None`
+    /// for a disk without a boot loader.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::boot::BootMode;
+    ///
+    /// assert_eq!(BootMode::Hybrid.ec2_boot_mode(), Some("uefi-preferred"));
+    /// assert_eq!(BootMode::Uefi.ec2_boot_mode(), Some("uefi")); // arm64 (Graviton)
+    /// assert_eq!(BootMode::None.ec2_boot_mode(), None);
+    /// ```
+    pub fn ec2_boot_mode(self) -> Option<&'static str> {
+        match self {
+            BootMode::None => None,
+            BootMode::Bios => Some("legacy-bios"),
+            BootMode::Uefi => Some("uefi"),
+            BootMode::Hybrid => Some("uefi-preferred"),
         }
     }
 }
@@ -171,6 +195,7 @@ pub fn root_uuid(timestamp: Option<i64>, parts: &[&[u8]]) -> Result<[u8; 16]> {
 /// # }
 /// ```
 pub fn install(disk: &mut PlannedDisk<'_>, mode: BootMode, options: &BootOptions) -> Result<()> {
+    check_arch(mode, options.arch)?;
     if mode.bios() {
         install_bios(disk, options)?;
     }
@@ -217,8 +242,14 @@ pub struct BootOptions {
     pub consoles: Option<Vec<String>>,
     /// GRUB's i386-pc module directory for BIOS (default: the host's).
     pub grub_dir: Option<PathBuf>,
-    /// GRUB's x86_64-efi module directory for UEFI (default: the host's).
+    /// GRUB's UEFI module directory (`x86_64-efi`, or `arm64-efi` for
+    /// [`Arch::Arm64`]; default: the host's `/usr/lib/grub/TARGET`).
     pub grub_efi_dir: Option<PathBuf>,
+    /// The architecture the disk boots on: GRUB's UEFI platform, the
+    /// loader's path on the ESP and the default consoles follow it, and an
+    /// arm64 disk boots by UEFI only. [`DiskBuilder::arch`](crate::DiskBuilder::arch)
+    /// sets it for the front door.
+    pub arch: Arch,
 }
 
 setters!(BootOptions at "blockimg::boot::BootOptions" {
@@ -228,7 +259,61 @@ setters!(BootOptions at "blockimg::boot::BootOptions" {
     consoles: Option<Vec<String>>,
     grub_dir: Option<PathBuf>,
     grub_efi_dir: Option<PathBuf>,
+    arch: Arch,
 });
+
+impl BootOptions {
+    /// The kernel's `console=` arguments: those asked for, else the
+    /// architecture's ([`Arch::default_consoles`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::arch::Arch;
+    /// use blockimg::boot::BootOptions;
+    ///
+    /// let arm64 = BootOptions::default().arch(Arch::Arm64);
+    /// assert_eq!(arm64.console_args(), ["tty0", "ttyAMA0,115200n8"]);
+    /// let graviton = arm64.consoles(Some(vec!["ttyS0,115200".into()]));
+    /// assert_eq!(graviton.console_args(), ["ttyS0,115200"]);
+    /// ```
+    pub fn console_args(&self) -> Vec<String> {
+        match &self.consoles {
+            Some(consoles) => consoles.clone(),
+            None => self
+                .arch
+                .default_consoles()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// Refuses a boot mode the architecture's firmware does not have: an
+/// arm64 disk boots by UEFI only, so BIOS and hybrid are refused for it.
+///
+/// # Examples
+///
+/// ```
+/// use blockimg::arch::Arch;
+/// use blockimg::boot::{check_arch, BootMode};
+///
+/// assert!(check_arch(BootMode::Uefi, Arch::Arm64).is_ok());
+/// let err = check_arch(BootMode::Hybrid, Arch::Arm64).unwrap_err().to_string();
+/// assert!(err.contains("arm64") && err.contains("UEFI only"));
+/// assert!(check_arch(BootMode::Hybrid, Arch::X86_64).is_ok());
+/// ```
+pub fn check_arch(mode: BootMode, arch: Arch) -> Result<()> {
+    if mode.bios() && !arch.has_bios() {
+        return Err(boot_refused(&format!(
+            "an {arch} disk boots by UEFI only, and boot mode {} needs a PC BIOS \
+             (GRUB's i386-pc); ask for uefi",
+            mode.name()
+        )));
+    }
+    Ok(())
+}
 
 fn boot_refused(reason: &str) -> Error {
     Error::InvalidOption {
@@ -346,11 +431,9 @@ pub fn add_boot_files(tree: &mut Tree, options: &BootOptions, fs_uuid: &[u8; 16]
         fs_uuid: format_uuid(fs_uuid),
         entries,
         cmdline: options.cmdline.clone(),
-        consoles: options
-            .consoles
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CONSOLES.iter().map(|c| c.to_string()).collect()),
+        consoles: options.console_args(),
         timeout: 1,
+        serial_terminal: options.arch.has_bios(),
     });
     tree.add(
         grub,
@@ -502,6 +585,7 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// # }
 /// ```
 pub fn install_bios(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result<()> {
+    check_arch(BootMode::Bios, options.arch)?;
     let mbr = disk
         .mbr_sector()
         .ok_or_else(|| boot_refused("BIOS boot needs a partition table (MBR or GPT)"))?;
@@ -537,7 +621,7 @@ pub(crate) fn bios_boot_code(
             Error::Boot(grub_embed::Error::GrubMissing {
                 dir: mk.grub_dir.clone(),
                 target: Platform::Bios.target(),
-                package: Platform::Bios.package(),
+                how: Platform::Bios.how_to_get(),
             })
         } else {
             Error::io(&boot_path, e)
@@ -547,9 +631,11 @@ pub(crate) fn bios_boot_code(
     Ok(bios::embed(mbr, &boot_img, &core_img, area)?)
 }
 
-/// Installs GRUB for UEFI into `disk`: `/EFI/BOOT/BOOTX64.EFI` on its ESP,
-/// made by the host's `grub-mkimage` with an early configuration that finds
-/// the root filesystem by UUID and reads `/boot/grub` from it.
+/// Installs GRUB for UEFI into `disk`: `/EFI/BOOT/BOOTX64.EFI` on its ESP
+/// (`BOOTAA64.EFI` for [`Arch::Arm64`], GRUB's `arm64-efi` from
+/// [`BootOptions::grub_efi_dir`]), made by the host's `grub-mkimage` with
+/// an early configuration that finds the root filesystem by UUID and reads
+/// `/boot/grub` from it.
 ///
 /// # Examples
 ///
@@ -581,12 +667,13 @@ pub fn install_uefi(disk: &mut PlannedDisk<'_>, options: &BootOptions) -> Result
         ));
     }
     let uuid = format_uuid(&disk.fs_uuid());
-    let mut mk = mkimage_options(Platform::Uefi, options.grub_efi_dir.as_ref(), disk.layout());
+    let platform = options.arch.efi_platform();
+    let mut mk = mkimage_options(platform, options.grub_efi_dir.as_ref(), disk.layout());
     mk.early_config = Some(format!(
         "search --no-floppy --fs-uuid --set=root {uuid}\nset prefix=($root)/boot/grub\n"
     ));
     let efi = mkimage(&mk)?;
-    disk.add_esp_file(EFI_BOOT_PATH, &efi)
+    disk.add_esp_file(options.arch.efi_boot_path(), &efi)
 }
 
 #[cfg(test)]

@@ -17,14 +17,14 @@ use grub_embed::bios::CoreArea;
 use grub_embed::config::{grub_cfg, GrubConfig, MenuEntry};
 use grub_embed::mkimage::{mkimage, MkimageOptions, Platform};
 
-use crate::boot::{bios_boot_code, menu_entries, DEFAULT_CONSOLES};
+use crate::arch::Arch;
+use crate::boot::{bios_boot_code, check_arch, menu_entries, BootMode};
 use crate::disk::memory::SparseBytes;
 use crate::disk::{fat, partitions, ImageSpec, Partition, PartitionKind};
 use crate::disk_format::{detect, Format};
 use crate::error::{Error, Result};
 use crate::ext4::read::Ext4Reader;
 use crate::identity::format_uuid;
-use crate::image::EFI_BOOT_PATH;
 use crate::lock::ImageLock;
 use crate::tree::Timestamp;
 
@@ -58,6 +58,7 @@ const MAX_ESP: u64 = 4 << 30;
 ///     cmdline: String::new(),
 ///     grub_dir: None,
 ///     grub_efi_dir: None,
+///     arch: Default::default(), // x86_64
 /// };
 /// let summary = install_grub(&image, &options)?;
 /// assert!(summary.core_lba.is_some() && summary.esp.is_none()); // BIOS only
@@ -81,6 +82,15 @@ impl Firmware {
 
     fn uefi(self) -> bool {
         matches!(self, Firmware::Uefi | Firmware::Hybrid)
+    }
+
+    /// The boot mode of a disk built with this firmware's boot loaders.
+    fn mode(self) -> BootMode {
+        match self {
+            Firmware::Bios => BootMode::Bios,
+            Firmware::Uefi => BootMode::Uefi,
+            Firmware::Hybrid => BootMode::Hybrid,
+        }
     }
 }
 
@@ -106,6 +116,7 @@ impl Firmware {
 ///     cmdline: String::new(),
 ///     grub_dir: None,
 ///     grub_efi_dir: None,
+///     arch: Default::default(), // x86_64
 /// };
 /// let summary = install_grub(&image, &options)?;
 /// assert_eq!(summary.root.number, 1); // found: the partition holding ext4
@@ -123,8 +134,13 @@ pub struct InstallOptions {
     pub cmdline: String,
     /// GRUB's i386-pc module directory (default: the host's).
     pub grub_dir: Option<PathBuf>,
-    /// GRUB's x86_64-efi module directory (default: the host's).
+    /// GRUB's UEFI module directory, `x86_64-efi` or `arm64-efi` as
+    /// `arch` asks (default: the host's `/usr/lib/grub/TARGET`).
     pub grub_efi_dir: Option<PathBuf>,
+    /// The architecture the disk boots on: an arm64 disk gets
+    /// `/EFI/BOOT/BOOTAA64.EFI` (GRUB's `arm64-efi`) and the `ttyAMA0`
+    /// console, and BIOS is refused for it.
+    pub arch: Arch,
 }
 
 /// What [`install_grub`] did.
@@ -149,6 +165,7 @@ pub struct InstallOptions {
 ///     cmdline: String::new(),
 ///     grub_dir: None,
 ///     grub_efi_dir: None,
+///     arch: Default::default(), // x86_64
 /// };
 /// let summary = install_grub(&image, &options)?;
 /// assert_eq!(summary.core_lba, Some(1)); // core.img right after the MBR
@@ -212,6 +229,7 @@ struct Write {
 ///     cmdline: "console=ttyS0".into(),
 ///     grub_dir: None, // the host's /usr/lib/grub/i386-pc
 ///     grub_efi_dir: None,
+///     arch: Default::default(), // x86_64
 /// };
 /// let summary = install_grub(&dir.path().join("disk.img"), &options)?;
 /// assert_eq!(summary.entries[0].kernel, "/boot/vmlinuz-6.1.0-amd64");
@@ -220,6 +238,7 @@ struct Write {
 /// # }
 /// ```
 pub fn install_grub(image: &Path, options: &InstallOptions) -> Result<InstallSummary> {
+    check_arch(options.firmware.mode(), options.arch)?;
     // Held until everything is written.
     let lock = ImageLock::write(image, "install-grub")?;
     let file = OpenOptions::new()
@@ -262,8 +281,14 @@ pub fn install_grub(image: &Path, options: &InstallOptions) -> Result<InstallSum
         fs_uuid: format_uuid(&fs_uuid),
         entries: entries.clone(),
         cmdline: options.cmdline.clone(),
-        consoles: DEFAULT_CONSOLES.iter().map(|c| c.to_string()).collect(),
+        consoles: options
+            .arch
+            .default_consoles()
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
         timeout: 1,
+        serial_terminal: options.arch.has_bios(),
     });
 
     let mut writes = Vec::new();
@@ -298,10 +323,12 @@ pub fn install_grub(image: &Path, options: &InstallOptions) -> Result<InstallSum
                 image.display()
             ))
         })?;
-        let mk = memdisk_image(Platform::Uefi, options.grub_efi_dir.as_ref(), &cfg);
+        let platform = options.arch.efi_platform();
+        let mk = memdisk_image(platform, options.grub_efi_dir.as_ref(), &cfg);
         let efi = mkimage(&mk)?;
         summary.esp = Some(esp.number);
-        let esp_writes = esp_with_file(&file, image, esp, EFI_BOOT_PATH, &efi)?;
+        let path = options.arch.efi_boot_path();
+        let esp_writes = esp_with_file(&file, image, esp, path, &efi)?;
         writes.splice(0..0, esp_writes);
     }
     for write in &writes {

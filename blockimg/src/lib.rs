@@ -78,6 +78,7 @@
 #[macro_use]
 mod setters;
 
+pub mod arch;
 pub mod boot;
 pub mod browse;
 mod builder;

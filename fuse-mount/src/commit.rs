@@ -76,9 +76,11 @@ fn commit_changes(
     let confined = inos
         .iter()
         .all(|&ino| ino > loaded_len || origin_of(ino).is_some());
+    // New data already in free blocks of the image: adopted, not copied.
+    let placed = fs.placed_runs();
     let outcome = if confined {
         let origin = |id: NodeId| inos.get(id.index()).and_then(|&ino| origin_of(ino));
-        image.update_in_place(&image.reader, &old, &tree, &origin, step)?
+        image.update_in_place(&image.reader, &old, &tree, &origin, &placed, step)?
     } else {
         let (tree, inos) = fs.to_tree()?;
         let origin = |id: NodeId| {
@@ -86,7 +88,7 @@ fn commit_changes(
                 .filter(|&&ino| ino >= 1 && ino <= loaded_len)
                 .map(|&ino| NodeId((ino - 1) as u32))
         };
-        image.update_in_place(&image.reader, &image.loaded, &tree, &origin, step)?
+        image.update_in_place(&image.reader, &image.loaded, &tree, &origin, &placed, step)?
     };
     match outcome {
         UpdateOutcome::Updated(summary) => Ok(blockimg::image::Commit::InPlace(summary)),

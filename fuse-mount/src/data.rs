@@ -1,11 +1,19 @@
 //! Where each byte of a regular file lives: an overlay extent map.
 //!
-//! A file loaded from the image starts as the image's own extents. A write
-//! never touches the image: its bytes go to the spill file and the map's
-//! entry for that range is replaced by one pointing into the spill file
-//! (an overlay, so nothing is copied at the first modification). Ranges
-//! no entry covers are holes and read as zeros. Writes over a range
-//! already in the spill file are made in place.
+//! A file loaded from the image starts as the image's own extents, which
+//! are never written. A write's bytes go to blocks of the image its
+//! filesystem does not use (placed blocks, see [`crate::place`]) or, when
+//! there are none left, to the spill file, and the map's entry for that
+//! range is replaced by one pointing there (an overlay, so nothing is
+//! copied at the first modification). Ranges no entry covers are holes and
+//! read as zeros. Writes over a range already placed or in the spill file
+//! are made in place.
+//!
+//! Placed data keeps two rules, which let the commit adopt a placed block
+//! as the file's block: a placed entry lies at the same position within
+//! its image block as its bytes within their file block, and each file
+//! block maps into at most one placed block (whose bytes the file does
+//! not map are zeros).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +32,10 @@ pub enum Loc {
     Image(u64),
     /// At this byte offset of the spill file.
     Spill(u64),
+    /// At this byte offset of the image file, in a block the image's
+    /// filesystem does not use, which the mount owns: written in place,
+    /// adopted by the commit.
+    Placed(u64),
 }
 
 impl Loc {
@@ -32,8 +44,19 @@ impl Loc {
         match self {
             Loc::Image(at) => Loc::Image(at + by),
             Loc::Spill(at) => Loc::Spill(at + by),
+            Loc::Placed(at) => Loc::Placed(at + by),
         }
     }
+}
+
+/// What a change of the map gave up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Freed {
+    /// Ranges `(offset, len)` of the spill file no longer used.
+    pub spill: Vec<(u64, u64)>,
+    /// Placed ranges no longer mapped there: `(file offset, image
+    /// offset, len)`.
+    pub placed: Vec<(u64, u64, u64)>,
 }
 
 /// One entry of the map: `len` bytes stored at `loc`.
@@ -88,9 +111,9 @@ impl FileData {
     }
 
     /// Removes every byte in `start..end` from the map (they become a
-    /// hole) and returns the spill ranges `(offset, len)` no longer used.
-    pub fn remove(&mut self, start: u64, end: u64) -> Vec<(u64, u64)> {
-        let mut freed = Vec::new();
+    /// hole) and returns the spill and placed ranges no longer used.
+    pub fn remove(&mut self, start: u64, end: u64) -> Freed {
+        let mut freed = Freed::default();
         if start >= end {
             return freed;
         }
@@ -126,17 +149,19 @@ impl FileData {
             }
             let cut_from = off.max(start);
             let cut_to = piece_end.min(end);
-            if let Loc::Spill(at) = piece.loc.advance(cut_from - off) {
-                freed.push((at, cut_to - cut_from));
+            match piece.loc.advance(cut_from - off) {
+                Loc::Spill(at) => freed.spill.push((at, cut_to - cut_from)),
+                Loc::Placed(at) => freed.placed.push((cut_from, at, cut_to - cut_from)),
+                Loc::Image(_) => {}
             }
         }
         freed
     }
 
     /// Maps `len` bytes from `offset` to `loc` (replacing what was there);
-    /// returns the spill ranges no longer used. Joins the entry before when
+    /// returns the ranges no longer used. Joins the entry before when
     /// `loc` continues it.
-    pub fn map(&mut self, offset: u64, len: u64, loc: Loc) -> Vec<(u64, u64)> {
+    pub fn map(&mut self, offset: u64, len: u64, loc: Loc) -> Freed {
         let freed = self.remove(offset, offset + len);
         if len == 0 {
             return freed;
@@ -162,13 +187,58 @@ impl FileData {
         }
     }
 
+    /// The image offset of the placed block file block `block` (of `bs`
+    /// bytes) maps into, if it maps into one.
+    pub fn placed_block(&self, block: u64, bs: u64) -> Option<u64> {
+        let start = block * bs;
+        let from = self
+            .map
+            .range(..start)
+            .next_back()
+            .filter(|&(&off, p)| off + p.len > start)
+            .map_or(start, |(&off, _)| off);
+        self.map
+            .range(from..start + bs)
+            .find_map(|(&off, piece)| match piece.loc {
+                Loc::Placed(at) => {
+                    // The first byte of the piece inside the block.
+                    let first = off.max(start);
+                    Some((at + (first - off)).saturating_sub(first - start))
+                }
+                _ => None,
+            })
+    }
+
+    /// The placed blocks the map points into, as runs `(image offset of
+    /// the first block, blocks)` of blocks of `bs` bytes, in file order.
+    pub fn placed_blocks(&self, bs: u64) -> Vec<(u64, u64)> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (&off, piece) in &self.map {
+            let Loc::Placed(at) = piece.loc else {
+                continue;
+            };
+            let first = at.saturating_sub(off % bs);
+            let count = (off + piece.len).div_ceil(bs) - off / bs;
+            match runs.last_mut() {
+                // The same block as the piece before, or the next ones.
+                Some(last) if last.0 + last.1 * bs > first && first >= last.0 => {
+                    let end = (first + count * bs).max(last.0 + last.1 * bs);
+                    last.1 = (end - last.0) / bs;
+                }
+                Some(last) if last.0 + last.1 * bs == first => last.1 += count,
+                _ => runs.push((first, count)),
+            }
+        }
+        runs
+    }
+
     /// Sets the size; bytes past a smaller size leave the map. Returns the
-    /// spill ranges no longer used.
-    pub fn truncate(&mut self, size: u64) -> Vec<(u64, u64)> {
+    /// ranges no longer used.
+    pub fn truncate(&mut self, size: u64) -> Freed {
         let freed = if size < self.size {
             self.remove(size, u64::MAX)
         } else {
-            Vec::new()
+            Freed::default()
         };
         self.size = size;
         freed
@@ -179,6 +249,9 @@ impl FileData {
     pub fn spans(&self, offset: u64, len: u64) -> Vec<Span> {
         let end = offset.saturating_add(len).min(self.size);
         let mut spans = Vec::new();
+        if offset >= end {
+            return spans;
+        }
         let mut pos = offset;
         let first = self
             .map
@@ -226,6 +299,9 @@ impl FileData {
     /// that hold some data.
     pub fn blocks_in(&self, start: u64, end: u64, bs: u64) -> u64 {
         let (first_block, end_block) = (start / bs, end.div_ceil(bs));
+        if end_block <= first_block {
+            return 0;
+        }
         let mut count = 0;
         let mut counted_to = first_block; // blocks below this are counted
         let from = self
@@ -285,14 +361,15 @@ impl FileData {
     }
 
     /// The file as content for the planner: its data read from `files`
-    /// (the image at [`IMAGE_FILE`], the spill file at [`SPILL_FILE`]).
+    /// (the image at [`IMAGE_FILE`], placed data included, the spill file
+    /// at [`SPILL_FILE`]).
     pub fn content(&self, files: &Arc<[std::fs::File]>) -> FileContent {
         let runs: Vec<OpenRun> = self
             .map
             .iter()
             .map(|(&file_offset, piece)| {
                 let (file, at) = match piece.loc {
-                    Loc::Image(at) => (IMAGE_FILE, at),
+                    Loc::Image(at) | Loc::Placed(at) => (IMAGE_FILE, at),
                     Loc::Spill(at) => (SPILL_FILE, at),
                 };
                 OpenRun {
@@ -335,7 +412,7 @@ mod tests {
     fn overwriting_the_middle_splits_the_image_extent() {
         let mut d = data(&[(0, 100, Loc::Image(1000))], 100);
         let freed = d.map(40, 10, Loc::Spill(0));
-        assert!(freed.is_empty());
+        assert_eq!(freed, Freed::default());
         let spans = d.spans(0, 100);
         assert_eq!(
             spans,
@@ -364,9 +441,38 @@ mod tests {
         let mut d = data(&[(0, 10, Loc::Spill(0)), (10, 10, Loc::Spill(10))], 20);
         assert_eq!(d.map.len(), 1);
         assert_eq!(d.spill_in_place(5, 10), Some(5));
-        assert_eq!(d.truncate(4), vec![(4, 16)]);
+        assert_eq!(d.truncate(4).spill, vec![(4, 16)]);
         d.truncate(100);
         assert_eq!(d.spans(0, 100)[1].loc, None);
+    }
+
+    #[test]
+    fn nothing_is_read_past_the_end() {
+        let d = data(&[(0, 10, Loc::Spill(0))], 10);
+        assert_eq!(d.spans(10, 5), vec![]);
+        assert_eq!(d.spans(20, 0), vec![]);
+        assert_eq!(FileData::default().spans(8, 4088), vec![]);
+        // fallocate with KEEP_SIZE past the end asks for an empty range.
+        assert_eq!(FileData::default().blocks_in(278_948, 8318, 4096), 0);
+        assert_eq!(d.placed_block(0, 4096), None);
+    }
+
+    #[test]
+    fn placed_blocks_of_the_map() {
+        let b = 4096;
+        let mut d = data(&[(0, 10, Loc::Placed(10 * b))], 3 * b);
+        d.map(20, b, Loc::Placed(10 * b + 20));
+        d.map(2 * b, 5, Loc::Placed(3 * b));
+        assert_eq!(d.placed_block(0, b), Some(10 * b));
+        assert_eq!(d.placed_block(1, b), Some(11 * b));
+        assert_eq!(d.placed_block(2, b), Some(3 * b));
+        assert_eq!(d.placed_blocks(b), vec![(10 * b, 2), (3 * b, 1)]);
+        let freed = d.remove(5, 2 * b + 1);
+        assert_eq!(
+            freed.placed,
+            vec![(5, 10 * b + 5, 5), (20, 10 * b + 20, b), (2 * b, 3 * b, 1)]
+        );
+        assert_eq!(d.placed_blocks(b), vec![(10 * b, 1), (3 * b, 1)]);
     }
 
     #[test]

@@ -388,9 +388,10 @@ impl Filesystem for FuseFs {
     }
 
     /// Returns at once, and promises no more than that the data is in the
-    /// daemon: it lies in the spill file, which has no name and is lost if
-    /// the daemon dies, until the commit at unmount writes and syncs the
-    /// new image (see docs/MOUNT.md, "Guarantees").
+    /// daemon: it lies in blocks the image's filesystem does not use, or in
+    /// the spill file (which has no name), and only the daemon knows where;
+    /// it is lost if the daemon dies, until the commit at unmount adopts or
+    /// writes it and syncs the image (see docs/MOUNT.md, "Guarantees").
     fn fsync(
         &self,
         _req: &Request,

@@ -2,12 +2,16 @@
 //! unmount commits a complete, consistent image.
 //!
 //! The mount loads the filesystem into an inode table whose file
-//! data stays in the image until it changes; writes go to an unlinked spill
-//! file. When the filesystem is unmounted, the state becomes a
-//! [`blockimg::tree::Tree`] again and the ext4 planner writes a complete new
+//! data stays in the image until it changes; new data is written into
+//! blocks the filesystem does not use (the old filesystem never reads
+//! them), or, when none are left, into an unlinked spill file. When the
+//! filesystem is unmounted, the state becomes a [`blockimg::tree::Tree`]
+//! again and the commit changes the image in place through the
+//! filesystem's journal, adopting the blocks written during the mount as
+//! they are, or, when that cannot be done, writes a complete new
 //! filesystem into a temporary copy of the image, which replaces the image
-//! by a rename. The image on disk is therefore always either what it was
-//! before the mount or the result of a complete commit.
+//! by a rename. The filesystem in the image is therefore always either
+//! what it was before the mount or the result of a complete commit.
 //!
 //! # Example
 //!
@@ -42,6 +46,7 @@ mod fs;
 mod image;
 mod inode;
 mod mount;
+mod place;
 mod runtime;
 mod signals;
 mod spill;

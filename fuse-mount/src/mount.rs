@@ -24,6 +24,7 @@ use crate::commit::{commit, Commit};
 use crate::error::{Error, Result};
 use crate::fs::FuseFs;
 use crate::image::Image;
+use crate::place::Placer;
 use crate::runtime::Runtime;
 use crate::signals;
 use crate::spill::Spill;
@@ -447,10 +448,15 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
         owner: options.owner.map(|ids| (ids, mounter)),
         fakeroot: options.fakeroot,
     };
+    let placer = match options.read_only {
+        true => None,
+        false => placer(&image),
+    };
     let fs = Fs::new(
         &image.loaded.tree,
         vec![image_file, spill_file].into(),
         spill,
+        placer,
         image.space,
         config,
     )
@@ -494,6 +500,23 @@ pub fn mount_observed(options: &MountOptions, step: CommitSteps) -> Result<Mount
             std::process::exit(i32::from(result.is_err()))
         }
     }
+}
+
+/// Where new file data goes first: the blocks `image`'s filesystem does
+/// not use, written through a second handle on the image, open for
+/// writing. `None` (all new data goes to the spill file) when the
+/// filesystem cannot be changed in place or its bitmaps cannot be read.
+fn placer(image: &Image) -> Option<Placer> {
+    let free = image.free_block_runs().ok()??;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&image.path)
+        .ok()?;
+    // The file written is the one locked and loaded.
+    image.lock.check_file(&file).ok()?;
+    let bs = u64::from(image.space.block_size);
+    Some(Placer::new(file, image.partition.start, bs, &free))
 }
 
 /// Everything a mount is served with, loaded before the fork.

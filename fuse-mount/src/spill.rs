@@ -41,6 +41,17 @@ impl Spill {
         at
     }
 
+    /// Reserves `len` bytes of zeros at the end and returns their offset:
+    /// the file grows over them (sparsely), so that they read as zeros to
+    /// anyone, the commit's readers too.
+    pub fn alloc_zeroed(&mut self, len: u64) -> std::io::Result<u64> {
+        let at = self.alloc(len);
+        if self.file.metadata()?.len() < self.end {
+            self.file.set_len(self.end)?;
+        }
+        Ok(at)
+    }
+
     /// Writes `data` at `at`.
     pub fn write_at(&self, at: u64, data: &[u8]) -> std::io::Result<()> {
         self.file.write_all_at(data, at)

@@ -1,8 +1,9 @@
 //! The mounted filesystem's state: the inode table, loaded from the
 //! image's tree, and every operation the FUSE layer forwards, with POSIX
-//! semantics and errno values. Nothing here touches the image; written
-//! data goes to the spill file, and [`Fs::to_tree`] gives the tree a commit
-//! writes.
+//! semantics and errno values. Nothing here changes what the image's
+//! filesystem holds: written data goes to blocks it does not use (placed,
+//! see [`crate::place`]) or to the spill file, and [`Fs::to_tree`] gives
+//! the tree a commit writes.
 
 mod attrs;
 mod dirs;
@@ -20,8 +21,9 @@ use blockimg::ext4::MAX_LINKS;
 use blockimg::tree::{Timestamp, MAX_NAME_LEN};
 use fuser::Errno;
 
-use crate::data::FileData;
+use crate::data::{FileData, Freed, Loc};
 use crate::inode::{Dir, Inode, Kind};
+use crate::place::Placer;
 use crate::spill::Spill;
 
 /// Inode number of the root directory (FUSE's).
@@ -166,6 +168,9 @@ pub struct Fs {
     inodes: Vec<Option<Inode>>,
     files: Arc<[File]>,
     spill: Spill,
+    /// Where new data goes first: free blocks of the image (none for a
+    /// filesystem a commit cannot update in place).
+    placer: Option<Placer>,
     space: Space,
     used_blocks: u64,
     used_inodes: u64,
@@ -283,10 +288,94 @@ impl Fs {
             return;
         }
         if let Kind::File(data) = &mut inode.kind {
+            // Its placed blocks are given up with it.
             let freed = data.truncate(0);
-            self.spill.release(&freed);
+            self.spill.release(&freed.spill);
         }
         *slot = None;
+    }
+
+    /// Gives back what a change of file `ino`'s map left unused: spill
+    /// ranges are punched out; a placed range whose block the file still
+    /// maps into is zeroed there (bytes of a placed block its file does
+    /// not map are zeros, so that the commit may adopt the block whole);
+    /// a placed block the file no longer maps into is given up (never
+    /// handed out again during the mount).
+    fn release(&mut self, ino: u64, freed: Freed) -> OpResult<()> {
+        self.spill.release(&freed.spill);
+        let Some(placer) = &self.placer else {
+            return Ok(());
+        };
+        let bs = placer.block_size();
+        let Some(Kind::File(data)) = self
+            .inodes
+            .get(ino as usize)
+            .and_then(|i| i.as_ref())
+            .map(|i| &i.kind)
+        else {
+            return Ok(());
+        };
+        let remapped = |file_offset: u64, at: u64, len: u64| {
+            let spans = data.spans(file_offset, len);
+            spans.len() == 1 && spans[0].len == len && spans[0].loc == Some(Loc::Placed(at))
+        };
+        for (file_offset, at, len) in freed.placed {
+            // Written again where it was (a write in place).
+            if remapped(file_offset, at, len) {
+                continue;
+            }
+            let mut done = 0;
+            while done < len {
+                let pos = file_offset + done;
+                let block = pos / bs;
+                let n = ((block + 1) * bs - pos).min(len - done);
+                let here = at + done;
+                let block_at = here - pos % bs;
+                if !remapped(pos, here, n) && data.placed_block(block, bs) == Some(block_at) {
+                    placer.zero(here, n).map_err(|_| Errno::EIO)?;
+                }
+                done += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks placement leaves free for the commit's own blocks
+    /// (directories, extent trees, xattr blocks, and copies of data that
+    /// could not be placed), which it also allocates in free space.
+    fn placement_reserve(&self) -> u64 {
+        64 + self.space.blocks_count / 256 + self.dirty.len() as u64
+    }
+
+    /// The blocks of the image's filesystem holding placed data, as runs
+    /// `(first block, count)`, ascending: what a commit adopts.
+    pub fn placed_runs(&self) -> Vec<(u64, u64)> {
+        let Some(placer) = &self.placer else {
+            return Vec::new();
+        };
+        let bs = placer.block_size();
+        let mut blocks: Vec<(u64, u64)> = self
+            .inodes
+            .iter()
+            .flatten()
+            .filter_map(|inode| match &inode.kind {
+                Kind::File(data) => Some(data.placed_blocks(bs)),
+                _ => None,
+            })
+            .flatten()
+            .map(|(at, count)| (placer.block_of(at), count))
+            .collect();
+        blocks.sort_unstable();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (start, count) in blocks {
+            match runs.last_mut() {
+                Some(last) if start <= last.0 + last.1 => {
+                    last.1 = last.1.max(start + count - last.0);
+                }
+                _ => runs.push((start, count)),
+            }
+        }
+        runs
     }
 
     /// Largest file ext4 holds with extents: 2^32 blocks.

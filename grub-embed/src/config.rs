@@ -14,6 +14,7 @@
 ///     cmdline: "quiet".into(),
 ///     consoles: vec!["ttyS0,115200n8".into()],
 ///     timeout: 0,
+///     serial_terminal: true,
 /// };
 /// let text = grub_cfg(&config);
 /// assert!(text.contains("search --no-floppy --fs-uuid --set=root 12345678-9abc-4def-8123-456789abcdef"));
@@ -32,6 +33,11 @@ pub struct GrubConfig {
     pub consoles: Vec<String>,
     /// Seconds the menu waits.
     pub timeout: u32,
+    /// GRUB's own menu on the PC serial port 0 (`serial --unit=0`) as well
+    /// as the console: for x86 GRUB. On arm64 GRUB has no such port and
+    /// the firmware's console (the serial port of QEMU's virt machine and
+    /// of EC2 Graviton instances) is GRUB's, so it is left out.
+    pub serial_terminal: bool,
 }
 
 /// One kernel to boot.
@@ -46,7 +52,7 @@ pub struct GrubConfig {
 ///     kernel: "/boot/vmlinuz-6.1.0".into(),
 ///     initrd: Some("/boot/initrd.img-6.1.0".into()),
 /// };
-/// let config = GrubConfig { fs_uuid: "0".into(), entries: vec![entry], cmdline: String::new(), consoles: vec![], timeout: 5 };
+/// let config = GrubConfig { fs_uuid: "0".into(), entries: vec![entry], cmdline: String::new(), consoles: vec![], timeout: 5, serial_terminal: true };
 /// assert!(grub_cfg(&config).contains("initrd /boot/initrd.img-6.1.0"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +66,8 @@ pub struct MenuEntry {
 }
 
 /// The text of grub.cfg for `config`: terminals on serial port 0 at
-/// 115200 baud and on the console, the root found with `search --fs-uuid`,
+/// 115200 baud (with [`GrubConfig::serial_terminal`]) and on the console,
+/// the root found with `search --fs-uuid`,
 /// and `root=UUID=` on every kernel command line so the name of the disk
 /// (xvda, nvme0n1, vda) does not matter.
 ///
@@ -79,6 +86,7 @@ pub struct MenuEntry {
 ///     cmdline: "quiet".into(),
 ///     consoles: vec!["tty0".into(), "ttyS0,115200n8".into()],
 ///     timeout: 1,
+///     serial_terminal: true,
 /// };
 /// let cfg = grub_cfg(&config);
 /// assert!(cfg.contains("search --no-floppy --fs-uuid --set=root 2f1c7c86-6a3e-4c1b-9d8e-0b6f7a1d2c3e"));
@@ -86,16 +94,21 @@ pub struct MenuEntry {
 /// assert!(cfg.contains("initrd /boot/initrd.img"));
 /// ```
 pub fn grub_cfg(config: &GrubConfig) -> String {
-    let mut cfg = format!(
-        "serial --unit=0 --speed=115200\n\
-         terminal_input serial console\n\
-         terminal_output serial console\n\
-         set default=0\n\
+    let mut cfg = String::new();
+    if config.serial_terminal {
+        cfg.push_str(
+            "serial --unit=0 --speed=115200\n\
+             terminal_input serial console\n\
+             terminal_output serial console\n",
+        );
+    }
+    cfg.push_str(&format!(
+        "set default=0\n\
          set timeout={timeout}\n\
          search --no-floppy --fs-uuid --set=root {uuid}\n",
         timeout = config.timeout,
         uuid = config.fs_uuid,
-    );
+    ));
     for entry in &config.entries {
         let mut linux = format!("linux {} root=UUID={} ro", entry.kernel, config.fs_uuid);
         for console in &config.consoles {
@@ -143,6 +156,7 @@ mod tests {
             cmdline: "quiet".into(),
             consoles: vec!["tty0".into(), "ttyS0,115200n8".into()],
             timeout: 1,
+            serial_terminal: true,
         });
         for line in [
             "serial --unit=0 --speed=115200",
@@ -161,5 +175,23 @@ mod tests {
         }
         assert_eq!(cfg.matches("\tinitrd ").count(), 1, "{cfg}");
         assert_eq!(cfg.matches("menuentry").count(), 2, "{cfg}");
+    }
+
+    #[test]
+    fn without_the_serial_terminal_grub_keeps_the_firmware_console() {
+        let cfg = grub_cfg(&GrubConfig {
+            fs_uuid: "0123abcd-0000-4000-8000-000000000001".into(),
+            entries: vec![entry("Linux", "/boot/vmlinuz", None)],
+            cmdline: String::new(),
+            consoles: vec!["tty0".into(), "ttyAMA0,115200n8".into()],
+            timeout: 1,
+            serial_terminal: false,
+        });
+        assert!(
+            !cfg.contains("serial") && !cfg.contains("terminal_"),
+            "{cfg}"
+        );
+        assert!(cfg.starts_with("set default=0\n"), "{cfg}");
+        assert!(cfg.contains("console=ttyAMA0,115200n8"), "{cfg}");
     }
 }

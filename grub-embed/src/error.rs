@@ -87,14 +87,15 @@ pub enum Error {
     #[error("core.img's blocklist is not the one grub-mkimage writes: {0}")]
     BadBlocklist(String),
     /// GRUB's module directory for the platform is missing.
-    #[error("{dir} not found: GRUB's {target} modules are missing (install package {package})")]
+    #[error("{dir} not found: GRUB's {target} modules are missing ({how})")]
     GrubMissing {
         /// The directory looked for.
         dir: PathBuf,
-        /// GRUB's name of the platform (i386-pc, x86_64-efi).
+        /// GRUB's name of the platform (i386-pc, x86_64-efi, arm64-efi).
         target: &'static str,
-        /// The package that provides it.
-        package: &'static str,
+        /// How to get them: the package that provides them, and for
+        /// arm64-efi how to unpack it on another architecture's host.
+        how: &'static str,
     },
     /// `grub-mkimage` could not be run.
     #[error("cannot run grub-mkimage (install package {package}): {source}")]

@@ -22,8 +22,13 @@ use crate::error::{Error, Result};
 pub enum Platform {
     /// PC BIOS: core.img (`i386-pc`).
     Bios,
-    /// 64-bit UEFI: an EFI application, `BOOTX64.EFI` (`x86_64-efi`).
+    /// 64-bit UEFI on x86-64: an EFI application, `BOOTX64.EFI`
+    /// (`x86_64-efi`).
     Uefi,
+    /// UEFI on 64-bit ARM: an EFI application, `BOOTAA64.EFI`
+    /// (`arm64-efi`), made by the host's `grub-mkimage` whatever the host's
+    /// own architecture.
+    Arm64Efi,
 }
 
 /// Modules core.img needs to read grub.cfg from an ext4 partition of an MBR
@@ -74,6 +79,7 @@ impl Platform {
         match self {
             Platform::Bios => "i386-pc",
             Platform::Uefi => "x86_64-efi",
+            Platform::Arm64Efi => "arm64-efi",
         }
     }
 
@@ -90,6 +96,7 @@ impl Platform {
         match self {
             Platform::Bios => "/usr/lib/grub/i386-pc",
             Platform::Uefi => "/usr/lib/grub/x86_64-efi",
+            Platform::Arm64Efi => "/usr/lib/grub/arm64-efi",
         }
     }
 
@@ -106,6 +113,34 @@ impl Platform {
         match self {
             Platform::Bios => "grub-pc-bin",
             Platform::Uefi => "grub-efi-amd64-bin",
+            Platform::Arm64Efi => "grub-efi-arm64-bin",
+        }
+    }
+
+    /// How to get the modules when they are missing, for messages: the
+    /// package to install, and for `arm64-efi` (which an x86-64 host cannot
+    /// install as its own) how to unpack Debian's arm64 package anywhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use grub_embed::mkimage::Platform;
+    ///
+    /// assert_eq!(Platform::Uefi.how_to_get(), "install package grub-efi-amd64-bin");
+    /// assert!(Platform::Arm64Efi.how_to_get().contains("apt-get download grub-efi-arm64-bin:arm64"));
+    /// ```
+    pub fn how_to_get(self) -> &'static str {
+        match self {
+            Platform::Bios => "install package grub-pc-bin",
+            Platform::Uefi => "install package grub-efi-amd64-bin",
+            Platform::Arm64Efi => {
+                "install package grub-efi-arm64-bin on an arm64 host; on any Debian host: \
+                 `dpkg --add-architecture arm64 && apt-get update && \
+                 apt-get download grub-efi-arm64-bin:arm64 && \
+                 dpkg-deb -x grub-efi-arm64-bin_*_arm64.deb DIR`, \
+                 then give DIR/usr/lib/grub/arm64-efi as the EFI module directory \
+                 (--grub-efi-dir, or boot.grub_efi_dir in a recipe)"
+            }
         }
     }
 
@@ -122,7 +157,7 @@ impl Platform {
     pub fn modules(self) -> &'static [&'static str] {
         match self {
             Platform::Bios => BIOS_MODULES,
-            Platform::Uefi => UEFI_MODULES,
+            Platform::Uefi | Platform::Arm64Efi => UEFI_MODULES,
         }
     }
 }
@@ -218,7 +253,7 @@ pub fn mkimage(options: &MkimageOptions) -> Result<Vec<u8>> {
         return Err(Error::GrubMissing {
             dir: options.grub_dir.clone(),
             target: platform.target(),
-            package: platform.package(),
+            how: platform.how_to_get(),
         });
     }
     let dir = std::env::temp_dir().join(format!(
@@ -306,6 +341,7 @@ mod tests {
         for (platform, package) in [
             (Platform::Bios, "grub-pc-bin"),
             (Platform::Uefi, "grub-efi-amd64-bin"),
+            (Platform::Arm64Efi, "grub-efi-arm64-bin:arm64"),
         ] {
             let options = MkimageOptions {
                 grub_dir: PathBuf::from("/nonexistent/grub/dir"),

@@ -183,18 +183,7 @@ pub fn boot_disk(disk: &Path, format: &str, firmware: Firmware, log: &Path) -> S
 
 /// The newest Debian kernel in /boot and its modules directory.
 fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
-    let mut kernels: Vec<PathBuf> = fs::read_dir("/boot")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .collect();
-    kernels.sort();
-    let kernel = kernels.pop()?;
-    let version = kernel.file_name()?.to_string_lossy()["vmlinuz-".len()..].to_owned();
+    let (kernel, version) = newest_kernel(Path::new("/boot"))?;
     let modules = Path::new("/lib/modules").join(version);
     modules
         .join("modules.dep")
@@ -202,11 +191,31 @@ fn debian_kernel() -> Option<(PathBuf, PathBuf)> {
         .then_some((kernel, modules))
 }
 
+/// The newest `vmlinuz-VERSION` in `boot`, with its version.
+fn newest_kernel(boot: &Path) -> Option<(PathBuf, String)> {
+    let kernel = fs::read_dir(boot)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .max()?;
+    let version = kernel.file_name()?.to_string_lossy()["vmlinuz-".len()..].to_owned();
+    Some((kernel, version))
+}
+
 /// Runs `qemu-system-x86_64 -m 512 -nographic -no-reboot ARGS` and returns
 /// what the serial console printed by the time the machine stopped (power
 /// off, or a panic with `-no-reboot`) or three minutes passed.
 pub fn run_qemu(args: &[OsString], log: &Path) -> String {
-    let qemu = find_tool("qemu-system-x86_64").expect("qemu-system-x86_64");
+    run_qemu_program("qemu-system-x86_64", args, log)
+}
+
+/// [`run_qemu`] with another QEMU system emulator.
+fn run_qemu_program(program: &str, args: &[OsString], log: &Path) -> String {
+    let qemu = find_tool(program).unwrap_or_else(|| panic!("{program} is not installed"));
     let mut child = Command::new(qemu)
         .args(["-m", "512", "-nographic", "-no-reboot"])
         .args(args)
@@ -250,4 +259,98 @@ pub fn assert_boots(disk: &Path, firmware: Firmware, fx: &BootFixture, log: &Pat
             "{firmware:?}: no {want:?} on the console:\n{console}"
         );
     }
+}
+
+/// AAVMF, QEMU's UEFI firmware for aarch64 (package qemu-efi-aarch64): the
+/// code, read-only, and the template of its variable store.
+pub const AAVMF: (&str, &str) = (
+    "/usr/share/AAVMF/AAVMF_CODE.fd",
+    "/usr/share/AAVMF/AAVMF_VARS.fd",
+);
+
+/// Debian's arm64 packages unpacked in one directory (scripts/test.sh
+/// makes it): GRUB's arm64-efi modules, a static busybox, a kernel with its
+/// modules (modules.dep made by depmod) and libc.
+pub struct Arm64Kit {
+    /// The directory the packages are unpacked in.
+    pub root: PathBuf,
+    /// The arm64 kernel (`boot/vmlinuz-VERSION`).
+    pub kernel: PathBuf,
+    /// Its modules directory.
+    pub modules: PathBuf,
+    /// busybox-static:arm64's busybox.
+    pub busybox: PathBuf,
+    /// GRUB's arm64-efi modules.
+    pub grub_efi_dir: PathBuf,
+}
+
+/// Where the arm64 packages are: `BLOCKIMG_ARM64_ROOT`, else `arm64/root`
+/// in the target directory of the running test executable.
+fn arm64_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BLOCKIMG_ARM64_ROOT") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("path of the test executable");
+    // TARGET/<profile>/deps/<test executable>
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => exe
+            .ancestors()
+            .nth(3)
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    target.join("arm64/root")
+}
+
+/// The arm64 packages, or `None` after saying what is missing.
+pub fn arm64_kit() -> Option<Arm64Kit> {
+    let root = arm64_root();
+    let how = "scripts/test.sh downloads them (apt-get download grub-efi-arm64-bin:arm64 \
+               busybox-static:arm64 libc6:arm64 linux-image-6.1.0-*-arm64:arm64, dpkg-deb -x, depmod)";
+    let Some((kernel, version)) = newest_kernel(&root.join("boot")) else {
+        eprintln!("SKIPPED: no arm64 kernel in {}/boot; {how}", root.display());
+        return None;
+    };
+    let kit = Arm64Kit {
+        modules: root.join("lib/modules").join(version),
+        busybox: root.join("bin/busybox"),
+        grub_efi_dir: root.join("usr/lib/grub/arm64-efi"),
+        kernel,
+        root,
+    };
+    for needed in [
+        kit.modules.join("modules.dep"),
+        kit.busybox.clone(),
+        kit.grub_efi_dir.join("kernel.img"),
+    ] {
+        if !needed.is_file() {
+            eprintln!("SKIPPED: no {}; {how}", needed.display());
+            return None;
+        }
+    }
+    Some(kit)
+}
+
+/// Boots the raw `disk` as a virtio disk under `qemu-system-aarch64 -M virt
+/// -cpu max,pauth-impdef=on` with the AAVMF firmware (its variable store a copy in
+/// `scratch`) and returns what the serial console (the virt machine's
+/// PL011, ttyAMA0) printed.
+pub fn boot_arm64_disk(disk: &Path, scratch: &Path, log: &Path) -> String {
+    let vars = scratch.join("AAVMF_VARS.fd");
+    fs::copy(AAVMF.1, &vars).expect("copy AAVMF_VARS.fd");
+    // `pauth-impdef=on`: pointer authentication with QEMU's own cheap
+    // hash instead of the architected QARMA; the same `max` CPU otherwise,
+    // and boots take half the time under TCG.
+    let mut args: Vec<OsString> = ["-M", "virt", "-cpu", "max,pauth-impdef=on"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let code = format!("if=pflash,format=raw,readonly=on,file={}", AAVMF.0);
+    let vars = format!("if=pflash,format=raw,file={}", vars.display());
+    let drive = format!("file={},format=raw,if=virtio,snapshot=on", disk.display());
+    for drive in [code, vars, drive] {
+        args.extend(["-drive".into(), drive.into()]);
+    }
+    run_qemu_program("qemu-system-aarch64", &args, log)
 }

@@ -8,6 +8,12 @@
 //!   and that every reader (the kernel, e2fsck's result, blockimg after its
 //!   own replay) sees as the old tree before the commit point and the new
 //!   one from it on;
+//! - a mount's daemon killed at every step of its commit does the same,
+//!   its new file data written during the mount into blocks the old
+//!   filesystem does not use and adopted there by the commit (which says
+//!   so when it is not killed);
+//! - a daemon killed before its commit leaves the old filesystem, clean
+//!   for e2fsck, whatever it wrote into free blocks;
 //! - a commit writes no block of the image other than those it reports.
 
 use std::path::Path;
@@ -16,7 +22,7 @@ use std::process::Command;
 use blockimg::disk::ImageSpec;
 use blockimg::image::add::{add, AddOptions};
 use blockimg::image::Commit;
-use blockimg_tests::fuse::{is_mounted, lazy_unmount, require_fuse};
+use blockimg_tests::fuse::{daemon_pid, is_mounted, lazy_unmount, require_fuse};
 use blockimg_tests::mount::LoopMount;
 use blockimg_tests::tools::tool;
 use blockimg_tests::{blockimg_cmd, e2fsck_clean, mkdisk, require_e2fsprogs, PART_OFFSET};
@@ -211,10 +217,7 @@ fn a_mount_daemon_killed_at_every_step_of_its_commit_leaves_the_old_tree_or_the_
             "{step}: {}",
             String::from_utf8_lossy(&mounted.stderr)
         );
-        std::fs::create_dir(mnt.join("usr/bin/added")).unwrap();
-        std::fs::create_dir(mnt.join("usr/bin/added/sub")).unwrap();
-        std::fs::write(mnt.join("usr/bin/added/sub/file"), "new\n").unwrap();
-        std::fs::write(mnt.join("usr/bin/added/big"), vec![7u8; 300_000]).unwrap();
+        fill_mount(&mnt);
         let umount = blockimg_cmd()
             .args(["umount".as_ref(), mnt.as_os_str()])
             .output()
@@ -234,6 +237,110 @@ fn a_mount_daemon_killed_at_every_step_of_its_commit_leaves_the_old_tree_or_the_
     if kernel_checked == 0 {
         eprintln!("SKIPPED part: the kernel's replay (no loop mounts here)");
     }
+}
+
+/// Fills a mount of the base image as the crash tests expect: a new
+/// directory with a small file and a 300 kB one, overwritten, truncated
+/// and punched before the commit.
+fn fill_mount(mnt: &Path) {
+    use std::os::unix::fs::FileExt;
+    std::fs::create_dir(mnt.join("usr/bin/added")).unwrap();
+    std::fs::create_dir(mnt.join("usr/bin/added/sub")).unwrap();
+    std::fs::write(mnt.join("usr/bin/added/sub/file"), "new\n").unwrap();
+    std::fs::write(mnt.join("usr/bin/added/big"), vec![7u8; 300_000]).unwrap();
+    let big = std::fs::OpenOptions::new()
+        .write(true)
+        .open(mnt.join("usr/bin/added/big"))
+        .unwrap();
+    big.write_all_at(&[8u8; 5000], 10_000).unwrap();
+    big.set_len(290_000).unwrap();
+    std::fs::write(mnt.join("usr/bin/added/gone"), vec![1u8; 50_000]).unwrap();
+    std::fs::remove_file(mnt.join("usr/bin/added/gone")).unwrap();
+}
+
+/// Mounts `img` on `dir/mnt` and fills it ([`fill_mount`]); returns the
+/// mountpoint.
+fn mount_and_fill(img: &Path, dir: &Path) -> std::path::PathBuf {
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = blockimg_cmd()
+        .args(["mount".as_ref(), img.as_os_str(), mnt.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(mounted.status.success());
+    fill_mount(&mnt);
+    mnt
+}
+
+/// What the 300 kB file of [`fill_mount`] holds.
+fn big_after_fill() -> Vec<u8> {
+    let mut want = vec![7u8; 290_000];
+    want[10_000..15_000].fill(8);
+    want
+}
+
+#[test]
+fn a_mount_commit_adopts_the_data_written_into_free_blocks() {
+    if !require_e2fsprogs() || !require_fuse() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = base_image(tmp.path());
+    let mnt = mount_and_fill(&img, tmp.path());
+    let umount = blockimg_cmd()
+        .args(["umount".as_ref(), mnt.as_os_str()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&umount.stderr).into_owned();
+    assert!(umount.status.success(), "{said}");
+    // 290 kB and a small file: 72 blocks, adopted; nothing copied.
+    assert!(
+        said.contains("changed in place") && said.contains(" 72 blocks of data adopted"),
+        "{said}"
+    );
+    check_state(&img, "no crash", true, "/usr/bin/added/sub/file", 300);
+    let big = blockimg_cmd()
+        .args([
+            "cat".as_ref(),
+            img.as_os_str(),
+            "/usr/bin/added/big".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    assert!(big.stdout == big_after_fill(), "the big file differs");
+}
+
+#[test]
+fn a_daemon_killed_before_its_commit_leaves_the_old_filesystem_clean() {
+    if !require_e2fsprogs() || !require_fuse() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = base_image(tmp.path());
+    let before = std::fs::read(&img).unwrap();
+    let mnt = mount_and_fill(&img, tmp.path());
+    std::fs::write(mnt.join("etc/hostname"), "changed\n").unwrap();
+    let pid = daemon_pid(&mnt).expect("the daemon's pid");
+    // SAFETY: kill(2) of the daemon this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    while std::fs::metadata(format!("/proc/{pid}")).is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    lazy_unmount(&mnt);
+    // The data went into the image, into blocks its filesystem does not
+    // use: nothing it holds changed.
+    let after = std::fs::read(&img).unwrap();
+    assert!(before != after, "no data was placed in the image");
+    e2fsck_clean(&img, PART_OFFSET);
+    check_state(
+        &img,
+        "killed before the commit",
+        false,
+        "/usr/bin/added/sub/file",
+        300,
+    );
 }
 
 #[test]

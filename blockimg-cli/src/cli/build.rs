@@ -53,7 +53,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
         }];
     }
     let has_snapshot = recipe.outputs.iter().any(|o| o.snapshot.is_some());
-    args.ebs.check(recipe.boot.mode, has_snapshot)?;
+    args.ebs
+        .check(recipe.boot.mode, recipe.arch, has_snapshot)?;
     if args.ebs.to_snapshot {
         if args.out.is_none() {
             recipe.outputs.clear();
@@ -65,7 +66,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
             snapshot: Some(args.ebs.snapshot.options()?),
         });
     }
-    if let Some(register) = args.ebs.register_options(recipe.boot.mode)? {
+    if let Some(register) = args.ebs.register_options(recipe.boot.mode, recipe.arch)? {
         recipe.register = Some(register);
     }
     let mut terminal = Terminal::new(args.quiet);

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use blockimg::arch::Arch;
 use blockimg::ext4::update::CommitStep;
 use blockimg::source::root::TreeAdjust;
 use blockimg::source::tar::OutsideRoot;
@@ -16,6 +17,27 @@ pub fn parse_owner(text: &str) -> std::result::Result<(u32, u32), String> {
             .map_err(|_| format!("{s:?} in {text:?} is not a number"))
     };
     Ok((num(uid)?, num(gid)?))
+}
+
+/// `--arch`: the architecture a disk or initramfs is for.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchArg {
+    /// 64-bit x86 PCs and virtual machines (BIOS and UEFI).
+    #[value(name = "x86_64", alias = "amd64")]
+    X86_64,
+    /// 64-bit ARM (AArch64): UEFI only, as EC2 Graviton and QEMU's virt
+    /// machine.
+    #[value(name = "arm64", alias = "aarch64")]
+    Arm64,
+}
+
+impl From<ArchArg> for Arch {
+    fn from(arg: ArchArg) -> Arch {
+        match arg {
+            ArchArg::X86_64 => Arch::X86_64,
+            ArchArg::Arm64 => Arch::Arm64,
+        }
+    }
 }
 
 /// Options that shape the tree after it is read, shared by the commands

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 #[cfg(feature = "ebs")]
 use std::time::Instant;
 
+use blockimg::arch::Arch;
 use blockimg::boot::BootMode;
 use blockimg::ebs::{
     parse_tag, AmiBootMode, Image, Manifest, RegisterOptions, Snapshot, SnapshotOptions,
@@ -37,14 +38,14 @@ pub struct ToSnapshotArgs {
 impl ToSnapshotArgs {
     /// Refuses --register without a snapshot (--to-snapshot, or
     /// `has_snapshot`: a recipe's snapshot output), and a registration that
-    /// cannot be made for a disk booting with `mode`, before anything is
-    /// built.
-    pub fn check(&self, mode: BootMode, has_snapshot: bool) -> Result<()> {
+    /// cannot be made for a disk booting with `mode` on `arch`, before
+    /// anything is built.
+    pub fn check(&self, mode: BootMode, arch: Arch, has_snapshot: bool) -> Result<()> {
         match (
             self.to_snapshot || has_snapshot,
             self.register.register.is_some(),
         ) {
-            (true, _) => self.register.check(Some(mode)),
+            (true, _) => self.register.check(Some((mode, arch))),
             (false, true) => Err(invalid("register", "needs --to-snapshot".into())),
             (false, false) => Ok(()),
         }
@@ -58,17 +59,25 @@ impl ToSnapshotArgs {
         Err(not_built())
     }
 
-    /// The registration --register asks for, of a disk booting with `mode`.
-    pub fn register_options(&self, mode: BootMode) -> Result<Option<RegisterOptions>> {
-        self.register.options(Some(mode), &self.snapshot.tags)
+    /// The registration --register asks for, of a disk booting with `mode`
+    /// on `arch`.
+    pub fn register_options(&self, mode: BootMode, arch: Arch) -> Result<Option<RegisterOptions>> {
+        self.register
+            .options(Some((mode, arch)), &self.snapshot.tags)
     }
 
     /// Says what the snapshot upload did, and registers the image when
     /// asked.
-    pub fn report(&self, snapshot: &Snapshot, mode: BootMode, quiet: bool) -> Result<()> {
+    pub fn report(
+        &self,
+        snapshot: &Snapshot,
+        mode: BootMode,
+        arch: Arch,
+        quiet: bool,
+    ) -> Result<()> {
         print_snapshot(snapshot, quiet);
         self.register
-            .register(snapshot, Some(mode), &self.snapshot, quiet)
+            .register(snapshot, Some((mode, arch)), &self.snapshot, quiet)
     }
 }
 
@@ -173,9 +182,10 @@ pub struct RegisterArgs {
     /// wait until it is available.
     #[arg(long, value_name = "NAME")]
     register: Option<String>,
-    /// The image's architecture.
-    #[arg(long, default_value = "x86_64", requires = "register", value_parser = ["x86_64", "arm64"])]
-    architecture: String,
+    /// The image's architecture (default: the disk's, x86_64 for an
+    /// image uploaded).
+    #[arg(long, requires = "register", value_parser = ["x86_64", "arm64"])]
+    architecture: Option<String>,
     /// The image's boot mode (default: the one the disk's boot loader
     /// needs; legacy-bios, uefi, or uefi-preferred for a hybrid disk).
     #[arg(long, value_enum, requires = "register")]
@@ -189,17 +199,20 @@ pub struct RegisterArgs {
 }
 
 impl RegisterArgs {
-    /// The registration asked for, with the boot mode of a disk built
-    /// with `disk` when none is given.
+    /// The registration asked for, with the boot mode and architecture of
+    /// the disk (`disk`, when known) where none is given.
     fn options(
         &self,
-        disk: Option<BootMode>,
+        disk: Option<(BootMode, Arch)>,
         tags: &[(String, String)],
     ) -> Result<Option<RegisterOptions>> {
         let Some(name) = &self.register else {
             return Ok(None);
         };
-        let boot_mode = match (self.boot_mode, disk.and_then(AmiBootMode::of_disk)) {
+        let boot_mode = match (
+            self.boot_mode,
+            disk.and_then(|(m, _)| AmiBootMode::of_disk(m)),
+        ) {
             (Some(BootModeArg::LegacyBios), _) => AmiBootMode::LegacyBios,
             (Some(BootModeArg::Uefi), _) => AmiBootMode::Uefi,
             (Some(BootModeArg::UefiPreferred), _) => AmiBootMode::UefiPreferred,
@@ -212,7 +225,11 @@ impl RegisterArgs {
             }
         };
         let mut options = RegisterOptions::new(name, boot_mode);
-        options.architecture = self.architecture.clone();
+        options.architecture = match (&self.architecture, disk) {
+            (Some(architecture), _) => architecture.clone(),
+            (None, Some((_, arch))) => arch.name().to_string(),
+            (None, None) => Arch::X86_64.name().to_string(),
+        };
         options.root_device = self.root_device.clone();
         options.ena = !self.no_ena;
         options.tags = tags.to_vec();
@@ -220,8 +237,8 @@ impl RegisterArgs {
     }
 
     /// Refuses a registration that cannot be made, before anything is
-    /// built: `disk` is the disk's boot mode when known.
-    fn check(&self, disk: Option<BootMode>) -> Result<()> {
+    /// built: `disk` is the disk's boot mode and architecture when known.
+    fn check(&self, disk: Option<(BootMode, Arch)>) -> Result<()> {
         self.options(disk, &[]).map(|_| ())
     }
 
@@ -229,7 +246,7 @@ impl RegisterArgs {
     fn register(
         &self,
         snapshot: &Snapshot,
-        disk: Option<BootMode>,
+        disk: Option<(BootMode, Arch)>,
         snapshot_args: &SnapshotArgs,
         quiet: bool,
     ) -> Result<()> {

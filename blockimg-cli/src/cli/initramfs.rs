@@ -12,7 +12,7 @@ use blockimg::source::root::{build_timestamp, load_root};
 use blockimg::{Error, Result};
 use clap::ValueEnum;
 
-use super::common::parse_owner;
+use super::common::{parse_owner, ArchArg};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum CompressArg {
@@ -39,8 +39,19 @@ pub struct InitramfsArgs {
     /// their paths on this system (repeatable).
     #[arg(long = "bin", value_name = "PATH")]
     binaries: Vec<PathBuf>,
+    /// The architecture of the kernel that boots the archive (default:
+    /// this machine's): every executable, library, busybox and module must
+    /// be built for it, and libraries are searched in its multiarch
+    /// directories (/lib/aarch64-linux-gnu, ...).
+    #[arg(long, value_enum)]
+    arch: Option<ArchArg>,
+    /// Look up --bin paths, their ELF interpreter and libraries, and the
+    /// default busybox inside DIR instead of / (another architecture's
+    /// system unpacked on this host, say); they keep their paths.
+    #[arg(long, value_name = "DIR")]
+    sysroot: Option<PathBuf>,
     /// Directories searched for libraries first, like LD_LIBRARY_PATH
-    /// (colon-separated, repeatable).
+    /// (colon-separated, repeatable; paths inside --sysroot when given).
     #[arg(long, value_name = "DIRS", value_delimiter = ':')]
     library_path: Vec<PathBuf>,
     /// Kernel module to copy and load at boot, with the modules it needs
@@ -58,7 +69,7 @@ pub struct InitramfsArgs {
     #[arg(long, value_name = "CMD")]
     run: Option<String>,
     /// Busybox executable for the generated /init (default: /bin/busybox if
-    /// it is statically linked).
+    /// it is statically linked; inside --sysroot when given).
     #[arg(long, value_name = "PATH")]
     busybox: Option<PathBuf>,
     /// Compression of the archive.
@@ -105,8 +116,13 @@ pub fn run(args: InitramfsArgs) -> Result<()> {
         .run(args.run.clone())
         .busybox(args.busybox.as_deref().map(absolute).transpose()?)
         .owner((!args.keep_owners).then_some(args.owner))
-        .timestamp(timestamp);
-    let built = assemble(root, HostFs::new("/"), &options)?;
+        .timestamp(timestamp)
+        .arch(args.arch.map(Into::into));
+    let host = match &args.sysroot {
+        Some(dir) => HostFs::new(absolute(dir)?),
+        None => HostFs::new("/"),
+    };
+    let built = assemble(root, host, &options)?;
     let compression = match args.compress {
         CompressArg::Gzip => Compression::Gzip,
         CompressArg::Zstd => Compression::Zstd,

@@ -14,7 +14,7 @@ use blockimg::source::root::build_timestamp;
 use blockimg::{DiskBuilder, Output, Result, Source};
 use clap::ValueEnum;
 
-use super::common::{parse_owner, TreeArgs};
+use super::common::{parse_owner, ArchArg, TreeArgs};
 use super::ebs::ToSnapshotArgs;
 use super::output_args::{describe, OutputArgs};
 use super::terminal::Terminal;
@@ -95,6 +95,11 @@ pub struct MkdiskArgs {
     /// Make the disk bootable with GRUB (needs the host's grub-mkimage).
     #[arg(long, value_enum, default_value = "none")]
     boot: BootArg,
+    /// The architecture the disk boots on: arm64 boots by UEFI only
+    /// (/EFI/BOOT/BOOTAA64.EFI from GRUB's arm64-efi modules, console
+    /// ttyAMA0), built on any host.
+    #[arg(long, value_enum, default_value = "x86_64")]
+    arch: ArchArg,
     /// Kernel copied to /boot/vmlinuz (with --boot).
     #[arg(long, requires = "boot")]
     kernel: Option<PathBuf>,
@@ -108,8 +113,9 @@ pub struct MkdiskArgs {
     /// /usr/lib/grub/i386-pc).
     #[arg(long, requires = "boot")]
     grub_dir: Option<PathBuf>,
-    /// GRUB's x86_64-efi module directory for UEFI (default
-    /// /usr/lib/grub/x86_64-efi).
+    /// GRUB's UEFI module directory (default /usr/lib/grub/x86_64-efi, or
+    /// /usr/lib/grub/arm64-efi with --arch arm64: on an x86-64 host, Debian's
+    /// grub-efi-arm64-bin:arm64 unpacked with dpkg-deb -x).
     #[arg(long, requires = "boot")]
     grub_efi_dir: Option<PathBuf>,
     /// Size of the EFI system partition (FAT32) with --boot uefi or hybrid,
@@ -200,6 +206,7 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         .outside_root(args.tree.outside())
         .timestamp(timestamp)
         .boot(mode, boot)
+        .arch(args.arch.into())
         // Two disks built at one time differ by label and size.
         .uuid_seed(&[args.label.as_bytes(), args.size.as_bytes()]);
     if mode.uefi() {
@@ -208,7 +215,7 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
     if mode.bios() && table == PartitionTable::Gpt {
         disk = disk.bios_boot_size(parse_size(&args.bios_boot_size)?);
     }
-    args.ebs.check(mode, false)?;
+    args.ebs.check(mode, args.arch.into(), false)?;
     let path = args
         .out
         .as_deref()
@@ -255,7 +262,8 @@ pub fn run(args: MkdiskArgs) -> Result<()> {
         }
     }
     if let Some(snapshot) = &built.snapshot {
-        args.ebs.report(snapshot, mode, args.quiet)?;
+        args.ebs
+            .report(snapshot, mode, args.arch.into(), args.quiet)?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ mod source;
 
 use std::io::Read;
 
+use crate::arch::Arch;
 use crate::boot::{self, BootMode, BootOptions};
 use crate::disk::layout::DiskLayout;
 use crate::error::{Error, Result};
@@ -87,6 +88,7 @@ pub struct DiskBuilder {
     timestamp: Option<i64>,
     boot: BootMode,
     boot_options: BootOptions,
+    arch: Arch,
     esp_size: u64,
     bios_boot_size: u64,
     uuid_seed: Vec<Vec<u8>>,
@@ -110,6 +112,7 @@ impl DiskBuilder {
             timestamp: None,
             boot: BootMode::None,
             boot_options: BootOptions::default(),
+            arch: Arch::default(),
             esp_size: 64 << 20,
             bios_boot_size: 1 << 20,
             uuid_seed: Vec::new(),
@@ -163,6 +166,37 @@ impl DiskBuilder {
     pub fn boot(mut self, mode: BootMode, options: BootOptions) -> DiskBuilder {
         self.boot = mode;
         self.boot_options = options;
+        self
+    }
+
+    /// The architecture the disk boots on (default x86-64): an arm64 disk
+    /// gets GRUB's `arm64-efi` as `/EFI/BOOT/BOOTAA64.EFI` and the `ttyAMA0`
+    /// console unless [`BootOptions::consoles`] says otherwise, and boots
+    /// by UEFI only (BIOS and hybrid are refused before anything is read).
+    /// It replaces the [`BootOptions::arch`] given to [`DiskBuilder::boot`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::arch::Arch;
+    /// use blockimg::boot::{BootMode, BootOptions};
+    /// use blockimg::image::DiskSize;
+    /// use blockimg::{DiskBuilder, Output, Silent, Source};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+    /// let refused = DiskBuilder::new(Source::Empty)
+    ///     .size(DiskSize::Exact(128 << 20))
+    ///     .arch(Arch::Arm64)
+    ///     .boot(BootMode::Bios, BootOptions::default())
+    ///     .write(Output::file(dir.path().join("disk.img")), &mut Silent);
+    /// assert!(refused.unwrap_err().to_string().contains("UEFI only"));
+    /// assert!(!dir.path().join("disk.img").exists());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn arch(mut self, arch: Arch) -> DiskBuilder {
+        self.arch = arch;
         self
     }
 
@@ -327,6 +361,7 @@ impl DiskBuilder {
     /// The root's ext4 options with its UUID chosen (a boot menu names it)
     /// and its time set.
     fn steps(&self) -> Result<Steps> {
+        boot::check_arch(self.boot, self.arch)?;
         let mut ext4 = self.ext4.clone();
         if self.boot != BootMode::None && ext4.uuid.is_none() {
             let parts: Vec<&[u8]> = self.uuid_seed.iter().map(Vec::as_slice).collect();
@@ -338,7 +373,7 @@ impl DiskBuilder {
         Ok(Steps {
             timestamp: self.timestamp,
             mode: self.boot,
-            boot: self.boot_options.clone(),
+            boot: self.boot_options.clone().arch(self.arch),
             ext4,
         })
     }

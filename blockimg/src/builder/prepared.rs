@@ -67,6 +67,33 @@ impl PreparedDisk {
         &self.root_ext4
     }
 
+    /// The boot mode and the architecture the disk boots on, as an
+    /// image registration needs them (EC2's `register-image`
+    /// `--boot-mode` and `--architecture`: [`BootMode::name`] and
+    /// [`Arch::name`](crate::arch::Arch::name)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::arch::Arch;
+    /// use blockimg::boot::BootMode;
+    /// use blockimg::image::DiskSize;
+    /// use blockimg::{DiskBuilder, Output, Silent, Source};
+    ///
+    /// # fn main() -> blockimg::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| blockimg::Error::io("tempdir", e))?;
+    /// let prepared = DiskBuilder::new(Source::Empty)
+    ///     .size(DiskSize::Exact(32 << 20))
+    ///     .arch(Arch::Arm64)
+    ///     .prepare(&[Output::file(dir.path().join("disk.img"))], &mut Silent)?;
+    /// assert_eq!(prepared.boot(), (BootMode::None, Arch::Arm64));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn boot(&self) -> (BootMode, crate::arch::Arch) {
+        (self.boot, self.boot_options.arch)
+    }
+
     /// The root filesystem's tree, as it will be written.
     pub fn tree(&self) -> &Tree {
         &self.root

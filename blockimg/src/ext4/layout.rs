@@ -319,15 +319,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fs.img");
         std::fs::write(&path, &image).unwrap();
-        let out = std::process::Command::new(e2fsck)
-            .arg("-fn")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        crate::ext4::test_tools::assert_e2fsck_clean(std::path::Path::new(e2fsck), &path);
     }
 }

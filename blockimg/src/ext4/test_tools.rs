@@ -24,6 +24,21 @@ pub(crate) fn e2fsprogs() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
+/// Runs `e2fsck -fn` on `target` (a file, or `FILE?offset=N`) and panics
+/// with its report unless it finds the filesystem clean.
+pub(crate) fn assert_e2fsck_clean(e2fsck: &Path, target: impl AsRef<std::ffi::OsStr>) {
+    let out = Command::new(e2fsck)
+        .arg("-fn")
+        .arg(target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// Makes a small ext4 image at `dir/img`.
 pub(crate) fn make_image(mke2fs: &Path, dir: &Path, features: &str) -> PathBuf {
     let img = dir.join("img");

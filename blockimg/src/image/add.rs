@@ -167,7 +167,7 @@ pub fn add(
         source: Box::new(e),
     };
     let commit = match existing
-        .update_in_place(&reader, &loaded, &tree, &origin, step)
+        .update_in_place(&reader, &loaded, &tree, &origin, &[], step)
         .map_err(unchanged)?
     {
         UpdateOutcome::Updated(summary) => Commit::InPlace(summary),

@@ -163,6 +163,11 @@ impl std::fmt::Display for Commit {
     /// metadata blocks through the journal`, or `rewritten whole: REASON`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Commit::InPlace(s) if s.adopted_blocks > 0 => write!(
+                f,
+                "changed in place: {} inodes, {} new blocks, {} blocks of data adopted where they were written, {} metadata blocks through the journal",
+                s.inodes, s.new_blocks, s.adopted_blocks, s.metadata_blocks
+            ),
             Commit::InPlace(s) => write!(
                 f,
                 "changed in place: {} inodes, {} new blocks, {} metadata blocks through the journal",
@@ -500,7 +505,7 @@ impl ExistingFilesystem {
         origin: &dyn Fn(NodeId) -> Option<NodeId>,
         step: &mut dyn FnMut(CommitStep),
     ) -> Result<Commit> {
-        match self.update_in_place(reader, loaded, new, origin, step)? {
+        match self.update_in_place(reader, loaded, new, origin, &[], step)? {
             UpdateOutcome::Updated(summary) => Ok(Commit::InPlace(summary)),
             UpdateOutcome::NotInPlace(reason) if loaded.complete => {
                 self.rewrite_filesystem(new)?;
@@ -518,13 +523,17 @@ impl ExistingFilesystem {
     /// The in-place half of [`ExistingFilesystem::commit`]: writes what
     /// changed, through the journal, or writes nothing and says why it
     /// cannot ([`crate::ext4::update::update`]). `loaded` may be a part of
-    /// the tree ([`ExistingFilesystem::load_where`]).
+    /// the tree ([`ExistingFilesystem::load_where`]). `placed` are free
+    /// blocks into which file data of `new` was written beforehand, which
+    /// files adopt instead of copying ([`Existing::placed`]; empty for
+    /// none).
     pub fn update_in_place(
         &self,
         reader: &Ext4Reader,
         loaded: &Loaded,
         new: &Tree,
         origin: &dyn Fn(NodeId) -> Option<NodeId>,
+        placed: &[(u64, u64)],
         step: &mut dyn FnMut(CommitStep),
     ) -> Result<UpdateOutcome> {
         self.check_rewritable()?;
@@ -548,8 +557,18 @@ impl ExistingFilesystem {
             reader,
             tree: &loaded.tree,
             inos: &loaded.inos,
+            placed,
         };
         update(&existing, new, origin, Timestamp::now(), step)
+    }
+
+    /// The blocks the filesystem does not use, in runs `(first block,
+    /// count)`: where data can be written before a commit adopts it
+    /// ([`ExistingFilesystem::update_in_place`]'s `placed`), invisible to
+    /// the filesystem until then. `None` when the filesystem cannot be
+    /// updated in place ([`crate::ext4::update::free_block_runs`]).
+    pub fn free_block_runs(&self) -> Result<Option<Vec<(u64, u64)>>> {
+        crate::ext4::update::free_block_runs(&self.file, &self.path, self.partition.start)
     }
 
     /// Reads the filesystem's tree with the inode number of each node,

@@ -24,6 +24,7 @@ use goblin::elf::Elf;
 
 use super::hostfs::{show, split_last, HostFs};
 use super::ldconf;
+use crate::arch::Arch;
 use crate::error::InitramfsError;
 use crate::error::{Error, Result};
 
@@ -49,6 +50,21 @@ pub struct ElfArch {
     pub little_endian: bool,
     /// `e_machine`.
     pub machine: u16,
+}
+
+impl From<Arch> for ElfArch {
+    /// The ELF files a disk of `arch` runs: 64-bit little-endian x86-64 or
+    /// AArch64.
+    fn from(arch: Arch) -> Self {
+        ElfArch {
+            class64: true,
+            little_endian: true,
+            machine: match arch {
+                Arch::X86_64 => machine::X86_64,
+                Arch::Arm64 => machine::AARCH64,
+            },
+        }
+    }
 }
 
 impl ElfArch {
@@ -459,6 +475,25 @@ mod tests {
         );
         assert_eq!(ElfArch::from_header(b"#!/bin/sh\n"), None);
         assert_eq!(ElfArch::from_header(b"\x7fEL"), None);
+    }
+
+    #[test]
+    fn each_disk_architecture_is_its_elf_machine() {
+        assert_eq!(
+            ElfArch::from(Arch::Arm64).describe(),
+            "64-bit little-endian aarch64"
+        );
+        assert_eq!(
+            ElfArch::from(Arch::X86_64).describe(),
+            "64-bit little-endian x86_64"
+        );
+        assert_eq!(
+            ElfArch::from(Arch::Arm64).triplet(),
+            Some("aarch64-linux-gnu")
+        );
+        if let Some(host) = Arch::host() {
+            assert_eq!(ElfArch::from(host), ElfArch::host());
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub(crate) mod output;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::arch::Arch;
 use crate::error::{Error, Result};
 use crate::tree::{FileContent, Metadata, Node, NodeKind, Timestamp, Tree};
 
@@ -129,6 +130,13 @@ pub struct InitramfsOptions {
     /// (`SOURCE_DATE_EPOCH`); `None` stamps generated files with the
     /// current time and keeps all times.
     pub timestamp: Option<i64>,
+    /// The architecture of the kernel that unpacks the archive: every ELF
+    /// file (executables, their interpreters and libraries, busybox,
+    /// kernel modules) must be built for it, and libraries are searched in
+    /// its multiarch directories (`/lib/aarch64-linux-gnu`, ...). `None`:
+    /// the architecture this program runs on. Another one needs its own
+    /// kernel's [`kernel_modules`](Self::kernel_modules) and busybox.
+    pub arch: Option<Arch>,
 }
 
 setters!(InitramfsOptions at "blockimg::initramfs::InitramfsOptions" {
@@ -141,6 +149,7 @@ setters!(InitramfsOptions at "blockimg::initramfs::InitramfsOptions" {
     busybox: Option<PathBuf>,
     owner: Option<(u32, u32)>,
     timestamp: Option<i64>,
+    arch: Option<Arch>,
 });
 
 /// Where `/init` came from.
@@ -269,8 +278,10 @@ pub fn assemble(root: Tree, host: HostFs, options: &InitramfsOptions) -> Result<
         .iter()
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .collect();
-    let resolver = Resolver::new(host.clone(), ElfArch::host(), library_path)?;
-    let mut installer = Installer::new(root, host, meta(0o755));
+    let target = options.arch.map_or_else(ElfArch::host, ElfArch::from);
+    let foreign = options.arch.filter(|&a| Some(a) != Arch::host());
+    let resolver = Resolver::new(host.clone(), target, library_path)?;
+    let mut installer = Installer::new(root, host.clone(), meta(0o755));
 
     let mut copied = std::collections::BTreeSet::new();
     for binary in &options.binaries {
@@ -294,12 +305,25 @@ pub fn assemble(root: Tree, host: HostFs, options: &InitramfsOptions) -> Result<
     let (mut selection, kernel_version) = if options.modules.is_empty() {
         (Selection::default(), None)
     } else {
-        let dir = match &options.kernel_modules {
-            Some(dir) => dir.clone(),
-            None => Path::new("/lib/modules").join(running_kernel()?),
+        let dir = match (&options.kernel_modules, foreign) {
+            (Some(dir), _) => dir.clone(),
+            (None, None) => Path::new("/lib/modules").join(running_kernel()?),
+            (None, Some(arch)) => {
+                return Err(Error::InvalidOption {
+                    option: "kernel modules".into(),
+                    reason: format!(
+                        "an {arch} initramfs needs the {arch} kernel's modules directory \
+                         (/lib/modules/VERSION of that kernel's package); this host's own \
+                         kernel is not the one that boots it"
+                    ),
+                });
+            }
         };
         let tree = ModuleTree::open(&dir)?;
         let selection = tree.select(&options.modules)?;
+        for load in &selection.load {
+            check_module_arch(&dir.join(&load.path), target)?;
+        }
         let base = format!("/lib/modules/{}", tree.version());
         for load in &selection.load {
             let source = dir.join(&load.path);
@@ -328,13 +352,15 @@ pub fn assemble(root: Tree, host: HostFs, options: &InitramfsOptions) -> Result<
     } else if !generate_init {
         InitKind::Kept
     } else {
-        let busybox = find_busybox(&resolver, options.busybox.as_deref())?;
+        let busybox = find_busybox(&resolver, options.busybox.as_deref(), foreign)?;
         let path = busybox.as_os_str().as_bytes();
         for file in resolver.dependencies(path)? {
             installer.install(&file)?;
             copied.insert(file);
         }
-        installer.install_as(&busybox, BUSYBOX_PATH.as_bytes())?;
+        // Busybox is an image path of the host filesystem (a sysroot's, say).
+        let busybox_file = host.host_path(&host.resolve(path)?.path);
+        installer.install_as(&busybox_file, BUSYBOX_PATH.as_bytes())?;
         let base = format!(
             "/lib/modules/{}",
             kernel_version.clone().unwrap_or_default()
@@ -386,25 +412,70 @@ fn decompressed_zstd(path: &Path) -> Result<Node> {
 }
 
 /// The busybox to use: `given`, which must be an executable of the target,
-/// or [`DEFAULT_BUSYBOX`] when it is a static one.
-fn find_busybox(resolver: &Resolver, given: Option<&Path>) -> Result<PathBuf> {
+/// or [`DEFAULT_BUSYBOX`] when it is a static one. For a `foreign` target
+/// the refusal says where that architecture's busybox comes from.
+fn find_busybox(
+    resolver: &Resolver,
+    given: Option<&Path>,
+    foreign: Option<Arch>,
+) -> Result<PathBuf> {
     if let Some(path) = given {
         resolver.read(path.as_os_str().as_bytes())?;
         return Ok(path.to_path_buf());
     }
     match resolver.read(DEFAULT_BUSYBOX.as_bytes()) {
         Ok(info) if info.is_static() => Ok(PathBuf::from(DEFAULT_BUSYBOX)),
-        found => Err(Error::InvalidOption {
-            option: "busybox".into(),
-            reason: format!(
-                "the generated /init needs busybox, and {DEFAULT_BUSYBOX} is {}: \
-                 give a static busybox, or an /init of your own",
-                match found {
-                    Ok(_) => "not statically linked".to_string(),
-                    Err(e) => format!("not usable ({e})"),
-                }
-            ),
-        }),
+        found => {
+            let hint = match foreign {
+                Some(arch) => format!(
+                    " (Debian's busybox-static:{arch}: `apt-get download busybox-static:{arch}` \
+                     after `dpkg --add-architecture {arch}`, then `dpkg-deb -x` it and give \
+                     its bin/busybox)"
+                ),
+                None => String::new(),
+            };
+            Err(Error::InvalidOption {
+                option: "busybox".into(),
+                reason: format!(
+                    "the generated /init needs busybox, and {DEFAULT_BUSYBOX} is {}: \
+                     give a static busybox{hint}, or an /init of your own",
+                    match found {
+                        Ok(_) => "not statically linked".to_string(),
+                        Err(e) => format!("not usable ({e})"),
+                    }
+                ),
+            })
+        }
+    }
+}
+
+/// Refuses the kernel module at host path `path` (plain, or compressed
+/// with gzip, xz or zstd) unless it is an ELF file for `target`: modules of
+/// another architecture's kernel would only fail at boot.
+fn check_module_arch(path: &Path, target: ElfArch) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let name = path.to_string_lossy();
+    let mut reader: Box<dyn std::io::Read> = if name.ends_with(".zst") {
+        Box::new(zstd::stream::read::Decoder::new(file).map_err(|e| Error::io(path, e))?)
+    } else if name.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new(file))
+    } else if name.ends_with(".gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut header = [0u8; 20];
+    std::io::Read::read_exact(&mut reader, &mut header).map_err(|e| Error::io(path, e))?;
+    match ElfArch::from_header(&header) {
+        None => Err(Error::from(InitramfsError::NotElf {
+            path: path.to_path_buf(),
+        })),
+        Some(found) if found != target => Err(Error::from(InitramfsError::ElfArchitecture {
+            path: path.to_path_buf(),
+            found: found.describe(),
+            expected: target.describe(),
+        })),
+        Some(_) => Ok(()),
     }
 }
 

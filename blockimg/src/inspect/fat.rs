@@ -6,7 +6,6 @@
 use super::{EfiLoader, Filesystem, PartitionReport};
 use crate::disk::fat::boot_sector::{self, is_fat_boot_sector};
 use crate::disk::fat::read::read;
-use crate::disk::fat::report::REMOVABLE_PATH;
 use crate::disk::found::Partition;
 use crate::disk_format::Backing;
 
@@ -27,15 +26,18 @@ pub fn probe(file: &dyn Backing, part: &Partition) -> Option<Filesystem> {
     })
 }
 
-/// Moves the boot loader a FAT partition's report found into the boot
+/// Moves the boot loaders a FAT partition's report found into the boot
 /// section of the report.
-pub fn take_loader(part: &mut PartitionReport) -> Option<EfiLoader> {
+pub fn take_loaders(part: &mut PartitionReport) -> Vec<EfiLoader> {
     let Some(Filesystem::Fat(fat)) = &mut part.filesystem else {
-        return None;
+        return Vec::new();
     };
-    fat.efi_loader.take().map(|size| EfiLoader {
-        partition: part.number,
-        path: format!("/{}", REMOVABLE_PATH.join("/")),
-        size,
-    })
+    std::mem::take(&mut fat.efi_loaders)
+        .into_iter()
+        .map(|(path, size)| EfiLoader {
+            partition: part.number,
+            path,
+            size,
+        })
+        .collect()
 }

@@ -264,6 +264,7 @@ pub struct Boot {
 ///     cmdline: String::new(),
 ///     grub_dir: None,
 ///     grub_efi_dir: None,
+///     arch: Default::default(),
 /// };
 /// let summary = install_grub(&image, &options)?;
 /// let grub = blockimg::inspect::inspect(&image)?.boot.grub_bios.ok_or("no GRUB")?;
@@ -314,7 +315,8 @@ pub struct GrubBios {
 pub struct EfiLoader {
     /// The partition holding it.
     pub partition: u32,
-    /// Its path (`/EFI/BOOT/BOOTX64.EFI`).
+    /// Its path (`/EFI/BOOT/BOOTX64.EFI`, or `/EFI/BOOT/BOOTAA64.EFI` for
+    /// arm64).
     pub path: String,
     /// Its size in bytes.
     pub size: u64,
@@ -382,7 +384,7 @@ pub fn inspect(path: &Path) -> Result<Report> {
     }
     let boot = Boot {
         grub_bios: boot::grub_bios(file, &parts),
-        efi: partitions.iter_mut().filter_map(fat::take_loader).collect(),
+        efi: partitions.iter_mut().flat_map(fat::take_loaders).collect(),
     };
     Ok(Report {
         image: path.to_path_buf(),

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use super::profile::Account;
 use super::{Content, Entry, EntryKind, Origin, Recipe};
-use crate::boot;
 use crate::disk::fat;
 use crate::error::{Error, Result};
 use crate::ext4::Ext4Options;
@@ -56,12 +55,7 @@ pub(super) fn boot_added(path: &str, what: &str) -> Added {
 
 /// The kernel command line grub.cfg gives every kernel.
 pub(super) fn kernel_cmdline(recipe: &Recipe, root_uuid: [u8; 16]) -> String {
-    let consoles = recipe.boot.options.consoles.clone().unwrap_or_else(|| {
-        boot::DEFAULT_CONSOLES
-            .iter()
-            .map(|c| c.to_string())
-            .collect()
-    });
+    let consoles = recipe.boot.options.console_args();
     let mut line = format!("root=UUID={} ro", format_uuid(&root_uuid));
     for c in consoles {
         let _ = write!(line, " console={c}");

@@ -2,7 +2,7 @@
 //! fstab, the recipe's entries, an initramfs, the boot files), the disk
 //! laid out, then every filesystem planned and each output written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::additions::{
@@ -10,6 +10,7 @@ use super::additions::{
 };
 use super::partitions::layout_error;
 use super::{Content, Ext4Spec, Origin, Recipe};
+use crate::arch::Arch;
 use crate::boot::{self, BootMode, GRUB_CFG_PATH, INITRD_PATH, KERNEL_PATH};
 use crate::builder::{DiskBuilder, Output, Partition, PartitionFill, PreparedDisk, Source};
 use crate::disk::fat::FatFormat;
@@ -198,6 +199,7 @@ pub fn prepare<'r>(recipe: &'r Recipe, observer: &mut dyn Observer) -> Result<Pr
         .ext4(root_ext4)
         .timestamp(t)
         .boot(recipe.boot.mode, recipe.boot.options.clone())
+        .arch(recipe.arch)
         .partitions(partitions)
         .prepare(&outputs(recipe, false)?, observer)
         .map_err(|e| layout_error(recipe, e))?;
@@ -332,7 +334,8 @@ fn add_entries(recipe: &Recipe, root: &mut Tree, ids: &FstabIds<'_>) -> Result<V
     }
     if let Some(spec) = &recipe.boot.initramfs {
         let start = Tree::new(Metadata::directory(time));
-        let built = assemble(start, HostFs::new("/"), &spec.options)?;
+        let host = HostFs::new(spec.sysroot.as_deref().unwrap_or(Path::new("/")));
+        let built = assemble(start, host, &spec.options)?;
         let bytes = archive_bytes(&built.tree, spec.compression, t)?;
         added.push(Added {
             path: INITRD_PATH.into(),
@@ -421,6 +424,30 @@ impl Prepared<'_> {
     /// ```
     pub fn added(&self) -> &[Added] {
         &self.added
+    }
+
+    /// The disk's boot mode and architecture, as a registration of its
+    /// image needs them (EC2's `register-image --boot-mode` is
+    /// [`BootMode::ec2_boot_mode`], `--architecture` is
+    /// [`Arch::name`](crate::arch::Arch::name)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use blockimg::arch::Arch;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let text = "profile = \"ec2\"\narch = \"arm64\"\n[disk]\nsize = \"128M\"\n[boot]\nkernel = \"vmlinuz\"\n";
+    /// std::fs::write(dir.path().join("vmlinuz"), b"a kernel")?;
+    /// let recipe = blockimg::recipe::parse(text, &dir.path().join("image.toml"))?;
+    /// let (mode, arch) = blockimg::recipe::prepare(&recipe, &mut blockimg::Silent)?.boot();
+    /// assert_eq!((mode.ec2_boot_mode(), arch.name()), (Some("uefi"), "arm64")); // Graviton
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn boot(&self) -> (BootMode, Arch) {
+        self.disk.boot()
     }
 
     /// The disk's partitions.

@@ -156,6 +156,26 @@ impl Check {
         Ok(format!("/{}", parts.join("/")))
     }
 
+    /// An absolute path inside the host directory `root` (a sysroot),
+    /// which must exist there (as a file or a link): the path as the
+    /// image will hold it.
+    pub(super) fn image_path_in(
+        &mut self,
+        key: &str,
+        value: &Spanned<String>,
+        root: &std::path::Path,
+    ) -> Result<PathBuf> {
+        let path = self.image_path(key, value)?;
+        let host = root.join(path.trim_start_matches('/'));
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.is_dir() => {
+                Err(self.bad(key, value, format!("{} is a directory", host.display())))
+            }
+            Ok(_) => Ok(PathBuf::from(path)),
+            Err(e) => Err(self.bad(key, value, format!("{}: {e}", host.display()))),
+        }
+    }
+
     pub(super) fn word<'v>(
         &mut self,
         key: &str,

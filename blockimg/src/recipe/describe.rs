@@ -46,11 +46,12 @@ impl Prepared<'_> {
         }
         let _ = writeln!(
             s,
-            "disk: {} ({} bytes), {}, boot {}",
+            "disk: {} ({} bytes), {}, boot {}, {}",
             format_size(l.disk_size),
             l.disk_size,
             l.table.name(),
-            r.boot.mode.name()
+            r.boot.mode.name(),
+            r.arch
         );
         for (i, (p, listed)) in l.partitions.iter().zip(self.disk.partitions()).enumerate() {
             let ext4 = |o: &Ext4Options| {

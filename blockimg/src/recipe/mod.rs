@@ -84,6 +84,7 @@ mod snapshot;
 
 use std::path::{Path, PathBuf};
 
+use crate::arch::Arch;
 use crate::boot::{BootMode, BootOptions};
 use crate::disk::fat::FatFormat;
 use crate::disk::layout::{PartitionSpec, PartitionTable};
@@ -131,6 +132,9 @@ pub struct Recipe {
     pub path: PathBuf,
     /// The profile.
     pub profile: Option<Profile>,
+    /// The architecture the disk boots on (`arch`, default x86-64): what
+    /// an image registration names (EC2's `--architecture`).
+    pub arch: Arch,
     /// Build time: `timestamp`, else `SOURCE_DATE_EPOCH`, else `None` (the
     /// clock, and random identifiers).
     pub timestamp: Option<i64>,
@@ -511,6 +515,10 @@ pub struct InitramfsSpec {
     pub options: InitramfsOptions,
     /// Its compression.
     pub compression: Compression,
+    /// The directory `binaries`, their libraries and the default busybox
+    /// are looked up in (another architecture's system unpacked on this
+    /// host); `None`: `/`.
+    pub sysroot: Option<PathBuf>,
 }
 
 /// Settings of the `ec2` profile.

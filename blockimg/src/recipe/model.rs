@@ -51,6 +51,8 @@ impl<'de> Deserialize<'de> for Scalar {
 pub struct RecipeFile {
     /// `ec2` or `xen-domu`.
     pub profile: Option<Spanned<String>>,
+    /// `x86_64` or `arm64`.
+    pub arch: Option<Spanned<String>>,
     /// Build time in seconds since the epoch.
     pub timestamp: Option<Spanned<i64>>,
     /// The machine's name (profiles write /etc/hostname and /etc/hosts).
@@ -328,6 +330,8 @@ pub struct InitramfsTable {
     pub binaries: Vec<Spanned<String>>,
     /// Busybox for the generated /init.
     pub busybox: Option<Spanned<String>>,
+    /// Where binaries and their libraries are looked up.
+    pub sysroot: Option<Spanned<String>>,
     /// `gzip`, `zstd`, `xz` or `none`.
     pub compress: Option<Spanned<String>>,
 }

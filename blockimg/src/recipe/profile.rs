@@ -7,6 +7,7 @@
 //! The files of each profile are listed in `docs/RECIPES.md`.
 
 use super::{Ec2Settings, Entry, EntryKind, Origin};
+use crate::arch::Arch;
 use crate::boot::BootMode;
 use crate::disk::layout::PartitionTable;
 
@@ -44,6 +45,9 @@ pub(crate) struct Defaults {
     pub base_layout: bool,
     /// `fstab`.
     pub fstab: bool,
+    /// Kernel modules an initramfs the recipe builds always holds (added
+    /// to `boot.initramfs.modules` where it does not list them).
+    pub initramfs_modules: Vec<&'static str>,
 }
 
 impl Default for Defaults {
@@ -55,6 +59,7 @@ impl Default for Defaults {
             consoles: None,
             base_layout: false,
             fstab: false,
+            initramfs_modules: Vec::new(),
         }
     }
 }
@@ -79,24 +84,35 @@ impl Profile {
         }
     }
 
-    /// The profile's settings.
-    pub(crate) fn defaults(self) -> Defaults {
-        match self {
+    /// The profile's settings for a disk of `arch`.
+    pub(crate) fn defaults(self, arch: Arch) -> Defaults {
+        match (self, arch) {
             // EC2 boots GPT disks under UEFI or BIOS (uefi-preferred); its
             // serial console (get-console-output) is ttyS0.
-            Profile::Ec2 => Defaults {
+            (Profile::Ec2, Arch::X86_64) => Defaults {
                 table: PartitionTable::Gpt,
                 boot: BootMode::Hybrid,
                 consoles: Some(vec!["tty0".into(), "ttyS0,115200".into()]),
                 base_layout: true,
                 fstab: true,
+                initramfs_modules: Vec::new(),
             },
-            Profile::XenDomu => Defaults {
+            // Graviton instances boot by UEFI only; their serial console is
+            // an 8250-compatible UART, ttyS0 as on x86-64 (not the PL011
+            // ttyAMA0 of QEMU's virt machine). Every Graviton instance is a
+            // Nitro one: its disks are NVMe and its network ENA.
+            (Profile::Ec2, Arch::Arm64) => Defaults {
+                boot: BootMode::Uefi,
+                initramfs_modules: vec!["nvme", "ena"],
+                ..Profile::Ec2.defaults(Arch::X86_64)
+            },
+            (Profile::XenDomu, _) => Defaults {
                 table: PartitionTable::Mbr,
                 boot: BootMode::Bios,
                 consoles: Some(vec!["hvc0".into()]),
                 base_layout: true,
                 fstab: true,
+                initramfs_modules: Vec::new(),
             },
         }
     }

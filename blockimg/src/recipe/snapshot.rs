@@ -12,6 +12,7 @@ use toml::Spanned;
 use super::check::{get, Check};
 use super::model::{OutputTable, RegisterTable};
 use super::OutputSpec;
+use crate::arch::Arch;
 use crate::boot::BootMode;
 use crate::ebs::{AmiBootMode, Manifest, RegisterOptions, SnapshotOptions};
 use crate::error::Result;
@@ -163,11 +164,12 @@ fn tags(
 }
 
 /// `[register]`: the image's options, its boot mode the one a disk booting
-/// with `disk` needs unless given.
+/// with `disk` needs and its architecture the disk's (`arch`) unless given.
 pub(super) fn register(
     c: &mut Check,
     table: &Spanned<RegisterTable>,
     disk: BootMode,
+    arch: Arch,
 ) -> Result<RegisterOptions> {
     c.note("register", table);
     let t = table.get_ref();
@@ -193,6 +195,7 @@ pub(super) fn register(
         })?,
     };
     let mut options = RegisterOptions::new(t.name.get_ref(), boot_mode);
+    options.architecture = arch.name().to_string();
     if let Some(a) = &t.architecture {
         options.architecture = c
             .word("register.architecture", a, &["x86_64", "arm64"])?
@@ -246,6 +249,18 @@ mod tests {
         assert_eq!(
             (register.architecture.as_str(), register.ena),
             ("arm64", false)
+        );
+
+        let arm =
+            "arch = \"arm64\"\n[boot]\nmode = \"uefi\"\n[[output]]\nformat = \"ebs-snapshot\"\n\
+                   [register]\nname = \"img\"\n";
+        let register = crate::recipe::parse(arm, &dir.join("image.toml"))
+            .unwrap()
+            .register
+            .unwrap();
+        assert_eq!(
+            (register.architecture.as_str(), register.boot_mode),
+            ("arm64", AmiBootMode::Uefi)
         );
 
         let snap = "[[output]]\nformat = \"ebs-snapshot\"\n";

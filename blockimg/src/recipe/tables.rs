@@ -7,9 +7,10 @@ use toml::Spanned;
 
 use super::check::{get, Check};
 use super::model::{self, Ext4Table, RecipeFile};
-use super::profile::Profile;
+use super::profile::{Defaults, Profile};
 use super::{BootSpec, Ec2Settings, Ext4Spec, InitramfsSpec, RootSpec};
-use crate::boot::{BootMode, BootOptions};
+use crate::arch::Arch;
+use crate::boot::{check_arch, BootMode, BootOptions};
 use crate::error::{Error, Result};
 use crate::ext4::Ext4Options;
 use crate::initramfs::compress::Compression;
@@ -143,21 +144,34 @@ pub(super) fn root_spec(
     })
 }
 
+/// `[boot]` for a disk of `arch`, the profile's `defaults` filling in
+/// what it leaves out.
 pub(super) fn boot_spec(
     c: &mut Check,
     t: &model::BootTable,
-    default_consoles: &Option<Vec<String>>,
-    default_mode: BootMode,
+    defaults: &Defaults,
+    arch: Arch,
     timestamp: Option<i64>,
 ) -> Result<BootSpec> {
     let mode = match &t.mode {
-        Some(m) => match c.word("boot.mode", m, &["none", "bios", "uefi", "hybrid"])? {
-            "none" => BootMode::None,
-            "bios" => BootMode::Bios,
-            "uefi" => BootMode::Uefi,
-            _ => BootMode::Hybrid,
-        },
-        None => default_mode,
+        Some(m) => {
+            let mode = match c.word("boot.mode", m, &["none", "bios", "uefi", "hybrid"])? {
+                "none" => BootMode::None,
+                "bios" => BootMode::Bios,
+                "uefi" => BootMode::Uefi,
+                _ => BootMode::Hybrid,
+            };
+            if let Err(e) = check_arch(mode, arch) {
+                return Err(c.bad("boot.mode", m, e.to_string()));
+            }
+            mode
+        }
+        // A profile's mode the architecture's firmware lacks (xen-domu's
+        // BIOS on arm64) is refused where the architecture is chosen.
+        None => {
+            check_arch(defaults.boot, arch).map_err(|e| c.places.error("arch", e.to_string()))?;
+            defaults.boot
+        }
     };
     let file = |c: &mut Check, key: &str, v: &Option<Spanned<String>>| {
         v.as_ref().map(|v| c.input(key, v, Some(false))).transpose()
@@ -185,7 +199,7 @@ pub(super) fn boot_spec(
             }
             Some(list.get_ref().clone())
         }
-        None => default_consoles.clone(),
+        None => defaults.consoles.clone(),
     };
     let cmdline = match &t.cmdline {
         Some(s) => {
@@ -213,11 +227,18 @@ pub(super) fn boot_spec(
                 ));
             }
             let i = i.get_ref();
+            let sysroot = dir(c, "boot.initramfs.sysroot", &i.sysroot)?;
             let mut binaries = Vec::new();
             for (n, b) in i.binaries.iter().enumerate() {
                 let key = format!("boot.initramfs.binaries[{}]", n + 1);
-                let path = c.input(&key, b, Some(false))?;
-                binaries.push(std::path::absolute(&path).map_err(|e| Error::io(&path, e))?);
+                binaries.push(match &sysroot {
+                    // A path inside the sysroot, as the image will hold it.
+                    Some(root) => c.image_path_in(&key, b, root)?,
+                    None => {
+                        let path = c.input(&key, b, Some(false))?;
+                        std::path::absolute(&path).map_err(|e| Error::io(&path, e))?
+                    }
+                });
             }
             let compression = match &i.compress {
                 None => Compression::Gzip,
@@ -232,20 +253,33 @@ pub(super) fn boot_spec(
                     _ => Compression::None,
                 },
             };
-            let busybox = file(c, "boot.initramfs.busybox", &i.busybox)?
-                .map(|p| std::path::absolute(&p).map_err(|e| Error::io(&p, e)))
-                .transpose()?;
+            let busybox = match (&i.busybox, &sysroot) {
+                (Some(b), Some(root)) => {
+                    Some(c.image_path_in("boot.initramfs.busybox", b, root)?)
+                }
+                _ => file(c, "boot.initramfs.busybox", &i.busybox)?
+                    .map(|p| std::path::absolute(&p).map_err(|e| Error::io(&p, e)))
+                    .transpose()?,
+            };
+            let mut modules: Vec<String> = i.modules.iter().map(|m| m.get_ref().clone()).collect();
+            for module in &defaults.initramfs_modules {
+                if !modules.iter().any(|m| m == module) {
+                    modules.push(module.to_string());
+                }
+            }
             Some(InitramfsSpec {
                 options: InitramfsOptions {
                     binaries,
-                    modules: i.modules.iter().map(|m| m.get_ref().clone()).collect(),
+                    modules,
                     kernel_modules: dir(c, "boot.initramfs.kernel_modules", &i.kernel_modules)?,
                     busybox,
                     owner: Some((0, 0)),
                     timestamp,
+                    arch: Some(arch),
                     ..Default::default()
                 },
                 compression,
+                sysroot,
             })
         }
     };
@@ -272,6 +306,7 @@ pub(super) fn boot_spec(
             consoles,
             grub_dir,
             grub_efi_dir,
+            arch,
         },
         initramfs,
     })

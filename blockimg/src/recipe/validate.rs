@@ -16,6 +16,7 @@ use super::profile::Profile;
 use super::snapshot::{refuse_snapshot_keys, register, snapshot_output};
 use super::tables::{boot_spec, ec2_settings, root_spec};
 use super::{Content, Entry, EntryKind, Origin, OutputSpec, Recipe};
+use crate::arch::Arch;
 use crate::disk::layout::PartitionTable;
 use crate::error::Result;
 use crate::sink::{Destination, OutputFormat};
@@ -41,7 +42,14 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
             _ => Profile::XenDomu,
         }),
     };
-    let defaults = profile.map(Profile::defaults).unwrap_or_default();
+    let arch = match &file.arch {
+        None => Arch::default(),
+        Some(a) => match c.word("arch", a, &["x86_64", "arm64"])? {
+            "arm64" => Arch::Arm64,
+            _ => Arch::X86_64,
+        },
+    };
+    let defaults = profile.map(|p| p.defaults(arch)).unwrap_or_default();
     if let Some(t) = &file.timestamp {
         c.note("timestamp", t);
     }
@@ -108,13 +116,7 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
     if let Some(b) = &file.boot {
         c.note("boot", b);
     }
-    let boot = boot_spec(
-        &mut c,
-        &boot_table,
-        &defaults.consoles,
-        defaults.boot,
-        timestamp,
-    )?;
+    let boot = boot_spec(&mut c, &boot_table, &defaults, arch, timestamp)?;
 
     // [root]
     let root_table = file
@@ -159,13 +161,14 @@ pub fn validate(file: RecipeFile, places: Places, path: &Path) -> Result<Recipe>
 
     let ec2 = ec2_settings(&mut c, &file, profile)?;
     let register = match &file.register {
-        Some(t) => Some(register(&mut c, t, boot.mode)?),
+        Some(t) => Some(register(&mut c, t, boot.mode, arch)?),
         None => None,
     };
 
     let recipe = Recipe {
         path: path.to_path_buf(),
         profile,
+        arch,
         timestamp,
         hostname,
         fstab,
@@ -332,4 +335,87 @@ fn entry<T>(
         owner: c.owner(&format!("{key}.owner"), fields.owner)?,
         origin: Origin::Recipe(line),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+    use crate::boot::BootMode;
+
+    fn recipe(text: &str) -> Result<Recipe> {
+        parse(text, Path::new("/nonexistent/r.toml"))
+    }
+
+    #[test]
+    fn arch_defaults_to_x86_64_and_reaches_the_boot_options() {
+        let r = recipe("[boot]\nmode = \"uefi\"\n").unwrap();
+        assert_eq!((r.arch, r.boot.options.arch), (Arch::X86_64, Arch::X86_64));
+        let r = recipe("arch = \"arm64\"\n[boot]\nmode = \"uefi\"\n").unwrap();
+        assert_eq!((r.arch, r.boot.options.arch), (Arch::Arm64, Arch::Arm64));
+    }
+
+    #[test]
+    fn an_unknown_arch_is_refused_with_its_line() {
+        let err = recipe("\narch = \"aarch64\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/r.toml:2:"), "{err}");
+        assert!(err.contains("x86_64") && err.contains("arm64"), "{err}");
+    }
+
+    #[test]
+    fn bios_and_hybrid_are_refused_for_arm64_at_boot_mode() {
+        for mode in ["bios", "hybrid"] {
+            let text = format!("arch = \"arm64\"\n[boot]\nmode = \"{mode}\"\n");
+            let err = recipe(&text).unwrap_err().to_string();
+            assert!(err.starts_with("/nonexistent/r.toml:3:"), "{err}");
+            assert!(err.contains("UEFI only") && err.contains(mode), "{err}");
+        }
+    }
+
+    #[test]
+    fn ec2_on_arm64_boots_by_uefi_on_graviton_console_with_nvme_and_ena() {
+        let text = "profile = \"ec2\"\narch = \"arm64\"\n[boot.initramfs]\nmodules = [\"ext4\", \"ena\"]\n";
+        let r = recipe(text).unwrap();
+        assert_eq!(r.boot.mode, BootMode::Uefi);
+        assert_eq!(r.boot.options.console_args(), ["tty0", "ttyS0,115200"]);
+        let initramfs = r.boot.initramfs.unwrap().options;
+        assert_eq!(initramfs.modules, ["ext4", "ena", "nvme"]);
+        assert_eq!(initramfs.arch, Some(Arch::Arm64));
+        // On x86-64 the profile stays hybrid and adds no modules.
+        let r = recipe("profile = \"ec2\"\n[boot.initramfs]\nmodules = [\"ext4\"]\n").unwrap();
+        assert_eq!(r.boot.mode, BootMode::Hybrid);
+        assert_eq!(r.boot.initramfs.unwrap().options.modules, ["ext4"]);
+    }
+
+    #[test]
+    fn initramfs_binaries_are_paths_inside_the_sysroot() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("bin")).unwrap();
+        std::fs::write(root.path().join("bin/busybox"), b"").unwrap();
+        let text = format!(
+            "arch = \"arm64\"\n[boot]\nmode = \"uefi\"\n[boot.initramfs]\nsysroot = \"{}\"\n\
+             busybox = \"/bin/busybox\"\nbinaries = [\"/bin/busybox\"]\n",
+            root.path().display()
+        );
+        let spec = recipe(&text).unwrap().boot.initramfs.unwrap();
+        assert_eq!(spec.sysroot.as_deref(), Some(root.path()));
+        assert_eq!(spec.options.busybox, Some("/bin/busybox".into()));
+        assert_eq!(
+            spec.options.binaries,
+            [std::path::PathBuf::from("/bin/busybox")]
+        );
+        let missing = text.replace("binaries = [\"/bin/busybox\"]", "binaries = [\"/bin/sh\"]");
+        let err = recipe(&missing).unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/r.toml:7:"), "{err}");
+        assert!(err.contains("bin/sh"), "{err}");
+    }
+
+    #[test]
+    fn a_profile_booting_by_bios_is_refused_for_arm64_at_arch() {
+        let err = recipe("profile = \"xen-domu\"\narch = \"arm64\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/nonexistent/r.toml:2:"), "{err}");
+        assert!(err.contains("UEFI only"), "{err}");
+    }
 }

@@ -104,8 +104,7 @@ impl Fs {
             }
             let data = self.file_mut(ino)?;
             let freed = data.truncate(size);
-            data.size = size;
-            self.spill.release(&freed);
+            self.release(ino, freed)?;
             self.recount(ino);
             let inode = self.get_mut(ino)?;
             inode.meta.mtime = now;

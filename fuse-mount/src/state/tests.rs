@@ -1,12 +1,20 @@
 //! Tests of the mount's state.
 
 use super::*;
+use crate::place::Placer;
 use blockimg::tree::{Metadata, Tree};
 use fuser::RenameFlags;
 
 fn fs() -> Fs {
+    fs_placing(None)
+}
+
+/// A state whose image (returned too) has the blocks `free` free for
+/// placement, when given.
+fn fs_placing(free: Option<&[(u64, u64)]>) -> Fs {
     let dir = tempfile::tempdir().unwrap();
     let image = tempfile::tempfile().unwrap();
+    let placer = free.map(|free| Placer::new(image.try_clone().unwrap(), 0, 4096, free));
     let spill = Spill::create(dir.path()).unwrap();
     let files: Arc<[File]> = vec![image, spill.try_clone().unwrap()].into();
     let tree = Tree::new(Metadata::directory(Timestamp::from_secs(1)));
@@ -18,7 +26,7 @@ fn fs() -> Fs {
         inodes_count: 64,
         free_inodes: 49,
     };
-    Fs::new(&tree, files, spill, space, Config::default()).unwrap()
+    Fs::new(&tree, files, spill, placer, space, Config::default()).unwrap()
 }
 
 /// A caller whose process is gone: no supplementary groups.
@@ -324,4 +332,97 @@ fn supplementary_groups_come_from_the_callers_process() {
     assert!(groups.iter().all(|&g| me.in_group(g)));
     assert!(!me.in_group(4_000_001) || groups.contains(&4_000_001));
     assert!(!OTHER.in_group(2000));
+}
+
+/// Bytes `at..at + len` of the image behind `fs`.
+fn image_bytes(fs: &Fs, at: u64, len: usize) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    fs.files[crate::data::IMAGE_FILE]
+        .read_exact_at(&mut buf, at)
+        .unwrap();
+    buf
+}
+
+const BS: u64 = 4096;
+
+#[test]
+fn written_data_is_placed_in_free_blocks_of_the_image_and_changed_there() {
+    let mut fs = fs_placing(Some(&[(100, 200)]));
+    let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8 + 1).collect();
+    fs.write(f, 0, &data).unwrap();
+    // Three blocks, the rest of the third zero-filled.
+    assert_eq!(fs.placed_runs(), vec![(100, 3)]);
+    assert_eq!(image_bytes(&fs, 100 * BS, 10_000), data);
+    assert_eq!(image_bytes(&fs, 100 * BS + 10_000, 2288), vec![0; 2288]);
+    assert_eq!(fs.read(f, 0, 20_000).unwrap(), data);
+    // Overwritten in place.
+    fs.write(f, 5000, b"xyz").unwrap();
+    assert_eq!(fs.placed_runs(), vec![(100, 3)]);
+    assert_eq!(image_bytes(&fs, 100 * BS + 5000, 3), b"xyz");
+    // A punched hole and a truncation zero what the file no longer maps in
+    // the blocks it keeps, and give up the blocks it left.
+    fs.fallocate(
+        f,
+        10,
+        20,
+        libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+    )
+    .unwrap();
+    assert_eq!(image_bytes(&fs, 100 * BS + 10, 20), vec![0; 20]);
+    let truncate = SetAttr {
+        size: Some(4100),
+        ..SetAttr::default()
+    };
+    fs.setattr(ROOT_CALLER, f, truncate).unwrap();
+    assert_eq!(fs.placed_runs(), vec![(100, 2)]);
+    assert_eq!(image_bytes(&fs, 101 * BS + 4, 8), vec![0; 8]);
+    // Growing again reads zeros; a write continues in the block it has.
+    fs.write(f, 6000, b"tail").unwrap();
+    assert_eq!(fs.placed_runs(), vec![(100, 2)]);
+    let read = fs.read(f, 0, 10_000).unwrap();
+    assert_eq!(read.len(), 6004);
+    assert_eq!(&read[..10], &data[..10]);
+    assert!(read[10..30].iter().all(|&b| b == 0));
+    assert!(read[4100..6000].iter().all(|&b| b == 0));
+    assert_eq!(&read[6000..], b"tail");
+    // A second file goes after the first; the first continues after its
+    // last block when that is free, else wherever there is room.
+    let g = fs.create(ME, ROOT, b"g", FILE, 0o644).unwrap().ino.0;
+    fs.write(g, 0, &[5; 4096]).unwrap();
+    fs.write(f, 8192, &[6; 100]).unwrap();
+    assert_eq!(fs.placed_runs(), vec![(100, 2), (103, 2)]);
+    // fallocate over a placed block's hole points into the block.
+    fs.fallocate(f, 10, 20, 0).unwrap();
+    assert_eq!(fs.read(f, 10, 20).unwrap(), vec![0; 20]);
+    // An unlinked file gives its blocks up: never handed out again.
+    fs.unlink(ROOT, b"g").unwrap();
+    fs.forget(g, 1);
+    assert_eq!(fs.placed_runs(), vec![(100, 2), (104, 1)]);
+    let h = fs.create(ME, ROOT, b"h", FILE, 0o644).unwrap().ino.0;
+    fs.write(h, 0, b"h").unwrap();
+    assert_eq!(fs.placed_runs(), vec![(100, 2), (104, 2)]);
+}
+
+#[test]
+fn when_free_blocks_run_out_data_goes_to_the_spill_file() {
+    // 80 free blocks, of which about 68 are kept for the commit.
+    let mut fs = fs_placing(Some(&[(100, 80)]));
+    let f = fs.create(ME, ROOT, b"f", FILE, 0o644).unwrap().ino.0;
+    let data = vec![3u8; 100_000];
+    fs.write(f, 0, &data).unwrap();
+    assert_eq!(fs.placed_runs(), vec![]);
+    assert_eq!(fs.read(f, 0, 200_000).unwrap(), data);
+    let g = fs.create(ME, ROOT, b"g", FILE, 0o644).unwrap().ino.0;
+    fs.write(g, 0, b"small").unwrap();
+    assert_eq!(fs.placed_runs(), vec![(100, 1)]);
+    // A partial write into spilled data moves its block into a placed one,
+    // the rest of the block copied.
+    fs.write(f, 10, b"x").unwrap();
+    assert_eq!(fs.placed_runs(), vec![(100, 2)]);
+    let mut want = data.clone();
+    want[10] = b'x';
+    assert_eq!(fs.read(f, 0, 200_000).unwrap(), want);
+    assert_eq!(image_bytes(&fs, 101 * BS, 4096), want[..4096]);
 }

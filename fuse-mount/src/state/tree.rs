@@ -10,16 +10,20 @@ use blockimg::tree::{Node, NodeId, NodeKind, Tree, Xattr};
 use super::{Config, Fs, Space, ROOT};
 use crate::data::FileData;
 use crate::inode::{Dir, Inode, Kind};
+use crate::place::Placer;
 use crate::spill::Spill;
 
 impl Fs {
     /// The state of a filesystem loaded into `tree`, whose file data lies
     /// in `image` (the first of `files`; the spill file is the second).
-    /// `None` when a file's data is not in the image.
+    /// New data goes to free blocks of the image through `placer` while
+    /// it has some, else to `spill`. `None` when a file's data is not in
+    /// the image.
     pub fn new(
         tree: &Tree,
         files: Arc<[File]>,
         spill: Spill,
+        placer: Option<Placer>,
         space: Space,
         config: Config,
     ) -> Option<Fs> {
@@ -81,6 +85,7 @@ impl Fs {
             inodes,
             files,
             spill,
+            placer,
             space,
             used_blocks: 0,
             used_inodes: 0,

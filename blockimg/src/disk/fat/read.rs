@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use fatfs::{FatType, FileSystem, FsOptions};
 
 use super::boot_sector::{self, TOTAL_SECTORS_16, TOTAL_SECTORS_32};
-use super::report::{FatReport, REMOVABLE_PATH};
+use super::report::{loaders, FatReport};
 use super::{format_volume_id, small_fat32};
 use crate::disk::found::Partition;
 use crate::disk_format::{seek_target, Backing};
@@ -73,14 +73,15 @@ fn read_with_fatfs(
         cluster_size: stats.cluster_size(),
         clusters: stats.total_clusters(),
         free_clusters: stats.free_clusters(),
-        efi_loader: loader_size(&fs),
+        efi_loaders: loaders(|path| loader_size(&fs, path)),
     })
 }
 
-/// Size of the file at [`REMOVABLE_PATH`], names compared without case.
-fn loader_size<T: fatfs::ReadWriteSeek>(fs: &FileSystem<T>) -> Option<u64> {
+/// Size of the file at `path` (names from the root), names compared
+/// without case.
+fn loader_size<T: fatfs::ReadWriteSeek>(fs: &FileSystem<T>, path: &[&str]) -> Option<u64> {
     let mut dir = fs.root_dir();
-    let (file_name, dirs) = REMOVABLE_PATH.split_last()?;
+    let (file_name, dirs) = path.split_last()?;
     for name in dirs {
         let entry = dir.iter().filter_map(|e| e.ok()).find(|e| {
             e.is_dir()

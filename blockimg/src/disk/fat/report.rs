@@ -6,8 +6,24 @@
 
 use serde::Serialize;
 
-/// Where UEFI firmware looks for a boot loader on removable media (x86-64).
-pub(crate) const REMOVABLE_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
+use crate::arch::Arch;
+
+/// Where UEFI firmware looks for a boot loader on removable media, for
+/// each architecture (`EFI/BOOT/BOOTX64.EFI`, `EFI/BOOT/BOOTAA64.EFI`).
+pub(crate) fn removable_paths() -> impl Iterator<Item = &'static str> {
+    Arch::ALL.into_iter().map(Arch::efi_boot_path)
+}
+
+/// Each removable-media loader path whose file `size` finds (its path
+/// split into names, compared without case by `size`), with that size.
+pub(crate) fn loaders(size: impl Fn(&[&str]) -> Option<u64>) -> Vec<(String, u64)> {
+    removable_paths()
+        .filter_map(|path| {
+            let names: Vec<&str> = path.split('/').collect();
+            size(&names).map(|bytes| (format!("/{path}"), bytes))
+        })
+        .collect()
+}
 
 /// A FAT filesystem.
 ///
@@ -48,7 +64,9 @@ pub struct FatReport {
     pub clusters: u32,
     /// Free clusters (FAT32's FSInfo count when valid, else counted).
     pub free_clusters: u32,
-    /// Size of `/EFI/BOOT/BOOTX64.EFI`, when the filesystem has it.
+    /// The removable-media UEFI loaders the filesystem has
+    /// (`/EFI/BOOT/BOOTX64.EFI`, `/EFI/BOOT/BOOTAA64.EFI`), with their
+    /// sizes.
     #[serde(skip)]
-    pub efi_loader: Option<u64>,
+    pub efi_loaders: Vec<(String, u64)>,
 }

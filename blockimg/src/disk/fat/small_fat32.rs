@@ -12,7 +12,7 @@ use super::boot_sector::{self, BootSector, MIN_FAT32_CLUSTERS};
 use super::dir_entry::{
     self, ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID, DELETED, END, NAME_LEN,
 };
-use super::report::{FatReport, REMOVABLE_PATH};
+use super::report::{loaders, FatReport};
 use super::{format_volume_id, FAT32_ENTRY_MASK, FAT32_ENTRY_SIZE};
 use crate::bytes::le32;
 use crate::disk::found::Partition;
@@ -72,7 +72,7 @@ pub(crate) fn read(
         cluster_size: u32::try_from(cluster_bytes).map_err(|_| invalid("cluster size"))?,
         clusters,
         free_clusters: volume.entries.iter().filter(|&&e| e == 0).count() as u32,
-        efi_loader: volume.loader_size(),
+        efi_loaders: loaders(|path| volume.loader_size(path)),
     })
 }
 
@@ -126,9 +126,9 @@ impl Volume<'_> {
         None
     }
 
-    /// Size of the file at [`REMOVABLE_PATH`].
-    fn loader_size(&self) -> Option<u64> {
-        let (file_name, dirs) = REMOVABLE_PATH.split_last()?;
+    /// Size of the file at `path` (names from the root).
+    fn loader_size(&self, path: &[&str]) -> Option<u64> {
+        let (file_name, dirs) = path.split_last()?;
         let mut dir = self.root;
         for name in dirs {
             let (cluster, _, true) = self.find(dir, name)? else {

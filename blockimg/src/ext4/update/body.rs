@@ -3,6 +3,9 @@
 //! blocks the old filesystem does not use; and the inode's `i_block`,
 //! size, flags and block count that describe them.
 
+use std::collections::BTreeMap;
+
+use super::diff::is_file;
 use super::disk::{Disk, Geometry};
 use super::space::Space;
 use crate::error::Result;
@@ -10,12 +13,147 @@ use crate::ext4::alloc::Run;
 use crate::ext4::dir::{self, DirContext};
 use crate::ext4::extent::{self, Extent};
 use crate::ext4::format::inode::{encode_device, EXTENTS_FL, INDEX_FL, I_BLOCK_LEN};
-use crate::tree::{FileContent, NodeKind};
+use crate::tree::{DataSource, FileContent, NodeKind, OpenRun};
 
 /// Longest extent of initialised blocks.
 const MAX_EXTENT_BLOCKS: u64 = 32768;
 /// Largest read of file data at once.
 const READ_CHUNK: u64 = 1 << 20;
+
+/// How a stretch of a file's blocks gets its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Part {
+    /// Logical blocks from `logical` are the placed blocks `run`, whose
+    /// bytes are already the file's: adopted as they are.
+    Adopt { logical: u64, run: Run },
+    /// `len` logical blocks from `logical` are copied into new blocks.
+    Copy { logical: u64, len: u64 },
+}
+
+/// Blocks, free in the old filesystem, into which the caller already
+/// wrote file data (see [`super::Existing::placed`]), and what tells a
+/// run of the image file from runs of other files.
+pub(super) struct Placed {
+    /// `first block -> count`.
+    runs: BTreeMap<u64, u64>,
+    /// Byte offset of the filesystem in the image.
+    offset: u64,
+    /// Device and inode of the image file.
+    image_id: (u64, u64),
+    bs: u64,
+}
+
+impl Placed {
+    /// The placed runs `(first block, count)`, for a filesystem at byte
+    /// `offset` of the image file `image_id`, with blocks of `bs` bytes.
+    pub fn new(runs: &[(u64, u64)], offset: u64, image_id: (u64, u64), bs: u64) -> Placed {
+        Placed {
+            runs: runs.iter().filter(|r| r.1 > 0).copied().collect(),
+            offset,
+            image_id,
+            bs,
+        }
+    }
+
+    fn contains(&self, block: u64) -> bool {
+        self.runs
+            .range(..=block)
+            .next_back()
+            .is_some_and(|(&start, &len)| block < start + len)
+    }
+
+    /// How the blocks of `content` that hold data get their bytes: a
+    /// block whose bytes (up to the file's size) all come from one placed
+    /// block of the image, at the same position within the block, is
+    /// adopted; every other block is copied.
+    pub fn parts(&self, content: &FileContent) -> Vec<Part> {
+        let bs = self.bs;
+        let mut parts: Vec<Part> = Vec::new();
+        let adoptable = match &content.source {
+            DataSource::OpenFiles { files, runs } if !self.runs.is_empty() => Some((
+                runs,
+                files
+                    .iter()
+                    .map(|f| is_file(Some(f), self.image_id))
+                    .collect::<Vec<bool>>(),
+            )),
+            _ => None,
+        };
+        let mut next = 0; // the first run that may reach the block
+        for (first, last) in block_spans(content, bs) {
+            let Some((runs, image)) = &adoptable else {
+                parts.push(Part::Copy {
+                    logical: first,
+                    len: last - first,
+                });
+                continue;
+            };
+            for block in first..last {
+                let start = block * bs;
+                while runs
+                    .get(next)
+                    .is_some_and(|r| r.run.file_offset + r.run.len <= start)
+                {
+                    next += 1;
+                }
+                let end = (start + bs).min(content.size);
+                let source =
+                    self.source_block(runs.get(next..).unwrap_or_default(), image, start, end);
+                push_part(&mut parts, block, source);
+            }
+        }
+        parts
+    }
+
+    /// The placed block all bytes `start..end` of a file (one block) are
+    /// read from, at their position within it, if there is one; `runs`
+    /// starts with the first run ending after `start`.
+    fn source_block(&self, runs: &[OpenRun], image: &[bool], start: u64, end: u64) -> Option<u64> {
+        let mut block = None;
+        for r in runs.iter().take_while(|r| r.run.file_offset < end) {
+            if !image.get(r.file).copied().unwrap_or(false) {
+                return None;
+            }
+            // Where the run puts the file's byte `start`, in the
+            // filesystem.
+            let at = r
+                .run
+                .image_offset
+                .checked_add(start)?
+                .checked_sub(r.run.file_offset)?
+                .checked_sub(self.offset)?;
+            if at % self.bs != 0 || block.is_some_and(|b| b != at / self.bs) {
+                return None;
+            }
+            block = Some(at / self.bs);
+        }
+        block.filter(|&b| self.contains(b))
+    }
+}
+
+/// Appends logical block `block`, adopted from `source` or copied, to
+/// `parts`, joining the last part when it continues it.
+fn push_part(parts: &mut Vec<Part>, block: u64, source: Option<u64>) {
+    match (parts.last_mut(), source) {
+        (Some(Part::Adopt { logical, run }), Some(physical))
+            if *logical + run.len == block && run.end() == physical =>
+        {
+            run.len += 1;
+        }
+        (Some(Part::Copy { logical, len }), None) if *logical + *len == block => *len += 1,
+        (_, Some(physical)) => parts.push(Part::Adopt {
+            logical: block,
+            run: Run {
+                start: physical,
+                len: 1,
+            },
+        }),
+        (_, None) => parts.push(Part::Copy {
+            logical: block,
+            len: 1,
+        }),
+    }
+}
 
 /// What an inode's fields say about its blocks.
 pub(super) struct Body {
@@ -107,6 +245,10 @@ pub(super) struct BodyWriter<'a, 'd, 't> {
     pub inode_seed: u32,
     /// The blocks to write.
     pub pending: &'a mut Vec<NewBlocks<'t>>,
+    /// Blocks holding placed file data, which files adopt.
+    pub placed: &'a Placed,
+    /// The placed blocks adopted so far.
+    pub adopted: &'a mut Vec<Run>,
 }
 
 impl<'t> BodyWriter<'_, '_, 't> {
@@ -166,15 +308,27 @@ impl<'t> BodyWriter<'_, '_, 't> {
         }
     }
 
-    /// A file's data: each block-aligned stretch holding data gets blocks;
-    /// holes stay holes.
+    /// A file's data: each block-aligned stretch holding data gets blocks
+    /// (placed blocks adopted, the rest copied into new ones); holes stay
+    /// holes.
     fn file(&mut self, content: &'t FileContent) -> Result<Body> {
-        let bs = self.geo.bs;
         let mut extents = Vec::new();
         let mut data_blocks = 0;
-        for (first, last) in block_spans(content, bs) {
-            let mut logical = first;
-            for run in self.space.alloc_blocks(last - first)? {
+        for part in self.placed.parts(content) {
+            let (mut logical, len) = match part {
+                Part::Adopt { logical, run } => {
+                    if self.space.adopt(run)? {
+                        self.adopted.push(run);
+                        push_extents(&mut extents, logical, run);
+                        data_blocks += run.len;
+                        continue;
+                    }
+                    // Not free after all (adopted twice): copied.
+                    (logical, run.len)
+                }
+                Part::Copy { logical, len } => (logical, len),
+            };
+            for run in self.space.alloc_blocks(len)? {
                 self.pending.push(NewBlocks::Data {
                     content,
                     run,

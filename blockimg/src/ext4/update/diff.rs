@@ -140,7 +140,8 @@ impl Diff<'_> {
     }
 }
 
-fn is_file(file: Option<&File>, id: (u64, u64)) -> bool {
+/// Whether `file` is the file with device and inode `id`.
+pub(super) fn is_file(file: Option<&File>, id: (u64, u64)) -> bool {
     file.and_then(|f| f.metadata().ok())
         .is_some_and(|m| (m.dev(), m.ino()) == id)
 }

@@ -26,11 +26,13 @@ mod diff;
 mod disk;
 mod journal;
 mod space;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 
-use body::{write_new_blocks, BodyWriter, DirEntries, NewBlocks};
+use body::{write_new_blocks, BodyWriter, DirEntries, NewBlocks, Part, Placed};
 use diff::{parents_and_links, Change, Diff};
 use disk::{Disk, Geometry};
 pub use journal::CommitStep;
@@ -62,11 +64,14 @@ pub struct UpdateSummary {
     /// Blocks of file data, directories, extent trees and xattrs written
     /// into free space.
     pub new_blocks: u64,
+    /// Blocks of file data adopted as they were: placed by the caller in
+    /// free space before the update ([`Existing::placed`]), not copied.
+    pub adopted_blocks: u64,
     /// Metadata blocks committed through the journal and then in place.
     pub metadata_blocks: usize,
     /// Every block of the filesystem written, journal included, as runs
     /// `(first block, count)`: an image compared before and after differs
-    /// only there.
+    /// only there (adopted blocks, written before the update, included).
     pub written: Vec<(u64, u64)>,
 }
 
@@ -94,6 +99,44 @@ pub struct Existing<'a> {
     pub tree: &'a Tree,
     /// The inode number of each node of `tree`.
     pub inos: &'a [u32],
+    /// Blocks, free in the filesystem's bitmaps, into which the caller
+    /// already wrote file data, as runs `(first block, count)`; the new
+    /// tree reads that data from the image file (runs of
+    /// [`crate::tree::DataSource::OpenFiles`] on the image). A block of a
+    /// file whose bytes all come from one placed block, at the same
+    /// position within the block, becomes the file's block as it is (it
+    /// is adopted) instead of being copied; the bytes of a placed block no
+    /// run reads must be zeros. Placed blocks are never handed out for
+    /// anything else, and those not adopted stay free. Empty for none.
+    pub placed: &'a [(u64, u64)],
+}
+
+/// The blocks the filesystem at byte `offset` of `file` (the image at
+/// `path`) does not use, as its block bitmaps say (those of groups never
+/// used made as the kernel makes them, the others checked against their
+/// checksums), in runs `(first block, count)`; `None` when the filesystem
+/// cannot be updated in place at all ([`update`] would say why). Data a
+/// caller writes there is invisible to the filesystem until an update
+/// adopts it ([`Existing::placed`]).
+pub fn free_block_runs(
+    file: &std::fs::File,
+    path: &std::path::Path,
+    offset: u64,
+) -> Result<Option<Vec<(u64, u64)>>> {
+    let mut raw_sb = vec![0u8; SUPERBLOCK_LEN];
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut raw_sb, offset + SUPERBLOCK_OFFSET)
+        .map_err(|e| Error::io(path, e))?;
+    let Ok(geo) = Geometry::parse(&raw_sb) else {
+        return Ok(None);
+    };
+    let disk = Disk {
+        file: file.try_clone().map_err(|e| Error::io(path, e))?,
+        path: path.to_path_buf(),
+        offset,
+        bs: geo.bs,
+    };
+    let mut space = Space::read(&disk, &geo, &[])?;
+    space.free_runs().map(Some)
 }
 
 /// Changes the filesystem of `existing` into one holding `new`, in place,
@@ -162,13 +205,15 @@ pub fn update(
     let changes: Vec<Change> = (0..new.len() as u32)
         .map(|i| diff.change(NodeId(i)))
         .collect();
-    // Too much to gain from: a rewrite is as cheap.
+    let placed = Placed::new(existing.placed, existing.offset, diff.image_id, geo.bs);
+    // Too much to gain from: a rewrite is as cheap. Adopted blocks cost
+    // nothing.
     let body_bytes: u64 = changes
         .iter()
         .enumerate()
         .filter(|(_, c)| **c == Change::Body)
         .map(|(i, _)| match &new.node(NodeId(i as u32)).kind {
-            NodeKind::File(content) => content.segments.iter().map(|s| s.len).sum(),
+            NodeKind::File(content) => copied_bytes(content, &placed, geo.bs),
             _ => geo.bs,
         })
         .sum();
@@ -189,8 +234,10 @@ pub fn update(
         pending: Vec::new(),
         inodes: 0,
         now,
+        placed: &placed,
+        adopted: Vec::new(),
     };
-    let mut space = Space::read(&disk, &geo)?;
+    let mut space = Space::read(&disk, &geo, existing.placed)?;
     match plan.apply(&changes, &mut space) {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => return Ok(UpdateOutcome::NotInPlace(reason)),
@@ -225,14 +272,36 @@ pub fn update(
     step(CommitStep::NewBlocksWritten);
     let journal_runs = journal::commit(&disk, existing.reader, &metadata, step)?;
     let mut written: Vec<(u64, u64)> = new_runs.iter().map(|r| (r.start, r.len)).collect();
+    written.extend(plan.adopted.iter().map(|r| (r.start, r.len)));
     written.extend(metadata.keys().map(|&b| (b, 1)));
     written.extend(journal_runs);
     Ok(UpdateOutcome::Updated(UpdateSummary {
         inodes: plan.inodes,
         new_blocks,
+        adopted_blocks: plan.adopted.iter().map(|r| r.len).sum(),
         metadata_blocks: metadata.len(),
         written,
     }))
+}
+
+/// Bytes of `content` an update copies: its data, less the blocks it
+/// adopts from `placed`.
+fn copied_bytes(content: &crate::tree::FileContent, placed: &Placed, bs: u64) -> u64 {
+    let data: u64 = content.segments.iter().map(|s| s.len).sum();
+    let adopted: u64 = placed
+        .parts(content)
+        .iter()
+        .map(|part| match part {
+            Part::Adopt { logical, run } => {
+                let start = logical * bs;
+                ((logical + run.len) * bs)
+                    .min(content.size)
+                    .saturating_sub(start)
+            }
+            Part::Copy { .. } => 0,
+        })
+        .sum();
+    data.saturating_sub(adopted)
 }
 
 /// The superblock's block with the free counts moved by the update, the
@@ -299,6 +368,10 @@ struct Plan<'a> {
     /// The time of the change, for the ctime of inodes that only lose a
     /// link.
     now: Timestamp,
+    /// Blocks holding placed file data.
+    placed: &'a Placed,
+    /// Placed blocks files adopted.
+    adopted: Vec<Run>,
 }
 
 impl<'a> Plan<'a> {
@@ -440,6 +513,8 @@ impl<'a> Plan<'a> {
                     space,
                     inode_seed,
                     pending: &mut self.pending,
+                    placed: self.placed,
+                    adopted: &mut self.adopted,
                 };
                 let body = writer.write(&node.kind, dir.as_ref())?;
                 // Flags the inode's owner set (immutable, append-only,

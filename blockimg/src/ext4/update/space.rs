@@ -6,6 +6,10 @@
 //!
 //! Blocks freed by an update are not handed out again by the same update:
 //! until it commits, they still hold what the old filesystem needs.
+//!
+//! Blocks the caller placed file data in (free in the bitmaps, see
+//! [`super::Existing::placed`]) are never handed out: those a file adopts
+//! become used ([`Space::adopt`]), the others stay free.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -89,11 +93,21 @@ pub(super) struct Space<'d> {
     pub free_inodes_delta: i64,
     /// Group to look in first for blocks.
     cursor: u32,
+    /// Blocks holding placed data, `first block -> count`: never handed
+    /// out.
+    placed: BTreeMap<u64, u64>,
+    /// The placed blocks of each group scanned, as a bitmap of the
+    /// group's blocks (absent: none placed there).
+    placed_bitmaps: BTreeMap<u32, Option<Vec<u8>>>,
+    /// Per group, a bit below which every block is taken (bits are only
+    /// set until [`Space::finish`]).
+    scan_from: BTreeMap<u32, u64>,
 }
 
 impl<'d> Space<'d> {
-    /// Reads the descriptor table.
-    pub fn read(disk: &'d Disk, geo: &'d Geometry) -> Result<Space<'d>> {
+    /// Reads the descriptor table; `placed` (runs `(first block, count)`)
+    /// are never handed out.
+    pub fn read(disk: &'d Disk, geo: &'d Geometry, placed: &[(u64, u64)]) -> Result<Space<'d>> {
         let per_block = geo.bs / u64::from(geo.desc_size);
         let mut descs = Vec::with_capacity(geo.groups as usize);
         for index in 0..u64::from(geo.groups).div_ceil(per_block) {
@@ -115,7 +129,34 @@ impl<'d> Space<'d> {
             free_blocks_delta: 0,
             free_inodes_delta: 0,
             cursor: 0,
+            placed: placed
+                .iter()
+                .filter(|r| r.1 > 0)
+                .map(|&(start, len)| (start, len))
+                .collect(),
+            placed_bitmaps: BTreeMap::new(),
+            scan_from: BTreeMap::new(),
         })
+    }
+
+    /// Makes the bitmap of the placed blocks of `group` if not yet made.
+    fn load_placed(&mut self, group: u32) {
+        if self.placed_bitmaps.contains_key(&group) {
+            return;
+        }
+        let first = self.geo.group_first_block(group);
+        let end = first + self.geo.group_len(group);
+        let mut bitmap: Option<Vec<u8>> = None;
+        for (&start, &len) in self.placed.range(..end).rev() {
+            if start + len <= first {
+                break;
+            }
+            let bits = bitmap.get_or_insert_with(|| vec![0u8; self.geo.bs as usize]);
+            for b in start.max(first)..(start + len).min(end) {
+                set_bit(bits, b - first, true);
+            }
+        }
+        self.placed_bitmaps.insert(group, bitmap);
     }
 
     fn desc(&self, group: u32) -> Result<&Desc> {
@@ -252,7 +293,8 @@ impl<'d> Space<'d> {
     }
 
     /// Hands out `count` free blocks, as few runs as the free space
-    /// allows, searching from the group after the last allocation.
+    /// allows, searching from the group after the last allocation; placed
+    /// blocks are skipped.
     pub fn alloc_blocks(&mut self, count: u64) -> Result<Vec<Run>> {
         let mut runs: Vec<Run> = Vec::new();
         let mut left = count;
@@ -264,26 +306,44 @@ impl<'d> Space<'d> {
             if free > 0 {
                 let first = self.geo.group_first_block(group);
                 let len = self.geo.group_len(group);
-                let bitmap = self.block_bitmap(group)?;
-                let mut taken = Vec::new();
-                let mut bit = 0u64;
+                self.block_bitmap(group)?;
+                self.load_placed(group);
+                let placed = self.placed_bitmaps.get(&group).and_then(Option::as_ref);
+                let Some(bitmap) = self.block_bitmaps.get_mut(&group) else {
+                    return Err(out_of_range("group", u64::from(group)));
+                };
+                let taken = |bitmap: &[u8], bit: u64| {
+                    bit_set(bitmap, bit) || placed.is_some_and(|p| bit_set(p, bit))
+                };
+                let mut taken_runs = Vec::new();
+                let mut bit = self.scan_from.get(&group).copied().unwrap_or(0);
+                let mut lowest_free = None;
                 while bit < len && left > 0 {
-                    if bit_set(bitmap, bit) {
+                    let full = |m: &[u8]| m.get((bit / 8) as usize) == Some(&0xFF);
+                    if bit % 8 == 0 && full(bitmap) {
+                        bit += 8;
+                        continue;
+                    }
+                    if taken(bitmap, bit) {
                         bit += 1;
                         continue;
                     }
+                    lowest_free.get_or_insert(bit);
                     let start = bit;
-                    while bit < len && !bit_set(bitmap, bit) && bit - start < left {
+                    while bit < len && !taken(bitmap, bit) && bit - start < left {
                         set_bit(bitmap, bit, true);
                         bit += 1;
                     }
-                    taken.push(Run {
+                    taken_runs.push(Run {
                         start: first + start,
                         len: bit - start,
                     });
                     left -= bit - start;
                 }
-                for run in taken {
+                // Every bit below the first free one found is taken, and
+                // stays so until the update finishes.
+                self.scan_from.insert(group, lowest_free.unwrap_or(bit));
+                for run in taken_runs {
                     self.account_blocks(group, -(run.len as i64))?;
                     match runs.last_mut() {
                         Some(last) if last.end() == run.start => last.len += run.len,
@@ -303,6 +363,84 @@ impl<'d> Space<'d> {
                 needed: count * self.geo.bs,
                 available: (count - left) * self.geo.bs,
             });
+        }
+        Ok(runs)
+    }
+
+    /// Marks `run`, blocks a file adopts as they are, in use; `false`
+    /// (nothing changed) unless every block of it lies in the filesystem
+    /// and is free.
+    pub fn adopt(&mut self, run: Run) -> Result<bool> {
+        if run.len == 0
+            || run.start < self.geo.first_data_block
+            || run.end() > self.geo.blocks_count
+        {
+            return Ok(false);
+        }
+        let pieces = self.group_pieces(run);
+        for &(group, from, to) in &pieces {
+            let first = self.geo.group_first_block(group);
+            let bitmap = self.block_bitmap(group)?;
+            if (from..to).any(|b| bit_set(bitmap, b - first)) {
+                return Ok(false);
+            }
+        }
+        for (group, from, to) in pieces {
+            let first = self.geo.group_first_block(group);
+            let bitmap = self.block_bitmap(group)?;
+            for b in from..to {
+                set_bit(bitmap, b - first, true);
+            }
+            self.account_blocks(group, -((to - from) as i64))?;
+        }
+        Ok(true)
+    }
+
+    /// `run` cut at group boundaries: `(group, first block, end block)`.
+    fn group_pieces(&self, run: Run) -> Vec<(u32, u64, u64)> {
+        let mut pieces = Vec::new();
+        let mut block = run.start;
+        while block < run.end() {
+            let group = self.geo.group_of(block);
+            let first = self.geo.group_first_block(group);
+            let end = (first + self.geo.group_len(group)).min(run.end());
+            pieces.push((group, block, end));
+            block = end;
+        }
+        pieces
+    }
+
+    /// The free blocks of the filesystem as its bitmaps say, in runs
+    /// `(first block, count)` (runs of neighbouring groups joined).
+    pub fn free_runs(&mut self) -> Result<Vec<(u64, u64)>> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for group in 0..self.geo.groups {
+            if self.group_free_blocks(group)? == 0 {
+                continue;
+            }
+            let first = self.geo.group_first_block(group);
+            let len = self.geo.group_len(group);
+            let bitmap = self.block_bitmap(group)?;
+            let mut bit = 0;
+            while bit < len {
+                if bit % 8 == 0 && bitmap.get((bit / 8) as usize) == Some(&0xFF) {
+                    bit += 8;
+                    continue;
+                }
+                if bit_set(bitmap, bit) {
+                    bit += 1;
+                    continue;
+                }
+                let start = bit;
+                while bit < len && !bit_set(bitmap, bit) {
+                    bit += 1;
+                }
+                let (start, count) = (first + start, bit - start);
+                match runs.last_mut() {
+                    Some(last) if last.0 + last.1 == start => last.1 += count,
+                    _ => runs.push((start, count)),
+                }
+            }
         }
         Ok(runs)
     }
@@ -424,17 +562,13 @@ impl<'d> Space<'d> {
     /// bitmaps and descriptor table blocks, checksums set.
     pub fn finish(mut self) -> Result<(BTreeMap<u64, Vec<u8>>, i64, i64)> {
         for run in std::mem::take(&mut self.freed) {
-            let mut block = run.start;
-            while block < run.end() {
-                let group = self.geo.group_of(block);
+            for (group, from, to) in self.group_pieces(run) {
                 let first = self.geo.group_first_block(group);
-                let end = (first + self.geo.group_len(group)).min(run.end());
                 let bitmap = self.block_bitmap(group)?;
-                for b in block..end {
+                for b in from..to {
                     set_bit(bitmap, b - first, false);
                 }
-                self.account_blocks(group, (end - block) as i64)?;
-                block = end;
+                self.account_blocks(group, (to - from) as i64)?;
             }
         }
         let geo = self.geo;
