@@ -263,13 +263,14 @@ fn a_second_writer_is_refused_while_a_mount_holds_the_image_and_nothing_is_lost(
         "(mount on {}), process {pid}",
         m1.canonicalize().unwrap().display()
     );
-    let before = sha256_file(&img);
-
     // The lost-update sequence: every later writer is refused.
     mount_cmd(img.as_os_str(), &m2, &[])
         .assert_failure()
         .assert_stderr_contains(&named);
+    // The mount writes a.txt's data into free blocks of the image at once:
+    // the image is compared from here on.
     std::fs::write(m1.join("a.txt"), b"A\n").unwrap();
+    let before = sha256_file(&img);
     for args in writers(tmp.path(), &img)
         .iter()
         .chain(&readers(tmp.path(), &img))
