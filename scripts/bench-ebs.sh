@@ -14,6 +14,9 @@
 # BENCH_DISK=SIZE   upload: disk size (default 6G)
 # BLOCKIMG_BIN=PATH upload: the blockimg to measure (default: a release
 #                   build of this tree)
+# COLDSNAP_BIN=PATH upload: coldsnap (`cargo install coldsnap`), timed
+#                   uploading the same raw file (default: coldsnap on PATH;
+#                   without it that row says so)
 #
 # build: `cargo build --release -p blockimg-cli` (or --profile dev) with the
 # default features
@@ -184,7 +187,8 @@ bench_upload() {
     local mk=("$blockimg" mkdisk -q --timestamp 1700000000 -s "$DISK" -r "$tree")
     local raw=$WORK/disk.img
     find "$tree" -type f -exec cat {} + >/dev/null
-    local stream=() file=() upload=() read=()
+    local coldsnap=${COLDSNAP_BIN:-$(command -v coldsnap || true)}
+    local stream=() file=() upload=() read=() cold=() cold_read=()
     for ((i = 0; i < RUNS; i++)); do
         note "run $((i + 1)) of $RUNS"
         timed "${mk[@]}" --to-snapshot --block-manifest "$WORK/first.blocks"
@@ -196,7 +200,14 @@ bench_upload() {
         file+=("$(awk "BEGIN { print $build_wall + $WALL }")")
         upload+=("$WALL")
         read+=("$READ")
+        if [ -n "$coldsnap" ]; then
+            timed "$coldsnap" upload --wait "$raw"
+            cold+=("$(awk "BEGIN { print $build_wall + $WALL }")")
+            cold_read+=("$READ")
+        fi
     done
+    local sent_cold=""
+    [ -n "$coldsnap" ] && sent_cold=$(blocks_of "$(last_snapshot)")
     local first allocated sent_stream sent_file
     timed "${mk[@]}" --to-snapshot --block-manifest "$WORK/first.blocks"
     first=$(last_snapshot)
@@ -226,7 +237,11 @@ bench_upload() {
     echo "| \`mkdisk --to-snapshot\` (one stream, no file) | $(median "${stream[@]}") s | the tree | $((sent_stream * 512 / 1024)) MiB ($sent_stream blocks, $((sent_stream * 512 * 100 * 1024 / allocated))% of allocated) |"
     echo "| \`mkdisk\` to a file, then \`upload\` | $(median "${file[@]}") s | | |"
     echo "| of which \`upload\` | $(median "${upload[@]}") s | $(( $(median "${read[@]}") / mib)) MiB | $((sent_file * 512 / 1024)) MiB ($sent_file blocks) |"
-    echo "| reading the whole file (coldsnap's way) | | $((disk_bytes / mib)) MiB | |"
+    if [ -n "$coldsnap" ]; then
+        echo "| \`mkdisk\` to a file, then \`coldsnap upload --wait\` | $(median "${cold[@]}") s | $(( $(median "${cold_read[@]}") / mib)) MiB | $((sent_cold * 512 / 1024)) MiB ($sent_cold blocks) |"
+    else
+        echo "| reading the whole file (coldsnap's way; no coldsnap here) | | $((disk_bytes / mib)) MiB | |"
+    fi
     echo "| one file ($(stat -c %s "$changed") bytes) changed, over the first snapshot | ${incremental_wall} s | the tree | $incremental blocks |"
 }
 
