@@ -15,7 +15,8 @@
 # BLOCKIMG_BIN=PATH upload: the blockimg to measure (default: a release
 #                   build of this tree)
 # COLDSNAP_BIN=PATH upload: coldsnap (`cargo install coldsnap`), timed
-#                   uploading the same raw file (default: coldsnap on PATH;
+#                   uploading the same raw file with --omit-zero-blocks, its
+#                   way to skip holes (default: coldsnap on PATH;
 #                   without it that row says so)
 #
 # build: `cargo build --release -p blockimg-cli` (or --profile dev) with the
@@ -201,7 +202,7 @@ bench_upload() {
         upload+=("$WALL")
         read+=("$READ")
         if [ -n "$coldsnap" ]; then
-            timed "$coldsnap" upload --wait "$raw"
+            timed "$coldsnap" upload --no-progress --omit-zero-blocks --wait "$raw"
             cold+=("$(awk "BEGIN { print $build_wall + $WALL }")")
             cold_read+=("$READ")
         fi
@@ -243,6 +244,12 @@ bench_upload() {
         echo "| reading the whole file (coldsnap's way; no coldsnap here) | | $((disk_bytes / mib)) MiB | |"
     fi
     echo "| one file ($(stat -c %s "$changed") bytes) changed, over the first snapshot | ${incremental_wall} s | the tree | $incremental blocks |"
+    if [ -n "$coldsnap" ]; then
+        echo
+        echo "Build to a file then coldsnap's upload takes $(awk "BEGIN { printf \"%.2f\", $(median "${cold[@]}") / $(median "${stream[@]}") }")x the time of \`mkdisk --to-snapshot\` and $(awk "BEGIN { printf \"%.2f\", $(median "${cold[@]}") / $(median "${file[@]}") }")x that of \`mkdisk\` then \`upload\`; coldsnap's upload alone reads $(awk "BEGIN { printf \"%.1f\", $(median "${cold_read[@]}") / $(median "${read[@]}") }")x the bytes \`upload\` reads."
+    fi
+    echo
+    echo "runs: stream ${stream[*]}; file+upload ${file[*]}; upload ${upload[*]}${coldsnap:+; file+coldsnap ${cold[*]}}"
 }
 
 "bench_$MODE"
