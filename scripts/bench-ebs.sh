@@ -238,15 +238,19 @@ bench_upload() {
     echo "| \`mkdisk --to-snapshot\` (one stream, no file) | $(median "${stream[@]}") s | the tree | $((sent_stream * 512 / 1024)) MiB ($sent_stream blocks, $((sent_stream * 512 * 100 * 1024 / allocated))% of allocated) |"
     echo "| \`mkdisk\` to a file, then \`upload\` | $(median "${file[@]}") s | | |"
     echo "| of which \`upload\` | $(median "${upload[@]}") s | $(( $(median "${read[@]}") / mib)) MiB | $((sent_file * 512 / 1024)) MiB ($sent_file blocks) |"
+    local cold_wall="" cold_bytes=""
     if [ -n "$coldsnap" ]; then
-        echo "| \`mkdisk\` to a file, then \`coldsnap upload --wait\` | $(median "${cold[@]}") s | $(( $(median "${cold_read[@]}") / mib)) MiB | $((sent_cold * 512 / 1024)) MiB ($sent_cold blocks) |"
+        cold_wall=$(median "${cold[@]}")
+        cold_bytes=$(median "${cold_read[@]}")
+        echo "| \`mkdisk\` to a file, then \`coldsnap upload --omit-zero-blocks --wait\` | $cold_wall s | $((cold_bytes / mib)) MiB | $((sent_cold * 512 / 1024)) MiB ($sent_cold blocks) |"
     else
         echo "| reading the whole file (coldsnap's way; no coldsnap here) | | $((disk_bytes / mib)) MiB | |"
     fi
     echo "| one file ($(stat -c %s "$changed") bytes) changed, over the first snapshot | ${incremental_wall} s | the tree | $incremental blocks |"
     if [ -n "$coldsnap" ]; then
         echo
-        echo "Build to a file then coldsnap's upload takes $(awk "BEGIN { printf \"%.2f\", $(median "${cold[@]}") / $(median "${stream[@]}") }")x the time of \`mkdisk --to-snapshot\` and $(awk "BEGIN { printf \"%.2f\", $(median "${cold[@]}") / $(median "${file[@]}") }")x that of \`mkdisk\` then \`upload\`; coldsnap's upload alone reads $(awk "BEGIN { printf \"%.1f\", $(median "${cold_read[@]}") / $(median "${read[@]}") }")x the bytes \`upload\` reads."
+        ratio() { awk "BEGIN { printf \"%.${3}f\", $1 / $2 }"; }
+        echo "Build to a file then coldsnap's upload takes $(ratio "$cold_wall" "$(median "${stream[@]}")" 2)x the time of \`mkdisk --to-snapshot\` and $(ratio "$cold_wall" "$(median "${file[@]}")" 2)x that of \`mkdisk\` then \`upload\`; coldsnap's upload alone reads $(ratio "$cold_bytes" "$(median "${read[@]}")" 1)x the bytes \`upload\` reads."
     fi
     echo
     echo "runs: stream ${stream[*]}; file+upload ${file[*]}; upload ${upload[*]}${coldsnap:+; file+coldsnap ${cold[*]}}"
